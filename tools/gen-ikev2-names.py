@@ -36,6 +36,7 @@ REGISTRIES = [
 
 OVERRIDES = {
     ('dh', 'NONE'): 'NONE',
+    ('integ', 'NONE'): 'AUTH_NONE',
     ('esn', '32-bit Sequential Numbers'): 'NONE',
     ('esn', 'Extended Sequence Numbers'): 'ESN',
     ('esn', 'Partially Transmitted 64-bit Sequential Numbers'): 'PT64',
@@ -125,7 +126,8 @@ def main():
           '#define IKEV2_FLAG_RESPONSE 0x20', '#define IKEV2_PL_CRITICAL 0x80',
           '#define IKEV2_VERSION 0x20', '#define IKEV2_ATTR_AF 0x8000',
           '/* RFC 7296 3.3.2 calls SN transform 1 "Extended Sequence Numbers" */',
-          '#define IKEV2_ESN_ESN IKEV2_ESN_PT64', '']
+          '#define IKEV2_ESN_ESN IKEV2_ESN_PT64',
+          '#define IKEV2_NONE IKEV2_AUTH_NONE /* transitional spelling */', '']
     h.append('/* Registered names, or NULL for an unassigned value. */')
     for func in tables:
         h.append('const char *ikev2_%s_name(uint32_t v);' % func)

@@ -156,7 +156,7 @@ const char *ikev2_prf_name(uint32_t v)
 }
 
 static const struct name_row integ_names[] = {
-	{0, "NONE"},
+	{0, "AUTH_NONE"},
 	{1, "AUTH_HMAC_MD5_96"},
 	{2, "AUTH_HMAC_SHA1_96"},
 	{3, "AUTH_DES_MAC"},

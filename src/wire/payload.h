@@ -58,13 +58,15 @@ struct wire_attr {
 
 struct wire_transform {
 	uint8_t type;
-	uint8_t reserved; /* kept for byte-exact re-encoding */
+	uint8_t reserved;     /* kept for byte-exact re-encoding */
+	uint8_t reserved_hdr; /* the octet after Last Substruc, kept likewise */
 	uint16_t id;
 	uint8_t nattrs;
 	struct wire_attr attrs[WIRE_MAX_ATTRS];
 };
 
 struct wire_proposal {
+	uint8_t reserved; /* the octet after Last Substruc, kept for re-encoding */
 	uint8_t num;
 	uint8_t protocol; /* IKEV2_PROTO_* */
 	uint8_t spi_size;
@@ -116,6 +118,14 @@ struct wire_ts {
 	uint16_t end_port;
 	uint8_t start[16];
 	uint8_t end[16]; /* 4 octets used for IPv4 */
+	/*
+	 * Other TS types (e.g. RFC 9478 TS_SECLABEL) are kept, not rejected:
+	 * refusing them (TS_UNACCEPTABLE) is the exchange code's call. Then
+	 * ip_proto is the second octet and raw/raw_len the selector after
+	 * its 4-octet header; start/end and the ports are unused.
+	 */
+	const uint8_t *raw;
+	uint16_t raw_len;
 };
 
 struct wire_ts_list {
@@ -126,6 +136,7 @@ struct wire_ts_list {
 
 struct wire_cp_attr {
 	uint16_t type; /* without the reserved top bit */
+	uint8_t r;     /* that reserved bit (RFC 7296 3.15.1), kept for re-encoding */
 	const uint8_t *data;
 	uint16_t len;
 };
@@ -186,6 +197,15 @@ struct wire_msg {
 	size_t npayloads;
 	struct wire_payload payloads[WIRE_MAX_PAYLOADS];
 	struct wire_arena_chunk *arena; /* owned */
+	/*
+	 * Octets after the last unencrypted payload (next-payload 0) that the
+	 * header's length field still covers. Openswan pads some responses
+	 * like this and tcpdump's ikev2-id-normal capture has them, so
+	 * wire_decode tolerates them (borrowed) and wire_encode writes them
+	 * back. Never set by wire_decode_chain, nor after an SK payload.
+	 */
+	const uint8_t *trailer;
+	size_t trailer_len;
 };
 
 /* Why a decode failed, and what RFC 7296 says to answer. */
@@ -212,6 +232,11 @@ int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h,
 /*
  * Decode a whole message (header and unencrypted payload chain). Decoding
  * stops after an SK or SKF payload, which RFC 7296 3.14 requires to be last.
+ * m must have been initialized (wire_msg_init); its payload list and
+ * trailer are reset, its arena kept. On failure m may hold some payloads:
+ * wire_msg_free() it either way. Unknown non-critical payloads are kept
+ * with u.raw. The SKF rule that fragments other than the first carry
+ * next-payload 0 (RFC 7383 2.5) is left to the reassembly code.
  */
 int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m, struct wire_error *err) WUR;
 
@@ -232,7 +257,8 @@ int wire_encode_chain(const struct wire_payload *payloads, size_t n, struct wire
 /*
  * Encode the header and the unencrypted payloads of m (those not marked
  * `encrypted`). An SK/SKF payload must be last; its body is u.sk.data as
- * given. The header's length field is set to the total.
+ * given. The header's length field is set to the total. A zero
+ * hdr.version is written as IKEV2_VERSION.
  */
 int wire_encode(const struct wire_msg *m, struct wire_wr *w) WUR;
 
@@ -253,5 +279,11 @@ int wire_rules_check(const struct wire_msg *m, struct wire_error *err) WUR;
 /* Strip the non-ESP marker of a port-4500 datagram (RFC 3948 2.2). Returns
  * 1 for IKE (buf/len advanced), 0 for ESP, 2 for a NAT-keepalive (0xff), -1 if malformed. */
 int wire_udp4500_classify(const uint8_t **buf, size_t *len);
+
+/* True for the payload types the decoder parses; others are kept raw. */
+bool wire_pl_known(uint8_t type);
+
+/* Upper bound on a message's arena (wire_msg_alloc/adopt fail beyond it). */
+#define WIRE_ARENA_MAX (1024u * 1024u)
 
 #endif

@@ -1,0 +1,288 @@
+/*
+ * Encryption transforms (RFC 7296 3.3.2 Transform Type 1) for the SK
+ * payload and for ESP: ENCR_3DES and ENCR_AES_CBC (RFC 3602), ENCR_AES_CTR
+ * (RFC 3686, RFC 5930), ENCR_AES_GCM_8/12/16 (RFC 4106, RFC 5282),
+ * ENCR_AES_CCM_8/12/16 (RFC 4309, RFC 5282) and ENCR_CHACHA20_POLY1305
+ * (RFC 7634). The salt is the tail of the keying material. A crypto_cipher
+ * fetches its EVP_CIPHER and keys its EVP_CIPHER_CTX once; each packet only
+ * reinitialises the context with the nonce.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "crypto/crypto_impl.h"
+#include "wire/ikev2.h"
+
+enum encr_mode { MODE_CBC, MODE_CTR, MODE_GCM, MODE_CCM, MODE_CHACHA };
+
+struct encr_alg {
+	uint16_t id;
+	enum encr_mode mode;
+	const char *fmt;     /* EVP name; %u is the AES key size in bits */
+	uint16_t fixed_bits; /* key bits when the cipher has one size, else 0 */
+	size_t salt_len, iv_len, block_len, icv_len;
+};
+
+static const struct encr_alg encr_algs[] = {
+    {IKEV2_ENCR_3DES, MODE_CBC, "DES-EDE3-CBC", 192, 0, 8, 8, 0},
+    {IKEV2_ENCR_AES_CBC, MODE_CBC, "AES-%u-CBC", 0, 0, 16, 16, 0},
+    /* RFC 3686 4: 4-octet nonce from the keying material, 8-octet IV. */
+    {IKEV2_ENCR_AES_CTR, MODE_CTR, "AES-%u-CTR", 0, 4, 8, 1, 0},
+    /* RFC 4309 4, RFC 5282 7.1: 3-octet salt, 8-octet IV, 11-octet nonce. */
+    {IKEV2_ENCR_AES_CCM_8, MODE_CCM, "AES-%u-CCM", 0, 3, 8, 1, 8},
+    {IKEV2_ENCR_AES_CCM_12, MODE_CCM, "AES-%u-CCM", 0, 3, 8, 1, 12},
+    {IKEV2_ENCR_AES_CCM_16, MODE_CCM, "AES-%u-CCM", 0, 3, 8, 1, 16},
+    /* RFC 4106 4, RFC 5282 7.1: 4-octet salt, 8-octet IV, 12-octet nonce. */
+    {IKEV2_ENCR_AES_GCM_8, MODE_GCM, "AES-%u-GCM", 0, 4, 8, 1, 8},
+    {IKEV2_ENCR_AES_GCM_12, MODE_GCM, "AES-%u-GCM", 0, 4, 8, 1, 12},
+    {IKEV2_ENCR_AES_GCM_16, MODE_GCM, "AES-%u-GCM", 0, 4, 8, 1, 16},
+    /* RFC 7634 2, 4: 32-octet key and 4-octet salt, 8-octet IV. */
+    {IKEV2_ENCR_CHACHA20_POLY1305, MODE_CHACHA, "ChaCha20-Poly1305", 256, 4, 8, 1, 16},
+};
+
+struct crypto_cipher {
+	struct crypto_encr_info info;
+	const struct encr_alg *alg;
+	EVP_CIPHER *evp;
+	EVP_CIPHER_CTX *ctx;
+	uint8_t salt[4];
+	bool encrypt;
+};
+
+static const struct encr_alg *encr_lookup(uint16_t encr)
+{
+	for (size_t i = 0; i < ARRAY_LEN(encr_algs); i++) {
+		if (encr_algs[i].id == encr)
+			return &encr_algs[i];
+	}
+	return NULL;
+}
+
+/* The key size in bits, checked against the Key Length attribute (RFC 7296 3.3.5). */
+static unsigned int encr_bits(const struct encr_alg *a, uint16_t keybits)
+{
+	if (a->fixed_bits != 0)
+		return keybits == 0 || keybits == a->fixed_bits ? a->fixed_bits : 0;
+	return keybits == 128 || keybits == 192 || keybits == 256 ? keybits : 0;
+}
+
+int crypto_encr_info(uint16_t encr, uint16_t keybits, struct crypto_encr_info *info)
+{
+	const struct encr_alg *a = encr_lookup(encr);
+	unsigned int bits;
+
+	memset(info, 0, sizeof(*info));
+	if (a == NULL || (bits = encr_bits(a, keybits)) == 0)
+		return -1;
+	info->key_len = bits / 8 + a->salt_len;
+	info->salt_len = a->salt_len;
+	info->iv_len = a->iv_len;
+	info->block_len = a->block_len;
+	info->icv_len = a->icv_len;
+	info->aead = a->icv_len > 0;
+	return 0;
+}
+
+/* Fetch the EVP cipher and key the context; CCM also needs its nonce and
+ * tag sizes fixed before the key goes in. */
+static int cipher_setup(struct crypto_cipher *c, const uint8_t *key, size_t keylen)
+{
+	char name[32];
+	unsigned int bits = (unsigned int)keylen * 8; /* salt already removed */
+	size_t nonce_len = 15 - 4; /* RFC 4309 4: L = 4, so the nonce is 11 octets */
+	OSSL_PARAM ccm[] = {
+	    OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &nonce_len),
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, c->info.icv_len),
+	    OSSL_PARAM_construct_end(),
+	};
+	int enc = c->encrypt ? 1 : 0;
+
+	snprintf(name, sizeof(name), c->alg->fmt, bits);
+	c->evp = EVP_CIPHER_fetch(NULL, name, NULL);
+	c->ctx = EVP_CIPHER_CTX_new();
+	if (c->evp == NULL || c->ctx == NULL ||
+	    EVP_CipherInit_ex2(c->ctx, c->evp, NULL, NULL, enc,
+	                       c->alg->mode == MODE_CCM ? ccm : NULL) != 1 ||
+	    EVP_CipherInit_ex2(c->ctx, NULL, key, NULL, enc, NULL) != 1)
+		return -1;
+	if (c->alg->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(c->ctx, 0) != 1)
+		return -1;
+	return 0;
+}
+
+struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                        size_t keylen, bool encrypt)
+{
+	struct crypto_cipher *c = OPENSSL_zalloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->alg = encr_lookup(encr);
+	c->encrypt = encrypt;
+	if (crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len)
+		goto fail;
+	memcpy(c->salt, key + keylen - c->info.salt_len, c->info.salt_len);
+	if (cipher_setup(c, key, keylen - c->info.salt_len) != 0)
+		goto fail;
+	return c;
+fail:
+	crypto_cipher_free(c);
+	return NULL;
+}
+
+void crypto_cipher_free(struct crypto_cipher *c)
+{
+	if (c == NULL)
+		return;
+	EVP_CIPHER_CTX_free(c->ctx); /* the providers cleanse the key schedule */
+	EVP_CIPHER_free(c->evp);
+	OPENSSL_clear_free(c, sizeof(*c));
+}
+
+const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c)
+{
+	return &c->info;
+}
+
+/*
+ * The per-packet nonce or IV handed to EVP: CBC takes the IV as is, CTR
+ * the counter block nonce | IV | 1 (RFC 3686 4), the AEAD modes salt | IV
+ * (RFC 4106 4, RFC 4309 4, RFC 7634 2).
+ */
+static void cipher_nonce(const struct crypto_cipher *c, const uint8_t *iv, uint8_t *nonce)
+{
+	size_t n = c->info.salt_len;
+
+	memcpy(nonce, c->salt, n);
+	memcpy(nonce + n, iv, c->info.iv_len);
+	n += c->info.iv_len;
+	if (c->alg->mode == MODE_CTR) {
+		static const uint8_t one[4] = {0, 0, 0, 1};
+
+		memcpy(nonce + n, one, sizeof(one));
+	}
+}
+
+/* Restart the context for one packet; a CCM decryption takes the tag here. */
+static int cipher_start(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *icv, size_t len)
+{
+	uint8_t nonce[CRYPTO_MAX_IV_LEN];
+	OSSL_PARAM tag[] = {
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)icv,
+	                                      c->info.icv_len),
+	    OSSL_PARAM_construct_end(),
+	};
+	int outl = 0;
+
+	cipher_nonce(c, iv, nonce);
+	if (EVP_CipherInit_ex2(c->ctx, NULL, NULL, nonce, c->encrypt ? 1 : 0,
+	                       c->alg->mode == MODE_CCM ? tag : NULL) != 1)
+		return -1;
+	/* CCM authenticates the payload length first (RFC 3610 2.2). */
+	if (c->alg->mode == MODE_CCM && EVP_CipherUpdate(c->ctx, NULL, &outl, NULL, (int)len) != 1)
+		return -1;
+	return 0;
+}
+
+static int cipher_aad(struct crypto_cipher *c, const uint8_t *aad, size_t aadlen)
+{
+	int outl = 0;
+
+	if (!c->info.aead || aadlen == 0)
+		return 0;
+	if (aadlen > INT_MAX || EVP_CipherUpdate(c->ctx, NULL, &outl, aad, (int)aadlen) != 1)
+		return -1;
+	return 0;
+}
+
+/* The payload itself; CCM must see an update even for zero octets. */
+static int cipher_data(struct crypto_cipher *c, const uint8_t *in, size_t len, uint8_t *out)
+{
+	static const uint8_t none_in[1];
+	uint8_t none_out[1];
+	int outl = 0;
+
+	if (len == 0) {
+		in = none_in;
+		out = none_out;
+	}
+	if ((len > 0 || c->alg->mode == MODE_CCM) &&
+	    EVP_CipherUpdate(c->ctx, out, &outl, in, (int)len) != 1)
+		return -1;
+	return (size_t)outl == len ? 0 : -1;
+}
+
+static int cipher_final(struct crypto_cipher *c)
+{
+	uint8_t rest[EVP_MAX_BLOCK_LENGTH];
+	int outl = 0;
+
+	/* Nothing is buffered: CBC input is whole blocks and padding is off. */
+	if (EVP_CipherFinal_ex(c->ctx, rest, &outl) != 1 || outl != 0)
+		return -1;
+	return 0;
+}
+
+static int cipher_check(const struct crypto_cipher *c, size_t len, size_t aadlen)
+{
+	if (len > INT_MAX || aadlen > INT_MAX)
+		return -1;
+	return len % c->info.block_len == 0 ? 0 : -1;
+}
+
+int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
+                       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t *icv)
+{
+	OSSL_PARAM tag[] = {
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, c->info.icv_len),
+	    OSSL_PARAM_construct_end(),
+	};
+
+	if (!c->encrypt || cipher_check(c, len, aadlen) != 0 ||
+	    cipher_start(c, iv, NULL, len) != 0 || cipher_aad(c, aad, aadlen) != 0 ||
+	    cipher_data(c, in, len, out) != 0 || cipher_final(c) != 0)
+		return -1;
+	if (c->info.aead && EVP_CIPHER_CTX_get_params(c->ctx, tag) != 1)
+		return -1;
+	return 0;
+}
+
+static int cipher_open_run(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
+                           size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                           const uint8_t *icv)
+{
+	OSSL_PARAM tag[] = {
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)icv,
+	                                      c->info.icv_len),
+	    OSSL_PARAM_construct_end(),
+	};
+
+	if (cipher_start(c, iv, icv, len) != 0 || cipher_aad(c, aad, aadlen) != 0 ||
+	    cipher_data(c, in, len, out) != 0)
+		return -1;
+	/* GCM and ChaCha20-Poly1305 compare the tag in the final call. */
+	if (c->info.aead && c->alg->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(c->ctx, tag) != 1)
+		return -1;
+	return cipher_final(c);
+}
+
+int crypto_cipher_open(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
+                       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                       const uint8_t *icv)
+{
+	if (c->encrypt || cipher_check(c, len, aadlen) != 0)
+		return -1;
+	if (cipher_open_run(c, iv, aad, aadlen, in, len, out, icv) != 0) {
+		/* Never leave unauthenticated plaintext behind. */
+		if (c->info.aead && len > 0)
+			OPENSSL_cleanse(out, len);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * Helpers shared between the files of src/crypto and nothing else: the
+ * AES-XCBC-MAC of RFC 3566, which prf.c (RFC 4434) and integ.c
+ * (AUTH_AES_XCBC_96) both build on, and the test-randomness switch.
+ */
+#ifndef RIKE_CRYPTO_IMPL_H
+#define RIKE_CRYPTO_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+#define CRYPTO_XCBC_BLOCK 16
+
+struct crypto_xcbc;
+/* key is exactly 16 octets (RFC 3566 2.1). */
+struct crypto_xcbc *crypto_xcbc_new(const uint8_t key[CRYPTO_XCBC_BLOCK]);
+void crypto_xcbc_free(struct crypto_xcbc *x);
+/* The full 128-bit MAC of the concatenated chunks. */
+int crypto_xcbc_mac(struct crypto_xcbc *x, const struct crypto_chunk *in, size_t nin,
+                    uint8_t out[CRYPTO_XCBC_BLOCK]) WUR;
+/* The 128-bit key AES-XCBC-PRF-128 uses for a key of any length (RFC 4434 2). */
+int crypto_xcbc_prf_key(const uint8_t *key, size_t keylen, uint8_t out[CRYPTO_XCBC_BLOCK]) WUR;
+
+/*
+ * A keyed MAC object (HMAC over an EVP digest, or AES-XCBC), shared by the
+ * PRFs (prf.c) and the integrity transforms (integ.c). The key is set once;
+ * crypto_mac_run() may be called any number of times.
+ */
+struct crypto_mac;
+/* HMAC with the named EVP digest ("SHA1", "SHA2-256", ...). */
+struct crypto_mac *crypto_mac_new_hmac(const char *digest, const uint8_t *key, size_t keylen);
+/* AES-XCBC: prf selects RFC 4434 key handling; otherwise key must be 16 octets (RFC 3566). */
+struct crypto_mac *crypto_mac_new_xcbc(const uint8_t *key, size_t keylen, bool prf);
+void crypto_mac_free(struct crypto_mac *m);
+size_t crypto_mac_len(const struct crypto_mac *m);
+/* Writes crypto_mac_len() octets to out. */
+int crypto_mac_run(struct crypto_mac *m, const struct crypto_chunk *in, size_t nin,
+                   uint8_t *out) WUR;
+
+/* True when a test source is installed (random.c); dh.c then draws private
+ * values from it too, so exchange tests are reproducible. */
+bool crypto_random_is_deterministic(void);
+
+#endif

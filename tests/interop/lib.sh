@@ -1,0 +1,629 @@
+# shellcheck shell=bash
+#
+# tests/interop/lib.sh: the network-namespace harness for interop tests.
+#
+# Sourced by tests/interop/test_*.sh. It owns everything a test creates:
+# network namespaces, veth pairs, charon (strongSwan) and riked instances,
+# tshark captures and the run directory that holds their configs and logs.
+# All names carry a per-run prefix (rk<pid>), so parallel runs and leftovers
+# of killed runs never collide. An EXIT trap stops every recorded process by
+# PID, deletes every namespace and, on failure, dumps the logs.
+# See tests/interop/README.md for the API and the gotchas found on the way.
+#
+# Conventions: functions return 0/1 and log what went wrong; rk_fail logs and
+# exits 1; rk_skip exits 77 (CTest "skipped"). Every wait is bounded.
+
+[[ -n ${RK_LIB_LOADED:-} ]] && return 0
+RK_LIB_LOADED=1
+
+RK_PREFIX=${RK_PREFIX:-rk$$}
+RK_CHARON=${RK_CHARON:-/usr/lib/ipsec/charon}
+RK_SWANCTL=${RK_SWANCTL:-swanctl}
+# The load list from INTEROP-NOTES.md: kernel-libipsec must precede kernel-netlink.
+RK_SW_PLUGINS=${RK_SW_PLUGINS:-random nonce openssl pem pkcs1 x509 revocation constraints pubkey kdf curve25519 kernel-libipsec kernel-netlink socket-default vici updown}
+RK_CAPTURE_FILTER=${RK_CAPTURE_FILTER:-udp port 500 or udp port 4500 or esp}
+RK_DUMP_LINES=${RK_DUMP_LINES:-400}
+
+declare -A RK_NSMAP=()  # logical namespace name -> real name (rk<pid>_<name>)
+RK_NSLIST=()            # logical names, creation order
+declare -A RK_PID=()    # label (sw:NAME, rk:NAME, ts:FILE) -> pid
+RK_LABELS=()            # labels, start order
+RK_VETHS=()             # "realns ifname" of every veth end we created
+RK_LOGS=()              # logs dumped on failure
+RK_EXIT_HOOKS=()        # commands run first by the cleanup (tests may append)
+RK_T0=${EPOCHREALTIME//[^0-9]/}
+
+RK_RUN=$(mktemp -d "${TMPDIR:-/tmp}/${RK_PREFIX}.XXXXXX") || {
+	echo "lib.sh: cannot create run directory" >&2
+	exit 1
+}
+chmod 755 "$RK_RUN"
+mkdir -p "$RK_RUN/home"
+
+# ---------------------------------------------------------------- logging
+
+# Microseconds since the epoch, without forking.
+rk_now_us() {
+	echo "${EPOCHREALTIME//[^0-9]/}"
+}
+
+rk_log() {
+	local now=${EPOCHREALTIME//[^0-9]/}
+	local rel=$(((now - RK_T0) / 1000))
+	printf '[%s +%d.%03ds] %s\n' "$(date +%T.%3N)" $((rel / 1000)) $((rel % 1000)) "$*" >&2
+}
+
+# Also from a subshell, such as $(...): it then signals the test's shell,
+# whose USR1 trap exits 1, so a failure can never be swallowed.
+rk_fail() {
+	rk_log "FAIL: $*"
+	[[ $BASHPID == "$$" ]] || kill -USR1 "$$"
+	exit 1
+}
+
+rk_skip() {
+	rk_log "SKIP: $*"
+	exit 77
+}
+
+rk_pass() {
+	rk_log "PASS${1:+: $*}"
+	exit 0
+}
+
+# "3" or "1.5" seconds -> milliseconds
+rk_ms() {
+	local s=$1 int frac
+	int=${s%%.*}
+	frac=000
+	[[ $s == *.* ]] && frac="${s#*.}000"
+	echo $((10#${int:-0} * 1000 + 10#${frac:0:3}))
+}
+
+# Dump the tail of every recorded log to stderr (called on failure).
+rk_dump_logs() {
+	local f
+	for f in "${RK_LOGS[@]}"; do
+		[[ -s $f ]] || continue
+		echo "======== $f (last $RK_DUMP_LINES lines) ========" >&2
+		tail -n "$RK_DUMP_LINES" "$f" >&2
+	done
+	echo "======== end of logs ========" >&2
+}
+
+# ---------------------------------------------------------------- preconditions
+
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || rk_skip "command '$c' not found"
+	done
+}
+
+# Exit 77 unless we are root and can create network namespaces.
+skip_unless_root() {
+	[[ $(id -u) == 0 ]] || rk_skip "needs root (network namespaces)"
+	need_cmd ip nft
+	local probe="${RK_PREFIX}_probe"
+	ip netns add "$probe" >/dev/null 2>&1 || rk_skip "ip netns is unavailable"
+	ip netns del "$probe" >/dev/null 2>&1 || true
+	rk_reap_stale
+}
+
+# Exit 77 unless strongSwan with kernel-libipsec can run here.
+sw_need() {
+	need_cmd "$RK_SWANCTL" unshare
+	[[ -x $RK_CHARON ]] || rk_skip "$RK_CHARON not installed"
+	[[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ]] ||
+		rk_skip "strongSwan kernel-libipsec plugin not installed"
+	[[ -c /dev/net/tun ]] || rk_skip "/dev/net/tun missing (kernel-libipsec needs TUN)"
+}
+
+# ---------------------------------------------------------------- polling
+
+# wait_until TIMEOUT_S cmd... : run cmd every 0.1 s until it succeeds or
+# TIMEOUT_S (may be fractional) has passed. cmd must not block; its output
+# is discarded. Bounded both by a deadline and by an iteration count.
+wait_until() {
+	local ms deadline max i
+	ms=$(rk_ms "$1")
+	shift
+	deadline=$(($(rk_now_us) + ms * 1000))
+	max=$((ms / 100 + 2))
+	for ((i = 0; i < max; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		(($(rk_now_us) >= deadline)) && break
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- processes
+
+# True while PID exists and is not a zombie (a killed charon can stay a
+# zombie for a while; kill -0 succeeds on zombies).
+rk_pid_alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# rk_spawn LABEL LOGFILE cmd... : start cmd in the background, output to
+# LOGFILE, and record its PID under LABEL. The PID is the command's own
+# (ip netns exec, unshare and sh -c 'exec' all exec in place).
+rk_spawn() {
+	local label=$1 logf=$2
+	shift 2
+	[[ -z ${RK_PID[$label]:-} ]] || rk_fail "process '$label' already running"
+	"$@" </dev/null >"$logf" 2>&1 &
+	RK_PID[$label]=$!
+	RK_LABELS+=("$label")
+	RK_LOGS+=("$logf")
+}
+
+rk_label_pid() {
+	echo "${RK_PID[$1]:-}"
+}
+
+# Stop the processes recorded under the given labels: SIGTERM (or $RK_SIG),
+# up to 5 s grace, then SIGKILL, then reap. Never by name.
+rk_kill_labels() {
+	local label pid left i
+	local -a pids=()
+	for label in "$@"; do
+		pid=${RK_PID[$label]:-}
+		[[ -n $pid ]] || continue
+		pids+=("$pid")
+		kill "-${RK_SIG:-TERM}" "$pid" 2>/dev/null || true
+		unset "RK_PID[$label]"
+	done
+	for ((i = 0; i < 50; i++)); do
+		left=0
+		for pid in "${pids[@]}"; do
+			rk_pid_alive "$pid" && left=1
+		done
+		((left)) || break
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do
+		if rk_pid_alive "$pid"; then
+			rk_log "pid $pid ignored SIGTERM for 5 s; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	for pid in "${pids[@]}"; do
+		for ((i = 0; i < 30; i++)); do
+			rk_pid_alive "$pid" || break
+			sleep 0.1
+		done
+		wait "$pid" 2>/dev/null || true # reap our child (clears the zombie)
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- namespaces
+
+# Real name of a logical namespace.
+ns_name() {
+	local n=${RK_NSMAP[$1]:-}
+	[[ -n $n ]] || rk_fail "unknown namespace '$1'"
+	echo "$n"
+}
+
+# ns_create NAME: a fresh namespace rk<pid>_NAME with lo up and IPv6 DAD off.
+ns_create() {
+	local name=$1 ns="${RK_PREFIX}_$1"
+	[[ -z ${RK_NSMAP[$name]:-} ]] || rk_fail "namespace '$name' exists"
+	ip netns add "$ns" || rk_fail "ip netns add $ns"
+	RK_NSMAP[$name]=$ns
+	RK_NSLIST+=("$name")
+	ip -n "$ns" link set lo up || rk_fail "lo up in $ns"
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+		net.ipv6.conf.default.accept_dad=0 >/dev/null 2>&1 || true
+	return 0
+}
+
+# ns_exec NAME cmd... (cmd must be a program, not a shell function)
+ns_exec() {
+	local ns
+	ns=$(ns_name "$1") || exit 1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# ns_addr NAME IFACE ADDR: add ADDR; without a prefix length, IPv4 gets /24
+# and IPv6 /64. IPv6 addresses are added nodad (usable at once).
+ns_addr() {
+	local ns addr=$3 extra=()
+	ns=$(ns_name "$1") || exit 1
+	if [[ $addr == *:* ]]; then
+		[[ $addr == */* ]] || addr="$addr/64"
+		extra=(nodad)
+	else
+		[[ $addr == */* ]] || addr="$addr/24"
+	fi
+	ip -n "$ns" addr add "$addr" dev "$2" "${extra[@]}" || rk_fail "addr $addr on $2 in $1"
+}
+
+# link_ns A B ADDR_A ADDR_B: a veth pair, "to_B" in A and "to_A" in B (so
+# logical names may be at most 12 characters). An empty ADDR adds none.
+link_ns() {
+	local a=$1 b=$2 nsa nsb
+	nsa=$(ns_name "$a") || exit 1
+	nsb=$(ns_name "$b") || exit 1
+	((${#a} <= 12 && ${#b} <= 12)) || rk_fail "namespace names too long for veth names"
+	ip link add "to_$b" netns "$nsa" type veth peer name "to_$a" netns "$nsb" ||
+		rk_fail "veth $a<->$b"
+	RK_VETHS+=("$nsa to_$b" "$nsb to_$a")
+	[[ -z ${3:-} ]] || ns_addr "$a" "to_$b" "$3"
+	[[ -z ${4:-} ]] || ns_addr "$b" "to_$a" "$4"
+	ip -n "$nsa" link set "to_$b" up || rk_fail "link up"
+	ip -n "$nsb" link set "to_$a" up || rk_fail "link up"
+}
+
+# nat_middle A M B [A_ADDR M_A_ADDR M_B_ADDR B_ADDR]
+#
+#   A (A_ADDR) ---- (M_A_ADDR) M (M_B_ADDR) ---- (B_ADDR) B
+#                              masquerade
+#
+# Creates missing namespaces, links them, routes A's default via M and has M
+# masquerade everything leaving towards B (nftables "inet", so IPv4 or IPv6).
+# B has no route to A's subnet: it sees only M_B_ADDR.
+# Defaults: 192.168.77.2, 192.168.77.1, 10.78.0.1, 10.78.0.2.
+# Masquerade keeps source ports when it can (500 stays 500); set
+# RK_NAT_PORTS=LO-HI (e.g. 20000-30000) to map UDP to that range instead,
+# as real NATs do.
+nat_middle() {
+	local a=$1 m=$2 b=$3 n fam=-4 udp_rule=""
+	local a_addr=${4:-192.168.77.2} ma_addr=${5:-192.168.77.1}
+	local mb_addr=${6:-10.78.0.1} b_addr=${7:-10.78.0.2}
+	for n in "$a" "$m" "$b"; do
+		[[ -n ${RK_NSMAP[$n]:-} ]] || ns_create "$n"
+	done
+	link_ns "$a" "$m" "$a_addr" "$ma_addr"
+	link_ns "$m" "$b" "$mb_addr" "$b_addr"
+	[[ $ma_addr == *:* ]] && fam=-6
+	ip -n "$(ns_name "$a")" "$fam" route add default via "${ma_addr%/*}" ||
+		rk_fail "default route in $a"
+	ns_exec "$m" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null ||
+		rk_fail "forwarding in $m"
+	[[ -z ${RK_NAT_PORTS:-} ]] ||
+		udp_rule="oifname \"to_$b\" meta l4proto udp masquerade to :$RK_NAT_PORTS"
+	ns_exec "$m" nft -f - <<-EOF || rk_fail "nft masquerade in $m"
+		table inet rk_nat {
+			chain post {
+				type nat hook postrouting priority srcnat; policy accept;
+				$udp_rule
+				oifname "to_$b" masquerade
+			}
+		}
+	EOF
+}
+
+# Delete namespaces of earlier runs whose test shell is gone (for example
+# after a CTest timeout killed it): kill their processes by PID, then delete.
+rk_reap_stale() {
+	local ns pid p
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		[[ $ns =~ ^rk([0-9]+)_ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[[ $pid == "$$" || -e /proc/$pid ]] && continue
+		rk_log "removing stale namespace $ns (run $pid is gone)"
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- strongSwan
+
+sw_dir() {
+	echo "$RK_RUN/sw-$1"
+}
+
+# Run swanctl against instance NAME (vici socket in its run directory).
+# Bounded by timeout(1); swanctl itself needs no namespace.
+sw_swanctl() {
+	local dir
+	dir=$(sw_dir "$1")
+	shift
+	STRONGSWAN_CONF="$dir/strongswan.conf" SWANCTL_DIR="$dir/swanctl" \
+		timeout "${RK_SWANCTL_TIMEOUT:-30}" "$RK_SWANCTL" "$@"
+}
+
+sw_write_conf() {
+	local dir=$1 more=$2
+	cat >"$dir/strongswan.conf" <<-EOF
+		charon {
+			load_modular = no
+			load = $RK_SW_PLUGINS
+			plugins {
+				vici {
+					socket = unix://$dir/charon.vici
+				}
+			}
+			filelog {
+				charon {
+					path = $dir/charon.log
+					time_format = %T
+					time_add_ms = yes
+					ike_name = yes
+					append = no
+					flush_line = yes
+					default = 2
+				}
+			}
+			syslog {
+				daemon {
+					default = -1
+				}
+			}
+			$more
+		}
+		swanctl {
+			socket = unix://$dir/charon.vici
+		}
+	EOF
+}
+
+# sw_start NS NAME [EXTRA]: start charon NAME in namespace NS. EXTRA is
+# inserted verbatim into the charon { } section of its strongswan.conf
+# (e.g. "ikesa_table_size = 4096"). /run is a private bind mount of
+# $dir/run (charon's pid file path is compiled in). Waits up to 10 s for
+# the vici socket to answer.
+sw_start() {
+	local ns dir pid
+	ns=$(ns_name "$1") || exit 1
+	dir=$(sw_dir "$2")
+	mkdir -p "$dir/run" "$dir/swanctl" || rk_fail "mkdir $dir"
+	sw_write_conf "$dir" "${3:-}"
+	RK_LOGS+=("$dir/charon.log")
+	# shellcheck disable=SC2016 # $1/$2 are sh -c's arguments
+	STRONGSWAN_CONF="$dir/strongswan.conf" rk_spawn "sw:$2" "$dir/charon.out" \
+		ip netns exec "$ns" unshare -m sh -c 'mount --bind "$1" /run && exec "$2"' \
+		sh "$dir/run" "$RK_CHARON"
+	pid=$(rk_label_pid "sw:$2")
+	wait_until 10 sw_ready "$2" "$pid" || true
+	rk_pid_alive "$pid" || rk_fail "charon $2 died at startup (see $dir/charon.out)"
+	sw_swanctl "$2" --stats >/dev/null 2>&1 || rk_fail "charon $2: vici not answering after 10 s"
+	rk_log "charon $2 up in $1 (pid $pid)"
+}
+
+# Ready, or dead (so wait_until stops early; sw_start checks which).
+sw_ready() {
+	rk_pid_alive "$2" || return 0
+	sw_swanctl "$1" --stats
+}
+
+# sw_load NS NAME TEXT: write TEXT as NAME's swanctl.conf and load it.
+sw_load() {
+	local dir
+	dir=$(sw_dir "$2")
+	printf '%s\n' "$3" >"$dir/swanctl/swanctl.conf"
+	sw_swanctl "$2" --load-all --noprompt --file "$dir/swanctl/swanctl.conf" \
+		>>"$dir/swanctl.out" 2>&1 || {
+		cat "$dir/swanctl.out" >&2
+		rk_log "swanctl --load-all failed for $2"
+		return 1
+	}
+	rk_log "charon $2: loaded swanctl.conf"
+}
+
+# sw_initiate NS NAME CHILD [IKE] [TIMEOUT_S]: initiate CHILD (and its IKE
+# SA); returns swanctl's status. Output goes to $dir/swanctl.out.
+sw_initiate() {
+	local dir timeout=${5:-15} ike=()
+	dir=$(sw_dir "$2")
+	[[ -z ${4:-} ]] || ike=(--ike "$4")
+	rk_log "charon $2: initiate $3"
+	RK_SWANCTL_TIMEOUT=$((timeout + 5)) sw_swanctl "$2" --initiate --child "$3" "${ike[@]}" \
+		--timeout "$timeout" >>"$dir/swanctl.out" 2>&1
+}
+
+# sw_list_sas NS NAME [swanctl options]: print swanctl --list-sas.
+sw_list_sas() {
+	local name=$2
+	shift 2
+	sw_swanctl "$name" --list-sas "$@"
+}
+
+# sw_sa_up NS NAME IKE CHILD: true when IKE is ESTABLISHED and CHILD INSTALLED.
+sw_sa_up() {
+	local out
+	out=$(sw_list_sas "$1" "$2" --ike "$3" 2>/dev/null) || return 1
+	grep -Eq "^$3: #[0-9]+, ESTABLISHED" <<<"$out" &&
+		grep -Eq "^ +$4: #[0-9]+, reqid [0-9]+, INSTALLED" <<<"$out"
+}
+
+# sw_log NAME: path of charon NAME's debug log (for grep).
+sw_log() {
+	echo "$(sw_dir "$1")/charon.log"
+}
+
+# sw_stop NS NAME
+sw_stop() {
+	rk_kill_labels "sw:$2"
+	rk_log "charon $2 stopped"
+}
+
+# ---------------------------------------------------------------- riked
+
+rk_bin_dir() {
+	echo "${RIKE_BIN:-${RIKE_BUILD:-}}"
+}
+
+# The riked command line, kept in one place: rk_riked_argv CONFIG_FILE
+# sets RK_RIKED_ARGV. $RIKED_WRAPPER (e.g. "valgrind -q") is prepended.
+rk_riked_argv() {
+	local -a wrap=()
+	read -r -a wrap <<<"${RIKED_WRAPPER:-}"
+	RK_RIKED_ARGV=("${wrap[@]}" "$(rk_bin_dir)/riked" -f -c "$1")
+}
+
+rk_need() {
+	[[ -x $(rk_bin_dir)/riked ]] || rk_skip "riked not built (RIKE_BIN=$(rk_bin_dir))"
+}
+
+rk_dir() {
+	echo "$RK_RUN/rk-$1"
+}
+
+# rk_start NS NAME CONFIG_TEXT: write the config to $dir/riked.conf and
+# start riked in NS (private /run = $dir/run, like charon), output to
+# $dir/riked.log. Fails if it exits within 0.3 s.
+rk_start() {
+	local ns dir pid
+	ns=$(ns_name "$1") || exit 1
+	dir=$(rk_dir "$2")
+	mkdir -p "$dir/run" || rk_fail "mkdir $dir"
+	printf '%s\n' "$3" >"$dir/riked.conf"
+	rk_riked_argv "$dir/riked.conf"
+	# shellcheck disable=SC2016 # $1/$@ are sh -c's arguments
+	rk_spawn "rk:$2" "$dir/riked.log" ip netns exec "$ns" unshare -m \
+		sh -c 'd=$1; shift; mount --bind "$d" /run && exec "$@"' sh "$dir/run" \
+		"${RK_RIKED_ARGV[@]}"
+	pid=$(rk_label_pid "rk:$2")
+	sleep 0.3
+	rk_pid_alive "$pid" || rk_fail "riked $2 exited at startup (see $dir/riked.log)"
+	rk_log "riked $2 up in $1 (pid $pid)"
+}
+
+# rk_log_file NAME: path of riked NAME's output (stdout and stderr).
+rk_log_file() {
+	echo "$(rk_dir "$1")/riked.log"
+}
+
+# rk_stop NS NAME
+rk_stop() {
+	rk_kill_labels "rk:$2"
+	rk_log "riked $2 stopped"
+}
+
+# ---------------------------------------------------------------- tshark
+
+# tshark_start NS IFACE FILE [FILTER]: capture on IFACE in namespace NS to
+# FILE (relative names go into the run directory). The capture filter
+# defaults to $RK_CAPTURE_FILTER; pass "" as FILTER for everything.
+# Returns once dumpcap has opened the capture (bounded, 10 s): tshark's
+# "Capturing on" comes earlier, before packets are seen; "Capture started"
+# (its File: message) comes after.
+tshark_start() {
+	local ns file=$3 filter=("-f" "${4-$RK_CAPTURE_FILTER}")
+	ns=$(ns_name "$1") || exit 1
+	[[ $file == */* ]] || file="$RK_RUN/$file"
+	[[ -n ${4-$RK_CAPTURE_FILTER} ]] || filter=()
+	HOME="$RK_RUN/home" rk_spawn "ts:$file" "$file.log" \
+		ip netns exec "$ns" tshark -n -q -i "$2" "${filter[@]}" -w "$file"
+	wait_until 10 grep -q "Capturing on" "$file.log" ||
+		rk_fail "tshark on $1/$2 did not start (see $file.log)"
+	if ! wait_until 3 grep -q "Capture started" "$file.log"; then
+		rk_log "tshark printed no 'Capture started'; waiting 0.5 s instead"
+		sleep 0.5
+	fi
+	rk_log "tshark capturing on $1/$2 -> $file"
+}
+
+# Wait (at most 5 s) until FILE has not grown for RK_CAPTURE_QUIET_MS
+# (default 800). dumpcap gets packets from the kernel in blocks that are
+# handed over only after a read timeout, and packets of an unfinished block
+# are lost when capture stops: stopping right after the last packet loses it.
+tshark_settle() {
+	local file=$1 quiet=$((${RK_CAPTURE_QUIET_MS:-800} / 100)) last=-1 size same=0 i
+	for ((i = 0; i < 50 && same < quiet; i++)); do
+		size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+		if [[ $size == "$last" ]]; then
+			same=$((same + 1))
+		else
+			same=0
+			last=$size
+		fi
+		sleep 0.1
+	done
+}
+
+# tshark_stop [FILE]: stop one capture, or all of them, after they have
+# settled (tshark_settle). SIGINT lets tshark finish writing the file.
+tshark_stop() {
+	local l labels=()
+	if [[ -n ${1:-} ]]; then
+		l=$1
+		[[ $l == */* ]] || l="$RK_RUN/$l"
+		labels=("ts:$l")
+	else
+		for l in "${!RK_PID[@]}"; do
+			[[ $l == ts:* ]] && labels+=("$l")
+		done
+	fi
+	for l in "${labels[@]}"; do
+		tshark_settle "${l#ts:}"
+	done
+	RK_SIG=INT rk_kill_labels "${labels[@]}"
+}
+
+# tshark_read FILE tshark-options...: read a capture (empty profile).
+# tshark's complaints go to $RK_RUN/tshark-read.err; returns its status.
+tshark_read() {
+	local file=$1
+	shift
+	[[ $file == */* ]] || file="$RK_RUN/$file"
+	HOME="$RK_RUN/home" timeout 60 tshark -n -r "$file" "$@" 2>"$RK_RUN/tshark-read.err"
+}
+
+# tshark_count FILE DISPLAY_FILTER: number of matching frames. A bad
+# filter or unreadable file fails the test (never a silent 0).
+tshark_count() {
+	local out
+	out=$(tshark_read "$1" -Y "$2" -T fields -e frame.number) || {
+		cat "$RK_RUN/tshark-read.err" >&2
+		rk_fail "tshark -r $1 -Y '$2' failed"
+	}
+	[[ -n $out ]] || {
+		echo 0
+		return 0
+	}
+	grep -c . <<<"$out"
+}
+
+# ---------------------------------------------------------------- cleanup
+
+rk_cleanup() {
+	local rc=$? h name ns v p
+	trap - EXIT INT TERM USR1
+	set +e
+	for h in "${RK_EXIT_HOOKS[@]}"; do
+		eval "$h"
+	done
+	if ((rc != 0 && rc != 77)); then
+		rk_log "test failed (status $rc); logs follow"
+		rk_dump_logs
+	fi
+	rk_kill_labels "${RK_LABELS[@]}"
+	for name in "${RK_NSLIST[@]}"; do
+		ns=${RK_NSMAP[$name]}
+		# Anything still inside (tshark's dumpcap, updown scripts) was
+		# started by this run: kill it by PID.
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null
+		done
+	done
+	for v in "${RK_VETHS[@]}"; do
+		ip -n "${v% *}" link del "${v#* }" >/dev/null 2>&1
+	done
+	for name in "${RK_NSLIST[@]}"; do
+		ip netns del "${RK_NSMAP[$name]}" 2>/dev/null
+	done
+	if ((rc == 0 || rc == 77)) && [[ -z ${RIKE_KEEP:-} ]]; then
+		rm -rf "$RK_RUN"
+	else
+		rk_log "run directory kept: $RK_RUN"
+	fi
+	exit "$rc"
+}
+
+trap rk_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 1' USR1
