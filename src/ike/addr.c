@@ -1,0 +1,87 @@
+/* Address helpers for the engine: comparison, ports and formatting. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ike/sa.h"
+
+static const struct sockaddr_in *sin4(const struct ike_addr *a)
+{
+	return (const struct sockaddr_in *)&a->ss;
+}
+
+static const struct sockaddr_in6 *sin6(const struct ike_addr *a)
+{
+	return (const struct sockaddr_in6 *)&a->ss;
+}
+
+const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len)
+{
+	if (a->ss.ss_family == AF_INET) {
+		*len = 4;
+		return (const uint8_t *)&sin4(a)->sin_addr;
+	}
+	if (a->ss.ss_family == AF_INET6) {
+		*len = 16;
+		return (const uint8_t *)&sin6(a)->sin6_addr;
+	}
+	*len = 0;
+	return NULL;
+}
+
+bool addr_equal_host(const struct ike_addr *a, const struct ike_addr *b)
+{
+	size_t la, lb;
+	const uint8_t *pa = addr_bytes(a, &la), *pb = addr_bytes(b, &lb);
+
+	return a->ss.ss_family == b->ss.ss_family && la == lb && la && !memcmp(pa, pb, la);
+}
+
+uint16_t addr_port(const struct ike_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(sin4(a)->sin_port);
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(sin6(a)->sin6_port);
+	return 0;
+}
+
+void addr_set_port(struct ike_addr *a, uint16_t port)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+	else if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
+}
+
+bool addr_equal(const struct ike_addr *a, const struct ike_addr *b)
+{
+	return addr_equal_host(a, b) && addr_port(a) == addr_port(b);
+}
+
+void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	a->ss = *ss;
+	addr_set_port(a, port);
+}
+
+bool addr_is_any(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family != AF_INET && ss->ss_family != AF_INET6;
+}
+
+void addr_format(const struct ike_addr *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	size_t n;
+	const uint8_t *p = addr_bytes(a, &n);
+
+	if (p)
+		inet_ntop(a->ss.ss_family, p, host, sizeof(host));
+	if (a->ss.ss_family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", host, addr_port(a));
+	else
+		snprintf(buf, len, "%s:%u", host, addr_port(a));
+}

@@ -1,0 +1,220 @@
+/*
+ * Child SAs (RFC 7296 1.3, 2.9, 2.17): negotiating one as responder and
+ * checking the answer as initiator, shared by IKE_AUTH and CREATE_CHILD_SA;
+ * KEYMAT derivation; installation into the data plane and the lifetime
+ * timers that trigger rekeying (2.8).
+ */
+#include <string.h>
+
+#include "daemon/log.h"
+#include "ike/ext.h"
+#include "ike/child.h"
+
+int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, size_t ni_len,
+		      const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
+		      bool we_initiated)
+{
+	struct crypto_encr_info info;
+	struct crypto_chunk cni = {ni, ni_len}, cnr = {nr, nr_len}, g = {gir, gir_len};
+	uint8_t keymat[2 * (CRYPTO_MAX_KEY_LEN + CRYPTO_MAX_PRF_LEN)];
+	size_t e, a, total;
+	const uint8_t *first, *second;
+	int rc = -1;
+
+	if (crypto_encr_info(c->encr, c->encr_keybits, &info) < 0)
+		return -1;
+	e = info.key_len;
+	a = info.aead ? 0 : crypto_integ_key_len(c->integ);
+	if ((!info.aead && !a) || e > CRYPTO_MAX_KEY_LEN || a > CRYPTO_MAX_PRF_LEN)
+		return -1;
+	total = 2 * (e + a);
+	if (crypto_child_keymat(sa->suite.prf, sa->keys.sk_d, sa->keys.d_len, gir ? &g : NULL, &cni,
+				&cnr, keymat, total) < 0)
+		goto out;
+	/* 2.17: initiator-to-responder keys first, each encryption then integrity. */
+	first = keymat;
+	second = keymat + e + a;
+	memcpy(c->key_out_e, we_initiated ? first : second, e);
+	memcpy(c->key_out_a, (we_initiated ? first : second) + e, a);
+	memcpy(c->key_in_e, we_initiated ? second : first, e);
+	memcpy(c->key_in_a, (we_initiated ? second : first) + e, a);
+	c->key_e_len = e;
+	c->key_a_len = a;
+	rc = 0;
+out:
+	crypto_wipe(keymat, sizeof(keymat));
+	return rc;
+}
+
+static uint64_t jitter(uint64_t span_ms)
+{
+	uint32_t r = 0;
+
+	if (!span_ms || crypto_random(&r, sizeof(r)) < 0)
+		return 0;
+	return r % span_ms;
+}
+
+void child_schedule(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	const struct cfg_conn *conn = sa->conn;
+	uint64_t now = ike_now(ike), life, margin;
+
+	if (!conn || !conn->child_lifetime)
+		return;
+	life = (uint64_t)conn->child_lifetime * 1000;
+	margin = (uint64_t)conn->rekey_margin * 1000;
+	c->expire_ms = now + life;
+	/* 2.8.1: jitter the rekey so both ends rarely start together. */
+	c->rekey_ms = now + life - margin - jitter(margin * conn->rekey_fuzz / 100);
+	ike_sa_changed(ike, sa);
+}
+
+int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	c->encap = sa->natt || (sa->conn && sa->conn->encap);
+	if (ike->host.child_up && ike->host.child_up(ike->host.ctx, sa, c) < 0) {
+		sa_log(sa, LOG_ERR, "child-install-failed", "reqid %u", c->reqid);
+		return -1;
+	}
+	c->installed = true;
+	sa_log(sa, LOG_INFO, "child-up", "reqid %u spi %08x/%08x %s%s", c->reqid, c->spi_in,
+	       c->spi_out, c->transport ? "transport" : "tunnel", c->encap ? " udp-encap" : "");
+	child_schedule(ike, sa, c);
+	return 0;
+}
+
+/* The ESP proposals to offer; DH only when the exchange carries KE (1.2). */
+size_t child_offer(const struct cfg_conn *conn, bool with_dh, struct proposal *out)
+{
+	size_t n = conn->n_esp_proposals;
+
+	memcpy(out, conn->esp_proposals, n * sizeof(*out));
+	if (!with_dh)
+		for (size_t i = 0; i < n; i++)
+			out[i].n_dh = 0;
+	return n;
+}
+
+static uint32_t spi_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req, bool with_dh,
+		 struct child_offer_result *res)
+{
+	const struct cfg_conn *conn = sa->conn;
+	const struct wire_payload *sap = wire_msg_find(req, IKEV2_PL_SA, NULL);
+	const struct wire_payload *tsi = wire_msg_find(req, IKEV2_PL_TSI, NULL);
+	const struct wire_payload *tsr = wire_msg_find(req, IKEV2_PL_TSR, NULL);
+	struct proposal props[CFG_MAX_PROPOSALS];
+	struct ike_ts_set pi, pr, ours_l, ours_r;
+	size_t n;
+
+	(void)ike;
+	memset(res, 0, sizeof(*res));
+	if (!sap || !tsi || !tsr)
+		return IKEV2_N_INVALID_SYNTAX;
+	n = child_offer(conn, with_dh, props);
+	if (propsel_choose(&sap->u.sa, props, n, IKEV2_PROTO_ESP, with_dh, &res->chosen) < 0 ||
+	    res->chosen.spi_size != 4)
+		return IKEV2_N_NO_PROPOSAL_CHOSEN;
+	/* 2.9: TSi is the initiator's side, i.e. the peer's; narrow both. */
+	ts_from_config(conn->remote_ts, conn->n_remote_ts, &sa->remote, &ours_r);
+	ts_from_config(conn->local_ts, conn->n_local_ts, &sa->local, &ours_l);
+	if (ts_from_payload(&tsi->u.ts, &pi) < 0 || ts_from_payload(&tsr->u.ts, &pr) < 0 ||
+	    ts_narrow(&pi, &ours_r, &res->ts_remote) < 0 ||
+	    ts_narrow(&pr, &ours_l, &res->ts_local) < 0)
+		return IKEV2_N_TS_UNACCEPTABLE;
+	/* 1.3.1: transport only when both want it. */
+	res->transport = wire_msg_find_notify(req, IKEV2_N_USE_TRANSPORT_MODE) &&
+			 conn->mode == CFG_MODE_TRANSPORT;
+	res->spi_out = spi_be32(res->chosen.spi);
+	return 0;
+}
+
+struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct child_offer_result *r,
+			    uint32_t spi_in)
+{
+	struct child_sa *c = child_new(ike, sa);
+
+	if (!c)
+		return NULL;
+	c->spi_in = spi_in;
+	c->spi_out = r->spi_out;
+	c->encr = r->chosen.encr;
+	c->encr_keybits = r->chosen.encr_keybits;
+	c->integ = r->chosen.integ;
+	c->esn = r->chosen.esn == IKEV2_ESN_ESN;
+	c->pfs_group = r->chosen.dh;
+	c->transport = r->transport;
+	c->ts_local = r->ts_local;
+	c->ts_remote = r->ts_remote;
+	return c;
+}
+
+int child_build_answer(struct wire_msg *m, const struct child_offer_result *r, uint32_t spi_in)
+{
+	struct ike_chosen ch = r->chosen;
+	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
+			  (uint8_t)spi_in};
+
+	memcpy(ch.spi, spi, 4);
+	ch.spi_size = 4;
+	return build_sa_chosen(m, &ch);
+}
+
+int child_build_ts(struct wire_msg *m, const struct ike_ts_set *ts_i, const struct ike_ts_set *ts_r,
+		   bool transport)
+{
+	if (build_ts(m, IKEV2_PL_TSI, ts_i) < 0 || build_ts(m, IKEV2_PL_TSR, ts_r) < 0)
+		return -1;
+	if (transport && build_notify(m, 0, NULL, 0, IKEV2_N_USE_TRANSPORT_MODE, NULL, 0) < 0)
+		return -1;
+	return 0;
+}
+
+int child_build_offer(struct ike_sa *sa, struct wire_msg *m, bool with_dh, uint32_t spi_in)
+{
+	struct proposal props[CFG_MAX_PROPOSALS];
+	size_t n = child_offer(sa->conn, with_dh, props);
+	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
+			  (uint8_t)spi_in};
+
+	return build_sa(m, props, n, IKEV2_PROTO_ESP, spi, 4);
+}
+
+int child_check_answer(struct ike_sa *sa, const struct wire_msg *resp, bool with_dh,
+		       const struct ike_ts_set *ts_i, const struct ike_ts_set *ts_r,
+		       struct child_offer_result *res)
+{
+	const struct wire_payload *sap = wire_msg_find(resp, IKEV2_PL_SA, NULL);
+	const struct wire_payload *tsi = wire_msg_find(resp, IKEV2_PL_TSI, NULL);
+	const struct wire_payload *tsr = wire_msg_find(resp, IKEV2_PL_TSR, NULL);
+	struct proposal props[CFG_MAX_PROPOSALS];
+	size_t n = child_offer(sa->conn, with_dh, props);
+
+	memset(res, 0, sizeof(*res));
+	if (!sap || !tsi || !tsr ||
+	    propsel_check(&sap->u.sa, props, n, IKEV2_PROTO_ESP, &res->chosen) < 0 ||
+	    res->chosen.spi_size != 4)
+		return -1;
+	/* 2.9: the responder may only narrow what we proposed. */
+	if (ts_from_payload(&tsi->u.ts, &res->ts_local) < 0 ||
+	    ts_from_payload(&tsr->u.ts, &res->ts_remote) < 0 || !ts_subset(&res->ts_local, ts_i) ||
+	    !ts_subset(&res->ts_remote, ts_r))
+		return -1;
+	res->transport = wire_msg_find_notify(resp, IKEV2_N_USE_TRANSPORT_MODE) != NULL;
+	res->spi_out = spi_be32(res->chosen.spi);
+	return 0;
+}
+
+/* The first error notify of a response (types below 16384), or 0. */
+uint16_t child_error_notify(const struct wire_msg *m)
+{
+	for (size_t i = 0; i < m->npayloads; i++)
+		if (m->payloads[i].type == IKEV2_PL_N && m->payloads[i].u.notify.type < 16384)
+			return m->payloads[i].u.notify.type;
+	return 0;
+}

@@ -1,0 +1,628 @@
+/*
+ * The exchange engine: everything the exchanges share. It owns message
+ * ID windows of one in each direction, the response cache, retransmission
+ * with exponential back-off and a bounded give-up (RFC 7296 2.1-2.4), SK
+ * protection of outgoing messages and decryption of incoming ones,
+ * payload rules, the unknown-SPI path (2.21.1) and the task queue that
+ * serialises the exchanges an SA starts. The exchange files only build
+ * and process payloads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "ike/sa.h"
+#include "ike/ext.h"
+
+#define IKE_MAX_INIT_RETRIES 5
+
+uint64_t ike_now(struct ike *ike)
+{
+	return ike->host.now_ms(ike->host.ctx);
+}
+
+struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
+{
+	struct ike *ike = calloc(1, sizeof(*ike));
+
+	if (!ike)
+		return NULL;
+	ike->cfg = cfg;
+	ike->host = *host;
+	ike->by_spi = hash_new();
+	ike->by_serial = hash_new();
+	ike->by_init = hash_new();
+	ike->timers = timer_heap_new();
+	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->timers ||
+	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
+	    ext_init(ike) < 0) {
+		ike_free(ike);
+		return NULL;
+	}
+	return ike;
+}
+
+static void free_one(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	(void)arg;
+	sa_kill(ike, sa, "shutdown");
+}
+
+void ike_free(struct ike *ike)
+{
+	if (!ike)
+		return;
+	if (ike->by_serial && ike->by_spi && ike->by_init) {
+		sa_foreach(ike, free_one, NULL);
+		sa_reap(ike);
+	}
+	ext_free(ike);
+	hash_free(ike->by_spi);
+	hash_free(ike->by_serial);
+	hash_free(ike->by_init);
+	timer_heap_free(ike->timers);
+	crypto_wipe(ike->cookie_secret, sizeof(ike->cookie_secret));
+	free(ike);
+}
+
+const struct ike_stats *ike_get_stats(const struct ike *ike)
+{
+	return &ike->stats;
+}
+
+/* ---- sending ---- */
+
+void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
+		  const uint8_t *buf, size_t len)
+{
+	uint8_t tmp[WIRE_SK_MAX_MSG + IKEV2_NON_ESP_MARKER_LEN];
+
+	ike->stats.tx++;
+	/* RFC 3948 2.2: IKE on port 4500 starts with four zero octets. */
+	if (addr_port(from) == ike->cfg->natt_port || addr_port(to) == ike->cfg->natt_port) {
+		if (len > WIRE_SK_MAX_MSG)
+			return;
+		memset(tmp, 0, IKEV2_NON_ESP_MARKER_LEN);
+		memcpy(tmp + IKEV2_NON_ESP_MARKER_LEN, buf, len);
+		ike->host.send(ike->host.ctx, from, to, tmp, len + IKEV2_NON_ESP_MARKER_LEN);
+		return;
+	}
+	ike->host.send(ike->host.ctx, from, to, buf, len);
+}
+
+void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
+			  const struct wire_hdr *hdr, const struct wire_msg *payloads)
+{
+	struct wire_msg *m = malloc(sizeof(*m));
+	struct wire_wr w;
+
+	if (!m)
+		return;
+	*m = *payloads;
+	m->hdr = *hdr;
+	m->arena = NULL; /* borrowed from payloads; not ours to free */
+	wire_wr_init(&w, WIRE_SK_MAX_MSG);
+	if (wire_encode(m, &w) == 0)
+		ike_send_raw(ike, from, to, w.p, w.len);
+	wire_wr_free(&w);
+	free(m);
+}
+
+static void fill_hdr(const struct ike_sa *sa, struct wire_hdr *h, uint8_t exchange,
+		     uint32_t msg_id, bool response)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->spi_i, sa->spi_i, 8);
+	memcpy(h->spi_r, sa->spi_r, 8);
+	h->version = IKEV2_VERSION;
+	h->exchange = exchange;
+	h->msg_id = msg_id;
+	/* 3.1: I is set by the original initiator; R on responses. */
+	h->flags = (sa->initiator ? IKEV2_FLAG_INITIATOR : 0) | (response ? IKEV2_FLAG_RESPONSE : 0);
+}
+
+/* Encode (IKE_SA_INIT) or protect (everything else) a message into w. */
+static int encode_msg(struct ike_sa *sa, const struct wire_hdr *h, const struct wire_msg *pl,
+		      struct wire_wr *w)
+{
+	wire_wr_reset(w);
+	if (h->exchange == IKEV2_EXCH_IKE_SA_INIT) {
+		struct wire_msg *m = malloc(sizeof(*m));
+		int rc;
+
+		if (!m)
+			return -1;
+		*m = *pl;
+		m->hdr = *h;
+		m->arena = NULL;
+		rc = wire_encode(m, w);
+		free(m);
+		return rc;
+	}
+	if (!sa->keyed)
+		return -1;
+	return wire_sk_seal(&sa->prot_out, h, pl->payloads, pl->npayloads, NULL, WIRE_SK_PAD_MIN,
+			    w);
+}
+
+static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)
+{
+	double t = sa->conn ? sa->conn->retransmit.timeout : 1.0;
+	double b = sa->conn ? sa->conn->retransmit.base : 1.8;
+
+	return (uint64_t)(t * pow(b, tries) * 1000.0);
+}
+
+static void sa_send_current(struct ike *ike, struct ike_sa *sa, const struct wire_wr *w)
+{
+	ike_send_raw(ike, &sa->local, &sa->remote, w->p, w->len);
+}
+
+int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
+		     const struct wire_msg *payloads)
+{
+	struct wire_hdr h;
+
+	fill_hdr(sa, &h, exchange, sa->next_msg_id, false);
+	if (encode_msg(sa, &h, payloads, &sa->out.pkt) < 0) {
+		sa_log(sa, LOG_ERR, "encode-failed", "exchange %s",
+		       ikev2_exchange_name(exchange) ? ikev2_exchange_name(exchange) : "?");
+		return -1;
+	}
+	if (exchange == IKEV2_EXCH_IKE_SA_INIT) {
+		wire_wr_reset(&sa->init_req);
+		if (wire_wr_bytes(&sa->init_req, sa->out.pkt.p, sa->out.pkt.len) < 0)
+			return -1;
+	}
+	sa->out.task = task;
+	sa->out.msg_id = sa->next_msg_id++;
+	sa->out.tries = 0;
+	sa->out.active = true;
+	sa->out.next_ms = ike_now(ike) + retransmit_delay(sa, 0);
+	sa_send_current(ike, sa, &sa->out.pkt);
+	timer_arm(ike, sa, sa->out.next_ms);
+	return 0;
+}
+
+int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint32_t msg_id,
+		      const struct wire_msg *payloads)
+{
+	struct wire_hdr h;
+
+	fill_hdr(sa, &h, exchange, msg_id, true);
+	if (encode_msg(sa, &h, payloads, &sa->cache.pkt) < 0) {
+		sa_log(sa, LOG_ERR, "encode-failed", "response to %s",
+		       ikev2_exchange_name(exchange) ? ikev2_exchange_name(exchange) : "?");
+		return -1;
+	}
+	sa->cache.msg_id = msg_id;
+	sa->cache.valid = true;
+	sa->expect_msg_id = msg_id + 1;
+	sa_send_current(ike, sa, &sa->cache.pkt);
+	return 0;
+}
+
+void ike_request_done(struct ike *ike, struct ike_sa *sa)
+{
+	sa->out.active = false;
+	sa->out.task = TASK_NONE;
+	ike_kick(ike, sa);
+}
+
+/* ---- tasks ---- */
+
+/* The order in which queued work goes out: deletes before anything else. */
+static const enum ike_task task_order[] = {
+	TASK_IKE_SA_INIT, TASK_IKE_AUTH,     TASK_IKE_DELETE, TASK_CHILD_DELETE,
+	TASK_IKE_REKEY,   TASK_CHILD_REKEY,  TASK_CHILD_CREATE, TASK_INFO_NOTIFY,
+	TASK_DPD,
+};
+
+void ike_queue(struct ike *ike, struct ike_sa *sa, enum ike_task task)
+{
+	sa->tasks |= 1u << task;
+	ike_kick(ike, sa);
+}
+
+static int task_start(struct ike *ike, struct ike_sa *sa, enum ike_task t)
+{
+	switch (t) {
+	case TASK_IKE_SA_INIT:
+		return ike_sa_init_start(ike, sa);
+	case TASK_IKE_AUTH:
+		return ike_auth_start(ike, sa);
+	case TASK_CHILD_CREATE:
+	case TASK_CHILD_REKEY:
+	case TASK_IKE_REKEY:
+		return ccsa_start(ike, sa, t);
+	default:
+		return info_start(ike, sa, t);
+	}
+}
+
+void ike_kick(struct ike *ike, struct ike_sa *sa)
+{
+	if (sa->out.active || sa->state == IKE_S_DEAD)
+		return;
+	for (size_t i = 0; i < sizeof(task_order) / sizeof(task_order[0]); i++) {
+		enum ike_task t = task_order[i];
+		int rc;
+
+		if (!(sa->tasks & (1u << t)))
+			continue;
+		/* Only setup tasks before the SA is up; only deletes while it goes down. */
+		if (t > TASK_IKE_AUTH && sa->state != IKE_S_ESTABLISHED &&
+		    !(sa->state == IKE_S_REKEYED && t == TASK_IKE_DELETE))
+			continue;
+		sa->tasks &= ~(1u << t);
+		rc = task_start(ike, sa, t);
+		if (rc < 0) {
+			sa_log(sa, LOG_WARNING, "task-failed", "task %d", t);
+			continue;
+		}
+		if (sa->out.active || sa->state == IKE_S_DEAD)
+			return;
+	}
+}
+
+/* ---- timers ---- */
+
+/* Push the SA's earliest deadline (duplicates are harmless). */
+static void sa_rearm(struct ike *ike, struct ike_sa *sa)
+{
+	uint64_t t = UINT64_MAX;
+
+	if (sa->out.active)
+		t = sa->out.next_ms;
+	if (sa->rekey_ms && sa->rekey_ms < t)
+		t = sa->rekey_ms;
+	if (sa->expire_ms && sa->expire_ms < t)
+		t = sa->expire_ms;
+	if (sa->dpd_ms && sa->dpd_ms < t)
+		t = sa->dpd_ms;
+	for (struct child_sa *c = sa->children; c; c = c->next) {
+		if (c->rekey_ms && c->rekey_ms < t)
+			t = c->rekey_ms;
+		if (c->expire_ms && c->expire_ms < t)
+			t = c->expire_ms;
+	}
+	if (t != UINT64_MAX)
+		timer_arm(ike, sa, t);
+}
+
+static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
+{
+	unsigned max = sa->conn ? sa->conn->retransmit.tries : 5;
+
+	if (!sa->out.active || now < sa->out.next_ms)
+		return;
+	if (sa->out.tries >= max) {
+		/* 2.4: give up and consider the peer dead. */
+		sa_log(sa, LOG_NOTICE, "peer-dead", "no answer to message %u after %u retransmits",
+		       sa->out.msg_id, sa->out.tries);
+		ext_sa_down(ike, sa, true);
+		if (!sa->no_restart && sa->state != IKE_S_REKEYED)
+			ike_restart(ike, sa->conn_name, 0);
+		sa_kill(ike, sa, "retransmits exhausted");
+		return;
+	}
+	sa->out.tries++;
+	ike->stats.retransmits++;
+	sa->out.next_ms = now + retransmit_delay(sa, sa->out.tries);
+	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out.msg_id, sa->out.tries);
+	sa_send_current(ike, sa, &sa->out.pkt);
+}
+
+static void child_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
+{
+	for (struct child_sa *c = sa->children, *n; c; c = n) {
+		n = c->next;
+		if (c->expire_ms && now >= c->expire_ms) {
+			c->expire_ms = 0;
+			c->rekey_ms = 0;
+			sa_log(sa, LOG_INFO, "child-expired", "reqid %u", c->reqid);
+			ike_child_expired(ike, c->reqid, true);
+			continue;
+		}
+		if (c->rekey_ms && now >= c->rekey_ms && !c->rekeyed) {
+			c->rekey_ms = 0;
+			ike_child_expired(ike, c->reqid, false);
+		}
+	}
+}
+
+static void sa_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
+{
+	retransmit(ike, sa, now);
+	if (sa->state == IKE_S_DEAD)
+		return;
+	if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
+	    sa->state != IKE_S_DELETING && now - sa->created_ms > 60000) {
+		/* A half-open SA that never completes is dropped (RFC 8019 4). */
+		sa_kill(ike, sa, "setup timed out");
+		return;
+	}
+	if (sa->expire_ms && now >= sa->expire_ms) {
+		sa->expire_ms = 0;
+		sa_log(sa, LOG_INFO, "expired", "hard lifetime reached");
+		ike_queue(ike, sa, TASK_IKE_DELETE);
+	}
+	if (sa->rekey_ms && now >= sa->rekey_ms && sa->state == IKE_S_ESTABLISHED) {
+		sa->rekey_ms = 0;
+		ike_queue(ike, sa, TASK_IKE_REKEY);
+	}
+	if (sa->dpd_ms && now >= sa->dpd_ms && sa->state == IKE_S_ESTABLISHED && sa->conn) {
+		uint64_t iv = (uint64_t)sa->conn->dpd_interval * 1000;
+
+		/* 2.4: check liveness only when nothing came in for a while. */
+		if (now - sa->last_rx_ms >= iv)
+			ike_queue(ike, sa, TASK_DPD);
+		sa->dpd_ms = (now - sa->last_rx_ms >= iv ? now : sa->last_rx_ms) + iv;
+	}
+	child_timers(ike, sa, now);
+}
+
+int64_t ike_next_timeout(struct ike *ike)
+{
+	uint64_t now = ike_now(ike);
+	int64_t t = timer_next(ike->timers, now), r = ike_restart_next(ike, now);
+
+	return t < 0 || (r >= 0 && r < t) ? r : t;
+}
+
+void ike_run_timers(struct ike *ike)
+{
+	uint64_t now = ike_now(ike), serial;
+	unsigned budget = 100000; /* bounded: each entry is popped once */
+
+	while (budget-- && (serial = timer_pop_due(ike->timers, now))) {
+		struct ike_sa *sa = sa_lookup_serial(ike, serial);
+
+		if (!sa || sa->state == IKE_S_DEAD)
+			continue;
+		sa_timers(ike, sa, now);
+		if (sa->state != IKE_S_DEAD)
+			sa_rearm(ike, sa);
+	}
+	ext_timers(ike, now);
+	ike_run_restarts(ike, now);
+	sa_reap(ike);
+}
+
+/* Exchanges call this after they changed deadlines. */
+void ike_sa_changed(struct ike *ike, struct ike_sa *sa)
+{
+	if (sa->state != IKE_S_DEAD)
+		sa_rearm(ike, sa);
+}
+
+/* ---- receiving ---- */
+
+static void drop(struct ike *ike, uint64_t *counter, const struct ike_addr *remote,
+		 const char *why)
+{
+	char a[64];
+
+	(*counter)++;
+	if (log_rl_allow(LOG_RL_MALFORMED, (const struct sockaddr *)&remote->ss)) {
+		addr_format(remote, a, sizeof(a));
+		log_msg(LOG_INFO, "ike", "drop from %s: %s", a, why);
+	}
+}
+
+/* RFC 7296 2.5, 3.1: errors we can answer without an SA. */
+static void answer_decode_error(struct ike *ike, const struct ike_addr *local,
+				const struct ike_addr *remote, const struct wire_hdr *h,
+				const struct wire_error *err)
+{
+	struct wire_msg m;
+	struct wire_hdr r = *h;
+	uint8_t pt = err->payload;
+
+	if ((h->flags & IKEV2_FLAG_RESPONSE) || h->exchange != IKEV2_EXCH_IKE_SA_INIT)
+		return;
+	if (err->notify != IKEV2_N_INVALID_MAJOR_VERSION &&
+	    err->notify != IKEV2_N_UNSUPPORTED_CRITICAL_PAYLOAD)
+		return;
+	if (!log_rl_allow(LOG_RL_MALFORMED, (const struct sockaddr *)&remote->ss))
+		return; /* the answer is rate-limited together with its log line */
+	wire_msg_init(&m);
+	r.flags = IKEV2_FLAG_RESPONSE;
+	r.version = IKEV2_VERSION;
+	if (build_notify(&m, 0, NULL, 0, err->notify, &pt,
+			 err->notify == IKEV2_N_UNSUPPORTED_CRITICAL_PAYLOAD ? 1 : 0) == 0)
+		ike_send_unprotected(ike, local, remote, &r, &m);
+	wire_msg_free(&m);
+}
+
+/* Decrypt (and reassemble) the protected part of m; 0 when m is complete. */
+static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
+		     struct wire_msg *m, const struct ike_addr *remote)
+{
+	struct wire_error err;
+	const struct wire_payload *last = m->npayloads ? &m->payloads[m->npayloads - 1] : NULL;
+
+	if (!last || (last->type != IKEV2_PL_SK && last->type != IKEV2_PL_SKF)) {
+		/* Unprotected INVALID_IKE_SPI (+ QCD_TOKEN) answers name our SA
+		 * (RFC 7296 2.21.1, RFC 6290 4.5): the extensions judge them. */
+		if (ext_unprotected(ike, sa, remote, m) == EXT_CONTINUE)
+			drop(ike, &ike->stats.drop_rules, remote, "unprotected message for an SA");
+		return -1;
+	}
+	if (!sa->keyed) {
+		drop(ike, &ike->stats.drop_rules, remote, "protected message before keys");
+		return -1;
+	}
+	if (last->type == IKEV2_PL_SKF) {
+		int rc = wire_skf_add(&sa->reasm, &sa->prot_in, buf, len, m, &err);
+
+		if (rc < 0) {
+			drop(ike, &ike->stats.drop_icv, remote, "fragment discarded");
+			return -1;
+		}
+		if (rc == 0)
+			return 1; /* more fragments to come */
+		wire_msg_free(m);
+		wire_msg_init(m);
+		if (wire_skf_finish(&sa->reasm, m, &err) < 0) {
+			drop(ike, &ike->stats.drop_malformed, remote, err.reason);
+			return -1;
+		}
+		return 0;
+	}
+	if (wire_sk_open(&sa->prot_in, buf, len, m, NULL, &err) < 0) {
+		/* 2.21.2, 3.14: an ICV failure is dropped silently. */
+		drop(ike, err.notify ? &ike->stats.drop_malformed : &ike->stats.drop_icv, remote,
+		     err.reason ? err.reason : "integrity check failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	bool resp = m->hdr.flags & IKEV2_FLAG_RESPONSE;
+
+	switch (m->hdr.exchange) {
+	case IKEV2_EXCH_IKE_AUTH:
+		if (resp)
+			ike_auth_response(ike, sa, m);
+		else
+			ike_auth_request(ike, sa, m);
+		break;
+	case IKEV2_EXCH_CREATE_CHILD_SA:
+		if (resp)
+			ccsa_response(ike, sa, m);
+		else
+			ccsa_request(ike, sa, m);
+		break;
+	case IKEV2_EXCH_INFORMATIONAL:
+		if (resp)
+			info_response(ike, sa, m);
+		else
+			info_request(ike, sa, m);
+		break;
+	default:
+		/* Unknown exchange types in an authenticated message: ignore (2.21.2
+		 * speaks only of known ones); the peer's request will time out. */
+		sa_log(sa, LOG_INFO, "unknown-exchange", "type %u ignored", m->hdr.exchange);
+		break;
+	}
+}
+
+/* Message ID checks (2.2, 2.3); returns 0 to process, -1 when handled. */
+static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
+			const struct ike_addr *remote)
+{
+	if (h->flags & IKEV2_FLAG_RESPONSE) {
+		if (!sa->out.active || h->msg_id != sa->out.msg_id) {
+			drop(ike, &ike->stats.drop_msgid, remote, "unexpected response");
+			return -1;
+		}
+		return 0;
+	}
+	if (sa->cache.valid && h->msg_id == sa->cache.msg_id) {
+		/* 2.1: a retransmitted request gets the same response again. */
+		ike->stats.resent_responses++;
+		ike_send_raw(ike, &sa->local, remote, sa->cache.pkt.p, sa->cache.pkt.len);
+		return -1;
+	}
+	if (h->msg_id != sa->expect_msg_id) {
+		drop(ike, &ike->stats.drop_msgid, remote, "message ID outside the window");
+		return -1;
+	}
+	return 0;
+}
+
+static void input_sa_init(struct ike *ike, const struct ike_addr *local,
+			  const struct ike_addr *remote, const uint8_t *buf, size_t len,
+			  const struct wire_msg *m)
+{
+	static const uint8_t zero[8];
+	struct ike_sa *sa;
+
+	if (!(m->hdr.flags & IKEV2_FLAG_RESPONSE)) {
+		if (memcmp(m->hdr.spi_r, zero, 8) || m->hdr.msg_id != 0) {
+			drop(ike, &ike->stats.drop_malformed, remote, "IKE_SA_INIT with SPIr");
+			return;
+		}
+		sa = sa_lookup_init(ike, m->hdr.spi_i, remote);
+		if (sa) {
+			if (sa->cache.valid && sa->cache.msg_id == 0) {
+				ike->stats.resent_responses++;
+				ike_send_raw(ike, &sa->local, remote, sa->cache.pkt.p,
+					     sa->cache.pkt.len);
+			}
+			return;
+		}
+		ike_sa_init_request(ike, local, remote, buf, len, m);
+		return;
+	}
+	sa = sa_lookup_spi(ike, m->hdr.spi_i);
+	if (!sa || !sa->initiator || sa->state != IKE_S_INIT_SENT || !sa->out.active ||
+	    m->hdr.msg_id != sa->out.msg_id) {
+		drop(ike, &ike->stats.drop_unknown_spi, remote, "unexpected IKE_SA_INIT response");
+		return;
+	}
+	ike_sa_init_response(ike, sa, buf, len, m);
+}
+
+void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
+	       const uint8_t *buf, size_t len)
+{
+	struct wire_msg *m = malloc(sizeof(*m));
+	struct wire_error err;
+	struct ike_sa *sa;
+	const uint8_t *peer_spi;
+
+	ike->stats.rx++;
+	if (!m)
+		return;
+	wire_msg_init(m);
+	if (addr_port(local) == ike->cfg->natt_port && wire_udp4500_classify(&buf, &len) != 1)
+		goto out; /* keepalives; ESP never reaches the engine */
+	if (wire_decode(buf, len, m, &err) < 0) {
+		struct wire_hdr h;
+		struct wire_error herr;
+
+		drop(ike, &ike->stats.drop_malformed, remote, err.reason ? err.reason : "malformed");
+		if (wire_decode_hdr(buf, len, &h, &herr) == 0 || herr.notify)
+			answer_decode_error(ike, local, remote, &h, &err);
+		goto out;
+	}
+	if (m->hdr.exchange == IKEV2_EXCH_IKE_SA_INIT) {
+		if (wire_rules_check(m, &err) < 0) {
+			drop(ike, &ike->stats.drop_rules, remote, err.reason);
+			goto out;
+		}
+		input_sa_init(ike, local, remote, buf, len, m);
+		goto out;
+	}
+	/* 3.1: the I flag says the sender is the original initiator, so ours
+	 * is the responder's SPI. */
+	sa = sa_lookup_spi(ike, m->hdr.flags & IKEV2_FLAG_INITIATOR ? m->hdr.spi_r : m->hdr.spi_i);
+	peer_spi = m->hdr.flags & IKEV2_FLAG_INITIATOR ? m->hdr.spi_i : m->hdr.spi_r;
+	if (!sa || memcmp(sa->initiator ? sa->spi_r : sa->spi_i, peer_spi, 8)) {
+		ike->stats.drop_unknown_spi++;
+		ext_unknown_spi(ike, local, remote, buf, len, m);
+		goto out;
+	}
+	if (check_msg_id(ike, sa, &m->hdr, remote) < 0)
+		goto out;
+	if (unprotect(ike, sa, buf, len, m, remote) != 0)
+		goto out;
+	if (wire_rules_check(m, &err) < 0) {
+		drop(ike, &ike->stats.drop_rules, remote, err.reason);
+		goto out;
+	}
+	sa->last_rx_ms = ike_now(ike);
+	if (!addr_equal(&sa->remote, remote) || !addr_equal(&sa->local, local))
+		ext_path_seen(ike, sa, local, remote, m);
+	dispatch(ike, sa, m);
+	ike_sa_changed(ike, sa);
+out:
+	wire_msg_free(m);
+	free(m);
+	sa_reap(ike);
+}

@@ -1,0 +1,412 @@
+/*
+ * The IKE_SA_INIT exchange (RFC 7296 1.2, 2.6, 2.7, 2.10, 2.14, 2.23):
+ * proposal and key-exchange negotiation, nonces, the cookie and
+ * INVALID_KE_PAYLOAD restarts, NAT detection, and the key derivation that
+ * ends it.
+ *
+ *   Initiator                         Responder
+ *   HDR, SAi1, KEi, Ni,
+ *     N(NAT_DETECTION_*), N(IKEV2_FRAGMENTATION_SUPPORTED)  -->
+ *                                <--  HDR, SAr1, KEr, Nr, [CERTREQ], N(...)
+ *   or                           <--  HDR, N(COOKIE)
+ *   or                           <--  HDR, N(INVALID_KE_PAYLOAD)
+ *   or                           <--  HDR, N(NO_PROPOSAL_CHOSEN)
+ */
+#include <string.h>
+
+#include "daemon/log.h"
+#include "ike/ext.h"
+
+#define MAX_INIT_RETRIES 5
+
+static const uint8_t *notify_data(const struct wire_msg *m, uint16_t type, size_t *len)
+{
+	const struct wire_payload *p = wire_msg_find_notify(m, type);
+
+	if (!p)
+		return NULL;
+	*len = p->u.notify.len;
+	return p->u.notify.data ? p->u.notify.data : (const uint8_t *)"";
+}
+
+static int set_nonce(uint8_t *dst, size_t *dst_len, const struct wire_msg *m)
+{
+	const struct wire_payload *p = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
+
+	/* 2.10: at least 16 octets and half the PRF key size; the decoder caps 256. */
+	if (!p || p->u.nonce.len < 16 || p->u.nonce.len > IKE_MAX_NONCE)
+		return -1;
+	memcpy(dst, p->u.nonce.data, p->u.nonce.len);
+	*dst_len = p->u.nonce.len;
+	return 0;
+}
+
+/* The group our first proposal prefers, unless INVALID_KE chose another. */
+static uint16_t initial_group(const struct ike_sa *sa)
+{
+	if (sa->dh_group)
+		return sa->dh_group;
+	return sa->conn->n_ike_proposals && sa->conn->ike_proposals[0].n_dh
+		       ? sa->conn->ike_proposals[0].dh[0]
+		       : 0;
+}
+
+int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
+{
+	static const uint8_t zero[8];
+	struct wire_msg m;
+	int rc = -1;
+
+	sa->dh_group = initial_group(sa);
+	crypto_dh_free(sa->dh);
+	sa->dh = crypto_dh_new(sa->dh_group);
+	sa->ni_len = IKE_NONCE_LEN;
+	if (!sa->dh || crypto_random(sa->ni, sa->ni_len) < 0)
+		return -1;
+	wire_msg_init(&m);
+	/* 2.6: the cookie is the first payload of the retried request. */
+	if (sa->cookie_len &&
+	    build_notify(&m, 0, NULL, 0, IKEV2_N_COOKIE, sa->cookie, sa->cookie_len) < 0)
+		goto out;
+	if (build_sa(&m, sa->conn->ike_proposals, sa->conn->n_ike_proposals, IKEV2_PROTO_IKE, NULL,
+		     0) < 0 ||
+	    build_ke(&m, sa->dh) < 0 || build_nonce(&m, sa->ni, sa->ni_len) < 0 ||
+	    nat_add_detection(&m, sa->spi_i, zero, &sa->local, &sa->remote) < 0)
+		goto out;
+	/* RFC 7383 2.3 */
+	if (sa->conn->fragmentation &&
+	    build_notify(&m, 0, NULL, 0, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0) < 0)
+		goto out;
+	if (ext_add(ike, sa, EXT_SA_INIT_REQ_OUT, &m) < 0)
+		goto out;
+	sa->next_msg_id = 0; /* 2.6, 1.2: restarts reuse message ID 0 */
+	rc = ike_send_request(ike, sa, IKEV2_EXCH_IKE_SA_INIT, TASK_IKE_SA_INIT, &m);
+	if (rc == 0)
+		sa_log(sa, LOG_INFO, "init-sent", "group %u", sa->dh_group);
+out:
+	wire_msg_free(&m);
+	return rc;
+}
+
+/* Derive SKEYSEED and the SK_* keys once both KE values are known (2.14). */
+int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
+		       size_t peer_ke_len)
+{
+	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
+	size_t gir_len = sizeof(gir);
+	struct crypto_chunk ni = {sa->ni, sa->ni_len}, nr = {sa->nr, sa->nr_len}, g;
+	const uint8_t *e_out, *a_out, *e_in, *a_in;
+	int rc = -1;
+
+	(void)ike;
+	if (crypto_dh_shared(sa->dh, peer_ke, peer_ke_len, gir, &gir_len) < 0)
+		goto out;
+	g.p = gir;
+	g.len = gir_len;
+	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) < 0 ||
+	    crypto_ike_keymat(&sa->suite, skeyseed, &ni, &nr, sa->spi_i, sa->spi_r, &sa->keys) < 0)
+		goto out;
+	e_out = sa->initiator ? sa->keys.sk_ei : sa->keys.sk_er;
+	a_out = sa->initiator ? sa->keys.sk_ai : sa->keys.sk_ar;
+	e_in = sa->initiator ? sa->keys.sk_er : sa->keys.sk_ei;
+	a_in = sa->initiator ? sa->keys.sk_ar : sa->keys.sk_ai;
+	if (wire_prot_init(&sa->prot_out, &sa->suite, e_out, sa->keys.e_len, a_out,
+			   sa->keys.a_len) < 0 ||
+	    wire_prot_init(&sa->prot_in, &sa->suite, e_in, sa->keys.e_len, a_in, sa->keys.a_len) < 0)
+		goto out;
+	sa->keyed = true;
+	rc = 0;
+out:
+	crypto_wipe(gir, sizeof(gir));
+	crypto_wipe(skeyseed, sizeof(skeyseed));
+	crypto_dh_free(sa->dh);
+	sa->dh = NULL;
+	return rc;
+}
+
+static void suite_from(struct crypto_ike_suite *s, const struct ike_chosen *c)
+{
+	s->encr = c->encr;
+	s->encr_keybits = c->encr_keybits;
+	s->integ = c->integ;
+	s->prf = c->prf;
+	s->dh = c->dh;
+}
+
+/* After an IKE_SA_INIT exchange: float to port 4500 when a NAT was seen (2.23). */
+static void maybe_float(struct ike *ike, struct ike_sa *sa)
+{
+	if (!sa->natt)
+		return;
+	addr_set_port(&sa->local, ike->cfg->natt_port);
+	if (addr_port(&sa->remote) == ike->cfg->ike_port)
+		addr_set_port(&sa->remote, ike->cfg->natt_port);
+}
+
+/* Restart after N(COOKIE) or N(INVALID_KE_PAYLOAD) (2.6, 1.2). */
+static void restart(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	if (++sa->init_retries > MAX_INIT_RETRIES) {
+		sa_kill(ike, sa, "too many IKE_SA_INIT restarts");
+		return;
+	}
+	sa_log(sa, LOG_INFO, "init-restart", "%s", why);
+	sa->out.active = false;
+	sa->tasks |= 1u << TASK_IKE_SA_INIT;
+	ike_kick(ike, sa);
+}
+
+static bool group_offered(const struct cfg_conn *c, uint16_t g)
+{
+	for (size_t i = 0; i < c->n_ike_proposals; i++)
+		for (size_t j = 0; j < c->ike_proposals[i].n_dh; j++)
+			if (c->ike_proposals[i].dh[j] == g)
+				return true;
+	return false;
+}
+
+/* Returns true when the response was an error or restart it handled. */
+static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	const uint8_t *d;
+	size_t len;
+
+	if ((d = notify_data(m, IKEV2_N_COOKIE, &len))) {
+		if (len < 1 || len > sizeof(sa->cookie)) {
+			sa_kill(ike, sa, "bad COOKIE");
+			return true;
+		}
+		memcpy(sa->cookie, d, len);
+		sa->cookie_len = len;
+		restart(ike, sa, "peer demands a cookie");
+		return true;
+	}
+	if ((d = notify_data(m, IKEV2_N_INVALID_KE_PAYLOAD, &len))) {
+		uint16_t g = len == 2 ? (uint16_t)(d[0] << 8 | d[1]) : 0;
+
+		if (!g || g == sa->dh_group || !group_offered(sa->conn, g)) {
+			sa_kill(ike, sa, "INVALID_KE_PAYLOAD for a group we did not offer");
+			return true;
+		}
+		sa->dh_group = g;
+		restart(ike, sa, "peer wants another key exchange group");
+		return true;
+	}
+	for (size_t i = 0; i < m->npayloads; i++) {
+		const struct wire_payload *p = &m->payloads[i];
+
+		if (p->type == IKEV2_PL_N && p->u.notify.type < 16384) {
+			const char *n = ikev2_notify_name(p->u.notify.type);
+
+			sa_log(sa, LOG_NOTICE, "init-failed", "peer says %s", n ? n : "error");
+			ext_sa_down(ike, sa, false);
+			sa_kill(ike, sa, n ? n : "error notify");
+			return true;
+		}
+	}
+	return false;
+}
+
+void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
+			  const struct wire_msg *m)
+{
+	const struct wire_payload *sap, *kep;
+	struct ike_chosen c;
+
+	if (ext_process(ike, sa, EXT_SA_INIT_RESP_IN, m) != EXT_CONTINUE)
+		return;
+	if (handle_init_notifies(ike, sa, m))
+		return;
+	sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
+	kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
+	if (!sap || !kep || set_nonce(sa->nr, &sa->nr_len, m) < 0 ||
+	    propsel_check(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
+			  IKEV2_PROTO_IKE, &c) < 0 ||
+	    c.dh != sa->dh_group || kep->u.ke.group != sa->dh_group) {
+		/* 2.7: an answer we did not offer ends the attempt. */
+		sa_kill(ike, sa, "invalid IKE_SA_INIT response");
+		return;
+	}
+	suite_from(&sa->suite, &c);
+	sa_set_peer_spi(ike, sa, m->hdr.spi_r);
+	wire_wr_reset(&sa->init_resp);
+	if (wire_wr_bytes(&sa->init_resp, buf, len) < 0 ||
+	    ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0) {
+		sa_kill(ike, sa, "key derivation failed (bad KE?)");
+		return;
+	}
+	nat_check(sa, m);
+	sa->peer_frag = wire_msg_find_notify(m, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED) != NULL;
+	maybe_float(ike, sa);
+	sa->tasks |= 1u << TASK_IKE_AUTH;
+	ike_request_done(ike, sa);
+}
+
+/* ---- responder ---- */
+
+static bool host_matches(const struct sockaddr_storage *cfg, const struct ike_addr *a)
+{
+	struct ike_addr c;
+
+	if (addr_is_any(cfg))
+		return true;
+	addr_from_ss(&c, cfg, 0);
+	return addr_equal_host(&c, a);
+}
+
+bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
+			const struct ike_addr *remote)
+{
+	return host_matches(&c->local, local) && host_matches(&c->remote, remote);
+}
+
+/* The first connection whose addresses fit (the IDs pick the final one in IKE_AUTH). */
+const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr *local,
+					  const struct ike_addr *remote)
+{
+	for (size_t i = 0; i < ike->cfg->nconns; i++)
+		if (conn_matches_addrs(&ike->cfg->conns[i], local, remote))
+			return &ike->cfg->conns[i];
+	return NULL;
+}
+
+static void answer_error(struct ike *ike, const struct ike_addr *local,
+			 const struct ike_addr *remote, const struct wire_msg *req, uint16_t type,
+			 const uint8_t *data, size_t len)
+{
+	struct wire_msg m;
+	struct wire_hdr h = req->hdr;
+
+	wire_msg_init(&m);
+	h.flags = IKEV2_FLAG_RESPONSE;
+	if (build_notify(&m, 0, NULL, 0, type, data, len) == 0)
+		ike_send_unprotected(ike, local, remote, &h, &m);
+	wire_msg_free(&m);
+}
+
+/* 2.6: above the half-open threshold, only requests with a valid cookie pass. */
+static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
+		      const struct wire_msg *m)
+{
+	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
+	const uint8_t *d;
+	uint8_t cookie[64];
+	size_t len, clen;
+
+	if (ike->half_open < ike->cfg->half_open_cookie_threshold)
+		return true;
+	if (!np)
+		return false;
+	if (m->npayloads && m->payloads[0].type == IKEV2_PL_N &&
+	    m->payloads[0].u.notify.type == IKEV2_N_COOKIE) {
+		d = m->payloads[0].u.notify.data;
+		len = m->payloads[0].u.notify.len;
+		if (cookie_valid(ike, d, len, np->u.nonce.data, np->u.nonce.len, remote,
+				 m->hdr.spi_i))
+			return true;
+	}
+	if (!log_rl_allow(LOG_RL_COOKIE, (const struct sockaddr *)&remote->ss))
+		return false;
+	if (cookie_compute(ike, ike->cookie_version, np->u.nonce.data, np->u.nonce.len, remote,
+			   m->hdr.spi_i, cookie, &clen) == 0) {
+		ike->stats.cookies_sent++;
+		answer_error(ike, local, remote, m, IKEV2_N_COOKIE, cookie, clen);
+	}
+	return false;
+}
+
+static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct ike_chosen *c,
+			       const struct wire_msg *req, struct wire_msg *m)
+{
+	if (build_sa_chosen(m, c) < 0 || build_ke(m, sa->dh) < 0 ||
+	    build_nonce(m, sa->nr, sa->nr_len) < 0 ||
+	    nat_add_detection(m, sa->spi_i, sa->spi_r, &sa->local, &sa->remote) < 0)
+		return -1;
+	if (sa->conn->fragmentation &&
+	    wire_msg_find_notify(req, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED)) {
+		sa->peer_frag = true;
+		if (build_notify(m, 0, NULL, 0, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0) < 0)
+			return -1;
+	}
+	return ext_add(ike, sa, EXT_SA_INIT_RESP_OUT, m);
+}
+
+/* Create the half-open SA and answer (the normal path). */
+static void respond(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
+		    const struct ike_addr *remote, const uint8_t *buf, size_t len,
+		    const struct wire_msg *req, const struct ike_chosen *c)
+{
+	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
+	struct ike_sa *sa = sa_new(ike, conn, false);
+	struct wire_msg m;
+
+	if (!sa)
+		return;
+	memcpy(sa->spi_i, req->hdr.spi_i, 8);
+	sa->local = *local;
+	sa->remote = *remote;
+	sa_index_init(ike, sa);
+	suite_from(&sa->suite, c);
+	sa->dh_group = c->dh;
+	sa->dh = crypto_dh_new(c->dh);
+	sa->nr_len = IKE_NONCE_LEN;
+	wire_msg_init(&m);
+	if (!sa->dh || set_nonce(sa->ni, &sa->ni_len, req) < 0 ||
+	    crypto_random(sa->nr, sa->nr_len) < 0 || wire_wr_bytes(&sa->init_req, buf, len) < 0 ||
+	    build_init_response(ike, sa, c, req, &m) < 0 ||
+	    ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0) {
+		sa_kill(ike, sa, "IKE_SA_INIT failed (bad KE or no memory)");
+		goto out;
+	}
+	nat_check(sa, req);
+	if (ike_send_response(ike, sa, IKEV2_EXCH_IKE_SA_INIT, 0, &m) < 0 ||
+	    wire_wr_bytes(&sa->init_resp, sa->cache.pkt.p, sa->cache.pkt.len) < 0) {
+		sa_kill(ike, sa, "cannot send IKE_SA_INIT response");
+		goto out;
+	}
+	sa_log(sa, LOG_INFO, "init-answered", "group %u", c->dh);
+	maybe_float(ike, sa);
+	ike_sa_changed(ike, sa);
+out:
+	wire_msg_free(&m);
+}
+
+void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
+			 const struct ike_addr *remote, const uint8_t *buf, size_t len,
+			 const struct wire_msg *m)
+{
+	const struct cfg_conn *conn = ike_conn_for_addrs(ike, local, remote);
+	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
+	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
+	struct ike_chosen c;
+	uint8_t g[2];
+
+	if (!conn || !sap || !kep || !wire_msg_find(m, IKEV2_PL_NI_NR, NULL)) {
+		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
+			log_msg(LOG_INFO, "ike", "IKE_SA_INIT %s",
+				conn ? "without SA, KE or Nonce" : "from a peer with no connection");
+		ike->stats.drop_rules++;
+		return;
+	}
+	if (ext_process(ike, NULL, EXT_SA_INIT_REQ_IN, m) != EXT_CONTINUE)
+		return;
+	if (!cookie_ok(ike, local, remote, m))
+		return;
+	if (propsel_choose(&sap->u.sa, conn->ike_proposals, conn->n_ike_proposals,
+			   IKEV2_PROTO_IKE, true, &c) < 0) {
+		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss)) {
+			log_msg(LOG_NOTICE, "ike", "\"%s\" no acceptable IKE proposal", conn->name);
+			answer_error(ike, local, remote, m, IKEV2_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+		}
+		return;
+	}
+	if (kep->u.ke.group != c.dh) {
+		/* 1.2, 3.10.1: tell the initiator which group we want. */
+		g[0] = (uint8_t)(c.dh >> 8);
+		g[1] = (uint8_t)c.dh;
+		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
+			answer_error(ike, local, remote, m, IKEV2_N_INVALID_KE_PAYLOAD, g, 2);
+		return;
+	}
+	respond(ike, conn, local, remote, buf, len, m, &c);
+}

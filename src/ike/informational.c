@@ -1,0 +1,163 @@
+/*
+ * The INFORMATIONAL exchange (RFC 7296 1.4, 1.5, 2.4, 3.11): deleting IKE
+ * and Child SAs, the liveness check (an empty request), and extension
+ * notifies. Collisions follow 1.4.1 and 2.25.
+ *
+ *   HDR, SK {[N,] [D,] [CP,] ...}  -->
+ *                              <--  HDR, SK {[N,] [D,] [CP], ...}
+ */
+#include <string.h>
+
+#include "daemon/log.h"
+#include "ike/ext.h"
+
+static void put_spi(uint8_t *p, uint32_t spi)
+{
+	p[0] = (uint8_t)(spi >> 24);
+	p[1] = (uint8_t)(spi >> 16);
+	p[2] = (uint8_t)(spi >> 8);
+	p[3] = (uint8_t)spi;
+}
+
+static uint32_t get_spi(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* D(ESP) with the inbound SPIs of the children marked for deletion (1.4.1). */
+static int build_child_deletes(struct ike_sa *sa, struct wire_msg *m)
+{
+	uint8_t spis[4 * 64];
+	size_t n = 0;
+
+	for (struct child_sa *c = sa->children; c && n < 64; c = c->next)
+		if (c->delete_pending) {
+			put_spi(spis + 4 * n++, c->spi_in);
+			c->delete_pending = false;
+			c->deleting = true;
+		}
+	return n ? build_delete(m, IKEV2_PROTO_ESP, spis, 4, n) : 0;
+}
+
+int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
+{
+	struct wire_msg m;
+	int rc = -1;
+
+	wire_msg_init(&m);
+	switch (task) {
+	case TASK_IKE_DELETE:
+		if (build_delete(&m, IKEV2_PROTO_IKE, NULL, 0, 0) < 0)
+			goto out;
+		sa_set_state(ike, sa, IKE_S_DELETING, NULL);
+		break;
+	case TASK_CHILD_DELETE:
+		if (build_child_deletes(sa, &m) < 0)
+			goto out;
+		if (!m.npayloads) {
+			rc = 0; /* nothing left to delete */
+			goto out;
+		}
+		break;
+	default: /* TASK_DPD (2.4: an empty request), TASK_INFO_NOTIFY */
+		break;
+	}
+	if (ext_add(ike, sa, EXT_INFO_REQ_OUT, &m) < 0)
+		goto out;
+	if (task == TASK_INFO_NOTIFY && !m.npayloads) {
+		rc = 0;
+		goto out;
+	}
+	rc = ike_send_request(ike, sa, IKEV2_EXCH_INFORMATIONAL, task, &m);
+	if (rc == 0 && task == TASK_DPD)
+		sa_log(sa, LOG_DEBUG, "dpd-sent", "message %u", sa->out.msg_id);
+out:
+	wire_msg_free(&m);
+	return rc;
+}
+
+/* The peer deletes Child SAs: answer with ours for the same pairs (1.4.1). */
+static int peer_child_deletes(struct ike *ike, struct ike_sa *sa, const struct wire_payload *d,
+			      uint8_t *answer, size_t *n)
+{
+	for (uint16_t i = 0; i < d->u.del.nspis; i++) {
+		uint32_t spi = get_spi(d->u.del.spis + 4 * i);
+		struct child_sa *c = child_by_spi_out(sa, spi);
+
+		if (!c)
+			continue; /* 2.25.1: gone already; answer without it */
+		/* 2.25.1: if our own delete for it is out, answer without a D. */
+		if (!c->deleting && *n < 64)
+			put_spi(answer + 4 * (*n)++, c->spi_in);
+		child_remove(ike, sa, c);
+	}
+	return 0;
+}
+
+void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	struct wire_msg r;
+	uint8_t spis[4 * 64];
+	size_t n = 0;
+	bool delete_ike = false;
+
+	if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
+	    sa->state != IKE_S_DELETING)
+		return;
+	if (ext_process(ike, sa, EXT_INFO_REQ_IN, m) == EXT_HANDLED)
+		return;
+	for (size_t i = 0; i < m->npayloads; i++) {
+		const struct wire_payload *p = &m->payloads[i];
+
+		if (p->type != IKEV2_PL_D)
+			continue;
+		if (p->u.del.protocol == IKEV2_PROTO_IKE)
+			delete_ike = true;
+		else if (p->u.del.protocol == IKEV2_PROTO_ESP && p->u.del.spi_size == 4)
+			(void)peer_child_deletes(ike, sa, p, spis, &n);
+	}
+	wire_msg_init(&r);
+	if (!delete_ike && n && build_delete(&r, IKEV2_PROTO_ESP, spis, 4, n) < 0)
+		goto out;
+	if (!delete_ike && ext_add(ike, sa, EXT_INFO_RESP_OUT, &r) < 0)
+		goto out;
+	if (ike_send_response(ike, sa, IKEV2_EXCH_INFORMATIONAL, m->hdr.msg_id, &r) < 0)
+		sa_log(sa, LOG_WARNING, "send-failed", "INFORMATIONAL response");
+	if (delete_ike) {
+		/* 1.4.1, 2.25.2: answer, then the IKE SA and its children are gone. */
+		sa_log(sa, LOG_INFO, "deleted", "by the peer");
+		ext_sa_down(ike, sa, false);
+		if (sa->state == IKE_S_ESTABLISHED && !sa->no_restart)
+			ike_restart(ike, sa->conn_name, 1000);
+		sa_kill(ike, sa, "deleted by peer");
+	}
+out:
+	wire_msg_free(&r);
+}
+
+void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	enum ike_task task = sa->out.task;
+
+	(void)ext_process(ike, sa, EXT_INFO_RESP_IN, m);
+	switch (task) {
+	case TASK_IKE_DELETE:
+		sa_log(sa, LOG_INFO, "deleted", "by us");
+		ext_sa_down(ike, sa, false);
+		sa_kill(ike, sa, "deleted");
+		return;
+	case TASK_CHILD_DELETE:
+		for (struct child_sa *c = sa->children, *nx; c; c = nx) {
+			nx = c->next;
+			if (c->deleting)
+				child_remove(ike, sa, c);
+		}
+		break;
+	case TASK_DPD:
+		sa_log(sa, LOG_DEBUG, "dpd-ok", NULL);
+		break;
+	default:
+		break;
+	}
+	ike_request_done(ike, sa);
+}

@@ -1,0 +1,70 @@
+/*
+ * NAT detection (RFC 7296 2.23): the NAT_DETECTION_SOURCE_IP and
+ * NAT_DETECTION_DESTINATION_IP notifies carry SHA-1(SPIi | SPIr | IP | Port).
+ * A mismatch on the destination hash means we are behind a NAT; on the
+ * source hash, the peer is. Either way the SA floats to port 4500 and
+ * protects ESP with UDP encapsulation (RFC 3948).
+ */
+#include <string.h>
+
+#include "ike/sa.h"
+
+static int nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const struct ike_addr *a,
+		    uint8_t out[20])
+{
+	size_t alen;
+	const uint8_t *ab = addr_bytes(a, &alen);
+	uint8_t port[2] = {(uint8_t)(addr_port(a) >> 8), (uint8_t)addr_port(a)};
+	struct crypto_chunk in[] = {{spi_i, 8}, {spi_r, 8}, {ab, alen}, {port, 2}};
+
+	return crypto_sha1(in, 4, out);
+}
+
+int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
+		      const struct ike_addr *src, const struct ike_addr *dst)
+{
+	uint8_t hs[20], hd[20];
+
+	if (nat_hash(spi_i, spi_r, src, hs) < 0 || nat_hash(spi_i, spi_r, dst, hd) < 0)
+		return -1;
+	if (build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_SOURCE_IP, hs, 20) < 0)
+		return -1;
+	return build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_DESTINATION_IP, hd, 20);
+}
+
+/*
+ * Compare the peer's hashes with what we see. A forced encapsulation
+ * (conn->encap) pretends a NAT on our side, as 2.23 allows: the peer then
+ * encapsulates too.
+ */
+void nat_check(struct ike_sa *sa, const struct wire_msg *m)
+{
+	const uint8_t zero[8] = {0};
+	const uint8_t *spi_r = sa->state == IKE_S_INIT_DONE && !sa->initiator ? zero : sa->spi_r;
+	uint8_t h[20];
+	bool src_seen = false, src_match = false, dst_seen = false, dst_match = false;
+
+	for (size_t i = 0; i < m->npayloads; i++) {
+		const struct wire_payload *p = &m->payloads[i];
+
+		if (p->type != IKEV2_PL_N || p->u.notify.len != 20)
+			continue;
+		if (p->u.notify.type == IKEV2_N_NAT_DETECTION_SOURCE_IP) {
+			src_seen = true;
+			if (nat_hash(sa->spi_i, spi_r, &sa->remote, h) == 0 &&
+			    !crypto_memcmp(h, p->u.notify.data, 20))
+				src_match = true;
+		} else if (p->u.notify.type == IKEV2_N_NAT_DETECTION_DESTINATION_IP) {
+			dst_seen = true;
+			if (nat_hash(sa->spi_i, spi_r, &sa->local, h) == 0 &&
+			    !crypto_memcmp(h, p->u.notify.data, 20))
+				dst_match = true;
+		}
+	}
+	if (!src_seen || !dst_seen)
+		return; /* the peer does not do NAT-T */
+	sa->nat_remote = !src_match;
+	sa->nat_local = !dst_match || (sa->conn && sa->conn->encap);
+	if (sa->nat_remote || sa->nat_local)
+		sa->natt = true;
+}

@@ -1,0 +1,408 @@
+/*
+ * The SA table: IKE SAs indexed by our SPI, by serial and (for responders
+ * before IKE_AUTH) by the initiator's SPI and address, so that a
+ * retransmitted IKE_SA_INIT finds its half-open SA (RFC 7296 2.1, 2.6).
+ * Also Child SA bookkeeping and the state-change log line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/log.h"
+#include "ike/sa.h"
+
+/* ---- a chained hash of uint64 keys to SAs ---- */
+
+struct hent {
+	struct hent *next;
+	uint64_t key;
+	struct ike_sa *sa;
+};
+
+struct ike_hash {
+	struct hent **b;
+	size_t nb, n;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+struct ike_hash *hash_new(void)
+{
+	struct ike_hash *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->nb = 1024;
+	h->b = calloc(h->nb, sizeof(*h->b));
+	if (!h->b) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void hash_free(struct ike_hash *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nb; i++)
+		for (struct hent *e = h->b[i], *n; e; e = n) {
+			n = e->next;
+			free(e);
+		}
+	free(h->b);
+	free(h);
+}
+
+static void hash_grow(struct ike_hash *h)
+{
+	size_t nb = h->nb * 2;
+	struct hent **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return; /* keep the longer chains */
+	for (size_t i = 0; i < h->nb; i++)
+		for (struct hent *e = h->b[i], *n; e; e = n) {
+			n = e->next;
+			e->next = b[mix(e->key) & (nb - 1)];
+			b[mix(e->key) & (nb - 1)] = e;
+		}
+	free(h->b);
+	h->b = b;
+	h->nb = nb;
+}
+
+static int hash_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa)
+{
+	struct hent *e = malloc(sizeof(*e));
+
+	if (!e)
+		return -1;
+	if (h->n > h->nb)
+		hash_grow(h);
+	e->key = key;
+	e->sa = sa;
+	e->next = h->b[mix(key) & (h->nb - 1)];
+	h->b[mix(key) & (h->nb - 1)] = e;
+	h->n++;
+	return 0;
+}
+
+static struct ike_sa *hash_get(const struct ike_hash *h, uint64_t key)
+{
+	for (struct hent *e = h->b[mix(key) & (h->nb - 1)]; e; e = e->next)
+		if (e->key == key)
+			return e->sa;
+	return NULL;
+}
+
+static void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa)
+{
+	for (struct hent **pp = &h->b[mix(key) & (h->nb - 1)]; *pp; pp = &(*pp)->next)
+		if ((*pp)->key == key && (*pp)->sa == sa) {
+			struct hent *e = *pp;
+
+			*pp = e->next;
+			free(e);
+			h->n--;
+			return;
+		}
+}
+
+static uint64_t spi64(const uint8_t spi[8])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | spi[i];
+	return v;
+}
+
+static uint64_t init_key(const uint8_t spi_i[8], const struct ike_addr *peer)
+{
+	size_t n;
+	const uint8_t *p = addr_bytes(peer, &n);
+	uint64_t k = spi64(spi_i);
+
+	for (size_t i = 0; i < n; i++)
+		k = mix(k ^ p[i]);
+	return k ^ addr_port(peer);
+}
+
+/* ---- SAs ---- */
+
+const uint8_t *sa_our_spi(const struct ike_sa *sa)
+{
+	return sa->initiator ? sa->spi_i : sa->spi_r;
+}
+
+static const char *const state_names[] = {
+	[IKE_S_INIT_SENT] = "INIT_SENT",     [IKE_S_AUTH_SENT] = "AUTH_SENT",
+	[IKE_S_INIT_DONE] = "INIT_DONE",     [IKE_S_ESTABLISHED] = "ESTABLISHED",
+	[IKE_S_REKEYED] = "REKEYED",         [IKE_S_DELETING] = "DELETING",
+	[IKE_S_DEAD] = "DEAD",
+};
+
+const char *sa_state_name(enum ike_state st)
+{
+	return st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
+}
+
+void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
+{
+	char details[LOG_LINE_MAX] = "";
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(details, sizeof(details), fmt, ap);
+		va_end(ap);
+	}
+	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial,
+	       spi64(sa->spi_i), spi64(sa->spi_r), event, "%s", details);
+}
+
+void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
+{
+	bool was_half_open = sa->state == IKE_S_INIT_DONE;
+
+	if (sa->state == st)
+		return;
+	sa_log(sa, LOG_INFO, sa_state_name(st), "%s%s%s", sa_state_name(sa->state),
+	       why ? ": " : "", why ? why : "");
+	if (was_half_open && ike->half_open)
+		ike->half_open--;
+	if (st == IKE_S_INIT_DONE)
+		ike->half_open++;
+	sa->state = st;
+}
+
+void sa_index_init(struct ike *ike, struct ike_sa *sa)
+{
+	if (!sa->initiator && hash_put(ike->by_init, init_key(sa->spi_i, &sa->remote), sa) < 0)
+		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
+}
+
+struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator)
+{
+	struct ike_sa *sa = calloc(1, sizeof(*sa));
+	uint8_t *our;
+
+	if (!sa)
+		return NULL;
+	sa->serial = ++ike->next_serial;
+	sa->conn = conn;
+	if (conn)
+		snprintf(sa->conn_name, sizeof(sa->conn_name), "%s", conn->name);
+	sa->initiator = initiator;
+	sa->state = initiator ? IKE_S_INIT_SENT : IKE_S_INIT_DONE;
+	sa->created_ms = sa->last_rx_ms = ike_now(ike);
+	wire_wr_init(&sa->init_req, WIRE_SK_MAX_MSG);
+	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
+	wire_wr_init(&sa->out.pkt, WIRE_SK_MAX_MSG);
+	wire_wr_init(&sa->cache.pkt, WIRE_SK_MAX_MSG);
+	wire_skf_reasm_init(&sa->reasm);
+	/* Our SPI: random, non-zero and unique in the table (2.6). */
+	our = initiator ? sa->spi_i : sa->spi_r;
+	do {
+		if (crypto_random(our, 8) < 0)
+			goto fail;
+	} while (!spi64(our) || sa_lookup_spi(ike, our));
+	if (hash_put(ike->by_spi, spi64(our), sa) < 0)
+		goto fail;
+	if (hash_put(ike->by_serial, sa->serial, sa) < 0) {
+		hash_del(ike->by_spi, spi64(our), sa);
+		goto fail;
+	}
+	if (!initiator)
+		ike->half_open++;
+	return sa;
+fail:
+	free(sa);
+	return NULL;
+}
+
+struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8])
+{
+	return hash_get(ike->by_spi, spi64(spi));
+}
+
+struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial)
+{
+	return hash_get(ike->by_serial, serial);
+}
+
+struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer)
+{
+	struct ike_sa *sa = hash_get(ike->by_init, init_key(spi_i, peer));
+
+	if (sa && !memcmp(sa->spi_i, spi_i, 8) && addr_equal(&sa->remote, peer))
+		return sa;
+	return NULL;
+}
+
+void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8])
+{
+	(void)ike;
+	memcpy(sa->initiator ? sa->spi_r : sa->spi_i, spi, 8);
+}
+
+void child_free(struct child_sa *c)
+{
+	if (c)
+		crypto_wipe(c, sizeof(*c));
+	free(c);
+}
+
+void sa_free(struct ike *ike, struct ike_sa *sa)
+{
+	(void)ike;
+	while (sa->children) {
+		struct child_sa *c = sa->children;
+
+		sa->children = c->next;
+		child_free(c);
+	}
+	crypto_dh_free(sa->dh);
+	crypto_dh_free(sa->pend.dh);
+	wire_prot_clear(&sa->prot_in);
+	wire_prot_clear(&sa->prot_out);
+	wire_wr_free(&sa->init_req);
+	wire_wr_free(&sa->init_resp);
+	wire_wr_free(&sa->out.pkt);
+	wire_wr_free(&sa->cache.pkt);
+	wire_skf_reasm_clear(&sa->reasm);
+	crypto_wipe(sa, sizeof(*sa));
+	free(sa);
+}
+
+/* Unlink from every index; the struct stays until sa_reap(). */
+void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	if (sa->state == IKE_S_DEAD)
+		return;
+	for (struct child_sa *c = sa->children; c; c = c->next)
+		if (c->installed && ike->host.child_down) {
+			ike->host.child_down(ike->host.ctx, sa, c);
+			c->installed = false;
+		}
+	sa_set_state(ike, sa, IKE_S_DEAD, why);
+	hash_del(ike->by_spi, spi64(sa_our_spi(sa)), sa);
+	if (!sa->initiator)
+		hash_del(ike->by_init, init_key(sa->spi_i, &sa->remote), sa);
+	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */
+}
+
+void sa_reap(struct ike *ike)
+{
+	/* Bounded passes over the serial index; dead SAs are rare. */
+	for (int pass = 0; pass < 64; pass++) {
+		struct ike_sa *dead[256];
+		size_t n = 0;
+
+		for (size_t i = 0; i < ike->by_serial->nb && n < 256; i++)
+			for (struct hent *e = ike->by_serial->b[i]; e && n < 256; e = e->next)
+				if (e->sa->state == IKE_S_DEAD)
+					dead[n++] = e->sa;
+		if (!n)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			hash_del(ike->by_serial, dead[i]->serial, dead[i]);
+			sa_free(ike, dead[i]);
+		}
+	}
+}
+
+void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg)
+{
+	struct ike_hash *h = ike->by_serial;
+	size_t n = 0, cap = h->n;
+	uint64_t *serials = malloc((cap ? cap : 1) * sizeof(*serials));
+
+	if (!serials)
+		return;
+	for (size_t i = 0; i < h->nb; i++)
+		for (struct hent *e = h->b[i]; e && n < cap; e = e->next)
+			serials[n++] = e->key;
+	for (size_t i = 0; i < n; i++) {
+		struct ike_sa *sa = sa_lookup_serial(ike, serials[i]);
+
+		if (sa && sa->state != IKE_S_DEAD)
+			fn(ike, sa, arg);
+	}
+	free(serials);
+}
+
+size_t ike_sa_count(const struct ike *ike)
+{
+	return ike->by_spi->n;
+}
+
+/* ---- Child SAs ---- */
+
+uint32_t child_alloc_spi(struct ike *ike)
+{
+	uint32_t spi;
+
+	(void)ike;
+	/* RFC 4303 2.1: SPIs 1-255 are reserved. Uniqueness across the
+	 * whole daemon matters to the data plane's inbound lookup. */
+	do {
+		if (crypto_random(&spi, sizeof(spi)) < 0)
+			return 0;
+	} while (spi < 256);
+	return spi;
+}
+
+struct child_sa *child_new(struct ike *ike, struct ike_sa *sa)
+{
+	struct child_sa *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->reqid = ++ike->next_reqid;
+	c->protocol = IKEV2_PROTO_ESP;
+	c->created_ms = ike_now(ike);
+	c->next = sa->children;
+	sa->children = c;
+	return c;
+}
+
+struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi)
+{
+	for (struct child_sa *c = sa->children; c; c = c->next)
+		if (c->spi_in == spi)
+			return c;
+	return NULL;
+}
+
+struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi)
+{
+	for (struct child_sa *c = sa->children; c; c = c->next)
+		if (c->spi_out == spi)
+			return c;
+	return NULL;
+}
+
+void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	for (struct child_sa **pp = &sa->children; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (c->installed && ike->host.child_down)
+		ike->host.child_down(ike->host.ctx, sa, c);
+	sa_log(sa, LOG_INFO, "child-deleted", "reqid %u spi %08x/%08x", c->reqid, c->spi_in,
+	       c->spi_out);
+	child_free(c);
+}
