@@ -199,7 +199,11 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 	sa->cache.msg_id = msg_id;
 	sa->cache.valid = true;
 	sa->expect_msg_id = msg_id + 1;
-	sa_send_current(ike, sa, &sa->cache.pkt);
+	/* 2.11: the response goes to where the request came from. */
+	if (ike->rx_remote)
+		ike_send_raw(ike, ike->rx_local, ike->rx_remote, sa->cache.pkt.p, sa->cache.pkt.len);
+	else
+		sa_send_current(ike, sa, &sa->cache.pkt);
 	return 0;
 }
 
@@ -480,6 +484,30 @@ static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, siz
 	return 0;
 }
 
+/*
+ * An authenticated message came from another address or port. After a
+ * NAT-T float or a NAT mapping change, follow it (RFC 7296 2.23); with
+ * MOBIKE the extension decides (RFC 4555 3.5 forbids following blindly).
+ */
+static void path_changed(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+			 const struct ike_addr *remote, const struct wire_msg *m)
+{
+	char a[64];
+
+	if (sa->peer_mobike) {
+		ext_path_seen(ike, sa, local, remote, m);
+		return;
+	}
+	if (!sa->natt)
+		return;
+	sa->local = *local;
+	sa->remote = *remote;
+	addr_format(remote, a, sizeof(a));
+	sa_log(sa, LOG_INFO, "path-changed", "peer now at %s", a);
+	if (sa->children && ike->host.sa_moved)
+		ike->host.sa_moved(ike->host.ctx, sa);
+}
+
 static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	bool resp = m->hdr.flags & IKEV2_FLAG_RESPONSE;
@@ -513,7 +541,7 @@ static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *
 
 /* Message ID checks (2.2, 2.3); returns 0 to process, -1 when handled. */
 static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
-			const struct ike_addr *remote)
+			const struct ike_addr *local, const struct ike_addr *remote)
 {
 	if (h->flags & IKEV2_FLAG_RESPONSE) {
 		if (!sa->out.active || h->msg_id != sa->out.msg_id) {
@@ -525,7 +553,7 @@ static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hd
 	if (sa->cache.valid && h->msg_id == sa->cache.msg_id) {
 		/* 2.1: a retransmitted request gets the same response again. */
 		ike->stats.resent_responses++;
-		ike_send_raw(ike, &sa->local, remote, sa->cache.pkt.p, sa->cache.pkt.len);
+		ike_send_raw(ike, local, remote, sa->cache.pkt.p, sa->cache.pkt.len);
 		return -1;
 	}
 	if (h->msg_id != sa->expect_msg_id) {
@@ -551,7 +579,7 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 		if (sa) {
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;
-				ike_send_raw(ike, &sa->local, remote, sa->cache.pkt.p,
+				ike_send_raw(ike, local, remote, sa->cache.pkt.p,
 					     sa->cache.pkt.len);
 			}
 			return;
@@ -608,7 +636,7 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 		ext_unknown_spi(ike, local, remote, buf, len, m);
 		goto out;
 	}
-	if (check_msg_id(ike, sa, &m->hdr, remote) < 0)
+	if (check_msg_id(ike, sa, &m->hdr, local, remote) < 0)
 		goto out;
 	if (unprotect(ike, sa, buf, len, m, remote) != 0)
 		goto out;
@@ -618,8 +646,11 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	}
 	sa->last_rx_ms = ike_now(ike);
 	if (!addr_equal(&sa->remote, remote) || !addr_equal(&sa->local, local))
-		ext_path_seen(ike, sa, local, remote, m);
+		path_changed(ike, sa, local, remote, m);
+	ike->rx_local = local;
+	ike->rx_remote = remote;
 	dispatch(ike, sa, m);
+	ike->rx_local = ike->rx_remote = NULL;
 	ike_sa_changed(ike, sa);
 out:
 	wire_msg_free(m);

@@ -57,11 +57,19 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	struct wire_msg m;
 	int rc = -1;
 
+	/* 2.6: a retry after N(COOKIE) keeps every other payload unchanged,
+	 * so the nonce and key exchange are made once (per group). */
 	sa->dh_group = initial_group(sa);
-	crypto_dh_free(sa->dh);
-	sa->dh = crypto_dh_new(sa->dh_group);
-	sa->ni_len = IKE_NONCE_LEN;
-	if (!sa->dh || crypto_random(sa->ni, sa->ni_len) < 0)
+	if (!sa->dh || crypto_dh_group(sa->dh) != sa->dh_group) {
+		crypto_dh_free(sa->dh);
+		sa->dh = crypto_dh_new(sa->dh_group);
+	}
+	if (!sa->ni_len) {
+		sa->ni_len = IKE_NONCE_LEN;
+		if (crypto_random(sa->ni, sa->ni_len) < 0)
+			return -1;
+	}
+	if (!sa->dh)
 		return -1;
 	wire_msg_init(&m);
 	/* 2.6: the cookie is the first payload of the retried request. */

@@ -201,6 +201,8 @@ struct ike {
 	} restarts[IKE_MAX_RESTARTS];
 	size_t n_restarts;
 	void *ext[8]; /* per-extension state, indexed by the extension */
+	/* The addresses of the request being processed (responses go there, 2.11). */
+	const struct ike_addr *rx_local, *rx_remote;
 };
 
 /* ---- api.c ---- */
