@@ -1,0 +1,427 @@
+/*
+ * The control socket's server (see ctl.h). It owns the listening unix
+ * socket and one small record per client; a client is a libevent
+ * bufferevent that reads one capped request line, runs the handler into a
+ * memory FILE (open_memstream), queues "OK"/"ERR reason" plus the body and
+ * is freed once the output has drained. Every client has a deadline, and
+ * at most CTL_MAX_CLIENTS are served at once, so a stuck or hostile client
+ * costs a bounded amount of memory and never blocks the IKE loop.
+ */
+#include "daemon/ctl.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+
+struct ctl_client {
+	struct ctl *ctl;
+	struct bufferevent *bev;
+	struct ctl_client *prev, *next;
+	bool replied;
+};
+
+struct ctl {
+	struct event_base *base;
+	struct evconnlistener *lev;
+	const struct ctl_ops *ops;
+	void *ctx;
+	struct ctl_client *clients;
+	unsigned nclients;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void client_free(struct ctl_client *cl)
+{
+	struct ctl *ctl = cl->ctl;
+
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		ctl->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	ctl->nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+int ctl_parse_request(char *line, char **argv, bool *json, const char **why)
+{
+	int argc = 0;
+	char *save = NULL;
+
+	*json = false;
+	for (const char *p = line; *p; p++) {
+		if ((unsigned char)*p < 0x20 && *p != ' ' && *p != '\t') {
+			*why = "control character in request";
+			return -1;
+		}
+	}
+	for (char *w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (!strcmp(w, "--json")) {
+			*json = true;
+			continue;
+		}
+		if (argc == CTL_MAX_ARGS) {
+			*why = "too many arguments";
+			return -1;
+		}
+		argv[argc++] = w;
+	}
+	if (argc == 0)
+		*why = "empty request";
+	return argc ? argc : -1;
+}
+
+static int usage(FILE *out, const char *u)
+{
+	fprintf(out, "usage: %s\n", u);
+	return -1;
+}
+
+static int unsupported(FILE *out, const char *cmd)
+{
+	fprintf(out, "%s is not supported\n", cmd);
+	return -1;
+}
+
+/* The built-in commands; everything else goes to ops->command. */
+static int dispatch(struct ctl *ctl, int argc, char **argv, bool json, FILE *out)
+{
+	const struct ctl_ops *o = ctl->ops;
+	const char *cmd = argv[0];
+
+	if (!strcmp(cmd, "up") || !strcmp(cmd, "down")) {
+		int (*fn)(void *, const char *, FILE *) = cmd[0] == 'u' ? o->up : o->down;
+
+		if (argc != 2)
+			return usage(out, cmd[0] == 'u' ? "up NAME" : "down NAME");
+		return fn ? fn(ctl->ctx, argv[1], out) : unsupported(out, cmd);
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "list-sas")) {
+		int (*fn)(void *, bool, FILE *) = cmd[0] == 's' ? o->status : o->list_sas;
+
+		if (argc != 1)
+			return usage(out, cmd[0] == 's' ? "status [--json]" : "list-sas [--json]");
+		return fn ? fn(ctl->ctx, json, out) : unsupported(out, cmd);
+	}
+	if (!strcmp(cmd, "reload")) {
+		if (argc != 1)
+			return usage(out, "reload");
+		return o->reload ? o->reload(ctl->ctx, out) : unsupported(out, cmd);
+	}
+	if (o->command)
+		return o->command(ctl->ctx, argc, argv, json, out);
+	fprintf(out, "unknown command\n");
+	return -1;
+}
+
+/* Queues "OK\n<body>" or "ERR <first line>\n<rest>" and stops reading. */
+static void reply(struct ctl_client *cl, int rc, const char *body, size_t len)
+{
+	struct evbuffer *o = bufferevent_get_output(cl->bev);
+	const char *nl;
+
+	if (rc == 0) {
+		evbuffer_add(o, "OK\n", 3);
+		evbuffer_add(o, body, len);
+	} else {
+		nl = memchr(body, '\n', len);
+		if (len == 0 || nl == body) {
+			evbuffer_add_printf(o, "ERR failed\n");
+		} else {
+			evbuffer_add_printf(o, "ERR %.*s\n", (int)(nl ? nl - body : (ptrdiff_t)len),
+			                    body);
+		}
+		if (nl)
+			evbuffer_add(o, nl + 1, len - (size_t)(nl + 1 - body));
+	}
+	cl->replied = true;
+	bufferevent_disable(cl->bev, EV_READ);
+}
+
+static void reply_err(struct ctl_client *cl, const char *why)
+{
+	reply(cl, -1, why, strlen(why));
+}
+
+static void handle_line(struct ctl_client *cl, char *line)
+{
+	char *argv[CTL_MAX_ARGS];
+	char *body = NULL;
+	size_t len = 0;
+	const char *why;
+	bool json;
+	FILE *out;
+	int argc = ctl_parse_request(line, argv, &json, &why);
+	int rc;
+
+	if (argc < 0) {
+		reply_err(cl, why);
+		return;
+	}
+	out = open_memstream(&body, &len);
+	if (!out) {
+		reply_err(cl, "out of memory");
+		return;
+	}
+	rc = dispatch(cl->ctl, argc, argv, json, out);
+	if (fclose(out) != 0 || !body)
+		reply_err(cl, "out of memory");
+	else if (len > CTL_MAX_REPLY)
+		reply_err(cl, "reply too large");
+	else
+		reply(cl, rc, body, len);
+	free(body);
+}
+
+/* One line, capped at CTL_MAX_REQUEST octets; `eof` takes what is there. */
+static void client_try_request(struct ctl_client *cl, bool eof)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->bev);
+	size_t n = 0;
+	char *line;
+
+	if (cl->replied)
+		return;
+	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+	if (!line && evbuffer_get_length(in) >= CTL_MAX_REQUEST) {
+		reply_err(cl, "request too long");
+		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "request too long");
+		return;
+	}
+	if (!line && eof && evbuffer_get_length(in) > 0) {
+		n = evbuffer_get_length(in);
+		line = calloc(1, n + 1);
+		if (line && evbuffer_remove(in, line, n) != (int)n) {
+			free(line);
+			line = NULL;
+		}
+	}
+	if (!line)
+		return;
+	if (n > 0 && line[n - 1] == '\r')
+		line[--n] = '\0';
+	if (n >= CTL_MAX_REQUEST || memchr(line, '\0', n))
+		reply_err(cl, n >= CTL_MAX_REQUEST ? "request too long" : "NUL in request");
+	else
+		handle_line(cl, line);
+	free(line);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	client_try_request(arg, false);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	if (cl->replied)
+		client_free(cl);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && cl->replied)
+		return; /* the client only shut its side; the reply is still going out */
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !cl->replied) {
+		client_try_request(cl, true);
+		if (cl->replied)
+			return; /* on_write frees it once the reply is out */
+	}
+	client_free(cl);
+}
+
+/* Only root and the daemon's own user may drive it, whatever the mode
+ * bits of the socket's directory say. */
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void refuse(int fd, const char *msg)
+{
+	/* Best effort on a fresh socket: the kernel buffer takes a short line. */
+	if (send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_ratelimited(LOG_DEBUG, LOG_RL_CTL, NULL, "ctl", "refusal not sent: %s",
+		                strerror(errno));
+	close(fd);
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	struct ctl *ctl = arg;
+	struct timeval tv = {.tv_sec = CTL_TIMEOUT_SEC};
+	struct ctl_client *cl;
+
+	if (!peer_allowed(fd)) {
+		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "client refused: wrong user");
+		refuse(fd, "ERR permission denied\n");
+		return;
+	}
+	if (ctl->nclients >= CTL_MAX_CLIENTS) {
+		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "client refused: busy");
+		refuse(fd, "ERR busy\n");
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (cl)
+		cl->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cl || !cl->bev) {
+		free(cl);
+		refuse(fd, "ERR out of memory\n");
+		return;
+	}
+	cl->ctl = ctl;
+	cl->next = ctl->clients;
+	if (cl->next)
+		cl->next->prev = cl;
+	ctl->clients = cl;
+	ctl->nclients++;
+	bufferevent_setcb(cl->bev, on_read, on_write, on_event, cl);
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_MAX_REQUEST);
+	bufferevent_set_timeouts(cl->bev, &tv, &tv);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+}
+
+/* mkdir -m 0700 of the socket's directory, if it is missing. */
+static int make_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	dirname(dir);
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (stat(dir, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* A socket file left by a dead daemon is removed; a live one is kept. */
+static int clear_stale(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (rc == 0) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	return unlink(sun->sun_path);
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	mode_t old;
+	int fd = -1, rc;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if (make_dir(path) < 0 || clear_stale(&sun) < 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	old = umask(0177); /* the socket is born 0600 */
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, CTL_MAX_CLIENTS) < 0)
+		goto fail;
+	return fd;
+fail:
+	rc = errno;
+	close(fd);
+	errno = rc;
+	return -1;
+}
+
+struct ctl *ctl_new(struct event_base *base, const char *path, const struct ctl_ops *ops, void *ctx)
+{
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	int fd = -1, saved;
+
+	if (!ctl)
+		goto fail;
+	fd = listen_unix(path);
+	if (fd < 0)
+		goto fail;
+	ctl->base = base;
+	ctl->ops = ops;
+	ctl->ctx = ctx;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	ctl->lev = evconnlistener_new(base, on_accept, ctl, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!ctl->lev)
+		goto fail;
+	log_msg(LOG_INFO, "ctl", "listening on %s", path);
+	return ctl;
+fail:
+	saved = errno;
+	log_msg(LOG_ERR, "ctl", "cannot listen on %s: %s", path, strerror(saved));
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(ctl);
+	errno = saved;
+	return NULL;
+}
+
+void ctl_free(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->clients)
+		client_free(ctl->clients);
+	evconnlistener_free(ctl->lev);
+	unlink(ctl->path);
+	free(ctl);
+}
+
+unsigned ctl_nclients(const struct ctl *ctl)
+{
+	return ctl->nclients;
+}

@@ -1,0 +1,363 @@
+/*
+ * The daemon's log (see log.h): formats the STYLE.md line, escapes control
+ * characters so that peer-supplied strings (IDs, names) cannot forge lines,
+ * and rate-limits messages that unauthenticated input can trigger with a
+ * token bucket per (kind, source address) plus a global bucket, in the
+ * manner of WireGuard's ratelimiter.c. The buckets live in a small
+ * direct-mapped table indexed by a keyed hash, so memory is fixed however
+ * many sources an attacker spoofs.
+ */
+#include "daemon/log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RL_SLOTS 256
+#define RL_SCALE 1000 /* tokens are counted in thousandths */
+
+struct rl_bucket {
+	uint64_t tokens; /* scaled by RL_SCALE */
+	uint64_t last_ms;
+};
+
+struct rl_slot {
+	uint64_t key; /* 0 = empty */
+	struct rl_bucket b;
+	uint64_t suppressed;
+	uint8_t kind;
+	char addr[INET6_ADDRSTRLEN];
+};
+
+static struct {
+	char ident[32];
+	enum log_target target;
+	int min_level;
+	FILE *stream;
+	uint64_t (*now_ms)(void);
+	uint64_t seed;
+	unsigned burst, per_sec, gburst, gper_sec;
+	struct rl_bucket global;
+	uint64_t global_suppressed; /* counts of evicted slots and global denials */
+	struct rl_slot slots[RL_SLOTS];
+} lg = {
+    .ident = "riked",
+    .target = LOG_TARGET_STDERR,
+    .min_level = LOG_INFO,
+    .burst = 5,
+    .per_sec = 1,
+    .gburst = 50,
+    .gper_sec = 20,
+};
+
+static const char *const level_names[] = {
+    [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+    [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+static const char *const rl_kind_names[LOG_RL_KINDS] = {
+    [LOG_RL_MALFORMED] = "malformed",
+    [LOG_RL_UNKNOWN_SPI] = "unknown-spi",
+    [LOG_RL_COOKIE] = "cookie",
+    [LOG_RL_PROPOSAL] = "proposal",
+    [LOG_RL_AUTH] = "auth",
+    [LOG_RL_QCD] = "qcd",
+    [LOG_RL_CTL] = "ctl",
+    [LOG_RL_OTHER] = "other",
+};
+
+void log_init(const char *ident, enum log_target target, int min_level)
+{
+	if (lg.target == LOG_TARGET_SYSLOG)
+		closelog();
+	snprintf(lg.ident, sizeof(lg.ident), "%s", ident ? ident : "riked");
+	lg.target = target;
+	lg.min_level = min_level;
+	if (target == LOG_TARGET_SYSLOG)
+		openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_stream(FILE *f)
+{
+	lg.stream = f;
+}
+
+void log_set_level(int min_level)
+{
+	lg.min_level = min_level;
+}
+
+bool log_enabled(int level)
+{
+	return level <= lg.min_level;
+}
+
+void log_close(void)
+{
+	if (lg.target == LOG_TARGET_SYSLOG)
+		closelog();
+	lg.target = LOG_TARGET_STDERR;
+}
+
+int log_level_parse(const char *s, int *level)
+{
+	static const int allowed[] = {LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR};
+
+	for (size_t i = 0; i < ARRAY_LEN(allowed); i++) {
+		if (!strcmp(s, level_names[allowed[i]])) {
+			*level = allowed[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *log_level_name(int level)
+{
+	if (level < 0 || (size_t)level >= ARRAY_LEN(level_names))
+		return "?";
+	return level_names[level];
+}
+
+/* Copies `src` to `dst` with control characters and backslashes escaped
+ * as \xNN, so one call always produces one line. */
+static void escape(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; *src && o + 5 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
+		else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+static void emit(int level, const char *body)
+{
+	char line[LOG_LINE_MAX];
+	FILE *f;
+
+	escape(line, sizeof(line), body);
+	if (lg.target == LOG_TARGET_SYSLOG) {
+		/* syslog adds "ident[pid]: " itself */
+		syslog(level, "%s %s", log_level_name(level), line);
+		return;
+	}
+	f = lg.target == LOG_TARGET_STREAM && lg.stream ? lg.stream : stderr;
+	fprintf(f, "%s[%ld]: %s %s\n", lg.ident, (long)getpid(), log_level_name(level), line);
+	fflush(f);
+}
+
+static void vlog(int level, const char *prefix, const char *fmt, va_list ap)
+{
+	char body[LOG_LINE_MAX];
+	int n = snprintf(body, sizeof(body), "%s", prefix);
+
+	if (fmt && n >= 0 && (size_t)n < sizeof(body))
+		vsnprintf(body + n, sizeof(body) - (size_t)n, fmt, ap);
+	emit(level, body);
+}
+
+void log_msg(int level, const char *subsys, const char *fmt, ...)
+{
+	char prefix[64];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	snprintf(prefix, sizeof(prefix), "%s ", subsys ? subsys : "-");
+	va_start(ap, fmt);
+	vlog(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void log_sa(int level, const char *subsys, const char *conn, uint64_t serial, uint64_t spi_i,
+            uint64_t spi_r, const char *event, const char *fmt, ...)
+{
+	char prefix[256];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	snprintf(prefix, sizeof(prefix), "%s \"%s\" #%llu %016llx:%016llx %s%s",
+	         subsys ? subsys : "-", conn ? conn : "-", (unsigned long long)serial,
+	         (unsigned long long)spi_i, (unsigned long long)spi_r, event ? event : "-",
+	         fmt ? " " : "");
+	va_start(ap, fmt);
+	vlog(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- rate limiting ---- */
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void log_set_clock(uint64_t (*now_ms)(void))
+{
+	lg.now_ms = now_ms;
+}
+
+void log_rl_configure(unsigned burst, unsigned per_sec, unsigned global_burst,
+                      unsigned global_per_sec)
+{
+	lg.burst = burst;
+	lg.per_sec = per_sec;
+	lg.gburst = global_burst;
+	lg.gper_sec = global_per_sec;
+	log_rl_reset();
+}
+
+void log_rl_reset(void)
+{
+	memset(lg.slots, 0, sizeof(lg.slots));
+	memset(&lg.global, 0, sizeof(lg.global));
+	lg.global_suppressed = 0;
+}
+
+static uint64_t now(void)
+{
+	return lg.now_ms ? lg.now_ms() : monotonic_ms();
+}
+
+/* Refills by elapsed time and takes one token if there is one. A fresh
+ * bucket (last_ms == 0 and no tokens) starts full. */
+static bool bucket_take(struct rl_bucket *b, unsigned burst, unsigned per_sec, uint64_t t)
+{
+	uint64_t cap = (uint64_t)burst * RL_SCALE;
+
+	if (b->last_ms == 0 && b->tokens == 0)
+		b->tokens = cap;
+	else if (t > b->last_ms)
+		b->tokens += (t - b->last_ms) * per_sec; /* ms * per_sec = thousandths */
+	if (b->tokens > cap)
+		b->tokens = cap;
+	b->last_ms = t ? t : 1;
+	if (b->tokens < RL_SCALE)
+		return false;
+	b->tokens -= RL_SCALE;
+	return true;
+}
+
+/* FNV-1a over the seed, the kind and the address (not the port). */
+static uint64_t rl_hash(enum log_rl_kind kind, const struct sockaddr *src, char *text,
+                        size_t textlen)
+{
+	const uint8_t *p = NULL;
+	size_t n = 0;
+	uint64_t h = 0xcbf29ce484222325ULL ^ lg.seed;
+
+	text[0] = '\0';
+	if (src && src->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)src;
+
+		p = (const uint8_t *)&sin->sin_addr;
+		n = 4;
+	} else if (src && src->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)src;
+
+		p = (const uint8_t *)&sin6->sin6_addr;
+		n = 16;
+	}
+	if (p)
+		inet_ntop(src->sa_family, p, text, (socklen_t)textlen);
+	h = (h ^ (uint64_t)kind) * 0x100000001b3ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h ? h : 1;
+}
+
+static void rl_report(uint64_t count, const struct rl_slot *s)
+{
+	if (s)
+		log_msg(LOG_NOTICE, "log", "%llu similar messages suppressed (%s%s%s)",
+		        (unsigned long long)count, rl_kind_names[s->kind],
+		        s->addr[0] ? " from " : "", s->addr);
+	else
+		log_msg(LOG_NOTICE, "log", "%llu similar messages suppressed",
+		        (unsigned long long)count);
+}
+
+/* The slot for `key`; a different key in it is evicted and its pending
+ * count moves to the global one. */
+static struct rl_slot *rl_slot(uint64_t key, enum log_rl_kind kind, const char *text)
+{
+	struct rl_slot *s = &lg.slots[key % RL_SLOTS];
+
+	if (s->key != key) {
+		lg.global_suppressed += s->suppressed;
+		memset(s, 0, sizeof(*s));
+		s->key = key;
+		s->kind = (uint8_t)kind;
+		snprintf(s->addr, sizeof(s->addr), "%s", text);
+	}
+	return s;
+}
+
+bool log_rl_allow(enum log_rl_kind kind, const struct sockaddr *src)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct rl_slot *s;
+	uint64_t t = now();
+
+	if ((unsigned)kind >= LOG_RL_KINDS)
+		kind = LOG_RL_OTHER;
+	if (lg.seed == 0 && getrandom(&lg.seed, sizeof(lg.seed), GRND_NONBLOCK) < 0)
+		lg.seed = (uint64_t)t ^ (uint64_t)getpid();
+	s = rl_slot(rl_hash(kind, src, text, sizeof(text)), kind, text);
+	if (!bucket_take(&s->b, lg.burst, lg.per_sec, t)) {
+		s->suppressed++;
+		return false;
+	}
+	if (!bucket_take(&lg.global, lg.gburst, lg.gper_sec, t)) {
+		lg.global_suppressed++;
+		return false;
+	}
+	if (s->suppressed) {
+		rl_report(s->suppressed, s);
+		s->suppressed = 0;
+	}
+	return true;
+}
+
+bool log_ratelimited(int level, enum log_rl_kind kind, const struct sockaddr *src,
+                     const char *subsys, const char *fmt, ...)
+{
+	char prefix[64];
+	va_list ap;
+
+	if (!log_enabled(level) || !log_rl_allow(kind, src))
+		return false;
+	snprintf(prefix, sizeof(prefix), "%s ", subsys ? subsys : "-");
+	va_start(ap, fmt);
+	vlog(level, prefix, fmt, ap);
+	va_end(ap);
+	return true;
+}
+
+void log_rl_flush(void)
+{
+	for (size_t i = 0; i < RL_SLOTS; i++) {
+		if (lg.slots[i].suppressed) {
+			rl_report(lg.slots[i].suppressed, &lg.slots[i]);
+			lg.slots[i].suppressed = 0;
+		}
+	}
+	if (lg.global_suppressed) {
+		rl_report(lg.global_suppressed, NULL);
+		lg.global_suppressed = 0;
+	}
+}

@@ -1,0 +1,480 @@
+/* The control socket: server (src/daemon/ctl.c) and rikectl's client
+ * (tools/rikectl_ctl.c, compiled in here) in one process. The client runs
+ * in a thread because it blocks; the main thread drives the event loop.
+ * Raw sockets send the malformed requests a real client never would. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../../tools/rikectl_ctl.c"
+#include "daemon/ctl.h"
+#include "daemon/log.h"
+#include "util/json.h"
+
+struct calls {
+	char last_name[64];
+	int reloads;
+	bool last_json;
+	int last_argc;
+};
+
+static struct calls calls;
+static struct event_base *base;
+static struct ctl *ctl;
+static char dir[64], sock_path[128];
+
+static int h_up(void *ctx, const char *name, FILE *out)
+{
+	snprintf(calls.last_name, sizeof(calls.last_name), "%s", name);
+	fprintf(out, "initiating %s\n", name);
+	return 0;
+}
+
+static int h_down(void *ctx, const char *name, FILE *out)
+{
+	fprintf(out, "no such connection '%s'\nknown: site-b\n", name);
+	return -1;
+}
+
+static int h_status(void *ctx, bool json, FILE *out)
+{
+	struct json j;
+
+	calls.last_json = json;
+	if (!json) {
+		fprintf(out, "riked up, 1 connection\n");
+		return 0;
+	}
+	json_init(&j, out);
+	json_obj_begin(&j);
+	json_kv_uint(&j, "connections", 1);
+	json_kv_str(&j, "name", "site-b");
+	json_obj_end(&j);
+	return 0;
+}
+
+static int h_list_sas(void *ctx, bool json, FILE *out)
+{
+	calls.last_json = json;
+	fprintf(out, "no SAs\n");
+	return 0;
+}
+
+static int h_reload(void *ctx, FILE *out)
+{
+	calls.reloads++;
+	return 0;
+}
+
+static int h_command(void *ctx, int argc, char **argv, bool json, FILE *out)
+{
+	calls.last_argc = argc;
+	calls.last_json = json;
+	if (!strcmp(argv[0], "big")) {
+		for (int i = 0; i < 100000; i++)
+			fprintf(out, "line %06d of a large reply\n", i);
+		return 0;
+	}
+	if (!strcmp(argv[0], "qcd") && argc == 2 && !strcmp(argv[1], "rollover")) {
+		fprintf(out, "qcd secret rolled over\n");
+		return 0;
+	}
+	if (!strcmp(argv[0], "silent-fail"))
+		return -1;
+	fprintf(out, "unknown command '%s'\n", argv[0]);
+	return -1;
+}
+
+static const struct ctl_ops ops = {
+    .up = h_up,
+    .down = h_down,
+    .status = h_status,
+    .list_sas = h_list_sas,
+    .reload = h_reload,
+    .command = h_command,
+};
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static struct event *ticker;
+
+static int setup(void **state)
+{
+	struct timeval tv = {0, 5000};
+
+	log_init("riked", LOG_TARGET_STREAM, LOG_ERR);
+	log_set_stream(stderr);
+	snprintf(dir, sizeof(dir), "/tmp/rike-ctl-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(sock_path, sizeof(sock_path), "%s/run/riked.sock", dir);
+	base = event_base_new();
+	ticker = event_new(base, -1, EV_PERSIST, tick, NULL);
+	event_add(ticker, &tv);
+	ctl = ctl_new(base, sock_path, &ops, NULL);
+	memset(&calls, 0, sizeof(calls));
+	return ctl ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char sub[160];
+
+	ctl_free(ctl);
+	event_free(ticker);
+	event_base_free(base);
+	snprintf(sub, sizeof(sub), "%s/run", dir);
+	rmdir(sub);
+	rmdir(dir);
+	return 0;
+}
+
+/* ---- the real client, in a thread ---- */
+
+struct run {
+	int argc;
+	char **argv;
+	int rc;
+	char *out, *err;
+	size_t outlen, errlen;
+	atomic_bool done;
+};
+
+static void *client_thread(void *arg)
+{
+	struct run *r = arg;
+	FILE *out = open_memstream(&r->out, &r->outlen);
+	FILE *err = open_memstream(&r->err, &r->errlen);
+
+	r->rc = ctl_run(r->argc, r->argv, out, err);
+	fclose(out);
+	fclose(err);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/* Runs rikectl with argv (NULL-terminated) while serving the loop. */
+static void run_client(struct run *r, char **argv)
+{
+	pthread_t t;
+
+	memset(r, 0, sizeof(*r));
+	while (argv[r->argc])
+		r->argc++;
+	r->argv = argv;
+	assert_int_equal(pthread_create(&t, NULL, client_thread, r), 0);
+	for (int i = 0; !atomic_load(&r->done) && i < 4000; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	pthread_join(t, NULL);
+	assert_true(atomic_load(&r->done));
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static void test_commands(void **state)
+{
+	struct run r;
+
+	run_client(&r, (char *[]){"up", "-s", sock_path, "site-b", NULL});
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "initiating site-b\n");
+	assert_string_equal(r.err, "");
+	assert_string_equal(calls.last_name, "site-b");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"rikectl", "-s", sock_path, "down", "nope", NULL});
+	assert_int_equal(r.rc, 1);
+	assert_string_equal(r.err, "rikectl: no such connection 'nope'\n");
+	assert_string_equal(r.out, "known: site-b\n");
+	run_free(&r);
+
+	run_client(
+	    &r, (char *[]){"/usr/sbin/rikectl", "--socket", sock_path, "status", "--json", NULL});
+	assert_int_equal(r.rc, 0);
+	assert_true(calls.last_json);
+	assert_string_equal(r.out, "{\"connections\":1,\"name\":\"site-b\"}\n");
+	run_free(&r);
+
+	setenv("RIKE_CTL_SOCKET", sock_path, 1);
+	run_client(&r, (char *[]){"list-sas", NULL});
+	unsetenv("RIKE_CTL_SOCKET");
+	assert_int_equal(r.rc, 0);
+	assert_false(calls.last_json);
+	assert_string_equal(r.out, "no SAs\n");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"reload", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(calls.reloads, 1);
+	assert_string_equal(r.out, "");
+	run_free(&r);
+}
+
+static void test_passthrough_and_usage(void **state)
+{
+	struct run r;
+
+	run_client(&r, (char *[]){"qcd", "rollover", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(calls.last_argc, 2);
+	assert_string_equal(r.out, "qcd secret rolled over\n");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"silent-fail", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 1);
+	assert_string_equal(r.err, "rikectl: failed\n");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"up", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 1);
+	assert_string_equal(r.err, "rikectl: usage: up NAME\n");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"status", "extra", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 1);
+	assert_string_equal(r.err, "rikectl: usage: status [--json]\n");
+	run_free(&r);
+
+	/* A large reply arrives whole through the non-blocking writer. */
+	run_client(&r, (char *[]){"big", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.outlen, 100000 * strlen("line 000000 of a large reply\n"));
+	run_free(&r);
+}
+
+static void test_client_errors(void **state)
+{
+	struct run r;
+	char missing[160];
+
+	snprintf(missing, sizeof(missing), "%s/none.sock", dir);
+	run_client(&r, (char *[]){"status", "-s", missing, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "cannot connect"));
+	run_free(&r);
+
+	run_client(&r, (char *[]){"rikectl", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "usage:"));
+	run_free(&r);
+
+	run_client(&r, (char *[]){"rikectl", "-x", "status", NULL});
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+
+	run_client(&r, (char *[]){"rikectl", "--help", NULL});
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "list-sas"));
+	run_free(&r);
+
+	run_client(&r, (char *[]){"up", "two words", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "whitespace"));
+	run_free(&r);
+}
+
+/* ---- raw requests ---- */
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memcpy(sun.sun_path, sock_path, strlen(sock_path));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+/* Serves the loop until the server closes `fd`; returns what it sent. */
+static char *raw_collect(int fd)
+{
+	static char reply[4096];
+	size_t n = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		ssize_t r = recv(fd, reply + n, sizeof(reply) - 1 - n, 0);
+
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		else
+			event_base_loop(base, EVLOOP_ONCE);
+	}
+	reply[n] = '\0';
+	close(fd);
+	return reply;
+}
+
+static char *raw(const char *req, size_t len, bool shut)
+{
+	int fd = raw_connect();
+
+	assert_int_equal(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+	if (shut)
+		shutdown(fd, SHUT_WR);
+	return raw_collect(fd);
+}
+
+#define RAW(s) raw(s, sizeof(s) - 1, false)
+
+static void test_malformed(void **state)
+{
+	char big[3000];
+	char words[200] = "";
+
+	assert_string_equal(RAW("\n"), "ERR empty request\n");
+	assert_string_equal(RAW("  \t \n"), "ERR empty request\n");
+	assert_string_equal(RAW("--json\n"), "ERR empty request\n");
+	assert_string_equal(RAW("sta\x01tus\n"), "ERR control character in request\n");
+	assert_string_equal(RAW("sta\0tus\n"), "ERR NUL in request\n");
+	assert_string_equal(RAW("status\xff\n"), "ERR unknown command 'status\xff'\n");
+	memset(big, 'a', sizeof(big));
+	assert_string_equal(raw(big, sizeof(big), false), "ERR request too long\n");
+	/* CTL_MAX_REQUEST octets with the newline pass; one more does not. */
+	big[CTL_MAX_REQUEST] = '\n';
+	assert_string_equal(raw(big, CTL_MAX_REQUEST + 1, false), "ERR request too long\n");
+	big[CTL_MAX_REQUEST - 1] = '\n';
+	assert_true(!strncmp(raw(big, CTL_MAX_REQUEST, false), "ERR unknown command 'aaa", 24));
+	for (int i = 0; i < CTL_MAX_ARGS + 1; i++)
+		strcat(words, "w ");
+	strcat(words, "\n");
+	assert_string_equal(raw(words, strlen(words), false), "ERR too many arguments\n");
+	/* Without a newline the request ends at EOF; CRLF is accepted. */
+	assert_string_equal(raw("status", 6, true), "OK\nriked up, 1 connection\n");
+	assert_string_equal(RAW("status\r\n"), "OK\nriked up, 1 connection\n");
+	/* A client that sends nothing and shuts down is dropped quietly. */
+	assert_string_equal(raw("", 0, true), "");
+	/* Anything after the first line is ignored. */
+	assert_string_equal(RAW("reload\nup x\n"), "OK\n");
+	assert_int_equal(calls.reloads, 1);
+	assert_int_equal(ctl_nclients(ctl), 0);
+}
+
+static void test_split_request(void **state)
+{
+	int fd = raw_connect();
+
+	assert_int_equal(send(fd, "up si", 5, 0), 5);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(ctl_nclients(ctl), 1);
+	assert_int_equal(send(fd, "te-b\n", 5, 0), 5);
+	assert_string_equal(raw_collect(fd), "OK\ninitiating site-b\n");
+	assert_string_equal(calls.last_name, "site-b");
+}
+
+static void test_client_cap(void **state)
+{
+	int fds[CTL_MAX_CLIENTS];
+
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		fds[i] = raw_connect();
+	for (int i = 0; i < 200 && ctl_nclients(ctl) < CTL_MAX_CLIENTS; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(ctl_nclients(ctl), CTL_MAX_CLIENTS);
+	assert_string_equal(raw_collect(raw_connect()), "ERR busy\n");
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		close(fds[i]);
+	for (int i = 0; i < 200 && ctl_nclients(ctl) > 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(ctl_nclients(ctl), 0);
+	assert_string_equal(RAW("list-sas\n"), "OK\nno SAs\n");
+}
+
+static void test_socket_files(void **state)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct ctl_ops none = {0};
+	struct stat st;
+	char sub[160];
+	struct ctl *other;
+	int fd;
+
+	assert_int_equal(stat(sock_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(sub, sizeof(sub), "%s/run", dir);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	/* A live daemon's socket is not taken over. */
+	assert_null(ctl_new(base, sock_path, &ops, NULL));
+	assert_int_equal(errno, EADDRINUSE);
+
+	/* A stale one (its owner died without unlinking) is replaced. */
+	ctl_free(ctl);
+	assert_int_equal(stat(sock_path, &st), -1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memcpy(sun.sun_path, sock_path, strlen(sock_path));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	ctl = ctl_new(base, sock_path, &none, NULL);
+	assert_non_null(ctl);
+
+	/* With no handlers every command fails cleanly. */
+	assert_string_equal(RAW("status\n"), "ERR status is not supported\n");
+	assert_string_equal(RAW("up x\n"), "ERR up is not supported\n");
+	assert_string_equal(RAW("reload\n"), "ERR reload is not supported\n");
+	assert_string_equal(RAW("frob\n"), "ERR unknown command\n");
+
+	/* A regular file in the way is an error, not deleted. */
+	ctl_free(ctl);
+	fd = open(sock_path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	other = ctl_new(base, sock_path, &ops, NULL);
+	assert_null(other);
+	assert_int_equal(errno, EEXIST);
+	unlink(sock_path);
+	ctl = ctl_new(base, sock_path, &ops, NULL);
+	assert_non_null(ctl);
+}
+
+static void test_parse_request(void **state)
+{
+	char line[] = "qcd  rollover\t--json x";
+	char *argv[CTL_MAX_ARGS];
+	const char *why = NULL;
+	bool json;
+
+	assert_int_equal(ctl_parse_request(line, argv, &json, &why), 3);
+	assert_true(json);
+	assert_string_equal(argv[0], "qcd");
+	assert_string_equal(argv[1], "rollover");
+	assert_string_equal(argv[2], "x");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_passthrough_and_usage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_files, setup, teardown),
+	    cmocka_unit_test(test_parse_request),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
