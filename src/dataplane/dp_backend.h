@@ -1,0 +1,41 @@
+/* Internal: what a data plane backend implements (see dp.h for the semantics). */
+#ifndef RIKE_DP_BACKEND_H
+#define RIKE_DP_BACKEND_H
+
+#include "dataplane/dp.h"
+
+struct dp_backend_ops {
+	unsigned features;
+	int (*probe)(char *why, size_t whylen);
+	void *(*create)(struct dp *dp, struct event_base *base, const struct dp_options *opt);
+	void (*destroy)(void *be);
+	unsigned (*ifindex)(const void *be);
+	int (*sa_add)(void *be, const struct dp_sa *sa);
+	int (*sa_del)(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi);
+	int (*sa_migrate)(void *be, uint32_t reqid, const struct sockaddr_storage *local,
+	                  const struct sockaddr_storage *remote);
+	int (*sa_counters)(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi,
+	                   struct dp_sa_counters *out);
+	int (*policy_add)(void *be, const struct dp_policy *p);
+	int (*policy_del)(void *be, const struct dp_policy *p);
+	int (*addr)(void *be, bool add, const struct sockaddr_storage *a, unsigned plen);
+	int (*set_udp_socket)(void *be, sa_family_t family, int fd);
+	void (*input_udp)(void *be, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+	                  const struct sockaddr_storage *to);
+};
+
+extern const struct dp_backend_ops dp_userspace_ops;
+extern const struct dp_backend_ops dp_xfrm_ops;
+
+/* The part of struct dp that backends share (dp.c owns it). */
+struct dp_common {
+	struct dp_events cb;
+	void *ctx;
+	struct dp_stats stats;
+};
+
+struct dp_common *dp_common(struct dp *dp);
+void dp_log(struct dp *dp, enum dp_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

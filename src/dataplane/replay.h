@@ -1,0 +1,36 @@
+/*
+ * The inbound anti-replay window of one SA (RFC 4303 3.4.3) with extended
+ * sequence numbers (RFC 4303 Appendix A). A ring of 64-bit words in the
+ * manner of RFC 6479: moving the window clears whole words, so a packet costs
+ * O(1) however large the window is.
+ */
+#ifndef RIKE_DP_REPLAY_H
+#define RIKE_DP_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/compiler.h"
+
+#define DP_REPLAY_WORDS 128 /* power of two >= DP_REPLAY_MAX / 64 + 1 */
+
+struct dp_replay {
+	uint64_t top;    /* highest sequence number accepted; 0 = none yet */
+	uint32_t window; /* W, in packets */
+	uint32_t words;  /* ring size in words (power of two) */
+	bool esn;
+	uint64_t bits[DP_REPLAY_WORDS];
+};
+
+/* window 0 means DP_REPLAY_DEFAULT; larger than DP_REPLAY_MAX fails. */
+int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn) WUR;
+/*
+ * Before the ICV check: infer the 64-bit number from the low 32 bits on the
+ * wire (Appendix A2.2) and reject numbers that are too old or seen. Returns
+ * 0 and sets *seq when the packet may be new, -1 otherwise.
+ */
+int dp_replay_check(const struct dp_replay *r, uint32_t seq_lo, uint64_t *seq) WUR;
+/* After the ICV verified: record seq (from dp_replay_check) and slide the window. */
+void dp_replay_update(struct dp_replay *r, uint64_t seq);
+
+#endif
