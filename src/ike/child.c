@@ -78,6 +78,7 @@ int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 		return -1;
 	}
 	c->installed = true;
+	ext_child_event(ike, sa, c, EXT_CHILD_UP);
 	sa_log(sa, LOG_INFO, "child-up", "reqid %u spi %08x/%08x %s%s", c->reqid, c->spi_in,
 	       c->spi_out, c->transport ? "transport" : "tunnel", c->encap ? " udp-encap" : "");
 	child_schedule(ike, sa, c);

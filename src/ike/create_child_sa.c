@@ -232,6 +232,7 @@ static void move_children(struct ike *ike, struct ike_sa *from, struct ike_sa *t
 		from->children = c->next;
 		c->next = to->children;
 		to->children = c;
+		ext_child_event(ike, to, c, EXT_CHILD_MOVED);
 	}
 	ike_sa_changed(ike, to);
 }

@@ -34,6 +34,8 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	ike->by_serial = hash_new();
 	ike->by_init = hash_new();
 	ike->timers = timer_heap_new();
+	ratelimit_keyed_init(&ike->answer_src, 10, 20);
+	ratelimit_init(&ike->answer_all, 2000, 4000);
 	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->timers ||
 	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
 	    ext_init(ike) < 0) {
@@ -370,9 +372,13 @@ static void sa_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
 int64_t ike_next_timeout(struct ike *ike)
 {
 	uint64_t now = ike_now(ike);
-	int64_t t = timer_next(ike->timers, now), r = ike_restart_next(ike, now);
+	int64_t t = timer_next(ike->timers, now);
+	int64_t more[] = {ike_restart_next(ike, now), ext_next_timeout(ike, now)};
 
-	return t < 0 || (r >= 0 && r < t) ? r : t;
+	for (size_t i = 0; i < 2; i++)
+		if (more[i] >= 0 && (t < 0 || more[i] < t))
+			t = more[i];
+	return t;
 }
 
 void ike_run_timers(struct ike *ike)
@@ -440,20 +446,20 @@ static void answer_decode_error(struct ike *ike, const struct ike_addr *local,
 	wire_msg_free(&m);
 }
 
+static bool protected_msg(const struct wire_msg *m)
+{
+	const struct wire_payload *last = m->npayloads ? &m->payloads[m->npayloads - 1] : NULL;
+
+	return last && (last->type == IKEV2_PL_SK || last->type == IKEV2_PL_SKF);
+}
+
 /* Decrypt (and reassemble) the protected part of m; 0 when m is complete. */
 static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
 		     struct wire_msg *m, const struct ike_addr *remote)
 {
 	struct wire_error err;
-	const struct wire_payload *last = m->npayloads ? &m->payloads[m->npayloads - 1] : NULL;
+	const struct wire_payload *last = &m->payloads[m->npayloads - 1];
 
-	if (!last || (last->type != IKEV2_PL_SK && last->type != IKEV2_PL_SKF)) {
-		/* Unprotected INVALID_IKE_SPI (+ QCD_TOKEN) answers name our SA
-		 * (RFC 7296 2.21.1, RFC 6290 4.5): the extensions judge them. */
-		if (ext_unprotected(ike, sa, remote, m) == EXT_CONTINUE)
-			drop(ike, &ike->stats.drop_rules, remote, "unprotected message for an SA");
-		return -1;
-	}
 	if (!sa->keyed) {
 		drop(ike, &ike->stats.drop_rules, remote, "protected message before keys");
 		return -1;
@@ -631,7 +637,17 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	 * is the responder's SPI. */
 	sa = sa_lookup_spi(ike, m->hdr.flags & IKEV2_FLAG_INITIATOR ? m->hdr.spi_r : m->hdr.spi_i);
 	peer_spi = m->hdr.flags & IKEV2_FLAG_INITIATOR ? m->hdr.spi_i : m->hdr.spi_r;
-	if (!sa || memcmp(sa->initiator ? sa->spi_r : sa->spi_i, peer_spi, 8)) {
+	if (sa && memcmp(sa->initiator ? sa->spi_r : sa->spi_i, peer_spi, 8))
+		sa = NULL;
+	if (!protected_msg(m)) {
+		/* 2.21.1, RFC 6290 4.5/8.2: INVALID_IKE_SPI, INVALID_SPI and
+		 * QCD_TOKEN come unprotected; only extensions judge them. */
+		if (m->hdr.exchange != IKEV2_EXCH_INFORMATIONAL ||
+		    ext_unprotected(ike, sa, local, remote, m) == EXT_CONTINUE)
+			drop(ike, &ike->stats.drop_rules, remote, "unprotected message");
+		goto out;
+	}
+	if (!sa) {
 		ike->stats.drop_unknown_spi++;
 		ext_unknown_spi(ike, local, remote, buf, len, m);
 		goto out;

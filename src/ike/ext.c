@@ -8,10 +8,11 @@
 
 #include "daemon/log.h"
 #include "ike/ext.h"
+#include "util/ratelimit.h"
 
 /* The extensions, in the order their hooks run. */
 static const struct ike_ext *const extensions[] = {
-	NULL, /* keeps the array non-empty */
+	&qcd_ext,
 };
 
 #define FOR_EACH_EXT(e)                                                                            \
@@ -72,17 +73,28 @@ void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct
 	struct wire_hdr h = m->hdr;
 	char a[64];
 
+	size_t alen;
+	const uint8_t *ab = addr_bytes(remote, &alen);
+	uint64_t now = ike_now(ike);
+
 	(void)buf;
 	(void)len;
-	/* 2.21.1: never answer a response; a request may get INVALID_IKE_SPI. */
+	/* 2.21.1: never answer a response; a request may get INVALID_IKE_SPI,
+	 * within a per-source and a global budget (RFC 6290 8.1: under a
+	 * flood, silence). */
 	if (m->hdr.flags & IKEV2_FLAG_RESPONSE)
 		return;
-	if (!log_rl_allow(LOG_RL_UNKNOWN_SPI, (const struct sockaddr *)&remote->ss))
+	if (!ratelimit_keyed_take(&ike->answer_src, ab, alen, now) ||
+	    !ratelimit_take(&ike->answer_all, now))
 		return;
-	addr_format(remote, a, sizeof(a));
-	log_msg(LOG_INFO, "ike", "request %s #%u from %s for unknown IKE SA, answering INVALID_IKE_SPI",
-		ikev2_exchange_name(m->hdr.exchange) ? ikev2_exchange_name(m->hdr.exchange) : "?",
-		m->hdr.msg_id, a);
+	if (log_rl_allow(LOG_RL_UNKNOWN_SPI, (const struct sockaddr *)&remote->ss)) {
+		addr_format(remote, a, sizeof(a));
+		log_msg(LOG_INFO, "ike",
+			"request %s #%u from %s for unknown IKE SA, answering INVALID_IKE_SPI",
+			ikev2_exchange_name(m->hdr.exchange) ? ikev2_exchange_name(m->hdr.exchange)
+							     : "?",
+			m->hdr.msg_id, a);
+	}
 	wire_msg_init(&answer);
 	/* Same SPIs and message ID; I set if the sender was the original responder. */
 	h.flags = (m->hdr.flags & IKEV2_FLAG_INITIATOR ? 0 : IKEV2_FLAG_INITIATOR) |
@@ -92,21 +104,21 @@ void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct
 	if (build_notify(&answer, 0, NULL, 0, IKEV2_N_INVALID_IKE_SPI, NULL, 0) < 0)
 		goto out;
 	FOR_EACH_EXT(e)
-	if (e->unknown_spi_answer && e->unknown_spi_answer(ike, &m->hdr, local, remote, &answer) < 0)
+	if (e->unknown_spi_answer && e->unknown_spi_answer(ike, m, local, remote, &answer) < 0)
 		goto out;
 	ike_send_unprotected(ike, local, remote, &h, &answer);
 out:
 	wire_msg_free(&answer);
 }
 
-enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *remote,
-				const struct wire_msg *m)
+enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+				const struct ike_addr *remote, const struct wire_msg *m)
 {
 	const struct ike_ext *e;
 
 	FOR_EACH_EXT(e)
 	if (e->unprotected) {
-		enum ext_result r = e->unprotected(ike, sa, remote, m);
+		enum ext_result r = e->unprotected(ike, sa, local, remote, m);
 
 		if (r != EXT_CONTINUE)
 			return r;
@@ -159,4 +171,29 @@ void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j)
 	FOR_EACH_EXT(e)
 	if (e->status)
 		e->status(ike, sa, j);
+}
+
+void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
+		     enum ext_child_event ev)
+{
+	const struct ike_ext *e;
+
+	FOR_EACH_EXT(e)
+	if (e->child_event)
+		e->child_event(ike, sa, c, ev);
+}
+
+int64_t ext_next_timeout(struct ike *ike, uint64_t now)
+{
+	const struct ike_ext *e;
+	int64_t best = -1;
+
+	FOR_EACH_EXT(e)
+	if (e->next_timeout) {
+		int64_t t = e->next_timeout(ike, now);
+
+		if (t >= 0 && (best < 0 || t < best))
+			best = t;
+	}
+	return best;
 }

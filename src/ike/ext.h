@@ -37,6 +37,8 @@ enum ext_result {
 	EXT_FAIL,     /* abort the exchange (the hook logged why) */
 };
 
+enum ext_child_event { EXT_CHILD_UP, EXT_CHILD_DOWN, EXT_CHILD_MOVED };
+
 struct ike_ext {
 	const char *name;
 	int (*init)(struct ike *ike);
@@ -46,12 +48,19 @@ struct ike_ext {
 				   const struct wire_msg *in);
 	/* A request for an IKE SA we do not have (RFC 7296 2.21.1); may add
 	 * payloads to the unprotected INVALID_IKE_SPI answer (RFC 6290 4.5). */
-	int (*unknown_spi_answer)(struct ike *ike, const struct wire_hdr *h,
+	int (*unknown_spi_answer)(struct ike *ike, const struct wire_msg *req,
 				  const struct ike_addr *local, const struct ike_addr *remote,
 				  struct wire_msg *answer);
-	/* An unprotected message arrived that names one of our SAs. */
+	/* An unprotected INFORMATIONAL arrived (RFC 7296 2.21.1, RFC 6290 4.5);
+	 * sa is the SA its header names, or NULL. */
 	enum ext_result (*unprotected)(struct ike *ike, struct ike_sa *sa,
-				       const struct ike_addr *remote, const struct wire_msg *m);
+				       const struct ike_addr *local, const struct ike_addr *remote,
+				       const struct wire_msg *m);
+	/* A Child SA was installed, removed, or moved to another IKE SA. */
+	void (*child_event)(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
+			    enum ext_child_event ev);
+	/* Milliseconds until the extension's timers want to run, or -1. */
+	int64_t (*next_timeout)(struct ike *ike, uint64_t now);
 	/* The SA goes away; peer_dead when liveness gave up on it. */
 	void (*sa_down)(struct ike *ike, struct ike_sa *sa, bool peer_dead);
 	/* An authenticated message came from another address or port. */
@@ -65,6 +74,9 @@ struct ike_ext {
 	void (*status)(struct ike *ike, const struct ike_sa *sa, struct json *j);
 };
 
+/* The extensions (one file each). */
+extern const struct ike_ext qcd_ext;
+
 int ext_init(struct ike *ike) WUR;
 void ext_free(struct ike *ike);
 int ext_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct wire_msg *out) WUR;
@@ -72,8 +84,11 @@ enum ext_result ext_process(struct ike *ike, struct ike_sa *sa, enum ext_point p
 			    const struct wire_msg *in);
 void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
 		     const uint8_t *buf, size_t len, const struct wire_msg *m);
-enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *remote,
-				const struct wire_msg *m);
+enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+				const struct ike_addr *remote, const struct wire_msg *m);
+void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
+		     enum ext_child_event ev);
+int64_t ext_next_timeout(struct ike *ike, uint64_t now);
 void ext_sa_down(struct ike *ike, struct ike_sa *sa, bool peer_dead);
 void ext_path_seen(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
 		   const struct ike_addr *remote, const struct wire_msg *m);

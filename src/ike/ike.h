@@ -43,6 +43,9 @@ struct ike_host {
 	void (*child_down)(void *ctx, const struct ike_sa *sa, const struct child_sa *c);
 	/* The SA's addresses changed (NAT mapping change or MOBIKE): move its Child SAs. */
 	void (*sa_moved)(void *ctx, const struct ike_sa *sa);
+	/* The data plane only does ESP in UDP (userspace backend): make every
+	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
+	bool force_encap;
 };
 
 /* cfg is borrowed and must outlive the engine (or be replaced by ike_reload). */
@@ -76,6 +79,11 @@ void ike_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *l
 void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard);
 void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint64_t pkts_in,
 			uint64_t bytes_out, uint64_t pkts_out);
+
+/* RFC 6290: roll the QCD secret over now (also on a schedule). */
+int ike_qcd_rollover(struct ike *ike) WUR;
+/* Force a new QCD secret after the file was found corrupt (operator action). */
+int ike_qcd_reset(struct ike *ike) WUR;
 
 /* Status for rikectl (text or JSON). */
 void ike_status(struct ike *ike, bool json, FILE *out);

@@ -97,10 +97,29 @@ static bool verify_auth(const struct ike_sa *sa, const struct wire_msg *m, uint8
 	return ok;
 }
 
+/* A configured ID of type 0 is "%any" and accepts every identity. */
 static bool id_equal(const struct cfg_id *want, const struct wire_typed *got)
 {
+	if (!want->type)
+		return true;
 	return want->type == got->type && want->len == got->len &&
 	       !memcmp(want->data, got->data, got->len);
+}
+
+/* Our ID: the configured one, or our IKE address when none is set (3.5). */
+static void our_id(const struct ike_sa *sa, struct cfg_id *id)
+{
+	size_t n;
+	const uint8_t *a;
+
+	*id = sa->conn->local_id;
+	if (id->type)
+		return;
+	a = addr_bytes(&sa->local, &n);
+	id->type = n == 4 ? IKEV2_ID_IPV4_ADDR : IKEV2_ID_IPV6_ADDR;
+	id->len = (uint8_t)n;
+	if (a)
+		memcpy(id->data, a, n);
 }
 
 static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
@@ -130,6 +149,7 @@ void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 {
 	const struct cfg_conn *c = sa->conn;
+	struct cfg_id id;
 	struct wire_msg m;
 	int rc = -1;
 
@@ -137,9 +157,10 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
 	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
 	wire_msg_init(&m);
-	if (build_id(&m, IKEV2_PL_IDI, &c->local_id) < 0 ||
+	our_id(sa, &id);
+	if (build_id(&m, IKEV2_PL_IDI, &id) < 0 ||
 	    (c->remote_id.type && build_id(&m, IKEV2_PL_IDR, &c->remote_id) < 0) ||
-	    build_auth(sa, &m, &c->local_id) < 0)
+	    build_auth(sa, &m, &id) < 0 || ext_add(ike, sa, EXT_AUTH_REQ_OUT, &m) < 0)
 		goto out;
 	/* 2.4: INITIAL_CONTACT when we hold no other SA with this peer. */
 	if (!have_other_sa(ike, sa) &&
@@ -148,8 +169,6 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	if (c->n_esp_proposals &&
 	    (child_build_offer(sa, &m, false, sa->pend.child_spi) < 0 ||
 	     child_build_ts(&m, &sa->pend.ts_i, &sa->pend.ts_r, c->mode == CFG_MODE_TRANSPORT) < 0))
-		goto out;
-	if (ext_add(ike, sa, EXT_AUTH_REQ_OUT, &m) < 0)
 		goto out;
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_IKE_AUTH, TASK_IKE_AUTH, &m);
 	if (rc == 0)
@@ -309,6 +328,7 @@ static int first_child_responder(struct ike *ike, struct ike_sa *sa, const struc
 void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	const struct cfg_conn *c;
+	struct cfg_id id;
 	struct wire_msg r;
 
 	if (sa->state != IKE_S_INIT_DONE)
@@ -331,9 +351,10 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 		initial_contact(ike, sa);
 	ike_established(ike, sa, "authenticated");
 	wire_msg_init(&r);
-	if (build_id(&r, IKEV2_PL_IDR, &c->local_id) < 0 || build_auth(sa, &r, &c->local_id) < 0 ||
-	    first_child_responder(ike, sa, m, &r) < 0 ||
+	our_id(sa, &id);
+	if (build_id(&r, IKEV2_PL_IDR, &id) < 0 || build_auth(sa, &r, &id) < 0 ||
 	    ext_add(ike, sa, EXT_AUTH_RESP_OUT, &r) < 0 ||
+	    first_child_responder(ike, sa, m, &r) < 0 ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");
 	wire_msg_free(&r);

@@ -79,7 +79,7 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	if (build_sa(&m, sa->conn->ike_proposals, sa->conn->n_ike_proposals, IKEV2_PROTO_IKE, NULL,
 		     0) < 0 ||
 	    build_ke(&m, sa->dh) < 0 || build_nonce(&m, sa->ni, sa->ni_len) < 0 ||
-	    nat_add_detection(&m, sa->spi_i, zero, &sa->local, &sa->remote) < 0)
+	    nat_add_detection(&m, sa->spi_i, zero, &sa->local, &sa->remote, sa->fake_nat) < 0)
 		goto out;
 	/* RFC 7383 2.3 */
 	if (sa->conn->fragmentation &&
@@ -328,7 +328,7 @@ static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct 
 {
 	if (build_sa_chosen(m, c) < 0 || build_ke(m, sa->dh) < 0 ||
 	    build_nonce(m, sa->nr, sa->nr_len) < 0 ||
-	    nat_add_detection(m, sa->spi_i, sa->spi_r, &sa->local, &sa->remote) < 0)
+	    nat_add_detection(m, sa->spi_i, sa->spi_r, &sa->local, &sa->remote, sa->fake_nat) < 0)
 		return -1;
 	if (sa->conn->fragmentation &&
 	    wire_msg_find_notify(req, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED)) {

@@ -21,11 +21,15 @@ static int nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const struct
 }
 
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
-		      const struct ike_addr *src, const struct ike_addr *dst)
+		      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat)
 {
 	uint8_t hs[20], hd[20];
 
 	if (nat_hash(spi_i, spi_r, src, hs) < 0 || nat_hash(spi_i, spi_r, dst, hd) < 0)
+		return -1;
+	/* 2.23: a hash that cannot match makes the peer see a NAT in front of
+	 * us, so both ends use port 4500 and UDP-encapsulated ESP. */
+	if (fake_nat && crypto_random(hs, sizeof(hs)) < 0)
 		return -1;
 	if (build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_SOURCE_IP, hs, 20) < 0)
 		return -1;
@@ -64,7 +68,7 @@ void nat_check(struct ike_sa *sa, const struct wire_msg *m)
 	if (!src_seen || !dst_seen)
 		return; /* the peer does not do NAT-T */
 	sa->nat_remote = !src_match;
-	sa->nat_local = !dst_match || (sa->conn && sa->conn->encap);
+	sa->nat_local = !dst_match || sa->fake_nat;
 	if (sa->nat_remote || sa->nat_local)
 		sa->natt = true;
 }

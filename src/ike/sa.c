@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "daemon/log.h"
-#include "ike/sa.h"
+#include "ike/ext.h"
 
 /* ---- a chained hash of uint64 keys to SAs ---- */
 
@@ -205,6 +205,7 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 		snprintf(sa->conn_name, sizeof(sa->conn_name), "%s", conn->name);
 	sa->initiator = initiator;
 	sa->state = initiator ? IKE_S_INIT_SENT : IKE_S_INIT_DONE;
+	sa->fake_nat = ike->host.force_encap || (conn && conn->encap);
 	sa->created_ms = sa->last_rx_ms = ike_now(ike);
 	wire_wr_init(&sa->init_req, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
@@ -290,11 +291,13 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 {
 	if (sa->state == IKE_S_DEAD)
 		return;
-	for (struct child_sa *c = sa->children; c; c = c->next)
+	for (struct child_sa *c = sa->children; c; c = c->next) {
 		if (c->installed && ike->host.child_down) {
 			ike->host.child_down(ike->host.ctx, sa, c);
 			c->installed = false;
 		}
+		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
+	}
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)
@@ -402,6 +405,7 @@ void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 		}
 	if (c->installed && ike->host.child_down)
 		ike->host.child_down(ike->host.ctx, sa, c);
+	ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	sa_log(sa, LOG_INFO, "child-deleted", "reqid %u spi %08x/%08x", c->reqid, c->spi_in,
 	       c->spi_out);
 	child_free(c);

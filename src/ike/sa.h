@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "ike/ike.h"
 #include "wire/payload.h"
+#include "util/ratelimit.h"
 #include "wire/sk.h"
 
 #define IKE_NONCE_LEN 32
@@ -131,6 +132,7 @@ struct ike_sa {
 	bool natt;          /* floated to port 4500 (RFC 7296 2.23) */
 	bool nat_local;     /* we are behind a NAT */
 	bool nat_remote;    /* the peer is behind a NAT */
+	bool fake_nat;      /* we pretend a NAT to force UDP encapsulation */
 
 	/* Negotiated algorithms and keys (2.14). */
 	struct crypto_ike_suite suite;
@@ -175,6 +177,7 @@ struct ike_sa {
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
+	bool qcd_resend;            /* RFC 6290 4.3/4.4: send our token in an INFORMATIONAL */
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -201,6 +204,9 @@ struct ike {
 	} restarts[IKE_MAX_RESTARTS];
 	size_t n_restarts;
 	void *ext[8]; /* per-extension state, indexed by the extension */
+	/* Budgets for answers to unauthenticated input (RFC 7296 2.21.1, RFC 8019). */
+	struct ratelimit_keyed answer_src;
+	struct ratelimit answer_all;
 	/* The addresses of the request being processed (responses go there, 2.11). */
 	const struct ike_addr *rx_local, *rx_remote;
 };
@@ -358,7 +364,7 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 /* nat.c: RFC 7296 2.23 */
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
-		      const struct ike_addr *src, const struct ike_addr *dst) WUR;
+		      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat) WUR;
 void nat_check(struct ike_sa *sa, const struct wire_msg *m);
 /* cookie.c: RFC 7296 2.6 */
 int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t ni_len,

@@ -1,0 +1,589 @@
+/*
+ * Quick Crash Detection (RFC 6290), both roles.
+ *
+ * Token maker: tokens are HMAC-SHA-256(QCD_SECRET, SPIi | SPIr [| IPaddr-T])
+ * (5.1, 5.2: a keyed hash), 32 octets, from a persistent secret with up to
+ * three previous generations (store/qcd_secret.c). Our token goes in the
+ * first IKE_AUTH request or the last IKE_AUTH response, after AUTH (4.2),
+ * in the CREATE_CHILD_SA response that rekeys the IKE SA, or in an
+ * INFORMATIONAL after a rekey we started or a rollover (4.3). A protected
+ * request for an unknown IKE SA gets N(INVALID_IKE_SPI), N(QCD_TOKEN)+
+ * (4.5), never for a live SA (9.2), within a budget (8.1). An ESP packet
+ * for an unknown SPI gets N(INVALID_SPI), N(QCD_TOKEN)+ when the persistent
+ * Child SPI map knows its IKE SA (8.2).
+ *
+ * Token taker: tokens from protected messages are stored with the IKE SA
+ * (newest first, 4 kept). An unprotected QCD_TOKEN, from any address and
+ * port (3), is compared in constant time with every stored token; a match
+ * deletes the IKE SA and its Child SAs silently and re-initiates when the
+ * connection stays up; a mismatch is logged (rate-limited) and nothing is
+ * sent (4.5). An unprotected INVALID_IKE_SPI or INVALID_SPI without a good
+ * token starts a liveness check at once, whose answer will carry the token.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/log.h"
+#include "ike/ext.h"
+#include "store/qcd_secret.h"
+#include "store/spimap.h"
+
+#define QCD_SLOT 0
+#define QCD_TOKEN_LEN 32
+#define QCD_MAX_IN_TOKENS 8 /* considered per unprotected message (4.5 needs 4) */
+#define SPIMAP_FLUSH_MS 100
+
+struct qcd {
+	bool maker;                /* secret loaded and QCD enabled */
+	struct qcd_secret secret;
+	char path[4096];
+	struct spimap *spimap;     /* NULL when it could not be opened */
+	uint64_t next_rollover_ms; /* 0: no schedule */
+	uint64_t flush_at_ms;
+	struct ratelimit tokens_all;         /* token answers (8.1); beyond: plain INVALID_IKE_SPI */
+	struct ratelimit_keyed verify_src;   /* verifications per source (8.1) */
+	struct ratelimit_keyed invalid_spi;  /* INVALID_SPI answers per source (8.2) */
+	uint64_t sent, stored, verified, rejected, answered;
+};
+
+static struct qcd *qcd_of(struct ike *ike)
+{
+	return ike->ext[QCD_SLOT];
+}
+
+static bool enabled_for(struct ike *ike, const struct ike_sa *sa)
+{
+	return ike->cfg->qcd_enabled && sa && sa->conn && sa->conn->qcd;
+}
+
+/* ---- tokens ---- */
+
+static int make_token(const struct qcd *q, size_t gen, const uint8_t spi_i[8],
+		      const uint8_t spi_r[8], const uint8_t *addr, size_t alen, uint8_t *out)
+{
+	struct crypto_chunk in[] = {{spi_i, 8}, {spi_r, 8}, {addr, alen}};
+
+	return crypto_prf(IKEV2_PRF_HMAC_SHA2_256, q->secret.key[gen], QCD_SECRET_LEN, in,
+			  alen ? 3 : 2, out);
+}
+
+/* The taker's address, for connections that bind tokens to it (5.2). */
+static const uint8_t *taker_addr(const struct ike_sa *sa, size_t *len)
+{
+	if (!sa->conn || !sa->conn->qcd_bind_address) {
+		*len = 0;
+		return NULL;
+	}
+	return addr_bytes(&sa->remote, len);
+}
+
+static int add_token(struct wire_msg *m, const uint8_t *tok)
+{
+	/* 4.1: protocol 1 (IKE), SPI size 0. */
+	return build_notify(m, IKEV2_PROTO_IKE, NULL, 0, IKEV2_N_QUICK_CRASH_DETECTION, tok,
+			    QCD_TOKEN_LEN);
+}
+
+static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m, const char *how)
+{
+	struct qcd *q = qcd_of(ike);
+	uint8_t tok[QCD_TOKEN_LEN];
+	size_t alen;
+	const uint8_t *a = taker_addr(sa, &alen);
+
+	if (!q || !q->maker || !enabled_for(ike, sa))
+		return 0;
+	if (make_token(q, 0, sa->spi_i, sa->spi_r, a, alen, tok) < 0 || add_token(m, tok) < 0)
+		return -1;
+	crypto_wipe(tok, sizeof(tok));
+	sa->qcd_sent = true;
+	q->sent++;
+	sa_log(sa, LOG_INFO, "qcd-token-sent", "%s, generation %u", how, q->secret.gen[0]);
+	return 0;
+}
+
+/* Store the peer's token(s) from a protected message, newest first (3, 4.4). */
+static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	struct qcd *q = qcd_of(ike);
+	const struct wire_payload *p = NULL;
+
+	if (!enabled_for(ike, sa))
+		return; /* 3: non-takers silently ignore tokens */
+	while ((p = wire_msg_find(m, IKEV2_PL_N, p))) {
+		size_t len = p->u.notify.len;
+
+		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION || !p->encrypted)
+			continue;
+		if (len < 16 || len > IKE_QCD_TOKEN_MAX) { /* 5: 16 to 128 octets */
+			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "length %zu", len);
+			continue;
+		}
+		memmove(sa->qcd_peer[1], sa->qcd_peer[0], sizeof(sa->qcd_peer[0]) * (IKE_QCD_TOKENS - 1));
+		memmove(&sa->qcd_peer_len[1], &sa->qcd_peer_len[0],
+			sizeof(sa->qcd_peer_len[0]) * (IKE_QCD_TOKENS - 1));
+		memcpy(sa->qcd_peer[0], p->u.notify.data, len);
+		sa->qcd_peer_len[0] = len;
+		if (sa->n_qcd_peer < IKE_QCD_TOKENS)
+			sa->n_qcd_peer++;
+		if (q)
+			q->stored++;
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len, sa->n_qcd_peer);
+	}
+}
+
+/* ---- hooks: adding and taking tokens in protected exchanges ---- */
+
+static int qcd_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct wire_msg *out)
+{
+	switch (pt) {
+	case EXT_AUTH_REQ_OUT:
+		return send_our_token(ike, sa, out, "in IKE_AUTH request");
+	case EXT_AUTH_RESP_OUT:
+		return send_our_token(ike, sa, out, "in IKE_AUTH response");
+	case EXT_IKE_REKEY_RESP_OUT:
+		return send_our_token(ike, sa, out, "in IKE rekey response");
+	case EXT_INFO_REQ_OUT:
+		if (!sa->qcd_resend)
+			return 0;
+		sa->qcd_resend = false;
+		return send_our_token(ike, sa, out, "in INFORMATIONAL");
+	default:
+		return 0;
+	}
+}
+
+static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_point pt,
+				   const struct wire_msg *in)
+{
+	struct qcd *q = qcd_of(ike);
+
+	switch (pt) {
+	case EXT_AUTH_REQ_IN:
+	case EXT_AUTH_RESP_IN:
+	case EXT_INFO_REQ_IN: /* 4.4: gratuitous tokens in protected messages */
+		take_tokens(ike, sa, in);
+		break;
+	case EXT_IKE_REKEY_DONE:
+		/* 4.3: the responder's token came in its answer; if we
+		 * started the rekey and make tokens, send ours separately. */
+		take_tokens(ike, sa, in);
+		if (sa->by_us && q && q->maker && enabled_for(ike, sa)) {
+			sa->qcd_resend = true;
+			ike_queue(ike, sa, TASK_INFO_NOTIFY);
+		}
+		break;
+	default:
+		break;
+	}
+	return EXT_CONTINUE;
+}
+
+/* ---- maker: answers for SAs we lost ---- */
+
+static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
+				  const struct ike_addr *local, const struct ike_addr *remote,
+				  struct wire_msg *answer)
+{
+	struct qcd *q = qcd_of(ike);
+	const struct wire_payload *last = &req->payloads[req->npayloads - 1];
+	const struct cfg_conn *c = ike_conn_for_addrs(ike, local, remote);
+	uint8_t tok[QCD_TOKEN_LEN];
+	size_t alen = 0;
+	const uint8_t *a = NULL;
+
+	/* 4.5: only protected requests; 8.1: only within the token budget. */
+	if (!q || !q->maker || !c || !c->qcd || !req->npayloads ||
+	    (last->type != IKEV2_PL_SK && last->type != IKEV2_PL_SKF) ||
+	    !ratelimit_take(&q->tokens_all, ike_now(ike)))
+		return 0;
+	if (c->qcd_bind_address)
+		a = addr_bytes(remote, &alen);
+	/* 4.5, 5.1: one token per secret generation, newest first. */
+	for (size_t g = 0; g < q->secret.n; g++) {
+		if (make_token(q, g, req->hdr.spi_i, req->hdr.spi_r, a, alen, tok) < 0 ||
+		    add_token(answer, tok) < 0)
+			break;
+	}
+	crypto_wipe(tok, sizeof(tok));
+	q->answered++;
+	if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
+		log_msg(LOG_INFO, "qcd", "\"%s\" qcd-token-sent in the clear for a lost IKE SA, %zu "
+			"generation(s)", c->name, q->secret.n);
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* 8.2: an ESP packet for an SPI we lost: N(INVALID_SPI) with the tokens of its IKE SA. */
+static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
+				const struct ike_addr *remote)
+{
+	struct qcd *q = qcd_of(ike);
+	struct spimap_entry e;
+	struct wire_msg m;
+	struct wire_hdr h;
+	uint8_t data[4], tok[QCD_TOKEN_LEN];
+	size_t alen;
+	const uint8_t *ab = addr_bytes(remote, &alen);
+	bool known = false;
+
+	if (!q || !ratelimit_keyed_take(&q->invalid_spi, ab, alen, ike_now(ike)))
+		return;
+	memset(&h, 0, sizeof(h));
+	if (q->spimap && spimap_get(q->spimap, spi, &e) == 1) {
+		memcpy(h.spi_i, e.spi_i, 8);
+		memcpy(h.spi_r, e.spi_r, 8);
+		known = true;
+	}
+	h.version = IKEV2_VERSION;
+	h.exchange = IKEV2_EXCH_INFORMATIONAL;
+	h.flags = IKEV2_FLAG_RESPONSE; /* nobody answers a response: no loops */
+	put32(data, spi);
+	wire_msg_init(&m);
+	if (build_notify(&m, IKEV2_PROTO_ESP, NULL, 0, IKEV2_N_INVALID_SPI, data, 4) < 0)
+		goto out;
+	for (size_t g = 0; known && q->maker && g < q->secret.n; g++)
+		if (make_token(q, g, e.spi_i, e.spi_r, e.peer_len ? e.peer : NULL, e.peer_len, tok) <
+			    0 ||
+		    add_token(&m, tok) < 0)
+			break;
+	ike_send_unprotected(ike, local, remote, &h, &m);
+	if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
+		log_msg(LOG_INFO, "qcd", "ESP for unknown SPI %08x: INVALID_SPI sent%s", spi,
+			known ? " with QCD tokens" : "");
+out:
+	crypto_wipe(tok, sizeof(tok));
+	wire_msg_free(&m);
+}
+
+/* ---- taker: unprotected INVALID_IKE_SPI / INVALID_SPI / QCD_TOKEN ---- */
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+struct spi_find {
+	uint32_t spi;
+	struct ike_sa *sa;
+};
+
+static void find_child_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	struct spi_find *f = arg;
+
+	(void)ike;
+	if (!f->sa && child_by_spi_out(sa, f->spi))
+		f->sa = sa;
+}
+
+/* The SA a hint names: by its IKE SPIs in either role, else by INVALID_SPI's Child SPI (8.2). */
+static struct ike_sa *resolve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+{
+	const struct wire_payload *inv = wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
+	struct spi_find f = {0, NULL};
+
+	if (sa)
+		return sa;
+	sa = sa_lookup_spi(ike, m->hdr.spi_i);
+	if (sa && !memcmp(sa->spi_r, m->hdr.spi_r, 8))
+		return sa;
+	sa = sa_lookup_spi(ike, m->hdr.spi_r);
+	if (sa && !memcmp(sa->spi_i, m->hdr.spi_i, 8))
+		return sa;
+	if (!inv || inv->u.notify.len != 4)
+		return NULL;
+	f.spi = get32(inv->u.notify.data);
+	sa_foreach(ike, find_child_fn, &f);
+	return f.sa;
+}
+
+/* Constant-time over all pairs: any of the message's tokens against any stored one. */
+static bool token_matches(const struct ike_sa *sa, const struct wire_msg *m, size_t *seen)
+{
+	const struct wire_payload *p = NULL;
+	bool match = false;
+
+	*seen = 0;
+	while ((p = wire_msg_find(m, IKEV2_PL_N, p)) && *seen < QCD_MAX_IN_TOKENS) {
+		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION)
+			continue;
+		(*seen)++;
+		for (size_t i = 0; i < sa->n_qcd_peer; i++)
+			match |= sa->qcd_peer_len[i] == p->u.notify.len &&
+				 !crypto_memcmp(sa->qcd_peer[i], p->u.notify.data, p->u.notify.len);
+	}
+	return match;
+}
+
+/* An unprotected hint about an SA whose peer may have lost it: check now (RFC 6290 3). */
+static void liveness_now(struct ike *ike, struct ike_sa *sa)
+{
+	if (sa->state != IKE_S_ESTABLISHED)
+		return;
+	if (sa->out.active) {
+		/* A request is out already: retransmit it now instead of waiting. */
+		sa->out.next_ms = ike_now(ike);
+		timer_arm(ike, sa, sa->out.next_ms);
+		return;
+	}
+	sa_log(sa, LOG_INFO, "qcd-liveness", "unprotected INVALID_(IKE_)SPI hint: checking now");
+	ike_queue(ike, sa, TASK_DPD);
+}
+
+static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
+				       const struct ike_addr *local, const struct ike_addr *remote,
+				       const struct wire_msg *m)
+{
+	struct qcd *q = qcd_of(ike);
+	size_t alen, seen;
+	const uint8_t *ab = addr_bytes(remote, &alen);
+	bool hint = wire_msg_find_notify(m, IKEV2_N_INVALID_IKE_SPI) ||
+		    wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
+
+	(void)local;
+	sa = resolve(ike, sa, m);
+	if (!q || !sa || !enabled_for(ike, sa))
+		return EXT_CONTINUE;
+	/* 8.1: verification is rate-limited per source. */
+	if (!ratelimit_keyed_take(&q->verify_src, ab, alen, ike_now(ike)))
+		return EXT_HANDLED;
+	if (token_matches(sa, m, &seen)) {
+		q->verified++;
+		sa_log(sa, LOG_NOTICE, "qcd-verified",
+		       "peer lost this IKE SA: deleting it and its Child SAs%s",
+		       sa->conn && sa->conn->keep_up ? ", re-initiating" : "");
+		ext_sa_down(ike, sa, true);
+		if (!sa->no_restart)
+			ike_restart(ike, sa->conn_name, 0);
+		sa_kill(ike, sa, "QCD token verified");
+		return EXT_HANDLED;
+	}
+	if (seen) {
+		q->rejected++;
+		if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
+			sa_log(sa, LOG_WARNING, "qcd-rejected", "%zu token(s) match none of %zu held",
+			       seen, sa->n_qcd_peer);
+	}
+	if (hint)
+		liveness_now(ike, sa);
+	return EXT_HANDLED;
+}
+
+/* ---- Child SPI map (8.2) ---- */
+
+static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
+			    enum ext_child_event ev)
+{
+	struct qcd *q = qcd_of(ike);
+	struct spimap_entry e;
+	size_t alen;
+	const uint8_t *a;
+	int rc;
+
+	if (!q || !q->spimap || !q->maker || !enabled_for(ike, sa))
+		return;
+	if (ev == EXT_CHILD_DOWN) {
+		rc = spimap_del(q->spimap, c->spi_in);
+	} else {
+		memset(&e, 0, sizeof(e));
+		e.spi = c->spi_in;
+		memcpy(e.spi_i, sa->spi_i, 8);
+		memcpy(e.spi_r, sa->spi_r, 8);
+		a = taker_addr(sa, &alen);
+		if (a) {
+			memcpy(e.peer, a, alen);
+			e.peer_len = (uint8_t)alen;
+		}
+		rc = spimap_put(q->spimap, &e);
+	}
+	if (rc < 0)
+		sa_log(sa, LOG_WARNING, "qcd-spimap-failed", "reqid %u", c->reqid);
+	if (!q->flush_at_ms)
+		q->flush_at_ms = ike_now(ike) + SPIMAP_FLUSH_MS;
+}
+
+/* ---- secret, rollover and timers ---- */
+
+static void resend_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	(void)arg;
+	/* 4.3: after a rollover, replace tokens so none depends on a secret
+	 * that may fall out of the last four generations. */
+	if (sa->state == IKE_S_ESTABLISHED && sa->qcd_sent) {
+		sa->qcd_resend = true;
+		ike_queue(ike, sa, TASK_INFO_NOTIFY);
+	}
+}
+
+int ike_qcd_rollover(struct ike *ike)
+{
+	struct qcd *q = qcd_of(ike);
+	char why[256] = "";
+
+	if (!q || !q->maker)
+		return -1;
+	if (qcd_secret_rollover(q->path, &q->secret, why, sizeof(why)) < 0) {
+		log_msg(LOG_ERR, "qcd", "rollover failed, keeping generation %u: %s",
+			q->secret.gen[0], why);
+		return -1;
+	}
+	log_msg(LOG_NOTICE, "qcd", "secret rolled over to generation %u (%zu kept)",
+		q->secret.gen[0], q->secret.n);
+	sa_foreach(ike, resend_fn, NULL);
+	return 0;
+}
+
+int ike_qcd_reset(struct ike *ike)
+{
+	struct qcd *q = qcd_of(ike);
+	char why[256] = "";
+
+	if (!q || !q->path[0])
+		return -1;
+	if (qcd_secret_reset(q->path, &q->secret, why, sizeof(why)) < 0) {
+		log_msg(LOG_ERR, "qcd", "reset failed: %s", why);
+		return -1;
+	}
+	q->maker = true;
+	log_msg(LOG_NOTICE, "qcd", "new secret created by the operator; token maker enabled");
+	return 0;
+}
+
+static void qcd_timers(struct ike *ike, uint64_t now)
+{
+	struct qcd *q = qcd_of(ike);
+
+	if (!q)
+		return;
+	if (q->flush_at_ms && now >= q->flush_at_ms) {
+		q->flush_at_ms = 0;
+		if (q->spimap && spimap_flush(q->spimap) < 0)
+			log_msg(LOG_WARNING, "qcd", "Child SPI map flush failed; will retry");
+		if (q->spimap && spimap_pending(q->spimap))
+			q->flush_at_ms = now + SPIMAP_FLUSH_MS;
+	}
+	if (q->next_rollover_ms && now >= q->next_rollover_ms) {
+		q->next_rollover_ms = now + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
+		if (ike_qcd_rollover(ike) < 0)
+			log_msg(LOG_WARNING, "qcd", "scheduled rollover failed");
+	}
+}
+
+static int64_t qcd_next_timeout(struct ike *ike, uint64_t now)
+{
+	struct qcd *q = qcd_of(ike);
+	int64_t t = -1;
+	uint64_t at[] = {q ? q->flush_at_ms : 0, q ? q->next_rollover_ms : 0};
+
+	for (size_t i = 0; i < 2; i++) {
+		int64_t d;
+
+		if (!at[i])
+			continue;
+		d = at[i] > now ? (int64_t)(at[i] - now) : 0;
+		if (t < 0 || d < t)
+			t = d;
+	}
+	return t;
+}
+
+static void load_secret(struct ike *ike, struct qcd *q)
+{
+	char why[512] = "", db[4096];
+
+	if (!ike->cfg->qcd_enabled || !ike->cfg->state_dir || !ike->cfg->state_dir[0])
+		return;
+	if (mkdir(ike->cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_msg(LOG_ERR, "qcd", "cannot create %s: %s; token maker disabled",
+			ike->cfg->state_dir, strerror(errno));
+		return;
+	}
+	snprintf(q->path, sizeof(q->path), "%s/qcd.secret", ike->cfg->state_dir);
+	switch (qcd_secret_load(q->path, &q->secret, why, sizeof(why))) {
+	case QCD_CREATED:
+		log_msg(LOG_NOTICE, "qcd", "created a new secret in %s", q->path);
+		q->maker = true;
+		break;
+	case QCD_LOADED:
+		log_msg(LOG_INFO, "qcd", "secret generation %u loaded (%zu kept)", q->secret.gen[0],
+			q->secret.n);
+		q->maker = true;
+		break;
+	case QCD_CORRUPT:
+		/* Never replaced silently: tokens from it may be outstanding. */
+		log_msg(LOG_ERR, "qcd", "%s; token maker disabled until `rikectl qcd reset`", why);
+		break;
+	case QCD_IO_ERROR:
+		log_msg(LOG_ERR, "qcd", "%s; token maker disabled", why);
+		break;
+	}
+	snprintf(db, sizeof(db), "%s/qcd-spi.db", ike->cfg->state_dir);
+	q->spimap = spimap_open(db, why, sizeof(why));
+	if (!q->spimap)
+		log_msg(LOG_WARNING, "qcd", "Child SPI map unavailable (%s): RFC 6290 8.2 off", why);
+	if (ike->cfg->qcd_rollover_interval)
+		q->next_rollover_ms = ike_now(ike) + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
+}
+
+static int qcd_init(struct ike *ike)
+{
+	struct qcd *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return -1;
+	ratelimit_init(&q->tokens_all, 500, 1000);
+	ratelimit_keyed_init(&q->verify_src, 5, 10);
+	ratelimit_keyed_init(&q->invalid_spi, 10, 20);
+	ike->ext[QCD_SLOT] = q;
+	load_secret(ike, q);
+	return 0;
+}
+
+static void qcd_free(struct ike *ike)
+{
+	struct qcd *q = qcd_of(ike);
+
+	if (!q)
+		return;
+	spimap_close(q->spimap);
+	qcd_secret_wipe(&q->secret);
+	free(q);
+	ike->ext[QCD_SLOT] = NULL;
+}
+
+static void qcd_status(struct ike *ike, const struct ike_sa *sa, struct json *j)
+{
+	json_key(j, "qcd");
+	json_obj_begin(j);
+	json_kv_bool(j, "enabled", enabled_for(ike, sa));
+	json_kv_bool(j, "token_sent", sa->qcd_sent);
+	json_kv_bool(j, "peer_token_held", sa->n_qcd_peer > 0);
+	json_kv_uint(j, "peer_tokens", sa->n_qcd_peer);
+	json_obj_end(j);
+}
+
+const struct ike_ext qcd_ext = {
+	.name = "qcd",
+	.init = qcd_init,
+	.free = qcd_free,
+	.add = qcd_add,
+	.process = qcd_process,
+	.unknown_spi_answer = qcd_unknown_spi_answer,
+	.unprotected = qcd_unprotected,
+	.child_event = qcd_child_event,
+	.timers = qcd_timers,
+	.next_timeout = qcd_next_timeout,
+	.esp_unknown_spi = qcd_esp_unknown_spi,
+	.status = qcd_status,
+};
