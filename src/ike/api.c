@@ -139,7 +139,8 @@ int64_t ike_restart_next(const struct ike *ike, uint64_t now)
 	int64_t best = -1;
 
 	for (size_t i = 0; i < ike->n_restarts; i++) {
-		int64_t d = ike->restarts[i].at_ms > now ? (int64_t)(ike->restarts[i].at_ms - now) : 0;
+		int64_t d =
+		    ike->restarts[i].at_ms > now ? (int64_t)(ike->restarts[i].at_ms - now) : 0;
 
 		if (best < 0 || d < best)
 			best = d;
@@ -268,7 +269,7 @@ void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard)
 }
 
 void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint64_t pkts_in,
-			uint64_t bytes_out, uint64_t pkts_out)
+                        uint64_t bytes_out, uint64_t pkts_out)
 {
 	struct ike_sa *sa;
 	struct child_sa *c = child_by_reqid(ike, reqid, &sa);
@@ -285,7 +286,7 @@ void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint
 }
 
 void ike_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
-			 const struct ike_addr *remote)
+                         const struct ike_addr *remote)
 {
 	ext_esp_unknown_spi(ike, spi, local, remote);
 }
@@ -349,17 +350,17 @@ static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 	addr_format(&sa->remote, ra, sizeof(ra));
 	if (!s->json) {
 		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s\n",
-			sa->conn_name, sa->serial, sa_state_name(sa->state), si, sr, la, ra,
-			nm(ikev2_encr_name(sa->suite.encr)), nm(ikev2_integ_name(sa->suite.integ)),
-			nm(ikev2_prf_name(sa->suite.prf)), nm(ikev2_dh_name(sa->suite.dh)),
-			sa->natt ? " natt" : "");
+		        sa->conn_name, sa->serial, sa_state_name(sa->state), si, sr, la, ra,
+		        nm(ikev2_encr_name(sa->suite.encr)), nm(ikev2_integ_name(sa->suite.integ)),
+		        nm(ikev2_prf_name(sa->suite.prf)), nm(ikev2_dh_name(sa->suite.dh)),
+		        sa->natt ? " natt" : "");
 		for (struct child_sa *c = sa->children; c; c = c->next)
 			fprintf(s->out,
-				"  child reqid %u %08x/%08x %s %s %" PRIu64 " bytes in %" PRIu64
-				" out %" PRIu64 " pkts in %" PRIu64 " out\n",
-				c->reqid, c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
-				nm(ikev2_encr_name(c->encr)), c->bytes_in, c->bytes_out, c->pkts_in,
-				c->pkts_out);
+			        "  child reqid %u %08x/%08x %s %s %" PRIu64 " bytes in %" PRIu64
+			        " out %" PRIu64 " pkts in %" PRIu64 " out\n",
+			        c->reqid, c->spi_in, c->spi_out,
+			        c->transport ? "transport" : "tunnel", nm(ikev2_encr_name(c->encr)),
+			        c->bytes_in, c->bytes_out, c->pkts_in, c->pkts_out);
 		return;
 	}
 	json_obj_begin(j);
@@ -382,7 +383,7 @@ static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 	json_kv_uint(j, "age_s", (s->now - sa->created_ms) / 1000);
 	json_kv_uint(j, "rekey_in_s", sa->rekey_ms > s->now ? (sa->rekey_ms - s->now) / 1000 : 0);
 	json_kv_uint(j, "expires_in_s",
-		     sa->expire_ms > s->now ? (sa->expire_ms - s->now) / 1000 : 0);
+	             sa->expire_ms > s->now ? (sa->expire_ms - s->now) / 1000 : 0);
 	ext_status(ike, sa, j);
 	json_key(j, "children");
 	json_arr_begin(j);
@@ -407,11 +408,11 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	sa_foreach(ike, status_sa, &s);
 	if (!json) {
 		fprintf(out,
-			"stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
-			" unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
-			"; retransmits %" PRIu64 " cookies %" PRIu64 "\n",
-			st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
-			st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent);
+		        "stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
+		        " unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
+		        "; retransmits %" PRIu64 " cookies %" PRIu64 "\n",
+		        st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
+		        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent);
 		return;
 	}
 	json_arr_end(&j);

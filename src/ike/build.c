@@ -25,7 +25,7 @@ const uint8_t *build_copy(struct wire_msg *m, const void *p, size_t len)
 }
 
 int build_notify(struct wire_msg *m, uint8_t proto, const uint8_t *spi, size_t spi_len,
-		 uint16_t type, const uint8_t *data, size_t len)
+                 uint16_t type, const uint8_t *data, size_t len)
 {
 	struct wire_payload *p = build_add(m, IKEV2_PL_N);
 
@@ -112,7 +112,7 @@ static int fill_transforms(struct wire_msg *m, const struct proposal *pr, struct
 }
 
 int build_sa(struct wire_msg *m, const struct proposal *props, size_t n, uint8_t protocol,
-	     const uint8_t *spi, size_t spi_len)
+             const uint8_t *spi, size_t spi_len)
 {
 	struct wire_payload *p = build_add(m, IKEV2_PL_SA);
 	struct wire_proposal *wp;

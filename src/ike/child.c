@@ -11,8 +11,8 @@
 #include "ike/child.h"
 
 int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, size_t ni_len,
-		      const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
-		      bool we_initiated)
+                      const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
+                      bool we_initiated)
 {
 	struct crypto_encr_info info;
 	struct crypto_chunk cni = {ni, ni_len}, cnr = {nr, nr_len}, g = {gir, gir_len};
@@ -29,7 +29,7 @@ int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, 
 		return -1;
 	total = 2 * (e + a);
 	if (crypto_child_keymat(sa->suite.prf, sa->keys.sk_d, sa->keys.d_len, gir ? &g : NULL, &cni,
-				&cnr, keymat, total) < 0)
+	                        &cnr, keymat, total) < 0)
 		goto out;
 	/* 2.17: initiator-to-responder keys first, each encryption then integrity. */
 	first = keymat;
@@ -103,7 +103,7 @@ static uint32_t spi_be32(const uint8_t *p)
 }
 
 int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req, bool with_dh,
-		 struct child_offer_result *res)
+                 struct child_offer_result *res)
 {
 	const struct cfg_conn *conn = sa->conn;
 	const struct wire_payload *sap = wire_msg_find(req, IKEV2_PL_SA, NULL);
@@ -130,13 +130,13 @@ int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
 		return IKEV2_N_TS_UNACCEPTABLE;
 	/* 1.3.1: transport only when both want it. */
 	res->transport = wire_msg_find_notify(req, IKEV2_N_USE_TRANSPORT_MODE) &&
-			 conn->mode == CFG_MODE_TRANSPORT;
+	                 conn->mode == CFG_MODE_TRANSPORT;
 	res->spi_out = spi_be32(res->chosen.spi);
 	return 0;
 }
 
 struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct child_offer_result *r,
-			    uint32_t spi_in)
+                            uint32_t spi_in)
 {
 	struct child_sa *c = child_new(ike, sa);
 
@@ -159,7 +159,7 @@ int child_build_answer(struct wire_msg *m, const struct child_offer_result *r, u
 {
 	struct ike_chosen ch = r->chosen;
 	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
-			  (uint8_t)spi_in};
+	                  (uint8_t)spi_in};
 
 	memcpy(ch.spi, spi, 4);
 	ch.spi_size = 4;
@@ -167,7 +167,7 @@ int child_build_answer(struct wire_msg *m, const struct child_offer_result *r, u
 }
 
 int child_build_ts(struct wire_msg *m, const struct ike_ts_set *ts_i, const struct ike_ts_set *ts_r,
-		   bool transport)
+                   bool transport)
 {
 	if (build_ts(m, IKEV2_PL_TSI, ts_i) < 0 || build_ts(m, IKEV2_PL_TSR, ts_r) < 0)
 		return -1;
@@ -181,14 +181,14 @@ int child_build_offer(struct ike_sa *sa, struct wire_msg *m, bool with_dh, uint3
 	struct proposal props[CFG_MAX_PROPOSALS];
 	size_t n = child_offer(sa->conn, with_dh, props);
 	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
-			  (uint8_t)spi_in};
+	                  (uint8_t)spi_in};
 
 	return build_sa(m, props, n, IKEV2_PROTO_ESP, spi, 4);
 }
 
 int child_check_answer(struct ike_sa *sa, const struct wire_msg *resp, bool with_dh,
-		       const struct ike_ts_set *ts_i, const struct ike_ts_set *ts_r,
-		       struct child_offer_result *res)
+                       const struct ike_ts_set *ts_i, const struct ike_ts_set *ts_r,
+                       struct child_offer_result *res)
 {
 	const struct wire_payload *sap = wire_msg_find(resp, IKEV2_PL_SA, NULL);
 	const struct wire_payload *tsi = wire_msg_find(resp, IKEV2_PL_TSI, NULL);

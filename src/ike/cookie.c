@@ -9,14 +9,14 @@
 #include "ike/sa.h"
 
 int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t ni_len,
-		   const struct ike_addr *peer, const uint8_t spi_i[8], uint8_t *out, size_t *len)
+                   const struct ike_addr *peer, const uint8_t spi_i[8], uint8_t *out, size_t *len)
 {
 	size_t alen;
 	const uint8_t *a = addr_bytes(peer, &alen);
 	uint8_t v[4] = {(uint8_t)(version >> 24), (uint8_t)(version >> 16), (uint8_t)(version >> 8),
-			(uint8_t)version};
+	                (uint8_t)version};
 	struct crypto_chunk in[] = {
-		{ni, ni_len}, {a, alen}, {spi_i, 8}, {ike->cookie_secret, sizeof(ike->cookie_secret)}};
+	    {ni, ni_len}, {a, alen}, {spi_i, 8}, {ike->cookie_secret, sizeof(ike->cookie_secret)}};
 
 	memcpy(out, v, 4);
 	*len = 4 + 32;
@@ -24,7 +24,7 @@ int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t 
 }
 
 bool cookie_valid(struct ike *ike, const uint8_t *cookie, size_t len, const uint8_t *ni,
-		  size_t ni_len, const struct ike_addr *peer, const uint8_t spi_i[8])
+                  size_t ni_len, const struct ike_addr *peer, const uint8_t spi_i[8])
 {
 	uint8_t want[36];
 	size_t wlen;

@@ -43,7 +43,7 @@ static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 }
 
 static void set_min_nonce(uint8_t *dst, size_t *dst_len, const uint8_t *a, size_t alen,
-			  const uint8_t *b, size_t blen)
+                          const uint8_t *b, size_t blen)
 {
 	bool a_low = nonce_cmp(a, alen, b, blen) <= 0;
 
@@ -70,8 +70,7 @@ static struct child_sa *child_to_rekey(struct ike_sa *sa)
 	return NULL;
 }
 
-static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task,
-		       struct wire_msg *m)
+static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, struct wire_msg *m)
 {
 	const struct cfg_conn *conn = sa->conn;
 	struct child_sa *old = NULL;
@@ -106,7 +105,7 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task,
 			return -1;
 	}
 	return child_build_ts(m, &sa->pend.ts_i, &sa->pend.ts_r,
-			      old ? old->transport : conn->mode == CFG_MODE_TRANSPORT);
+	                      old ? old->transport : conn->mode == CFG_MODE_TRANSPORT);
 }
 
 static int start_ike_rekey(struct ike *ike, struct ike_sa *sa, struct wire_msg *m)
@@ -152,9 +151,9 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		rc = ike_send_request(ike, sa, IKEV2_EXCH_CREATE_CHILD_SA, task, &m);
 	if (rc == 0)
 		sa_log(sa, LOG_INFO,
-		       task == TASK_IKE_REKEY	     ? "ike-rekey-sent"
+		       task == TASK_IKE_REKEY     ? "ike-rekey-sent"
 		       : task == TASK_CHILD_REKEY ? "child-rekey-sent"
-						  : "child-create-sent",
+		                                  : "child-create-sent",
 		       "message %u", sa->out.msg_id);
 	if (rc < 0 && sa->pend.new_sa) {
 		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
@@ -170,9 +169,9 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 
 /* The new IKE SA's keys (2.18) and its inheritance of the old one's state. */
 static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa,
-			    const struct ike_chosen *c, const uint8_t *ni, size_t ni_len,
-			    const uint8_t *nr, size_t nr_len, struct crypto_dh *dh,
-			    const uint8_t *peer_ke, size_t peer_ke_len)
+                            const struct ike_chosen *c, const uint8_t *ni, size_t ni_len,
+                            const uint8_t *nr, size_t nr_len, struct crypto_dh *dh,
+                            const uint8_t *peer_ke, size_t peer_ke_len)
 {
 	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
 	size_t gir_len = sizeof(gir);
@@ -193,16 +192,17 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	g.p = gir;
 	g.len = gir_len;
 	if (crypto_rekey_skeyseed(old->suite.prf, old->keys.sk_d, old->keys.d_len, &g, &cni, &cnr,
-				  skeyseed) < 0 ||
+	                          skeyseed) < 0 ||
 	    crypto_ike_keymat(&nsa->suite, skeyseed, &cni, &cnr, nsa->spi_i, nsa->spi_r,
-			      &nsa->keys) < 0)
+	                      &nsa->keys) < 0)
 		goto out;
 	if (wire_prot_init(&nsa->prot_out, &nsa->suite,
-			   nsa->initiator ? nsa->keys.sk_ei : nsa->keys.sk_er, nsa->keys.e_len,
-			   nsa->initiator ? nsa->keys.sk_ai : nsa->keys.sk_ar, nsa->keys.a_len) < 0 ||
+	                   nsa->initiator ? nsa->keys.sk_ei : nsa->keys.sk_er, nsa->keys.e_len,
+	                   nsa->initiator ? nsa->keys.sk_ai : nsa->keys.sk_ar,
+	                   nsa->keys.a_len) < 0 ||
 	    wire_prot_init(&nsa->prot_in, &nsa->suite,
-			   nsa->initiator ? nsa->keys.sk_er : nsa->keys.sk_ei, nsa->keys.e_len,
-			   nsa->initiator ? nsa->keys.sk_ar : nsa->keys.sk_ai, nsa->keys.a_len) < 0)
+	                   nsa->initiator ? nsa->keys.sk_er : nsa->keys.sk_ei, nsa->keys.e_len,
+	                   nsa->initiator ? nsa->keys.sk_ar : nsa->keys.sk_ai, nsa->keys.a_len) < 0)
 		goto out;
 	nsa->keyed = true;
 	nsa->local = old->local;
@@ -254,8 +254,8 @@ static void retire(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa, bool
 /* ---- responder ---- */
 
 static int answer_notify(struct ike *ike, struct ike_sa *sa, uint32_t msg_id, uint16_t type,
-			 uint8_t proto, const uint8_t *spi, size_t spi_len, const uint8_t *data,
-			 size_t len)
+                         uint8_t proto, const uint8_t *spi, size_t spi_len, const uint8_t *data,
+                         size_t len)
 {
 	struct wire_msg r;
 	int rc;
@@ -272,7 +272,7 @@ static int answer_notify(struct ike *ike, struct ike_sa *sa, uint32_t msg_id, ui
 
 /* Check the KE payload against the chosen group (1.3, 3.4). */
 static int check_ke(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m, uint16_t group,
-		    const struct wire_payload **kep)
+                    const struct wire_payload **kep)
 {
 	uint8_t g[2] = {(uint8_t)(group >> 8), (uint8_t)group};
 
@@ -286,7 +286,7 @@ static int check_ke(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m
 }
 
 static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
-			      const uint8_t *ni, size_t ni_len)
+                              const uint8_t *ni, size_t ni_len)
 {
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL), *kep;
 	struct ike_chosen c;
@@ -296,10 +296,10 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	struct wire_msg r;
 
 	if (propsel_choose(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
-			   IKEV2_PROTO_IKE, true, &c) < 0 ||
+	                   IKEV2_PROTO_IKE, true, &c) < 0 ||
 	    c.spi_size != 8) {
 		(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_NO_PROPOSAL_CHOSEN, 0, NULL, 0,
-				    NULL, 0);
+		                    NULL, 0);
 		return;
 	}
 	if (check_ke(ike, sa, m, c.dh, &kep) < 0 || !kep)
@@ -312,7 +312,7 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	dh = crypto_dh_new(c.dh);
 	if (!dh || crypto_random(nr, sizeof(nr)) < 0 ||
 	    ike_rekey_finish(ike, sa, nsa, &c, ni, ni_len, nr, sizeof(nr), dh, kep->u.ke.data,
-			     kep->u.ke.len) < 0)
+	                     kep->u.ke.len) < 0)
 		goto fail;
 	memcpy(c.spi, nsa->spi_r, 8);
 	if (build_sa_chosen(&r, &c) < 0 || build_nonce(&r, nr, sizeof(nr)) < 0 ||
@@ -339,7 +339,7 @@ out:
 }
 
 static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
-			  const uint8_t *ni, size_t ni_len, struct child_sa *old)
+                          const uint8_t *ni, size_t ni_len, struct child_sa *old)
 {
 	const struct wire_payload *kep;
 	struct child_offer_result res;
@@ -361,12 +361,12 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	wire_msg_init(&r);
 	spi = child_alloc_spi(ike);
 	if (kep && (!(dh = crypto_dh_new(res.chosen.dh)) ||
-		    crypto_dh_shared(dh, kep->u.ke.data, kep->u.ke.len, gir, &gir_len) < 0))
+	            crypto_dh_shared(dh, kep->u.ke.data, kep->u.ke.len, gir, &gir_len) < 0))
 		goto fail;
 	ch = child_from(ike, sa, &res, spi);
 	if (!ch || crypto_random(nr, sizeof(nr)) < 0 ||
 	    child_derive_keys(sa, ch, ni, ni_len, nr, sizeof(nr), kep ? gir : NULL,
-			      kep ? gir_len : 0, false) < 0 ||
+	                      kep ? gir_len : 0, false) < 0 ||
 	    child_build_answer(&r, &res, spi) < 0 || build_nonce(&r, nr, sizeof(nr)) < 0 ||
 	    (dh && build_ke(&r, dh) < 0) ||
 	    child_build_ts(&r, &res.ts_remote, &res.ts_local, res.transport) < 0 ||
@@ -385,7 +385,8 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 fail:
 	if (ch)
 		child_remove(ike, sa, ch);
-	(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_NO_PROPOSAL_CHOSEN, 0, NULL, 0, NULL, 0);
+	(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_NO_PROPOSAL_CHOSEN, 0, NULL, 0, NULL,
+	                    0);
 out:
 	crypto_dh_free(dh);
 	crypto_wipe(gir, sizeof(gir));
@@ -399,12 +400,13 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *rk = wire_msg_find_notify(m, IKEV2_N_REKEY_SA);
 	enum ike_task ours = sa->out.active ? sa->out.task : TASK_NONE;
-	bool ike_rekey = sap && sap->u.sa.nproposals && sap->u.sa.proposals[0].protocol == IKEV2_PROTO_IKE;
+	bool ike_rekey =
+	    sap && sap->u.sa.nproposals && sap->u.sa.proposals[0].protocol == IKEV2_PROTO_IKE;
 	struct child_sa *old = NULL;
 
 	if (!np || !sap || np->u.nonce.len < 16) {
 		(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_INVALID_SYNTAX, 0, NULL, 0,
-				    NULL, 0);
+		                    NULL, 0);
 		return;
 	}
 	if (ike_rekey) {
@@ -412,7 +414,7 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 		    ours == TASK_CHILD_CREATE || ours == TASK_CHILD_REKEY ||
 		    ours == TASK_CHILD_DELETE) {
 			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_TEMPORARY_FAILURE, 0,
-					    NULL, 0, NULL, 0);
+			                    NULL, 0, NULL, 0);
 			return;
 		}
 		request_ike_rekey(ike, sa, m, np->u.nonce.data, np->u.nonce.len);
@@ -420,21 +422,21 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	}
 	if (sa->state != IKE_S_ESTABLISHED || ours == TASK_IKE_REKEY) {
 		(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_TEMPORARY_FAILURE, 0, NULL, 0,
-				    NULL, 0);
+		                    NULL, 0);
 		return;
 	}
 	if (rk) {
 		old = rk->u.notify.spi_size == 4 ? child_by_spi_out(sa, get_spi(rk->u.notify.spi))
-						 : NULL;
+		                                 : NULL;
 		if (!old || old->rekeyed) {
 			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_CHILD_SA_NOT_FOUND,
-					    IKEV2_PROTO_ESP, rk->u.notify.spi,
-					    rk->u.notify.spi_size, NULL, 0);
+			                    IKEV2_PROTO_ESP, rk->u.notify.spi,
+			                    rk->u.notify.spi_size, NULL, 0);
 			return;
 		}
 		if (old->deleting || old->delete_pending) {
 			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_TEMPORARY_FAILURE, 0,
-					    NULL, 0, NULL, 0);
+			                    NULL, 0, NULL, 0);
 			return;
 		}
 	}
@@ -445,7 +447,7 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 
 /* 2.8.1: both rekeyed `old`; keep the SA that was not created with the lowest nonce. */
 static void child_collision(struct ike *ike, struct ike_sa *sa, struct child_sa *old,
-			    struct child_sa *mine)
+                            struct child_sa *mine)
 {
 	struct child_sa *theirs = NULL;
 
@@ -457,7 +459,7 @@ static void child_collision(struct ike *ike, struct ike_sa *sa, struct child_sa 
 		return;
 	}
 	if (nonce_cmp(mine->nonce_min, mine->nonce_min_len, theirs->nonce_min,
-		      theirs->nonce_min_len) < 0) {
+	              theirs->nonce_min_len) < 0) {
 		/* Ours is redundant: we close it; the peer closes the old one. */
 		sa_log(sa, LOG_INFO, "rekey-collision", "reqid %u redundant, keeping %u",
 		       mine->reqid, theirs->reqid);
@@ -470,9 +472,10 @@ static void child_collision(struct ike *ike, struct ike_sa *sa, struct child_sa 
 }
 
 static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
-			   enum ike_task task)
+                           enum ike_task task)
 {
-	struct child_sa *old = task == TASK_CHILD_REKEY ? child_by_spi_in(sa, sa->pend.rekey_spi) : NULL;
+	struct child_sa *old =
+	    task == TASK_CHILD_REKEY ? child_by_spi_in(sa, sa->pend.rekey_spi) : NULL;
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	struct child_offer_result res;
@@ -493,17 +496,19 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 		}
 		return;
 	}
-	if (!np || child_check_answer(sa, m, sa->pend.dh != NULL, &sa->pend.ts_i, &sa->pend.ts_r,
-				      &res) < 0 ||
+	if (!np ||
+	    child_check_answer(sa, m, sa->pend.dh != NULL, &sa->pend.ts_i, &sa->pend.ts_r, &res) <
+	        0 ||
 	    (sa->pend.dh && (!kep || crypto_dh_shared(sa->pend.dh, kep->u.ke.data, kep->u.ke.len,
-						       gir, &gir_len) < 0))) {
+	                                              gir, &gir_len) < 0))) {
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable CREATE_CHILD_SA answer");
 		return;
 	}
 	ch = child_from(ike, sa, &res, sa->pend.child_spi);
-	if (!ch || child_derive_keys(sa, ch, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
-				     np->u.nonce.len, sa->pend.dh ? gir : NULL,
-				     sa->pend.dh ? gir_len : 0, true) < 0 ||
+	if (!ch ||
+	    child_derive_keys(sa, ch, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
+	                      np->u.nonce.len, sa->pend.dh ? gir : NULL, sa->pend.dh ? gir_len : 0,
+	                      true) < 0 ||
 	    child_install(ike, sa, ch) < 0) {
 		if (ch)
 			child_remove(ike, sa, ch);
@@ -511,7 +516,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 	}
 	ch->by_us = true;
 	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, sa->pend.nonce, sa->pend.nonce_len,
-		      np->u.nonce.data, np->u.nonce.len);
+	              np->u.nonce.data, np->u.nonce.len);
 	if (old && old->rekeyed) {
 		child_collision(ike, sa, old, ch);
 	} else if (old) {
@@ -534,7 +539,7 @@ static void ike_collision(struct ike *ike, struct ike_sa *old, struct ike_sa *mi
 		return;
 	}
 	if (nonce_cmp(mine->nonce_min, mine->nonce_min_len, theirs->nonce_min,
-		      theirs->nonce_min_len) < 0) {
+	              theirs->nonce_min_len) < 0) {
 		sa_log(old, LOG_INFO, "rekey-collision", "our IKE SA #%llu is redundant",
 		       (unsigned long long)mine->serial);
 		move_children(ike, old, theirs);
@@ -561,7 +566,7 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		return;
 	if (err || !sap || !np || !kep ||
 	    propsel_check(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
-			  IKEV2_PROTO_IKE, &c) < 0 ||
+	                  IKEV2_PROTO_IKE, &c) < 0 ||
 	    c.spi_size != 8 || c.dh != sa->suite.dh) {
 		sa_log(sa, LOG_NOTICE, "ike-rekey-failed", "peer says %s",
 		       err && ikev2_notify_name(err) ? ikev2_notify_name(err) : "unacceptable");
@@ -571,9 +576,8 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		return;
 	}
 	memcpy(nsa->spi_r, c.spi, 8);
-	if (ike_rekey_finish(ike, sa, nsa, &c, sa->pend.nonce, sa->pend.nonce_len,
-			     np->u.nonce.data, np->u.nonce.len, sa->pend.dh, kep->u.ke.data,
-			     kep->u.ke.len) < 0) {
+	if (ike_rekey_finish(ike, sa, nsa, &c, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
+	                     np->u.nonce.len, sa->pend.dh, kep->u.ke.data, kep->u.ke.len) < 0) {
 		sa_kill(ike, nsa, "IKE rekey key derivation failed");
 		return;
 	}

@@ -76,7 +76,7 @@ const struct ike_stats *ike_get_stats(const struct ike *ike)
 /* ---- sending ---- */
 
 void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
-		  const uint8_t *buf, size_t len)
+                  const uint8_t *buf, size_t len)
 {
 	uint8_t tmp[WIRE_SK_MAX_MSG + IKEV2_NON_ESP_MARKER_LEN];
 
@@ -94,7 +94,7 @@ void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike
 }
 
 void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
-			  const struct wire_hdr *hdr, const struct wire_msg *payloads)
+                          const struct wire_hdr *hdr, const struct wire_msg *payloads)
 {
 	struct wire_msg *m = malloc(sizeof(*m));
 	struct wire_wr w;
@@ -111,8 +111,8 @@ void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const st
 	free(m);
 }
 
-static void fill_hdr(const struct ike_sa *sa, struct wire_hdr *h, uint8_t exchange,
-		     uint32_t msg_id, bool response)
+static void fill_hdr(const struct ike_sa *sa, struct wire_hdr *h, uint8_t exchange, uint32_t msg_id,
+                     bool response)
 {
 	memset(h, 0, sizeof(*h));
 	memcpy(h->spi_i, sa->spi_i, 8);
@@ -121,12 +121,13 @@ static void fill_hdr(const struct ike_sa *sa, struct wire_hdr *h, uint8_t exchan
 	h->exchange = exchange;
 	h->msg_id = msg_id;
 	/* 3.1: I is set by the original initiator; R on responses. */
-	h->flags = (sa->initiator ? IKEV2_FLAG_INITIATOR : 0) | (response ? IKEV2_FLAG_RESPONSE : 0);
+	h->flags =
+	    (sa->initiator ? IKEV2_FLAG_INITIATOR : 0) | (response ? IKEV2_FLAG_RESPONSE : 0);
 }
 
 /* Encode (IKE_SA_INIT) or protect (everything else) a message into w. */
 static int encode_msg(struct ike_sa *sa, const struct wire_hdr *h, const struct wire_msg *pl,
-		      struct wire_wr *w)
+                      struct wire_wr *w)
 {
 	wire_wr_reset(w);
 	if (h->exchange == IKEV2_EXCH_IKE_SA_INIT) {
@@ -145,7 +146,7 @@ static int encode_msg(struct ike_sa *sa, const struct wire_hdr *h, const struct 
 	if (!sa->keyed)
 		return -1;
 	return wire_sk_seal(&sa->prot_out, h, pl->payloads, pl->npayloads, NULL, WIRE_SK_PAD_MIN,
-			    w);
+	                    w);
 }
 
 static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)
@@ -162,7 +163,7 @@ static void sa_send_current(struct ike *ike, struct ike_sa *sa, const struct wir
 }
 
 int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
-		     const struct wire_msg *payloads)
+                     const struct wire_msg *payloads)
 {
 	struct wire_hdr h;
 
@@ -188,7 +189,7 @@ int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum 
 }
 
 int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint32_t msg_id,
-		      const struct wire_msg *payloads)
+                      const struct wire_msg *payloads)
 {
 	struct wire_hdr h;
 
@@ -203,7 +204,8 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 	sa->expect_msg_id = msg_id + 1;
 	/* 2.11: the response goes to where the request came from. */
 	if (ike->rx_remote)
-		ike_send_raw(ike, ike->rx_local, ike->rx_remote, sa->cache.pkt.p, sa->cache.pkt.len);
+		ike_send_raw(ike, ike->rx_local, ike->rx_remote, sa->cache.pkt.p,
+		             sa->cache.pkt.len);
 	else
 		sa_send_current(ike, sa, &sa->cache.pkt);
 	return 0;
@@ -220,9 +222,8 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 
 /* The order in which queued work goes out: deletes before anything else. */
 static const enum ike_task task_order[] = {
-	TASK_IKE_SA_INIT, TASK_IKE_AUTH,     TASK_IKE_DELETE, TASK_CHILD_DELETE,
-	TASK_IKE_REKEY,   TASK_CHILD_REKEY,  TASK_CHILD_CREATE, TASK_INFO_NOTIFY,
-	TASK_DPD,
+    TASK_IKE_SA_INIT, TASK_IKE_AUTH,     TASK_IKE_DELETE,  TASK_CHILD_DELETE, TASK_IKE_REKEY,
+    TASK_CHILD_REKEY, TASK_CHILD_CREATE, TASK_INFO_NOTIFY, TASK_DPD,
 };
 
 void ike_queue(struct ike *ike, struct ike_sa *sa, enum ike_task task)
@@ -409,8 +410,7 @@ void ike_sa_changed(struct ike *ike, struct ike_sa *sa)
 
 /* ---- receiving ---- */
 
-static void drop(struct ike *ike, uint64_t *counter, const struct ike_addr *remote,
-		 const char *why)
+static void drop(struct ike *ike, uint64_t *counter, const struct ike_addr *remote, const char *why)
 {
 	char a[64];
 
@@ -423,8 +423,8 @@ static void drop(struct ike *ike, uint64_t *counter, const struct ike_addr *remo
 
 /* RFC 7296 2.5, 3.1: errors we can answer without an SA. */
 static void answer_decode_error(struct ike *ike, const struct ike_addr *local,
-				const struct ike_addr *remote, const struct wire_hdr *h,
-				const struct wire_error *err)
+                                const struct ike_addr *remote, const struct wire_hdr *h,
+                                const struct wire_error *err)
 {
 	struct wire_msg m;
 	struct wire_hdr r = *h;
@@ -441,7 +441,7 @@ static void answer_decode_error(struct ike *ike, const struct ike_addr *local,
 	r.flags = IKEV2_FLAG_RESPONSE;
 	r.version = IKEV2_VERSION;
 	if (build_notify(&m, 0, NULL, 0, err->notify, &pt,
-			 err->notify == IKEV2_N_UNSUPPORTED_CRITICAL_PAYLOAD ? 1 : 0) == 0)
+	                 err->notify == IKEV2_N_UNSUPPORTED_CRITICAL_PAYLOAD ? 1 : 0) == 0)
 		ike_send_unprotected(ike, local, remote, &r, &m);
 	wire_msg_free(&m);
 }
@@ -455,7 +455,7 @@ static bool protected_msg(const struct wire_msg *m)
 
 /* Decrypt (and reassemble) the protected part of m; 0 when m is complete. */
 static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
-		     struct wire_msg *m, const struct ike_addr *remote)
+                     struct wire_msg *m, const struct ike_addr *remote)
 {
 	struct wire_error err;
 	const struct wire_payload *last = &m->payloads[m->npayloads - 1];
@@ -496,7 +496,7 @@ static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, siz
  * MOBIKE the extension decides (RFC 4555 3.5 forbids following blindly).
  */
 static void path_changed(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
-			 const struct ike_addr *remote, const struct wire_msg *m)
+                         const struct ike_addr *remote, const struct wire_msg *m)
 {
 	char a[64];
 
@@ -547,7 +547,7 @@ static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *
 
 /* Message ID checks (2.2, 2.3); returns 0 to process, -1 when handled. */
 static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
-			const struct ike_addr *local, const struct ike_addr *remote)
+                        const struct ike_addr *local, const struct ike_addr *remote)
 {
 	if (h->flags & IKEV2_FLAG_RESPONSE) {
 		if (!sa->out.active || h->msg_id != sa->out.msg_id) {
@@ -570,8 +570,8 @@ static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hd
 }
 
 static void input_sa_init(struct ike *ike, const struct ike_addr *local,
-			  const struct ike_addr *remote, const uint8_t *buf, size_t len,
-			  const struct wire_msg *m)
+                          const struct ike_addr *remote, const uint8_t *buf, size_t len,
+                          const struct wire_msg *m)
 {
 	static const uint8_t zero[8];
 	struct ike_sa *sa;
@@ -586,7 +586,7 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;
 				ike_send_raw(ike, local, remote, sa->cache.pkt.p,
-					     sa->cache.pkt.len);
+				             sa->cache.pkt.len);
 			}
 			return;
 		}
@@ -603,7 +603,7 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 }
 
 void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
-	       const uint8_t *buf, size_t len)
+               const uint8_t *buf, size_t len)
 {
 	struct wire_msg *m = malloc(sizeof(*m));
 	struct wire_error err;
@@ -620,7 +620,8 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 		struct wire_hdr h;
 		struct wire_error herr;
 
-		drop(ike, &ike->stats.drop_malformed, remote, err.reason ? err.reason : "malformed");
+		drop(ike, &ike->stats.drop_malformed, remote,
+		     err.reason ? err.reason : "malformed");
 		if (wire_decode_hdr(buf, len, &h, &herr) == 0 || herr.notify)
 			answer_decode_error(ike, local, remote, &h, &err);
 		goto out;

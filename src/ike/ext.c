@@ -12,7 +12,7 @@
 
 /* The extensions, in the order their hooks run. */
 static const struct ike_ext *const extensions[] = {
-	&qcd_ext,
+    &qcd_ext,
 };
 
 #define FOR_EACH_EXT(e)                                                                            \
@@ -51,7 +51,7 @@ int ext_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct wire_m
 }
 
 enum ext_result ext_process(struct ike *ike, struct ike_sa *sa, enum ext_point pt,
-			    const struct wire_msg *in)
+                            const struct wire_msg *in)
 {
 	const struct ike_ext *e;
 
@@ -66,7 +66,7 @@ enum ext_result ext_process(struct ike *ike, struct ike_sa *sa, enum ext_point p
 }
 
 void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
-		     const uint8_t *buf, size_t len, const struct wire_msg *m)
+                     const uint8_t *buf, size_t len, const struct wire_msg *m)
 {
 	const struct ike_ext *e;
 	struct wire_msg answer;
@@ -90,15 +90,15 @@ void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct
 	if (log_rl_allow(LOG_RL_UNKNOWN_SPI, (const struct sockaddr *)&remote->ss)) {
 		addr_format(remote, a, sizeof(a));
 		log_msg(LOG_INFO, "ike",
-			"request %s #%u from %s for unknown IKE SA, answering INVALID_IKE_SPI",
-			ikev2_exchange_name(m->hdr.exchange) ? ikev2_exchange_name(m->hdr.exchange)
-							     : "?",
-			m->hdr.msg_id, a);
+		        "request %s #%u from %s for unknown IKE SA, answering INVALID_IKE_SPI",
+		        ikev2_exchange_name(m->hdr.exchange) ? ikev2_exchange_name(m->hdr.exchange)
+		                                             : "?",
+		        m->hdr.msg_id, a);
 	}
 	wire_msg_init(&answer);
 	/* Same SPIs and message ID; I set if the sender was the original responder. */
-	h.flags = (m->hdr.flags & IKEV2_FLAG_INITIATOR ? 0 : IKEV2_FLAG_INITIATOR) |
-		  IKEV2_FLAG_RESPONSE;
+	h.flags =
+	    (m->hdr.flags & IKEV2_FLAG_INITIATOR ? 0 : IKEV2_FLAG_INITIATOR) | IKEV2_FLAG_RESPONSE;
 	h.version = IKEV2_VERSION;
 	h.exchange = IKEV2_EXCH_INFORMATIONAL;
 	if (build_notify(&answer, 0, NULL, 0, IKEV2_N_INVALID_IKE_SPI, NULL, 0) < 0)
@@ -112,7 +112,7 @@ out:
 }
 
 enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
-				const struct ike_addr *remote, const struct wire_msg *m)
+                                const struct ike_addr *remote, const struct wire_msg *m)
 {
 	const struct ike_ext *e;
 
@@ -136,7 +136,7 @@ void ext_sa_down(struct ike *ike, struct ike_sa *sa, bool peer_dead)
 }
 
 void ext_path_seen(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
-		   const struct ike_addr *remote, const struct wire_msg *m)
+                   const struct ike_addr *remote, const struct wire_msg *m)
 {
 	const struct ike_ext *e;
 
@@ -155,7 +155,7 @@ void ext_timers(struct ike *ike, uint64_t now)
 }
 
 void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
-			 const struct ike_addr *remote)
+                         const struct ike_addr *remote)
 {
 	const struct ike_ext *e;
 
@@ -174,7 +174,7 @@ void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j)
 }
 
 void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
-		     enum ext_child_event ev)
+                     enum ext_child_event ev)
 {
 	const struct ike_ext *e;
 

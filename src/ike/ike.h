@@ -34,7 +34,7 @@ struct ike_host {
 	/* Send one UDP datagram from `from` (its port selects 500 or 4500;
 	 * on 4500 the engine has already prefixed the non-ESP marker). */
 	int (*send)(void *ctx, const struct ike_addr *from, const struct ike_addr *to,
-		    const uint8_t *buf, size_t len);
+	            const uint8_t *buf, size_t len);
 	/* Milliseconds of a monotonic clock. */
 	uint64_t (*now_ms)(void *ctx);
 	/* Data plane: install/remove a Child SA's two SAs and its policies.
@@ -59,7 +59,7 @@ void ike_reload(struct ike *ike, const struct cfg *cfg);
 /* One UDP datagram arrived on a local address/port (port 4500 datagrams
  * still carry their non-ESP marker; ESP must not be passed here). */
 void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
-	       const uint8_t *buf, size_t len);
+               const uint8_t *buf, size_t len);
 
 /* Milliseconds until the next timer is due (-1: none), and run those due. */
 int64_t ike_next_timeout(struct ike *ike);
@@ -75,10 +75,10 @@ int ike_dpd_now(struct ike *ike, const char *conn) WUR;
 
 /* Data-plane events. */
 void ike_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
-			 const struct ike_addr *remote);
+                         const struct ike_addr *remote);
 void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard);
 void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint64_t pkts_in,
-			uint64_t bytes_out, uint64_t pkts_out);
+                        uint64_t bytes_out, uint64_t pkts_out);
 
 /* RFC 6290: roll the QCD secret over now (also on a schedule). */
 int ike_qcd_rollover(struct ike *ike) WUR;

@@ -24,8 +24,8 @@ static const char key_pad[] = "Key Pad for IKEv2"; /* 2.15, without the NUL */
  *   SignedOctets = RealMessage | NonceOfTheOtherSide | prf(SK_p, RestOfIDPayload)
  */
 static int psk_auth(const struct ike_sa *sa, bool of_initiator, uint8_t id_type,
-		    const uint8_t reserved[3], const uint8_t *id, size_t id_len, uint8_t *out,
-		    size_t *out_len)
+                    const uint8_t reserved[3], const uint8_t *id, size_t id_len, uint8_t *out,
+                    size_t *out_len)
 {
 	const struct cfg_auth *a = &sa->conn->auth;
 	uint16_t prf = sa->suite.prf;
@@ -41,7 +41,7 @@ static int psk_auth(const struct ike_sa *sa, bool of_initiator, uint8_t id_type,
 	if (a->method != CFG_AUTH_PSK || !plen)
 		return -1;
 	if (crypto_prf(prf, of_initiator ? sa->keys.sk_pi : sa->keys.sk_pr, sa->keys.p_len, rest, 2,
-		       maced) < 0 ||
+	               maced) < 0 ||
 	    crypto_prf(prf, a->psk, a->psk_len, &pad, 1, padkey) < 0)
 		goto out;
 	octets[0].p = msg->p;
@@ -90,7 +90,7 @@ static bool verify_auth(const struct ike_sa *sa, const struct wire_msg *m, uint8
 	if (!idp || !ap || ap->u.auth.type != IKEV2_AUTH_METHOD_PSK)
 		return false;
 	if (psk_auth(sa, !sa->initiator, idp->u.id.type, idp->u.id.reserved, idp->u.id.data,
-		     idp->u.id.len, want, &len) < 0)
+	             idp->u.id.len, want, &len) < 0)
 		return false;
 	ok = ap->u.auth.len == len && !crypto_memcmp(want, ap->u.auth.data, len);
 	crypto_wipe(want, sizeof(want));
@@ -134,7 +134,7 @@ void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 	sa_set_state(ike, sa, IKE_S_ESTABLISHED, why);
 	if (c->ike_lifetime) {
 		uint64_t life = (uint64_t)c->ike_lifetime * 1000,
-			 margin = (uint64_t)c->rekey_margin * 1000;
+		         margin = (uint64_t)c->rekey_margin * 1000;
 
 		sa->expire_ms = now + life;
 		sa->rekey_ms = now + life - margin;
@@ -196,8 +196,8 @@ static void first_child_initiator(struct ike *ike, struct ike_sa *sa, const stru
 		return;
 	}
 	ch = child_from(ike, sa, &r, sa->pend.child_spi);
-	if (!ch || child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0,
-				     true) < 0 ||
+	if (!ch ||
+	    child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, true) < 0 ||
 	    child_install(ike, sa, ch) < 0) {
 		if (ch)
 			child_remove(ike, sa, ch);
@@ -241,7 +241,7 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 
 /* 2.15/2.16: the connection is chosen by the addresses and the IDs the initiator sent. */
 static const struct cfg_conn *conn_for_ids(struct ike *ike, const struct ike_sa *sa,
-					   const struct wire_msg *m)
+                                           const struct wire_msg *m)
 {
 	const struct wire_payload *idi = wire_msg_find(m, IKEV2_PL_IDI, NULL);
 	const struct wire_payload *idr = wire_msg_find(m, IKEV2_PL_IDR, NULL);
@@ -295,7 +295,7 @@ static void initial_contact(struct ike *ike, struct ike_sa *sa)
 }
 
 static int first_child_responder(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
-				 struct wire_msg *resp)
+                                 struct wire_msg *resp)
 {
 	struct child_offer_result r;
 	struct child_sa *ch;
@@ -312,8 +312,8 @@ static int first_child_responder(struct ike *ike, struct ike_sa *sa, const struc
 	}
 	spi = child_alloc_spi(ike);
 	ch = child_from(ike, sa, &r, spi);
-	if (!ch || child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0,
-				     false) < 0 ||
+	if (!ch ||
+	    child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, false) < 0 ||
 	    child_install(ike, sa, ch) < 0) {
 		if (ch)
 			child_remove(ike, sa, ch);

@@ -47,8 +47,8 @@ static uint16_t initial_group(const struct ike_sa *sa)
 	if (sa->dh_group)
 		return sa->dh_group;
 	return sa->conn->n_ike_proposals && sa->conn->ike_proposals[0].n_dh
-		       ? sa->conn->ike_proposals[0].dh[0]
-		       : 0;
+	           ? sa->conn->ike_proposals[0].dh[0]
+	           : 0;
 }
 
 int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
@@ -77,7 +77,7 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	    build_notify(&m, 0, NULL, 0, IKEV2_N_COOKIE, sa->cookie, sa->cookie_len) < 0)
 		goto out;
 	if (build_sa(&m, sa->conn->ike_proposals, sa->conn->n_ike_proposals, IKEV2_PROTO_IKE, NULL,
-		     0) < 0 ||
+	             0) < 0 ||
 	    build_ke(&m, sa->dh) < 0 || build_nonce(&m, sa->ni, sa->ni_len) < 0 ||
 	    nat_add_detection(&m, sa->spi_i, zero, &sa->local, &sa->remote, sa->fake_nat) < 0)
 		goto out;
@@ -98,7 +98,7 @@ out:
 
 /* Derive SKEYSEED and the SK_* keys once both KE values are known (2.14). */
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
-		       size_t peer_ke_len)
+                       size_t peer_ke_len)
 {
 	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
 	size_t gir_len = sizeof(gir);
@@ -119,8 +119,9 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
 	e_in = sa->initiator ? sa->keys.sk_er : sa->keys.sk_ei;
 	a_in = sa->initiator ? sa->keys.sk_ar : sa->keys.sk_ai;
 	if (wire_prot_init(&sa->prot_out, &sa->suite, e_out, sa->keys.e_len, a_out,
-			   sa->keys.a_len) < 0 ||
-	    wire_prot_init(&sa->prot_in, &sa->suite, e_in, sa->keys.e_len, a_in, sa->keys.a_len) < 0)
+	                   sa->keys.a_len) < 0 ||
+	    wire_prot_init(&sa->prot_in, &sa->suite, e_in, sa->keys.e_len, a_in, sa->keys.a_len) <
+	        0)
 		goto out;
 	sa->keyed = true;
 	rc = 0;
@@ -216,7 +217,7 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 }
 
 void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
-			  const struct wire_msg *m)
+                          const struct wire_msg *m)
 {
 	const struct wire_payload *sap, *kep;
 	struct ike_chosen c;
@@ -229,7 +230,7 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 	kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	if (!sap || !kep || set_nonce(sa->nr, &sa->nr_len, m) < 0 ||
 	    propsel_check(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
-			  IKEV2_PROTO_IKE, &c) < 0 ||
+	                  IKEV2_PROTO_IKE, &c) < 0 ||
 	    c.dh != sa->dh_group || kep->u.ke.group != sa->dh_group) {
 		/* 2.7: an answer we did not offer ends the attempt. */
 		sa_kill(ike, sa, "invalid IKE_SA_INIT response");
@@ -263,14 +264,14 @@ static bool host_matches(const struct sockaddr_storage *cfg, const struct ike_ad
 }
 
 bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
-			const struct ike_addr *remote)
+                        const struct ike_addr *remote)
 {
 	return host_matches(&c->local, local) && host_matches(&c->remote, remote);
 }
 
 /* The first connection whose addresses fit (the IDs pick the final one in IKE_AUTH). */
 const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr *local,
-					  const struct ike_addr *remote)
+                                          const struct ike_addr *remote)
 {
 	for (size_t i = 0; i < ike->cfg->nconns; i++)
 		if (conn_matches_addrs(&ike->cfg->conns[i], local, remote))
@@ -279,8 +280,8 @@ const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr
 }
 
 static void answer_error(struct ike *ike, const struct ike_addr *local,
-			 const struct ike_addr *remote, const struct wire_msg *req, uint16_t type,
-			 const uint8_t *data, size_t len)
+                         const struct ike_addr *remote, const struct wire_msg *req, uint16_t type,
+                         const uint8_t *data, size_t len)
 {
 	struct wire_msg m;
 	struct wire_hdr h = req->hdr;
@@ -294,7 +295,7 @@ static void answer_error(struct ike *ike, const struct ike_addr *local,
 
 /* 2.6: above the half-open threshold, only requests with a valid cookie pass. */
 static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
-		      const struct wire_msg *m)
+                      const struct wire_msg *m)
 {
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const uint8_t *d;
@@ -310,13 +311,13 @@ static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struc
 		d = m->payloads[0].u.notify.data;
 		len = m->payloads[0].u.notify.len;
 		if (cookie_valid(ike, d, len, np->u.nonce.data, np->u.nonce.len, remote,
-				 m->hdr.spi_i))
+		                 m->hdr.spi_i))
 			return true;
 	}
 	if (!log_rl_allow(LOG_RL_COOKIE, (const struct sockaddr *)&remote->ss))
 		return false;
 	if (cookie_compute(ike, ike->cookie_version, np->u.nonce.data, np->u.nonce.len, remote,
-			   m->hdr.spi_i, cookie, &clen) == 0) {
+	                   m->hdr.spi_i, cookie, &clen) == 0) {
 		ike->stats.cookies_sent++;
 		answer_error(ike, local, remote, m, IKEV2_N_COOKIE, cookie, clen);
 	}
@@ -324,7 +325,7 @@ static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struc
 }
 
 static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct ike_chosen *c,
-			       const struct wire_msg *req, struct wire_msg *m)
+                               const struct wire_msg *req, struct wire_msg *m)
 {
 	if (build_sa_chosen(m, c) < 0 || build_ke(m, sa->dh) < 0 ||
 	    build_nonce(m, sa->nr, sa->nr_len) < 0 ||
@@ -341,8 +342,8 @@ static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct 
 
 /* Create the half-open SA and answer (the normal path). */
 static void respond(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
-		    const struct ike_addr *remote, const uint8_t *buf, size_t len,
-		    const struct wire_msg *req, const struct ike_chosen *c)
+                    const struct ike_addr *remote, const uint8_t *buf, size_t len,
+                    const struct wire_msg *req, const struct ike_chosen *c)
 {
 	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
 	struct ike_sa *sa = sa_new(ike, conn, false);
@@ -380,8 +381,8 @@ out:
 }
 
 void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
-			 const struct ike_addr *remote, const uint8_t *buf, size_t len,
-			 const struct wire_msg *m)
+                         const struct ike_addr *remote, const uint8_t *buf, size_t len,
+                         const struct wire_msg *m)
 {
 	const struct cfg_conn *conn = ike_conn_for_addrs(ike, local, remote);
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
@@ -392,7 +393,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	if (!conn || !sap || !kep || !wire_msg_find(m, IKEV2_PL_NI_NR, NULL)) {
 		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
 			log_msg(LOG_INFO, "ike", "IKE_SA_INIT %s",
-				conn ? "without SA, KE or Nonce" : "from a peer with no connection");
+			        conn ? "without SA, KE or Nonce"
+			             : "from a peer with no connection");
 		ike->stats.drop_rules++;
 		return;
 	}
@@ -400,8 +402,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 		return;
 	if (!cookie_ok(ike, local, remote, m))
 		return;
-	if (propsel_choose(&sap->u.sa, conn->ike_proposals, conn->n_ike_proposals,
-			   IKEV2_PROTO_IKE, true, &c) < 0) {
+	if (propsel_choose(&sap->u.sa, conn->ike_proposals, conn->n_ike_proposals, IKEV2_PROTO_IKE,
+	                   true, &c) < 0) {
 		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss)) {
 			log_msg(LOG_NOTICE, "ike", "\"%s\" no acceptable IKE proposal", conn->name);
 			answer_error(ike, local, remote, m, IKEV2_N_NO_PROPOSAL_CHOSEN, NULL, 0);

@@ -78,7 +78,7 @@ out:
 
 /* The peer deletes Child SAs: answer with ours for the same pairs (1.4.1). */
 static int peer_child_deletes(struct ike *ike, struct ike_sa *sa, const struct wire_payload *d,
-			      uint8_t *answer, size_t *n)
+                              uint8_t *answer, size_t *n)
 {
 	for (uint16_t i = 0; i < d->u.del.nspis; i++) {
 		uint32_t spi = get_spi(d->u.del.spis + 4 * i);

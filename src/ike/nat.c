@@ -10,7 +10,7 @@
 #include "ike/sa.h"
 
 static int nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const struct ike_addr *a,
-		    uint8_t out[20])
+                    uint8_t out[20])
 {
 	size_t alen;
 	const uint8_t *ab = addr_bytes(a, &alen);
@@ -21,7 +21,7 @@ static int nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const struct
 }
 
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
-		      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat)
+                      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat)
 {
 	uint8_t hs[20], hd[20];
 

@@ -60,7 +60,7 @@ static bool accepts(const struct proposal *our, const struct wire_transform *t, 
 
 /* Match one peer proposal against one of ours; fills out on success. */
 static int match(const struct wire_proposal *wp, const struct proposal *our, bool need_dh,
-		 struct ike_chosen *out)
+                 struct ike_chosen *out)
 {
 	bool seen[16] = {false}, have[16] = {false};
 
@@ -112,7 +112,7 @@ static int match(const struct wire_proposal *wp, const struct proposal *our, boo
 }
 
 int propsel_choose(const struct wire_sa *offer, const struct proposal *ours, size_t n,
-		   uint8_t protocol, bool need_dh, struct ike_chosen *out)
+                   uint8_t protocol, bool need_dh, struct ike_chosen *out)
 {
 	for (uint8_t i = 0; i < offer->nproposals; i++) {
 		const struct wire_proposal *wp = &offer->proposals[i];
@@ -127,7 +127,7 @@ int propsel_choose(const struct wire_sa *offer, const struct proposal *ours, siz
 }
 
 int propsel_check(const struct wire_sa *answer, const struct proposal *ours, size_t n,
-		  uint8_t protocol, struct ike_chosen *out)
+                  uint8_t protocol, struct ike_chosen *out)
 {
 	/* 2.7: exactly one proposal with one transform of each type. */
 	if (answer->nproposals != 1 || answer->proposals[0].protocol != protocol)

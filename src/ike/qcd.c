@@ -31,21 +31,21 @@
 #include "store/qcd_secret.h"
 #include "store/spimap.h"
 
-#define QCD_SLOT 0
-#define QCD_TOKEN_LEN 32
+#define QCD_SLOT          0
+#define QCD_TOKEN_LEN     32
 #define QCD_MAX_IN_TOKENS 8 /* considered per unprotected message (4.5 needs 4) */
-#define SPIMAP_FLUSH_MS 100
+#define SPIMAP_FLUSH_MS   100
 
 struct qcd {
-	bool maker;                /* secret loaded and QCD enabled */
+	bool maker; /* secret loaded and QCD enabled */
 	struct qcd_secret secret;
 	char path[4096];
 	struct spimap *spimap;     /* NULL when it could not be opened */
 	uint64_t next_rollover_ms; /* 0: no schedule */
 	uint64_t flush_at_ms;
-	struct ratelimit tokens_all;         /* token answers (8.1); beyond: plain INVALID_IKE_SPI */
-	struct ratelimit_keyed verify_src;   /* verifications per source (8.1) */
-	struct ratelimit_keyed invalid_spi;  /* INVALID_SPI answers per source (8.2) */
+	struct ratelimit tokens_all;        /* token answers (8.1); beyond: plain INVALID_IKE_SPI */
+	struct ratelimit_keyed verify_src;  /* verifications per source (8.1) */
+	struct ratelimit_keyed invalid_spi; /* INVALID_SPI answers per source (8.2) */
 	uint64_t sent, stored, verified, rejected, answered;
 };
 
@@ -62,12 +62,12 @@ static bool enabled_for(struct ike *ike, const struct ike_sa *sa)
 /* ---- tokens ---- */
 
 static int make_token(const struct qcd *q, size_t gen, const uint8_t spi_i[8],
-		      const uint8_t spi_r[8], const uint8_t *addr, size_t alen, uint8_t *out)
+                      const uint8_t spi_r[8], const uint8_t *addr, size_t alen, uint8_t *out)
 {
 	struct crypto_chunk in[] = {{spi_i, 8}, {spi_r, 8}, {addr, alen}};
 
 	return crypto_prf(IKEV2_PRF_HMAC_SHA2_256, q->secret.key[gen], QCD_SECRET_LEN, in,
-			  alen ? 3 : 2, out);
+	                  alen ? 3 : 2, out);
 }
 
 /* The taker's address, for connections that bind tokens to it (5.2). */
@@ -84,7 +84,7 @@ static int add_token(struct wire_msg *m, const uint8_t *tok)
 {
 	/* 4.1: protocol 1 (IKE), SPI size 0. */
 	return build_notify(m, IKEV2_PROTO_IKE, NULL, 0, IKEV2_N_QUICK_CRASH_DETECTION, tok,
-			    QCD_TOKEN_LEN);
+	                    QCD_TOKEN_LEN);
 }
 
 static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m, const char *how)
@@ -122,16 +122,18 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "length %zu", len);
 			continue;
 		}
-		memmove(sa->qcd_peer[1], sa->qcd_peer[0], sizeof(sa->qcd_peer[0]) * (IKE_QCD_TOKENS - 1));
+		memmove(sa->qcd_peer[1], sa->qcd_peer[0],
+		        sizeof(sa->qcd_peer[0]) * (IKE_QCD_TOKENS - 1));
 		memmove(&sa->qcd_peer_len[1], &sa->qcd_peer_len[0],
-			sizeof(sa->qcd_peer_len[0]) * (IKE_QCD_TOKENS - 1));
+		        sizeof(sa->qcd_peer_len[0]) * (IKE_QCD_TOKENS - 1));
 		memcpy(sa->qcd_peer[0], p->u.notify.data, len);
 		sa->qcd_peer_len[0] = len;
 		if (sa->n_qcd_peer < IKE_QCD_TOKENS)
 			sa->n_qcd_peer++;
 		if (q)
 			q->stored++;
-		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len, sa->n_qcd_peer);
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len,
+		       sa->n_qcd_peer);
 	}
 }
 
@@ -157,7 +159,7 @@ static int qcd_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct
 }
 
 static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_point pt,
-				   const struct wire_msg *in)
+                                   const struct wire_msg *in)
 {
 	struct qcd *q = qcd_of(ike);
 
@@ -185,8 +187,8 @@ static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_
 /* ---- maker: answers for SAs we lost ---- */
 
 static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
-				  const struct ike_addr *local, const struct ike_addr *remote,
-				  struct wire_msg *answer)
+                                  const struct ike_addr *local, const struct ike_addr *remote,
+                                  struct wire_msg *answer)
 {
 	struct qcd *q = qcd_of(ike);
 	const struct wire_payload *last = &req->payloads[req->npayloads - 1];
@@ -211,8 +213,10 @@ static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
 	crypto_wipe(tok, sizeof(tok));
 	q->answered++;
 	if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
-		log_msg(LOG_INFO, "qcd", "\"%s\" qcd-token-sent in the clear for a lost IKE SA, %zu "
-			"generation(s)", c->name, q->secret.n);
+		log_msg(LOG_INFO, "qcd",
+		        "\"%s\" qcd-token-sent in the clear for a lost IKE SA, %zu "
+		        "generation(s)",
+		        c->name, q->secret.n);
 	return 0;
 }
 
@@ -226,7 +230,7 @@ static void put32(uint8_t *p, uint32_t v)
 
 /* 8.2: an ESP packet for an SPI we lost: N(INVALID_SPI) with the tokens of its IKE SA. */
 static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
-				const struct ike_addr *remote)
+                                const struct ike_addr *remote)
 {
 	struct qcd *q = qcd_of(ike);
 	struct spimap_entry e;
@@ -253,14 +257,14 @@ static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_
 	if (build_notify(&m, IKEV2_PROTO_ESP, NULL, 0, IKEV2_N_INVALID_SPI, data, 4) < 0)
 		goto out;
 	for (size_t g = 0; known && q->maker && g < q->secret.n; g++)
-		if (make_token(q, g, e.spi_i, e.spi_r, e.peer_len ? e.peer : NULL, e.peer_len, tok) <
-			    0 ||
+		if (make_token(q, g, e.spi_i, e.spi_r, e.peer_len ? e.peer : NULL, e.peer_len,
+		               tok) < 0 ||
 		    add_token(&m, tok) < 0)
 			break;
 	ike_send_unprotected(ike, local, remote, &h, &m);
 	if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
 		log_msg(LOG_INFO, "qcd", "ESP for unknown SPI %08x: INVALID_SPI sent%s", spi,
-			known ? " with QCD tokens" : "");
+		        known ? " with QCD tokens" : "");
 out:
 	crypto_wipe(tok, sizeof(tok));
 	wire_msg_free(&m);
@@ -321,7 +325,7 @@ static bool token_matches(const struct ike_sa *sa, const struct wire_msg *m, siz
 		(*seen)++;
 		for (size_t i = 0; i < sa->n_qcd_peer; i++)
 			match |= sa->qcd_peer_len[i] == p->u.notify.len &&
-				 !crypto_memcmp(sa->qcd_peer[i], p->u.notify.data, p->u.notify.len);
+			         !crypto_memcmp(sa->qcd_peer[i], p->u.notify.data, p->u.notify.len);
 	}
 	return match;
 }
@@ -342,14 +346,14 @@ static void liveness_now(struct ike *ike, struct ike_sa *sa)
 }
 
 static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
-				       const struct ike_addr *local, const struct ike_addr *remote,
-				       const struct wire_msg *m)
+                                       const struct ike_addr *local, const struct ike_addr *remote,
+                                       const struct wire_msg *m)
 {
 	struct qcd *q = qcd_of(ike);
 	size_t alen, seen;
 	const uint8_t *ab = addr_bytes(remote, &alen);
 	bool hint = wire_msg_find_notify(m, IKEV2_N_INVALID_IKE_SPI) ||
-		    wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
+	            wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
 
 	(void)local;
 	sa = resolve(ike, sa, m);
@@ -372,8 +376,8 @@ static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
 	if (seen) {
 		q->rejected++;
 		if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
-			sa_log(sa, LOG_WARNING, "qcd-rejected", "%zu token(s) match none of %zu held",
-			       seen, sa->n_qcd_peer);
+			sa_log(sa, LOG_WARNING, "qcd-rejected",
+			       "%zu token(s) match none of %zu held", seen, sa->n_qcd_peer);
 	}
 	if (hint)
 		liveness_now(ike, sa);
@@ -383,7 +387,7 @@ static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
 /* ---- Child SPI map (8.2) ---- */
 
 static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
-			    enum ext_child_event ev)
+                            enum ext_child_event ev)
 {
 	struct qcd *q = qcd_of(ike);
 	struct spimap_entry e;
@@ -435,11 +439,11 @@ int ike_qcd_rollover(struct ike *ike)
 		return -1;
 	if (qcd_secret_rollover(q->path, &q->secret, why, sizeof(why)) < 0) {
 		log_msg(LOG_ERR, "qcd", "rollover failed, keeping generation %u: %s",
-			q->secret.gen[0], why);
+		        q->secret.gen[0], why);
 		return -1;
 	}
 	log_msg(LOG_NOTICE, "qcd", "secret rolled over to generation %u (%zu kept)",
-		q->secret.gen[0], q->secret.n);
+	        q->secret.gen[0], q->secret.n);
 	sa_foreach(ike, resend_fn, NULL);
 	return 0;
 }
@@ -506,7 +510,7 @@ static void load_secret(struct ike *ike, struct qcd *q)
 		return;
 	if (mkdir(ike->cfg->state_dir, 0700) < 0 && errno != EEXIST) {
 		log_msg(LOG_ERR, "qcd", "cannot create %s: %s; token maker disabled",
-			ike->cfg->state_dir, strerror(errno));
+		        ike->cfg->state_dir, strerror(errno));
 		return;
 	}
 	snprintf(q->path, sizeof(q->path), "%s/qcd.secret", ike->cfg->state_dir);
@@ -517,7 +521,7 @@ static void load_secret(struct ike *ike, struct qcd *q)
 		break;
 	case QCD_LOADED:
 		log_msg(LOG_INFO, "qcd", "secret generation %u loaded (%zu kept)", q->secret.gen[0],
-			q->secret.n);
+		        q->secret.n);
 		q->maker = true;
 		break;
 	case QCD_CORRUPT:
@@ -531,9 +535,11 @@ static void load_secret(struct ike *ike, struct qcd *q)
 	snprintf(db, sizeof(db), "%s/qcd-spi.db", ike->cfg->state_dir);
 	q->spimap = spimap_open(db, why, sizeof(why));
 	if (!q->spimap)
-		log_msg(LOG_WARNING, "qcd", "Child SPI map unavailable (%s): RFC 6290 8.2 off", why);
+		log_msg(LOG_WARNING, "qcd", "Child SPI map unavailable (%s): RFC 6290 8.2 off",
+		        why);
 	if (ike->cfg->qcd_rollover_interval)
-		q->next_rollover_ms = ike_now(ike) + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
+		q->next_rollover_ms =
+		    ike_now(ike) + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
 }
 
 static int qcd_init(struct ike *ike)
@@ -574,16 +580,16 @@ static void qcd_status(struct ike *ike, const struct ike_sa *sa, struct json *j)
 }
 
 const struct ike_ext qcd_ext = {
-	.name = "qcd",
-	.init = qcd_init,
-	.free = qcd_free,
-	.add = qcd_add,
-	.process = qcd_process,
-	.unknown_spi_answer = qcd_unknown_spi_answer,
-	.unprotected = qcd_unprotected,
-	.child_event = qcd_child_event,
-	.timers = qcd_timers,
-	.next_timeout = qcd_next_timeout,
-	.esp_unknown_spi = qcd_esp_unknown_spi,
-	.status = qcd_status,
+    .name = "qcd",
+    .init = qcd_init,
+    .free = qcd_free,
+    .add = qcd_add,
+    .process = qcd_process,
+    .unknown_spi_answer = qcd_unknown_spi_answer,
+    .unprotected = qcd_unprotected,
+    .child_event = qcd_child_event,
+    .timers = qcd_timers,
+    .next_timeout = qcd_next_timeout,
+    .esp_unknown_spi = qcd_esp_unknown_spi,
+    .status = qcd_status,
 };

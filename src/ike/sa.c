@@ -144,10 +144,10 @@ const uint8_t *sa_our_spi(const struct ike_sa *sa)
 }
 
 static const char *const state_names[] = {
-	[IKE_S_INIT_SENT] = "INIT_SENT",     [IKE_S_AUTH_SENT] = "AUTH_SENT",
-	[IKE_S_INIT_DONE] = "INIT_DONE",     [IKE_S_ESTABLISHED] = "ESTABLISHED",
-	[IKE_S_REKEYED] = "REKEYED",         [IKE_S_DELETING] = "DELETING",
-	[IKE_S_DEAD] = "DEAD",
+    [IKE_S_INIT_SENT] = "INIT_SENT", [IKE_S_AUTH_SENT] = "AUTH_SENT",
+    [IKE_S_INIT_DONE] = "INIT_DONE", [IKE_S_ESTABLISHED] = "ESTABLISHED",
+    [IKE_S_REKEYED] = "REKEYED",     [IKE_S_DELETING] = "DELETING",
+    [IKE_S_DEAD] = "DEAD",
 };
 
 const char *sa_state_name(enum ike_state st)
@@ -167,8 +167,8 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 		vsnprintf(details, sizeof(details), fmt, ap);
 		va_end(ap);
 	}
-	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial,
-	       spi64(sa->spi_i), spi64(sa->spi_r), event, "%s", details);
+	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial, spi64(sa->spi_i),
+	       spi64(sa->spi_r), event, "%s", details);
 }
 
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
@@ -177,8 +177,8 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 
 	if (sa->state == st)
 		return;
-	sa_log(sa, LOG_INFO, sa_state_name(st), "%s%s%s", sa_state_name(sa->state),
-	       why ? ": " : "", why ? why : "");
+	sa_log(sa, LOG_INFO, sa_state_name(st), "%s%s%s", sa_state_name(sa->state), why ? ": " : "",
+	       why ? why : "");
 	if (was_half_open && ike->half_open)
 		ike->half_open--;
 	if (st == IKE_S_INIT_DONE)

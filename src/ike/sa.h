@@ -20,13 +20,13 @@
 #include "util/ratelimit.h"
 #include "wire/sk.h"
 
-#define IKE_NONCE_LEN 32
-#define IKE_MAX_NONCE 256
-#define IKE_MAX_ADDRS 8       /* MOBIKE peer address set (RFC 4555 3.6) */
-#define IKE_QCD_TOKENS 4      /* RFC 6290 4.5: up to 4 tokens stored */
+#define IKE_NONCE_LEN     32
+#define IKE_MAX_NONCE     256
+#define IKE_MAX_ADDRS     8   /* MOBIKE peer address set (RFC 4555 3.6) */
+#define IKE_QCD_TOKENS    4   /* RFC 6290 4.5: up to 4 tokens stored */
 #define IKE_QCD_TOKEN_MAX 128 /* RFC 6290 4.1 */
-#define IKE_MAX_TS CFG_MAX_TS
-#define IKE_MAX_RESTARTS 256
+#define IKE_MAX_TS        CFG_MAX_TS
+#define IKE_MAX_RESTARTS  256
 
 /* RFC 7296 1, 2.x: the life of an IKE SA, one state per step. */
 enum ike_state {
@@ -109,9 +109,9 @@ struct ike_pending {
 	struct crypto_dh *dh; /* owned */
 	uint8_t nonce[IKE_MAX_NONCE];
 	size_t nonce_len;
-	uint8_t new_spi[8];       /* IKE rekey: our SPI for the new IKE SA */
-	uint32_t child_spi;       /* new Child SA: our inbound SPI */
-	uint32_t rekey_spi;       /* Child rekey/delete: the old SA's inbound SPI */
+	uint8_t new_spi[8]; /* IKE rekey: our SPI for the new IKE SA */
+	uint32_t child_spi; /* new Child SA: our inbound SPI */
+	uint32_t rekey_spi; /* Child rekey/delete: the old SA's inbound SPI */
 	struct ike_ts_set ts_i, ts_r;
 	uint64_t new_sa; /* IKE rekey: serial of the new IKE SA */
 };
@@ -129,10 +129,10 @@ struct ike_sa {
 	struct ike_addr local, remote;
 	struct ike_addr peer_addrs[IKE_MAX_ADDRS];
 	size_t n_peer_addrs;
-	bool natt;          /* floated to port 4500 (RFC 7296 2.23) */
-	bool nat_local;     /* we are behind a NAT */
-	bool nat_remote;    /* the peer is behind a NAT */
-	bool fake_nat;      /* we pretend a NAT to force UDP encapsulation */
+	bool natt;       /* floated to port 4500 (RFC 7296 2.23) */
+	bool nat_local;  /* we are behind a NAT */
+	bool nat_remote; /* the peer is behind a NAT */
+	bool fake_nat;   /* we pretend a NAT to force UDP encapsulation */
 
 	/* Negotiated algorithms and keys (2.14). */
 	struct crypto_ike_suite suite;
@@ -190,7 +190,8 @@ struct ike {
 	struct ike_stats stats;
 	struct ike_hash *by_spi;    /* our SPI -> sa */
 	struct ike_hash *by_serial; /* serial -> sa */
-	struct ike_hash *by_init;   /* responder: hash(SPIi, peer) -> sa, for IKE_SA_INIT retransmits */
+	struct ike_hash
+	    *by_init; /* responder: hash(SPIi, peer) -> sa, for IKE_SA_INIT retransmits */
 	uint64_t next_serial;
 	uint32_t next_reqid;
 	uint8_t cookie_secret[32];
@@ -237,7 +238,7 @@ void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
 void sa_index_init(struct ike *ike, struct ike_sa *sa);
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why);
 void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 const char *sa_state_name(enum ike_state st);
 /* Call fn for every live SA (safe against sa_kill inside fn). */
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
@@ -267,31 +268,31 @@ void ike_queue(struct ike *ike, struct ike_sa *sa, enum ike_task task);
 void ike_kick(struct ike *ike, struct ike_sa *sa);
 /* Send a request (owned by sa->out) built from payloads, protected unless IKE_SA_INIT. */
 int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
-		     const struct wire_msg *payloads) WUR;
+                     const struct wire_msg *payloads) WUR;
 /* Send a response to the request with message ID msg_id, and cache it. */
 int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint32_t msg_id,
-		      const struct wire_msg *payloads) WUR;
+                      const struct wire_msg *payloads) WUR;
 /* Send raw bytes on the SA's current path (adds the non-ESP marker on 4500). */
 void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
-		  const uint8_t *buf, size_t len);
+                  const uint8_t *buf, size_t len);
 /* Build and send an unprotected message (IKE_SA_INIT errors, INVALID_IKE_SPI). */
 void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
-			  const struct wire_hdr *hdr, const struct wire_msg *payloads);
+                          const struct wire_hdr *hdr, const struct wire_msg *payloads);
 /* The request is done: free the retransmission state and kick the queue. */
 void ike_request_done(struct ike *ike, struct ike_sa *sa);
 
 /* ---- payload building helpers (build.c) ---- */
 
 int build_notify(struct wire_msg *m, uint8_t proto, const uint8_t *spi, size_t spi_len,
-		 uint16_t type, const uint8_t *data, size_t len) WUR;
+                 uint16_t type, const uint8_t *data, size_t len) WUR;
 int build_nonce(struct wire_msg *m, const uint8_t *nonce, size_t len) WUR;
 int build_ke(struct wire_msg *m, const struct crypto_dh *dh) WUR;
 int build_sa(struct wire_msg *m, const struct proposal *props, size_t n, uint8_t protocol,
-	     const uint8_t *spi, size_t spi_len) WUR;
+             const uint8_t *spi, size_t spi_len) WUR;
 int build_ts(struct wire_msg *m, uint8_t type, const struct ike_ts_set *ts) WUR;
 int build_id(struct wire_msg *m, uint8_t type, const struct cfg_id *id) WUR;
 int build_delete(struct wire_msg *m, uint8_t proto, const uint8_t *spis, size_t spi_size,
-		 size_t n) WUR;
+                 size_t n) WUR;
 struct wire_payload *build_add(struct wire_msg *m, uint8_t type);
 /* Copy bytes into the message's arena so a payload can borrow them. */
 const uint8_t *build_copy(struct wire_msg *m, const void *p, size_t len);
@@ -308,10 +309,10 @@ struct ike_chosen {
 
 /* Responder: the first peer proposal our config accepts. -1 => NO_PROPOSAL_CHOSEN. */
 int propsel_choose(const struct wire_sa *offer, const struct proposal *ours, size_t n,
-		   uint8_t protocol, bool need_dh, struct ike_chosen *out) WUR;
+                   uint8_t protocol, bool need_dh, struct ike_chosen *out) WUR;
 /* Initiator: check that the responder's single proposal is one we offered. */
 int propsel_check(const struct wire_sa *answer, const struct proposal *ours, size_t n,
-		  uint8_t protocol, struct ike_chosen *out) WUR;
+                  uint8_t protocol, struct ike_chosen *out) WUR;
 /* Encode a chosen proposal as the responder's SA payload. */
 int build_sa_chosen(struct wire_msg *m, const struct ike_chosen *c) WUR;
 
@@ -320,10 +321,10 @@ int build_sa_chosen(struct wire_msg *m, const struct ike_chosen *c) WUR;
 int ts_from_payload(const struct wire_ts_list *l, struct ike_ts_set *out) WUR;
 /* Our configured selectors for a side; "dynamic" (none) becomes the address. */
 void ts_from_config(const struct cfg_ts *ts, size_t n, const struct ike_addr *addr,
-		    struct ike_ts_set *out);
+                    struct ike_ts_set *out);
 /* Narrow the proposed set to what the config allows; -1 => TS_UNACCEPTABLE. */
 int ts_narrow(const struct ike_ts_set *proposed, const struct ike_ts_set *allowed,
-	      struct ike_ts_set *out) WUR;
+              struct ike_ts_set *out) WUR;
 /* Initiator: the responder's answer must be a subset of what we proposed. */
 bool ts_subset(const struct ike_ts_set *answer, const struct ike_ts_set *proposed);
 
@@ -332,16 +333,16 @@ bool ts_subset(const struct ike_ts_set *answer, const struct ike_ts_set *propose
 /* ike_sa_init.c */
 int ike_sa_init_start(struct ike *ike, struct ike_sa *sa) WUR;
 void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
-			 const struct ike_addr *remote, const uint8_t *buf, size_t len,
-			 const struct wire_msg *m);
+                         const struct ike_addr *remote, const uint8_t *buf, size_t len,
+                         const struct wire_msg *m);
 void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
-			  const struct wire_msg *m);
+                          const struct wire_msg *m);
 bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
-			const struct ike_addr *remote);
+                        const struct ike_addr *remote);
 const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr *local,
-					  const struct ike_addr *remote);
+                                          const struct ike_addr *remote);
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
-		       size_t peer_ke_len) WUR;
+                       size_t peer_ke_len) WUR;
 /* ike_auth.c */
 int ike_auth_start(struct ike *ike, struct ike_sa *sa) WUR;
 void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
@@ -354,8 +355,8 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 void ccsa_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 /* Child SA keys and installation (child.c): 2.17 */
 int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, size_t ni_len,
-		      const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
-		      bool we_initiated) WUR;
+                      const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
+                      bool we_initiated) WUR;
 int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
 void child_schedule(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* informational.c */
@@ -364,14 +365,14 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 /* nat.c: RFC 7296 2.23 */
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
-		      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat) WUR;
+                      const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat) WUR;
 void nat_check(struct ike_sa *sa, const struct wire_msg *m);
 /* cookie.c: RFC 7296 2.6 */
 int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t ni_len,
-		   const struct ike_addr *peer, const uint8_t spi_i[8], uint8_t *out,
-		   size_t *len) WUR;
+                   const struct ike_addr *peer, const uint8_t spi_i[8], uint8_t *out,
+                   size_t *len) WUR;
 bool cookie_valid(struct ike *ike, const uint8_t *cookie, size_t len, const uint8_t *ni,
-		  size_t ni_len, const struct ike_addr *peer, const uint8_t spi_i[8]);
+                  size_t ni_len, const struct ike_addr *peer, const uint8_t spi_i[8]);
 
 /* ---- addresses (addr.c) ---- */
 

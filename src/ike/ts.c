@@ -38,7 +38,7 @@ int ts_from_payload(const struct wire_ts_list *l, struct ike_ts_set *out)
 }
 
 void ts_from_config(const struct cfg_ts *ts, size_t n, const struct ike_addr *addr,
-		    struct ike_ts_set *out)
+                    struct ike_ts_set *out)
 {
 	size_t alen;
 	const uint8_t *a;
@@ -79,7 +79,7 @@ static bool ts_intersect(const struct cfg_ts *a, const struct cfg_ts *b, struct 
 }
 
 int ts_narrow(const struct ike_ts_set *proposed, const struct ike_ts_set *allowed,
-	      struct ike_ts_set *out)
+              struct ike_ts_set *out)
 {
 	out->n = 0;
 	for (size_t i = 0; i < proposed->n; i++)

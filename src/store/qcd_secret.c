@@ -36,7 +36,8 @@ size_t qcd_secret_encode(const struct qcd_secret *s, uint8_t *out, size_t outlen
 	if (wire_wr_bytes(&w, magic, sizeof(magic)) < 0 || wire_wr_u32(&w, (uint32_t)s->n) < 0)
 		goto out;
 	for (size_t i = 0; i < s->n; i++)
-		if (wire_wr_u32(&w, s->gen[i]) < 0 || wire_wr_bytes(&w, s->key[i], QCD_SECRET_LEN) < 0)
+		if (wire_wr_u32(&w, s->gen[i]) < 0 ||
+		    wire_wr_bytes(&w, s->key[i], QCD_SECRET_LEN) < 0)
 			goto out;
 	c.p = w.p;
 	c.len = w.len;
@@ -66,7 +67,8 @@ int qcd_secret_decode(const uint8_t *buf, size_t len, struct qcd_secret *s)
 	    n > QCD_GENERATIONS)
 		return -1;
 	for (uint32_t i = 0; i < n; i++)
-		if (wire_rd_u32(&r, &s->gen[i]) < 0 || wire_rd_copy(&r, s->key[i], QCD_SECRET_LEN) < 0)
+		if (wire_rd_u32(&r, &s->gen[i]) < 0 ||
+		    wire_rd_copy(&r, s->key[i], QCD_SECRET_LEN) < 0)
 			goto bad;
 	if (wire_rd_left(&r))
 		goto bad;
@@ -157,7 +159,7 @@ static int fresh(struct qcd_secret *s, uint32_t gen)
 }
 
 enum qcd_load_result qcd_secret_load(const char *path, struct qcd_secret *s, char *why,
-				     size_t whylen)
+                                     size_t whylen)
 {
 	uint8_t buf[FILE_MAX + 1];
 	ssize_t n;

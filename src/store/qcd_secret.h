@@ -14,13 +14,13 @@
 
 #include "util/compiler.h"
 
-#define QCD_SECRET_LEN 32
+#define QCD_SECRET_LEN  32
 #define QCD_GENERATIONS 4 /* the current one and 3 previous (RFC 6290 4.5, 5.1) */
 
 struct qcd_secret {
-	size_t n;                                          /* generations held, newest first */
-	uint32_t gen[QCD_GENERATIONS];                     /* generation numbers */
-	uint8_t key[QCD_GENERATIONS][QCD_SECRET_LEN];      /* wiped by qcd_secret_wipe */
+	size_t n;                                     /* generations held, newest first */
+	uint32_t gen[QCD_GENERATIONS];                /* generation numbers */
+	uint8_t key[QCD_GENERATIONS][QCD_SECRET_LEN]; /* wiped by qcd_secret_wipe */
 };
 
 enum qcd_load_result {
@@ -38,7 +38,7 @@ enum qcd_load_result {
  * why receives a reason on failure.
  */
 enum qcd_load_result qcd_secret_load(const char *path, struct qcd_secret *s, char *why,
-				     size_t whylen);
+                                     size_t whylen);
 /* Generate a new current secret, keep up to 3 previous ones, save atomically.
  * On failure the in-memory and on-disk secrets are unchanged. */
 int qcd_secret_rollover(const char *path, struct qcd_secret *s, char *why, size_t whylen) WUR;

@@ -27,13 +27,13 @@ struct spimap {
 static int prepare(struct spimap *m)
 {
 	return sqlite3_prepare_v2(m->db,
-				  "INSERT OR REPLACE INTO spimap(spi, spi_i, spi_r, peer) "
-				  "VALUES (?1, ?2, ?3, ?4)",
-				  -1, &m->put, NULL) != SQLITE_OK ||
+	                          "INSERT OR REPLACE INTO spimap(spi, spi_i, spi_r, peer) "
+	                          "VALUES (?1, ?2, ?3, ?4)",
+	                          -1, &m->put, NULL) != SQLITE_OK ||
 	       sqlite3_prepare_v2(m->db, "DELETE FROM spimap WHERE spi = ?1", -1, &m->del, NULL) !=
-		       SQLITE_OK ||
+	           SQLITE_OK ||
 	       sqlite3_prepare_v2(m->db, "SELECT spi_i, spi_r, peer FROM spimap WHERE spi = ?1", -1,
-				  &m->get, NULL) != SQLITE_OK;
+	                          &m->get, NULL) != SQLITE_OK;
 }
 
 struct spimap *spimap_open(const char *path, char *why, size_t whylen)
@@ -46,12 +46,13 @@ struct spimap *spimap_open(const char *path, char *why, size_t whylen)
 	}
 	if (sqlite3_open(path, &m->db) != SQLITE_OK ||
 	    sqlite3_exec(m->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 "CREATE TABLE IF NOT EXISTS spimap (spi INTEGER PRIMARY KEY, "
-			 "spi_i BLOB NOT NULL, spi_r BLOB NOT NULL, peer BLOB)",
-			 NULL, NULL, NULL) != SQLITE_OK ||
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                 "CREATE TABLE IF NOT EXISTS spimap (spi INTEGER PRIMARY KEY, "
+	                 "spi_i BLOB NOT NULL, spi_r BLOB NOT NULL, peer BLOB)",
+	                 NULL, NULL, NULL) != SQLITE_OK ||
 	    prepare(m)) {
-		snprintf(why, whylen, "%s: %s", path, m->db ? sqlite3_errmsg(m->db) : "cannot open");
+		snprintf(why, whylen, "%s: %s", path,
+		         m->db ? sqlite3_errmsg(m->db) : "cannot open");
 		spimap_close(m);
 		return NULL;
 	}
@@ -171,8 +172,8 @@ int spimap_get(struct spimap *m, uint32_t spi, struct spimap_entry *out)
 	if (rc == SQLITE_ROW) {
 		out->spi = spi;
 		n = blob(m->get, 2, out->peer, 0, sizeof(out->peer));
-		if (blob(m->get, 0, out->spi_i, 8, 8) < 0 || blob(m->get, 1, out->spi_r, 8, 8) < 0 ||
-		    n < 0)
+		if (blob(m->get, 0, out->spi_i, 8, 8) < 0 ||
+		    blob(m->get, 1, out->spi_r, 8, 8) < 0 || n < 0)
 			rc = SQLITE_ERROR;
 		else
 			out->peer_len = (uint8_t)n;

@@ -20,10 +20,10 @@
 struct spimap;
 
 struct spimap_entry {
-	uint32_t spi;         /* our inbound ESP SPI */
+	uint32_t spi; /* our inbound ESP SPI */
 	uint8_t spi_i[8], spi_r[8];
-	uint8_t peer[16];     /* the token taker's address (RFC 6290 5.2) */
-	uint8_t peer_len;     /* 4 or 16; 0 when unknown */
+	uint8_t peer[16]; /* the token taker's address (RFC 6290 5.2) */
+	uint8_t peer_len; /* 4 or 16; 0 when unknown */
 };
 
 /* Open (creating) the database at path; NULL with why filled on failure. */

@@ -14,12 +14,12 @@
 
 #include "wire/cursor.h"
 
-#define ETHERTYPE_IPV4 0x0800
-#define ETHERTYPE_IPV6 0x86dd
-#define ETHERTYPE_VLAN 0x8100
+#define ETHERTYPE_IPV4  0x0800
+#define ETHERTYPE_IPV6  0x86dd
+#define ETHERTYPE_VLAN  0x8100
 #define IPPROTO_UDP_NUM 17
-#define IKE_PORT 500
-#define NATT_PORT 4500
+#define IKE_PORT        500
+#define NATT_PORT       4500
 
 /* Parse a UDP header and its payload out of an IP payload. */
 static int parse_udp(struct wire_rd *r, size_t udp_len, struct pcap_udp *d)
@@ -69,8 +69,8 @@ static int parse_ipv6(struct wire_rd *r, struct pcap_udp *d)
 	uint8_t nh, hlim;
 
 	if (wire_rd_u32(r, &vtf) < 0 || (vtf >> 28) != 6 || wire_rd_u16(r, &plen) < 0 ||
-	    wire_rd_u8(r, &nh) < 0 || wire_rd_u8(r, &hlim) < 0 ||
-	    wire_rd_copy(r, d->src, 16) < 0 || wire_rd_copy(r, d->dst, 16) < 0)
+	    wire_rd_u8(r, &nh) < 0 || wire_rd_u8(r, &hlim) < 0 || wire_rd_copy(r, d->src, 16) < 0 ||
+	    wire_rd_copy(r, d->dst, 16) < 0)
 		return -1;
 	if (nh != IPPROTO_UDP_NUM) /* extension headers are not followed */
 		return -1;

@@ -14,13 +14,13 @@
 #include "util/compiler.h"
 
 struct pcap_udp {
-	unsigned frame;   /* 1-based frame number, as tshark counts */
-	int family;       /* AF_INET or AF_INET6 */
+	unsigned frame; /* 1-based frame number, as tshark counts */
+	int family;     /* AF_INET or AF_INET6 */
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	const uint8_t *payload; /* UDP payload, borrowed until the next callback returns */
 	size_t len;
-	double ts;        /* seconds since the epoch */
+	double ts; /* seconds since the epoch */
 };
 
 /*
