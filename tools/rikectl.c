@@ -8,22 +8,14 @@
 
 #include "rikectl.h"
 
-static const char *const ctl_cmds[] = {"up", "down", "status", "list-sas", "reload", "qcd"};
-
-/*
- * Linked only while tools/rikectl_ctl.c is absent: its strong definition
- * replaces this one.
- */
-__attribute__((weak)) int rikectl_ctl(int argc, char **argv)
-{
-	fprintf(stderr, "rikectl: control commands unavailable\n");
-	return 2;
-}
-
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rikectl decode FILE.pcap [--keys TABLE] [--json]\n"
-	           "       rikectl up|down|status|list-sas|reload|qcd [ARGS...]\n");
+	fprintf(f, "usage: rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
+		   "       rikectl [-s SOCKET] up|down NAME\n"
+		   "       rikectl [-s SOCKET] status|list-sas [--json]\n"
+		   "       rikectl [-s SOCKET] reload\n"
+		   "       rikectl [-s SOCKET] rekey-ike|rekey-child|dpd NAME\n"
+		   "       rikectl [-s SOCKET] qcd rollover|reset\n");
 }
 
 int main(int argc, char **argv)
@@ -34,10 +26,6 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "decode"))
 		return rikectl_decode(argc - 1, argv + 1);
-	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
-		if (!strcmp(argv[1], ctl_cmds[i]))
-			return rikectl_ctl(argc - 1, argv + 1);
-	fprintf(stderr, "rikectl: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	/* Everything else is a control command; riked judges the name. */
+	return rikectl_ctl(argc, argv);
 }

@@ -1,5 +1,5 @@
 /*
- * `rikectl decode FILE.pcap [--keys TABLE] [--json]`: print every IKE
+ * `rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]`: print every IKE
  * message of a capture (UDP 500, and 4500 behind the non-ESP marker of
  * RFC 3948 2.2) as a tree of payloads (RFC 7296 3). With a Wireshark
  * ikev2_decryption_table, SK payloads are verified and decrypted (RFC 7296
@@ -10,8 +10,13 @@
  *
  * The printing goes through a small emitter so that the text tree and the
  * JSON document come from the same walk.
+ *
+ * With --dump-dir nothing is decoded: every IKE datagram (non-ESP marker
+ * stripped) is written to DIR as its own file, <capture>-<frame>.ike, to
+ * seed the fuzz targets (tests/fuzz/README.md).
  */
 #include <arpa/inet.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +163,9 @@ struct dec_ctx {
 	struct keytable kt;
 	struct dec_sa *sas; /* parallel to kt.rows */
 	bool keys;
+	const char *dump_dir; /* --dump-dir: write datagrams instead of decoding */
+	char dump_base[256];  /* the capture's file name, for the dumped files */
+	unsigned dumped;
 	unsigned ike, esp, keepalive, malformed, sk_ok, sk_failed, sk_unchecked, sk_nokey;
 };
 
@@ -586,6 +594,35 @@ out:
 	wire_msg_free(&m);
 }
 
+/* --dump-dir: one file per IKE datagram, named after the capture and frame. */
+static int dump_datagram(struct dec_ctx *c, unsigned frame, const uint8_t *buf, size_t len)
+{
+	char path[4096];
+	FILE *f;
+	int rc = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s-%u.ike", c->dump_dir, c->dump_base, frame) >=
+	    (int)sizeof(path)) {
+		fprintf(stderr, "rikectl: dump path too long\n");
+		return -1;
+	}
+	f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	if (len && fwrite(buf, 1, len, f) != len)
+		goto out;
+	rc = 0;
+	c->dumped++;
+out:
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc < 0)
+		fprintf(stderr, "rikectl: cannot write %s\n", path);
+	return rc;
+}
+
 static int on_datagram(void *ctx, const struct pcap_udp *d)
 {
 	struct dec_ctx *c = ctx;
@@ -609,6 +646,8 @@ static int on_datagram(void *ctx, const struct pcap_udp *d)
 		len = k == 1 ? len : d->len;
 	}
 	c->ike++;
+	if (c->dump_dir)
+		return dump_datagram(c, d->frame, buf, len);
 	ob(&c->o, NULL, "frame");
 	ku(&c->o, "frame", d->frame);
 	kaddr(&c->o, "src", d->family, d->src);
@@ -625,13 +664,16 @@ static int on_datagram(void *ctx, const struct pcap_udp *d)
 
 /* ---- command ---- */
 
-static int parse_args(int argc, char **argv, const char **file, const char **keys, bool *json)
+static int parse_args(int argc, char **argv, const char **file, const char **keys, bool *json,
+                      const char **dump_dir)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			*json = true;
 		else if (!strcmp(argv[i], "--keys") && i + 1 < argc)
 			*keys = argv[++i];
+		else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc)
+			*dump_dir = argv[++i];
 		else if (argv[i][0] != '-' && !*file)
 			*file = argv[i];
 		else
@@ -679,6 +721,27 @@ static void summary(const struct dec_ctx *c)
 	fputc('\n', f);
 }
 
+/* --dump-dir: write the datagrams, print how many. */
+static int dump_capture(struct dec_ctx *c, const char *file)
+{
+	char errbuf[PCAP_ERRBUF_SIZE + 256], tmp[sizeof(c->dump_base)];
+	char *dot;
+
+	snprintf(tmp, sizeof(tmp), "%s", file);
+	snprintf(c->dump_base, sizeof(c->dump_base), "%s", basename(tmp));
+	dot = strchr(c->dump_base, '.');
+	if (dot && dot != c->dump_base)
+		*dot = '\0';
+	errbuf[0] = '\0'; /* stays empty when a write failed (already reported) */
+	if (pcapread_udp(file, on_datagram, c, errbuf) < 0) {
+		if (errbuf[0])
+			fprintf(stderr, "rikectl: %s\n", errbuf);
+		return 1;
+	}
+	printf("%s: wrote %u IKE datagrams to %s\n", file, c->dumped, c->dump_dir);
+	return 0;
+}
+
 int rikectl_decode(int argc, char **argv)
 {
 	const char *file = NULL, *keys = NULL;
@@ -688,10 +751,16 @@ int rikectl_decode(int argc, char **argv)
 	int rc = 1;
 
 	memset(&c, 0, sizeof(c));
-	if (parse_args(argc, argv, &file, &keys, &json) < 0) {
-		fprintf(stderr, "usage: rikectl decode FILE.pcap [--keys TABLE] [--json]\n");
+	if (parse_args(argc, argv, &file, &keys, &json, &c.dump_dir) < 0) {
+		fprintf(stderr,
+		        "usage: rikectl decode FILE.pcap [--keys TABLE] [--json]\n"
+		        "       rikectl decode FILE.pcap --dump-dir DIR\n"
+		        "  --dump-dir DIR  write each IKE datagram (non-ESP marker stripped)\n"
+		        "                  to DIR/<capture>-<frame>.ike instead of decoding\n");
 		return 2;
 	}
+	if (c.dump_dir)
+		return dump_capture(&c, file);
 	if (keys && load_keys(&c, keys) < 0)
 		goto out;
 	c.o.json = json;

@@ -306,12 +306,14 @@ static const char *nm(const char *s)
 
 static void status_child_json(struct json *j, const struct child_sa *c, uint64_t now)
 {
+	char spi[9];
+
 	json_obj_begin(j);
 	json_kv_uint(j, "reqid", c->reqid);
-	json_key(j, "spi_in");
-	fprintf(j->out, "\"%08x\"", c->spi_in);
-	json_key(j, "spi_out");
-	fprintf(j->out, "\"%08x\"", c->spi_out);
+	snprintf(spi, sizeof(spi), "%08x", c->spi_in);
+	json_kv_str(j, "spi_in", spi);
+	snprintf(spi, sizeof(spi), "%08x", c->spi_out);
+	json_kv_str(j, "spi_out", spi);
 	json_kv_str(j, "mode", c->transport ? "transport" : "tunnel");
 	json_kv_str(j, "encr", nm(ikev2_encr_name(c->encr)));
 	json_kv_uint(j, "encr_keybits", c->encr_keybits);

@@ -24,7 +24,8 @@
 #include "ike/child.h"
 #include "ike/ext.h"
 
-#define TEMP_FAILURE_RETRY_MS 5000
+#define TEMP_FAILURE_RETRY_MS 2000    /* plus up to as much again at random */
+#define TEMP_FAILURE_GIVE_UP_MS 300000 /* 2.25: "several minutes" */
 
 static uint32_t get_spi(const uint8_t *p)
 {
@@ -55,6 +56,29 @@ static bool pfs_configured(const struct cfg_conn *c)
 {
 	return c->n_esp_proposals && c->esp_proposals[0].n_dh &&
 	       c->esp_proposals[0].dh[0] != IKEV2_DH_NONE;
+}
+
+/*
+ * 2.25: after TEMPORARY_FAILURE wait, at random so that two peers that
+ * refused each other do not retry in lockstep, and close the IKE SA when
+ * the condition lasts several minutes. Returns the time to retry at, or 0
+ * when the IKE SA is being closed.
+ */
+static uint64_t temp_failure(struct ike *ike, struct ike_sa *sa)
+{
+	uint64_t now = ike_now(ike);
+	uint32_t r = 0;
+
+	if (!sa->temp_fail_ms)
+		sa->temp_fail_ms = now;
+	if (now - sa->temp_fail_ms > TEMP_FAILURE_GIVE_UP_MS) {
+		sa_log(sa, LOG_WARNING, "out-of-sync", "TEMPORARY_FAILURE for minutes: closing");
+		ike_queue(ike, sa, TASK_IKE_DELETE);
+		return 0;
+	}
+	if (crypto_random(&r, sizeof(r)) < 0)
+		r = 0;
+	return now + TEMP_FAILURE_RETRY_MS + r % TEMP_FAILURE_RETRY_MS;
 }
 
 /* ---- initiator ---- */
@@ -488,7 +512,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 		sa_log(sa, LOG_NOTICE, "child-failed", "peer says %s",
 		       ikev2_notify_name(err) ? ikev2_notify_name(err) : "error");
 		if (err == IKEV2_N_TEMPORARY_FAILURE && old) {
-			old->rekey_ms = ike_now(ike) + TEMP_FAILURE_RETRY_MS; /* 2.25 */
+			old->rekey_ms = temp_failure(ike, sa);
 		} else if (err == IKEV2_N_CHILD_SA_NOT_FOUND && old && !old->rekeyed) {
 			/* 2.25: delete it silently and create a new one. */
 			child_remove(ike, sa, old);
@@ -515,6 +539,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 		goto out;
 	}
 	ch->by_us = true;
+	sa->temp_fail_ms = 0;
 	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, sa->pend.nonce, sa->pend.nonce_len,
 	              np->u.nonce.data, np->u.nonce.len);
 	if (old && old->rekeyed) {
@@ -571,8 +596,9 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		sa_log(sa, LOG_NOTICE, "ike-rekey-failed", "peer says %s",
 		       err && ikev2_notify_name(err) ? ikev2_notify_name(err) : "unacceptable");
 		sa_kill(ike, nsa, "rekey refused");
-		/* 2.25: retry later (TEMPORARY_FAILURE) or at the next rekey time. */
-		sa->rekey_ms = ike_now(ike) + TEMP_FAILURE_RETRY_MS;
+		/* 2.25: retry later, at random. */
+		sa->rekey_ms = err == IKEV2_N_TEMPORARY_FAILURE ? temp_failure(ike, sa)
+								: ike_now(ike) + TEMP_FAILURE_GIVE_UP_MS;
 		return;
 	}
 	memcpy(nsa->spi_r, c.spi, 8);
@@ -582,6 +608,7 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		return;
 	}
 	nsa->by_us = true;
+	sa->temp_fail_ms = 0;
 	ike_established(ike, nsa, "rekeyed by us");
 	(void)ext_process(ike, nsa, EXT_IKE_REKEY_DONE, m);
 	if (sa->peer_rekey_serial)

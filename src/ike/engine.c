@@ -309,6 +309,9 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 		sa_log(sa, LOG_NOTICE, "peer-dead", "no answer to message %u after %u retransmits",
 		       sa->out.msg_id, sa->out.tries);
 		ext_sa_down(ike, sa, true);
+		if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
+		    sa->state != IKE_S_DELETING)
+			ike->stats.sa_failed++;
 		if (!sa->no_restart && sa->state != IKE_S_REKEYED)
 			ike_restart(ike, sa->conn_name, 0);
 		sa_kill(ike, sa, "retransmits exhausted");
@@ -574,6 +577,7 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
                           const struct wire_msg *m)
 {
 	static const uint8_t zero[8];
+	const struct wire_payload *np;
 	struct ike_sa *sa;
 
 	if (!(m->hdr.flags & IKEV2_FLAG_RESPONSE)) {
@@ -581,7 +585,10 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 			drop(ike, &ike->stats.drop_malformed, remote, "IKE_SA_INIT with SPIr");
 			return;
 		}
-		sa = sa_lookup_init(ike, m->hdr.spi_i, remote);
+		np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
+		sa = np ? sa_lookup_init(ike, m->hdr.spi_i, remote, np->u.nonce.data,
+					 np->u.nonce.len)
+			: NULL;
 		if (sa) {
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;

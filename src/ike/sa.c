@@ -186,9 +186,11 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 	sa->state = st;
 }
 
+/* The address the IKE_SA_INIT came from is kept: the SA may float later. */
 void sa_index_init(struct ike *ike, struct ike_sa *sa)
 {
-	if (!sa->initiator && hash_put(ike->by_init, init_key(sa->spi_i, &sa->remote), sa) < 0)
+	sa->init_peer = sa->remote;
+	if (!sa->initiator && hash_put(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa) < 0)
 		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
 }
 
@@ -242,12 +244,23 @@ struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial)
 	return hash_get(ike->by_serial, serial);
 }
 
-struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer)
+/*
+ * RFC 7296 2.1: a retransmitted IKE_SA_INIT is recognised by SPIi, the
+ * peer and Ni, so a forged request with the same SPIi cannot capture the
+ * real one.
+ */
+struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
+			      const uint8_t *ni, size_t ni_len)
 {
-	struct ike_sa *sa = hash_get(ike->by_init, init_key(spi_i, peer));
+	uint64_t key = init_key(spi_i, peer);
 
-	if (sa && !memcmp(sa->spi_i, spi_i, 8) && addr_equal(&sa->remote, peer))
-		return sa;
+	for (struct hent *e = ike->by_init->b[mix(key) & (ike->by_init->nb - 1)]; e; e = e->next) {
+		struct ike_sa *sa = e->sa;
+
+		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) && addr_equal(&sa->init_peer, peer) &&
+		    sa->ni_len == ni_len && !memcmp(sa->ni, ni, ni_len))
+			return sa;
+	}
 	return NULL;
 }
 
@@ -298,10 +311,18 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		}
 		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	}
+	/* 2.25.2: a rekey that was under way goes with the SA it rekeys. */
+	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend.new_sa) {
+		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
+
+		sa->pend.new_sa = 0;
+		if (nsa && nsa->state != IKE_S_ESTABLISHED)
+			sa_kill(ike, nsa, "its rekey was abandoned");
+	}
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)
-		hash_del(ike->by_init, init_key(sa->spi_i, &sa->remote), sa);
+		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
 	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */
 }
 

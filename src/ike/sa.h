@@ -127,6 +127,7 @@ struct ike_sa {
 
 	/* Addresses (RFC 4555: a set, one path in use). */
 	struct ike_addr local, remote;
+	struct ike_addr init_peer; /* responder: where IKE_SA_INIT came from (index key) */
 	struct ike_addr peer_addrs[IKE_MAX_ADDRS];
 	size_t n_peer_addrs;
 	bool natt;       /* floated to port 4500 (RFC 7296 2.23) */
@@ -178,6 +179,7 @@ struct ike_sa {
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
 	bool qcd_resend;            /* RFC 6290 4.3/4.4: send our token in an INFORMATIONAL */
+	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -231,7 +233,8 @@ void sa_reap(struct ike *ike);
 void sa_free(struct ike *ike, struct ike_sa *sa);
 struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8]);
 struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial);
-struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer);
+struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
+			      const uint8_t *ni, size_t ni_len);
 /* Our own SPI of the SA (SPIi when we initiated it). */
 const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);

@@ -1,0 +1,545 @@
+/*
+ * Engine <-> data plane glue (see dpglue.h). It owns the list of Child SAs
+ * it installed (reqid, SPIs, the policies it added), so that policies
+ * survive make-before-break rekeying (a new pair with the same reqid takes
+ * the old pair's policies over, RFC 7296 2.8) and so that counters can be
+ * read per reqid. Outer addresses are the IKE SA's: after a NAT-T float
+ * both ends use the NAT-T port and ESP is UDP-encapsulated (RFC 7296 2.23,
+ * RFC 3948). Inner selectors come from the negotiated TSi/TSr (RFC 7296
+ * 2.9, RFC 4301 4.4.1).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/dpglue.h"
+#include "daemon/log.h"
+#include "dataplane/dp.h"
+#include "ike/ike.h"
+#include "ike/sa.h"
+
+#define DPG_PRIORITY_BASE 1000 /* policies: lower wins; minus prefix lengths */
+
+/* One installed Child SA (a pair of SAs). */
+struct dpg_child {
+	struct dpg_child *next;
+	uint32_t reqid, spi_in, spi_out;
+	uint64_t ike_serial;
+	struct dp_policy *pols; /* owned: the policies this pair added */
+	size_t npols;
+};
+
+struct dpglue {
+	struct dp *dp;
+	struct ike *ike; /* borrowed */
+	void (*after)(void *ctx);
+	void *after_ctx;
+	enum cfg_dataplane which;
+	uint16_t natt_port;
+	struct dpg_child *children; /* newest first */
+	size_t nchildren;
+};
+
+static uint64_t spi64(const uint8_t spi[8])
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		v = v << 8 | spi[i];
+	return v;
+}
+
+/* A failure about one Child SA of `sa`, with errno's text. */
+static void glue_fail(int level, const struct ike_sa *sa, const char *event, uint32_t reqid)
+{
+	log_sa(level, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i), spi64(sa->spi_r), event,
+	       "reqid %u: %s", reqid, strerror(errno));
+}
+
+const char *dpglue_backend_name(enum cfg_dataplane which)
+{
+	return which == CFG_DP_XFRM ? "xfrm" : "userspace";
+}
+
+/* ---- selectors ---- */
+
+static void ts_to_dp(const struct cfg_ts *in, struct dp_ts *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = in->type == IKEV2_TS_IPV6_ADDR_RANGE ? AF_INET6 : AF_INET;
+	out->proto = in->ip_proto;
+	out->port_lo = in->start_port;
+	out->port_hi = in->end_port;
+	memcpy(out->addr_lo, in->start, sizeof(out->addr_lo));
+	memcpy(out->addr_hi, in->end, sizeof(out->addr_hi));
+}
+
+/* Leading bits that start and end share: the prefix length of a range. */
+static unsigned ts_plen(const struct dp_ts *ts)
+{
+	size_t n = ts->family == AF_INET6 ? 16 : 4;
+	unsigned bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x = ts->addr_lo[i] ^ ts->addr_hi[i];
+
+		if (!x) {
+			bits += 8;
+			continue;
+		}
+		while (!(x & 0x80)) {
+			bits++;
+			x <<= 1;
+		}
+		break;
+	}
+	return bits;
+}
+
+/* True if the single address of `ts` is assigned to a local interface. */
+static bool ts_is_local_host(const struct dp_ts *ts)
+{
+	size_t n = ts->family == AF_INET6 ? 16 : 4;
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (memcmp(ts->addr_lo, ts->addr_hi, n) || getifaddrs(&ifa) < 0)
+		return false;
+	for (i = ifa; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != ts->family)
+			continue;
+		if (ts->family == AF_INET)
+			found =
+			    !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr, ts->addr_lo, 4);
+		else
+			found = !memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+			                ts->addr_lo, 16);
+	}
+	freeifaddrs(ifa);
+	return found;
+}
+
+static void route_src_of(const struct dp_ts *local, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (!ts_is_local_host(local))
+		return;
+	ss->ss_family = local->family;
+	if (local->family == AF_INET)
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, local->addr_lo, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, local->addr_lo, 16);
+}
+
+/* ---- the SAs ---- */
+
+/* Fields that the inbound and outbound SA share. */
+static int sa_common(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c,
+                     struct dp_sa *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (c->ts_local.n > DP_MAX_TS || c->ts_remote.n > DP_MAX_TS ||
+	    c->key_e_len > sizeof(d->encr_key) || c->key_a_len > sizeof(d->integ_key)) {
+		errno = E2BIG;
+		return -1;
+	}
+	d->reqid = c->reqid;
+	d->mode = c->transport ? DP_MODE_TRANSPORT : DP_MODE_TUNNEL;
+	d->encap = c->encap || sa->natt || dpglue_requires_encap(g);
+	d->encr = c->encr;
+	d->encr_keybits = c->encr_keybits;
+	d->encr_key_len = c->key_e_len;
+	d->integ = c->integ;
+	d->integ_key_len = c->key_a_len;
+	d->esn = c->esn;
+	if (sa->conn && sa->conn->child_life_bytes) {
+		/* RFC 4301 4.4.2.1: soft limit first, so a rekey can replace the SA. */
+		d->life.hard_bytes = sa->conn->child_life_bytes;
+		d->life.soft_bytes = sa->conn->child_life_bytes - sa->conn->child_life_bytes / 10;
+	}
+	for (size_t i = 0; i < c->ts_local.n; i++)
+		ts_to_dp(&c->ts_local.ts[i], &d->ts_local[i]);
+	for (size_t i = 0; i < c->ts_remote.n; i++)
+		ts_to_dp(&c->ts_remote.ts[i], &d->ts_remote[i]);
+	d->n_ts_local = c->ts_local.n;
+	d->n_ts_remote = c->ts_remote.n;
+	return 0;
+}
+
+static int add_sas(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+{
+	struct dp_sa d;
+	int rc = -1;
+
+	if (sa_common(g, sa, c, &d) < 0)
+		return -1;
+	d.dir = DP_DIR_IN;
+	d.spi = c->spi_in;
+	d.src = sa->remote.ss;
+	d.dst = sa->local.ss;
+	memcpy(d.encr_key, c->key_in_e, c->key_e_len);
+	memcpy(d.integ_key, c->key_in_a, c->key_a_len);
+	if (dp_sa_add(g->dp, &d) < 0)
+		goto out;
+	d.dir = DP_DIR_OUT;
+	d.spi = c->spi_out;
+	d.src = sa->local.ss;
+	d.dst = sa->remote.ss;
+	memcpy(d.encr_key, c->key_out_e, c->key_e_len);
+	memcpy(d.integ_key, c->key_out_a, c->key_a_len);
+	if (dp_sa_add(g->dp, &d) < 0) {
+		int saved = errno;
+
+		(void)!dp_sa_del(g->dp, c->reqid, DP_DIR_IN, c->spi_in);
+		errno = saved;
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(&d, sizeof(d));
+	return rc;
+}
+
+/* ---- the policies ---- */
+
+static void del_policies(struct dpglue *g, struct dpg_child *e)
+{
+	for (size_t i = 0; i < e->npols; i++)
+		if (dp_policy_del(g->dp, &e->pols[i]) < 0)
+			log_msg(LOG_WARNING, "dp", "removing a policy of reqid %u: %s", e->reqid,
+			        strerror(errno));
+	free(e->pols);
+	e->pols = NULL;
+	e->npols = 0;
+}
+
+static int add_policy(struct dpglue *g, struct dpg_child *e, const struct dp_policy *p)
+{
+	if (dp_policy_add(g->dp, p) == 0) {
+		e->pols[e->npols++] = *p;
+		return 0;
+	}
+	/* Already there: the pair this one replaces (same reqid) installed it. */
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* RFC 4301 4.4.1: one SPD entry per (local, remote) selector pair. */
+static int add_policies(struct dpglue *g, const struct child_sa *c, struct dpg_child *e)
+{
+	struct dp_policy p;
+
+	e->pols = calloc(c->ts_local.n * c->ts_remote.n + 1, sizeof(*e->pols));
+	if (!e->pols)
+		return -1;
+	for (size_t i = 0; i < c->ts_local.n; i++) {
+		for (size_t j = 0; j < c->ts_remote.n; j++) {
+			memset(&p, 0, sizeof(p));
+			p.reqid = c->reqid;
+			ts_to_dp(&c->ts_local.ts[i], &p.ts_local);
+			ts_to_dp(&c->ts_remote.ts[j], &p.ts_remote);
+			if (p.ts_local.family != p.ts_remote.family)
+				continue;
+			p.priority =
+			    DPG_PRIORITY_BASE - ts_plen(&p.ts_local) - ts_plen(&p.ts_remote);
+			route_src_of(&p.ts_local, &p.route_src);
+			if (add_policy(g, e, &p) < 0) {
+				int saved = errno;
+
+				del_policies(g, e);
+				errno = saved;
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- the engine's hooks ---- */
+
+int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+{
+	struct dpg_child *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		goto fail;
+	e->reqid = c->reqid;
+	e->spi_in = c->spi_in;
+	e->spi_out = c->spi_out;
+	e->ike_serial = sa->serial;
+	if (add_sas(g, sa, c) < 0)
+		goto fail;
+	if (add_policies(g, c, e) < 0) {
+		int saved = errno;
+
+		(void)!dp_sa_del(g->dp, c->reqid, DP_DIR_IN, c->spi_in);
+		(void)!dp_sa_del(g->dp, c->reqid, DP_DIR_OUT, c->spi_out);
+		errno = saved;
+		goto fail;
+	}
+	e->next = g->children;
+	g->children = e;
+	g->nchildren++;
+	log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i), spi64(sa->spi_r),
+	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %zu policies", c->reqid,
+	       c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
+	       c->encap || sa->natt || dpglue_requires_encap(g) ? " in UDP" : "", e->npols);
+	return 0;
+fail:
+	glue_fail(LOG_ERR, sa, "child-install-failed", c->reqid);
+	free(e);
+	return -1;
+}
+
+static struct dpg_child **find_child(struct dpglue *g, uint32_t reqid, uint32_t spi_in)
+{
+	struct dpg_child **pp;
+
+	for (pp = &g->children; *pp; pp = &(*pp)->next)
+		if ((*pp)->reqid == reqid && (*pp)->spi_in == spi_in)
+			return pp;
+	return NULL;
+}
+
+/* Another installed pair with this reqid, which inherits the policies. */
+static struct dpg_child *heir_of(struct dpglue *g, const struct dpg_child *e)
+{
+	for (struct dpg_child *o = g->children; o; o = o->next)
+		if (o != e && o->reqid == e->reqid)
+			return o;
+	return NULL;
+}
+
+static void hand_over_policies(struct dpglue *g, struct dpg_child *e)
+{
+	struct dpg_child *heir = heir_of(g, e);
+	struct dp_policy *p;
+
+	if (!heir || !e->npols) {
+		del_policies(g, e);
+		return;
+	}
+	p = realloc(heir->pols, (heir->npols + e->npols) * sizeof(*p));
+	if (!p) {
+		del_policies(g, e);
+		return;
+	}
+	memcpy(p + heir->npols, e->pols, e->npols * sizeof(*p));
+	heir->pols = p;
+	heir->npols += e->npols;
+	free(e->pols);
+	e->pols = NULL;
+	e->npols = 0;
+}
+
+void dpglue_child_down(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+{
+	struct dpg_child **pp = find_child(g, c->reqid, c->spi_in), *e;
+	bool bad;
+
+	if (!pp)
+		return; /* never installed (or install failed) */
+	e = *pp;
+	*pp = e->next;
+	g->nchildren--;
+	hand_over_policies(g, e);
+	bad = dp_sa_del(g->dp, e->reqid, DP_DIR_IN, e->spi_in) < 0;
+	bad |= dp_sa_del(g->dp, e->reqid, DP_DIR_OUT, e->spi_out) < 0;
+	if (bad)
+		glue_fail(LOG_WARNING, sa, "child-remove-failed", e->reqid);
+	else
+		log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i),
+		       spi64(sa->spi_r), "child-removed", "reqid %u spi_in %08x spi_out %08x",
+		       e->reqid, e->spi_in, e->spi_out);
+	free(e);
+}
+
+/* RFC 4555 3.5, RFC 7296 2.23: the IKE SA moved; its Child SAs follow. */
+void dpglue_sa_moved(struct dpglue *g, const struct ike_sa *sa)
+{
+	char l[64], r[64];
+
+	addr_format(&sa->local, l, sizeof(l));
+	addr_format(&sa->remote, r, sizeof(r));
+	for (const struct child_sa *c = sa->children; c; c = c->next) {
+		if (!find_child(g, c->reqid, c->spi_in))
+			continue;
+		if (dp_sa_migrate(g->dp, c->reqid, &sa->local.ss, &sa->remote.ss) < 0)
+			glue_fail(LOG_WARNING, sa, "child-migrate-failed", c->reqid);
+		else
+			log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i),
+			       spi64(sa->spi_r), "child-migrated", "reqid %u now %s - %s", c->reqid,
+			       l, r);
+	}
+}
+
+/* ---- counters ---- */
+
+static bool newer_with_reqid(const struct dpglue *g, const struct dpg_child *e)
+{
+	for (const struct dpg_child *o = g->children; o != e; o = o->next)
+		if (o->reqid == e->reqid)
+			return true;
+	return false;
+}
+
+void dpglue_refresh_counters(struct dpglue *g)
+{
+	struct dp_sa_counters in, out;
+
+	if (!g->ike)
+		return;
+	for (struct dpg_child *e = g->children; e; e = e->next) {
+		/* The engine names pairs by reqid; the newest pair speaks for it. */
+		if (newer_with_reqid(g, e))
+			continue;
+		if (dp_sa_counters(g->dp, e->reqid, DP_DIR_IN, e->spi_in, &in) < 0 ||
+		    dp_sa_counters(g->dp, e->reqid, DP_DIR_OUT, e->spi_out, &out) < 0)
+			continue;
+		ike_child_counters(g->ike, e->reqid, in.bytes, in.packets, out.bytes, out.packets);
+	}
+}
+
+size_t dpglue_nchildren(const struct dpglue *g)
+{
+	return g->nchildren;
+}
+
+/* The engine was called from an event: let the host re-arm its timer. */
+static void engine_called(struct dpglue *g)
+{
+	if (g->after)
+		g->after(g->after_ctx);
+}
+
+/* ---- data plane events ---- */
+
+/* RFC 7296 2.21.4: ESP for an SPI we do not know; the engine may answer INVALID_SPI. */
+static void ev_unknown_spi(void *ctx, uint32_t spi, const struct sockaddr_storage *from)
+{
+	struct dpglue *g = ctx;
+	struct ike_addr local, remote;
+
+	if (!g->ike)
+		return;
+	/* The data plane does not say which local address the packet reached:
+	 * the wildcard lets the kernel pick the source of any answer. */
+	memset(&local, 0, sizeof(local));
+	local.ss.ss_family = from->ss_family;
+	addr_set_port(&local, g->natt_port);
+	remote.ss = *from;
+	ike_esp_unknown_spi(g->ike, spi, &local, &remote);
+	engine_called(g);
+}
+
+static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, bool hard,
+                      enum dp_expire_reason why)
+{
+	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers"};
+	struct dpglue *g = ctx;
+
+	log_msg(LOG_INFO, "dp", "reqid %u %s SA %08x: %s lifetime (%s) reached", reqid,
+	        dir == DP_DIR_IN ? "inbound" : "outbound", spi, hard ? "hard" : "soft",
+	        (size_t)why < ARRAY_LEN(reasons) ? reasons[why] : "?");
+	if (!g->ike)
+		return;
+	ike_child_expired(g->ike, reqid, hard);
+	engine_called(g);
+}
+
+static void ev_acquire(void *ctx, const struct dp_acquire *a)
+{
+	(void)ctx;
+	log_msg(LOG_DEBUG, "dp", "acquire for reqid %u ignored (no trap support yet)", a->reqid);
+}
+
+static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
+{
+	static const int levels[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+	(void)ctx;
+	if (!strncmp(msg, "dp: ", 4)) /* the subsystem is already "dp" */
+		msg += 4;
+	log_msg((size_t)level < ARRAY_LEN(levels) ? levels[level] : LOG_DEBUG, "dp", "%s", msg);
+}
+
+/* ---- life cycle ---- */
+
+struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t natt_port,
+                          char *why, size_t whylen)
+{
+	static const struct dp_events ev = {
+	    .acquire = ev_acquire,
+	    .unknown_spi = ev_unknown_spi,
+	    .expire = ev_expire,
+	    .log = ev_log,
+	};
+	enum dp_backend b = which == CFG_DP_XFRM ? DP_BACKEND_XFRM : DP_BACKEND_USERSPACE;
+	struct dpglue *g;
+
+	if (dp_probe(b, why, whylen) < 0)
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	g->which = which;
+	g->natt_port = natt_port;
+	g->dp = dp_new(b, base, &ev, g);
+	if (!g->dp) {
+		snprintf(why, whylen, "cannot create the %s data plane: %s",
+		         dpglue_backend_name(which), strerror(errno));
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void dpglue_free(struct dpglue *g)
+{
+	if (!g)
+		return;
+	while (g->children) {
+		struct dpg_child *e = g->children;
+
+		g->children = e->next;
+		free(e->pols);
+		free(e);
+	}
+	dp_free(g->dp); /* removes every SA, policy and route */
+	free(g);
+}
+
+void dpglue_set_ike(struct dpglue *g, struct ike *ike, void (*after)(void *ctx), void *ctx)
+{
+	g->ike = ike;
+	g->after = after;
+	g->after_ctx = ctx;
+}
+
+bool dpglue_requires_encap(const struct dpglue *g)
+{
+	return dp_features(g->dp) & DP_FEAT_REQUIRES_ENCAP;
+}
+
+bool dpglue_wants_udp(const struct dpglue *g)
+{
+	return dp_features(g->dp) & DP_FEAT_NEEDS_UDP_INPUT;
+}
+
+int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6)
+{
+	if (fd4 >= 0 && dp_set_udp_socket(g->dp, AF_INET, fd4) < 0)
+		return -1;
+	if (fd6 >= 0 && dp_set_udp_socket(g->dp, AF_INET6, fd6) < 0)
+		return -1;
+	return 0;
+}
+
+void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
+                      const struct sockaddr_storage *local, const struct sockaddr_storage *remote)
+{
+	dp_input_udp(g->dp, buf, len, remote, local);
+}

@@ -1,0 +1,61 @@
+/*
+ * The glue between the IKE engine and the data plane (dp.h): the engine's
+ * child_up / child_down / sa_moved hooks become dp_sa_add / dp_policy_add,
+ * dp_sa_del / dp_policy_del and dp_sa_migrate calls, and the data plane's
+ * events (unknown SPI, expiry, counters) go back to the engine through
+ * ike_esp_unknown_spi, ike_child_expired and ike_child_counters.
+ */
+#ifndef RIKE_DAEMON_DPGLUE_H
+#define RIKE_DAEMON_DPGLUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/config.h"
+#include "util/compiler.h"
+
+struct event_base;
+struct dp;
+struct ike;
+struct ike_sa;
+struct child_sa;
+struct dpglue;
+
+/*
+ * Probes and creates the data plane `which` on `base` (borrowed). On
+ * failure returns NULL and writes the reason to `why`. natt_port is the
+ * daemon's NAT-T port (the local port reported with unknown-SPI events).
+ */
+struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t natt_port,
+                          char *why, size_t whylen);
+/* Removes everything installed (dp_free) and frees. NULL-safe. */
+void dpglue_free(struct dpglue *g);
+/* The engine that receives data-plane events (borrowed; NULL to detach);
+ * `after` runs after every such engine call (riked re-arms its timer). */
+void dpglue_set_ike(struct dpglue *g, struct ike *ike, void (*after)(void *ctx), void *ctx);
+const char *dpglue_backend_name(enum cfg_dataplane which);
+
+/* The backend only handles UDP-encapsulated SAs (userspace): the daemon
+ * then forces NAT-T on every connection (RFC 7296 2.23). */
+bool dpglue_requires_encap(const struct dpglue *g);
+/* The backend wants ESP-in-UDP through dpglue_input_udp. */
+bool dpglue_wants_udp(const struct dpglue *g);
+/* The NAT-T sockets used to send ESP-in-UDP (-1: none for that family). */
+int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6) WUR;
+void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
+                      const struct sockaddr_storage *local, const struct sockaddr_storage *remote);
+
+/* The engine's hooks (struct ike_host). */
+int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c) WUR;
+void dpglue_child_down(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c);
+void dpglue_sa_moved(struct dpglue *g, const struct ike_sa *sa);
+
+/* Pushes every installed Child SA's byte and packet counters to the
+ * engine (ike_child_counters), e.g. before ike_status. */
+void dpglue_refresh_counters(struct dpglue *g);
+/* Child SAs installed now (tests, logs). */
+size_t dpglue_nchildren(const struct dpglue *g);
+
+#endif

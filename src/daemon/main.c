@@ -1,0 +1,696 @@
+/*
+ * riked(8): the IKEv2 daemon's main program. It owns the process: command
+ * line, configuration (and its reload), daemonizing and the pid file,
+ * signals, and the libevent loop that connects the IKE engine (which does
+ * no I/O and reads no clock, see ike/ike.h) to its UDP sockets (net.c),
+ * its timer, the control socket (ctl.c) and the data plane (dpglue.c).
+ * The protocol itself (RFC 7296 and its extensions) lives in src/ike.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/ctl.h"
+#include "daemon/dpglue.h"
+#include "daemon/log.h"
+#include "daemon/net.h"
+#include "dataplane/dp.h"
+#include "ike/ike.h"
+
+#ifndef RIKE_VERSION
+#define RIKE_VERSION "0.1.0"
+#endif
+
+#define RIKED_DEFAULT_CONFIG "/etc/riked/riked.conf"
+#define RIKED_RUN_DIR        "/run/riked"
+#define RIKED_SHUTDOWN_MS    3000 /* wait this long for peers to answer our deletes */
+#define RIKED_RL_FLUSH_SEC   10   /* report suppressed log lines this often */
+
+struct riked_opts {
+	const char *config;
+	bool foreground, check, debug;
+};
+
+struct riked {
+	struct riked_opts opt;
+	struct event_base *base;
+	struct cfg *cfg; /* owned; borrowed by the engine */
+	struct ike *ike;
+	struct net *net;
+	struct dpglue *dpg;
+	struct ctl *ctl;
+	struct event *timer, *rl_timer, *stop_timer;
+	struct event *sig_hup, *sig_term, *sig_int;
+	bool stopping;
+	uint64_t stop_deadline;
+	char pidfile[4096];
+	int pid_fd;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the engine's timer ---- */
+
+/* Re-arm the one libevent timer after every engine call. */
+static void rearm(struct riked *rd)
+{
+	int64_t ms;
+	struct timeval tv;
+
+	if (!rd->ike)
+		return;
+	ms = ike_next_timeout(rd->ike);
+	if (ms < 0) {
+		evtimer_del(rd->timer);
+		return;
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(rd->timer, &tv);
+}
+
+static void rearm_cb(void *ctx)
+{
+	rearm(ctx);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct riked *rd = arg;
+
+	(void)fd;
+	(void)what;
+	ike_run_timers(rd->ike);
+	rearm(rd);
+}
+
+static void rl_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_rl_flush();
+}
+
+/* ---- the engine's host hooks ---- */
+
+static int host_send(void *ctx, const struct ike_addr *from, const struct ike_addr *to,
+                     const uint8_t *buf, size_t len)
+{
+	struct riked *rd = ctx;
+
+	if (net_send(rd->net, &from->ss, &to->ss, buf, len) == 0)
+		return 0;
+	log_ratelimited(LOG_WARNING, LOG_RL_OTHER, (const struct sockaddr *)&to->ss, "net",
+	                "sending %zu octets failed: %s", len, strerror(errno));
+	return -1;
+}
+
+static uint64_t host_now(void *ctx)
+{
+	(void)ctx;
+	return mono_ms();
+}
+
+static int host_child_up(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+{
+	return dpglue_child_up(((struct riked *)ctx)->dpg, sa, c);
+}
+
+static void host_child_down(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+{
+	dpglue_child_down(((struct riked *)ctx)->dpg, sa, c);
+}
+
+static void host_sa_moved(void *ctx, const struct ike_sa *sa)
+{
+	dpglue_sa_moved(((struct riked *)ctx)->dpg, sa);
+}
+
+/* ---- sockets ---- */
+
+static void on_ike(void *ctx, const struct sockaddr_storage *local,
+                   const struct sockaddr_storage *remote, const uint8_t *buf, size_t len)
+{
+	struct riked *rd = ctx;
+	struct ike_addr l = {.ss = *local}, r = {.ss = *remote};
+
+	ike_input(rd->ike, &l, &r, buf, len);
+	rearm(rd);
+}
+
+static void on_esp(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_storage *local,
+                   const struct sockaddr_storage *remote)
+{
+	struct riked *rd = ctx;
+
+	if (dpglue_wants_udp(rd->dpg))
+		dpglue_input_udp(rd->dpg, buf, len, local, remote);
+}
+
+/* The data plane sends ESP-in-UDP (RFC 3948) from our NAT-T sockets. */
+static int give_sockets(struct riked *rd)
+{
+	if (!dpglue_wants_udp(rd->dpg))
+		return 0;
+	if (dpglue_set_sockets(rd->dpg, net_natt_fd(rd->net, AF_INET),
+	                       net_natt_fd(rd->net, AF_INET6)) < 0) {
+		log_msg(LOG_ERR, "daemon", "data plane refused the NAT-T sockets: %s",
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- configuration ---- */
+
+/* A backend that only does ESP-in-UDP (userspace) needs NAT-T on every
+ * connection: forcing encapsulation is allowed by RFC 7296 2.23. */
+static void force_encap(struct riked *rd, struct cfg *cfg)
+{
+	if (!rd->dpg || !dpglue_requires_encap(rd->dpg))
+		return;
+	for (size_t i = 0; i < cfg->nconns; i++)
+		cfg->conns[i].encap = true;
+}
+
+static void apply_log_config(const struct riked *rd, const struct cfg *cfg, bool detached)
+{
+	enum log_target t = cfg->log_target;
+
+	/* A detached daemon has no stderr: it logs to syslog instead. */
+	if (detached && t == LOG_TARGET_STDERR)
+		t = LOG_TARGET_SYSLOG;
+	log_init("riked", t, rd->opt.debug ? LOG_DEBUG : cfg->log_level);
+}
+
+/* Settings that need a restart keep their old values (config.h). */
+static void keep_restart_settings(struct cfg *old_cfg, struct cfg *new_cfg)
+{
+	char *tmp;
+
+	if (!cfg_needs_restart(old_cfg, new_cfg))
+		return;
+	log_msg(LOG_WARNING, "daemon",
+	        "ports, control socket, state directory or data plane "
+	        "changed: restart riked to apply; keeping the old values");
+	new_cfg->ike_port = old_cfg->ike_port;
+	new_cfg->natt_port = old_cfg->natt_port;
+	new_cfg->dataplane = old_cfg->dataplane;
+	tmp = new_cfg->control_socket;
+	new_cfg->control_socket = old_cfg->control_socket;
+	old_cfg->control_socket = tmp;
+	tmp = new_cfg->state_dir;
+	new_cfg->state_dir = old_cfg->state_dir;
+	old_cfg->state_dir = tmp;
+}
+
+/* SIGHUP and "rikectl reload": on error the old configuration stays. */
+static int reload(struct riked *rd, FILE *out)
+{
+	struct cfg *n = calloc(1, sizeof(*n)), *old = rd->cfg;
+	char err[512];
+
+	if (!n || cfg_load(rd->opt.config, n, err, sizeof(err)) < 0) {
+		if (!n)
+			snprintf(err, sizeof(err), "out of memory");
+		log_msg(LOG_ERR, "daemon", "reload failed, keeping the old configuration: %s", err);
+		if (out)
+			fprintf(out, "%s\n", err);
+		free(n);
+		return -1;
+	}
+	keep_restart_settings(old, n);
+	force_encap(rd, n);
+	apply_log_config(rd, n, !rd->opt.foreground);
+	ike_reload(rd->ike, n); /* the engine now borrows n */
+	rd->cfg = n;
+	cfg_free(old);
+	free(old);
+	if (net_sync(rd->net, n) < 0 || give_sockets(rd) < 0)
+		log_msg(LOG_ERR, "daemon",
+		        "reload: sockets could not follow the new local addresses");
+	rearm(rd);
+	log_msg(LOG_NOTICE, "daemon", "configuration reloaded from %s (%zu connections)",
+	        rd->opt.config, n->nconns);
+	if (out)
+		fprintf(out, "reloaded %zu connections\n", n->nconns);
+	return 0;
+}
+
+/* ---- control socket handlers ---- */
+
+static int ctl_up(void *ctx, const char *name, FILE *out)
+{
+	struct riked *rd = ctx;
+	int rc = ike_up(rd->ike, name);
+
+	rearm(rd);
+	if (rc < 0) {
+		fprintf(out, "no connection '%s'\n", name);
+		return -1;
+	}
+	fprintf(out, "initiating '%s'\n", name);
+	return 0;
+}
+
+static int ctl_down(void *ctx, const char *name, FILE *out)
+{
+	struct riked *rd = ctx;
+	int rc = ike_down(rd->ike, name);
+
+	rearm(rd);
+	if (rc < 0) {
+		fprintf(out, "no connection '%s'\n", name);
+		return -1;
+	}
+	fprintf(out, "closing '%s'\n", name);
+	return 0;
+}
+
+static int ctl_status(void *ctx, bool json, FILE *out)
+{
+	struct riked *rd = ctx;
+
+	/* The engine reports the counters it last heard of: refresh them. */
+	dpglue_refresh_counters(rd->dpg);
+	ike_status(rd->ike, json, out);
+	return 0;
+}
+
+static int ctl_reload(void *ctx, FILE *out)
+{
+	return reload(ctx, out);
+}
+
+/* "qcd rollover" (RFC 6290 5.1) and "qcd reset" (after a corrupt secret file). */
+static int ctl_qcd(struct riked *rd, int argc, char **argv, FILE *out)
+{
+	int rc;
+
+	if (argc != 2 || (strcmp(argv[1], "rollover") && strcmp(argv[1], "reset"))) {
+		fprintf(out, "usage: qcd rollover|reset\n");
+		return -1;
+	}
+	rc = !strcmp(argv[1], "rollover") ? ike_qcd_rollover(rd->ike) : ike_qcd_reset(rd->ike);
+	rearm(rd);
+	fprintf(out, rc < 0 ? "qcd %s failed (see the log)\n" : "qcd %s done\n", argv[1]);
+	return rc;
+}
+
+/* "rekey-ike NAME", "rekey-child NAME", "dpd NAME", "qcd ...". */
+static int ctl_command(void *ctx, int argc, char **argv, bool json, FILE *out)
+{
+	static const struct {
+		const char *cmd;
+		int (*fn)(struct ike *, const char *);
+	} cmds[] = {
+	    {"rekey-ike", ike_rekey_ike},
+	    {"rekey-child", ike_rekey_child},
+	    {"dpd", ike_dpd_now},
+	};
+	struct riked *rd = ctx;
+
+	(void)json;
+	if (!strcmp(argv[0], "qcd"))
+		return ctl_qcd(rd, argc, argv, out);
+	for (size_t i = 0; i < ARRAY_LEN(cmds); i++) {
+		if (strcmp(argv[0], cmds[i].cmd))
+			continue;
+		if (argc != 2) {
+			fprintf(out, "usage: %s NAME\n", cmds[i].cmd);
+			return -1;
+		}
+		int rc = cmds[i].fn(rd->ike, argv[1]);
+
+		rearm(rd);
+		if (rc < 0) {
+			fprintf(out, "no established SA for '%s'\n", argv[1]);
+			return -1;
+		}
+		fprintf(out, "%s '%s' started\n", cmds[i].cmd, argv[1]);
+		return 0;
+	}
+	fprintf(out, "unknown command '%s'\n", argv[0]);
+	return -1;
+}
+
+static const struct ctl_ops riked_ctl_ops = {
+    .up = ctl_up,
+    .down = ctl_down,
+    .status = ctl_status,
+    .list_sas = ctl_status,
+    .reload = ctl_reload,
+    .command = ctl_command,
+};
+
+/* ---- shutdown ---- */
+
+static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct riked *rd = arg;
+
+	(void)fd;
+	(void)what;
+	if (ike_sa_count(rd->ike) == 0 || mono_ms() >= rd->stop_deadline)
+		event_base_loopbreak(rd->base);
+}
+
+/* SIGTERM/SIGINT: delete our SAs (RFC 7296 1.4.1), wait briefly for the
+ * answers, then leave. A second signal leaves at once. */
+static void begin_stop(struct riked *rd, int sig)
+{
+	static const struct timeval tick = {0, 100 * 1000};
+
+	if (rd->stopping) {
+		event_base_loopbreak(rd->base);
+		return;
+	}
+	rd->stopping = true;
+	log_msg(LOG_NOTICE, "daemon", "signal %d: closing %zu IKE SAs and stopping", sig,
+	        ike_sa_count(rd->ike));
+	ctl_free(rd->ctl);
+	rd->ctl = NULL;
+	for (size_t i = 0; i < rd->cfg->nconns; i++)
+		(void)!ike_down(rd->ike, rd->cfg->conns[i].name);
+	rearm(rd);
+	rd->stop_deadline = mono_ms() + RIKED_SHUTDOWN_MS;
+	rd->stop_timer = event_new(rd->base, -1, EV_PERSIST, stop_check_cb, rd);
+	if (!rd->stop_timer || event_add(rd->stop_timer, &tick) < 0)
+		event_base_loopbreak(rd->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct riked *rd = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_msg(LOG_NOTICE, "daemon", "SIGHUP: reloading %s", rd->opt.config);
+		(void)reload(rd, NULL);
+		return;
+	}
+	begin_stop(rd, (int)sig);
+}
+
+/* ---- process ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: riked [-f] [-c FILE] [-n] [-d]\n"
+	           "  -f       stay in the foreground\n"
+	           "  -c FILE  configuration (default " RIKED_DEFAULT_CONFIG ")\n"
+	           "  -n       check the configuration and exit\n"
+	           "  -d       debug logging\n");
+}
+
+static int parse_args(int argc, char **argv, struct riked_opts *o)
+{
+	int ch;
+
+	o->config = RIKED_DEFAULT_CONFIG;
+	while ((ch = getopt(argc, argv, "fc:ndhV")) != -1) {
+		switch (ch) {
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'n':
+			o->check = true;
+			break;
+		case 'd':
+			o->debug = true;
+			break;
+		case 'V':
+			printf("riked %s\n", RIKE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	return optind == argc ? 0 : -1;
+}
+
+/*
+ * Fork into the background. The parent waits until the child reports that
+ * it started (one zero octet on the pipe) and exits 0, or 1 if the child
+ * died first, so that "riked && echo ok" tells the truth.
+ */
+static int daemonize(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c = 1;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		ssize_t n;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	umask(022);
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void detach_stdio(int ready_fd)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char zero = 0;
+
+	if (fd >= 0) {
+		(void)!dup2(fd, STDIN_FILENO);
+		(void)!dup2(fd, STDOUT_FILENO);
+		(void)!dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	(void)!write(ready_fd, &zero, 1);
+	close(ready_fd);
+}
+
+/* The pid file: /run/riked/riked.pid, else the state directory. Locked
+ * while we run, so a second daemon notices the first. */
+static int write_pidfile(struct riked *rd)
+{
+	char buf[32];
+	int len;
+
+	if (mkdir(RIKED_RUN_DIR, 0755) == 0 || errno == EEXIST)
+		snprintf(rd->pidfile, sizeof(rd->pidfile), "%s/riked.pid", RIKED_RUN_DIR);
+	else
+		snprintf(rd->pidfile, sizeof(rd->pidfile), "%s/riked.pid", rd->cfg->state_dir);
+	rd->pid_fd = open(rd->pidfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (rd->pid_fd < 0 || lockf(rd->pid_fd, F_TLOCK, 0) < 0) {
+		log_msg(LOG_ERR, "daemon", "pid file %s: %s", rd->pidfile,
+		        errno == EAGAIN || errno == EACCES ? "another riked is running"
+		                                           : strerror(errno));
+		rd->pidfile[0] = '\0';
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(rd->pid_fd, 0) < 0 || write(rd->pid_fd, buf, (size_t)len) != len) {
+		log_msg(LOG_ERR, "daemon", "pid file %s: %s", rd->pidfile, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static struct event *add_signal(struct riked *rd, int sig)
+{
+	struct event *ev = evsignal_new(rd->base, sig, signal_cb, rd);
+
+	if (ev && evsignal_add(ev, NULL) < 0) {
+		event_free(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+static int start_loop(struct riked *rd)
+{
+	static const struct timeval flush = {RIKED_RL_FLUSH_SEC, 0};
+
+	signal(SIGPIPE, SIG_IGN);
+	rd->base = event_base_new();
+	if (!rd->base)
+		return -1;
+	rd->sig_hup = add_signal(rd, SIGHUP);
+	rd->sig_term = add_signal(rd, SIGTERM);
+	rd->sig_int = add_signal(rd, SIGINT);
+	rd->timer = evtimer_new(rd->base, timer_cb, rd);
+	rd->rl_timer = event_new(rd->base, -1, EV_PERSIST, rl_flush_cb, NULL);
+	if (!rd->sig_hup || !rd->sig_term || !rd->sig_int || !rd->timer || !rd->rl_timer ||
+	    event_add(rd->rl_timer, &flush) < 0)
+		return -1;
+	return 0;
+}
+
+static int start_engine(struct riked *rd)
+{
+	static const struct net_handlers nh = {.ike = on_ike, .esp = on_esp};
+	struct ike_host host = {
+	    .ctx = rd,
+	    .send = host_send,
+	    .now_ms = host_now,
+	    .child_up = host_child_up,
+	    .child_down = host_child_down,
+	    .sa_moved = host_sa_moved,
+	};
+	char why[256];
+
+	rd->dpg = dpglue_new(rd->base, rd->cfg->dataplane, rd->cfg->natt_port, why, sizeof(why));
+	if (!rd->dpg) {
+		log_msg(LOG_ERR, "daemon", "data plane: %s", why);
+		return -1;
+	}
+	force_encap(rd, rd->cfg);
+	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
+	if (!rd->net || give_sockets(rd) < 0)
+		return -1;
+	rd->ike = ike_new(rd->cfg, &host);
+	if (!rd->ike) {
+		log_msg(LOG_ERR, "daemon", "cannot create the IKE engine");
+		return -1;
+	}
+	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
+	rd->ctl = ctl_new(rd->base, rd->cfg->control_socket, &riked_ctl_ops, rd);
+	return rd->ctl ? 0 : -1;
+}
+
+/* Teardown in the reverse order: the engine's last child_down calls still
+ * reach a live data plane, which then removes whatever is left. */
+static void stop_all(struct riked *rd)
+{
+	ctl_free(rd->ctl);
+	ike_free(rd->ike);
+	rd->ike = NULL;
+	dpglue_free(rd->dpg);
+	net_free(rd->net);
+	if (rd->stop_timer)
+		event_free(rd->stop_timer);
+	if (rd->rl_timer)
+		event_free(rd->rl_timer);
+	if (rd->timer)
+		event_free(rd->timer);
+	if (rd->sig_hup)
+		event_free(rd->sig_hup);
+	if (rd->sig_term)
+		event_free(rd->sig_term);
+	if (rd->sig_int)
+		event_free(rd->sig_int);
+	if (rd->base)
+		event_base_free(rd->base);
+	if (rd->pidfile[0])
+		unlink(rd->pidfile);
+	if (rd->pid_fd >= 0)
+		close(rd->pid_fd);
+	cfg_free(rd->cfg);
+	free(rd->cfg);
+}
+
+/* Load (and with -n only check) the configuration; "file:line: reason" on error. */
+static int load_config(struct riked *rd)
+{
+	char err[512];
+
+	rd->cfg = calloc(1, sizeof(*rd->cfg));
+	if (!rd->cfg)
+		return -1;
+	if (cfg_load(rd->opt.config, rd->cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The kernel or the machine cannot run the chosen data plane: say so now. */
+static int probe_dataplane(const struct cfg *cfg)
+{
+	enum dp_backend b = cfg->dataplane == CFG_DP_XFRM ? DP_BACKEND_XFRM : DP_BACKEND_USERSPACE;
+	char why[256];
+
+	if (dp_probe(b, why, sizeof(why)) == 0)
+		return 0;
+	if (b == DP_BACKEND_XFRM)
+		fprintf(stderr, "riked: %s; use dataplane = \"userspace\"\n", why);
+	else
+		fprintf(stderr, "riked: userspace data plane unavailable: %s\n", why);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct riked rd = {.pid_fd = -1};
+	int ready_fd = -1, rc = 1;
+
+	if (parse_args(argc, argv, &rd.opt) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_config(&rd) < 0)
+		goto out;
+	if (rd.opt.check) {
+		rc = 0;
+		goto out;
+	}
+	apply_log_config(&rd, rd.cfg, false);
+	if (probe_dataplane(rd.cfg) < 0)
+		goto out;
+	if (!rd.opt.foreground && daemonize(&ready_fd) < 0) {
+		fprintf(stderr, "riked: cannot daemonize: %s\n", strerror(errno));
+		goto out;
+	}
+	if (ready_fd >= 0 && write_pidfile(&rd) < 0)
+		goto out;
+	if (start_loop(&rd) < 0 || start_engine(&rd) < 0)
+		goto out;
+	if (ready_fd >= 0) {
+		detach_stdio(ready_fd);
+		ready_fd = -1;
+		apply_log_config(&rd, rd.cfg, true);
+	}
+	log_msg(LOG_NOTICE, "daemon", "riked %s starting: config %s, dataplane %s, %zu connections",
+	        RIKE_VERSION, rd.opt.config, dpglue_backend_name(rd.cfg->dataplane),
+	        rd.cfg->nconns);
+	ike_start(rd.ike);
+	rearm(&rd);
+	rc = event_base_dispatch(rd.base) < 0 ? 1 : 0;
+	log_msg(LOG_NOTICE, "daemon", "riked %s stopped", RIKE_VERSION);
+out:
+	stop_all(&rd);
+	log_rl_flush();
+	log_close();
+	return rc;
+}
