@@ -20,7 +20,7 @@ need_cmd ping
 conf() { # conf SELF PEER LOCAL_TS REMOTE_TS ID PEER_ID START
 	cat <<CONF
 riked = { log = "stderr"; log_level = "info"; dataplane = "userspace";
-          control_socket = "$RUN/rk-$1/ctl.sock"; state_dir = "$RUN/rk-$1/state"; };
+          control_socket = "/run/riked.sock"; state_dir = "$RK_RUN/rk-$1/state"; };
 connections = ( {
   name = "demo"; local = "$2"; remote = "$3";
   local_id = "$6"; remote_id = "$7";
@@ -40,17 +40,17 @@ ns_addr a lo 10.10.1.1/32
 ns_addr b lo 10.10.2.1/32
 rk_start b b "$(conf b 10.99.0.2 10.99.0.1 10.10.2.0/24 10.10.1.0/24 gw-b.example gw-a.example wait)"
 rk_start a a "$(conf a 10.99.0.1 10.99.0.2 10.10.1.0/24 10.10.2.0/24 gw-a.example gw-b.example start)"
-ctl() { "$RIKE_BIN/rikectl" -s "$RUN/rk-$1/ctl.sock" "${@:2}"; }
+ctl() { "$RIKE_BIN/rikectl" -s "$RK_RUN/rk-$1/run/riked.sock" "${@:2}"; }
 up() { ctl a status 2>/dev/null | grep -q 'ESTABLISHED' && ctl a status | grep -q 'child reqid'; }
 wait_until 15 up || rk_fail "the tunnel did not come up (logs above)"
 rk_log "tunnel up:"
 ctl a status
-tshark_start a to_b "$RUN/outer.pcap"
+tshark_start a to_b "$RK_RUN/outer.pcap"
 rk_log "ping 10.10.2.1 from 10.10.1.1 through the tunnel:"
 ns_exec a ping -c 5 -i 0.2 -W 2 -I 10.10.1.1 10.10.2.1
-tshark_stop "$RUN/outer.pcap"
-clear=$(tshark_count "$RUN/outer.pcap" icmp)
-esp=$(tshark_count "$RUN/outer.pcap" "udp.port == 4500 && !isakmp")
+tshark_stop "$RK_RUN/outer.pcap"
+clear=$(tshark_count "$RK_RUN/outer.pcap" icmp)
+esp=$(tshark_count "$RK_RUN/outer.pcap" "udp.port == 4500 && !isakmp")
 rk_log "on the outer link: $esp ESP-in-UDP frames, $clear clear ICMP frames"
 [ "$clear" -eq 0 ] || rk_fail "inner traffic visible on the outer link"
 rk_log "counters after the ping (rikectl status --json, child SA of a):"
