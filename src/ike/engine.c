@@ -288,6 +288,8 @@ static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 		t = sa->expire_ms;
 	if (sa->dpd_ms && sa->dpd_ms < t)
 		t = sa->dpd_ms;
+	if (sa->keepalive_ms && sa->keepalive_ms < t)
+		t = sa->keepalive_ms;
 	for (struct child_sa *c = sa->children; c; c = c->next) {
 		if (c->rekey_ms && c->rekey_ms < t)
 			t = c->rekey_ms;
@@ -322,6 +324,32 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 	sa->out.next_ms = now + retransmit_delay(sa, sa->out.tries);
 	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out.msg_id, sa->out.tries);
 	sa_send_current(ike, sa, &sa->out.pkt);
+}
+
+/*
+ * RFC 3948 4: behind a NAT, a one-octet 0xFF datagram every 20 s keeps the
+ * mapping alive. Our own NAT pretence (fake_nat) needs none.
+ */
+#define NATT_KEEPALIVE_MS 20000
+
+static void keepalive(struct ike *ike, struct ike_sa *sa, uint64_t now)
+{
+	static const uint8_t ka = 0xff;
+	bool needed = sa->state == IKE_S_ESTABLISHED && sa->natt && sa->nat_local && !sa->fake_nat;
+
+	if (!needed) {
+		sa->keepalive_ms = 0;
+		return;
+	}
+	if (!sa->keepalive_ms) {
+		sa->keepalive_ms = now + NATT_KEEPALIVE_MS;
+		return;
+	}
+	if (now < sa->keepalive_ms)
+		return;
+	/* Not an IKE message: no non-ESP marker (RFC 3948 2.3). */
+	ike->host.send(ike->host.ctx, &sa->local, &sa->remote, &ka, 1);
+	sa->keepalive_ms = now + NATT_KEEPALIVE_MS;
 }
 
 static void child_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
@@ -371,6 +399,7 @@ static void sa_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
 		sa->dpd_ms = (now - sa->last_rx_ms >= iv ? now : sa->last_rx_ms) + iv;
 	}
 	child_timers(ike, sa, now);
+	keepalive(ike, sa, now);
 }
 
 int64_t ike_next_timeout(struct ike *ike)

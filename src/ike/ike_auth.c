@@ -141,6 +141,8 @@ void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 	}
 	if (c->dpd_interval)
 		sa->dpd_ms = now + (uint64_t)c->dpd_interval * 1000;
+	if (sa->natt && sa->nat_local && !sa->fake_nat)
+		sa->keepalive_ms = now + 20000; /* RFC 3948 4 */
 	ike_sa_changed(ike, sa);
 }
 

@@ -159,6 +159,7 @@ struct ike_sa {
 	struct ike_pending pend;
 	uint32_t tasks; /* bitmap of queued enum ike_task */
 	uint64_t dpd_ms;
+	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
 	/* Peer capabilities seen in IKE_SA_INIT / IKE_AUTH. */
 	bool peer_frag, peer_mobike, peer_redirect;

@@ -437,6 +437,22 @@ static void test_nat_detection(void **state)
 	assert_memory_equal(n->q[0].buf, marker, 4);
 	assert_int_equal(hx_deliver_all(n, 4), 2);
 	hx_assert_ike_up(n);
+
+	/* RFC 3948 4: a, behind the NAT, keeps the mapping alive with a
+	 * one-octet 0xFF every 20 s; b, not behind one, sends none. */
+	hx_advance(n, 19000);
+	assert_int_equal(n->nq, 0);
+	hx_advance(n, 2000);
+	assert_int_equal(n->nq, 1);
+	assert_int_equal(n->q[0].src, HX_A);
+	assert_int_equal(n->q[0].len, 1);
+	assert_int_equal(n->q[0].buf[0], 0xff);
+	assert_int_equal(hx_port(&n->q[0].to), 4500);
+	/* b ignores it: no answer, no drop counted as malformed */
+	assert_int_equal(hx_deliver(n), 0);
+	assert_int_equal(n->nq, 0);
+	assert_int_equal(hx_stats(n, HX_B)->drop_malformed, 0);
+	hx_assert_ike_up(n);
 }
 
 /* Without a NAT, nobody floats and nothing is encapsulated. */
