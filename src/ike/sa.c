@@ -323,26 +323,21 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 	hash_del(ike->by_spi, spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)
 		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
+	sa->next_dead = ike->dead;
+	ike->dead = sa;
 	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */
 }
 
+/* Free the SAs killed during this engine call (kept until now so that
+ * callers up the stack never hold a freed pointer). */
 void sa_reap(struct ike *ike)
 {
-	/* Bounded passes over the serial index; dead SAs are rare. */
-	for (int pass = 0; pass < 64; pass++) {
-		struct ike_sa *dead[256];
-		size_t n = 0;
+	while (ike->dead) {
+		struct ike_sa *sa = ike->dead;
 
-		for (size_t i = 0; i < ike->by_serial->nb && n < 256; i++)
-			for (struct hent *e = ike->by_serial->b[i]; e && n < 256; e = e->next)
-				if (e->sa->state == IKE_S_DEAD)
-					dead[n++] = e->sa;
-		if (!n)
-			return;
-		for (size_t i = 0; i < n; i++) {
-			hash_del(ike->by_serial, dead[i]->serial, dead[i]);
-			sa_free(ike, dead[i]);
-		}
+		ike->dead = sa->next_dead;
+		hash_del(ike->by_serial, sa->serial, sa);
+		sa_free(ike, sa);
 	}
 }
 

@@ -181,6 +181,7 @@ struct ike_sa {
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
 	bool qcd_resend;            /* RFC 6290 4.3/4.4: send our token in an INFORMATIONAL */
 	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
+	struct ike_sa *next_dead;   /* on ike->dead once killed */
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -197,6 +198,7 @@ struct ike {
 	    *by_init; /* responder: hash(SPIi, peer) -> sa, for IKE_SA_INIT retransmits */
 	uint64_t next_serial;
 	uint32_t next_reqid;
+	struct ike_sa *dead; /* killed SAs, freed by sa_reap() */
 	uint8_t cookie_secret[32];
 	uint32_t cookie_version;
 	size_t half_open;
