@@ -11,11 +11,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
-		   "       rikectl [-s SOCKET] up|down NAME\n"
-		   "       rikectl [-s SOCKET] status|list-sas [--json]\n"
-		   "       rikectl [-s SOCKET] reload\n"
-		   "       rikectl [-s SOCKET] rekey-ike|rekey-child|dpd NAME\n"
-		   "       rikectl [-s SOCKET] qcd rollover|reset\n");
+	           "       rikectl [-s SOCKET] up|down NAME\n"
+	           "       rikectl [-s SOCKET] status|list-sas [--json]\n"
+	           "       rikectl [-s SOCKET] reload\n"
+	           "       rikectl [-s SOCKET] rekey-ike|rekey-child|dpd NAME\n"
+	           "       rikectl [-s SOCKET] qcd rollover|reset\n");
 }
 
 int main(int argc, char **argv)

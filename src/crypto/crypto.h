@@ -16,8 +16,8 @@
 #define CRYPTO_MAX_PRF_LEN 64
 #define CRYPTO_MAX_KEY_LEN 68 /* AES-256 key + 4-octet salt; ChaCha20 key + salt = 36 */
 #define CRYPTO_MAX_ICV_LEN 32
-#define CRYPTO_MAX_IV_LEN 16
-#define CRYPTO_MAX_DH_LEN 1024 /* MODP 8192 */
+#define CRYPTO_MAX_IV_LEN  16
+#define CRYPTO_MAX_DH_LEN  1024 /* MODP 8192 */
 
 /* A borrowed piece of input, so callers can hash concatenations without copying. */
 struct crypto_chunk {
@@ -39,10 +39,10 @@ size_t crypto_prf_len(uint16_t prf);
 /* The preferred key length (RFC 7296 2.14: used for SK_d, SK_pi, SK_pr). */
 size_t crypto_prf_key_len(uint16_t prf);
 int crypto_prf(uint16_t prf, const uint8_t *key, size_t keylen, const struct crypto_chunk *in,
-	       size_t nin, uint8_t *out) WUR;
+               size_t nin, uint8_t *out) WUR;
 /* prf+ (RFC 7296 2.13); at most 255 iterations. */
 int crypto_prf_plus(uint16_t prf, const uint8_t *key, size_t keylen,
-		    const struct crypto_chunk *seed, size_t nseed, uint8_t *out, size_t outlen) WUR;
+                    const struct crypto_chunk *seed, size_t nseed, uint8_t *out, size_t outlen) WUR;
 
 /* ---- key derivation (RFC 7296 2.14, 2.17, 2.18) ---- */
 
@@ -65,20 +65,21 @@ struct crypto_ike_keys {
 /* SKEYSEED = prf(Ni | Nr, g^ir) (2.14). For PRFs with fixed key sizes
  * (AES-XCBC), Ni | Nr is used as 2.14 describes (first half of each nonce). */
 int crypto_skeyseed(uint16_t prf, const struct crypto_chunk *ni, const struct crypto_chunk *nr,
-		    const struct crypto_chunk *gir, uint8_t *out) WUR;
+                    const struct crypto_chunk *gir, uint8_t *out) WUR;
 /* SKEYSEED = prf(SK_d(old), g^ir(new) | Ni | Nr) (2.18). */
 int crypto_rekey_skeyseed(uint16_t prf_old, const uint8_t *sk_d, size_t sk_d_len,
-			  const struct crypto_chunk *gir, const struct crypto_chunk *ni,
-			  const struct crypto_chunk *nr, uint8_t *out) WUR;
-/* {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr). */
+                          const struct crypto_chunk *gir, const struct crypto_chunk *ni,
+                          const struct crypto_chunk *nr, uint8_t *out) WUR;
+/* {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
+ */
 int crypto_ike_keymat(const struct crypto_ike_suite *s, const uint8_t *skeyseed,
-		      const struct crypto_chunk *ni, const struct crypto_chunk *nr,
-		      const uint8_t spi_i[8], const uint8_t spi_r[8],
-		      struct crypto_ike_keys *k) WUR;
+                      const struct crypto_chunk *ni, const struct crypto_chunk *nr,
+                      const uint8_t spi_i[8], const uint8_t spi_r[8],
+                      struct crypto_ike_keys *k) WUR;
 /* KEYMAT = prf+(SK_d, [g^ir(new) |] Ni | Nr) (2.17); gir may be NULL. */
 int crypto_child_keymat(uint16_t prf, const uint8_t *sk_d, size_t sk_d_len,
-			const struct crypto_chunk *gir, const struct crypto_chunk *ni,
-			const struct crypto_chunk *nr, uint8_t *out, size_t outlen) WUR;
+                        const struct crypto_chunk *gir, const struct crypto_chunk *ni,
+                        const struct crypto_chunk *nr, uint8_t *out, size_t outlen) WUR;
 void crypto_ike_keys_wipe(struct crypto_ike_keys *k);
 
 /* ---- integrity (RFC 7296 3.3.2; RFC 4868) ---- */
@@ -90,10 +91,10 @@ struct crypto_integ;
 struct crypto_integ *crypto_integ_new(uint16_t integ, const uint8_t *key, size_t keylen);
 void crypto_integ_free(struct crypto_integ *c);
 int crypto_integ_compute(struct crypto_integ *c, const struct crypto_chunk *in, size_t nin,
-			 uint8_t *icv) WUR;
+                         uint8_t *icv) WUR;
 /* Constant-time comparison against the received ICV; 0 when it verifies. */
 int crypto_integ_verify(struct crypto_integ *c, const struct crypto_chunk *in, size_t nin,
-			const uint8_t *icv) WUR;
+                        const uint8_t *icv) WUR;
 
 /* ---- encryption (AES-CBC, AES-CTR (RFC 5930), AES-GCM (RFC 4106, 5282),
  *      AES-CCM (RFC 4309, 5282), ChaCha20-Poly1305 (RFC 7634)) ---- */
@@ -113,7 +114,7 @@ int crypto_encr_info(uint16_t encr, uint16_t keybits, struct crypto_encr_info *i
 struct crypto_cipher;
 /* key is key_len octets (with the salt); encrypt selects the direction. */
 struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
-					size_t keylen, bool encrypt);
+                                        size_t keylen, bool encrypt);
 void crypto_cipher_free(struct crypto_cipher *c);
 const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c);
 /*
@@ -122,12 +123,12 @@ const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c)
  * multiple of the block size. iv is iv_len octets.
  */
 int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
-		       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
-		       uint8_t *icv) WUR;
+                       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                       uint8_t *icv) WUR;
 /* Decrypt; for AEAD returns -1 when the tag does not verify (out is then garbage). */
 int crypto_cipher_open(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
-		       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
-		       const uint8_t *icv) WUR;
+                       size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                       const uint8_t *icv) WUR;
 
 /* ---- key exchange (RFC 7296 3.4; RFC 3526; RFC 5903; RFC 8031; RFC 6989) ---- */
 
@@ -148,7 +149,7 @@ int crypto_dh_public(const struct crypto_dh *dh, uint8_t *out, size_t *len) WUR;
  * or drops as RFC 6989 says.
  */
 int crypto_dh_shared(struct crypto_dh *dh, const uint8_t *peer, size_t peerlen, uint8_t *out,
-		     size_t *outlen) WUR;
+                     size_t *outlen) WUR;
 /* For known-answer tests: a DH object with a given private value. */
 struct crypto_dh *crypto_dh_new_private(uint16_t group, const uint8_t *priv, size_t privlen);
 

@@ -406,6 +406,11 @@ size_t dpglue_nchildren(const struct dpglue *g)
 	return g->nchildren;
 }
 
+void dpglue_stats(const struct dpglue *g, struct dp_stats *out)
+{
+	dp_stats(g->dp, out);
+}
+
 /* The engine was called from an event: let the host re-arm its timer. */
 static void engine_called(struct dpglue *g)
 {

@@ -18,6 +18,7 @@
 
 struct event_base;
 struct dp;
+struct dp_stats;
 struct ike;
 struct ike_sa;
 struct child_sa;
@@ -57,5 +58,7 @@ void dpglue_sa_moved(struct dpglue *g, const struct ike_sa *sa);
 void dpglue_refresh_counters(struct dpglue *g);
 /* Child SAs installed now (tests, logs). */
 size_t dpglue_nchildren(const struct dpglue *g);
+/* The data plane's global counters and drops by reason (rikectl status). */
+void dpglue_stats(const struct dpglue *g, struct dp_stats *out);
 
 #endif

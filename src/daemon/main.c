@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,13 +284,66 @@ static int ctl_down(void *ctx, const char *name, FILE *out)
 	return 0;
 }
 
+/*
+ * The data plane's counters and drops by reason (RFC 4303 3.4), as the
+ * members of a JSON object (no braces) or one text line.
+ */
+static void status_dataplane(const struct riked *rd, bool json, FILE *out)
+{
+	static const char *const names[] = {
+	    "rx_packets",     "rx_bytes",         "tx_packets", "tx_bytes",       "drop_replay",
+	    "drop_auth",      "drop_unknown_spi", "drop_no_sa", "drop_no_policy", "drop_selector",
+	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets"};
+	struct dp_stats st;
+
+	dpglue_stats(rd->dpg, &st);
+	const uint64_t v[] = {st.rx_packets,       st.rx_bytes,       st.tx_packets,
+	                      st.tx_bytes,         st.drop_replay,    st.drop_auth,
+	                      st.drop_unknown_spi, st.drop_no_sa,     st.drop_no_policy,
+	                      st.drop_selector,    st.drop_malformed, st.drop_expired,
+	                      st.drop_io,          st.dummy_packets};
+	if (!json)
+		fputs("dataplane:", out);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		fprintf(out, json ? "%s\"%s\":%" PRIu64 : " %s%s %" PRIu64, json && i ? "," : "",
+		        names[i], v[i]);
+	if (!json)
+		fputc('\n', out);
+}
+
+/*
+ * ike_status's JSON is one object ending in "}\n": the data plane's
+ * counters go in as its last member, "dataplane".
+ */
 static int ctl_status(void *ctx, bool json, FILE *out)
 {
 	struct riked *rd = ctx;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
 
 	/* The engine reports the counters it last heard of: refresh them. */
 	dpglue_refresh_counters(rd->dpg);
-	ike_status(rd->ike, json, out);
+	if (!json) {
+		ike_status(rd->ike, false, out);
+		status_dataplane(rd, false, out);
+		return 0;
+	}
+	m = open_memstream(&buf, &len);
+	if (!m) {
+		ike_status(rd->ike, true, out);
+		return 0;
+	}
+	ike_status(rd->ike, true, m);
+	if (fclose(m) == 0 && len >= 2 && !strcmp(buf + len - 2, "}\n")) {
+		fwrite(buf, 1, len - 2, out);
+		fputs(",\"dataplane\":{", out);
+		status_dataplane(rd, true, out);
+		fputs("}}\n", out);
+	} else if (buf) {
+		fwrite(buf, 1, len, out);
+	}
+	free(buf);
 	return 0;
 }
 

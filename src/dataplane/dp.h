@@ -35,7 +35,7 @@ struct dp;
 
 enum dp_backend {
 	DP_BACKEND_USERSPACE, /* TUN device + ESP in UDP (RFC 3948) in this process */
-	DP_BACKEND_XFRM,      /* Linux kernel XFRM (not implemented yet) */
+	DP_BACKEND_XFRM,      /* Linux kernel XFRM (xfrm.c) */
 };
 
 enum dp_dir {
@@ -114,6 +114,12 @@ struct dp_policy {
 	uint32_t priority; /* lower wins, as in XFRM */
 	struct dp_ts ts_local, ts_remote;
 	struct sockaddr_storage route_src; /* ss_family 0 = none */
+	/* XFRM only: the outer addresses and mode of the template (RFC 4301
+	 * 4.4.1.2 "IPsec processing"), from our point of view. tmpl_remote's
+	 * ss_family 0 (the usual case) takes them from the SAs already added
+	 * with this reqid; set them to install a policy before its SAs. */
+	struct sockaddr_storage tmpl_local, tmpl_remote;
+	enum dp_mode tmpl_mode;
 };
 
 /* Per-SA counters. Bytes are inner (plaintext IP) bytes. */
@@ -180,6 +186,7 @@ struct dp_options {
 	const char *ifname;   /* userspace: TUN name; default "rike0" */
 	unsigned mtu;         /* userspace: TUN MTU; default DP_DEFAULT_MTU */
 	uint32_t route_table; /* routes go here; 0 = main */
+	bool skip_probe;      /* xfrm: create even if dp_probe fails (tests of policies) */
 };
 
 #define DP_DEFAULT_MTU 1400 /* as libipsec; worst case ESP-in-UDP-in-IPv6 overhead is 121 */
@@ -187,6 +194,11 @@ struct dp_options {
 /* Feature bits of a backend. */
 #define DP_FEAT_REQUIRES_ENCAP  0x1u /* only UDP-encapsulated SAs: force NAT-T (RFC 7296 2.23) */
 #define DP_FEAT_NEEDS_UDP_INPUT 0x2u /* the daemon must pass ESP-in-UDP via dp_input_udp */
+/* The kernel takes ESP-in-UDP off the daemon's NAT-T sockets (RFC 3948):
+ * each must have setsockopt(IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
+ * (net_set_udp_encap in the daemon, or hand them to dp_set_udp_socket,
+ * which sets it). IKE on them still arrives with its non-ESP marker. */
+#define DP_FEAT_UDP_ENCAP_SOCKOPT 0x4u
 
 /*
  * Check that a backend can work here (e.g. the kernel has ESP). Returns 0,
@@ -231,7 +243,8 @@ int dp_addr_del(struct dp *dp, const struct sockaddr_storage *addr, unsigned pre
 void dp_stats(const struct dp *dp, struct dp_stats *out);
 
 /* ---- UDP encapsulation (RFC 3948) ---- */
-/* The daemon's bound UDP 4500 socket (borrowed) for sending ESP of a family. */
+/* The daemon's bound UDP 4500 socket (borrowed) for sending ESP of a family.
+ * XFRM: the kernel sends ESP itself; this only sets UDP_ENCAP on fd. */
 int dp_set_udp_socket(struct dp *dp, sa_family_t family, int fd) WUR;
 /*
  * An ESP-in-UDP datagram the daemon received on its 4500 socket (not

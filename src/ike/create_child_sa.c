@@ -24,7 +24,7 @@
 #include "ike/child.h"
 #include "ike/ext.h"
 
-#define TEMP_FAILURE_RETRY_MS 2000    /* plus up to as much again at random */
+#define TEMP_FAILURE_RETRY_MS   2000   /* plus up to as much again at random */
 #define TEMP_FAILURE_GIVE_UP_MS 300000 /* 2.25: "several minutes" */
 
 static uint32_t get_spi(const uint8_t *p)
@@ -597,8 +597,9 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		       err && ikev2_notify_name(err) ? ikev2_notify_name(err) : "unacceptable");
 		sa_kill(ike, nsa, "rekey refused");
 		/* 2.25: retry later, at random. */
-		sa->rekey_ms = err == IKEV2_N_TEMPORARY_FAILURE ? temp_failure(ike, sa)
-								: ike_now(ike) + TEMP_FAILURE_GIVE_UP_MS;
+		sa->rekey_ms = err == IKEV2_N_TEMPORARY_FAILURE
+		                   ? temp_failure(ike, sa)
+		                   : ike_now(ike) + TEMP_FAILURE_GIVE_UP_MS;
 		return;
 	}
 	memcpy(nsa->spi_r, c.spi, 8);

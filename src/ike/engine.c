@@ -55,6 +55,7 @@ void ike_free(struct ike *ike)
 {
 	if (!ike)
 		return;
+	ike->shutting_down = true;
 	if (ike->by_serial && ike->by_spi && ike->by_init) {
 		sa_foreach(ike, free_one, NULL);
 		sa_reap(ike);
@@ -616,8 +617,8 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 		}
 		np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 		sa = np ? sa_lookup_init(ike, m->hdr.spi_i, remote, np->u.nonce.data,
-					 np->u.nonce.len)
-			: NULL;
+		                         np->u.nonce.len)
+		        : NULL;
 		if (sa) {
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;

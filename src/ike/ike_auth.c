@@ -335,8 +335,6 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 
 	if (sa->state != IKE_S_INIT_DONE)
 		return;
-	if (ext_process(ike, sa, EXT_AUTH_REQ_IN, m) != EXT_CONTINUE)
-		return;
 	c = conn_for_ids(ike, sa, m);
 	if (c) {
 		sa->conn = c;
@@ -349,6 +347,10 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 		auth_failed_answer(ike, sa, m->hdr.msg_id);
 		return;
 	}
+	/* Extensions see the request once the connection is final and the
+	 * initiator authenticated. */
+	if (ext_process(ike, sa, EXT_AUTH_REQ_IN, m) != EXT_CONTINUE)
+		return;
 	if (wire_msg_find_notify(m, IKEV2_N_INITIAL_CONTACT))
 		initial_contact(ike, sa);
 	ike_established(ike, sa, "authenticated");

@@ -186,6 +186,22 @@ static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_
 
 /* ---- maker: answers for SAs we lost ---- */
 
+/* 9.2: an SA (in any state) with exactly these SPIs, whichever of them is ours.
+ * The engine looks SAs up by the SPI the I flag names, so a request with the
+ * flag flipped reaches the unknown-SPI path for an SA that is alive. */
+static bool spis_live(struct ike *ike, const uint8_t spi_i[8], const uint8_t spi_r[8])
+{
+	const uint8_t *ours[2] = {spi_i, spi_r};
+
+	for (size_t k = 0; k < 2; k++) {
+		struct ike_sa *sa = sa_lookup_spi(ike, ours[k]);
+
+		if (sa && !memcmp(sa->spi_i, spi_i, 8) && !memcmp(sa->spi_r, spi_r, 8))
+			return true;
+	}
+	return false;
+}
+
 static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
                                   const struct ike_addr *local, const struct ike_addr *remote,
                                   struct wire_msg *answer)
@@ -200,6 +216,7 @@ static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
 	/* 4.5: only protected requests; 8.1: only within the token budget. */
 	if (!q || !q->maker || !c || !c->qcd || !req->npayloads ||
 	    (last->type != IKEV2_PL_SK && last->type != IKEV2_PL_SKF) ||
+	    spis_live(ike, req->hdr.spi_i, req->hdr.spi_r) ||
 	    !ratelimit_take(&q->tokens_all, ike_now(ike)))
 		return 0;
 	if (c->qcd_bind_address)
@@ -244,7 +261,9 @@ static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_
 	if (!q || !ratelimit_keyed_take(&q->invalid_spi, ab, alen, ike_now(ike)))
 		return;
 	memset(&h, 0, sizeof(h));
-	if (q->spimap && spimap_get(q->spimap, spi, &e) == 1) {
+	/* 9.2: never the tokens of an IKE SA that is still alive (a stale entry,
+	 * or ESP racing the data plane's expiry of a Child SA). */
+	if (q->spimap && spimap_get(q->spimap, spi, &e) == 1 && !spis_live(ike, e.spi_i, e.spi_r)) {
 		memcpy(h.spi_i, e.spi_i, 8);
 		memcpy(h.spi_r, e.spi_r, 8);
 		known = true;
@@ -336,9 +355,14 @@ static void liveness_now(struct ike *ike, struct ike_sa *sa)
 	if (sa->state != IKE_S_ESTABLISHED)
 		return;
 	if (sa->out.active) {
-		/* A request is out already: retransmit it now instead of waiting. */
-		sa->out.next_ms = ike_now(ike);
-		timer_arm(ike, sa, sa->out.next_ms);
+		/* A request is out already: retransmit it now instead of waiting,
+		 * but only before its first retransmission. Unauthenticated hints
+		 * must not use up the retransmissions before a live peer could
+		 * answer (9: no resetting the session by spoofed messages). */
+		if (sa->out.tries == 0) {
+			sa->out.next_ms = ike_now(ike);
+			timer_arm(ike, sa, sa->out.next_ms);
+		}
 		return;
 	}
 	sa_log(sa, LOG_INFO, "qcd-liveness", "unprotected INVALID_(IKE_)SPI hint: checking now");
@@ -398,6 +422,10 @@ static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa 
 	if (!q || !q->spimap || !q->maker || !enabled_for(ike, sa))
 		return;
 	if (ev == EXT_CHILD_DOWN) {
+		/* A shutdown without Deletes keeps the map: after the restart
+		 * the peers' ESP gets the tokens at once (8.2). */
+		if (ike->shutting_down)
+			return;
 		rc = spimap_del(q->spimap, c->spi_in);
 	} else {
 		memset(&e, 0, sizeof(e));

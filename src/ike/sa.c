@@ -250,15 +250,16 @@ struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial)
  * real one.
  */
 struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
-			      const uint8_t *ni, size_t ni_len)
+                              const uint8_t *ni, size_t ni_len)
 {
 	uint64_t key = init_key(spi_i, peer);
 
 	for (struct hent *e = ike->by_init->b[mix(key) & (ike->by_init->nb - 1)]; e; e = e->next) {
 		struct ike_sa *sa = e->sa;
 
-		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) && addr_equal(&sa->init_peer, peer) &&
-		    sa->ni_len == ni_len && !memcmp(sa->ni, ni, ni_len))
+		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) &&
+		    addr_equal(&sa->init_peer, peer) && sa->ni_len == ni_len &&
+		    !memcmp(sa->ni, ni, ni_len))
 			return sa;
 	}
 	return NULL;

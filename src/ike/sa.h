@@ -199,6 +199,7 @@ struct ike {
 	uint64_t next_serial;
 	uint32_t next_reqid;
 	struct ike_sa *dead; /* killed SAs, freed by sa_reap() */
+	bool shutting_down;
 	uint8_t cookie_secret[32];
 	uint32_t cookie_version;
 	size_t half_open;
@@ -237,7 +238,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa);
 struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8]);
 struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial);
 struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
-			      const uint8_t *ni, size_t ni_len);
+                              const uint8_t *ni, size_t ni_len);
 /* Our own SPI of the SA (SPIi when we initiated it). */
 const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);

@@ -102,7 +102,9 @@ int store_write_atomic(const char *path, const void *data, size_t len, unsigned 
 	size_t off = 0;
 	int fd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	/* One writer (riked holds its pid file lock), so one fixed temporary
+	 * name: a file left by a crash is simply truncated next time. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)

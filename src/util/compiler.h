@@ -2,7 +2,7 @@
 #ifndef RIKE_COMPILER_H
 #define RIKE_COMPILER_H
 
-#define WUR __attribute__((warn_unused_result))
+#define WUR          __attribute__((warn_unused_result))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -24,16 +24,16 @@
 #include "wire/ikev2.h"
 
 /* Caps on peer-controlled counts (STYLE: cap before allocating). */
-#define WIRE_MAX_PAYLOADS 64
-#define WIRE_MAX_PROPOSALS 32
+#define WIRE_MAX_PAYLOADS   64
+#define WIRE_MAX_PROPOSALS  32
 #define WIRE_MAX_TRANSFORMS 64 /* per proposal */
-#define WIRE_MAX_ATTRS 4       /* per transform */
-#define WIRE_MAX_TS 32         /* per TS payload */
-#define WIRE_MAX_CP_ATTRS 64
-#define WIRE_MAX_SPI 8
+#define WIRE_MAX_ATTRS      4  /* per transform */
+#define WIRE_MAX_TS         32 /* per TS payload */
+#define WIRE_MAX_CP_ATTRS   64
+#define WIRE_MAX_SPI        8
 
-#define IKEV2_HDR_LEN 28
-#define IKEV2_GEN_HDR_LEN 4
+#define IKEV2_HDR_LEN            28
+#define IKEV2_GEN_HDR_LEN        4
 #define IKEV2_NON_ESP_MARKER_LEN 4
 
 struct wire_hdr {
@@ -211,7 +211,7 @@ struct wire_msg {
 /* Why a decode failed, and what RFC 7296 says to answer. */
 struct wire_error {
 	uint16_t notify;    /* IKEV2_N_INVALID_SYNTAX, IKEV2_N_UNSUPPORTED_CRITICAL_PAYLOAD,
-			       IKEV2_N_INVALID_MAJOR_VERSION, ...; 0 = drop silently */
+	                       IKEV2_N_INVALID_MAJOR_VERSION, ...; 0 = drop silently */
 	uint8_t payload;    /* offending payload type (the data of UNSUPPORTED_CRITICAL_PAYLOAD) */
 	size_t offset;      /* octet offset in the decoded buffer */
 	const char *reason; /* static text for logs */
@@ -226,8 +226,7 @@ void *wire_msg_alloc(struct wire_msg *m, size_t size);
 const uint8_t *wire_msg_adopt(struct wire_msg *m, const uint8_t *p, size_t len);
 
 /* RFC 7296 3.1. Checks version and the length field against len. */
-int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h,
-		    struct wire_error *err) WUR;
+int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h, struct wire_error *err) WUR;
 
 /*
  * Decode a whole message (header and unencrypted payload chain). Decoding
@@ -245,14 +244,14 @@ int wire_decode(const uint8_t *buf, size_t len, struct wire_msg *m, struct wire_
  * marking the payloads `encrypted` if so asked. Used for SK plaintexts.
  */
 int wire_decode_chain(const uint8_t *buf, size_t len, uint8_t first_np, bool encrypted,
-		      struct wire_msg *m, struct wire_error *err) WUR;
+                      struct wire_msg *m, struct wire_error *err) WUR;
 
 /*
  * Encode payloads[0..n) as a chain (generic headers with next-payload and
  * lengths computed). Returns in *first_np the type of the first payload.
  */
 int wire_encode_chain(const struct wire_payload *payloads, size_t n, struct wire_wr *w,
-		      uint8_t *first_np) WUR;
+                      uint8_t *first_np) WUR;
 
 /*
  * Encode the header and the unencrypted payloads of m (those not marked
@@ -264,7 +263,7 @@ int wire_encode(const struct wire_msg *m, struct wire_wr *w) WUR;
 
 /* Find the first / next payload of a type in m (borrowed), or NULL. */
 const struct wire_payload *wire_msg_find(const struct wire_msg *m, uint8_t type,
-					 const struct wire_payload *after);
+                                         const struct wire_payload *after);
 /* Find the first notify of a type in m, or NULL. */
 const struct wire_payload *wire_msg_find_notify(const struct wire_msg *m, uint16_t type);
 

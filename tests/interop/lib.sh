@@ -627,3 +627,249 @@ trap rk_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 1' USR1
+
+# ================================================================ riked <-> strongSwan
+# Helpers of the test_sw_*.sh tests (riked facing charon): config text for
+# both ends, rikectl, and a checker that compares what both ends report.
+
+RK_SW_PSK=${RK_SW_PSK:-0x5f4dcc3b5aa765d61d8327deb882cf99a1b2c3d4e5f60718}
+
+# rk_ctl NAME ARGS...: rikectl against riked NAME's control socket (bounded).
+rk_ctl() {
+	timeout 10 "$(rk_bin_dir)/rikectl" -s "$(rk_dir "$1")/run/riked.sock" "${@:2}"
+}
+
+# swrk_riked_conf NAME CONNECTION_GROUPS: a whole riked.conf (userspace data
+# plane, debug log to stderr, control socket /run/riked.sock) around the
+# given "{ ... }" connection groups.
+swrk_riked_conf() {
+	cat <<-EOF
+		riked = { log = "stderr"; log_level = "debug"; dataplane = "userspace";
+		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; };
+		connections = ( $2 );
+	EOF
+}
+
+# swrk_riked_conn NAME LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS
+#                 IKE_PROPOSAL ESP_PROPOSAL START [EXTRA_SETTINGS]
+swrk_riked_conn() {
+	cat <<-EOF
+		{ name = "$1"; local = "$2"; remote = "$3"; local_id = "$4"; remote_id = "$5";
+		  auth = { method = "psk"; secret = "$RK_SW_PSK"; };
+		  ike_proposals = [ "$8" ]; esp_proposals = [ "$9" ];
+		  local_ts = [ "$6" ]; remote_ts = [ "$7" ]; start = "${10}"; ${11:-} }
+	EOF
+}
+
+# swrk_sw_conf NAME LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS
+#              IKE_PROPOSAL ESP_PROPOSAL [EXTRA_CONN_SETTINGS]
+# A swanctl.conf with IKE and Child config both called NAME, PSK RK_SW_PSK.
+swrk_sw_conf() {
+	cat <<-EOF
+		connections {
+			$1 {
+				version = 2
+				local_addrs = $2
+				remote_addrs = $3
+				proposals = $8
+				${10:-}
+				local {
+					auth = psk
+					id = $4
+				}
+				remote {
+					auth = psk
+					id = $5
+				}
+				children {
+					$1 {
+						mode = tunnel
+						local_ts = $6
+						remote_ts = $7
+						esp_proposals = $9
+						start_action = none
+					}
+				}
+			}
+		}
+		secrets {
+			ike-$1 {
+				id-a = $4
+				id-b = $5
+				secret = $RK_SW_PSK
+			}
+		}
+	EOF
+}
+
+# The checker (python3): riked's status --json against swanctl --list-sas
+# --raw for one connection. Written once into the run directory.
+swrk_checker() {
+	local py="$RK_RUN/swrk_check.py"
+	[[ -s $py ]] && {
+		echo "$py"
+		return 0
+	}
+	cat >"$py" <<-'PYEOF'
+		import json, re, sys
+
+		# riked (IANA registry names) -> strongSwan names
+		DH = {"256-bit random ECP group": "ECP_256", "384-bit random ECP group": "ECP_384",
+		      "521-bit random ECP group": "ECP_521", "Curve25519": "CURVE_25519",
+		      "Curve448": "CURVE_448", "2048-bit MODP Group": "MODP_2048",
+		      "3072-bit MODP Group": "MODP_3072", "4096-bit MODP Group": "MODP_4096"}
+		TOK = re.compile(r'([^\s{}=]+)=\[([^\]]*)\]|([^\s{}=]+)=(\S+)|(\S+) \{|(\})')
+
+		def parse_raw(text):
+		    """swanctl --raw: 'list-sa event {NAME {k=v ... child-sas {C {...}}}}'."""
+		    sas, stack = [], []
+		    for m in TOK.finditer(text):
+		        if m.group(1):
+		            stack[-1][m.group(1)] = m.group(2).split()
+		        elif m.group(3):
+		            stack[-1][m.group(3)] = m.group(4)
+		        elif m.group(5):
+		            d = {}
+		            if stack:
+		                stack[-1][m.group(5)] = d
+		            else:
+		                if m.group(5) == "event":
+		                    sas.append(d)
+		            stack.append(d)
+		        else:
+		            stack.pop()
+		    return sas
+
+		def encr(name):
+		    return name[5:] if name.startswith("ENCR_") else name
+
+		def integ(name):
+		    if name in (None, "AUTH_NONE", "NONE"):
+		        return None
+		    return name[5:] if name.startswith("AUTH_") else name
+
+		def main():
+		    rkf, swf, conn, want_conn = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+		    rk = json.load(open(rkf))
+		    raw = open(swf).read()
+		    # 'list-sa event {' precedes each SA; 'event' becomes the stack root
+		    raw = raw.replace("list-sa event {", "event {").replace("list-sas reply {}", "")
+		    sw_all = [list(e.values())[0] for e in parse_raw(raw) if e]
+		    sw_names = [list(e.keys())[0] for e in parse_raw(raw) if e]
+		    errs = []
+		    rks = [s for s in rk["sas"] if s["conn"] == conn]
+		    sws = [s for n, s in zip(sw_names, sw_all) if n == conn]
+		    if len(rks) != 1 or len(sws) != 1:
+		        print("IKE SAs: riked %d (%s), strongSwan %d (%s)" % (
+		            len(rks), " ".join(s["state"] for s in rks),
+		            len(sws), " ".join(s.get("state", "?") for s in sws)))
+		        return 1
+		    r, s = rks[0], sws[0]
+		    rc = r["children"]
+		    sc = list(s.get("child-sas", {}).values())
+		    if r["state"] != "ESTABLISHED" or s.get("state") != "ESTABLISHED":
+		        errs.append("IKE state riked %s strongSwan %s" % (r["state"], s.get("state")))
+		    if (r["spi_i"], r["spi_r"]) != (s.get("initiator-spi"), s.get("responder-spi")):
+		        errs.append("IKE SPIs riked %s_i %s_r, strongSwan %s_i %s_r" % (
+		            r["spi_i"], r["spi_r"], s.get("initiator-spi"), s.get("responder-spi")))
+		    got = (encr(r["encr"]), str(r["encr_keybits"]), integ(r["integ"]), r["prf"],
+		           DH.get(r["dh"], r["dh"]))
+		    exp = (s.get("encr-alg"), s.get("encr-keysize"), s.get("integ-alg"), s.get("prf-alg"),
+		           s.get("dh-group"))
+		    if got != exp:
+		        errs.append("IKE algorithms riked %s, strongSwan %s" % (got, exp))
+		    if len(rc) != 1 or len(sc) != 1:
+		        errs.append("Child SAs: riked %d, strongSwan %d" % (len(rc), len(sc)))
+		    else:
+		        c, d = rc[0], sc[0]
+		        if not c["installed"] or d.get("state") != "INSTALLED":
+		            errs.append("Child state riked installed=%s strongSwan %s" % (
+		                c["installed"], d.get("state")))
+		        if (c["spi_in"], c["spi_out"]) != (d.get("spi-out"), d.get("spi-in")):
+		            errs.append("Child SPIs riked in %s out %s, strongSwan in %s out %s" % (
+		                c["spi_in"], c["spi_out"], d.get("spi-in"), d.get("spi-out")))
+		        got = (encr(c["encr"]), str(c["encr_keybits"]), integ(c["integ"]),
+		               "yes" if c["udp_encap"] else "no", c["mode"].upper())
+		        exp = (d.get("encr-alg"), d.get("encr-keysize"), d.get("integ-alg"),
+		               d.get("encap", "no"), d.get("mode"))
+		        if got != exp:
+		            errs.append("Child algorithms riked %s, strongSwan %s" % (got, exp))
+		    if errs:
+		        print("; ".join(errs))
+		        return 1
+		    # one line for the log and for callers that compare SPIs over time
+		    c, d = rc[0], sc[0]
+		    print("ike %s_i %s_r %s-%s/%s/%s/%s child %s/%s %s-%s%s nat_t=%s riked=%s strongswan=%s:%s" % (
+		        r["spi_i"], r["spi_r"], encr(r["encr"]), r["encr_keybits"], integ(r["integ"]) or "-",
+		        r["prf"], s.get("dh-group"), c["spi_in"], c["spi_out"], encr(c["encr"]),
+		        c["encr_keybits"],
+		        "/" + integ(c["integ"]) if integ(c["integ"]) else "",
+		        str(r["nat_t"]).lower(), r["remote"], s.get("remote-host"), s.get("remote-port")))
+		    return 0
+
+		sys.exit(main())
+	PYEOF
+	echo "$py"
+}
+
+# swrk_check RK_NAME SW_NAME CONN: true when riked RK_NAME and charon
+# SW_NAME each hold exactly one ESTABLISHED IKE SA of CONN with exactly one
+# installed Child SA, the IKE and Child SPIs pair up, and both report the
+# same algorithms. Prints one summary line (SPIs, algorithms, peers) or
+# what differs; the last report is kept in $RK_RUN/swrk-last.txt.
+swrk_check() {
+	local py rkf="$RK_RUN/swrk-rk.json" swf="$RK_RUN/swrk-sw.txt" out rc
+	py=$(swrk_checker)
+	rk_ctl "$1" status --json >"$rkf" 2>/dev/null || {
+		echo "rikectl status failed" | tee "$RK_RUN/swrk-last.txt"
+		return 1
+	}
+	sw_swanctl "$2" --list-sas --raw >"$swf" 2>/dev/null || {
+		echo "swanctl --list-sas failed" | tee "$RK_RUN/swrk-last.txt"
+		return 1
+	}
+	out=$(python3 "$py" "$rkf" "$swf" "$3")
+	rc=$?
+	printf '%s\n' "$out" | tee "$RK_RUN/swrk-last.txt"
+	return "$rc"
+}
+
+# swrk_wait_check TIMEOUT RK_NAME SW_NAME CONN: wait until swrk_check passes;
+# logs the summary, or fails the test with the last difference.
+swrk_wait_check() {
+	wait_until "$1" swrk_check "$2" "$3" "$4" ||
+		rk_fail "riked $2 / charon $3 disagree on '$4': $(cat "$RK_RUN/swrk-last.txt")"
+	rk_log "agreed: $(cat "$RK_RUN/swrk-last.txt")"
+}
+
+# swrk_json NAME PY_EXPR: evaluate a python expression over riked NAME's
+# status --json (bound to d), e.g. 'len(d["sas"])'. Prints the result.
+swrk_json() {
+	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print(eval(sys.argv[1]))' "$2"
+}
+
+# swrk_sw_count SW_NAME CONN: number of IKE SAs of CONN charon SW_NAME lists.
+swrk_sw_count() {
+	sw_swanctl "$1" --list-sas --ike "$2" 2>/dev/null | grep -Ec "^$2: #[0-9]+, "
+}
+
+# swrk_sw_none SW_NAME CONN: true when charon SW_NAME has no IKE SA of CONN.
+swrk_sw_none() {
+	local n
+	n=$(swrk_sw_count "$1" "$2")
+	[[ $n == 0 ]]
+}
+
+# swrk_ping NS SRC DST [COUNT]: COUNT (3) pings from SRC to DST, every one
+# answered, else the test fails.
+swrk_ping() {
+	local out n=${4:-3}
+	out=$(ns_exec "$1" ping -c "$n" -i 0.2 -W 2 -I "$2" "$3" 2>&1)
+	grep -q " $n received" <<<"$out" || {
+		printf '%s\n' "$out" >&2
+		rk_fail "ping $2 -> $3 through the tunnel lost packets"
+	}
+	rk_log "ping $2 -> $3: $n/$n answered"
+}
