@@ -529,6 +529,11 @@ bool dpglue_requires_encap(const struct dpglue *g)
 	return dp_features(g->dp) & DP_FEAT_REQUIRES_ENCAP;
 }
 
+bool dpglue_wants_udp_encap(const struct dpglue *g)
+{
+	return dp_features(g->dp) & DP_FEAT_UDP_ENCAP_SOCKOPT;
+}
+
 bool dpglue_wants_udp(const struct dpglue *g)
 {
 	return dp_features(g->dp) & DP_FEAT_NEEDS_UDP_INPUT;

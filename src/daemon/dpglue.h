@@ -41,6 +41,8 @@ const char *dpglue_backend_name(enum cfg_dataplane which);
 /* The backend only handles UDP-encapsulated SAs (userspace): the daemon
  * then forces NAT-T on every connection (RFC 7296 2.23). */
 bool dpglue_requires_encap(const struct dpglue *g);
+/* The kernel takes ESP-in-UDP off our NAT-T sockets (XFRM: UDP_ENCAP). */
+bool dpglue_wants_udp_encap(const struct dpglue *g);
 /* The backend wants ESP-in-UDP through dpglue_input_udp. */
 bool dpglue_wants_udp(const struct dpglue *g);
 /* The NAT-T sockets used to send ESP-in-UDP (-1: none for that family). */

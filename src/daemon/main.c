@@ -167,6 +167,11 @@ static void on_esp(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_st
 /* The data plane sends ESP-in-UDP (RFC 3948) from our NAT-T sockets. */
 static int give_sockets(struct riked *rd)
 {
+	/* RFC 3948 with XFRM: the kernel decapsulates ESP from these sockets. */
+	if (dpglue_wants_udp_encap(rd->dpg) && net_set_udp_encap(rd->net, true) < 0) {
+		log_msg(LOG_ERR, "daemon", "UDP_ENCAP on the NAT-T sockets: %s", strerror(errno));
+		return -1;
+	}
 	if (!dpglue_wants_udp(rd->dpg))
 		return 0;
 	if (dpglue_set_sockets(rd->dpg, net_natt_fd(rd->net, AF_INET),

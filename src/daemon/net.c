@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <linux/udp.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct net {
 	uint16_t ike_port, natt_port;
 	struct net_sock *socks[NET_MAX_SOCKETS];
 	size_t n;
+	bool udp_encap; /* NAT-T sockets get UDP_ENCAP_ESPINUDP (net_set_udp_encap) */
 	uint8_t buf[NET_MAX_DATAGRAM + 1];
 };
 
@@ -223,6 +225,15 @@ static int sock_options(int fd, sa_family_t family, bool wildcard)
 	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
 }
 
+/* RFC 3948 2.2: with UDP_ENCAP_ESPINUDP the kernel's XFRM takes ESP off the
+ * socket; IKE (behind the non-ESP marker) still reaches us. */
+static int sock_udp_encap(int fd, bool on)
+{
+	int type = on ? UDP_ENCAP_ESPINUDP : 0;
+
+	return setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type));
+}
+
 static void sock_close(struct net_sock *s)
 {
 	if (!s)
@@ -249,6 +260,7 @@ static struct net_sock *sock_open(struct net *net, const struct sockaddr_storage
 	s->natt = port == net->natt_port;
 	s->fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (s->fd < 0 || sock_options(s->fd, addr->ss_family, s->wildcard) < 0 ||
+	    (s->natt && net->udp_encap && sock_udp_encap(s->fd, true) < 0) ||
 	    bind(s->fd, (const struct sockaddr *)&s->addr, net_sa_len(&s->addr)) < 0)
 		goto fail;
 	s->ev = event_new(net->base, s->fd, EV_READ | EV_PERSIST, read_cb, s);
@@ -472,4 +484,13 @@ int net_natt_fd(const struct net *net, sa_family_t family)
 size_t net_nsockets(const struct net *net)
 {
 	return net->n;
+}
+
+int net_set_udp_encap(struct net *net, bool on)
+{
+	net->udp_encap = on;
+	for (size_t i = 0; i < net->n; i++)
+		if (net->socks[i]->natt && sock_udp_encap(net->socks[i]->fd, on) < 0)
+			return -1;
+	return 0;
 }

@@ -10,6 +10,7 @@
 #ifndef RIKE_DAEMON_NET_H
 #define RIKE_DAEMON_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -59,6 +60,10 @@ int net_send(struct net *net, const struct sockaddr_storage *from,
 /* A NAT-T port socket of `family` for the data plane's ESP-in-UDP (the
  * wildcard one if there is one), or -1. Valid until the next net_sync. */
 int net_natt_fd(const struct net *net, sa_family_t family);
+/* The kernel data plane (DP_FEAT_UDP_ENCAP_SOCKOPT) decapsulates ESP-in-UDP
+ * itself (RFC 3948): set UDP_ENCAP_ESPINUDP on every NAT-T socket, now and
+ * on those net_sync opens later (on = false clears it). */
+int net_set_udp_encap(struct net *net, bool on) WUR;
 /* Number of open sockets (tests, status). */
 size_t net_nsockets(const struct net *net);
 

@@ -36,6 +36,7 @@
 #define US_UNKNOWN_PER_SEC 10
 #define US_SEQ_SOFT        0xf0000000u /* soft expiry before a 32-bit counter runs out */
 #define US_EXPIRE_BATCH    64
+#define US_SOCK_BUF        (4 << 20) /* UDP socket buffers, see us_sock_bufs */
 
 enum { US_PEND_SOFT = 1, US_PEND_HARD = 2 };
 
@@ -631,10 +632,29 @@ static int us_addr(void *be, bool add, const struct sockaddr_storage *a, unsigne
 	return dp_nl_addr(us->nl, add, a->ss_family, addr, plen, us->ifindex);
 }
 
+/*
+ * The default socket buffers (~200 KiB, about 90 full-size datagrams)
+ * overflow under a TCP burst whenever this process is not scheduled at
+ * once; every datagram lost there is a lost TCP segment inside the tunnel.
+ * Best effort: without CAP_NET_ADMIN the kernel caps SO_RCVBUF/SO_SNDBUF at
+ * net.core.rmem_max/wmem_max.
+ */
+static void us_sock_bufs(int fd)
+{
+	static const int opt[2][2] = {{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}};
+	int sz = US_SOCK_BUF;
+
+	for (size_t i = 0; i < 2; i++)
+		if (setsockopt(fd, SOL_SOCKET, opt[i][0], &sz, sizeof(sz)) < 0)
+			(void)setsockopt(fd, SOL_SOCKET, opt[i][1], &sz, sizeof(sz)); /* capped */
+}
+
 static int us_set_udp_socket(void *be, sa_family_t family, int fd)
 {
 	struct us *us = be;
 
+	if (fd >= 0 && (family == AF_INET || family == AF_INET6))
+		us_sock_bufs(fd);
 	if (family == AF_INET)
 		us->udp4 = fd;
 	else if (family == AF_INET6)
