@@ -766,7 +766,9 @@ swrk_checker() {
 		        return 1
 		    r, s = rks[0], sws[0]
 		    rc = r["children"]
-		    sc = list(s.get("child-sas", {}).values())
+		    # strongSwan keeps a rekeyed Child SA's inbound half for
+		    # delete_rekeyed_delay (5 s) in state DELETED: not a live pair
+		    sc = [c for c in s.get("child-sas", {}).values() if c.get("state") != "DELETED"]
 		    if r["state"] != "ESTABLISHED" or s.get("state") != "ESTABLISHED":
 		        errs.append("IKE state riked %s strongSwan %s" % (r["state"], s.get("state")))
 		    if (r["spi_i"], r["spi_r"]) != (s.get("initiator-spi"), s.get("responder-spi")):
@@ -788,10 +790,12 @@ swrk_checker() {
 		        if (c["spi_in"], c["spi_out"]) != (d.get("spi-out"), d.get("spi-in")):
 		            errs.append("Child SPIs riked in %s out %s, strongSwan in %s out %s" % (
 		                c["spi_in"], c["spi_out"], d.get("spi-in"), d.get("spi-out")))
+		        pfs = c.get("pfs_group", "none")
 		        got = (encr(c["encr"]), str(c["encr_keybits"]), integ(c["integ"]),
+		               None if pfs == "none" else DH.get(pfs, pfs),
 		               "yes" if c["udp_encap"] else "no", c["mode"].upper())
 		        exp = (d.get("encr-alg"), d.get("encr-keysize"), d.get("integ-alg"),
-		               d.get("encap", "no"), d.get("mode"))
+		               d.get("dh-group"), d.get("encap", "no"), d.get("mode"))
 		        if got != exp:
 		            errs.append("Child algorithms riked %s, strongSwan %s" % (got, exp))
 		    if errs:
@@ -803,7 +807,8 @@ swrk_checker() {
 		        r["spi_i"], r["spi_r"], encr(r["encr"]), r["encr_keybits"], integ(r["integ"]) or "-",
 		        r["prf"], s.get("dh-group"), c["spi_in"], c["spi_out"], encr(c["encr"]),
 		        c["encr_keybits"],
-		        "/" + integ(c["integ"]) if integ(c["integ"]) else "",
+		        ("/" + integ(c["integ"]) if integ(c["integ"]) else "") +
+		        ("/" + d["dh-group"] if d.get("dh-group") else ""),
 		        str(r["nat_t"]).lower(), r["remote"], s.get("remote-host"), s.get("remote-port")))
 		    return 0
 
@@ -871,5 +876,5 @@ swrk_ping() {
 		printf '%s\n' "$out" >&2
 		rk_fail "ping $2 -> $3 through the tunnel lost packets"
 	}
-	rk_log "ping $2 -> $3: $n/$n answered"
+	rk_log "ping $2 -> $3: $n/$n answered, rtt $(sed -n 's/^rtt [^=]*= //p' <<<"$out")"
 }
