@@ -381,11 +381,18 @@ static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
 
 	(void)local;
 	sa = resolve(ike, sa, m);
-	if (!q || !sa || !enabled_for(ike, sa))
+	if (!q || !sa)
 		return EXT_CONTINUE;
-	/* 8.1: verification is rate-limited per source. */
+	/* 8.1: verification (and any reaction to hints) is rate-limited per source. */
 	if (!ratelimit_keyed_take(&q->verify_src, ab, alen, ike_now(ike)))
 		return EXT_HANDLED;
+	if (!enabled_for(ike, sa)) {
+		/* Without QCD a hint still starts a liveness check (RFC 7296 2.21.1
+		 * allows acting on it; the check itself is authenticated). */
+		if (hint)
+			liveness_now(ike, sa);
+		return EXT_CONTINUE; /* still counted as a dropped unprotected message */
+	}
 	if (token_matches(sa, m, &seen)) {
 		q->verified++;
 		sa_log(sa, LOG_NOTICE, "qcd-verified",
