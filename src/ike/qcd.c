@@ -270,7 +270,8 @@ static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_
 	}
 	h.version = IKEV2_VERSION;
 	h.exchange = IKEV2_EXCH_INFORMATIONAL;
-	h.flags = IKEV2_FLAG_RESPONSE; /* nobody answers a response: no loops */
+	/* RFC 7296 1.5: I set, R clear; the receiver MUST NOT answer it. */
+	h.flags = IKEV2_FLAG_INITIATOR;
 	put32(data, spi);
 	wire_msg_init(&m);
 	if (build_notify(&m, IKEV2_PROTO_ESP, NULL, 0, IKEV2_N_INVALID_SPI, data, 4) < 0)

@@ -1152,7 +1152,9 @@ static void esp_unknown_spi(void **state, bool flushed)
 	assert_int_equal(n->q[0].src, HX_B);
 	assert_false(u.prot);
 	assert_int_equal(u.h.exchange, IKEV2_EXCH_INFORMATIONAL);
-	assert_true(u.h.flags & IKEV2_FLAG_RESPONSE);
+	/* RFC 7296 1.5: a one-way message, I set and R clear; a must not answer it. */
+	assert_true(u.h.flags & IKEV2_FLAG_INITIATOR);
+	assert_false(u.h.flags & IKEV2_FLAG_RESPONSE);
 	assert_true(u.invalid_spi);
 	assert_int_equal(u.invalid_spi_val, spi);
 	assert_int_equal(qx_index(&u, IKEV2_PL_N, IKEV2_N_INVALID_SPI), 0);
