@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define DP_TUN_TXQLEN 4096 /* packets the kernel queues for us to read */
+
 struct dp_nl {
 	struct mnl_socket *sock;
 	unsigned portid;
@@ -110,6 +112,9 @@ int dp_nl_link_up(struct dp_nl *nl, unsigned ifindex, unsigned mtu)
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	/* The kernel drops what does not fit the TUN's queue (500 by default);
+	 * TCP Small Queues lets one flow have up to 4 MiB queued here. */
+	mnl_attr_put_u32(nlh, IFLA_TXQLEN, DP_TUN_TXQLEN);
 	return nl_talk(nl, nlh);
 }
 

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #define US_SEQ_SOFT        0xf0000000u /* soft expiry before a 32-bit counter runs out */
 #define US_EXPIRE_BATCH    64
 #define US_SOCK_BUF        (4 << 20) /* UDP socket buffers, see us_sock_bufs */
+#define US_GSO_MAX_BYTES   60000     /* UDP payload of one GSO send (an IP datagram < 64 KiB) */
 
 enum { US_PEND_SOFT = 1, US_PEND_HARD = 2 };
 
@@ -108,6 +110,7 @@ struct us {
 	int msg_fd[US_BATCH];
 	struct sockaddr_storage msg_dst[US_BATCH];
 	uint8_t cmsg[US_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	bool no_gso; /* UDP_SEGMENT failed once: send datagram by datagram */
 };
 
 static uint64_t us_now(void)
@@ -652,9 +655,15 @@ static void us_sock_bufs(int fd)
 static int us_set_udp_socket(void *be, sa_family_t family, int fd)
 {
 	struct us *us = be;
+	int off = 0;
 
-	if (fd >= 0 && (family == AF_INET || family == AF_INET6))
+	if (fd >= 0 && (family == AF_INET || family == AF_INET6)) {
 		us_sock_bufs(fd);
+		/* Kernels without UDP GSO (before 4.18) would ignore the cmsg and
+		 * send a train as one datagram: use it only where the option exists. */
+		if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &off, sizeof(off)) < 0)
+			us->no_gso = true;
+	}
 	if (family == AF_INET)
 		us->udp4 = fd;
 	else if (family == AF_INET6)
@@ -784,26 +793,116 @@ static int us_out_one(struct us *us, struct dp_buf *b, size_t i)
 	return 0;
 }
 
-/* Send n prepared messages, one sendmmsg per run of the same socket. */
+/* Slots a and b go out through the same socket, to the same peer, from the same address. */
+static bool us_same_path(const struct us *us, size_t a, size_t b)
+{
+	const struct msghdr *x = &us->msgs[a].msg_hdr, *y = &us->msgs[b].msg_hdr;
+
+	return us->msg_fd[a] == us->msg_fd[b] && x->msg_namelen == y->msg_namelen &&
+	       !memcmp(x->msg_name, y->msg_name, x->msg_namelen) &&
+	       x->msg_controllen == y->msg_controllen &&
+	       (!x->msg_controllen || !memcmp(x->msg_control, y->msg_control, x->msg_controllen));
+}
+
+/*
+ * The end of the run of slots from i that one UDP GSO send can carry
+ * (Linux UDP_SEGMENT): same path, equal sizes but for a shorter last one.
+ */
+static size_t us_gso_run(const struct us *us, size_t i, size_t n)
+{
+	size_t seg = us->iov[i].iov_len, total = seg, j = i + 1;
+
+	while (j < n && us_same_path(us, i, j) && us->iov[j].iov_len <= seg &&
+	       total + us->iov[j].iov_len <= US_GSO_MAX_BYTES) {
+		total += us->iov[j].iov_len;
+		if (us->iov[j++].iov_len < seg)
+			break;
+	}
+	return j;
+}
+
+/*
+ * Send slots i..j-1 as one UDP GSO datagram train (the kernel cuts it into
+ * the same datagrams; RFC 3948 framing is unchanged). 1 if sent, 0 if the
+ * caller should send them one by one, -1 on other errors.
+ */
+static int us_send_gso(struct us *us, size_t i, size_t j)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
+	} ctl;
+	struct msghdr m = us->msgs[i].msg_hdr;
+	uint16_t seg = (uint16_t)us->iov[i].iov_len;
+	struct cmsghdr *cm;
+
+	memset(&ctl, 0, sizeof(ctl));
+	if (m.msg_controllen)
+		memcpy(ctl.b, m.msg_control, m.msg_controllen);
+	cm = (struct cmsghdr *)(ctl.b + m.msg_controllen);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(seg));
+	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+	m.msg_control = ctl.b;
+	m.msg_controllen += CMSG_SPACE(sizeof(seg));
+	m.msg_iov = &us->iov[i];
+	m.msg_iovlen = j - i;
+	while (sendmsg(us->msg_fd[i], &m, 0) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EMSGSIZE || errno == EINVAL) /* a datagram over the path MTU */
+			return 0;
+		if (errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+			us->no_gso = true; /* e.g. no checksum offload on the route's device */
+			return 0;
+		}
+		return -1;
+	}
+	return 1;
+}
+
+/* Send slots i..j-1 (one socket) with sendmmsg, skipping any that fail. */
+static void us_send_each(struct us *us, size_t i, size_t j)
+{
+	while (i < j) {
+		int r = sendmmsg(us->msg_fd[i], &us->msgs[i], (unsigned)(j - i), 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			us->c->stats.drop_io++; /* skip the message that failed */
+			i++;
+			continue;
+		}
+		i += (size_t)r;
+	}
+}
+
+/*
+ * Send n prepared messages: a run of datagrams on one path as one UDP GSO
+ * train, the others with sendmmsg (up to the next train or socket change).
+ */
 static void us_flush(struct us *us, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, j;
 
 	while (i < n) {
-		size_t j = i + 1;
-		while (j < n && us->msg_fd[j] == us->msg_fd[i])
-			j++;
-		while (i < j) {
-			int r = sendmmsg(us->msg_fd[i], &us->msgs[i], (unsigned)(j - i), 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				us->c->stats.drop_io++; /* skip the message that failed */
-				i++;
+		j = us->no_gso ? i + 1 : us_gso_run(us, i, n);
+		if (j - i > 1) {
+			int rc = us_send_gso(us, i, j);
+			if (rc < 0)
+				us->c->stats.drop_io += j - i;
+			if (rc != 0) {
+				i = j;
 				continue;
 			}
-			i += (size_t)r;
 		}
+		j = i + 1;
+		while (j < n && us->msg_fd[j] == us->msg_fd[i] &&
+		       (us->no_gso || us_gso_run(us, j, n) == j + 1))
+			j++;
+		us_send_each(us, i, j);
+		i = j;
 	}
 }
 
