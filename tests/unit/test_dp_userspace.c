@@ -383,7 +383,7 @@ static void test_rekey_and_expire(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
-/* The XFRM backend is tested in test_dp_xfrm; here only its probe; here the kernel has no ESP (INTEROP-NOTES). */
+/* test_dp_xfrm tests the XFRM backend; here only its probe, on a kernel without ESP. */
 static void test_xfrm_probe(void **state)
 {
 	struct env *e = *state;
