@@ -351,11 +351,12 @@ static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 	addr_format(&sa->local, la, sizeof(la));
 	addr_format(&sa->remote, ra, sizeof(ra));
 	if (!s->json) {
-		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s\n",
+		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s qcd %s/%s\n",
 		        sa->conn_name, sa->serial, sa_state_name(sa->state), si, sr, la, ra,
 		        nm(ikev2_encr_name(sa->suite.encr)), nm(ikev2_integ_name(sa->suite.integ)),
 		        nm(ikev2_prf_name(sa->suite.prf)), nm(ikev2_dh_name(sa->suite.dh)),
-		        sa->natt ? " natt" : "");
+		        sa->natt ? " natt" : "", sa->qcd_sent ? "token-sent" : "no-token-sent",
+		        sa->n_qcd_peer ? "peer-token-held" : "no-peer-token");
 		for (struct child_sa *c = sa->children; c; c = c->next)
 			fprintf(s->out,
 			        "  child reqid %u %08x/%08x %s %s %" PRIu64 " bytes in %" PRIu64
