@@ -52,7 +52,6 @@ RIKECTL="$(rk_bin_dir)/rikectl"
 
 PINGS=5
 NBYTES=${RK_TRAFFIC_BYTES:-4000000}
-PSK=0x5f4dcc3b5aa765d61d8327deb882cf99a1b2c3d4e5f60718
 OUT_A=10.77.0.1
 OUT_B=10.77.0.2
 IN_A=10.10.1.1
@@ -61,59 +60,16 @@ TCP_PORT=5001
 
 # ---------------------------------------------------------------- configs
 
+# The generators live in lib.sh (swrk_*); these fix this test's names and suite.
 # rk_conf NAME LOCAL REMOTE LOCAL_TS REMOTE_TS ID PEER_ID START
 rk_conf() {
-	cat <<-EOF
-		riked = { log = "stderr"; log_level = "info"; dataplane = "userspace";
-		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; };
-		connections = ( {
-		  name = "traffic"; local = "$2"; remote = "$3";
-		  local_id = "$6"; remote_id = "$7";
-		  auth = { method = "psk"; secret = "$PSK"; };
-		  ike_proposals = [ "aes256gcm16-prfsha256-x25519" ];
-		  esp_proposals = [ "aes256gcm16" ];
-		  local_ts = [ "$4" ]; remote_ts = [ "$5" ];
-		  start = "$8";
-		} );
-	EOF
+	swrk_riked_conf "$1" "$(swrk_riked_conn traffic "$2" "$3" "$6" "$7" "$4" "$5" \
+		aes256gcm16-prfsha256-x25519 aes256gcm16 "$8")"
 }
 
 # sw_conf LOCAL REMOTE LOCAL_TS REMOTE_TS ID PEER_ID
 sw_conf() {
-	cat <<-EOF
-		connections {
-			traffic {
-				version = 2
-				local_addrs = $1
-				remote_addrs = $2
-				proposals = aes256gcm16-prfsha256-x25519
-				local {
-					auth = psk
-					id = $5
-				}
-				remote {
-					auth = psk
-					id = $6
-				}
-				children {
-					traffic {
-						mode = tunnel
-						local_ts = $3
-						remote_ts = $4
-						esp_proposals = aes256gcm16
-						start_action = none
-					}
-				}
-			}
-		}
-		secrets {
-			ike-traffic {
-				id-a = $5
-				id-b = $6
-				secret = $PSK
-			}
-		}
-	EOF
+	swrk_sw_conf traffic "$1" "$2" "$5" "$6" "$3" "$4" aes256gcm16-prfsha256-x25519 aes256gcm16
 }
 
 # ---------------------------------------------------------------- riked helpers
