@@ -127,7 +127,7 @@ def main():
           '#define IKEV2_VERSION 0x20', '#define IKEV2_ATTR_AF 0x8000',
           '/* RFC 7296 3.3.2 calls SN transform 1 "Extended Sequence Numbers" */',
           '#define IKEV2_ESN_ESN IKEV2_ESN_PT64',
-          '#define IKEV2_NONE IKEV2_AUTH_NONE /* transitional spelling */', '']
+          '#define IKEV2_AUTH_NONE IKEV2_AUTH_NONE /* transitional spelling */', '']
     h.append('/* Registered names, or NULL for an unassigned value. */')
     for func in tables:
         h.append('const char *ikev2_%s_name(uint32_t v);' % func)

@@ -63,7 +63,7 @@ static int ike_key_lengths(const struct crypto_ike_suite *s, struct crypto_ike_k
 	k->e_len = info.key_len;
 	if (info.aead) {
 		/* RFC 5282 8: no separate integrity transform with AEAD. */
-		if (s->integ != IKEV2_NONE)
+		if (s->integ != IKEV2_AUTH_NONE)
 			return -1;
 		k->a_len = 0;
 	} else {

@@ -28,7 +28,7 @@ struct kt_integ {
 
 /* Integrity names as Wireshark spells them, without the "[RFC...]" suffix. */
 static const struct kt_integ kt_integs[] = {
-    {"NONE", IKEV2_NONE},
+    {"NONE", IKEV2_AUTH_NONE},
     {"HMAC_MD5_96", IKEV2_AUTH_HMAC_MD5_96},
     {"HMAC_SHA1_96", IKEV2_AUTH_HMAC_SHA1_96},
     {"AES-XCBC-96", IKEV2_AUTH_AES_XCBC_96},
@@ -137,7 +137,7 @@ int keytable_integ_name(const char *name, uint16_t *integ, size_t *unchecked_icv
 	if (sscanf(base, "ANY %u-bits of Authentication", &bits) == 1) {
 		if (bits == 0 || bits % 8 || bits / 8 > CRYPTO_MAX_ICV_LEN)
 			return -1;
-		*integ = IKEV2_NONE;
+		*integ = IKEV2_AUTH_NONE;
 		*unchecked_icv_len = bits / 8;
 		return 0;
 	}

@@ -401,7 +401,7 @@ enum {
 #define IKEV2_ATTR_AF 0x8000
 /* RFC 7296 3.3.2 calls SN transform 1 "Extended Sequence Numbers" */
 #define IKEV2_ESN_ESN IKEV2_ESN_PT64
-#define IKEV2_NONE IKEV2_AUTH_NONE /* transitional spelling */
+#define IKEV2_AUTH_NONE IKEV2_AUTH_NONE /* transitional spelling */
 
 /* Registered names, or NULL for an unassigned value. */
 const char *ikev2_exchange_name(uint32_t v);

@@ -50,13 +50,13 @@ int wire_prot_init(struct wire_prot *p, const struct crypto_ike_suite *s, const 
 		goto fail;
 	if (p->info.aead) {
 		/* RFC 5282 8: no integrity transform with a combined-mode cipher. */
-		if (s->integ != IKEV2_NONE)
+		if (s->integ != IKEV2_AUTH_NONE)
 			goto fail;
 		p->icv_len = p->info.icv_len;
 		return 0;
 	}
 	/* RFC 7296 3.3: IKE SAs always have integrity protection. */
-	if (s->integ == IKEV2_NONE || crypto_integ_key_len(s->integ) == 0 ||
+	if (s->integ == IKEV2_AUTH_NONE || crypto_integ_key_len(s->integ) == 0 ||
 	    sk_a_len != crypto_integ_key_len(s->integ))
 		goto fail;
 	p->icv_len = crypto_integ_icv_len(s->integ);

@@ -51,11 +51,11 @@ static void test_integ_names(void **state)
 	assert_int_equal(keytable_integ_name("HMAC_SHA2_512_256 [RFC4868]", &id, &unchecked), 0);
 	assert_int_equal(id, IKEV2_AUTH_HMAC_SHA2_512_256);
 	assert_int_equal(keytable_integ_name("NONE [RFC4306]", &id, &unchecked), 0);
-	assert_int_equal(id, IKEV2_NONE);
+	assert_int_equal(id, IKEV2_AUTH_NONE);
 	assert_int_equal(unchecked, 0);
 	assert_int_equal(
 	    keytable_integ_name("ANY 96-bits of Authentication [No Checking]", &id, &unchecked), 0);
-	assert_int_equal(id, IKEV2_NONE);
+	assert_int_equal(id, IKEV2_AUTH_NONE);
 	assert_int_equal(unchecked, 12);
 	assert_int_equal(keytable_integ_name("HMAC_SHA3", &id, &unchecked), -1);
 }

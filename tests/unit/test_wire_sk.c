@@ -32,14 +32,20 @@ static const struct suite suites[] = {
      {.encr = IKEV2_ENCR_AES_CTR, .encr_keybits = 128, .integ = IKEV2_AUTH_HMAC_SHA2_256_128}},
     {"AES-CTR-256/HMAC-SHA2-384-192",
      {.encr = IKEV2_ENCR_AES_CTR, .encr_keybits = 256, .integ = IKEV2_AUTH_HMAC_SHA2_384_192}},
-    {"AES-GCM-8-128", {.encr = IKEV2_ENCR_AES_GCM_8, .encr_keybits = 128, .integ = IKEV2_NONE}},
-    {"AES-GCM-12-192", {.encr = IKEV2_ENCR_AES_GCM_12, .encr_keybits = 192, .integ = IKEV2_NONE}},
-    {"AES-GCM-16-256", {.encr = IKEV2_ENCR_AES_GCM_16, .encr_keybits = 256, .integ = IKEV2_NONE}},
-    {"AES-CCM-8-128", {.encr = IKEV2_ENCR_AES_CCM_8, .encr_keybits = 128, .integ = IKEV2_NONE}},
-    {"AES-CCM-12-256", {.encr = IKEV2_ENCR_AES_CCM_12, .encr_keybits = 256, .integ = IKEV2_NONE}},
-    {"AES-CCM-16-192", {.encr = IKEV2_ENCR_AES_CCM_16, .encr_keybits = 192, .integ = IKEV2_NONE}},
+    {"AES-GCM-8-128",
+     {.encr = IKEV2_ENCR_AES_GCM_8, .encr_keybits = 128, .integ = IKEV2_AUTH_NONE}},
+    {"AES-GCM-12-192",
+     {.encr = IKEV2_ENCR_AES_GCM_12, .encr_keybits = 192, .integ = IKEV2_AUTH_NONE}},
+    {"AES-GCM-16-256",
+     {.encr = IKEV2_ENCR_AES_GCM_16, .encr_keybits = 256, .integ = IKEV2_AUTH_NONE}},
+    {"AES-CCM-8-128",
+     {.encr = IKEV2_ENCR_AES_CCM_8, .encr_keybits = 128, .integ = IKEV2_AUTH_NONE}},
+    {"AES-CCM-12-256",
+     {.encr = IKEV2_ENCR_AES_CCM_12, .encr_keybits = 256, .integ = IKEV2_AUTH_NONE}},
+    {"AES-CCM-16-192",
+     {.encr = IKEV2_ENCR_AES_CCM_16, .encr_keybits = 192, .integ = IKEV2_AUTH_NONE}},
     {"ChaCha20-Poly1305",
-     {.encr = IKEV2_ENCR_CHACHA20_POLY1305, .encr_keybits = 0, .integ = IKEV2_NONE}},
+     {.encr = IKEV2_ENCR_CHACHA20_POLY1305, .encr_keybits = 0, .integ = IKEV2_AUTH_NONE}},
 };
 
 static const uint8_t fqdn[] = "gw.example.org";
@@ -332,7 +338,7 @@ static void test_bad_keys(void **state)
 	                               .encr_keybits = 256,
 	                               .integ = IKEV2_AUTH_HMAC_SHA2_256_128};
 	struct crypto_ike_suite cbc = {
-	    .encr = IKEV2_ENCR_AES_CBC, .encr_keybits = 128, .integ = IKEV2_NONE};
+	    .encr = IKEV2_ENCR_AES_CBC, .encr_keybits = 128, .integ = IKEV2_AUTH_NONE};
 	uint8_t k[64] = {0};
 	struct wire_prot p;
 
