@@ -8,6 +8,7 @@
  * many sources an attacker spoofs.
  */
 #include "daemon/log.h"
+#include "util/ratelimit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,16 +19,10 @@
 #include <unistd.h>
 
 #define RL_SLOTS 256
-#define RL_SCALE 1000 /* tokens are counted in thousandths */
-
-struct rl_bucket {
-	uint64_t tokens; /* scaled by RL_SCALE */
-	uint64_t last_ms;
-};
 
 struct rl_slot {
 	uint64_t key; /* 0 = empty */
-	struct rl_bucket b;
+	struct ratelimit b;
 	uint64_t suppressed;
 	uint8_t kind;
 	char addr[INET6_ADDRSTRLEN];
@@ -41,7 +36,7 @@ static struct {
 	uint64_t (*now_ms)(void);
 	uint64_t seed;
 	unsigned burst, per_sec, gburst, gper_sec;
-	struct rl_bucket global;
+	struct ratelimit global;
 	uint64_t global_suppressed; /* counts of evicted slots and global denials */
 	struct rl_slot slots[RL_SLOTS];
 } lg = {
@@ -52,6 +47,7 @@ static struct {
     .per_sec = 1,
     .gburst = 50,
     .gper_sec = 20,
+    .global = {.tokens = 50, .per_sec = 20, .burst = 50},
 };
 
 static const char *const level_names[] = {
@@ -224,32 +220,13 @@ void log_rl_configure(unsigned burst, unsigned per_sec, unsigned global_burst,
 void log_rl_reset(void)
 {
 	memset(lg.slots, 0, sizeof(lg.slots));
-	memset(&lg.global, 0, sizeof(lg.global));
+	ratelimit_init(&lg.global, lg.gper_sec, lg.gburst);
 	lg.global_suppressed = 0;
 }
 
 static uint64_t now(void)
 {
 	return lg.now_ms ? lg.now_ms() : monotonic_ms();
-}
-
-/* Refills by elapsed time and takes one token if there is one. A fresh
- * bucket (last_ms == 0 and no tokens) starts full. */
-static bool bucket_take(struct rl_bucket *b, unsigned burst, unsigned per_sec, uint64_t t)
-{
-	uint64_t cap = (uint64_t)burst * RL_SCALE;
-
-	if (b->last_ms == 0 && b->tokens == 0)
-		b->tokens = cap;
-	else if (t > b->last_ms)
-		b->tokens += (t - b->last_ms) * per_sec; /* ms * per_sec = thousandths */
-	if (b->tokens > cap)
-		b->tokens = cap;
-	b->last_ms = t ? t : 1;
-	if (b->tokens < RL_SCALE)
-		return false;
-	b->tokens -= RL_SCALE;
-	return true;
 }
 
 /* FNV-1a over the seed, the kind and the address (not the port). */
@@ -300,6 +277,7 @@ static struct rl_slot *rl_slot(uint64_t key, enum log_rl_kind kind, const char *
 	if (s->key != key) {
 		lg.global_suppressed += s->suppressed;
 		memset(s, 0, sizeof(*s));
+		ratelimit_init(&s->b, lg.per_sec, lg.burst);
 		s->key = key;
 		s->kind = (uint8_t)kind;
 		snprintf(s->addr, sizeof(s->addr), "%s", text);
@@ -318,11 +296,11 @@ bool log_rl_allow(enum log_rl_kind kind, const struct sockaddr *src)
 	if (lg.seed == 0 && getrandom(&lg.seed, sizeof(lg.seed), GRND_NONBLOCK) < 0)
 		lg.seed = (uint64_t)t ^ (uint64_t)getpid();
 	s = rl_slot(rl_hash(kind, src, text, sizeof(text)), kind, text);
-	if (!bucket_take(&s->b, lg.burst, lg.per_sec, t)) {
+	if (!ratelimit_take(&s->b, t)) {
 		s->suppressed++;
 		return false;
 	}
-	if (!bucket_take(&lg.global, lg.gburst, lg.gper_sec, t)) {
+	if (!ratelimit_take(&lg.global, t)) {
 		lg.global_suppressed++;
 		return false;
 	}
