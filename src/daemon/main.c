@@ -185,16 +185,6 @@ static int give_sockets(struct riked *rd)
 
 /* ---- configuration ---- */
 
-/* A backend that only does ESP-in-UDP (userspace) needs NAT-T on every
- * connection: forcing encapsulation is allowed by RFC 7296 2.23. */
-static void force_encap(struct riked *rd, struct cfg *cfg)
-{
-	if (!rd->dpg || !dpglue_requires_encap(rd->dpg))
-		return;
-	for (size_t i = 0; i < cfg->nconns; i++)
-		cfg->conns[i].encap = true;
-}
-
 static void apply_log_config(const struct riked *rd, const struct cfg *cfg, bool detached)
 {
 	enum log_target t = cfg->log_target;
@@ -242,7 +232,6 @@ static int reload(struct riked *rd, FILE *out)
 		return -1;
 	}
 	keep_restart_settings(old, n);
-	force_encap(rd, n);
 	apply_log_config(rd, n, !rd->opt.foreground);
 	ike_reload(rd->ike, n); /* the engine now borrows n */
 	rd->cfg = n;
@@ -634,7 +623,9 @@ static int start_engine(struct riked *rd)
 		log_msg(LOG_ERR, "daemon", "data plane: %s", why);
 		return -1;
 	}
-	force_encap(rd, rd->cfg);
+	/* A backend that only does ESP-in-UDP (userspace) needs NAT-T on every
+	 * SA: the engine forces it (RFC 7296 2.23). */
+	host.force_encap = dpglue_requires_encap(rd->dpg);
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;

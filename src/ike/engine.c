@@ -15,8 +15,6 @@
 #include "ike/sa.h"
 #include "ike/ext.h"
 
-#define IKE_MAX_INIT_RETRIES 5
-
 uint64_t ike_now(struct ike *ike)
 {
 	return ike->host.now_ms(ike->host.ctx);
