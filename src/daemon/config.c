@@ -583,10 +583,20 @@ void cfg_default_proposals(uint8_t protocol, struct proposal *out, size_t *n)
 
 /* ---- the riked = { ... } group ---- */
 
-static const char *const riked_keys[] = {
-    "log",       "log_level", "control_socket", "state_dir",
-    "dataplane", "ike_port",  "natt_port",      "half_open_cookie_threshold",
-    "qcd",       NULL};
+static const char *const riked_keys[] = {"log",
+                                         "log_level",
+                                         "control_socket",
+                                         "state_dir",
+                                         "dataplane",
+                                         "ike_port",
+                                         "natt_port",
+                                         "half_open_cookie_threshold",
+                                         "half_open_timeout",
+                                         "half_open_max",
+                                         "half_open_per_source",
+                                         "half_open_memory",
+                                         "qcd",
+                                         NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
 static const char *const log_targets[] = {"stderr", "syslog", NULL};
 static const char *const dataplanes[] = {"userspace", "xfrm", NULL};
@@ -599,6 +609,10 @@ static void globals_default(struct cfg *cfg)
 	cfg->ike_port = 500;
 	cfg->natt_port = 4500;
 	cfg->half_open_cookie_threshold = 64;
+	cfg->half_open_timeout = 30;
+	cfg->half_open_max = 20000;
+	cfg->half_open_per_source = 32;
+	cfg->half_open_memory = 131072;
 	cfg->qcd_enabled = true;
 	cfg->qcd_rollover_interval = 0;
 }
@@ -656,13 +670,18 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 
 	if (get_group(c, root, "riked", &g) < 0)
 		return -1;
-	if (g && (check_keys(c, g, riked_keys, "riked") < 0 || globals_log(c, g, cfg) < 0 ||
-	          get_enum(c, g, "dataplane", dataplanes, &dp) < 0 ||
-	          get_u32(c, g, "ike_port", 1, 65535, &ike) < 0 ||
-	          get_u32(c, g, "natt_port", 1, 65535, &natt) < 0 ||
-	          get_u32(c, g, "half_open_cookie_threshold", 0, 1000000,
-	                  &cfg->half_open_cookie_threshold) < 0 ||
-	          globals_qcd(c, g, cfg) < 0))
+	if (g &&
+	    (check_keys(c, g, riked_keys, "riked") < 0 || globals_log(c, g, cfg) < 0 ||
+	     get_enum(c, g, "dataplane", dataplanes, &dp) < 0 ||
+	     get_u32(c, g, "ike_port", 1, 65535, &ike) < 0 ||
+	     get_u32(c, g, "natt_port", 1, 65535, &natt) < 0 ||
+	     get_u32(c, g, "half_open_cookie_threshold", 0, 1000000,
+	             &cfg->half_open_cookie_threshold) < 0 ||
+	     get_u32(c, g, "half_open_timeout", 1, 3600, &cfg->half_open_timeout) < 0 ||
+	     get_u32(c, g, "half_open_max", 1, 10000000, &cfg->half_open_max) < 0 ||
+	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
+	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
+	     globals_qcd(c, g, cfg) < 0))
 		return -1;
 	if (get_path(c, g, "control_socket", sizeof(((struct sockaddr_un *)0)->sun_path),
 	             "/run/riked/riked.sock", &cfg->control_socket) < 0 ||

@@ -104,9 +104,13 @@ struct cfg {
 	enum cfg_dataplane dataplane;
 	uint16_t ike_port, natt_port;
 	uint32_t half_open_cookie_threshold; /* RFC 7296 2.6, RFC 8019 */
-	bool qcd_enabled;                    /* RFC 6290 global switch */
-	uint32_t qcd_rollover_interval;      /* seconds, 0 = never */
-	struct cfg_conn *conns;              /* owned array */
+	uint32_t half_open_timeout;          /* seconds a responder waits for IKE_AUTH */
+	uint32_t half_open_max;              /* half-open SAs held at most, oldest dropped first */
+	uint32_t half_open_per_source;       /* the same, per source address (RFC 8019 5) */
+	uint32_t half_open_memory;      /* KiB held by half-open SAs at most, fragments included */
+	bool qcd_enabled;               /* RFC 6290 global switch */
+	uint32_t qcd_rollover_interval; /* seconds, 0 = never */
+	struct cfg_conn *conns;         /* owned array */
 	size_t nconns;
 };
 

@@ -413,9 +413,12 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 		fprintf(out,
 		        "stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
 		        " unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
-		        "; retransmits %" PRIu64 " cookies %" PRIu64 "\n",
+		        "; retransmits %" PRIu64 " cookies %" PRIu64 " (invalid %" PRIu64
+		        "); half-open %zu (%zu KiB, expired %" PRIu64 " evicted %" PRIu64 ")\n",
 		        st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
-		        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent);
+		        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent,
+		        st->cookies_invalid, ike->half_open, ike->ho_bytes / 1024,
+		        st->half_open_expired, st->half_open_evicted);
 		return;
 	}
 	json_arr_end(&j);
@@ -431,6 +434,11 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "retransmits", st->retransmits);
 	json_kv_uint(&j, "resent_responses", st->resent_responses);
 	json_kv_uint(&j, "cookies_sent", st->cookies_sent);
+	json_kv_uint(&j, "cookies_invalid", st->cookies_invalid);
+	json_kv_uint(&j, "half_open", ike->half_open);
+	json_kv_uint(&j, "half_open_bytes", ike->ho_bytes);
+	json_kv_uint(&j, "half_open_expired", st->half_open_expired);
+	json_kv_uint(&j, "half_open_evicted", st->half_open_evicted);
 	json_kv_uint(&j, "sa_established", st->sa_established);
 	json_kv_uint(&j, "sa_failed", st->sa_failed);
 	json_obj_end(&j);

@@ -31,15 +31,17 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	ike->by_spi = hash_new();
 	ike->by_serial = hash_new();
 	ike->by_init = hash_new();
+	ike->ho_by_src = hash_new();
 	ike->timers = timer_heap_new();
 	ratelimit_keyed_init(&ike->answer_src, 10, 20);
 	ratelimit_init(&ike->answer_all, 2000, 4000);
-	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->timers ||
+	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->ho_by_src || !ike->timers ||
 	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
-	    ext_init(ike) < 0) {
+	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || ext_init(ike) < 0) {
 		ike_free(ike);
 		return NULL;
 	}
+	(void)cookie_timers(ike, ike_now(ike));
 	return ike;
 }
 
@@ -54,7 +56,7 @@ void ike_free(struct ike *ike)
 	if (!ike)
 		return;
 	ike->shutting_down = true;
-	if (ike->by_serial && ike->by_spi && ike->by_init) {
+	if (ike->by_serial && ike->by_spi && ike->by_init && ike->ho_by_src) {
 		sa_foreach(ike, free_one, NULL);
 		sa_reap(ike);
 	}
@@ -62,8 +64,10 @@ void ike_free(struct ike *ike)
 	hash_free(ike->by_spi);
 	hash_free(ike->by_serial);
 	hash_free(ike->by_init);
+	hash_free(ike->ho_by_src);
 	timer_heap_free(ike->timers);
 	crypto_wipe(ike->cookie_secret, sizeof(ike->cookie_secret));
+	crypto_wipe(ike->cookie_prev, sizeof(ike->cookie_prev));
 	free(ike);
 }
 
@@ -277,10 +281,12 @@ void ike_kick(struct ike *ike, struct ike_sa *sa)
 /* Push the SA's earliest deadline (duplicates are harmless). */
 static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 {
-	uint64_t t = UINT64_MAX;
+	uint64_t t = UINT64_MAX, ho = halfopen_deadline(ike, sa);
 
 	if (sa->out.active)
 		t = sa->out.next_ms;
+	if (ho && ho < t)
+		t = ho;
 	if (sa->rekey_ms && sa->rekey_ms < t)
 		t = sa->rekey_ms;
 	if (sa->expire_ms && sa->expire_ms < t)
@@ -374,9 +380,13 @@ static void sa_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
 	retransmit(ike, sa, now);
 	if (sa->state == IKE_S_DEAD)
 		return;
+	if (halfopen_deadline(ike, sa) && now >= halfopen_deadline(ike, sa)) {
+		halfopen_expire(ike, sa);
+		return;
+	}
 	if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
 	    sa->state != IKE_S_DELETING && now - sa->created_ms > 60000) {
-		/* A half-open SA that never completes is dropped (RFC 8019 4). */
+		/* A setup that never completes is dropped (RFC 8019 4). */
 		sa_kill(ike, sa, "setup timed out");
 		return;
 	}
@@ -405,9 +415,13 @@ int64_t ike_next_timeout(struct ike *ike)
 {
 	uint64_t now = ike_now(ike);
 	int64_t t = timer_next(ike->timers, now);
-	int64_t more[] = {ike_restart_next(ike, now), ext_next_timeout(ike, now)};
+	uint64_t ck = ike->cookie_rotate_ms;
+	int64_t more[] = {ike_restart_next(ike, now), ext_next_timeout(ike, now),
+	                  !ck        ? -1
+	                  : ck > now ? (int64_t)(ck - now)
+	                             : 0};
 
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < 3; i++)
 		if (more[i] >= 0 && (t < 0 || more[i] < t))
 			t = more[i];
 	return t;
@@ -429,6 +443,7 @@ void ike_run_timers(struct ike *ike)
 	}
 	ext_timers(ike, now);
 	ike_run_restarts(ike, now);
+	cookie_timers(ike, now);
 	sa_reap(ike);
 }
 
@@ -644,6 +659,7 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	struct wire_error err;
 	struct ike_sa *sa;
 	const uint8_t *peer_spi;
+	int rc;
 
 	ike->stats.rx++;
 	if (!m)
@@ -690,7 +706,9 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	}
 	if (check_msg_id(ike, sa, &m->hdr, local, remote) < 0)
 		goto out;
-	if (unprotect(ike, sa, buf, len, m, remote) != 0)
+	rc = unprotect(ike, sa, buf, len, m, remote);
+	halfopen_account(ike, sa); /* fragments held or released */
+	if (rc != 0)
 		goto out;
 	if (wire_rules_check(m, &err) < 0) {
 		drop(ike, &ike->stats.drop_rules, remote, err.reason);

@@ -93,6 +93,8 @@ struct ike_stats {
 	uint64_t rx, tx;
 	uint64_t drop_malformed, drop_unknown_spi, drop_icv, drop_msgid, drop_rules;
 	uint64_t retransmits, resent_responses, cookies_sent, half_open;
+	uint64_t cookies_invalid;                      /* a COOKIE that did not verify */
+	uint64_t half_open_expired, half_open_evicted; /* RFC 8019 4-5 */
 	uint64_t sa_established, sa_failed;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);

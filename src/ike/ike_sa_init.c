@@ -12,6 +12,7 @@
  *   or                           <--  HDR, N(INVALID_KE_PAYLOAD)
  *   or                           <--  HDR, N(NO_PROPOSAL_CHOSEN)
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "daemon/log.h"
@@ -293,29 +294,47 @@ static void answer_error(struct ike *ike, const struct ike_addr *local,
 	wire_msg_free(&m);
 }
 
-/* 2.6: above the half-open threshold, only requests with a valid cookie pass. */
+/* One line when cookies start or stop being demanded, at most every 10 s. */
+static void cookie_mode(struct ike *ike, bool on)
+{
+	uint64_t now = ike_now(ike);
+
+	if (ike->cookie_mode == on || now < ike->cookie_log_ms)
+		return;
+	ike->cookie_mode = on;
+	ike->cookie_log_ms = now + 10000;
+	log_msg(LOG_NOTICE, "ike",
+	        on ? "%zu half-open SAs: demanding cookies (%" PRIu64 " sent so far)"
+	           : "%zu half-open SAs: cookies no longer demanded (%" PRIu64 " sent so far)",
+	        ike->half_open, ike->stats.cookies_sent);
+}
+
+/*
+ * 2.6: above the half-open threshold, only requests with a valid cookie
+ * pass. Every other request gets a COOKIE answer: it costs one hash and
+ * keeps no state, so it is limited by nothing but the CPU and the socket
+ * (never by the log limiter), and is counted rather than logged.
+ */
 static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
                       const struct wire_msg *m)
 {
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
-	const uint8_t *d;
+	const struct wire_payload *first = m->npayloads ? &m->payloads[0] : NULL;
 	uint8_t cookie[64];
-	size_t len, clen;
+	size_t clen;
 
+	cookie_mode(ike, ike->half_open >= ike->cfg->half_open_cookie_threshold);
 	if (ike->half_open < ike->cfg->half_open_cookie_threshold)
 		return true;
 	if (!np)
 		return false;
-	if (m->npayloads && m->payloads[0].type == IKEV2_PL_N &&
-	    m->payloads[0].u.notify.type == IKEV2_N_COOKIE) {
-		d = m->payloads[0].u.notify.data;
-		len = m->payloads[0].u.notify.len;
-		if (cookie_valid(ike, d, len, np->u.nonce.data, np->u.nonce.len, remote,
-		                 m->hdr.spi_i))
+	if (first && first->type == IKEV2_PL_N && first->u.notify.type == IKEV2_N_COOKIE) {
+		if (cookie_valid(ike, first->u.notify.data, first->u.notify.len, np->u.nonce.data,
+		                 np->u.nonce.len, remote, m->hdr.spi_i))
 			return true;
+		/* A stale or forged cookie: a fresh one lets a real initiator in. */
+		ike->stats.cookies_invalid++;
 	}
-	if (!log_rl_allow(LOG_RL_COOKIE, (const struct sockaddr *)&remote->ss))
-		return false;
 	if (cookie_compute(ike, ike->cookie_version, np->u.nonce.data, np->u.nonce.len, remote,
 	                   m->hdr.spi_i, cookie, &clen) == 0) {
 		ike->stats.cookies_sent++;
@@ -346,9 +365,11 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
                     const struct wire_msg *req, const struct ike_chosen *c)
 {
 	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
-	struct ike_sa *sa = sa_new(ike, conn, false);
+	struct ike_sa *sa;
 	struct wire_msg m;
 
+	halfopen_admit(ike, remote); /* RFC 8019 5: room first, oldest out */
+	sa = sa_new(ike, conn, false);
 	if (!sa)
 		return;
 	memcpy(sa->spi_i, req->hdr.spi_i, 8);

@@ -79,7 +79,7 @@ static void hash_grow(struct ike_hash *h)
 	h->nb = nb;
 }
 
-static int hash_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa)
+int hash_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa)
 {
 	struct hent *e = malloc(sizeof(*e));
 
@@ -103,7 +103,7 @@ static struct ike_sa *hash_get(const struct ike_hash *h, uint64_t key)
 	return NULL;
 }
 
-static void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa)
+void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa)
 {
 	for (struct hent **pp = &h->b[mix(key) & (h->nb - 1)]; *pp; pp = &(*pp)->next)
 		if ((*pp)->key == key && (*pp)->sa == sa) {
@@ -114,6 +114,13 @@ static void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa)
 			h->n--;
 			return;
 		}
+}
+
+void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *, void *), void *arg)
+{
+	for (struct hent *e = h->b[mix(key) & (h->nb - 1)]; e; e = e->next)
+		if (e->key == key)
+			fn(e->sa, arg);
 }
 
 static uint64_t spi64(const uint8_t spi[8])
@@ -173,16 +180,12 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
 {
-	bool was_half_open = sa->state == IKE_S_INIT_DONE;
-
 	if (sa->state == st)
 		return;
-	sa_log(sa, LOG_INFO, sa_state_name(st), "%s%s%s", sa_state_name(sa->state), why ? ": " : "",
-	       why ? why : "");
-	if (was_half_open && ike->half_open)
-		ike->half_open--;
-	if (st == IKE_S_INIT_DONE)
-		ike->half_open++;
+	sa_log(sa, sa->quiet ? LOG_DEBUG : LOG_INFO, sa_state_name(st), "%s%s%s",
+	       sa_state_name(sa->state), why ? ": " : "", why ? why : "");
+	if (st != IKE_S_INIT_DONE)
+		halfopen_remove(ike, sa);
 	sa->state = st;
 }
 
@@ -190,8 +193,11 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 void sa_index_init(struct ike *ike, struct ike_sa *sa)
 {
 	sa->init_peer = sa->remote;
-	if (!sa->initiator && hash_put(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa) < 0)
+	if (sa->initiator)
+		return;
+	if (hash_put(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa) < 0)
 		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
+	halfopen_add(ike, sa);
 }
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator)
@@ -226,8 +232,6 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 		hash_del(ike->by_spi, spi64(our), sa);
 		goto fail;
 	}
-	if (!initiator)
-		ike->half_open++;
 	return sa;
 fail:
 	free(sa);
@@ -327,6 +331,12 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 	sa->next_dead = ike->dead;
 	ike->dead = sa;
 	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */
+}
+
+void sa_kill_quiet(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	sa->quiet = true;
+	sa_kill(ike, sa, why);
 }
 
 /* Free the SAs killed during this engine call (kept until now so that

@@ -182,6 +182,12 @@ struct ike_sa {
 	bool qcd_resend;            /* RFC 6290 4.3/4.4: send our token in an INFORMATIONAL */
 	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
 	struct ike_sa *next_dead;   /* on ike->dead once killed */
+	bool quiet;                 /* unauthenticated and dropped in bulk: state lines at debug */
+	/* Responder, half-open (halfopen.c): oldest-first list, source index, bytes held. */
+	struct ike_sa *ho_prev, *ho_next;
+	uint64_t ho_key;
+	size_t ho_bytes;
+	bool ho_linked;
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -202,7 +208,15 @@ struct ike {
 	bool shutting_down;
 	uint8_t cookie_secret[32];
 	uint32_t cookie_version;
-	size_t half_open;
+	size_t half_open;                 /* responder SAs waiting for IKE_AUTH (halfopen.c) */
+	struct ike_sa *ho_head, *ho_tail; /* those SAs, oldest first */
+	struct ike_hash *ho_by_src;       /* and by source address */
+	size_t ho_bytes;                  /* what they hold, fragments included */
+	uint64_t ho_summary_ms;           /* next "at a cap" log line */
+	uint8_t cookie_prev[32];          /* RFC 7296 2.6: the secret before the current one */
+	uint64_t cookie_rotate_ms;        /* next change of the cookie secret */
+	bool cookie_mode;                 /* cookies are demanded now */
+	uint64_t cookie_log_ms;           /* next "cookie mode" log line allowed */
 	struct ike_timer_heap *timers;
 	/* Connections to re-initiate (keep_up), with when. */
 	struct {
@@ -229,10 +243,17 @@ int64_t ike_restart_next(const struct ike *ike, uint64_t now);
 
 struct ike_hash *hash_new(void);
 void hash_free(struct ike_hash *h);
+int hash_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa) WUR;
+void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa);
+/* Call fn for each SA stored under key (fn must not change the hash). */
+void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *, void *),
+                   void *arg);
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
 /* Mark dead and unlink; freed by sa_reap at the end of the engine call. */
 void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why);
+/* The same for SAs that unauthenticated input made: the state line at debug level. */
+void sa_kill_quiet(struct ike *ike, struct ike_sa *sa, const char *why);
 void sa_reap(struct ike *ike);
 void sa_free(struct ike *ike, struct ike_sa *sa);
 struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8]);
@@ -380,6 +401,15 @@ int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t 
                    size_t *len) WUR;
 bool cookie_valid(struct ike *ike, const uint8_t *cookie, size_t len, const uint8_t *ni,
                   size_t ni_len, const struct ike_addr *peer, const uint8_t spi_i[8]);
+/* Change the secret when due, keeping the previous one; returns the next deadline. */
+uint64_t cookie_timers(struct ike *ike, uint64_t now);
+/* halfopen.c: RFC 8019 4-5 */
+void halfopen_add(struct ike *ike, struct ike_sa *sa);
+void halfopen_remove(struct ike *ike, struct ike_sa *sa);
+void halfopen_admit(struct ike *ike, const struct ike_addr *src);
+void halfopen_account(struct ike *ike, struct ike_sa *sa);
+uint64_t halfopen_deadline(const struct ike *ike, const struct ike_sa *sa);
+void halfopen_expire(struct ike *ike, struct ike_sa *sa);
 
 /* ---- addresses (addr.c) ---- */
 

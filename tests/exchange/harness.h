@@ -122,6 +122,7 @@ struct hx_conf {
 	const char *start;      /* "wait" by default: tests call ike_up */
 	const char *retransmit; /* e.g. "timeout = 1.0; base = 2.0; tries = 3;" */
 	const char *extra;      /* appended to the connection group */
+	const char *globals;    /* appended to the riked group, e.g. "half_open_max = 8;" */
 	bool keep_up;
 	unsigned dpd;
 	unsigned cookie_threshold; /* 0 = the default 64; use HX_COOKIE_ALWAYS for 0 */
@@ -334,7 +335,7 @@ static char *hx_conf_text(const struct hx_conf *c, int side)
 
 	if (asprintf(&s,
 	             "riked = { log = \"stderr\"; log_level = \"%s\"; dataplane = \"userspace\";\n"
-	             "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u;\n"
+	             "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u; %s\n"
 	             "  qcd = { enabled = false; }; };\n"
 	             "connections = ( {\n"
 	             "  name = \"" HX_CONN "\"; local = \"%s\"; remote = \"%s\";\n"
@@ -346,10 +347,10 @@ static char *hx_conf_text(const struct hx_conf *c, int side)
 	             "  retransmit = { %s };\n"
 	             "  %s\n"
 	             "} );\n",
-	             c->log_level ? c->log_level : "info", thr, me, c->remote ? c->remote : peer,
-	             c->local_id ? c->local_id : my_id, c->remote_id ? c->remote_id : peer_id,
-	             c->psk ? c->psk : HX_PSK, c->ike ? c->ike : HX_IKE_DEFAULT,
-	             c->esp ? c->esp : HX_ESP_DEFAULT,
+	             c->log_level ? c->log_level : "info", thr, c->globals ? c->globals : "", me,
+	             c->remote ? c->remote : peer, c->local_id ? c->local_id : my_id,
+	             c->remote_id ? c->remote_id : peer_id, c->psk ? c->psk : HX_PSK,
+	             c->ike ? c->ike : HX_IKE_DEFAULT, c->esp ? c->esp : HX_ESP_DEFAULT,
 	             c->local_ts && !*c->local_ts ? "" : "local_ts = [ ",
 	             c->local_ts ? c->local_ts : my_ts, c->local_ts && !*c->local_ts ? "" : " ];",
 	             c->remote_ts && !*c->remote_ts ? "" : "remote_ts = [ ",

@@ -54,6 +54,10 @@ static void test_example_full(void **state)
 	assert_int_equal(cfg.ike_port, 500);
 	assert_int_equal(cfg.natt_port, 4500);
 	assert_int_equal(cfg.half_open_cookie_threshold, 64);
+	assert_int_equal(cfg.half_open_timeout, 30);
+	assert_int_equal(cfg.half_open_max, 20000);
+	assert_int_equal(cfg.half_open_per_source, 32);
+	assert_int_equal(cfg.half_open_memory, 131072);
 	assert_true(cfg.qcd_enabled);
 	assert_int_equal(cfg.nconns, 2);
 
@@ -209,6 +213,10 @@ static void test_global_errors(void **state)
 	expect_err("riked = {\n  qcd = true;\n};", "t.conf:2: 'qcd' must be a group");
 	expect_err("riked = { half_open_cookie_threshold = -1; };",
 	           "t.conf:1: 'half_open_cookie_threshold' = -1 is out of range");
+	expect_err("riked = { half_open_timeout = 0; };",
+	           "t.conf:1: 'half_open_timeout' = 0 is out of range");
+	expect_err("riked = { half_open_memory = 63; };",
+	           "t.conf:1: 'half_open_memory' = 63 is out of range");
 	expect_err("riked = { log = \"a\"; log = \"b\"; };", "t.conf:1: duplicate setting name");
 	expect_err("connections = { };", "t.conf:1: 'connections' must be a list");
 }
