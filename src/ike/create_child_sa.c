@@ -235,6 +235,9 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->nat_local = old->nat_local;
 	nsa->nat_remote = old->nat_remote;
 	nsa->peer_frag = old->peer_frag;
+	nsa->peer_id_type = old->peer_id_type; /* the same authenticated peer (2.8) */
+	nsa->peer_id_len = old->peer_id_len;
+	memcpy(nsa->peer_id_hash, old->peer_id_hash, sizeof(old->peer_id_hash));
 	nsa->peer_mobike = old->peer_mobike;
 	nsa->peer_redirect = old->peer_redirect;
 	memcpy(nsa->peer_addrs, old->peer_addrs, sizeof(old->peer_addrs));

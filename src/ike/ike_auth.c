@@ -79,7 +79,8 @@ static int build_auth(struct ike_sa *sa, struct wire_msg *m, const struct cfg_id
 }
 
 /* Verify the peer's AUTH against its ID payload (constant time). */
-static bool verify_auth(const struct ike_sa *sa, const struct wire_msg *m, uint8_t id_pl)
+/* Check the peer's AUTH and, when it verifies, keep who it authenticated. */
+static bool verify_auth(struct ike_sa *sa, const struct wire_msg *m, uint8_t id_pl)
 {
 	const struct wire_payload *idp = wire_msg_find(m, id_pl, NULL);
 	const struct wire_payload *ap = wire_msg_find(m, IKEV2_PL_AUTH, NULL);
@@ -94,6 +95,13 @@ static bool verify_auth(const struct ike_sa *sa, const struct wire_msg *m, uint8
 		return false;
 	ok = ap->u.auth.len == len && !crypto_memcmp(want, ap->u.auth.data, len);
 	crypto_wipe(want, sizeof(want));
+	if (ok) {
+		struct crypto_chunk id = {idp->u.id.data, idp->u.id.len};
+
+		sa->peer_id_type = idp->u.id.type;
+		sa->peer_id_len = idp->u.id.len;
+		ok = crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
+	}
 	return ok;
 }
 
@@ -278,16 +286,34 @@ static void auth_failed_answer(struct ike *ike, struct ike_sa *sa, uint32_t msg_
 	sa_kill(ike, sa, "authentication failed");
 }
 
+static bool same_peer_identity(const struct ike_sa *a, const struct ike_sa *b)
+{
+	return a->peer_id_type && a->peer_id_type == b->peer_id_type &&
+	       a->peer_id_len == b->peer_id_len &&
+	       !crypto_memcmp(a->peer_id_hash, b->peer_id_hash, sizeof(a->peer_id_hash));
+}
+
 static void replaced_fn(struct ike *ike, struct ike_sa *other, void *arg)
 {
 	const struct ike_sa *sa = arg;
 
+	/* 2.4: only SAs between the same authenticated identities; two
+	 * clients behind one NAT on a %any connection share the address. */
 	if (other == sa || strcmp(other->conn_name, sa->conn_name) ||
-	    !addr_equal_host(&other->remote, &sa->remote))
+	    other->state != IKE_S_ESTABLISHED || !same_peer_identity(other, sa))
 		return;
 	sa_log(other, LOG_INFO, "replaced", "peer sent INITIAL_CONTACT on #%llu",
 	       (unsigned long long)sa->serial);
-	sa_kill(ike, other, "INITIAL_CONTACT");
+	/* Its Child SAs leave the data plane now (the new SA's may take their
+	 * selectors); the IKE SA is deleted towards the peer, not dropped
+	 * silently, so a peer that still uses it learns that it is gone. */
+	for (struct child_sa *c = other->children; c; c = c->next)
+		if (c->installed && ike->host.child_down) {
+			ike->host.child_down(ike->host.ctx, other, c);
+			c->installed = false;
+		}
+	other->no_restart = true;
+	ike_queue(ike, other, TASK_IKE_DELETE);
 }
 
 /* 2.4: INITIAL_CONTACT means the peer holds no other SA with us. */

@@ -161,6 +161,12 @@ struct ike_sa {
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
+	/* The peer's authenticated identity (2.4: INITIAL_CONTACT is about it):
+	 * its ID type, length and SHA-256, set once AUTH verified. */
+	uint8_t peer_id_type;
+	size_t peer_id_len;
+	uint8_t peer_id_hash[32];
+
 	/* Peer capabilities seen in IKE_SA_INIT / IKE_AUTH. */
 	bool peer_frag, peer_mobike, peer_redirect;
 

@@ -13,6 +13,9 @@
  *   and every eviction is counted.
  * - The cookie secret changes, and a cookie made with the previous secret
  *   still verifies until the next change.
+ * - INITIAL_CONTACT (2.4) removes only SAs of the same authenticated
+ *   identity, so clients behind one NAT cannot evict each other, and what
+ *   it removes is deleted towards the peer.
  */
 #include "harness.h"
 
@@ -102,8 +105,8 @@ static void test_cookies_not_rationed(void **state)
 /* RFC 8019 4: a half-open SA that is not authenticated in time goes. */
 static void test_half_open_expires(void **state)
 {
-	struct hx_conf cb = {.remote = "%any", .cookie_threshold = 5,
-	                     .globals = "half_open_timeout = 30;"};
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = 5, .globals = "half_open_timeout = 30;"};
 	struct hx_net *n = hx_new(NULL, &cb);
 	struct hx_dgram t;
 	size_t total = 0;
@@ -138,9 +141,8 @@ static void test_half_open_expires(void **state)
 /* RFC 8019 5: one source holds at most half_open_per_source; the oldest go. */
 static void test_half_open_per_source(void **state)
 {
-	struct hx_conf cb = {.remote = "%any",
-	                     .cookie_threshold = 1000,
-	                     .globals = "half_open_per_source = 4;"};
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = 1000, .globals = "half_open_per_source = 4;"};
 	struct hx_net *n = hx_new(NULL, &cb);
 	struct hx_dgram t;
 	struct ike_addr src;
@@ -181,9 +183,8 @@ static void test_half_open_per_source(void **state)
 /* RFC 8019 5: overall, at most half_open_max; the oldest go first. */
 static void test_half_open_max(void **state)
 {
-	struct hx_conf cb = {.remote = "%any",
-	                     .cookie_threshold = 1000,
-	                     .globals = "half_open_max = 8;"};
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = 1000, .globals = "half_open_max = 8;"};
 	struct hx_net *n = hx_new(NULL, &cb);
 	struct hx_dgram t;
 	size_t total = 0;
@@ -209,9 +210,8 @@ static void test_half_open_max(void **state)
 /* RFC 8019 5 / RFC 7383: the memory held by half-open SAs is capped too. */
 static void test_half_open_memory(void **state)
 {
-	struct hx_conf cb = {.remote = "%any",
-	                     .cookie_threshold = 1000,
-	                     .globals = "half_open_memory = 64;"};
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = 1000, .globals = "half_open_memory = 64;"};
 	struct hx_net *n = hx_new(NULL, &cb);
 	struct hx_dgram t;
 	size_t total = 0;
@@ -258,6 +258,100 @@ static void test_cookie_secret_rotates(void **state)
 	assert_true(cookie_valid(b, c2, l2, ni, sizeof(ni), &peer, spi));
 }
 
+/* A second client at a's address: a's engine is replaced by one with local_id. */
+static void new_client(struct hx_net *n, const char *local_id)
+{
+	struct hx_conf ca = {.local_id = local_id};
+	struct hx_peer *p = &n->p[HX_A];
+
+	ike_free(p->ike);
+	cfg_free(&p->cfg);
+	p->n_installed = 0;
+	hx_peer_init(n, HX_A, &ca);
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+}
+
+/* Does the IKE_AUTH request a sends carry N(INITIAL_CONTACT)? Delivers up to it. */
+static bool auth_has_initial_contact(struct hx_net *n)
+{
+	struct wire_msg m;
+	bool ic;
+
+	assert_int_equal(hx_deliver(n), 0); /* IKE_SA_INIT request */
+	assert_int_equal(hx_deliver(n), 0); /* IKE_SA_INIT response */
+	hx_expect(n, 0, HX_A, IKEV2_EXCH_IKE_AUTH, false);
+	assert_int_equal(hx_decode(n, 0, &m), 0);
+	ic = wire_msg_find_notify(&m, IKEV2_N_INITIAL_CONTACT) != NULL;
+	wire_msg_free(&m);
+	return ic;
+}
+
+/*
+ * RFC 7296 2.4: INITIAL_CONTACT removes the SAs "between the authenticated
+ * identities" only. Two clients with different identities behind one NAT
+ * on a %any connection both keep their SAs.
+ */
+static void test_initial_contact_other_identity(void **state)
+{
+	struct hx_conf cb = {.remote = "%any", .remote_id = "%any"};
+	struct hx_net *n = hx_new(NULL, &cb);
+	uint64_t first;
+
+	*state = n;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_settle(n, 2000);
+	hx_assert_ike_up(n);
+	first = hx_sa(n, HX_B)->serial;
+	new_client(n, "c.example");
+	assert_true(auth_has_initial_contact(n));
+	hx_settle(n, 2000);
+	if (hx_count_state(n, HX_B, IKE_S_ESTABLISHED, NULL) != 2)
+		fail_msg("b holds %zu established SAs: c's INITIAL_CONTACT removed a's SA",
+		         hx_count_state(n, HX_B, IKE_S_ESTABLISHED, NULL));
+	assert_non_null(sa_lookup_serial(hx_ike(n, HX_B), first));
+	assert_int_equal(sa_lookup_serial(hx_ike(n, HX_B), first)->state, IKE_S_ESTABLISHED);
+	assert_int_equal(n->p[HX_B].n_installed, 2);
+}
+
+/* The same identity again (a client that restarted): the old SA is
+ * replaced, its Child SAs leave the data plane at once, and it is deleted
+ * towards the peer rather than dropped silently. */
+static void test_initial_contact_same_identity(void **state)
+{
+	struct hx_conf cb = {.remote = "%any", .remote_id = "%any"};
+	struct hx_net *n = hx_new(NULL, &cb);
+	struct ike_sa *old;
+	struct wire_hdr h;
+	uint8_t old_spi_i[8];
+	uint64_t first;
+
+	*state = n;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_settle(n, 2000);
+	hx_assert_ike_up(n);
+	first = hx_sa(n, HX_B)->serial;
+	memcpy(old_spi_i, hx_sa(n, HX_B)->spi_i, 8);
+	new_client(n, NULL);
+	assert_true(auth_has_initial_contact(n));
+	assert_int_equal(hx_deliver(n), 0); /* IKE_AUTH request, with INITIAL_CONTACT */
+	old = sa_lookup_serial(hx_ike(n, HX_B), first);
+	assert_non_null(old);
+	assert_int_equal(old->state, IKE_S_DELETING);
+	assert_int_equal(n->p[HX_B].n_installed, 1); /* only the new SA's child */
+	/* <-- IKE_AUTH response, and b's Delete for the old SA */
+	assert_int_equal(n->nq, 2);
+	hx_hdr(n, 0, &h);
+	if (h.exchange != IKEV2_EXCH_INFORMATIONAL)
+		hx_hdr(n, 1, &h);
+	assert_int_equal(h.exchange, IKEV2_EXCH_INFORMATIONAL);
+	assert_false(h.flags & IKEV2_FLAG_RESPONSE);
+	assert_memory_equal(h.spi_i, old_spi_i, 8);
+	/* a's new engine does not know that SA; b gives up on it and forgets it. */
+	hx_settle(n, 30000);
+	assert_int_equal(hx_count_state(n, HX_B, IKE_S_ESTABLISHED, NULL), 1);
+	assert_null(sa_lookup_serial(hx_ike(n, HX_B), first));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +361,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_half_open_max, hx_teardown),
 	    cmocka_unit_test_teardown(test_half_open_memory, hx_teardown),
 	    cmocka_unit_test_teardown(test_cookie_secret_rotates, hx_teardown),
+	    cmocka_unit_test_teardown(test_initial_contact_other_identity, hx_teardown),
+	    cmocka_unit_test_teardown(test_initial_contact_same_identity, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
