@@ -64,6 +64,13 @@ static const struct encr_alg *encr_lookup(uint16_t encr)
 	return NULL;
 }
 
+bool crypto_encr_is_aead(uint16_t encr)
+{
+	const struct encr_alg *a = encr_lookup(encr);
+
+	return a && a->icv_len > 0;
+}
+
 /* The key size in bits, checked against the Key Length attribute (RFC 7296 3.3.5). */
 static unsigned int encr_bits(const struct encr_alg *a, uint16_t keybits)
 {

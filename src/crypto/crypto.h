@@ -108,6 +108,8 @@ struct crypto_encr_info {
 	bool aead;
 };
 
+/* Whether an ENCR transform ID is a combined-mode (AEAD) cipher (RFC 5282). */
+bool crypto_encr_is_aead(uint16_t encr);
 /* Fill info for a transform and key length in bits (0 = the cipher's only size). */
 int crypto_encr_info(uint16_t encr, uint16_t keybits, struct crypto_encr_info *info) WUR;
 

@@ -1101,7 +1101,7 @@ static int conns_read(struct ld *c, const config_setting_t *root, struct cfg *cf
 		if (conn_read(c, g, &cfg->conns[i]) < 0)
 			return -1;
 		cfg->nconns = (size_t)i;
-		dup = cfg_conn_lookup(cfg, cfg->conns[i].name);
+		dup = conf_conn_lookup(cfg, cfg->conns[i].name);
 		cfg->nconns = (size_t)i + 1;
 		c->conn = cfg->conns[i].name;
 		if (dup)
@@ -1205,14 +1205,6 @@ void cfg_free(struct cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-const struct cfg_conn *cfg_conn_lookup(const struct cfg *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->nconns; i++)
-		if (!strcmp(cfg->conns[i].name, name))
-			return &cfg->conns[i];
-	return NULL;
-}
-
 /* ---- reload ---- */
 
 static bool str_eq(const char *a, const char *b)
@@ -1274,7 +1266,7 @@ size_t cfg_diff(const struct cfg *old_cfg, const struct cfg *new_cfg, cfg_diff_c
 	size_t n = 0;
 
 	for (size_t i = 0; i < old_cfg->nconns; i++) {
-		if (!cfg_conn_lookup(new_cfg, old_cfg->conns[i].name)) {
+		if (!conf_conn_lookup(new_cfg, old_cfg->conns[i].name)) {
 			n++;
 			if (cb)
 				cb(ctx, CFG_CONN_REMOVED, &old_cfg->conns[i], NULL);
@@ -1282,7 +1274,7 @@ size_t cfg_diff(const struct cfg *old_cfg, const struct cfg *new_cfg, cfg_diff_c
 	}
 	for (size_t i = 0; i < new_cfg->nconns; i++) {
 		const struct cfg_conn *nc = &new_cfg->conns[i];
-		const struct cfg_conn *oc = cfg_conn_lookup(old_cfg, nc->name);
+		const struct cfg_conn *oc = conf_conn_lookup(old_cfg, nc->name);
 
 		if (oc && cfg_conn_equal(oc, nc))
 			continue;

@@ -22,7 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 
 struct ctl_client {
 	struct ctl *ctl;

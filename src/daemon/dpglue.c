@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "daemon/dpglue.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
-#include "ike/sa.h"
+#include "wire/ikev2.h"
 
 #define DPG_PRIORITY_BASE 1000 /* policies: lower wins; minus prefix lengths */
 
@@ -42,20 +42,11 @@ struct dpglue {
 	size_t nchildren;
 };
 
-static uint64_t spi64(const uint8_t spi[8])
+/* A failure about one Child SA, with errno's text. */
+static void glue_fail(int level, const struct ike_child_info *c, const char *event)
 {
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < 8; i++)
-		v = v << 8 | spi[i];
-	return v;
-}
-
-/* A failure about one Child SA of `sa`, with errno's text. */
-static void glue_fail(int level, const struct ike_sa *sa, const char *event, uint32_t reqid)
-{
-	log_sa(level, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i), spi64(sa->spi_r), event,
-	       "reqid %u: %s", reqid, strerror(errno));
+	log_sa(level, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r, event,
+	       "reqid %u: %s", c->reqid, strerror(errno));
 }
 
 const char *dpglue_backend_name(enum cfg_dataplane which)
@@ -136,8 +127,7 @@ static void route_src_of(const struct dp_ts *local, struct sockaddr_storage *ss)
 /* ---- the SAs ---- */
 
 /* Fields that the inbound and outbound SA share. */
-static int sa_common(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c,
-                     struct dp_sa *d)
+static int sa_common(struct dpglue *g, const struct ike_child_info *c, struct dp_sa *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (c->ts_local.n > DP_MAX_TS || c->ts_remote.n > DP_MAX_TS ||
@@ -147,17 +137,17 @@ static int sa_common(struct dpglue *g, const struct ike_sa *sa, const struct chi
 	}
 	d->reqid = c->reqid;
 	d->mode = c->transport ? DP_MODE_TRANSPORT : DP_MODE_TUNNEL;
-	d->encap = c->encap || sa->natt || dpglue_requires_encap(g);
+	d->encap = c->encap || c->natt || dpglue_requires_encap(g);
 	d->encr = c->encr;
 	d->encr_keybits = c->encr_keybits;
 	d->encr_key_len = c->key_e_len;
 	d->integ = c->integ;
 	d->integ_key_len = c->key_a_len;
 	d->esn = c->esn;
-	if (sa->conn && sa->conn->child_life_bytes) {
+	if (c->life_bytes) {
 		/* RFC 4301 4.4.2.1: soft limit first, so a rekey can replace the SA. */
-		d->life.hard_bytes = sa->conn->child_life_bytes;
-		d->life.soft_bytes = sa->conn->child_life_bytes - sa->conn->child_life_bytes / 10;
+		d->life.hard_bytes = c->life_bytes;
+		d->life.soft_bytes = c->life_bytes - c->life_bytes / 10;
 	}
 	for (size_t i = 0; i < c->ts_local.n; i++)
 		ts_to_dp(&c->ts_local.ts[i], &d->ts_local[i]);
@@ -168,25 +158,25 @@ static int sa_common(struct dpglue *g, const struct ike_sa *sa, const struct chi
 	return 0;
 }
 
-static int add_sas(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+static int add_sas(struct dpglue *g, const struct ike_child_info *c)
 {
 	struct dp_sa d;
 	int rc = -1;
 
-	if (sa_common(g, sa, c, &d) < 0)
+	if (sa_common(g, c, &d) < 0)
 		return -1;
 	d.dir = DP_DIR_IN;
 	d.spi = c->spi_in;
-	d.src = sa->remote.ss;
-	d.dst = sa->local.ss;
+	d.src = c->remote.ss;
+	d.dst = c->local.ss;
 	memcpy(d.encr_key, c->key_in_e, c->key_e_len);
 	memcpy(d.integ_key, c->key_in_a, c->key_a_len);
 	if (dp_sa_add(g->dp, &d) < 0)
 		goto out;
 	d.dir = DP_DIR_OUT;
 	d.spi = c->spi_out;
-	d.src = sa->local.ss;
-	d.dst = sa->remote.ss;
+	d.src = c->local.ss;
+	d.dst = c->remote.ss;
 	memcpy(d.encr_key, c->key_out_e, c->key_e_len);
 	memcpy(d.integ_key, c->key_out_a, c->key_a_len);
 	if (dp_sa_add(g->dp, &d) < 0) {
@@ -226,7 +216,7 @@ static int add_policy(struct dpglue *g, struct dpg_child *e, const struct dp_pol
 }
 
 /* RFC 4301 4.4.1: one SPD entry per (local, remote) selector pair. */
-static int add_policies(struct dpglue *g, const struct child_sa *c, struct dpg_child *e)
+static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct dpg_child *e)
 {
 	struct dp_policy p;
 
@@ -258,7 +248,7 @@ static int add_policies(struct dpglue *g, const struct child_sa *c, struct dpg_c
 
 /* ---- the engine's hooks ---- */
 
-int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 {
 	struct dpg_child *e = calloc(1, sizeof(*e));
 
@@ -267,8 +257,8 @@ int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct chil
 	e->reqid = c->reqid;
 	e->spi_in = c->spi_in;
 	e->spi_out = c->spi_out;
-	e->ike_serial = sa->serial;
-	if (add_sas(g, sa, c) < 0)
+	e->ike_serial = c->ike_serial;
+	if (add_sas(g, c) < 0)
 		goto fail;
 	if (add_policies(g, c, e) < 0) {
 		int saved = errno;
@@ -281,13 +271,13 @@ int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct chil
 	e->next = g->children;
 	g->children = e;
 	g->nchildren++;
-	log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i), spi64(sa->spi_r),
+	log_sa(LOG_INFO, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r,
 	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %zu policies", c->reqid,
 	       c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
-	       c->encap || sa->natt || dpglue_requires_encap(g) ? " in UDP" : "", e->npols);
+	       c->encap || c->natt || dpglue_requires_encap(g) ? " in UDP" : "", e->npols);
 	return 0;
 fail:
-	glue_fail(LOG_ERR, sa, "child-install-failed", c->reqid);
+	glue_fail(LOG_ERR, c, "child-install-failed");
 	free(e);
 	return -1;
 }
@@ -333,7 +323,7 @@ static void hand_over_policies(struct dpglue *g, struct dpg_child *e)
 	e->npols = 0;
 }
 
-void dpglue_child_down(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c)
+void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 {
 	struct dpg_child **pp = find_child(g, c->reqid, c->spi_in), *e;
 	bool bad;
@@ -347,31 +337,29 @@ void dpglue_child_down(struct dpglue *g, const struct ike_sa *sa, const struct c
 	bad = dp_sa_del(g->dp, e->reqid, DP_DIR_IN, e->spi_in) < 0;
 	bad |= dp_sa_del(g->dp, e->reqid, DP_DIR_OUT, e->spi_out) < 0;
 	if (bad)
-		glue_fail(LOG_WARNING, sa, "child-remove-failed", e->reqid);
+		glue_fail(LOG_WARNING, c, "child-remove-failed");
 	else
-		log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i),
-		       spi64(sa->spi_r), "child-removed", "reqid %u spi_in %08x spi_out %08x",
-		       e->reqid, e->spi_in, e->spi_out);
+		log_sa(LOG_INFO, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r,
+		       "child-removed", "reqid %u spi_in %08x spi_out %08x", e->reqid, e->spi_in,
+		       e->spi_out);
 	free(e);
 }
 
 /* RFC 4555 3.5, RFC 7296 2.23: the IKE SA moved; its Child SAs follow. */
-void dpglue_sa_moved(struct dpglue *g, const struct ike_sa *sa)
+void dpglue_child_moved(struct dpglue *g, const struct ike_child_info *c)
 {
 	char l[64], r[64];
 
-	addr_format(&sa->local, l, sizeof(l));
-	addr_format(&sa->remote, r, sizeof(r));
-	for (const struct child_sa *c = sa->children; c; c = c->next) {
-		if (!find_child(g, c->reqid, c->spi_in))
-			continue;
-		if (dp_sa_migrate(g->dp, c->reqid, &sa->local.ss, &sa->remote.ss) < 0)
-			glue_fail(LOG_WARNING, sa, "child-migrate-failed", c->reqid);
-		else
-			log_sa(LOG_INFO, "dp", sa->conn_name, sa->serial, spi64(sa->spi_i),
-			       spi64(sa->spi_r), "child-migrated", "reqid %u now %s - %s", c->reqid,
-			       l, r);
+	if (!find_child(g, c->reqid, c->spi_in))
+		return;
+	if (dp_sa_migrate(g->dp, c->reqid, &c->local.ss, &c->remote.ss) < 0) {
+		glue_fail(LOG_WARNING, c, "child-migrate-failed");
+		return;
 	}
+	addr_format(&c->local, l, sizeof(l));
+	addr_format(&c->remote, r, sizeof(r));
+	log_sa(LOG_INFO, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r, "child-migrated",
+	       "reqid %u now %s - %s", c->reqid, l, r);
 }
 
 /* ---- counters ---- */

@@ -20,8 +20,7 @@ struct event_base;
 struct dp;
 struct dp_stats;
 struct ike;
-struct ike_sa;
-struct child_sa;
+struct ike_child_info;
 struct dpglue;
 
 /*
@@ -51,9 +50,9 @@ void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote);
 
 /* The engine's hooks (struct ike_host). */
-int dpglue_child_up(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c) WUR;
-void dpglue_child_down(struct dpglue *g, const struct ike_sa *sa, const struct child_sa *c);
-void dpglue_sa_moved(struct dpglue *g, const struct ike_sa *sa);
+int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c) WUR;
+void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c);
+void dpglue_child_moved(struct dpglue *g, const struct ike_child_info *c);
 
 /* Pushes every installed Child SA's byte and packet counters to the
  * engine (ike_child_counters), e.g. before ike_status. */

@@ -22,7 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/ctl.h"
 #include "daemon/dpglue.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "daemon/net.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
@@ -128,19 +128,19 @@ static uint64_t host_now(void *ctx)
 	return mono_ms();
 }
 
-static int host_child_up(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+static int host_child_up(void *ctx, const struct ike_child_info *c)
 {
-	return dpglue_child_up(((struct riked *)ctx)->dpg, sa, c);
+	return dpglue_child_up(((struct riked *)ctx)->dpg, c);
 }
 
-static void host_child_down(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+static void host_child_down(void *ctx, const struct ike_child_info *c)
 {
-	dpglue_child_down(((struct riked *)ctx)->dpg, sa, c);
+	dpglue_child_down(((struct riked *)ctx)->dpg, c);
 }
 
-static void host_sa_moved(void *ctx, const struct ike_sa *sa)
+static void host_child_moved(void *ctx, const struct ike_child_info *c)
 {
-	dpglue_sa_moved(((struct riked *)ctx)->dpg, sa);
+	dpglue_child_moved(((struct riked *)ctx)->dpg, c);
 }
 
 /* ---- sockets ---- */
@@ -614,7 +614,7 @@ static int start_engine(struct riked *rd)
 	    .now_ms = host_now,
 	    .child_up = host_child_up,
 	    .child_down = host_child_down,
-	    .sa_moved = host_sa_moved,
+	    .child_moved = host_child_moved,
 	};
 	char why[256];
 

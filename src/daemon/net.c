@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "daemon/net.h"
 #include "wire/payload.h"
 

@@ -6,6 +6,7 @@
  * refuses the algorithms RFC 8247 and RFC 8221 mark MUST NOT, naming the
  * token and the reason. The formatter is the inverse, for status output.
  */
+#include "crypto/crypto.h"
 #include "daemon/proposal.h"
 
 #include <stdio.h>
@@ -100,25 +101,9 @@ static const uint16_t integ_prf[][2] = {
     {IKEV2_AUTH_AES_CMAC_96, IKEV2_PRF_AES128_CMAC},
 };
 
-bool proposal_encr_is_aead(uint16_t id)
-{
-	switch (id) {
-	case IKEV2_ENCR_AES_GCM_8:
-	case IKEV2_ENCR_AES_GCM_12:
-	case IKEV2_ENCR_AES_GCM_16:
-	case IKEV2_ENCR_AES_CCM_8:
-	case IKEV2_ENCR_AES_CCM_12:
-	case IKEV2_ENCR_AES_CCM_16:
-	case IKEV2_ENCR_CHACHA20_POLY1305:
-		return true;
-	default:
-		return false;
-	}
-}
-
 bool proposal_is_aead(const struct proposal *p)
 {
-	return p->n_encr > 0 && proposal_encr_is_aead(p->encr[0].id);
+	return p->n_encr > 0 && crypto_encr_is_aead(p->encr[0].id);
 }
 
 const char *proposal_token_name(uint8_t type, uint16_t id, uint16_t keylen)
@@ -240,7 +225,7 @@ static int check_encr_integ(const struct proposal *p, char *err, size_t errlen)
 	bool aead = proposal_is_aead(p);
 
 	for (size_t i = 1; i < p->n_encr; i++) {
-		if (proposal_encr_is_aead(p->encr[i].id) != aead) {
+		if (crypto_encr_is_aead(p->encr[i].id) != aead) {
 			snprintf(err, errlen, "AEAD and non-AEAD ciphers mixed in one proposal");
 			return -1;
 		}

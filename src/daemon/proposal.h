@@ -12,29 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ike/conf.h"
 #include "util/compiler.h"
 
+#define PROPOSAL_STR_MAX 512 /* a formatted proposal, with NUL */
+
 /* Cap on transforms of one type in one proposal. */
-#define PROPOSAL_MAX_ALGS 16
-/* Longest formatted proposal string (with the terminating NUL). */
-#define PROPOSAL_STR_MAX 512
-
-/* An encryption transform: IKEV2_ENCR_* and its Key Length attribute in
- * bits (RFC 7296 3.3.5), 0 when the transform takes no attribute. */
-struct proposal_encr {
-	uint16_t id;
-	uint16_t keylen;
-};
-
-struct proposal {
-	uint8_t protocol; /* IKEV2_PROTO_IKE or IKEV2_PROTO_ESP */
-	uint8_t n_encr, n_prf, n_integ, n_dh, n_esn;
-	struct proposal_encr encr[PROPOSAL_MAX_ALGS];
-	uint16_t prf[PROPOSAL_MAX_ALGS];   /* IKEV2_PRF_*; IKE only */
-	uint16_t integ[PROPOSAL_MAX_ALGS]; /* IKEV2_AUTH_*; none with AEAD */
-	uint16_t dh[PROPOSAL_MAX_ALGS];    /* IKEV2_DH_*; for ESP the PFS groups */
-	uint16_t esn[2];                   /* IKEV2_ESN_*; ESP only */
-};
 
 /*
  * Parses `s` for `protocol` (IKEV2_PROTO_IKE or IKEV2_PROTO_ESP) into `p`.
@@ -51,7 +34,6 @@ int proposal_format(const struct proposal *p, char *buf, size_t len) WUR;
 /* True if the proposal's ciphers are combined-mode (AEAD, RFC 5282). */
 bool proposal_is_aead(const struct proposal *p);
 /* True for AEAD encryption transform IDs. */
-bool proposal_encr_is_aead(uint16_t encr_id);
 bool proposal_equal(const struct proposal *a, const struct proposal *b);
 /* Token name of one transform, e.g. "aes256gcm16", or NULL if unknown.
  * `type` is IKEV2_TRANS_*; `keylen` is only used for encryption. */

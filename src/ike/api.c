@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 #include "util/json.h"
 
@@ -68,7 +68,7 @@ void ike_start(struct ike *ike)
 
 int ike_up(struct ike *ike, const char *name)
 {
-	const struct cfg_conn *c = cfg_conn_lookup(ike->cfg, name);
+	const struct cfg_conn *c = conf_conn_lookup(ike->cfg, name);
 	struct ike_sa *sa;
 
 	if (!c)
@@ -92,7 +92,7 @@ static void down_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 
 int ike_down(struct ike *ike, const char *name)
 {
-	if (!cfg_conn_lookup(ike->cfg, name) && !ike_sa_by_conn(ike, name))
+	if (!conf_conn_lookup(ike->cfg, name) && !ike_sa_by_conn(ike, name))
 		return -1;
 	sa_foreach(ike, down_fn, (void *)name);
 	sa_reap(ike);
@@ -102,7 +102,7 @@ int ike_down(struct ike *ike, const char *name)
 /* RFC 6290 3, keep_up: bring a connection back after its SA died. */
 void ike_restart(struct ike *ike, const char *name, uint64_t delay_ms)
 {
-	const struct cfg_conn *c = cfg_conn_lookup(ike->cfg, name);
+	const struct cfg_conn *c = conf_conn_lookup(ike->cfg, name);
 
 	if (!c || !c->keep_up || c->start != CFG_START_START || addr_is_any(&c->remote))
 		return;
@@ -123,7 +123,8 @@ void ike_run_restarts(struct ike *ike, uint64_t now)
 		}
 		sa = ike_sa_by_conn(ike, ike->restarts[i].name);
 		if (!sa || sa->state == IKE_S_DELETING) {
-			const struct cfg_conn *c = cfg_conn_lookup(ike->cfg, ike->restarts[i].name);
+			const struct cfg_conn *c =
+			    conf_conn_lookup(ike->cfg, ike->restarts[i].name);
 
 			if (c) {
 				log_msg(LOG_INFO, "ike", "\"%s\" re-initiating", c->name);
@@ -152,7 +153,7 @@ static void reload_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	const struct cfg *ncfg = arg;
 
-	sa->conn = cfg_conn_lookup(ncfg, sa->conn_name);
+	sa->conn = conf_conn_lookup(ncfg, sa->conn_name);
 	if (sa->conn)
 		return;
 	sa->no_restart = true;

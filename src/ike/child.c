@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 #include "ike/child.h"
 
@@ -70,10 +70,78 @@ void child_schedule(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 	ike_sa_changed(ike, sa);
 }
 
+/* What the data plane is told about c (a value; the caller wipes it). */
+static void child_info(const struct ike_sa *sa, const struct child_sa *c, struct ike_child_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->conn = sa->conn_name;
+	i->ike_serial = sa->serial;
+	i->ike_spi_i = sa_spi64(sa->spi_i);
+	i->ike_spi_r = sa_spi64(sa->spi_r);
+	i->local = sa->local;
+	i->remote = sa->remote;
+	i->natt = sa->natt;
+	i->reqid = c->reqid;
+	i->spi_in = c->spi_in;
+	i->spi_out = c->spi_out;
+	i->encr = c->encr;
+	i->encr_keybits = c->encr_keybits;
+	i->integ = c->integ;
+	i->esn = c->esn;
+	i->transport = c->transport;
+	i->encap = c->encap;
+	memcpy(i->key_in_e, c->key_in_e, sizeof(i->key_in_e));
+	memcpy(i->key_in_a, c->key_in_a, sizeof(i->key_in_a));
+	memcpy(i->key_out_e, c->key_out_e, sizeof(i->key_out_e));
+	memcpy(i->key_out_a, c->key_out_a, sizeof(i->key_out_a));
+	i->key_e_len = c->key_e_len;
+	i->key_a_len = c->key_a_len;
+	i->ts_local = c->ts_local;
+	i->ts_remote = c->ts_remote;
+	i->life_bytes = sa->conn ? sa->conn->child_life_bytes : 0;
+}
+
+void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	struct ike_child_info i;
+
+	if (!c->installed)
+		return;
+	c->installed = false;
+	if (!ike->host.child_down)
+		return;
+	child_info(sa, c, &i);
+	ike->host.child_down(ike->host.ctx, &i);
+	crypto_wipe(&i, sizeof(i));
+}
+
+void child_move_all(struct ike *ike, struct ike_sa *sa)
+{
+	struct ike_child_info i;
+
+	if (!ike->host.child_moved)
+		return;
+	for (struct child_sa *c = sa->children; c; c = c->next) {
+		if (!c->installed)
+			continue;
+		child_info(sa, c, &i);
+		ike->host.child_moved(ike->host.ctx, &i);
+	}
+	crypto_wipe(&i, sizeof(i));
+}
+
 int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 {
+	struct ike_child_info i;
+	int rc = 0;
+
 	c->encap = sa->natt || (sa->conn && sa->conn->encap);
-	if (ike->host.child_up && ike->host.child_up(ike->host.ctx, sa, c) < 0) {
+	if (ike->host.child_up) {
+		child_info(sa, c, &i);
+		rc = ike->host.child_up(ike->host.ctx, &i);
+		crypto_wipe(&i, sizeof(i));
+	}
+	if (rc < 0) {
 		sa_log(sa, LOG_ERR, "child-install-failed", "reqid %u", c->reqid);
 		return -1;
 	}

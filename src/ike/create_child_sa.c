@@ -20,7 +20,7 @@
  */
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/child.h"
 #include "ike/ext.h"
 

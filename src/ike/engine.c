@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/sa.h"
 #include "ike/ext.h"
 
@@ -556,8 +556,7 @@ static void path_changed(struct ike *ike, struct ike_sa *sa, const struct ike_ad
 	sa->remote = *remote;
 	addr_format(remote, a, sizeof(a));
 	sa_log(sa, LOG_INFO, "path-changed", "peer now at %s", a);
-	if (sa->children && ike->host.sa_moved)
-		ike->host.sa_moved(ike->host.ctx, sa);
+	child_move_all(ike, sa);
 }
 
 static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 #include "util/ratelimit.h"
 

@@ -14,7 +14,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/sa.h"
 
 #define HO_SUMMARY_MS 10000

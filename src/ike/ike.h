@@ -15,17 +15,56 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "crypto/crypto.h"
+#include "ike/conf.h"
 #include "util/compiler.h"
 
 struct ike;
-struct cfg;
-struct cfg_conn;
 struct ike_sa;
-struct child_sa;
 
 /* An address with its port. */
 struct ike_addr {
 	struct sockaddr_storage ss;
+};
+
+/* ---- addresses (addr.c) ---- */
+
+bool addr_equal(const struct ike_addr *a, const struct ike_addr *b); /* with port */
+bool addr_equal_host(const struct ike_addr *a, const struct ike_addr *b);
+uint16_t addr_port(const struct ike_addr *a);
+void addr_set_port(struct ike_addr *a, uint16_t port);
+void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port);
+/* Raw address octets (4 or 16) and their length. */
+const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len);
+void addr_format(const struct ike_addr *a, char *buf, size_t len);
+bool addr_is_any(const struct sockaddr_storage *ss);
+
+#define IKE_MAX_TS CFG_MAX_TS
+
+struct ike_ts_set {
+	struct cfg_ts ts[IKE_MAX_TS];
+	size_t n;
+};
+
+/*
+ * A Child SA as the data plane needs it: a value with no engine pointer in
+ * it, valid for the duration of the hook call (the keys are wiped after).
+ */
+struct ike_child_info {
+	const char *conn; /* connection name, for logs */
+	uint64_t ike_serial;
+	uint64_t ike_spi_i, ike_spi_r; /* the IKE SA's SPIs, for logs */
+	struct ike_addr local, remote; /* outer addresses (the IKE SA's) */
+	bool natt;                     /* the IKE SA floated to 4500 (RFC 7296 2.23) */
+	uint32_t reqid;                /* names the pair in the data plane */
+	uint32_t spi_in, spi_out;
+	uint16_t encr, encr_keybits, integ;
+	bool esn, transport, encap;
+	uint8_t key_in_e[CRYPTO_MAX_KEY_LEN], key_in_a[CRYPTO_MAX_PRF_LEN];
+	uint8_t key_out_e[CRYPTO_MAX_KEY_LEN], key_out_a[CRYPTO_MAX_PRF_LEN];
+	size_t key_e_len, key_a_len;
+	struct ike_ts_set ts_local, ts_remote;
+	uint64_t life_bytes; /* 0: no volume limit */
 };
 
 /* What the engine needs from its host (riked or a test). */
@@ -39,10 +78,11 @@ struct ike_host {
 	uint64_t (*now_ms)(void *ctx);
 	/* Data plane: install/remove a Child SA's two SAs and its policies.
 	 * NULL hooks mean "no data plane" (tests that only check IKE). */
-	int (*child_up)(void *ctx, const struct ike_sa *sa, const struct child_sa *c);
-	void (*child_down)(void *ctx, const struct ike_sa *sa, const struct child_sa *c);
-	/* The SA's addresses changed (NAT mapping change or MOBIKE): move its Child SAs. */
-	void (*sa_moved)(void *ctx, const struct ike_sa *sa);
+	int (*child_up)(void *ctx, const struct ike_child_info *c);
+	void (*child_down)(void *ctx, const struct ike_child_info *c);
+	/* The IKE SA's addresses changed (NAT mapping change or MOBIKE): the
+	 * Child SA follows to c->local/c->remote. */
+	void (*child_moved)(void *ctx, const struct ike_child_info *c);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;

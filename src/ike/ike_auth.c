@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/child.h"
 #include "ike/ext.h"
 
@@ -308,10 +308,7 @@ static void replaced_fn(struct ike *ike, struct ike_sa *other, void *arg)
 	 * selectors); the IKE SA is deleted towards the peer, not dropped
 	 * silently, so a peer that still uses it learns that it is gone. */
 	for (struct child_sa *c = other->children; c; c = c->next)
-		if (c->installed && ike->host.child_down) {
-			ike->host.child_down(ike->host.ctx, other, c);
-			c->installed = false;
-		}
+		child_uninstall(ike, other, c);
 	other->no_restart = true;
 	ike_queue(ike, other, TASK_IKE_DELETE);
 }

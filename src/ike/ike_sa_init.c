@@ -15,7 +15,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 
 #define MAX_INIT_RETRIES 5

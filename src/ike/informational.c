@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 
 static void put_spi(uint8_t *p, uint32_t spi)

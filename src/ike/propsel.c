@@ -98,7 +98,7 @@ static int match(const struct wire_proposal *wp, const struct proposal *our, boo
 			return -1; /* every offered type must find a match */
 	if (!have[IKEV2_TRANS_ENCR])
 		return -1;
-	if (!have[IKEV2_TRANS_INTEG] && !proposal_encr_is_aead(out->encr))
+	if (!have[IKEV2_TRANS_INTEG] && !crypto_encr_is_aead(out->encr))
 		return -1;
 	if (our->protocol == IKEV2_PROTO_IKE && (!have[IKEV2_TRANS_PRF] || !have[IKEV2_TRANS_KE]))
 		return -1;

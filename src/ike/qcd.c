@@ -26,7 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 #include "store/qcd_secret.h"
 #include "store/spimap.h"

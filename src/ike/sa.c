@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ext.h"
 
 /* ---- a chained hash of uint64 keys to SAs ---- */
@@ -123,7 +123,7 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
 			fn(e->sa, arg);
 }
 
-static uint64_t spi64(const uint8_t spi[8])
+uint64_t sa_spi64(const uint8_t spi[8])
 {
 	uint64_t v = 0;
 
@@ -136,7 +136,7 @@ static uint64_t init_key(const uint8_t spi_i[8], const struct ike_addr *peer)
 {
 	size_t n;
 	const uint8_t *p = addr_bytes(peer, &n);
-	uint64_t k = spi64(spi_i);
+	uint64_t k = sa_spi64(spi_i);
 
 	for (size_t i = 0; i < n; i++)
 		k = mix(k ^ p[i]);
@@ -174,8 +174,8 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 		vsnprintf(details, sizeof(details), fmt, ap);
 		va_end(ap);
 	}
-	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial, spi64(sa->spi_i),
-	       spi64(sa->spi_r), event, "%s", details);
+	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial,
+	       sa_spi64(sa->spi_i), sa_spi64(sa->spi_r), event, "%s", details);
 }
 
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
@@ -225,11 +225,11 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	do {
 		if (crypto_random(our, 8) < 0)
 			goto fail;
-	} while (!spi64(our) || sa_lookup_spi(ike, our));
-	if (hash_put(ike->by_spi, spi64(our), sa) < 0)
+	} while (!sa_spi64(our) || sa_lookup_spi(ike, our));
+	if (hash_put(ike->by_spi, sa_spi64(our), sa) < 0)
 		goto fail;
 	if (hash_put(ike->by_serial, sa->serial, sa) < 0) {
-		hash_del(ike->by_spi, spi64(our), sa);
+		hash_del(ike->by_spi, sa_spi64(our), sa);
 		goto fail;
 	}
 	return sa;
@@ -240,7 +240,7 @@ fail:
 
 struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8])
 {
-	return hash_get(ike->by_spi, spi64(spi));
+	return hash_get(ike->by_spi, sa_spi64(spi));
 }
 
 struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial)
@@ -310,10 +310,7 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 	if (sa->state == IKE_S_DEAD)
 		return;
 	for (struct child_sa *c = sa->children; c; c = c->next) {
-		if (c->installed && ike->host.child_down) {
-			ike->host.child_down(ike->host.ctx, sa, c);
-			c->installed = false;
-		}
+		child_uninstall(ike, sa, c);
 		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	}
 	/* 2.25.2: a rekey that was under way goes with the SA it rekeys. */
@@ -325,7 +322,7 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
-	hash_del(ike->by_spi, spi64(sa_our_spi(sa)), sa);
+	hash_del(ike->by_spi, sa_spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)
 		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
 	sa->next_dead = ike->dead;
@@ -430,8 +427,7 @@ void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 			*pp = c->next;
 			break;
 		}
-	if (c->installed && ike->host.child_down)
-		ike->host.child_down(ike->host.ctx, sa, c);
+	child_uninstall(ike, sa, c);
 	ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	sa_log(sa, LOG_INFO, "child-deleted", "reqid %u spi %08x/%08x", c->reqid, c->spi_in,
 	       c->spi_out);

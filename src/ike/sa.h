@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
-#include "daemon/config.h"
+#include "ike/conf.h"
 #include "ike/ike.h"
 #include "wire/payload.h"
 #include "util/ratelimit.h"
@@ -25,7 +25,6 @@
 #define IKE_MAX_ADDRS     8   /* MOBIKE peer address set (RFC 4555 3.6) */
 #define IKE_QCD_TOKENS    4   /* RFC 6290 4.5: up to 4 tokens stored */
 #define IKE_QCD_TOKEN_MAX 128 /* RFC 6290 4.1 */
-#define IKE_MAX_TS        CFG_MAX_TS
 #define IKE_MAX_RESTARTS  256
 
 /* RFC 7296 1, 2.x: the life of an IKE SA, one state per step. */
@@ -52,11 +51,6 @@ enum ike_task {
 	TASK_DPD,
 	TASK_INFO_NOTIFY, /* extension notifies in an INFORMATIONAL (QCD token, redirect, MOBIKE) */
 	TASK_MAX
-};
-
-struct ike_ts_set {
-	struct cfg_ts ts[IKE_MAX_TS];
-	size_t n;
 };
 
 /* One IPsec SA pair (RFC 7296 1.3). */
@@ -266,6 +260,8 @@ struct ike_sa *sa_lookup_spi(struct ike *ike, const uint8_t spi[8]);
 struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial);
 struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
                               const uint8_t *ni, size_t ni_len);
+/* An IKE SPI as a number (for hashes and log lines). */
+uint64_t sa_spi64(const uint8_t spi[8]);
 /* Our own SPI of the SA (SPIi when we initiated it). */
 const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
@@ -392,6 +388,10 @@ int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, 
                       const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
                       bool we_initiated) WUR;
 int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
+/* Take an installed Child SA out of the data plane (it stays in the SA). */
+void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
+/* The IKE SA moved: its installed Child SAs follow (RFC 7296 2.23, RFC 4555 3.5). */
+void child_move_all(struct ike *ike, struct ike_sa *sa);
 void child_schedule(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* informational.c */
 int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task) WUR;
@@ -416,17 +416,5 @@ void halfopen_admit(struct ike *ike, const struct ike_addr *src);
 void halfopen_account(struct ike *ike, struct ike_sa *sa);
 uint64_t halfopen_deadline(const struct ike *ike, const struct ike_sa *sa);
 void halfopen_expire(struct ike *ike, struct ike_sa *sa);
-
-/* ---- addresses (addr.c) ---- */
-
-bool addr_equal(const struct ike_addr *a, const struct ike_addr *b); /* with port */
-bool addr_equal_host(const struct ike_addr *a, const struct ike_addr *b);
-uint16_t addr_port(const struct ike_addr *a);
-void addr_set_port(struct ike_addr *a, uint16_t port);
-void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port);
-/* Raw address octets (4 or 16) and their length. */
-const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len);
-void addr_format(const struct ike_addr *a, char *buf, size_t len);
-bool addr_is_any(const struct sockaddr_storage *ss);
 
 #endif

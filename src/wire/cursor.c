@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
+#include "crypto/crypto.h"
 
 void wire_rd_init(struct wire_rd *r, const uint8_t *p, size_t len)
 {
@@ -120,8 +120,10 @@ void wire_wr_free(struct wire_wr *w)
 {
 	if (!w)
 		return;
-	if (w->p)
-		OPENSSL_clear_free(w->p, w->cap);
+	if (w->p) {
+		crypto_wipe(w->p, w->cap);
+		free(w->p);
+	}
 	w->p = NULL;
 	w->len = w->cap = 0;
 	w->failed = false;
@@ -130,7 +132,7 @@ void wire_wr_free(struct wire_wr *w)
 void wire_wr_reset(struct wire_wr *w)
 {
 	if (w->p)
-		OPENSSL_cleanse(w->p, w->cap);
+		crypto_wipe(w->p, w->cap);
 	w->len = 0;
 	w->failed = false;
 }
@@ -156,7 +158,8 @@ static int wr_grow(struct wire_wr *w, size_t n)
 		goto fail;
 	if (w->p) {
 		memcpy(np, w->p, w->len);
-		OPENSSL_clear_free(w->p, w->cap);
+		crypto_wipe(w->p, w->cap);
+		free(w->p);
 	}
 	w->p = np;
 	w->cap = ncap;

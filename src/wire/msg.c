@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
+#include "crypto/crypto.h"
 
 #define ARENA_CHUNK_MIN 4096u
 #define ARENA_ALIGN     16u
@@ -40,7 +40,8 @@ void wire_msg_free(struct wire_msg *m)
 		return;
 	for (c = m->arena; c; c = next) {
 		next = c->next;
-		OPENSSL_clear_free(c, sizeof(*c) + c->size);
+		crypto_wipe(c, sizeof(*c) + c->size);
+		free(c);
 	}
 	wire_msg_init(m);
 }

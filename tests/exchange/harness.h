@@ -31,7 +31,7 @@
 
 #include "crypto/crypto.h"
 #include "daemon/config.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "ike/ike.h"
 #include "ike/sa.h"
 #include "wire/ikev2.h"
@@ -253,7 +253,7 @@ static int hx_send(void *ctx, const struct ike_addr *from, const struct ike_addr
 	return 0;
 }
 
-static void hx_copy_child(struct hx_child *r, const struct child_sa *c)
+static void hx_copy_child(struct hx_child *r, const struct ike_child_info *c)
 {
 	memset(r, 0, sizeof(*r));
 	r->reqid = c->reqid;
@@ -273,11 +273,10 @@ static void hx_copy_child(struct hx_child *r, const struct child_sa *c)
 	r->ts_remote = c->ts_remote;
 }
 
-static int hx_child_up(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+static int hx_child_up(void *ctx, const struct ike_child_info *c)
 {
 	struct hx_peer *p = ctx;
 
-	(void)sa;
 	p->n_child_up++;
 	for (size_t i = 0; i < p->n_installed; i++)
 		if (p->installed[i].spi_in == c->spi_in)
@@ -288,12 +287,11 @@ static int hx_child_up(void *ctx, const struct ike_sa *sa, const struct child_sa
 	return 0;
 }
 
-static void hx_child_down(void *ctx, const struct ike_sa *sa, const struct child_sa *c)
+static void hx_child_down(void *ctx, const struct ike_child_info *c)
 {
 	struct hx_peer *p = ctx;
 	size_t i;
 
-	(void)sa;
 	p->n_child_down++;
 	if (p->n_down_spis < sizeof(p->down_spis) / sizeof(p->down_spis[0]))
 		p->down_spis[p->n_down_spis++] = c->spi_in;
@@ -306,11 +304,12 @@ static void hx_child_down(void *ctx, const struct ike_sa *sa, const struct child
 	p->installed[i] = p->installed[--p->n_installed];
 }
 
-static void hx_sa_moved(void *ctx, const struct ike_sa *sa)
+/* Counts Child SAs moved with their IKE SA. */
+static void hx_child_moved(void *ctx, const struct ike_child_info *c)
 {
 	struct hx_peer *p = ctx;
 
-	(void)sa;
+	(void)c;
 	p->n_moved++;
 }
 
@@ -383,7 +382,7 @@ static void hx_peer_init(struct hx_net *n, int idx, const struct hx_conf *c)
 	p->host.now_ms = hx_now_ms;
 	p->host.child_up = hx_child_up;
 	p->host.child_down = hx_child_down;
-	p->host.sa_moved = hx_sa_moved;
+	p->host.child_moved = hx_child_moved;
 	p->ike = ike_new(&p->cfg, &p->host);
 	assert_non_null(p->ike);
 }

@@ -61,7 +61,7 @@ static void test_example_full(void **state)
 	assert_true(cfg.qcd_enabled);
 	assert_int_equal(cfg.nconns, 2);
 
-	c = cfg_conn_lookup(&cfg, "site-b");
+	c = conf_conn_lookup(&cfg, "site-b");
 	assert_non_null(c);
 	assert_int_equal(c->line, 18);
 	assert_int_equal(c->local.ss_family, AF_INET);
@@ -94,7 +94,7 @@ static void test_example_full(void **state)
 	assert_true(c->qcd && !c->qcd_bind_address && c->mobike && c->redirect_accept);
 	assert_true(c->fragmentation && !c->encap);
 
-	c = cfg_conn_lookup(&cfg, "backup-host");
+	c = conf_conn_lookup(&cfg, "backup-host");
 	assert_non_null(c);
 	assert_int_equal(c->local.ss_family, AF_INET6);
 	assert_int_equal(c->local_id.type, IKEV2_ID_RFC822_ADDR);
@@ -124,11 +124,11 @@ static void test_example_responder(void **state)
 		fail_msg("%s", err);
 	assert_int_equal(cfg.log_target, LOG_TARGET_SYSLOG);
 	assert_int_equal(cfg.log_level, LOG_NOTICE);
-	c = cfg_conn_lookup(&cfg, "laptop-alice");
+	c = conf_conn_lookup(&cfg, "laptop-alice");
 	assert_int_equal(c->remote.ss_family, AF_UNSPEC);
 	assert_int_equal(c->start, CFG_START_WAIT);
 	assert_int_equal(c->remote_id.type, IKEV2_ID_RFC822_ADDR);
-	c = cfg_conn_lookup(&cfg, "lab-gw");
+	c = conf_conn_lookup(&cfg, "lab-gw");
 	assert_int_equal(c->auth.method, CFG_AUTH_PUBKEY);
 	assert_string_equal(c->auth.ca, "/etc/riked/cacerts/lab-ca.pem");
 	assert_string_equal(c->redirect_to, "vpn2.example.com");
@@ -478,8 +478,8 @@ static void test_diff(void **state)
 	assert_true(cfg_needs_restart(&a, &b));
 	assert_false(cfg_needs_restart(&a, &a));
 	assert_int_equal(cfg_diff(&b, &b, NULL, NULL), 0);
-	assert_true(cfg_conn_equal(cfg_conn_lookup(&a, "same"), cfg_conn_lookup(&b, "same")));
-	assert_null(cfg_conn_lookup(&a, "new"));
+	assert_true(cfg_conn_equal(conf_conn_lookup(&a, "same"), conf_conn_lookup(&b, "same")));
+	assert_null(conf_conn_lookup(&a, "new"));
 	cfg_free(&a);
 	cfg_free(&b);
 }

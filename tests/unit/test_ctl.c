@@ -20,7 +20,7 @@
 
 #include "../../tools/rikectl_ctl.c"
 #include "daemon/ctl.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "util/json.h"
 
 struct calls {

@@ -13,7 +13,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
+#include "util/log.h"
 
 static uint64_t fake_ms;
 static char *buf;

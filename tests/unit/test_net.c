@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/log.h"
+#include "util/log.h"
 #include "daemon/net.h"
 
 struct seen {

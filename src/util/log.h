@@ -7,8 +7,8 @@
  * functions. Levels are syslog's: LOG_DEBUG, LOG_INFO, LOG_NOTICE,
  * LOG_WARNING, LOG_ERR. Not thread-safe: call from the event-loop thread.
  */
-#ifndef RIKE_DAEMON_LOG_H
-#define RIKE_DAEMON_LOG_H
+#ifndef RIKE_UTIL_LOG_H
+#define RIKE_UTIL_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>

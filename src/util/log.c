@@ -7,7 +7,7 @@
  * direct-mapped table indexed by a keyed hash, so memory is fixed however
  * many sources an attacker spoofs.
  */
-#include "daemon/log.h"
+#include "util/log.h"
 #include "util/ratelimit.h"
 
 #include <arpa/inet.h>
