@@ -39,6 +39,19 @@ for layer in "${!allowed[@]}"; do
 	done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$src/$layer" --include='*.c' --include='*.h')
 done
 
+# An extension (a file of src/ike defining a struct ike_ext) sees the engine
+# only through the extension contract: ike/ext.h and ike/engine.h.
+for f in $(grep -lE '^const struct ike_ext [a-z_]+ = ' "$src"/ike/*.c); do
+	while IFS= read -r hit; do
+		line=${hit%%:*}
+		inc=$(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]+"([^"]+)".*/\1/p' <<<"${hit#*:}")
+		if [[ $inc == ike/* && $inc != ike/ext.h && $inc != ike/engine.h ]]; then
+			echo "${f#"$src"/}:$line: an extension may include only ike/ext.h and ike/engine.h of the engine, not \"$inc\""
+			bad=1
+		fi
+	done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$f")
+done
+
 # Only src/crypto calls libcrypto.
 while IFS= read -r hit; do
 	echo "${hit#"$src"/}: only src/crypto may include OpenSSL"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "ike/ext.h"
+#include "ike/sa.h"
 #include "util/json.h"
 
 /* ---- connections ---- */
@@ -40,22 +40,29 @@ struct ike_sa *ike_sa_by_conn(struct ike *ike, const char *conn)
 	return f.best;
 }
 
+struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c, const struct ike_addr *gw)
+{
+	struct ike_sa *sa = sa_new(ike, c, true);
+
+	if (!sa)
+		return NULL;
+	addr_from_ss(&sa->local, &c->local, ike->cfg->ike_port);
+	if (addr_is_any(&c->local))
+		sa->local.ss.ss_family = gw->ss.ss_family;
+	sa->remote = *gw;
+	ike_queue(ike, sa, TASK_IKE_SA_INIT);
+	ike_sa_changed(ike, sa);
+	return sa;
+}
+
 static int initiate(struct ike *ike, const struct cfg_conn *c)
 {
-	struct ike_sa *sa;
+	struct ike_addr gw;
 
 	if (addr_is_any(&c->remote))
 		return -1; /* nobody to call */
-	sa = sa_new(ike, c, true);
-	if (!sa)
-		return -1;
-	addr_from_ss(&sa->local, &c->local, ike->cfg->ike_port);
-	if (addr_is_any(&c->local))
-		sa->local.ss.ss_family = c->remote.ss_family;
-	addr_from_ss(&sa->remote, &c->remote, ike->cfg->ike_port);
-	ike_queue(ike, sa, TASK_IKE_SA_INIT);
-	ike_sa_changed(ike, sa);
-	return 0;
+	addr_from_ss(&gw, &c->remote, ike->cfg->ike_port);
+	return ike_initiate_to(ike, c, &gw) ? 0 : -1;
 }
 
 void ike_start(struct ike *ike)
@@ -343,21 +350,20 @@ struct status_ctx {
 static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	struct status_ctx *s = arg;
-	char si[17], sr[17], la[64], ra[64];
+	char si[17], sr[17], la[64], ra[64], ext[256] = "";
 	struct json *j = s->j;
 
-	(void)ike;
 	hex(si, sa->spi_i, 8);
 	hex(sr, sa->spi_r, 8);
 	addr_format(&sa->local, la, sizeof(la));
 	addr_format(&sa->remote, ra, sizeof(ra));
 	if (!s->json) {
-		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s qcd %s/%s\n",
+		ext_status(ike, sa, NULL, ext, sizeof(ext));
+		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s%s\n",
 		        sa->conn_name, sa->serial, sa_state_name(sa->state), si, sr, la, ra,
 		        nm(ikev2_encr_name(sa->suite.encr)), nm(ikev2_integ_name(sa->suite.integ)),
 		        nm(ikev2_prf_name(sa->suite.prf)), nm(ikev2_dh_name(sa->suite.dh)),
-		        sa->natt ? " natt" : "", sa->qcd_sent ? "token-sent" : "no-token-sent",
-		        sa->n_qcd_peer ? "peer-token-held" : "no-peer-token");
+		        sa->natt ? " natt" : "", ext);
 		for (struct child_sa *c = sa->children; c; c = c->next)
 			fprintf(s->out,
 			        "  child reqid %u %08x/%08x %s %s %" PRIu64 " bytes in %" PRIu64
@@ -388,7 +394,7 @@ static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 	json_kv_uint(j, "rekey_in_s", sa->rekey_ms > s->now ? (sa->rekey_ms - s->now) / 1000 : 0);
 	json_kv_uint(j, "expires_in_s",
 	             sa->expire_ms > s->now ? (sa->expire_ms - s->now) / 1000 : 0);
-	ext_status(ike, sa, j);
+	ext_status(ike, sa, j, NULL, 0);
 	json_key(j, "children");
 	json_arr_begin(j);
 	for (struct child_sa *c = sa->children; c; c = c->next)

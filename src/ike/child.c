@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "ike/ext.h"
+#include "ike/sa.h"
 #include "ike/child.h"
 
 int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, size_t ni_len,

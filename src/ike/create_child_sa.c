@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "ike/sa.h"
 #include "util/log.h"
 #include "ike/child.h"
 #include "ike/ext.h"
@@ -217,18 +218,8 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	g.len = gir_len;
 	if (crypto_rekey_skeyseed(old->suite.prf, old->keys.sk_d, old->keys.d_len, &g, &cni, &cnr,
 	                          skeyseed) < 0 ||
-	    crypto_ike_keymat(&nsa->suite, skeyseed, &cni, &cnr, nsa->spi_i, nsa->spi_r,
-	                      &nsa->keys) < 0)
+	    ike_keys_install(nsa, skeyseed, &cni, &cnr) < 0)
 		goto out;
-	if (wire_prot_init(&nsa->prot_out, &nsa->suite,
-	                   nsa->initiator ? nsa->keys.sk_ei : nsa->keys.sk_er, nsa->keys.e_len,
-	                   nsa->initiator ? nsa->keys.sk_ai : nsa->keys.sk_ar,
-	                   nsa->keys.a_len) < 0 ||
-	    wire_prot_init(&nsa->prot_in, &nsa->suite,
-	                   nsa->initiator ? nsa->keys.sk_er : nsa->keys.sk_ei, nsa->keys.e_len,
-	                   nsa->initiator ? nsa->keys.sk_ar : nsa->keys.sk_ai, nsa->keys.a_len) < 0)
-		goto out;
-	nsa->keyed = true;
 	nsa->local = old->local;
 	nsa->remote = old->remote;
 	nsa->natt = old->natt;
@@ -238,10 +229,7 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->peer_id_type = old->peer_id_type; /* the same authenticated peer (2.8) */
 	nsa->peer_id_len = old->peer_id_len;
 	memcpy(nsa->peer_id_hash, old->peer_id_hash, sizeof(old->peer_id_hash));
-	nsa->peer_mobike = old->peer_mobike;
-	nsa->peer_redirect = old->peer_redirect;
-	memcpy(nsa->peer_addrs, old->peer_addrs, sizeof(old->peer_addrs));
-	nsa->n_peer_addrs = old->n_peer_addrs;
+	ext_inherit(ike, old, nsa);
 	set_min_nonce(nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
 	rc = 0;
 out:
@@ -355,7 +343,7 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 		move_children(ike, sa, nsa);
 		retire(ike, sa, nsa, false);
 	}
-	(void)ext_process(ike, nsa, EXT_IKE_REKEY_DONE, m);
+	ext_rekey_done(ike, sa, nsa, m);
 	goto out;
 fail:
 	sa_kill(ike, nsa, "IKE rekey failed");
@@ -614,7 +602,7 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 	nsa->by_us = true;
 	sa->temp_fail_ms = 0;
 	ike_established(ike, nsa, "rekeyed by us");
-	(void)ext_process(ike, nsa, EXT_IKE_REKEY_DONE, m);
+	ext_rekey_done(ike, sa, nsa, m);
 	if (sa->peer_rekey_serial)
 		ike_collision(ike, sa, nsa);
 	else {

@@ -11,13 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/log.h"
 #include "ike/sa.h"
-#include "ike/ext.h"
+#include "util/log.h"
 
 uint64_t ike_now(struct ike *ike)
 {
 	return ike->host.now_ms(ike->host.ctx);
+}
+
+const struct cfg *ike_cfg(const struct ike *ike)
+{
+	return ike->cfg;
+}
+
+bool ike_shutting_down(const struct ike *ike)
+{
+	return ike->shutting_down;
 }
 
 struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
@@ -160,9 +169,14 @@ static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)
 	return (uint64_t)(t * pow(b, tries) * 1000.0);
 }
 
-static void sa_send_current(struct ike *ike, struct ike_sa *sa, const struct wire_wr *w)
+/* Transmission `tries` of the outstanding request, on the path an
+ * extension chooses (RFC 4555 3.8) or the SA's. */
+static void send_request(struct ike *ike, struct ike_sa *sa, unsigned tries)
 {
-	ike_send_raw(ike, &sa->local, &sa->remote, w->p, w->len);
+	struct ike_addr local = sa->local, remote = sa->remote;
+
+	ext_transmit(ike, sa, tries, &local, &remote);
+	ike_send_raw(ike, &local, &remote, sa->out.pkt.p, sa->out.pkt.len);
 }
 
 int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
@@ -186,7 +200,7 @@ int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum 
 	sa->out.tries = 0;
 	sa->out.active = true;
 	sa->out.next_ms = ike_now(ike) + retransmit_delay(sa, 0);
-	sa_send_current(ike, sa, &sa->out.pkt);
+	send_request(ike, sa, 0);
 	timer_arm(ike, sa, sa->out.next_ms);
 	return 0;
 }
@@ -210,7 +224,7 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 		ike_send_raw(ike, ike->rx_local, ike->rx_remote, sa->cache.pkt.p,
 		             sa->cache.pkt.len);
 	else
-		sa_send_current(ike, sa, &sa->cache.pkt);
+		ike_send_raw(ike, &sa->local, &sa->remote, sa->cache.pkt.p, sa->cache.pkt.len);
 	return 0;
 }
 
@@ -218,7 +232,68 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 {
 	sa->out.active = false;
 	sa->out.task = TASK_NONE;
+	sa->out.ext_owner = 0;
 	ike_kick(ike, sa);
+}
+
+/* ---- primitives for exchanges and extensions (ike/engine.h) ---- */
+
+bool ike_retransmit_now(struct ike *ike, struct ike_sa *sa)
+{
+	if (!sa->out.active)
+		return false;
+	if (sa->out.tries == 0) {
+		sa->out.next_ms = ike_now(ike);
+		timer_arm(ike, sa, sa->out.next_ms);
+	}
+	return true;
+}
+
+int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                     const struct ike_addr *remote)
+{
+	if (!sa->out.active)
+		return -1;
+	ike_send_raw(ike, local, remote, sa->out.pkt.p, sa->out.pkt.len);
+	return 0;
+}
+
+void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                 const struct ike_addr *remote)
+{
+	char a[64];
+
+	sa->local = *local;
+	sa->remote = *remote;
+	addr_format(remote, a, sizeof(a));
+	sa_log(sa, LOG_INFO, "path-changed", "peer now at %s", a);
+	child_move_all(ike, sa);
+}
+
+void ike_check_liveness(struct ike *ike, struct ike_sa *sa)
+{
+	ike_queue(ike, sa, TASK_DPD);
+}
+
+void ike_delete(struct ike *ike, struct ike_sa *sa)
+{
+	if (sa->state == IKE_S_ESTABLISHED || sa->state == IKE_S_REKEYED)
+		ike_queue(ike, sa, TASK_IKE_DELETE);
+	else if (sa->state != IKE_S_DELETING)
+		sa_kill(ike, sa, "deleted before it was established");
+}
+
+void ike_peer_gone(struct ike *ike, struct ike_sa *sa, bool peer_dead, const char *why)
+{
+	/* keep_up: a dead peer is called again at once, a deleting one after a
+	 * second; never an SA taken down on purpose or already replaced. */
+	bool restart = !sa->no_restart && sa->state != IKE_S_REKEYED &&
+	               (peer_dead || sa->state == IKE_S_ESTABLISHED);
+
+	ext_sa_down(ike, sa, peer_dead);
+	if (restart)
+		ike_restart(ike, sa->conn_name, peer_dead ? 0 : 1000);
+	sa_kill(ike, sa, why);
 }
 
 /* ---- tasks ---- */
@@ -226,7 +301,7 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 /* The order in which queued work goes out: deletes before anything else. */
 static const enum ike_task task_order[] = {
     TASK_IKE_SA_INIT, TASK_IKE_AUTH,     TASK_IKE_DELETE,  TASK_CHILD_DELETE, TASK_IKE_REKEY,
-    TASK_CHILD_REKEY, TASK_CHILD_CREATE, TASK_INFO_NOTIFY, TASK_DPD,
+    TASK_CHILD_REKEY, TASK_CHILD_CREATE, TASK_EXT_REQUEST, TASK_DPD,
 };
 
 void ike_queue(struct ike *ike, struct ike_sa *sa, enum ike_task task)
@@ -315,20 +390,17 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 		/* 2.4: give up and consider the peer dead. */
 		sa_log(sa, LOG_NOTICE, "peer-dead", "no answer to message %u after %u retransmits",
 		       sa->out.msg_id, sa->out.tries);
-		ext_sa_down(ike, sa, true);
 		if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
 		    sa->state != IKE_S_DELETING)
 			ike->stats.sa_failed++;
-		if (!sa->no_restart && sa->state != IKE_S_REKEYED)
-			ike_restart(ike, sa->conn_name, 0);
-		sa_kill(ike, sa, "retransmits exhausted");
+		ike_peer_gone(ike, sa, true, "retransmits exhausted");
 		return;
 	}
 	sa->out.tries++;
 	ike->stats.retransmits++;
 	sa->out.next_ms = now + retransmit_delay(sa, sa->out.tries);
 	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out.msg_id, sa->out.tries);
-	sa_send_current(ike, sa, &sa->out.pkt);
+	send_request(ike, sa, sa->out.tries);
 }
 
 /*
@@ -537,26 +609,17 @@ static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, siz
 }
 
 /*
- * An authenticated message came from another address or port. After a
- * NAT-T float or a NAT mapping change, follow it (RFC 7296 2.23); with
- * MOBIKE the extension decides (RFC 4555 3.5 forbids following blindly).
+ * An authenticated message came from another address or port. An
+ * extension may take it (RFC 4555 3.5 forbids following blindly with
+ * MOBIKE); otherwise, after a NAT-T float, follow a NAT mapping change
+ * (RFC 7296 2.23).
  */
 static void path_changed(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
                          const struct ike_addr *remote, const struct wire_msg *m)
 {
-	char a[64];
-
-	if (sa->peer_mobike) {
-		ext_path_seen(ike, sa, local, remote, m);
+	if (ext_path_seen(ike, sa, local, remote, m) == EXT_HANDLED || !sa->natt)
 		return;
-	}
-	if (!sa->natt)
-		return;
-	sa->local = *local;
-	sa->remote = *remote;
-	addr_format(remote, a, sizeof(a));
-	sa_log(sa, LOG_INFO, "path-changed", "peer now at %s", a);
-	child_move_all(ike, sa);
+	ike_sa_move(ike, sa, local, remote);
 }
 
 static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
@@ -700,7 +763,7 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	}
 	if (!sa) {
 		ike->stats.drop_unknown_spi++;
-		ext_unknown_spi(ike, local, remote, buf, len, m);
+		ext_unknown_spi(ike, local, remote, m);
 		goto out;
 	}
 	if (check_msg_id(ike, sa, &m->hdr, local, remote) < 0)

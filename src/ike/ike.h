@@ -101,6 +101,9 @@ void ike_reload(struct ike *ike, const struct cfg *cfg);
 void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
                const uint8_t *buf, size_t len);
 
+/* The host's local addresses changed (RFC 4555 3.5): the current set. */
+void ike_local_addresses(struct ike *ike, const struct ike_addr *addrs, size_t n);
+
 /* Milliseconds until the next timer is due (-1: none), and run those due. */
 int64_t ike_next_timeout(struct ike *ike);
 void ike_run_timers(struct ike *ike);

@@ -12,9 +12,9 @@
  */
 #include <string.h>
 
-#include "util/log.h"
 #include "ike/child.h"
-#include "ike/ext.h"
+#include "ike/sa.h"
+#include "util/log.h"
 
 static const char key_pad[] = "Key Pad for IKEv2"; /* 2.15, without the NUL */
 
@@ -221,16 +221,13 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 
 	if (sa->state != IKE_S_AUTH_SENT || !c)
 		return;
-	if (ext_process(ike, sa, EXT_AUTH_RESP_IN, m) != EXT_CONTINUE)
-		return;
 	if (!idr || !wire_msg_find(m, IKEV2_PL_AUTH, NULL)) {
 		uint16_t err = child_error_notify(m);
 
 		sa_log(sa, LOG_NOTICE, "auth-failed", "peer says %s",
 		       err && ikev2_notify_name(err) ? ikev2_notify_name(err) : "nothing");
 		ike->stats.sa_failed++;
-		ext_sa_down(ike, sa, false);
-		sa_kill(ike, sa, "authentication failed");
+		sa_fail(ike, sa, "authentication failed");
 		return;
 	}
 	if ((c->remote_id.type && !id_equal(&c->remote_id, &idr->u.id)) ||
@@ -238,9 +235,20 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 		/* 2.21.2: we do not tell the responder; we just delete. */
 		sa_log(sa, LOG_WARNING, "auth-failed", "responder's AUTH or ID does not verify");
 		ike->stats.sa_failed++;
-		ext_sa_down(ike, sa, false);
-		sa_kill(ike, sa, "responder authentication failed");
+		sa_fail(ike, sa, "responder authentication failed");
 		return;
+	}
+	/* Extensions see the response once the responder is authenticated
+	 * (RFC 5685 6: a REDIRECT here is acted on only now). */
+	switch (ext_run(ike, EXT_AUTH_RESP_IN, sa, m, NULL, NULL, NULL)) {
+	case EXT_FAIL:
+		return;
+	case EXT_HANDLED:
+		if (sa->state != IKE_S_DEAD)
+			ike_request_done(ike, sa);
+		return;
+	default:
+		break;
 	}
 	ike_established(ike, sa, "authenticated");
 	first_child_initiator(ike, sa, m);
@@ -282,8 +290,7 @@ static void auth_failed_answer(struct ike *ike, struct ike_sa *sa, uint32_t msg_
 		sa_log(sa, LOG_WARNING, "send-failed", "AUTHENTICATION_FAILED");
 	wire_msg_free(&r);
 	ike->stats.sa_failed++;
-	ext_sa_down(ike, sa, false);
-	sa_kill(ike, sa, "authentication failed");
+	sa_fail(ike, sa, "authentication failed");
 }
 
 static bool same_peer_identity(const struct ike_sa *a, const struct ike_sa *b)
@@ -355,6 +362,7 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	const struct cfg_conn *c;
 	struct cfg_id id;
 	struct wire_msg r;
+	enum ext_result er;
 
 	if (sa->state != IKE_S_INIT_DONE)
 		return;
@@ -371,8 +379,9 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 		return;
 	}
 	/* Extensions see the request once the connection is final and the
-	 * initiator authenticated. */
-	if (ext_process(ike, sa, EXT_AUTH_REQ_IN, m) != EXT_CONTINUE)
+	 * initiator authenticated; they may decline the Child SA (RFC 5685 6). */
+	er = ext_run(ike, EXT_AUTH_REQ_IN, sa, m, NULL, NULL, NULL);
+	if (er == EXT_HANDLED || er == EXT_FAIL)
 		return;
 	if (wire_msg_find_notify(m, IKEV2_N_INITIAL_CONTACT))
 		initial_contact(ike, sa);
@@ -381,7 +390,7 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	our_id(sa, &id);
 	if (build_id(&r, IKEV2_PL_IDR, &id) < 0 || build_auth(sa, &r, &id) < 0 ||
 	    ext_add(ike, sa, EXT_AUTH_RESP_OUT, &r) < 0 ||
-	    first_child_responder(ike, sa, m, &r) < 0 ||
+	    (er != EXT_NO_CHILD && first_child_responder(ike, sa, m, &r) < 0) ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");
 	wire_msg_free(&r);

@@ -15,8 +15,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "ike/sa.h"
 #include "util/log.h"
-#include "ike/ext.h"
 
 #define MAX_INIT_RETRIES 5
 
@@ -97,6 +97,23 @@ out:
 	return rc;
 }
 
+/* From SKEYSEED, the SK_* keys and both directions' protection (2.14);
+ * the roles are the original initiator's and responder's. */
+int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct crypto_chunk *ni,
+                     const struct crypto_chunk *nr)
+{
+	const struct crypto_ike_keys *k = &sa->keys;
+
+	if (crypto_ike_keymat(&sa->suite, skeyseed, ni, nr, sa->spi_i, sa->spi_r, &sa->keys) < 0 ||
+	    wire_prot_init(&sa->prot_out, &sa->suite, sa->initiator ? k->sk_ei : k->sk_er, k->e_len,
+	                   sa->initiator ? k->sk_ai : k->sk_ar, k->a_len) < 0 ||
+	    wire_prot_init(&sa->prot_in, &sa->suite, sa->initiator ? k->sk_er : k->sk_ei, k->e_len,
+	                   sa->initiator ? k->sk_ar : k->sk_ai, k->a_len) < 0)
+		return -1;
+	sa->keyed = true;
+	return 0;
+}
+
 /* Derive SKEYSEED and the SK_* keys once both KE values are known (2.14). */
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
                        size_t peer_ke_len)
@@ -104,7 +121,6 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
 	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
 	size_t gir_len = sizeof(gir);
 	struct crypto_chunk ni = {sa->ni, sa->ni_len}, nr = {sa->nr, sa->nr_len}, g;
-	const uint8_t *e_out, *a_out, *e_in, *a_in;
 	int rc = -1;
 
 	(void)ike;
@@ -113,18 +129,8 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
 	g.p = gir;
 	g.len = gir_len;
 	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) < 0 ||
-	    crypto_ike_keymat(&sa->suite, skeyseed, &ni, &nr, sa->spi_i, sa->spi_r, &sa->keys) < 0)
+	    ike_keys_install(sa, skeyseed, &ni, &nr) < 0)
 		goto out;
-	e_out = sa->initiator ? sa->keys.sk_ei : sa->keys.sk_er;
-	a_out = sa->initiator ? sa->keys.sk_ai : sa->keys.sk_ar;
-	e_in = sa->initiator ? sa->keys.sk_er : sa->keys.sk_ei;
-	a_in = sa->initiator ? sa->keys.sk_ar : sa->keys.sk_ai;
-	if (wire_prot_init(&sa->prot_out, &sa->suite, e_out, sa->keys.e_len, a_out,
-	                   sa->keys.a_len) < 0 ||
-	    wire_prot_init(&sa->prot_in, &sa->suite, e_in, sa->keys.e_len, a_in, sa->keys.a_len) <
-	        0)
-		goto out;
-	sa->keyed = true;
 	rc = 0;
 out:
 	crypto_wipe(gir, sizeof(gir));
@@ -209,8 +215,7 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 			const char *n = ikev2_notify_name(p->u.notify.type);
 
 			sa_log(sa, LOG_NOTICE, "init-failed", "peer says %s", n ? n : "error");
-			ext_sa_down(ike, sa, false);
-			sa_kill(ike, sa, n ? n : "error notify");
+			sa_fail(ike, sa, n ? n : "error notify");
 			return true;
 		}
 	}
@@ -223,7 +228,7 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 	const struct wire_payload *sap, *kep;
 	struct ike_chosen c;
 
-	if (ext_process(ike, sa, EXT_SA_INIT_RESP_IN, m) != EXT_CONTINUE)
+	if (ext_run(ike, EXT_SA_INIT_RESP_IN, sa, m, NULL, NULL, NULL) != EXT_CONTINUE)
 		return;
 	if (handle_init_notifies(ike, sa, m))
 		return;
@@ -419,9 +424,11 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 		ike->stats.drop_rules++;
 		return;
 	}
-	if (ext_process(ike, NULL, EXT_SA_INIT_REQ_IN, m) != EXT_CONTINUE)
-		return;
 	if (!cookie_ok(ike, local, remote, m))
+		return;
+	/* After the cookie check, before any state or DH work: an extension
+	 * may answer statelessly (RFC 5685 4). */
+	if (ext_run(ike, EXT_SA_INIT_REQ_IN, NULL, m, NULL, local, remote) != EXT_CONTINUE)
 		return;
 	if (propsel_choose(&sap->u.sa, conn->ike_proposals, conn->n_ike_proposals, IKEV2_PROTO_IKE,
 	                   true, &c) < 0) {

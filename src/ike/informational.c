@@ -8,8 +8,8 @@
  */
 #include <string.h>
 
+#include "ike/sa.h"
 #include "util/log.h"
-#include "ike/ext.h"
 
 static void put_spi(uint8_t *p, uint32_t spi)
 {
@@ -42,6 +42,7 @@ static int build_child_deletes(struct ike_sa *sa, struct wire_msg *m)
 int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 {
 	struct wire_msg m;
+	unsigned owner = 0;
 	int rc = -1;
 
 	wire_msg_init(&m);
@@ -50,6 +51,7 @@ int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		if (build_delete(&m, IKEV2_PROTO_IKE, NULL, 0, 0) < 0)
 			goto out;
 		sa_set_state(ike, sa, IKE_S_DELETING, NULL);
+		sa->ext_requests = 0; /* ike/ext.h 4.: dropped with the SA */
 		break;
 	case TASK_CHILD_DELETE:
 		if (build_child_deletes(sa, &m) < 0)
@@ -59,16 +61,20 @@ int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 			goto out;
 		}
 		break;
-	default: /* TASK_DPD (2.4: an empty request), TASK_INFO_NOTIFY */
+	case TASK_EXT_REQUEST:
+		/* An extension's own request: it alone builds it (ike/ext.h 4.). */
+		if (ext_build_request(ike, sa, &owner, &m) < 0)
+			goto out;
+		if (!owner) {
+			rc = 0; /* nothing left to say */
+			goto out;
+		}
+		break;
+	default: /* TASK_DPD (2.4: an empty request) */
 		break;
 	}
-	if (ext_add(ike, sa, EXT_INFO_REQ_OUT, &m) < 0)
-		goto out;
-	if (task == TASK_INFO_NOTIFY && !m.npayloads) {
-		rc = 0;
-		goto out;
-	}
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_INFORMATIONAL, task, &m);
+	sa->out.ext_owner = owner;
 	if (rc == 0 && task == TASK_DPD)
 		sa_log(sa, LOG_DEBUG, "dpd-sent", "message %u", sa->out.msg_id);
 out:
@@ -104,8 +110,13 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
 	    sa->state != IKE_S_DELETING)
 		return;
-	if (ext_process(ike, sa, EXT_INFO_REQ_IN, m) == EXT_HANDLED)
+	switch (ext_run(ike, EXT_INFO_REQ_IN, sa, m, NULL, NULL, NULL)) {
+	case EXT_HANDLED:
+	case EXT_FAIL:
 		return;
+	default:
+		break;
+	}
 	for (size_t i = 0; i < m->npayloads; i++) {
 		const struct wire_payload *p = &m->payloads[i];
 
@@ -126,10 +137,7 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	if (delete_ike) {
 		/* 1.4.1, 2.25.2: answer, then the IKE SA and its children are gone. */
 		sa_log(sa, LOG_INFO, "deleted", "by the peer");
-		ext_sa_down(ike, sa, false);
-		if (sa->state == IKE_S_ESTABLISHED && !sa->no_restart)
-			ike_restart(ike, sa->conn_name, 1000);
-		sa_kill(ike, sa, "deleted by peer");
+		ike_peer_gone(ike, sa, false, "deleted by peer");
 	}
 out:
 	wire_msg_free(&r);
@@ -139,12 +147,10 @@ void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	enum ike_task task = sa->out.task;
 
-	(void)ext_process(ike, sa, EXT_INFO_RESP_IN, m);
 	switch (task) {
 	case TASK_IKE_DELETE:
 		sa_log(sa, LOG_INFO, "deleted", "by us");
-		ext_sa_down(ike, sa, false);
-		sa_kill(ike, sa, "deleted");
+		sa_fail(ike, sa, "deleted");
 		return;
 	case TASK_CHILD_DELETE:
 		for (struct child_sa *c = sa->children, *nx; c; c = nx) {
@@ -155,6 +161,11 @@ void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 		break;
 	case TASK_DPD:
 		sa_log(sa, LOG_DEBUG, "dpd-ok", NULL);
+		break;
+	case TASK_EXT_REQUEST:
+		ext_request_done(ike, sa, sa->out.ext_owner, m);
+		if (sa->state == IKE_S_DEAD)
+			return;
 		break;
 	default:
 		break;

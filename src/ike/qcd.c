@@ -26,15 +26,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util/log.h"
 #include "ike/ext.h"
 #include "store/qcd_secret.h"
 #include "store/spimap.h"
+#include "util/log.h"
+#include "util/ratelimit.h"
 
-#define QCD_SLOT          0
 #define QCD_TOKEN_LEN     32
-#define QCD_MAX_IN_TOKENS 8 /* considered per unprotected message (4.5 needs 4) */
+#define QCD_TOKENS        QCD_VIEW_TOKENS /* 4.5: up to 4 tokens stored */
+#define QCD_TOKEN_MAX     128             /* 4.1 */
+#define QCD_MAX_IN_TOKENS 8               /* considered per unprotected message (4.5 needs 4) */
 #define SPIMAP_FLUSH_MS   100
+
+/* What QCD keeps per IKE SA (the extension's state, ike/ext.h). */
+struct qcd_sa {
+	uint8_t peer[QCD_TOKENS][QCD_TOKEN_MAX]; /* the peer's tokens, newest first */
+	size_t peer_len[QCD_TOKENS];
+	size_t n_peer;
+	bool sent;   /* our token went to the peer */
+	bool resend; /* 4.3/4.4: send our token in an INFORMATIONAL */
+};
 
 struct qcd {
 	bool maker; /* secret loaded and QCD enabled */
@@ -51,12 +62,19 @@ struct qcd {
 
 static struct qcd *qcd_of(struct ike *ike)
 {
-	return ike->ext[QCD_SLOT];
+	return ext_global(ike, &qcd_ext);
+}
+
+static struct qcd_sa *qsa_of(const struct ike_sa *sa)
+{
+	return ext_state(sa, &qcd_ext);
 }
 
 static bool enabled_for(struct ike *ike, const struct ike_sa *sa)
 {
-	return ike->cfg->qcd_enabled && sa && sa->conn && sa->conn->qcd;
+	const struct cfg_conn *c = sa ? ike_sa_conn(sa) : NULL;
+
+	return ike_cfg(ike)->qcd_enabled && c && c->qcd;
 }
 
 /* ---- tokens ---- */
@@ -73,11 +91,13 @@ static int make_token(const struct qcd *q, size_t gen, const uint8_t spi_i[8],
 /* The taker's address, for connections that bind tokens to it (5.2). */
 static const uint8_t *taker_addr(const struct ike_sa *sa, size_t *len)
 {
-	if (!sa->conn || !sa->conn->qcd_bind_address) {
+	const struct cfg_conn *c = ike_sa_conn(sa);
+
+	if (!c || !c->qcd_bind_address) {
 		*len = 0;
 		return NULL;
 	}
-	return addr_bytes(&sa->remote, len);
+	return addr_bytes(ike_sa_remote(sa), len);
 }
 
 static int add_token(struct wire_msg *m, const uint8_t *tok)
@@ -96,10 +116,11 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 
 	if (!q || !q->maker || !enabled_for(ike, sa))
 		return 0;
-	if (make_token(q, 0, sa->spi_i, sa->spi_r, a, alen, tok) < 0 || add_token(m, tok) < 0)
+	if (make_token(q, 0, ike_sa_spi_i(sa), ike_sa_spi_r(sa), a, alen, tok) < 0 ||
+	    add_token(m, tok) < 0)
 		return -1;
 	crypto_wipe(tok, sizeof(tok));
-	sa->qcd_sent = true;
+	qsa_of(sa)->sent = true;
 	q->sent++;
 	sa_log(sa, LOG_INFO, "qcd-token-sent", "%s, generation %u", how, q->secret.gen[0]);
 	return 0;
@@ -109,6 +130,7 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	struct qcd *q = qcd_of(ike);
+	struct qcd_sa *s = qsa_of(sa);
 	const struct wire_payload *p = NULL;
 
 	if (!enabled_for(ike, sa))
@@ -118,70 +140,65 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION || !p->encrypted)
 			continue;
-		if (len < 16 || len > IKE_QCD_TOKEN_MAX) { /* 5: 16 to 128 octets */
+		if (len < 16 || len > QCD_TOKEN_MAX) { /* 5: 16 to 128 octets */
 			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "length %zu", len);
 			continue;
 		}
-		memmove(sa->qcd_peer[1], sa->qcd_peer[0],
-		        sizeof(sa->qcd_peer[0]) * (IKE_QCD_TOKENS - 1));
-		memmove(&sa->qcd_peer_len[1], &sa->qcd_peer_len[0],
-		        sizeof(sa->qcd_peer_len[0]) * (IKE_QCD_TOKENS - 1));
-		memcpy(sa->qcd_peer[0], p->u.notify.data, len);
-		sa->qcd_peer_len[0] = len;
-		if (sa->n_qcd_peer < IKE_QCD_TOKENS)
-			sa->n_qcd_peer++;
+		memmove(s->peer[1], s->peer[0], sizeof(s->peer[0]) * (QCD_TOKENS - 1));
+		memmove(&s->peer_len[1], &s->peer_len[0],
+		        sizeof(s->peer_len[0]) * (QCD_TOKENS - 1));
+		memcpy(s->peer[0], p->u.notify.data, len);
+		s->peer_len[0] = len;
+		if (s->n_peer < QCD_TOKENS)
+			s->n_peer++;
 		if (q)
 			q->stored++;
-		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len,
-		       sa->n_qcd_peer);
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len, s->n_peer);
 	}
 }
 
-/* ---- hooks: adding and taking tokens in protected exchanges ---- */
+/* ---- the hook: adding and taking tokens in protected exchanges ---- */
 
-static int qcd_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct wire_msg *out)
+static enum ext_result qcd_hook(enum ext_point pt, struct ext_ctx *c)
 {
+	struct qcd *q = qcd_of(c->ike);
+	struct qcd_sa *s = c->state;
+	int rc = 0;
+
 	switch (pt) {
 	case EXT_AUTH_REQ_OUT:
-		return send_our_token(ike, sa, out, "in IKE_AUTH request");
+		rc = send_our_token(c->ike, c->sa, c->out, "in IKE_AUTH request");
+		break;
 	case EXT_AUTH_RESP_OUT:
-		return send_our_token(ike, sa, out, "in IKE_AUTH response");
+		rc = send_our_token(c->ike, c->sa, c->out, "in IKE_AUTH response");
+		break;
 	case EXT_IKE_REKEY_RESP_OUT:
-		return send_our_token(ike, sa, out, "in IKE rekey response");
-	case EXT_INFO_REQ_OUT:
-		if (!sa->qcd_resend)
-			return 0;
-		sa->qcd_resend = false;
-		return send_our_token(ike, sa, out, "in INFORMATIONAL");
-	default:
-		return 0;
-	}
-}
-
-static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_point pt,
-                                   const struct wire_msg *in)
-{
-	struct qcd *q = qcd_of(ike);
-
-	switch (pt) {
+		rc = send_our_token(c->ike, c->sa, c->out, "in IKE rekey response");
+		break;
+	case EXT_INFO_REQ_OUT: /* our own request (ike_ext_request) */
+		if (s->resend) {
+			s->resend = false;
+			rc = send_our_token(c->ike, c->sa, c->out, "in INFORMATIONAL");
+		}
+		break;
 	case EXT_AUTH_REQ_IN:
 	case EXT_AUTH_RESP_IN:
 	case EXT_INFO_REQ_IN: /* 4.4: gratuitous tokens in protected messages */
-		take_tokens(ike, sa, in);
+		take_tokens(c->ike, c->sa, c->in);
 		break;
 	case EXT_IKE_REKEY_DONE:
 		/* 4.3: the responder's token came in its answer; if we
 		 * started the rekey and make tokens, send ours separately. */
-		take_tokens(ike, sa, in);
-		if (sa->by_us && q && q->maker && enabled_for(ike, sa)) {
-			sa->qcd_resend = true;
-			ike_queue(ike, sa, TASK_INFO_NOTIFY);
+		take_tokens(c->ike, c->sa, c->in);
+		if (ike_sa_created_by_us(c->sa) && q && q->maker && enabled_for(c->ike, c->sa)) {
+			s->resend = true;
+			ike_ext_request(c->ike, c->sa, &qcd_ext);
 		}
 		break;
 	default:
 		break;
 	}
-	return EXT_CONTINUE;
+	return rc < 0 ? EXT_FAIL : EXT_CONTINUE;
 }
 
 /* ---- maker: answers for SAs we lost ---- */
@@ -191,21 +208,15 @@ static enum ext_result qcd_process(struct ike *ike, struct ike_sa *sa, enum ext_
  * flag flipped reaches the unknown-SPI path for an SA that is alive. */
 static bool spis_live(struct ike *ike, const uint8_t spi_i[8], const uint8_t spi_r[8])
 {
-	const uint8_t *ours[2] = {spi_i, spi_r};
-
-	for (size_t k = 0; k < 2; k++) {
-		struct ike_sa *sa = sa_lookup_spi(ike, ours[k]);
-
-		if (sa && !memcmp(sa->spi_i, spi_i, 8) && !memcmp(sa->spi_r, spi_r, 8))
-			return true;
-	}
-	return false;
+	return ike_sa_by_spis(ike, spi_i, spi_r) != NULL;
 }
 
-static int qcd_unknown_spi_answer(struct ike *ike, const struct wire_msg *req,
-                                  const struct ike_addr *local, const struct ike_addr *remote,
-                                  struct wire_msg *answer)
+static int qcd_unknown_spi_answer(struct ext_ctx *ctx)
 {
+	struct ike *ike = ctx->ike;
+	const struct wire_msg *req = ctx->in;
+	const struct ike_addr *local = ctx->local, *remote = ctx->remote;
+	struct wire_msg *answer = ctx->out;
 	struct qcd *q = qcd_of(ike);
 	const struct wire_payload *last = &req->payloads[req->npayloads - 1];
 	const struct cfg_conn *c = ike_conn_for_addrs(ike, local, remote);
@@ -297,43 +308,23 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-struct spi_find {
-	uint32_t spi;
-	struct ike_sa *sa;
-};
-
-static void find_child_fn(struct ike *ike, struct ike_sa *sa, void *arg)
-{
-	struct spi_find *f = arg;
-
-	(void)ike;
-	if (!f->sa && child_by_spi_out(sa, f->spi))
-		f->sa = sa;
-}
-
 /* The SA a hint names: by its IKE SPIs in either role, else by INVALID_SPI's Child SPI (8.2). */
 static struct ike_sa *resolve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	const struct wire_payload *inv = wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
-	struct spi_find f = {0, NULL};
 
 	if (sa)
 		return sa;
-	sa = sa_lookup_spi(ike, m->hdr.spi_i);
-	if (sa && !memcmp(sa->spi_r, m->hdr.spi_r, 8))
-		return sa;
-	sa = sa_lookup_spi(ike, m->hdr.spi_r);
-	if (sa && !memcmp(sa->spi_i, m->hdr.spi_i, 8))
+	sa = ike_sa_by_spis(ike, m->hdr.spi_i, m->hdr.spi_r);
+	if (sa)
 		return sa;
 	if (!inv || inv->u.notify.len != 4)
 		return NULL;
-	f.spi = get32(inv->u.notify.data);
-	sa_foreach(ike, find_child_fn, &f);
-	return f.sa;
+	return ike_sa_by_child_out(ike, get32(inv->u.notify.data));
 }
 
 /* Constant-time over all pairs: any of the message's tokens against any stored one. */
-static bool token_matches(const struct ike_sa *sa, const struct wire_msg *m, size_t *seen)
+static bool token_matches(const struct qcd_sa *s, const struct wire_msg *m, size_t *seen)
 {
 	const struct wire_payload *p = NULL;
 	bool match = false;
@@ -343,9 +334,9 @@ static bool token_matches(const struct ike_sa *sa, const struct wire_msg *m, siz
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION)
 			continue;
 		(*seen)++;
-		for (size_t i = 0; i < sa->n_qcd_peer; i++)
-			match |= sa->qcd_peer_len[i] == p->u.notify.len &&
-			         !crypto_memcmp(sa->qcd_peer[i], p->u.notify.data, p->u.notify.len);
+		for (size_t i = 0; i < s->n_peer; i++)
+			match |= s->peer_len[i] == p->u.notify.len &&
+			         !crypto_memcmp(s->peer[i], p->u.notify.data, p->u.notify.len);
 	}
 	return match;
 }
@@ -353,35 +344,29 @@ static bool token_matches(const struct ike_sa *sa, const struct wire_msg *m, siz
 /* An unprotected hint about an SA whose peer may have lost it: check now (RFC 6290 3). */
 static void liveness_now(struct ike *ike, struct ike_sa *sa)
 {
-	if (sa->state != IKE_S_ESTABLISHED)
+	if (ike_sa_state(sa) != IKE_S_ESTABLISHED)
 		return;
-	if (sa->out.active) {
-		/* A request is out already: retransmit it now instead of waiting,
-		 * but only before its first retransmission. Unauthenticated hints
-		 * must not use up the retransmissions before a live peer could
-		 * answer (9: no resetting the session by spoofed messages). */
-		if (sa->out.tries == 0) {
-			sa->out.next_ms = ike_now(ike);
-			timer_arm(ike, sa, sa->out.next_ms);
-		}
+	/* A request is out already: the engine retransmits it now, but only
+	 * before its first retransmission (9: unauthenticated hints must not
+	 * use up the retransmissions before a live peer could answer). */
+	if (ike_retransmit_now(ike, sa))
 		return;
-	}
 	sa_log(sa, LOG_INFO, "qcd-liveness", "unprotected INVALID_(IKE_)SPI hint: checking now");
-	ike_queue(ike, sa, TASK_DPD);
+	ike_check_liveness(ike, sa);
 }
 
-static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
-                                       const struct ike_addr *local, const struct ike_addr *remote,
-                                       const struct wire_msg *m)
+static enum ext_result qcd_unprotected(struct ext_ctx *c)
 {
+	struct ike *ike = c->ike;
+	const struct wire_msg *m = c->in;
+	const struct ike_addr *remote = c->remote;
 	struct qcd *q = qcd_of(ike);
 	size_t alen, seen;
 	const uint8_t *ab = addr_bytes(remote, &alen);
 	bool hint = wire_msg_find_notify(m, IKEV2_N_INVALID_IKE_SPI) ||
 	            wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
-
-	(void)local;
-	sa = resolve(ike, sa, m);
+	struct ike_sa *sa = resolve(ike, c->sa, m);
+	const struct cfg_conn *conn;
 	if (!q || !sa)
 		return EXT_CONTINUE;
 	/* 8.1: verification (and any reaction to hints) is rate-limited per source. */
@@ -394,22 +379,20 @@ static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
 			liveness_now(ike, sa);
 		return EXT_CONTINUE; /* still counted as a dropped unprotected message */
 	}
-	if (token_matches(sa, m, &seen)) {
+	if (token_matches(qsa_of(sa), m, &seen)) {
 		q->verified++;
+		conn = ike_sa_conn(sa);
 		sa_log(sa, LOG_NOTICE, "qcd-verified",
 		       "peer lost this IKE SA: deleting it and its Child SAs%s",
-		       sa->conn && sa->conn->keep_up ? ", re-initiating" : "");
-		ext_sa_down(ike, sa, true);
-		if (!sa->no_restart)
-			ike_restart(ike, sa->conn_name, 0);
-		sa_kill(ike, sa, "QCD token verified");
+		       conn && conn->keep_up ? ", re-initiating" : "");
+		ike_peer_gone(ike, sa, true, "QCD token verified");
 		return EXT_HANDLED;
 	}
 	if (seen) {
 		q->rejected++;
 		if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
 			sa_log(sa, LOG_WARNING, "qcd-rejected",
-			       "%zu token(s) match none of %zu held", seen, sa->n_qcd_peer);
+			       "%zu token(s) match none of %zu held", seen, qsa_of(sa)->n_peer);
 	}
 	if (hint)
 		liveness_now(ike, sa);
@@ -418,9 +401,10 @@ static enum ext_result qcd_unprotected(struct ike *ike, struct ike_sa *sa,
 
 /* ---- Child SPI map (8.2) ---- */
 
-static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
-                            enum ext_child_event ev)
+static void qcd_child_event(struct ext_ctx *ctx, struct child_sa *c, enum ext_child_event ev)
 {
+	struct ike *ike = ctx->ike;
+	struct ike_sa *sa = ctx->sa;
 	struct qcd *q = qcd_of(ike);
 	struct spimap_entry e;
 	size_t alen;
@@ -432,14 +416,14 @@ static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa 
 	if (ev == EXT_CHILD_DOWN) {
 		/* A shutdown without Deletes keeps the map: after the restart
 		 * the peers' ESP gets the tokens at once (8.2). */
-		if (ike->shutting_down)
+		if (ike_shutting_down(ike))
 			return;
-		rc = spimap_del(q->spimap, c->spi_in);
+		rc = spimap_del(q->spimap, child_sa_spi_in(c));
 	} else {
 		memset(&e, 0, sizeof(e));
-		e.spi = c->spi_in;
-		memcpy(e.spi_i, sa->spi_i, 8);
-		memcpy(e.spi_r, sa->spi_r, 8);
+		e.spi = child_sa_spi_in(c);
+		memcpy(e.spi_i, ike_sa_spi_i(sa), 8);
+		memcpy(e.spi_r, ike_sa_spi_r(sa), 8);
 		a = taker_addr(sa, &alen);
 		if (a) {
 			memcpy(e.peer, a, alen);
@@ -448,7 +432,7 @@ static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa 
 		rc = spimap_put(q->spimap, &e);
 	}
 	if (rc < 0)
-		sa_log(sa, LOG_WARNING, "qcd-spimap-failed", "reqid %u", c->reqid);
+		sa_log(sa, LOG_WARNING, "qcd-spimap-failed", "reqid %u", child_sa_reqid(c));
 	if (!q->flush_at_ms)
 		q->flush_at_ms = ike_now(ike) + SPIMAP_FLUSH_MS;
 }
@@ -457,12 +441,14 @@ static void qcd_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa 
 
 static void resend_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
+	struct qcd_sa *s = qsa_of(sa);
+
 	(void)arg;
 	/* 4.3: after a rollover, replace tokens so none depends on a secret
 	 * that may fall out of the last four generations. */
-	if (sa->state == IKE_S_ESTABLISHED && sa->qcd_sent) {
-		sa->qcd_resend = true;
-		ike_queue(ike, sa, TASK_INFO_NOTIFY);
+	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && s->sent) {
+		s->resend = true;
+		ike_ext_request(ike, sa, &qcd_ext);
 	}
 }
 
@@ -480,7 +466,7 @@ int ike_qcd_rollover(struct ike *ike)
 	}
 	log_msg(LOG_NOTICE, "qcd", "secret rolled over to generation %u (%zu kept)",
 	        q->secret.gen[0], q->secret.n);
-	sa_foreach(ike, resend_fn, NULL);
+	ike_sa_foreach(ike, resend_fn, NULL);
 	return 0;
 }
 
@@ -514,7 +500,7 @@ static void qcd_timers(struct ike *ike, uint64_t now)
 			q->flush_at_ms = now + SPIMAP_FLUSH_MS;
 	}
 	if (q->next_rollover_ms && now >= q->next_rollover_ms) {
-		q->next_rollover_ms = now + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
+		q->next_rollover_ms = now + (uint64_t)ike_cfg(ike)->qcd_rollover_interval * 1000;
 		if (ike_qcd_rollover(ike) < 0)
 			log_msg(LOG_WARNING, "qcd", "scheduled rollover failed");
 	}
@@ -540,16 +526,17 @@ static int64_t qcd_next_timeout(struct ike *ike, uint64_t now)
 
 static void load_secret(struct ike *ike, struct qcd *q)
 {
+	const struct cfg *cfg = ike_cfg(ike);
 	char why[512] = "", db[4096];
 
-	if (!ike->cfg->qcd_enabled || !ike->cfg->state_dir || !ike->cfg->state_dir[0])
+	if (!cfg->qcd_enabled || !cfg->state_dir || !cfg->state_dir[0])
 		return;
-	if (mkdir(ike->cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
 		log_msg(LOG_ERR, "qcd", "cannot create %s: %s; token maker disabled",
-		        ike->cfg->state_dir, strerror(errno));
+		        cfg->state_dir, strerror(errno));
 		return;
 	}
-	snprintf(q->path, sizeof(q->path), "%s/qcd.secret", ike->cfg->state_dir);
+	snprintf(q->path, sizeof(q->path), "%s/qcd.secret", cfg->state_dir);
 	switch (qcd_secret_load(q->path, &q->secret, why, sizeof(why))) {
 	case QCD_CREATED:
 		log_msg(LOG_NOTICE, "qcd", "created a new secret in %s", q->path);
@@ -568,17 +555,16 @@ static void load_secret(struct ike *ike, struct qcd *q)
 		log_msg(LOG_ERR, "qcd", "%s; token maker disabled", why);
 		break;
 	}
-	snprintf(db, sizeof(db), "%s/qcd-spi.db", ike->cfg->state_dir);
+	snprintf(db, sizeof(db), "%s/qcd-spi.db", cfg->state_dir);
 	q->spimap = spimap_open(db, why, sizeof(why));
 	if (!q->spimap)
 		log_msg(LOG_WARNING, "qcd", "Child SPI map unavailable (%s): RFC 6290 8.2 off",
 		        why);
-	if (ike->cfg->qcd_rollover_interval)
-		q->next_rollover_ms =
-		    ike_now(ike) + (uint64_t)ike->cfg->qcd_rollover_interval * 1000;
+	if (cfg->qcd_rollover_interval)
+		q->next_rollover_ms = ike_now(ike) + (uint64_t)cfg->qcd_rollover_interval * 1000;
 }
 
-static int qcd_init(struct ike *ike)
+static int qcd_init(struct ike *ike, void **global)
 {
 	struct qcd *q = calloc(1, sizeof(*q));
 
@@ -587,40 +573,67 @@ static int qcd_init(struct ike *ike)
 	ratelimit_init(&q->tokens_all, 500, 1000);
 	ratelimit_keyed_init(&q->verify_src, 5, 10);
 	ratelimit_keyed_init(&q->invalid_spi, 10, 20);
-	ike->ext[QCD_SLOT] = q;
 	load_secret(ike, q);
+	*global = q;
 	return 0;
 }
 
-static void qcd_free(struct ike *ike)
+static void qcd_free(struct ike *ike, void *global)
 {
-	struct qcd *q = qcd_of(ike);
+	struct qcd *q = global;
 
+	(void)ike;
 	if (!q)
 		return;
 	spimap_close(q->spimap);
 	qcd_secret_wipe(&q->secret);
 	free(q);
-	ike->ext[QCD_SLOT] = NULL;
 }
 
-static void qcd_status(struct ike *ike, const struct ike_sa *sa, struct json *j)
+static void qcd_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
 {
+	const struct qcd_sa *s = c->state;
+	size_t used;
+
+	if (!j) {
+		used = strlen(text);
+		snprintf(text + used, len - used, " qcd %s/%s",
+		         s->sent ? "token-sent" : "no-token-sent",
+		         s->n_peer ? "peer-token-held" : "no-peer-token");
+		return;
+	}
 	json_key(j, "qcd");
 	json_obj_begin(j);
-	json_kv_bool(j, "enabled", enabled_for(ike, sa));
-	json_kv_bool(j, "token_sent", sa->qcd_sent);
-	json_kv_bool(j, "peer_token_held", sa->n_qcd_peer > 0);
-	json_kv_uint(j, "peer_tokens", sa->n_qcd_peer);
+	json_kv_bool(j, "enabled", enabled_for(c->ike, c->sa));
+	json_kv_bool(j, "token_sent", s->sent);
+	json_kv_bool(j, "peer_token_held", s->n_peer > 0);
+	json_kv_uint(j, "peer_tokens", s->n_peer);
 	json_obj_end(j);
+}
+
+struct qcd_view qcd_view(const struct ike_sa *sa)
+{
+	const struct qcd_sa *s = qsa_of(sa);
+	struct qcd_view v;
+
+	memset(&v, 0, sizeof(v));
+	if (!s)
+		return v;
+	v.token_sent = s->sent;
+	v.n_peer = s->n_peer;
+	for (size_t i = 0; i < QCD_TOKENS; i++) {
+		v.peer[i] = s->peer[i];
+		v.peer_len[i] = s->peer_len[i];
+	}
+	return v;
 }
 
 const struct ike_ext qcd_ext = {
     .name = "qcd",
+    .state_size = sizeof(struct qcd_sa),
     .init = qcd_init,
     .free = qcd_free,
-    .add = qcd_add,
-    .process = qcd_process,
+    .hook = qcd_hook,
     .unknown_spi_answer = qcd_unknown_spi_answer,
     .unprotected = qcd_unprotected,
     .child_event = qcd_child_event,

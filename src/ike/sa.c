@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ike/sa.h"
 #include "util/log.h"
-#include "ike/ext.h"
 
 /* ---- a chained hash of uint64 keys to SAs ---- */
 
@@ -220,6 +220,8 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	wire_wr_init(&sa->out.pkt, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->cache.pkt, WIRE_SK_MAX_MSG);
 	wire_skf_reasm_init(&sa->reasm);
+	if (ext_sa_new(sa) < 0)
+		goto fail;
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
 	our = initiator ? sa->spi_i : sa->spi_r;
 	do {
@@ -234,6 +236,7 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	}
 	return sa;
 fail:
+	ext_sa_free(sa);
 	free(sa);
 	return NULL;
 }
@@ -300,6 +303,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
 	wire_skf_reasm_clear(&sa->reasm);
+	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
 	free(sa);
 }
@@ -328,6 +332,12 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 	sa->next_dead = ike->dead;
 	ike->dead = sa;
 	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */
+}
+
+void sa_fail(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	ext_sa_down(ike, sa, false);
+	sa_kill(ike, sa, why);
 }
 
 void sa_kill_quiet(struct ike *ike, struct ike_sa *sa, const char *why)
@@ -367,6 +377,125 @@ void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void 
 			fn(ike, sa, arg);
 	}
 	free(serials);
+}
+
+/* ---- accessors and look-ups for exchanges and extensions (ike/engine.h) ---- */
+
+uint64_t ike_sa_serial(const struct ike_sa *sa)
+{
+	return sa->serial;
+}
+
+const char *ike_sa_name(const struct ike_sa *sa)
+{
+	return sa->conn_name;
+}
+
+const struct cfg_conn *ike_sa_conn(const struct ike_sa *sa)
+{
+	return sa->conn;
+}
+
+enum ike_state ike_sa_state(const struct ike_sa *sa)
+{
+	return sa->state;
+}
+
+bool ike_sa_initiator(const struct ike_sa *sa)
+{
+	return sa->initiator;
+}
+
+bool ike_sa_created_by_us(const struct ike_sa *sa)
+{
+	return sa->by_us;
+}
+
+const uint8_t *ike_sa_spi_i(const struct ike_sa *sa)
+{
+	return sa->spi_i;
+}
+
+const uint8_t *ike_sa_spi_r(const struct ike_sa *sa)
+{
+	return sa->spi_r;
+}
+
+const struct ike_addr *ike_sa_local(const struct ike_sa *sa)
+{
+	return &sa->local;
+}
+
+const struct ike_addr *ike_sa_remote(const struct ike_sa *sa)
+{
+	return &sa->remote;
+}
+
+struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi)
+{
+	return child_by_spi_out(sa, spi);
+}
+
+uint32_t child_sa_reqid(const struct child_sa *c)
+{
+	return c->reqid;
+}
+
+uint32_t child_sa_spi_in(const struct child_sa *c)
+{
+	return c->spi_in;
+}
+
+uint32_t child_sa_spi_out(const struct child_sa *c)
+{
+	return c->spi_out;
+}
+
+struct ike_sa *ike_sa_by_serial(struct ike *ike, uint64_t serial)
+{
+	struct ike_sa *sa = sa_lookup_serial(ike, serial);
+
+	return sa && sa->state != IKE_S_DEAD ? sa : NULL;
+}
+
+struct ike_sa *ike_sa_by_spis(struct ike *ike, const uint8_t spi_i[8], const uint8_t spi_r[8])
+{
+	const uint8_t *ours[2] = {spi_i, spi_r};
+
+	for (size_t k = 0; k < 2; k++) {
+		struct ike_sa *sa = sa_lookup_spi(ike, ours[k]);
+
+		if (sa && !memcmp(sa->spi_i, spi_i, 8) && !memcmp(sa->spi_r, spi_r, 8))
+			return sa;
+	}
+	return NULL;
+}
+
+struct child_find {
+	uint32_t spi;
+	struct ike_sa *sa;
+};
+
+static void child_find_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	struct child_find *f = arg;
+
+	(void)ike;
+	if (!f->sa && child_by_spi_out(sa, f->spi))
+		f->sa = sa;
+}
+
+struct ike_sa *ike_sa_by_child_out(struct ike *ike, uint32_t spi)
+{
+	struct child_find f = {spi, NULL};
+
+	sa_foreach(ike, child_find_fn, &f);
+	return f.sa;
+}
+
+void ike_sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg)
+{
+	sa_foreach(ike, fn, arg);
 }
 
 size_t ike_sa_count(const struct ike *ike)

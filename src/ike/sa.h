@@ -1,7 +1,8 @@
 /*
  * The engine's internal state: IKE SAs, Child SAs, the SA table and the
- * exchange plumbing shared by the exchange files. Only src/ike includes
- * this header.
+ * exchange plumbing shared by the exchange files. Only the engine and the
+ * exchange files include this header; extensions see SAs through
+ * ike/engine.h and the contract of ike/ext.h.
  *
  * Ownership: struct ike owns the SA table; the table owns every ike_sa and
  * each ike_sa owns its Child SAs. Timers and callbacks hold serial numbers,
@@ -15,28 +16,18 @@
 
 #include "crypto/crypto.h"
 #include "ike/conf.h"
+#include "ike/engine.h"
+#include "ike/ext.h"
 #include "ike/ike.h"
-#include "wire/payload.h"
 #include "util/ratelimit.h"
+#include "wire/payload.h"
 #include "wire/sk.h"
 
-#define IKE_NONCE_LEN     32
-#define IKE_MAX_NONCE     256
-#define IKE_MAX_ADDRS     8   /* MOBIKE peer address set (RFC 4555 3.6) */
-#define IKE_QCD_TOKENS    4   /* RFC 6290 4.5: up to 4 tokens stored */
-#define IKE_QCD_TOKEN_MAX 128 /* RFC 6290 4.1 */
-#define IKE_MAX_RESTARTS  256
-
-/* RFC 7296 1, 2.x: the life of an IKE SA, one state per step. */
-enum ike_state {
-	IKE_S_INIT_SENT,   /* initiator: IKE_SA_INIT request out */
-	IKE_S_AUTH_SENT,   /* initiator: IKE_AUTH request out */
-	IKE_S_INIT_DONE,   /* responder: IKE_SA_INIT answered, waiting for IKE_AUTH */
-	IKE_S_ESTABLISHED, /* authenticated */
-	IKE_S_REKEYED,     /* replaced by a new IKE SA, waiting for its delete */
-	IKE_S_DELETING,    /* our delete is out */
-	IKE_S_DEAD,        /* to be freed at the end of this engine call */
-};
+#define IKE_NONCE_LEN    32
+#define IKE_MAX_NONCE    256
+#define IKE_MAX_RESTARTS 256
+#define IKE_MAX_EXT      8  /* extensions (ext.c) */
+#define IKE_MAX_LOCAL    16 /* local addresses the host reports */
 
 /* Work an SA may start as exchange initiator, one at a time (window 1). */
 enum ike_task {
@@ -49,7 +40,7 @@ enum ike_task {
 	TASK_CHILD_DELETE,
 	TASK_IKE_DELETE,
 	TASK_DPD,
-	TASK_INFO_NOTIFY, /* extension notifies in an INFORMATIONAL (QCD token, redirect, MOBIKE) */
+	TASK_EXT_REQUEST, /* INFORMATIONAL requests owned by extensions (ike_ext_request) */
 	TASK_MAX
 };
 
@@ -89,6 +80,7 @@ struct ike_out {
 	unsigned tries;
 	uint64_t next_ms;
 	bool active;
+	unsigned ext_owner; /* TASK_EXT_REQUEST: the owner's index in ext.c + 1 */
 };
 
 /* The last response we sent, for retransmitted requests (2.1). */
@@ -122,12 +114,10 @@ struct ike_sa {
 	/* Addresses (RFC 4555: a set, one path in use). */
 	struct ike_addr local, remote;
 	struct ike_addr init_peer; /* responder: where IKE_SA_INIT came from (index key) */
-	struct ike_addr peer_addrs[IKE_MAX_ADDRS];
-	size_t n_peer_addrs;
-	bool natt;       /* floated to port 4500 (RFC 7296 2.23) */
-	bool nat_local;  /* we are behind a NAT */
-	bool nat_remote; /* the peer is behind a NAT */
-	bool fake_nat;   /* we pretend a NAT to force UDP encapsulation */
+	bool natt;                 /* floated to port 4500 (RFC 7296 2.23) */
+	bool nat_local;            /* we are behind a NAT */
+	bool nat_remote;           /* the peer is behind a NAT */
+	bool fake_nat;             /* we pretend a NAT to force UDP encapsulation */
 
 	/* Negotiated algorithms and keys (2.14). */
 	struct crypto_ike_suite suite;
@@ -161,14 +151,13 @@ struct ike_sa {
 	size_t peer_id_len;
 	uint8_t peer_id_hash[32];
 
-	/* Peer capabilities seen in IKE_SA_INIT / IKE_AUTH. */
-	bool peer_frag, peer_mobike, peer_redirect;
+	/* The peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3). */
+	bool peer_frag;
 
-	/* RFC 6290 QCD: tokens the peer gave us (newest first). */
-	uint8_t qcd_peer[IKE_QCD_TOKENS][IKE_QCD_TOKEN_MAX];
-	size_t qcd_peer_len[IKE_QCD_TOKENS];
-	size_t n_qcd_peer;
-	bool qcd_sent;
+	/* Extensions (ike/ext.h): their states of this SA (owned), and the
+	 * INFORMATIONAL requests they queued (a bit per extension). */
+	void *ext_state[IKE_MAX_EXT];
+	uint32_t ext_requests;
 
 	struct wire_skf_reasm reasm;
 	struct child_sa *children; /* owned list */
@@ -179,7 +168,6 @@ struct ike_sa {
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
-	bool qcd_resend;            /* RFC 6290 4.3/4.4: send our token in an INFORMATIONAL */
 	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
 	struct ike_sa *next_dead;   /* on ike->dead once killed */
 	bool quiet;                 /* unauthenticated and dropped in bulk: state lines at debug */
@@ -224,13 +212,68 @@ struct ike {
 		uint64_t at_ms;
 	} restarts[IKE_MAX_RESTARTS];
 	size_t n_restarts;
-	void *ext[8]; /* per-extension state, indexed by the extension */
+	void *ext[IKE_MAX_EXT]; /* the extensions' engine-wide states, as in ext.c */
+	struct ike_addr local_addrs[IKE_MAX_LOCAL]; /* ike_local_addresses() */
+	size_t n_local_addrs;
 	/* Budgets for answers to unauthenticated input (RFC 7296 2.21.1, RFC 8019). */
 	struct ratelimit_keyed answer_src;
 	struct ratelimit answer_all;
 	/* The addresses of the request being processed (responses go there, 2.11). */
 	const struct ike_addr *rx_local, *rx_remote;
 };
+
+/* ---- extensions (ext.c): the engine's side of ike/ext.h ---- */
+
+int ext_init(struct ike *ike) WUR;
+void ext_free(struct ike *ike);
+/* Allocate (zeroed) and free the extensions' states of an SA. */
+int ext_sa_new(struct ike_sa *sa) WUR;
+void ext_sa_free(struct ike_sa *sa);
+/* IKE rekey: the new SA's states from the old ones (inherit hooks). */
+void ext_inherit(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa);
+/* IKE rekey done: queued extension requests move to the new SA, then EXT_IKE_REKEY_DONE. */
+void ext_rekey_done(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa,
+                    const struct wire_msg *in);
+/*
+ * Run every extension's hook at pt and apply the result (ike/ext.h, 3.):
+ * the one place where EXT_HANDLED, EXT_NO_CHILD and EXT_FAIL take effect.
+ * local/remote NULL: the request's addresses or the SA's path. Callers
+ * stop on EXT_HANDLED and EXT_FAIL; EXT_NO_CHILD comes back from
+ * EXT_AUTH_REQ_IN only.
+ */
+enum ext_result ext_run(struct ike *ike, enum ext_point pt, struct ike_sa *sa,
+                        const struct wire_msg *in, struct wire_msg *out,
+                        const struct ike_addr *local, const struct ike_addr *remote);
+/* ext_run at an _OUT point: 0, or -1 when an extension could not add its part. */
+int ext_add(struct ike *ike, struct ike_sa *sa, enum ext_point pt, struct wire_msg *out) WUR;
+/* TASK_EXT_REQUEST: build the next queued extension request into out (its
+ * owner recorded in sa->out.ext_owner by the caller); 0 with nothing built
+ * when none is left. */
+int ext_build_request(struct ike *ike, struct ike_sa *sa, unsigned *owner,
+                      struct wire_msg *out) WUR;
+/* The response to an extension's request: to its owner alone. */
+void ext_request_done(struct ike *ike, struct ike_sa *sa, unsigned owner,
+                      const struct wire_msg *in);
+/* The path of transmission `tries` of the SA's outstanding request. */
+void ext_transmit(struct ike *ike, struct ike_sa *sa, unsigned tries, struct ike_addr *local,
+                  struct ike_addr *remote);
+enum ext_result ext_path_seen(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                              const struct ike_addr *remote, const struct wire_msg *m);
+void ext_unknown_spi(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
+                     const struct wire_msg *m);
+enum ext_result ext_unprotected(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                                const struct ike_addr *remote, const struct wire_msg *m);
+void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *c,
+                     enum ext_child_event ev);
+int64_t ext_next_timeout(struct ike *ike, uint64_t now);
+void ext_timers(struct ike *ike, uint64_t now);
+void ext_addresses_changed(struct ike *ike);
+void ext_sa_down(struct ike *ike, struct ike_sa *sa, bool peer_dead);
+void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
+                         const struct ike_addr *remote);
+/* The extensions' status of an SA: JSON fields into j, or text appended to text. */
+void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len);
+void ike_sa_changed(struct ike *ike, struct ike_sa *sa);
 
 /* ---- api.c ---- */
 
@@ -252,6 +295,9 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
 /* Mark dead and unlink; freed by sa_reap at the end of the engine call. */
 void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why);
+/* The SA ends with nobody to tell (a failed setup, our delete answered):
+ * extensions hear sa_down, keep_up does not apply. */
+void sa_fail(struct ike *ike, struct ike_sa *sa, const char *why);
 /* The same for SAs that unauthenticated input made: the state line at debug level. */
 void sa_kill_quiet(struct ike *ike, struct ike_sa *sa, const char *why);
 void sa_reap(struct ike *ike);
@@ -267,9 +313,6 @@ const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
 void sa_index_init(struct ike *ike, struct ike_sa *sa);
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why);
-void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-const char *sa_state_name(enum ike_state st);
 /* Call fn for every live SA (safe against sa_kill inside fn). */
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
 struct child_sa *child_new(struct ike *ike, struct ike_sa *sa);
@@ -291,7 +334,6 @@ int64_t timer_next(struct ike_timer_heap *h, uint64_t now_ms);
 
 /* ---- exchange plumbing (engine.c) ---- */
 
-uint64_t ike_now(struct ike *ike);
 /* Queue a task and start it if the window is free. */
 void ike_queue(struct ike *ike, struct ike_sa *sa, enum ike_task task);
 /* Start the next queued task if no request is outstanding. */
@@ -305,16 +347,11 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 /* Send raw bytes on the SA's current path (adds the non-ESP marker on 4500). */
 void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
                   const uint8_t *buf, size_t len);
-/* Build and send an unprotected message (IKE_SA_INIT errors, INVALID_IKE_SPI). */
-void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
-                          const struct wire_hdr *hdr, const struct wire_msg *payloads);
 /* The request is done: free the retransmission state and kick the queue. */
 void ike_request_done(struct ike *ike, struct ike_sa *sa);
 
 /* ---- payload building helpers (build.c) ---- */
 
-int build_notify(struct wire_msg *m, uint8_t proto, const uint8_t *spi, size_t spi_len,
-                 uint16_t type, const uint8_t *data, size_t len) WUR;
 int build_nonce(struct wire_msg *m, const uint8_t *nonce, size_t len) WUR;
 int build_ke(struct wire_msg *m, const struct crypto_dh *dh) WUR;
 int build_sa(struct wire_msg *m, const struct proposal *props, size_t n, uint8_t protocol,
@@ -369,10 +406,10 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
                           const struct wire_msg *m);
 bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
                         const struct ike_addr *remote);
-const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr *local,
-                                          const struct ike_addr *remote);
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
                        size_t peer_ke_len) WUR;
+int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct crypto_chunk *ni,
+                     const struct crypto_chunk *nr) WUR;
 /* ike_auth.c */
 int ike_auth_start(struct ike *ike, struct ike_sa *sa) WUR;
 void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "ike/ext.h"
 #include "store/qcd_secret.h"
 
 #define QX_TOK     32 /* rike's tokens: HMAC-SHA-256 (5.1) */
@@ -452,8 +453,8 @@ static void qx_expect_reinitiated(struct qx *q, uint64_t old_serial, size_t a_do
 	hx_assert_one_child_pair(n);
 	a = hx_sa(n, HX_A);
 	assert_true(a->serial != old_serial);
-	assert_int_equal(a->n_qcd_peer, 1);
-	assert_int_equal(hx_sa(n, HX_B)->n_qcd_peer, 1);
+	assert_int_equal(qcd_view(a).n_peer, 1);
+	assert_int_equal(qcd_view(hx_sa(n, HX_B)).n_peer, 1);
 }
 
 /* ---- 1. tokens in IKE_AUTH (3, 4.2) ---- */
@@ -513,19 +514,19 @@ static void test_token_in_ike_auth(void **state)
 	a = hx_sa(n, HX_A);
 	b = hx_sa(n, HX_B);
 	/* 3: each side stores the other's token with the IKE SA. */
-	assert_int_equal(a->n_qcd_peer, 1);
-	assert_int_equal(b->n_qcd_peer, 1);
-	assert_true(a->qcd_sent);
-	assert_true(b->qcd_sent);
-	assert_int_equal(a->qcd_peer_len[0], QX_TOK);
-	assert_int_equal(b->qcd_peer_len[0], QX_TOK);
-	assert_memory_equal(a->qcd_peer[0], resp.tok[0], QX_TOK);
-	assert_memory_equal(b->qcd_peer[0], req.tok[0], QX_TOK);
+	assert_int_equal(qcd_view(a).n_peer, 1);
+	assert_int_equal(qcd_view(b).n_peer, 1);
+	assert_true(qcd_view(a).token_sent);
+	assert_true(qcd_view(b).token_sent);
+	assert_int_equal(qcd_view(a).peer_len[0], QX_TOK);
+	assert_int_equal(qcd_view(b).peer_len[0], QX_TOK);
+	assert_memory_equal(qcd_view(a).peer[0], resp.tok[0], QX_TOK);
+	assert_memory_equal(qcd_view(b).peer[0], req.tok[0], QX_TOK);
 	/* 5.1: HASH(QCD_SECRET | SPI-I | SPI-R) with each maker's own secret. */
 	qx_token(q->side[HX_B].dir, 0, a->spi_i, a->spi_r, tok_b);
 	qx_token(q->side[HX_A].dir, 0, a->spi_i, a->spi_r, tok_a);
-	assert_memory_equal(a->qcd_peer[0], tok_b, QX_TOK);
-	assert_memory_equal(b->qcd_peer[0], tok_a, QX_TOK);
+	assert_memory_equal(qcd_view(a).peer[0], tok_b, QX_TOK);
+	assert_memory_equal(qcd_view(b).peer[0], tok_a, QX_TOK);
 	assert_memory_not_equal(tok_a, tok_b, QX_TOK);
 	/* The engine created each state dir's secret file. */
 	assert_int_equal(qx_generations(q->side[HX_A].dir), 1);
@@ -554,7 +555,7 @@ static void test_crash_valid_token(void **state)
 	size_t down = n->p[HX_A].n_child_down;
 	uint8_t held[QX_TOK];
 
-	memcpy(held, hx_sa(n, HX_A)->qcd_peer[0], QX_TOK);
+	memcpy(held, qcd_view(hx_sa(n, HX_A)).peer[0], QX_TOK);
 	/* b loses all state; it reboots with the same qcd.secret. */
 	qx_crash_reboot(q, HX_B);
 	assert_int_equal(ike_sa_count(hx_ike(n, HX_B)), 0);
@@ -637,10 +638,10 @@ static void no_token(void **state, bool global_off)
 	a = hx_sa(n, HX_A);
 	serial = a->serial;
 	/* b sent no token; a's token to b was ignored (b is no taker). */
-	assert_int_equal(a->n_qcd_peer, 0);
-	assert_int_equal(hx_sa(n, HX_B)->n_qcd_peer, 0);
-	assert_false(hx_sa(n, HX_B)->qcd_sent);
-	assert_true(a->qcd_sent);
+	assert_int_equal(qcd_view(a).n_peer, 0);
+	assert_int_equal(qcd_view(hx_sa(n, HX_B)).n_peer, 0);
+	assert_false(qcd_view(hx_sa(n, HX_B)).token_sent);
+	assert_true(qcd_view(a).token_sent);
 	qx_crash_reboot(q, HX_B);
 	/* HDR, SK {} -->  <-- HDR, N(INVALID_IKE_SPI) */
 	qx_dpd(q, &req);
@@ -695,7 +696,7 @@ static void test_rollover_old_token_matches(void **state)
 	struct wire_hdr req;
 	struct qx_msg ans, info;
 
-	memcpy(first, a->qcd_peer[0], QX_TOK);
+	memcpy(first, qcd_view(a).peer[0], QX_TOK);
 	memcpy(spi_i, a->spi_i, 8);
 	memcpy(spi_r, a->spi_r, 8);
 	for (int r = 0; r < 3; r++) {
@@ -710,7 +711,7 @@ static void test_rollover_old_token_matches(void **state)
 		hx_q_clear(n);
 	}
 	assert_int_equal(qx_generations(q->side[HX_B].dir), 4);
-	assert_int_equal(hx_sa(n, HX_A)->n_qcd_peer, 1);
+	assert_int_equal(qcd_view(hx_sa(n, HX_A)).n_peer, 1);
 	qx_crash_reboot(q, HX_B);
 	qx_dpd(q, &req);
 	assert_int_equal(hx_deliver(n), 0);
@@ -741,7 +742,7 @@ static void test_rollover_tokens_replaced(void **state)
 	struct wire_hdr req;
 	struct qx_msg ans, info;
 
-	memcpy(first, a->qcd_peer[0], QX_TOK);
+	memcpy(first, qcd_view(a).peer[0], QX_TOK);
 	for (size_t r = 1; r <= 4; r++) {
 		assert_int_equal(ike_qcd_rollover(hx_ike(n, HX_B)), 0);
 		/* <-- HDR, SK {N(QCD_TOKEN)}   HDR, SK {} --> */
@@ -754,12 +755,13 @@ static void test_rollover_tokens_replaced(void **state)
 		assert_int_equal(hx_deliver_all(n, 4), 2);
 		a = hx_sa(n, HX_A);
 		assert_int_equal(a->serial, serial);
-		assert_int_equal(a->n_qcd_peer, r + 1 < IKE_QCD_TOKENS ? r + 1 : IKE_QCD_TOKENS);
-		assert_memory_equal(a->qcd_peer[0], want, QX_TOK);
+		assert_int_equal(qcd_view(a).n_peer,
+		                 r + 1 < QCD_VIEW_TOKENS ? r + 1 : QCD_VIEW_TOKENS);
+		assert_memory_equal(qcd_view(a).peer[0], want, QX_TOK);
 	}
 	assert_int_equal(qx_generations(q->side[HX_B].dir), 4);
 	/* a holds generations 5, 4, 3, 2 now. */
-	assert_memory_not_equal(a->qcd_peer[3], first, QX_TOK);
+	assert_memory_not_equal(qcd_view(a).peer[3], first, QX_TOK);
 	qx_crash_reboot(q, HX_B);
 	qx_dpd(q, &req);
 	assert_int_equal(hx_deliver(n), 0);
@@ -767,7 +769,7 @@ static void test_rollover_tokens_replaced(void **state)
 	assert_int_equal(ans.ntok, 4); /* still 4: the first generation fell out */
 	for (size_t g = 0; g < 4; g++) {
 		assert_memory_not_equal(ans.tok[g], first, QX_TOK);
-		assert_memory_equal(ans.tok[g], a->qcd_peer[g], QX_TOK);
+		assert_memory_equal(ans.tok[g], qcd_view(a).peer[g], QX_TOK);
 	}
 	assert_int_equal(hx_deliver(n), 0);
 	assert_int_equal(qx_log_count(q, "qcd-verified"), 1);
@@ -789,8 +791,8 @@ static void rekey_tokens(void **state, int side)
 	size_t down;
 	bool seen_info = false;
 
-	memcpy(old_a, hx_sa(n, HX_A)->qcd_peer[0], QX_TOK);
-	memcpy(old_b, hx_sa(n, HX_B)->qcd_peer[0], QX_TOK);
+	memcpy(old_a, qcd_view(hx_sa(n, HX_A)).peer[0], QX_TOK);
+	memcpy(old_b, qcd_view(hx_sa(n, HX_B)).peer[0], QX_TOK);
 	assert_int_equal(ike_rekey_ike(hx_ike(n, side), HX_CONN), 0);
 	/* HDR, SK {SA, Ni, KEi} --> */
 	assert_int_equal(n->nq, 1);
@@ -826,16 +828,17 @@ static void rekey_tokens(void **state, int side)
 	a = hx_sa(n, HX_A);
 	b = hx_sa(n, HX_B);
 	/* The old tokens went with the old SA (5.3); each side holds the other's new one. */
-	assert_int_equal(a->n_qcd_peer, 1);
-	assert_int_equal(b->n_qcd_peer, 1);
+	assert_int_equal(qcd_view(a).n_peer, 1);
+	assert_int_equal(qcd_view(b).n_peer, 1);
 	qx_token(q->side[HX_B].dir, 0, a->spi_i, a->spi_r, want);
-	assert_memory_equal(a->qcd_peer[0], want, QX_TOK);
-	assert_memory_not_equal(a->qcd_peer[0], old_a, QX_TOK);
+	assert_memory_equal(qcd_view(a).peer[0], want, QX_TOK);
+	assert_memory_not_equal(qcd_view(a).peer[0], old_a, QX_TOK);
 	qx_token(q->side[HX_A].dir, 0, a->spi_i, a->spi_r, want);
-	assert_memory_equal(b->qcd_peer[0], want, QX_TOK);
-	assert_memory_not_equal(b->qcd_peer[0], old_b, QX_TOK);
-	assert_memory_equal(side == HX_A ? a->qcd_peer[0] : b->qcd_peer[0], resp.tok[0], QX_TOK);
-	assert_true(a->qcd_sent && b->qcd_sent);
+	assert_memory_equal(qcd_view(b).peer[0], want, QX_TOK);
+	assert_memory_not_equal(qcd_view(b).peer[0], old_b, QX_TOK);
+	assert_memory_equal(side == HX_A ? qcd_view(a).peer[0] : qcd_view(b).peer[0], resp.tok[0],
+	                    QX_TOK);
+	assert_true(qcd_view(a).token_sent && qcd_view(b).token_sent);
 	/* Crash + valid token on the new SA. */
 	serial = a->serial;
 	down = n->p[HX_A].n_child_down;
@@ -844,7 +847,7 @@ static void rekey_tokens(void **state, int side)
 	assert_int_equal(hx_deliver(n), 0);
 	qx_expect_unprotected_answer(n, 0, &req, &resp);
 	assert_int_equal(resp.ntok, 1);
-	assert_memory_equal(resp.tok[0], a->qcd_peer[0], QX_TOK);
+	assert_memory_equal(resp.tok[0], qcd_view(a).peer[0], QX_TOK);
 	assert_int_equal(hx_deliver(n), 0);
 	assert_int_equal(qx_log_count(q, "qcd-verified"), 1);
 	qx_expect_reinitiated(q, serial, down);
@@ -877,7 +880,7 @@ static void test_no_live_token_in_clear(void **state)
 	memcpy(spi_i, b->spi_i, 8);
 	memcpy(spi_r, b->spi_r, 8);
 	/* The live SA's token, as a holds it and as any generation would make it. */
-	memcpy(live[0], hx_sa(n, HX_A)->qcd_peer[0], QX_TOK);
+	memcpy(live[0], qcd_view(hx_sa(n, HX_A)).peer[0], QX_TOK);
 	qx_token(q->side[HX_B].dir, 0, spi_i, spi_r, live[1]);
 	assert_memory_equal(live[0], live[1], QX_TOK);
 	hx_record(n);
@@ -1243,7 +1246,7 @@ static void test_backup_gateway(void **state)
 	/* <-- HDR, N(INVALID_IKE_SPI), N(QCD_TOKEN)   from b2 */
 	qx_expect_unprotected_answer(n, 0, &req, &ans);
 	assert_int_equal(ans.ntok, 1);
-	assert_memory_equal(ans.tok[0], a->qcd_peer[0], QX_TOK);
+	assert_memory_equal(ans.tok[0], qcd_view(a).peer[0], QX_TOK);
 	assert_int_equal(hx_deliver(n), 0);
 	assert_int_equal(qx_log_count(q, "qcd-verified"), 1);
 	qx_expect_reinitiated(q, serial, down);
@@ -1266,10 +1269,10 @@ static void ignoring_peer(void **state, int deaf)
 
 	hx_establish(n);
 	/* The maker sent its token; the deaf side stored nothing and sent none (3). */
-	assert_true(hx_sa(n, maker)->qcd_sent);
-	assert_false(hx_sa(n, deaf)->qcd_sent);
-	assert_int_equal(hx_sa(n, deaf)->n_qcd_peer, 0);
-	assert_int_equal(hx_sa(n, maker)->n_qcd_peer, 0);
+	assert_true(qcd_view(hx_sa(n, maker)).token_sent);
+	assert_false(qcd_view(hx_sa(n, deaf)).token_sent);
+	assert_int_equal(qcd_view(hx_sa(n, deaf)).n_peer, 0);
+	assert_int_equal(qcd_view(hx_sa(n, maker)).n_peer, 0);
 	/* Everything else works: Child rekey, IKE rekey both ways (with the maker's
 	 * INFORMATIONAL N(QCD_TOKEN) after its own rekey), liveness. */
 	assert_int_equal(ike_rekey_child(hx_ike(n, HX_B), HX_CONN), 0);
@@ -1282,7 +1285,7 @@ static void ignoring_peer(void **state, int deaf)
 	hx_settle(n, 1000);
 	hx_assert_ike_up(n);
 	hx_assert_one_child_pair(n);
-	assert_int_equal(hx_sa(n, deaf)->n_qcd_peer, 0);
+	assert_int_equal(qcd_view(hx_sa(n, deaf)).n_peer, 0);
 	assert_int_equal(hx_count_sas(n, HX_A), 1);
 	if (deaf == HX_A) {
 		/* b (maker) crashes: its token answer reaches a deaf a, which ignores it. */

@@ -1,0 +1,139 @@
+/*
+ * What exchange and extension files may call: the SA seen through
+ * accessors, look-ups, and the engine's primitives. The SA table's
+ * internals (struct ike, struct ike_sa, tasks, timers, the response
+ * cache) are in ike/sa.h, which only the engine and the exchange files
+ * include; an extension (ike/ext.h) sees an SA only through this header.
+ *
+ * Pointers to SAs are borrowed and valid until the engine call returns;
+ * whoever keeps an SA across event-loop turns keeps its serial and looks
+ * it up again (ike_sa_by_serial).
+ */
+#ifndef RIKE_IKE_ENGINE_H
+#define RIKE_IKE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+#include "ike/conf.h"
+#include "ike/ike.h"
+#include "util/log.h"
+#include "wire/ikev2.h"
+#include "wire/payload.h"
+
+struct ike_sa;
+struct child_sa;
+struct ike_ext;
+
+/* RFC 7296 1, 2.x: the life of an IKE SA, one state per step. */
+enum ike_state {
+	IKE_S_INIT_SENT,   /* initiator: IKE_SA_INIT request out */
+	IKE_S_AUTH_SENT,   /* initiator: IKE_AUTH request out */
+	IKE_S_INIT_DONE,   /* responder: IKE_SA_INIT answered, waiting for IKE_AUTH */
+	IKE_S_ESTABLISHED, /* authenticated */
+	IKE_S_REKEYED,     /* replaced by a new IKE SA, waiting for its delete */
+	IKE_S_DELETING,    /* our delete is out */
+	IKE_S_DEAD,        /* to be freed at the end of this engine call */
+};
+
+const char *sa_state_name(enum ike_state st);
+
+/* ---- the engine ---- */
+
+uint64_t ike_now(struct ike *ike);
+const struct cfg *ike_cfg(const struct ike *ike);
+/* True while the engine is being freed (SAs go without Deletes). */
+bool ike_shutting_down(const struct ike *ike);
+/* The local addresses the host last reported (ike_local_addresses). */
+const struct ike_addr *ike_local_addrs(const struct ike *ike, size_t *n);
+/* The first connection whose addresses fit (IKE_AUTH's IDs pick the final one). */
+const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr *local,
+                                          const struct ike_addr *remote);
+
+/* ---- an IKE SA, read-only ---- */
+
+uint64_t ike_sa_serial(const struct ike_sa *sa);
+const char *ike_sa_name(const struct ike_sa *sa); /* the connection's name */
+const struct cfg_conn *ike_sa_conn(const struct ike_sa *sa); /* NULL once removed */
+enum ike_state ike_sa_state(const struct ike_sa *sa);
+/* We are the original initiator (RFC 7296 2.14: key roles, the I flag). */
+bool ike_sa_initiator(const struct ike_sa *sa);
+/* We started the exchange that created this SA (IKE_SA_INIT or an IKE rekey, 2.8.2). */
+bool ike_sa_created_by_us(const struct ike_sa *sa);
+const uint8_t *ike_sa_spi_i(const struct ike_sa *sa);
+const uint8_t *ike_sa_spi_r(const struct ike_sa *sa);
+/* The path in use (RFC 4555: one of the address pairs). */
+const struct ike_addr *ike_sa_local(const struct ike_sa *sa);
+const struct ike_addr *ike_sa_remote(const struct ike_sa *sa);
+/* The Child SA whose outbound SPI (the peer's) is spi, or NULL. */
+struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi);
+
+uint32_t child_sa_reqid(const struct child_sa *c);
+uint32_t child_sa_spi_in(const struct child_sa *c);
+uint32_t child_sa_spi_out(const struct child_sa *c);
+
+/* The state line format of STYLE.md: conn, serial, SPIs, event, details. */
+void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- look-ups (borrowed, valid until the engine call returns) ---- */
+
+struct ike_sa *ike_sa_by_serial(struct ike *ike, uint64_t serial);
+/* The live SA with exactly these SPIs, whichever of them is ours (RFC 6290 9.2). */
+struct ike_sa *ike_sa_by_spis(struct ike *ike, const uint8_t spi_i[8], const uint8_t spi_r[8]);
+/* The SA holding a Child SA whose outbound SPI is spi (RFC 6290 8.2 hints). */
+struct ike_sa *ike_sa_by_child_out(struct ike *ike, uint32_t spi);
+/* Call fn for every live SA (safe against removals inside fn). */
+void ike_sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
+
+/* ---- primitives ---- */
+
+/*
+ * Initiate connection c towards gateway gw instead of its configured
+ * remote (RFC 5685 6: after a redirect). The new SA is returned (borrowed)
+ * so the caller can fill its extension state; NULL on failure.
+ */
+struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c,
+                               const struct ike_addr *gw);
+/*
+ * The peer is gone (liveness gave up, QCD verified its token, a redirect
+ * took it elsewhere): extensions hear sa_down, a keep_up connection is
+ * re-initiated unless it was taken down on purpose, and the SA is removed
+ * without a Delete. peer_dead says the peer lost its state.
+ */
+void ike_peer_gone(struct ike *ike, struct ike_sa *sa, bool peer_dead, const char *why);
+/* Delete the SA towards its peer (an INFORMATIONAL with D, RFC 7296 1.4.1). */
+void ike_delete(struct ike *ike, struct ike_sa *sa);
+/* Check liveness now with an empty INFORMATIONAL (RFC 7296 2.4). */
+void ike_check_liveness(struct ike *ike, struct ike_sa *sa);
+/*
+ * Retransmit the outstanding request now, unless it has been retransmitted
+ * already: unauthenticated hints must not use up the retransmissions before
+ * a live peer could answer (RFC 6290 9). False when no request is out.
+ */
+bool ike_retransmit_now(struct ike *ike, struct ike_sa *sa);
+/*
+ * Queue an INFORMATIONAL request owned by extension e: e's hook builds it
+ * at EXT_INFO_REQ_OUT and alone sees its response at EXT_INFO_RESP_IN
+ * (collisions: ike/ext.h). One per extension and SA is queued at a time.
+ */
+void ike_ext_request(struct ike *ike, struct ike_sa *sa, const struct ike_ext *e);
+/* Send the outstanding request once more on another path now, without
+ * counting a retransmission (RFC 4555 3.8 path probing). -1 if none is out. */
+int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                     const struct ike_addr *remote) WUR;
+/* Switch the SA to another path; its Child SAs follow (RFC 4555 3.5, 2.23). */
+void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
+                 const struct ike_addr *remote);
+/* Build and send an unprotected message (RFC 7296 2.21.1, RFC 6290 4.5, 8.2). */
+void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
+                          const struct wire_hdr *hdr, const struct wire_msg *payloads);
+
+/* ---- building payloads ---- */
+
+int build_notify(struct wire_msg *m, uint8_t proto, const uint8_t *spi, size_t spi_len,
+                 uint16_t type, const uint8_t *data, size_t len) WUR;
+
+#endif
