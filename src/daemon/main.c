@@ -27,6 +27,7 @@
 #include "daemon/net.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
+#include "store/spimap.h"
 
 #ifndef RIKE_VERSION
 #define RIKE_VERSION "0.1.0"
@@ -233,6 +234,13 @@ static void warn_exposed_secrets(const struct cfg *cfg)
 
 	if (cfg->secrets_exposed)
 		log_msg(LOG_WARNING, "daemon", "%s", exposed_secrets_text(cfg, buf, sizeof(buf)));
+}
+
+/* The Child SPI map's state changes (writes failing, with why; writes
+ * working again) go to the log like the rest of QCD's. */
+static void spimap_report(int level, const char *msg)
+{
+	log_msg(level, "qcd", "%s", msg);
 }
 
 /* SIGHUP and "rikectl reload": on error the old configuration stays. */
@@ -749,6 +757,7 @@ int main(int argc, char **argv)
 	}
 	if (ready_fd >= 0 && write_pidfile(&rd) < 0)
 		goto out;
+	spimap_set_report(spimap_report);
 	if (start_loop(&rd) < 0 || start_engine(&rd) < 0)
 		goto out;
 	if (ready_fd >= 0) {
