@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,19 @@ static int send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Reads until EOF (with a timeout) into a malloc'ed NUL-terminated buffer. */
-static char *recv_all(int fd, size_t *len, FILE *err)
+/* A reset after a whole "ERR ..." line still carries the daemon's answer:
+ * riked refuses a client (wrong user, busy) with one line and closes,
+ * possibly before reading the request, which resets the connection. An
+ * "OK" reply is only complete at EOF. */
+static bool is_err_line(const char *buf, size_t len)
+{
+	return len > 3 && !memcmp(buf, "ERR", 3) && (buf[3] == ' ' || buf[3] == '\n') &&
+	       memchr(buf, '\n', len);
+}
+
+/* Reads until EOF (with a timeout) into a malloc'ed NUL-terminated buffer;
+ * NULL if no complete reply came. */
+static char *recv_all(int fd, size_t *len)
 {
 	size_t cap = 4096;
 	char *buf = malloc(cap);
@@ -124,15 +136,14 @@ static char *recv_all(int fd, size_t *len, FILE *err)
 		r = recv(fd, buf + *len, cap - *len - 1, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
+		if (r < 0 && !(errno == ECONNRESET && is_err_line(buf, *len)))
 			break;
-		if (r == 0) {
+		if (r <= 0) {
 			buf[*len] = '\0';
 			return buf;
 		}
 		*len += (size_t)r;
 	}
-	fprintf(err, "rikectl: no complete reply from the daemon\n");
 	free(buf);
 	return NULL;
 }
@@ -163,8 +174,8 @@ static int ctl_request(const char *sock, int argc, char **argv, FILE *out, FILE 
 {
 	char req[CTL_MAX_REQUEST + 1];
 	char *buf = NULL;
-	size_t len;
-	int fd, rc = 2;
+	size_t len = 0;
+	int fd, rc = 2, sent = 0;
 
 	if (build_request(argc, argv, req, sizeof(req), err) < 0)
 		return 2;
@@ -172,9 +183,17 @@ static int ctl_request(const char *sock, int argc, char **argv, FILE *out, FILE 
 	if (fd < 0)
 		return 2;
 	if (send_all(fd, req, strlen(req)) < 0)
-		fprintf(err, "rikectl: cannot send to %s: %s\n", sock, strerror(errno));
-	else if ((buf = recv_all(fd, &len, err)))
+		sent = errno;
+	/* A daemon that refused us may have closed before our request went
+	 * out (EPIPE); its answer is waiting all the same. */
+	if (!sent || sent == EPIPE || sent == ECONNRESET)
+		buf = recv_all(fd, &len);
+	if (buf && (len > 0 || !sent))
 		rc = print_reply(buf, len, out, err);
+	else if (sent)
+		fprintf(err, "rikectl: cannot send to %s: %s\n", sock, strerror(sent));
+	else
+		fprintf(err, "rikectl: no complete reply from the daemon\n");
 	free(buf);
 	close(fd);
 	return rc;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ struct ld {
 	char *err;
 	size_t errlen;
 	const char *conn; /* connection being read, for messages */
+	struct cfg *cfg;  /* being filled */
 };
 
 static int fail(struct ld *c, const config_setting_t *s, const char *fmt, ...) LOG_PRINTF(3, 4);
@@ -690,9 +692,15 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	cfg->dataplane = dp ? CFG_DP_XFRM : CFG_DP_USERSPACE;
 	cfg->ike_port = (uint16_t)ike;
 	cfg->natt_port = (uint16_t)natt;
-	/* RFC 3948 / RFC 7296 2.23: NAT-T floats to a different port. */
+	/* RFC 3948 / RFC 7296 2.23: NAT-T floats to a different port. The
+	 * error points at whichever of the two is written in the file (the
+	 * other may be a default, with no line of its own). */
+	if (ike == natt && member(g, "natt_port"))
+		return fail(c, member(g, "natt_port"),
+		            "'natt_port' must differ from 'ike_port' (%u)", ike);
 	if (ike == natt)
-		return fail(c, member(g, "natt_port"), "'natt_port' must differ from 'ike_port'");
+		return fail(c, member(g, "ike_port"),
+		            "'ike_port' must differ from 'natt_port' (default %u)", natt);
 	return 0;
 }
 
@@ -830,6 +838,23 @@ static int conn_id(struct ld *c, const config_setting_t *g, const char *key,
 	return 0;
 }
 
+/* A pre-shared key in a file that group or others may read is worth a
+ * warning (the first such file is kept for the caller to report). */
+static int note_exposed_secret(struct ld *c, const config_setting_t *s)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	struct stat st;
+
+	if (!file || c->cfg->secrets_exposed || stat(file, &st) < 0 ||
+	    !(st.st_mode & (S_IRGRP | S_IROTH)))
+		return 0;
+	c->cfg->secrets_exposed = strdup(file);
+	if (!c->cfg->secrets_exposed)
+		return fail(c, s, "out of memory");
+	c->cfg->secrets_mode = (unsigned)(st.st_mode & 07777);
+	return 0;
+}
+
 static int auth_psk(struct ld *c, const config_setting_t *a, struct cfg_auth *au)
 {
 	const char *secret = NULL;
@@ -857,6 +882,8 @@ static int auth_psk(struct ld *c, const config_setting_t *a, struct cfg_auth *au
 	else
 		memcpy(au->psk, buf, au->psk_len = n);
 	explicit_bzero(buf, sizeof(buf));
+	if (rc == 0)
+		rc = note_exposed_secret(c, member(a, "secret"));
 	return rc;
 }
 
@@ -1124,20 +1151,62 @@ static int cfg_read(struct ld *c, config_t *lc, struct cfg *cfg)
 	return 0;
 }
 
+/* libconfig keeps no errno for a file it could not read; ask again. A
+ * directory opens fine and fails only on read(), so name that case. */
+static const char *io_reason(const char *name)
+{
+	struct stat st;
+
+	if (access(name, R_OK) < 0)
+		return strerror(errno);
+	if (stat(name, &st) == 0 && S_ISDIR(st.st_mode))
+		return strerror(EISDIR);
+	return "I/O error";
+}
+
+/* libconfig reports a failed @include as "cannot open include file" at
+ * the directive's line without naming the file: read that line again and
+ * say which file, resolved as libconfig resolves it, and why. Returns -1
+ * when the error is another one (or the line cannot be read back). */
+static int include_failed(const config_t *lc, char *err, size_t errlen)
+{
+	const char *file = config_error_file(lc), *dir = config_get_include_dir(lc);
+	const char *text = config_error_text(lc);
+	char line[PATH_MAX + 64], inc[PATH_MAX], path[2 * PATH_MAX];
+	int n = config_error_line(lc);
+	FILE *f;
+
+	if (!file || !text || strcmp(text, "cannot open include file") || n <= 0)
+		return -1;
+	f = fopen(file, "r");
+	if (!f)
+		return -1;
+	while (n-- > 0 && fgets(line, sizeof(line), f))
+		;
+	fclose(f);
+	if (n >= 0 || sscanf(line, " @include \"%4095[^\"]\"", inc) != 1)
+		return -1;
+	if (dir && inc[0] != '/')
+		snprintf(path, sizeof(path), "%s/%s", dir, inc);
+	else
+		snprintf(path, sizeof(path), "%s", inc);
+	snprintf(err, errlen, "%s:%d: cannot include %s: %s", file, config_error_line(lc), path,
+	         access(path, R_OK) < 0 ? strerror(errno) : io_reason(path));
+	return 0;
+}
+
 static int load(config_t *lc, int read_rc, const char *name, struct cfg *cfg, char *err,
                 size_t errlen)
 {
-	struct ld c = {.name = name, .err = err, .errlen = errlen};
+	struct ld c = {.name = name, .err = err, .errlen = errlen, .cfg = cfg};
 	int rc = -1;
 
 	memset(cfg, 0, sizeof(*cfg));
 	err[0] = '\0';
 	if (read_rc != CONFIG_TRUE) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
-			/* libconfig keeps no errno; ask again for the reason */
-			snprintf(err, errlen, "%s: cannot read: %s", name,
-			         access(name, R_OK) < 0 ? strerror(errno) : "I/O error");
-		else
+			snprintf(err, errlen, "%s: cannot read: %s", name, io_reason(name));
+		else if (include_failed(lc, err, errlen) < 0)
 			snprintf(err, errlen, "%s:%d: %s",
 			         config_error_file(lc) ? config_error_file(lc) : name,
 			         config_error_line(lc), config_error_text(lc));
@@ -1202,6 +1271,7 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->path);
 	free(cfg->control_socket);
 	free(cfg->state_dir);
+	free(cfg->secrets_exposed);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

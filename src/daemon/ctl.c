@@ -27,6 +27,7 @@
 struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
+	struct event *deadline; /* to send the whole request, then to take the reply */
 	struct ctl_client *prev, *next;
 	bool replied;
 };
@@ -38,6 +39,7 @@ struct ctl {
 	void *ctx;
 	struct ctl_client *clients;
 	unsigned nclients;
+	unsigned timeout_sec;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -52,6 +54,8 @@ static void client_free(struct ctl_client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	ctl->nclients--;
+	if (cl->deadline)
+		event_free(cl->deadline);
 	bufferevent_free(cl->bev);
 	free(cl);
 }
@@ -127,6 +131,13 @@ static int dispatch(struct ctl *ctl, int argc, char **argv, bool json, FILE *out
 	return -1;
 }
 
+static void arm_deadline(struct ctl_client *cl)
+{
+	struct timeval tv = {.tv_sec = cl->ctl->timeout_sec};
+
+	evtimer_add(cl->deadline, &tv);
+}
+
 /* Queues "OK\n<body>" or "ERR <first line>\n<rest>" and stops reading. */
 static void reply(struct ctl_client *cl, int rc, const char *body, size_t len)
 {
@@ -149,6 +160,7 @@ static void reply(struct ctl_client *cl, int rc, const char *body, size_t len)
 	}
 	cl->replied = true;
 	bufferevent_disable(cl->bev, EV_READ);
+	arm_deadline(cl); /* a fresh period to take the reply */
 }
 
 static void reply_err(struct ctl_client *cl, const char *why)
@@ -220,6 +232,22 @@ static void client_try_request(struct ctl_client *cl, bool eof)
 	free(line);
 }
 
+/* The bufferevent's timeouts restart with every read or write, so a
+ * client trickling one octet at a time would never hit them: the whole
+ * request, and then the whole reply, each get one deadline. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	if (cl->replied) {
+		client_free(cl);
+		return;
+	}
+	log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "request not complete within %u s",
+	                cl->ctl->timeout_sec);
+	reply_err(cl, "request timed out");
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	client_try_request(arg, false);
@@ -259,12 +287,26 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
+/* Answers a client that will not be served with one complete "ERR" line
+ * and closes, without holding a client slot. Closing a unix socket with
+ * unread input resets the connection (the client's next recv fails with
+ * ECONNRESET), so the request that has arrived is read and dropped first;
+ * a request sent after the close fails with EPIPE, and rikectl then still
+ * reads the refusal. */
 static void refuse(int fd, const char *msg)
 {
-	/* Best effort on a fresh socket: the kernel buffer takes a short line. */
-	if (send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	char sink[CTL_MAX_REQUEST];
+	size_t len = strlen(msg);
+	ssize_t n;
+
+	/* A fresh socket's buffer always takes a short line at once. */
+	n = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n != (ssize_t)len)
 		log_ratelimited(LOG_DEBUG, LOG_RL_CTL, NULL, "ctl", "refusal not sent: %s",
-		                strerror(errno));
+		                n < 0 ? strerror(errno) : "short write");
+	shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 4 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
 	close(fd);
 }
 
@@ -272,7 +314,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
                       int salen, void *arg)
 {
 	struct ctl *ctl = arg;
-	struct timeval tv = {.tv_sec = CTL_TIMEOUT_SEC};
+	struct timeval tv = {.tv_sec = ctl->timeout_sec};
 	struct ctl_client *cl;
 
 	if (!peer_allowed(fd)) {
@@ -287,8 +329,12 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (cl)
+		cl->deadline = evtimer_new(ctl->base, on_deadline, cl);
+	if (cl && cl->deadline)
 		cl->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!cl || !cl->bev) {
+		if (cl && cl->deadline)
+			event_free(cl->deadline);
 		free(cl);
 		refuse(fd, "ERR out of memory\n");
 		return;
@@ -303,6 +349,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_MAX_REQUEST);
 	bufferevent_set_timeouts(cl->bev, &tv, &tv);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	arm_deadline(cl);
 }
 
 /* mkdir -m 0700 of the socket's directory, if it is missing. */
@@ -390,6 +437,7 @@ struct ctl *ctl_new(struct event_base *base, const char *path, const struct ctl_
 	if (fd < 0)
 		goto fail;
 	ctl->base = base;
+	ctl->timeout_sec = CTL_TIMEOUT_SEC;
 	ctl->ops = ops;
 	ctl->ctx = ctx;
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
@@ -424,4 +472,9 @@ void ctl_free(struct ctl *ctl)
 unsigned ctl_nclients(const struct ctl *ctl)
 {
 	return ctl->nclients;
+}
+
+void ctl_set_timeout(struct ctl *ctl, unsigned sec)
+{
+	ctl->timeout_sec = sec;
 }

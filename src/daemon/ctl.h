@@ -19,7 +19,7 @@ struct ctl;
 #define CTL_MAX_REQUEST 1024 /* octets in a request line, newline included */
 #define CTL_MAX_ARGS    16   /* words in a request, command included */
 #define CTL_MAX_CLIENTS 16   /* connections served at once; more get "ERR busy" */
-#define CTL_TIMEOUT_SEC 10   /* to send the request, and to take the reply */
+#define CTL_TIMEOUT_SEC 10   /* to send the whole request, then to take the whole reply */
 #define CTL_MAX_REPLY   (16u << 20)
 
 /*
@@ -53,6 +53,8 @@ struct ctl *ctl_new(struct event_base *base, const char *path, const struct ctl_
 void ctl_free(struct ctl *ctl);
 /* Clients being served now (tests). */
 unsigned ctl_nclients(const struct ctl *ctl);
+/* Replaces CTL_TIMEOUT_SEC for clients accepted from now on (tests). */
+void ctl_set_timeout(struct ctl *ctl, unsigned sec);
 
 /* Splits a request line in place into at most CTL_MAX_ARGS words, removing
  * "--json" (sets *json). Returns argc, or -1 with a reason in *why if the

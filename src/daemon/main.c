@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "daemon/net.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
+#include "store/spimap.h"
 
 #ifndef RIKE_VERSION
 #define RIKE_VERSION "0.1.0"
@@ -216,6 +218,31 @@ static void keep_restart_settings(struct cfg *old_cfg, struct cfg *new_cfg)
 	old_cfg->state_dir = tmp;
 }
 
+static const char *exposed_secrets_text(const struct cfg *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len,
+	         "%s holds pre-shared keys and is readable by group or others (mode %04o); "
+	         "chmod 600 it",
+	         cfg->secrets_exposed, cfg->secrets_mode);
+	return buf;
+}
+
+/* One line per load: at start-up and on every reload. */
+static void warn_exposed_secrets(const struct cfg *cfg)
+{
+	char buf[PATH_MAX + 128];
+
+	if (cfg->secrets_exposed)
+		log_msg(LOG_WARNING, "daemon", "%s", exposed_secrets_text(cfg, buf, sizeof(buf)));
+}
+
+/* The Child SPI map's state changes (writes failing, with why; writes
+ * working again) go to the log like the rest of QCD's. */
+static void spimap_report(int level, const char *msg)
+{
+	log_msg(level, "qcd", "%s", msg);
+}
+
 /* SIGHUP and "rikectl reload": on error the old configuration stays. */
 static int reload(struct riked *rd, FILE *out)
 {
@@ -233,6 +260,7 @@ static int reload(struct riked *rd, FILE *out)
 	}
 	keep_restart_settings(old, n);
 	apply_log_config(rd, n, !rd->opt.foreground);
+	warn_exposed_secrets(n);
 	ike_reload(rd->ike, n); /* the engine now borrows n */
 	rd->cfg = n;
 	cfg_free(old);
@@ -670,10 +698,12 @@ static void stop_all(struct riked *rd)
 	free(rd->cfg);
 }
 
-/* Load (and with -n only check) the configuration; "file:line: reason" on error. */
+/* Load (and with -n only check) the configuration; "file:line: reason" on
+ * error. A warning about readable secrets goes to stderr with -n; the
+ * daemon logs it once its log is set up (warn_exposed_secrets). */
 static int load_config(struct riked *rd)
 {
-	char err[512];
+	char err[PATH_MAX + 128];
 
 	rd->cfg = calloc(1, sizeof(*rd->cfg));
 	if (!rd->cfg)
@@ -682,6 +712,9 @@ static int load_config(struct riked *rd)
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
+	if (rd->opt.check && rd->cfg->secrets_exposed)
+		fprintf(stderr, "riked: warning: %s\n",
+		        exposed_secrets_text(rd->cfg, err, sizeof(err)));
 	return 0;
 }
 
@@ -724,6 +757,7 @@ int main(int argc, char **argv)
 	}
 	if (ready_fd >= 0 && write_pidfile(&rd) < 0)
 		goto out;
+	spimap_set_report(spimap_report);
 	if (start_loop(&rd) < 0 || start_engine(&rd) < 0)
 		goto out;
 	if (ready_fd >= 0) {
@@ -734,6 +768,7 @@ int main(int argc, char **argv)
 	log_msg(LOG_NOTICE, "daemon", "riked %s starting: config %s, dataplane %s, %zu connections",
 	        RIKE_VERSION, rd.opt.config, dpglue_backend_name(rd.cfg->dataplane),
 	        rd.cfg->nconns);
+	warn_exposed_secrets(rd.cfg);
 	ike_start(rd.ike);
 	rearm(&rd);
 	rc = event_base_dispatch(rd.base) < 0 ? 1 : 0;

@@ -133,6 +133,10 @@ struct cfg {
 	uint32_t qcd_rollover_interval; /* seconds, 0 = never */
 	struct cfg_conn *conns;         /* owned array */
 	size_t nconns;
+	/* owned: the first file holding a pre-shared key that group or
+	 * others may read (with its mode), or NULL; riked warns about it */
+	char *secrets_exposed;
+	unsigned secrets_mode;
 };
 
 /* Borrowed pointer to the named connection, or NULL. */

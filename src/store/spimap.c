@@ -3,14 +3,30 @@
  * database runs in WAL mode with synchronous=NORMAL: a crash loses at
  * most the last uncommitted batch, never the file's consistency, and a
  * lost entry only costs the peer the extra liveness round trip.
+ *
+ * Rows left by a previous run (SAs that died in a crash or a shutdown
+ * without Deletes) are only good for answering INVALID_SPI for a while
+ * after the restart: they are marked stale (stale_since, wall-clock
+ * seconds, since it must survive restarts) when the map is opened and
+ * deleted SPIMAP_STALE_SEC later. A failed flush (a full disk, say) keeps
+ * the batch queued and is retried with exponential back-off; the map
+ * reports the change to failing, with SQLite's reason and errno, and the
+ * recovery, once each.
  */
 #include "store/spimap.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
 
 #include <sqlite3.h>
+
+#define SPIMAP_EXPIRE_EVERY_SEC 3600 /* a long run looks for expired rows this often */
 
 struct op {
 	bool del;
@@ -19,10 +35,49 @@ struct op {
 
 struct spimap {
 	sqlite3 *db;
-	sqlite3_stmt *put, *del, *get;
+	sqlite3_stmt *put, *del, *get, *expire;
 	struct op q[SPIMAP_BATCH];
 	size_t nq;
+	char *path;
+	/* failed flushes: back-off state, the reason, counters */
+	bool failing;
+	uint32_t backoff_ms;
+	uint64_t retry_at_ms;
+	uint64_t failures, streak;
+	char err[256];
+	int64_t next_expire; /* wall-clock seconds */
 };
+
+static spimap_report_fn report_fn;
+
+void spimap_set_report(spimap_report_fn fn)
+{
+	report_fn = fn;
+}
+
+static void report(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!report_fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	report_fn(level, msg);
+}
+
+/* SQLite's message and code for the last call, and the OS error under it. */
+static void note_error(struct spimap *m, const char *what)
+{
+	int sys = sqlite3_system_errno(m->db);
+
+	snprintf(m->err, sizeof(m->err), "%s: %s (SQLite code %d%s%s)", what, sqlite3_errmsg(m->db),
+	         sqlite3_extended_errcode(m->db), sys ? "; " : "", sys ? strerror(sys) : "");
+}
 
 static int prepare(struct spimap *m)
 {
@@ -33,48 +88,140 @@ static int prepare(struct spimap *m)
 	       sqlite3_prepare_v2(m->db, "DELETE FROM spimap WHERE spi = ?1", -1, &m->del, NULL) !=
 	           SQLITE_OK ||
 	       sqlite3_prepare_v2(m->db, "SELECT spi_i, spi_r, peer FROM spimap WHERE spi = ?1", -1,
-	                          &m->get, NULL) != SQLITE_OK;
+	                          &m->get, NULL) != SQLITE_OK ||
+	       sqlite3_prepare_v2(m->db,
+	                          "DELETE FROM spimap WHERE stale_since != 0 AND "
+	                          "(stale_since <= ?1 - ?2 OR stale_since > ?1 + ?2)",
+	                          -1, &m->expire, NULL) != SQLITE_OK;
+}
+
+/* The table, with stale_since added to a database of an earlier version. */
+static int schema(struct spimap *m)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_exec(m->db,
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                 "CREATE TABLE IF NOT EXISTS spimap (spi INTEGER PRIMARY KEY, "
+	                 "spi_i BLOB NOT NULL, spi_r BLOB NOT NULL, peer BLOB, "
+	                 "stale_since INTEGER NOT NULL DEFAULT 0)",
+	                 NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(m->db, "SELECT stale_since FROM spimap LIMIT 0", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	return sqlite3_exec(m->db,
+	                    "ALTER TABLE spimap ADD COLUMN stale_since INTEGER NOT NULL DEFAULT 0",
+	                    NULL, NULL, NULL) == SQLITE_OK
+	           ? 0
+	           : -1;
+}
+
+/* The map names SAs and peers: mode 0600 for the database and for the
+ * -wal/-shm files that an older version may have left at 0644 (SQLite
+ * creates new ones with the database's mode). */
+static int restrict_modes(const char *path)
+{
+	static const char *const sfx[] = {"-wal", "-shm", "-journal"};
+	char p[4096 + 16];
+
+	if (chmod(path, 0600) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		if (chmod(p, 0600) < 0 && errno != ENOENT)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every row present at open is from a previous run: stale from now on. */
+static int mark_stale(struct spimap *m, int64_t now)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "UPDATE spimap SET stale_since = %lld WHERE stale_since = 0",
+	         (long long)now);
+	return sqlite3_exec(m->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 struct spimap *spimap_open(const char *path, char *why, size_t whylen)
 {
 	struct spimap *m = calloc(1, sizeof(*m));
+	int64_t now = (int64_t)time(NULL);
+	mode_t old;
+	int rc;
 
-	if (!m) {
+	if (!m || !(m->path = strdup(path))) {
 		snprintf(why, whylen, "out of memory");
+		free(m);
 		return NULL;
 	}
-	if (sqlite3_open(path, &m->db) != SQLITE_OK ||
-	    sqlite3_exec(m->db,
-	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                 "CREATE TABLE IF NOT EXISTS spimap (spi INTEGER PRIMARY KEY, "
-	                 "spi_i BLOB NOT NULL, spi_r BLOB NOT NULL, peer BLOB)",
-	                 NULL, NULL, NULL) != SQLITE_OK ||
-	    prepare(m)) {
+	old = umask(077); /* born 0600, and so are the -wal and -shm files */
+	rc = sqlite3_open(path, &m->db) != SQLITE_OK || schema(m) < 0 || prepare(m) ||
+	     mark_stale(m, now) < 0 || spimap_expire(m, now) < 0;
+	umask(old);
+	if (rc) {
 		snprintf(why, whylen, "%s: %s", path,
 		         m->db ? sqlite3_errmsg(m->db) : "cannot open");
 		spimap_close(m);
 		return NULL;
 	}
+	if (restrict_modes(path) < 0) {
+		snprintf(why, whylen, "%s: cannot make it mode 0600: %s", path, strerror(errno));
+		spimap_close(m);
+		return NULL;
+	}
+	m->next_expire = now + SPIMAP_EXPIRE_EVERY_SEC;
 	return m;
 }
+
+static int commit_queue(struct spimap *m);
 
 void spimap_close(struct spimap *m)
 {
 	if (!m)
 		return;
-	if (m->db && m->nq && spimap_flush(m) < 0)
-		m->nq = 0; /* lost: the peer falls back to a liveness check (8.2) */
+	/* One last try whatever the back-off; if it fails the batch is lost
+	 * and the peer falls back to a liveness check (8.2). */
+	if (m->db && m->nq && commit_queue(m) < 0)
+		m->nq = 0;
 	sqlite3_finalize(m->put);
 	sqlite3_finalize(m->del);
 	sqlite3_finalize(m->get);
+	sqlite3_finalize(m->expire);
 	sqlite3_close(m->db);
+	free(m->path);
 	free(m);
 }
 
 size_t spimap_pending(const struct spimap *m)
 {
 	return m->nq;
+}
+
+const char *spimap_error(const struct spimap *m)
+{
+	return m->err;
+}
+
+uint64_t spimap_failures(const struct spimap *m)
+{
+	return m->failures;
+}
+
+int spimap_expire(struct spimap *m, int64_t now)
+{
+	int rc;
+
+	sqlite3_bind_int64(m->expire, 1, now);
+	sqlite3_bind_int64(m->expire, 2, SPIMAP_STALE_SEC);
+	rc = sqlite3_step(m->expire);
+	sqlite3_reset(m->expire);
+	sqlite3_clear_bindings(m->expire);
+	return rc == SQLITE_DONE ? sqlite3_changes(m->db) : -1;
 }
 
 static int run(sqlite3_stmt *st)
@@ -99,27 +246,91 @@ static int apply(struct spimap *m, const struct op *o)
 	return run(m->put);
 }
 
-int spimap_flush(struct spimap *m)
+/* The queue in one transaction; the reason is kept on failure, before a
+ * ROLLBACK can overwrite SQLite's error. */
+static int commit_queue(struct spimap *m)
 {
-	int rc = 0;
+	if (sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		note_error(m, "BEGIN");
+		return -1;
+	}
+	for (size_t i = 0; i < m->nq; i++) {
+		if (apply(m, &m->q[i]) < 0) {
+			note_error(m, m->q[i].del ? "DELETE" : "INSERT");
+			goto rollback;
+		}
+	}
+	if (sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		note_error(m, "COMMIT");
+		goto rollback;
+	}
+	m->nq = 0;
+	return 0;
+rollback:
+	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static void flush_failed(struct spimap *m, uint64_t now_ms)
+{
+	m->failures++;
+	m->streak++;
+	if (!m->failing) {
+		m->backoff_ms = SPIMAP_RETRY_MIN_MS;
+		report(LOG_WARNING,
+		       "Child SPI map %s: writes failing: %s; %zu operation(s) kept queued, "
+		       "retrying with back-off up to %u s",
+		       m->path, m->err, m->nq, SPIMAP_RETRY_MAX_MS / 1000);
+	} else if (m->backoff_ms < SPIMAP_RETRY_MAX_MS / 2) {
+		m->backoff_ms *= 2;
+	} else {
+		m->backoff_ms = SPIMAP_RETRY_MAX_MS;
+	}
+	m->failing = true;
+	m->retry_at_ms = now_ms + m->backoff_ms;
+}
+
+int spimap_flush_at(struct spimap *m, uint64_t now_ms)
+{
+	int64_t now;
 
 	if (!m->nq)
 		return 0;
-	if (sqlite3_exec(m->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (m->failing && now_ms < m->retry_at_ms)
+		return SPIMAP_DEFERRED;
+	if (commit_queue(m) < 0) {
+		flush_failed(m, now_ms);
 		return -1;
-	for (size_t i = 0; i < m->nq; i++)
-		if (apply(m, &m->q[i]) < 0)
-			rc = -1;
-	if (sqlite3_exec(m->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		rc = -1;
-	if (rc == 0)
-		m->nq = 0;
-	return rc;
+	}
+	if (m->failing) {
+		report(LOG_NOTICE,
+		       "Child SPI map %s: writes work again after %llu failed attempt(s)", m->path,
+		       (unsigned long long)m->streak);
+		m->failing = false;
+		m->streak = 0;
+	}
+	now = (int64_t)time(NULL);
+	if (now >= m->next_expire) {
+		m->next_expire = now + SPIMAP_EXPIRE_EVERY_SEC;
+		if (spimap_expire(m, now) < 0)
+			note_error(m, "expire");
+	}
+	return 0;
+}
+
+int spimap_flush(struct spimap *m)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return spimap_flush_at(m, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
 static int queue(struct spimap *m, const struct op *o)
 {
-	if (m->nq == SPIMAP_BATCH && spimap_flush(m) < 0)
+	/* A full queue that cannot be written (or waits for its retry) takes
+	 * no more: the caller learns the entry is lost. */
+	if (m->nq == SPIMAP_BATCH && spimap_flush(m) != 0)
 		return -1;
 	m->q[m->nq++] = *o;
 	return 0;

@@ -480,6 +480,8 @@ rk_start() {
 	dir=$(rk_dir "$2")
 	mkdir -p "$dir/run" || rk_fail "mkdir $dir"
 	printf '%s\n' "$3" >"$dir/riked.conf"
+	# It holds PSKs: riked warns about a config others may read.
+	chmod 600 "$dir/riked.conf"
 	rk_riked_argv "$dir/riked.conf"
 	# shellcheck disable=SC2016 # $1/$@ are sh -c's arguments
 	rk_spawn "rk:$2" "$dir/riked.log" ip netns exec "$ns" unshare -m \

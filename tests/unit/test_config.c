@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -205,6 +206,11 @@ static void test_global_errors(void **state)
 	           "t.conf:2: 'ike_port' = 70000 is out of range");
 	expect_err("riked = {\n  ike_port = 500;\n  natt_port = 500;\n};",
 	           "t.conf:3: 'natt_port' must differ");
+	/* The clash is reported at the setting that exists, never at line 0. */
+	expect_err("riked = {\n  ike_port = 4500;\n};",
+	           "t.conf:2: 'ike_port' must differ from 'natt_port' (default 4500)");
+	expect_err("riked = {\n  natt_port = 500;\n};",
+	           "t.conf:2: 'natt_port' must differ from 'ike_port' (500)");
 	expect_err("riked = {\n  control_socket = \"riked.sock\";\n};",
 	           "t.conf:2: 'control_socket' must be an absolute path");
 	expect_err("riked = {\n  state_dir = 5;\n};", "t.conf:2: 'state_dir' must be a string");
@@ -359,6 +365,77 @@ static void test_file_errors(void **state)
 	assert_non_null(strstr(err, "cannot read: No such file"));
 }
 
+/* A file holding a PSK that group or others may read is noted (riked
+ * warns); one without PSKs, or with mode 0600, is not. */
+static void test_exposed_secrets(void **state)
+{
+	char path[] = "/tmp/rike-test-config-XXXXXX";
+	struct cfg cfg;
+	char err[512];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("connections = ( {\n  name = \"c\";\n  remote = \"192.0.2.1\";\n"
+	      "  auth = { method = \"psk\"; secret = \"s3cret\"; };\n} );\n",
+	      f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	if (cfg_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_non_null(cfg.secrets_exposed);
+	assert_string_equal(cfg.secrets_exposed, path);
+	assert_int_equal(cfg.secrets_mode, 0644);
+	cfg_free(&cfg);
+	assert_null(cfg.secrets_exposed);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.secrets_mode, 0640);
+	cfg_free(&cfg);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), 0);
+	assert_null(cfg.secrets_exposed);
+	cfg_free(&cfg);
+	/* No PSK in it: nothing to warn about whatever the mode. */
+	f = fopen(path, "w");
+	fputs("riked = { log = \"stderr\"; };\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), 0);
+	assert_null(cfg.secrets_exposed);
+	cfg_free(&cfg);
+	unlink(path);
+}
+
+/* Errors that libconfig reports without a reason of its own. */
+static void test_file_errors_named(void **state)
+{
+	char dir[] = "/tmp/rike-test-config-XXXXXX";
+	char path[sizeof(dir) + 16], want[sizeof(dir) + 64];
+	struct cfg cfg;
+	char err[512];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	/* A directory is not "I/O error". */
+	assert_int_equal(cfg_load(dir, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: cannot read: Is a directory", dir);
+	assert_string_equal(err, want);
+	/* A missing @include names the file it looked for, and where. */
+	snprintf(path, sizeof(path), "%s/riked.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("riked = {\n  log = \"stderr\";\n};\n@include \"conns.conf\"\n", f);
+	fclose(f);
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: cannot include %s/conns.conf: No such file", path, dir);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("got '%s', want prefix '%s'", err, want);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_ids(void **state)
 {
 	struct cfg_id id;
@@ -496,6 +573,8 @@ int main(void)
 	    cmocka_unit_test(test_proposal_ts_errors),
 	    cmocka_unit_test(test_timer_flag_errors),
 	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_file_errors_named),
+	    cmocka_unit_test(test_exposed_secrets),
 	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_ts),
 	    cmocka_unit_test(test_diff),

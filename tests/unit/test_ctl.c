@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "../../tools/rikectl_ctl.c"
@@ -401,6 +402,105 @@ static void test_client_cap(void **state)
 	assert_string_equal(RAW("list-sas\n"), "OK\nno SAs\n");
 }
 
+/* A client that trickles its request (one octet per second, each well
+ * within the per-read timeout) is cut off at the request deadline: the
+ * deadline is per request, not per read (rikectl(8): 10 seconds; 2 here). */
+static void test_trickle_deadline(void **state)
+{
+	const char *req = "status\n";
+	char reply[128];
+	size_t n = 0;
+	int fd = raw_connect();
+	time_t start = time(NULL);
+
+	ctl_set_timeout(ctl, 2);
+	for (size_t i = 0; req[i] && time(NULL) - start < 10; i++) {
+		struct timespec next;
+
+		/* A closed connection ends the trickle (send fails: EPIPE). */
+		if (send(fd, req + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &next);
+		next.tv_sec += 1;
+		for (int k = 0; k < 1000; k++) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > next.tv_sec ||
+			    (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec))
+				break;
+			event_base_loop(base, EVLOOP_ONCE);
+		}
+	}
+	for (int i = 0; i < 2000; i++) {
+		ssize_t r = recv(fd, reply + n, sizeof(reply) - 1 - n, 0);
+
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		else
+			event_base_loop(base, EVLOOP_ONCE);
+	}
+	reply[n] = '\0';
+	close(fd);
+	assert_string_equal(reply, "ERR request timed out\n");
+	assert_true(time(NULL) - start < 6);
+	for (int i = 0; i < 200 && ctl_nclients(ctl) > 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(ctl_nclients(ctl), 0);
+}
+
+/* ---- a client of another user ---- */
+
+static void *client_thread_nobody(void *arg)
+{
+	struct run *r = arg;
+
+	/* setresuid(2) itself changes only this thread's credentials (glibc's
+	 * wrapper would change every thread's); the saved uid stays 0 so the
+	 * thread can come back. SO_PEERCRED reports the effective uid. */
+	if (syscall(SYS_setresuid, -1, 65534, -1) != 0)
+		return NULL;
+	client_thread(r);
+	if (syscall(SYS_setresuid, -1, 0, -1) != 0)
+		abort();
+	return NULL;
+}
+
+/* A refused user sees the daemon's refusal (exit 1 with its reason), not
+ * "no complete reply", whether the refusal arrives before or after the
+ * request went out. Repeated because the two orders race. */
+static void test_refused_user(void **state)
+{
+	char *argv[] = {"rikectl", "-s", sock_path, "status", NULL};
+	char sub[160];
+
+	if (geteuid() != 0)
+		skip();
+	snprintf(sub, sizeof(sub), "%s/run", dir);
+	assert_int_equal(chmod(dir, 0711), 0);
+	assert_int_equal(chmod(sub, 0711), 0);
+	assert_int_equal(chmod(sock_path, 0666), 0);
+	for (int i = 0; i < 20; i++) {
+		struct run r;
+		pthread_t t;
+
+		memset(&r, 0, sizeof(r));
+		r.argc = 4;
+		r.argv = argv;
+		assert_int_equal(pthread_create(&t, NULL, client_thread_nobody, &r), 0);
+		for (int k = 0; !atomic_load(&r.done) && k < 4000; k++)
+			event_base_loop(base, EVLOOP_ONCE);
+		pthread_join(t, NULL);
+		assert_true(atomic_load(&r.done));
+		if (r.rc != 1 || !strstr(r.err, "rikectl: permission denied"))
+			fail_msg("run %d: exit %d, stderr '%s'", i, r.rc, r.err ? r.err : "");
+		run_free(&r);
+	}
+	assert_int_equal(ctl_nclients(ctl), 0);
+}
+
 static void test_socket_files(void **state)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -472,6 +572,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trickle_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_files, setup, teardown),
 	    cmocka_unit_test(test_parse_request),
 	};

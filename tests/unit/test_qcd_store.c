@@ -19,12 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "crypto/crypto.h"
 #include "store/qcd_secret.h"
@@ -565,6 +569,218 @@ static void test_spimap_open_fails(void **state)
 	assert_true(why[0] != '\0');
 }
 
+/* The database and its -wal/-shm files are 0600 whatever the umask, and
+ * files an older version left at 0644 are tightened at open. */
+static void expect_mode(const char *path, const char *sfx, mode_t want)
+{
+	char p[200];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", path, sfx);
+	if (stat(p, &st) < 0)
+		fail_msg("%s: %s", p, strerror(errno));
+	if ((st.st_mode & 07777) != want)
+		fail_msg("%s: mode %04o, want %04o", p, st.st_mode & 07777, want);
+}
+
+static void test_spimap_modes(void **state)
+{
+	struct tdir *t = *state;
+	mode_t old = umask(022);
+	struct spimap *m = open_map(t);
+	struct spimap_entry e;
+
+	entry(&e, 0x1001, 1, 4);
+	assert_int_equal(spimap_put(m, &e), 0);
+	assert_int_equal(spimap_flush(m), 0);
+	expect_mode(t->db, "", 0600);
+	expect_mode(t->db, "-wal", 0600);
+	expect_mode(t->db, "-shm", 0600);
+	spimap_close(m);
+	/* As an older version left it; the -wal and -shm files created at
+	 * the next open copy its mode and are tightened too. */
+	assert_int_equal(chmod(t->db, 0644), 0);
+	m = open_map(t);
+	expect_mode(t->db, "", 0600);
+	expect_mode(t->db, "-wal", 0600);
+	expect_mode(t->db, "-shm", 0600);
+	expect_entry(m, &e);
+	spimap_close(m);
+	umask(old);
+}
+
+/* Rows of a previous run are answered for SPIMAP_STALE_SEC after the
+ * restart that found them, then deleted; rows of this run, and a stale
+ * SPI put again, stay. */
+static void test_spimap_stale_expiry(void **state)
+{
+	struct tdir *t = *state;
+	struct spimap *m = open_map(t);
+	struct spimap_entry e1, e2, e3;
+	int64_t now;
+
+	entry(&e1, 0x2001, 1, 4);
+	entry(&e2, 0x2002, 2, 0);
+	entry(&e3, 0x2003, 3, 16);
+	assert_int_equal(spimap_put(m, &e1), 0);
+	assert_int_equal(spimap_put(m, &e2), 0);
+	assert_int_equal(spimap_flush(m), 0);
+	/* Rows of this run never expire, however old. */
+	assert_int_equal(spimap_expire(m, (int64_t)time(NULL) + 10 * SPIMAP_STALE_SEC), 0);
+	spimap_close(m); /* a crash, as far as the map can tell */
+
+	now = (int64_t)time(NULL);
+	m = open_map(t);
+	expect_entry(m, &e1); /* still answered after the restart (8.2) */
+	expect_entry(m, &e2);
+	assert_int_equal(spimap_put(m, &e3), 0);
+	entry(&e2, 0x2002, 0x22, 4); /* the SPI is in use again: replaced, live */
+	assert_int_equal(spimap_put(m, &e2), 0);
+	assert_int_equal(spimap_flush(m), 0);
+	assert_int_equal(spimap_expire(m, now + SPIMAP_STALE_SEC - 60), 0);
+	expect_entry(m, &e1);
+	assert_int_equal(spimap_expire(m, now + SPIMAP_STALE_SEC + 60), 1);
+	expect_absent(m, e1.spi);
+	expect_entry(m, &e2);
+	expect_entry(m, &e3);
+	spimap_close(m);
+
+	/* An open long after marks and then expires on its own. */
+	m = open_map(t);
+	assert_int_equal(spimap_expire(m, now + SPIMAP_STALE_SEC - 60), 0);
+	/* A clock stepped back by more than the period does not keep them forever. */
+	assert_int_equal(spimap_expire(m, now - SPIMAP_STALE_SEC - 60), 2);
+	expect_absent(m, e2.spi);
+	expect_absent(m, e3.spi);
+	spimap_close(m);
+}
+
+/* A database written by a version without stale_since is upgraded. */
+static void test_spimap_old_schema(void **state)
+{
+	struct tdir *t = *state;
+	struct spimap_entry e;
+	struct spimap *m;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "CREATE TABLE spimap (spi INTEGER PRIMARY KEY, spi_i BLOB "
+	                              "NOT NULL, spi_r BLOB NOT NULL, peer BLOB);"
+	                              "INSERT INTO spimap VALUES (12289, x'0404040404040404', "
+	                              "x'fbfbfbfbfbfbfbfb', x'')",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	m = open_map(t);
+	entry(&e, 0x3001, 4, 0);
+	expect_entry(m, &e);
+	assert_int_equal(spimap_expire(m, (int64_t)time(NULL) + SPIMAP_STALE_SEC + 60), 1);
+	expect_absent(m, e.spi);
+	spimap_close(m);
+}
+
+/* ---- a full disk ---- */
+
+static int n_warn, n_notice;
+static char last_report[512];
+
+static void capture(int level, const char *msg)
+{
+	if (level == LOG_WARNING)
+		n_warn++;
+	else if (level == LOG_NOTICE)
+		n_notice++;
+	snprintf(last_report, sizeof(last_report), "%s", msg);
+}
+
+/* Fills the file system of `path` until ENOSPC. */
+static void fill(const char *path)
+{
+	static char chunk[4096];
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	ssize_t w = 0;
+
+	assert_true(fd >= 0);
+	for (int i = 0; i < 100000 && (w = write(fd, chunk, sizeof(chunk))) > 0; i++)
+		;
+	assert_true(w < 0 && errno == ENOSPC);
+	close(fd);
+}
+
+/* A flush that fails on a full disk (a 512 KiB tmpfs in a private mount
+ * namespace) keeps the batch, says why (SQLite's message) once,
+ * retries with back-off and says so once when it works again. Ten
+ * simulated minutes with a flush every 100 ms, as riked's QCD timer does. */
+static void test_spimap_full_disk(void **state)
+{
+	struct tdir *t = *state;
+	char mnt[128], db[160], filler[160];
+	struct spimap_entry e;
+	struct spimap *m;
+	char why[256];
+	uint64_t now, attempts = 0, deferred = 0;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0) {
+		print_message("needs root for a private tmpfs; skipped\n");
+		skip();
+	}
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	snprintf(mnt, sizeof(mnt), "%s/tiny", t->dir);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	assert_int_equal(mount("tmpfs", mnt, "tmpfs", 0, "size=512k,mode=0700"), 0);
+	snprintf(db, sizeof(db), "%s/qcd-spi.db", mnt);
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	m = spimap_open(db, why, sizeof(why));
+	if (!m)
+		fail_msg("%s", why);
+	entry(&e, 0x4000, 0x40, 4);
+	assert_int_equal(spimap_put(m, &e), 0);
+	assert_int_equal(spimap_flush_at(m, 0), 0);
+
+	fill(filler);
+	n_warn = n_notice = 0;
+	spimap_set_report(capture);
+	for (now = 1000; now <= 601000; now += 100) {
+		int rc;
+
+		if (now % 1000 == 0 && now <= 100000) {
+			entry(&e, 0x4000 + (uint32_t)(now / 1000), 0x41, 4);
+			assert_int_equal(spimap_put(m, &e), 0);
+		}
+		rc = spimap_flush_at(m, now);
+		assert_true(rc == -1 || rc == SPIMAP_DEFERRED);
+		attempts += rc == -1;
+		deferred += rc == SPIMAP_DEFERRED;
+	}
+	print_message("full disk: %llu attempts, %llu deferred; %s\n", (unsigned long long)attempts,
+	              (unsigned long long)deferred, last_report);
+	/* 1, 2, 4, ... 32 s, then every 60 s: 16 attempts in 600 s. */
+	assert_true(attempts >= 10 && attempts <= 20);
+	assert_int_equal(spimap_failures(m), attempts);
+	assert_int_equal(spimap_pending(m), 100);
+	assert_int_equal(n_warn, 1);
+	assert_int_equal(n_notice, 0);
+	/* SQLite turns ENOSPC into SQLITE_FULL (13) and keeps no errno for it. */
+	assert_non_null(strstr(last_report, "database or disk is full (SQLite code 13)"));
+	assert_non_null(strstr(last_report, db));
+	assert_non_null(strstr(spimap_error(m), "disk is full"));
+	/* Queued entries are still answered. */
+	expect_entry(m, &e);
+
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(spimap_flush_at(m, now), SPIMAP_DEFERRED); /* still backing off */
+	assert_int_equal(spimap_flush_at(m, now + SPIMAP_RETRY_MAX_MS), 0);
+	assert_int_equal(spimap_pending(m), 0);
+	assert_int_equal(n_warn, 1);
+	assert_int_equal(n_notice, 1);
+	assert_non_null(strstr(last_report, "work again"));
+	expect_entry(m, &e);
+	spimap_set_report(NULL);
+	spimap_close(m);
+	assert_int_equal(umount(mnt), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +801,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_spimap_reopen, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_batch_autoflush, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_open_fails, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_spimap_modes, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_spimap_stale_expiry, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_spimap_old_schema, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_spimap_full_disk, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,54 @@
+#!/bin/bash
+# `riked -n` (check the configuration and exit): the warning about a config
+# holding pre-shared keys that others may read, and the file errors that
+# libconfig alone reports without a reason (a directory, a missing @include).
+set -u
+
+BIN=${RIKE_BIN:-${RIKE_BUILD:-}}
+if [ ! -x "$BIN/riked" ]; then
+	echo "riked not built in '$BIN'"
+	exit 1
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+
+# check WANT_RC GREP_PATTERN|- ARGS...: runs riked -n ARGS; "-" wants an empty stderr
+check() {
+	local want=$1 pat=$2 rc
+	shift 2
+	"$BIN/riked" -n "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		echo "FAIL: riked -n $*: exit $rc, want $want; stderr: $(cat "$TMP/err")"
+		fail=1
+	elif [ "$pat" = - ] && [ -s "$TMP/err" ]; then
+		echo "FAIL: riked -n $*: unexpected stderr: $(cat "$TMP/err")"
+		fail=1
+	elif [ "$pat" != - ] && ! grep -qF -- "$pat" "$TMP/err"; then
+		echo "FAIL: riked -n $*: stderr lacks '$pat': $(cat "$TMP/err")"
+		fail=1
+	fi
+}
+
+conf=$TMP/riked.conf
+cat >"$conf" <<'CONF'
+connections = ( {
+  name = "c";
+  remote = "192.0.2.1";
+  auth = { method = "psk"; secret = "0x00112233445566778899aabbccddeeff"; };
+} );
+CONF
+chmod 0644 "$conf"
+check 0 "riked: warning: $conf holds pre-shared keys and is readable by group or others (mode 0644)" -c "$conf"
+[ "$(wc -l <"$TMP/err")" = 1 ] || { echo "FAIL: more than one warning line"; fail=1; }
+chmod 0600 "$conf"
+check 0 - -c "$conf"
+
+check 1 "$TMP: cannot read: Is a directory" -c "$TMP"
+
+printf '@include "conns.conf"\n' >"$TMP/inc.conf"
+check 1 "$TMP/inc.conf:1: cannot include $TMP/conns.conf: No such file or directory" -c "$TMP/inc.conf"
+
+[ "$fail" = 0 ] && echo "PASS"
+exit "$fail"
