@@ -55,7 +55,7 @@ const struct cfg_conn *ike_conn_for_addrs(struct ike *ike, const struct ike_addr
 /* ---- an IKE SA, read-only ---- */
 
 uint64_t ike_sa_serial(const struct ike_sa *sa);
-const char *ike_sa_name(const struct ike_sa *sa); /* the connection's name */
+const char *ike_sa_name(const struct ike_sa *sa);            /* the connection's name */
 const struct cfg_conn *ike_sa_conn(const struct ike_sa *sa); /* NULL once removed */
 enum ike_state ike_sa_state(const struct ike_sa *sa);
 /* We are the original initiator (RFC 7296 2.14: key roles, the I flag). */

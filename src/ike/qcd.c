@@ -494,9 +494,11 @@ static void qcd_timers(struct ike *ike, uint64_t now)
 		return;
 	if (q->flush_at_ms && now >= q->flush_at_ms) {
 		q->flush_at_ms = 0;
-		if (q->spimap && spimap_flush(q->spimap) < 0)
-			log_msg(LOG_WARNING, "qcd", "Child SPI map flush failed; will retry");
-		if (q->spimap && spimap_pending(q->spimap))
+		/* A failing store says so itself, once, with the reason
+		 * (spimap_set_report) and backs off; this only retries. */
+		if (q->spimap && spimap_flush_at(q->spimap, now) != 0)
+			q->flush_at_ms = now + SPIMAP_RETRY_MIN_MS;
+		else if (q->spimap && spimap_pending(q->spimap))
 			q->flush_at_ms = now + SPIMAP_FLUSH_MS;
 	}
 	if (q->next_rollover_ms && now >= q->next_rollover_ms) {
