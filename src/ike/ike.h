@@ -94,6 +94,10 @@ struct ike_stats {
 	uint64_t drop_malformed, drop_unknown_spi, drop_icv, drop_msgid, drop_rules;
 	uint64_t retransmits, resent_responses, cookies_sent, half_open;
 	uint64_t sa_established, sa_failed;
+	/* RFC 7383: IKE Fragment messages sent (retransmissions included) and
+	 * accepted into reassembly; retransmitted fragments other than number 1
+	 * of a request already answered, ignored (2.6.1). */
+	uint64_t frags_tx, frags_rx, drop_frag_retrans;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);
 

@@ -128,6 +128,44 @@ out:
 	return rc;
 }
 
+int wire_skf_split_flat(struct wire_prot *p, const struct wire_hdr *hdr,
+                        const struct wire_payload *payloads, size_t n, size_t max_len,
+                        struct wire_wr *out, uint32_t *ends, size_t max_frags, size_t *nfrags)
+{
+	struct wire_wr frags[WIRE_SKF_MAX_FRAGS];
+	size_t nf = 0;
+	int rc = -1;
+
+	*nfrags = 0;
+	wire_wr_reset(out);
+	if (max_frags > WIRE_SKF_MAX_FRAGS)
+		max_frags = WIRE_SKF_MAX_FRAGS;
+	if (wire_skf_split(p, hdr, payloads, n, max_len, frags, max_frags, &nf) < 0)
+		return -1;
+	for (size_t i = 0; i < nf; i++) {
+		if (wire_wr_bytes(out, frags[i].p, frags[i].len) < 0 || out->len > UINT32_MAX)
+			goto out;
+		ends[i] = (uint32_t)out->len;
+	}
+	*nfrags = nf;
+	rc = 0;
+out:
+	for (size_t i = 0; i < nf; i++)
+		wire_wr_free(&frags[i]);
+	if (rc < 0)
+		wire_wr_reset(out);
+	return rc;
+}
+
+void wire_skf_flat_frag(const struct wire_wr *w, const uint32_t *ends, size_t i, const uint8_t **p,
+                        size_t *len)
+{
+	size_t start = i ? ends[i - 1] : 0;
+
+	*p = w->p + start;
+	*len = ends[i] - start;
+}
+
 void wire_skf_reasm_init(struct wire_skf_reasm *r)
 {
 	memset(r, 0, sizeof(*r));

@@ -134,6 +134,21 @@ int wire_skf_split(struct wire_prot *p, const struct wire_hdr *hdr,
                    const struct wire_payload *payloads, size_t n, size_t max_len,
                    struct wire_wr *frags, size_t max_frags, size_t *nfrags) WUR;
 
+/*
+ * The same, with the fragments written back to back into out (reset first;
+ * its max must leave room for WIRE_SKF_FLAT_MAX): ends[i] is where fragment
+ * i ends. For a sender that keeps the fragments to retransmit them as they
+ * were (RFC 7383 2.6.1); wire_skf_flat_frag gives fragment i back.
+ */
+int wire_skf_split_flat(struct wire_prot *p, const struct wire_hdr *hdr,
+                        const struct wire_payload *payloads, size_t n, size_t max_len,
+                        struct wire_wr *out, uint32_t *ends, size_t max_frags, size_t *nfrags) WUR;
+/* Fragment i (< nfrags) of a buffer filled by wire_skf_split_flat (borrowed). */
+void wire_skf_flat_frag(const struct wire_wr *w, const uint32_t *ends, size_t i, const uint8_t **p,
+                        size_t *len);
+/* Room a flat buffer needs: a largest message plus per-fragment overhead. */
+#define WIRE_SKF_FLAT_MAX (WIRE_SK_MAX_MSG + WIRE_SKF_MAX_FRAGS * 128u)
+
 /* Reassembly state for one direction of one IKE SA (RFC 7383 2.6). */
 struct wire_skf_reasm {
 	bool active;
