@@ -28,7 +28,8 @@ static const char *ts_list(char *buf, size_t len, int side)
 
 	buf[0] = '\0';
 	for (int i = 0; i < NTS; i++) {
-		int k = snprintf(buf + off, len - off, "%s\"10.%d.%d.0/24\"", i ? ", " : "", side, i);
+		int k =
+		    snprintf(buf + off, len - off, "%s\"10.%d.%d.0/24\"", i ? ", " : "", side, i);
 
 		assert_true(k > 0 && (size_t)k < len - off);
 		off += (size_t)k;
