@@ -733,6 +733,7 @@ static const char *const conn_keys[] = {
     "mobike",
     "redirect",
     "fragmentation",
+    "fragment_size",
     "encap",
     NULL,
 };
@@ -759,6 +760,7 @@ static void conn_defaults(struct cfg_conn *cc)
 	cc->mobike = true;
 	cc->redirect_accept = true;
 	cc->fragmentation = true;
+	cc->fragment_size = 1280; /* RFC 7383 2.5.1: the IPv6 minimum MTU (RFC 8200 5) */
 }
 
 static int conn_name(struct ld *c, const config_setting_t *g, struct cfg_conn *cc)
@@ -1061,6 +1063,7 @@ static int conn_flags(struct ld *c, const config_setting_t *g, struct cfg_conn *
 	    get_bool(c, g, "qcd_bind_address", &cc->qcd_bind_address) < 0 ||
 	    get_bool(c, g, "mobike", &cc->mobike) < 0 ||
 	    get_bool(c, g, "fragmentation", &cc->fragmentation) < 0 ||
+	    get_u32(c, g, "fragment_size", 512, 65535, &cc->fragment_size) < 0 ||
 	    get_bool(c, g, "encap", &cc->encap) < 0 || conn_retransmit(c, g, cc) < 0 ||
 	    conn_redirect(c, g, cc) < 0)
 		return -1;
@@ -1328,7 +1331,8 @@ bool cfg_conn_equal(const struct cfg_conn *a, const struct cfg_conn *b)
 	       a->retransmit.tries == b->retransmit.tries && a->qcd == b->qcd &&
 	       a->qcd_bind_address == b->qcd_bind_address && a->mobike == b->mobike &&
 	       a->redirect_accept == b->redirect_accept && str_eq(a->redirect_to, b->redirect_to) &&
-	       a->fragmentation == b->fragmentation && a->encap == b->encap;
+	       a->fragmentation == b->fragmentation && a->fragment_size == b->fragment_size &&
+	       a->encap == b->encap;
 }
 
 size_t cfg_diff(const struct cfg *old_cfg, const struct cfg *new_cfg, cfg_diff_cb cb, void *ctx)

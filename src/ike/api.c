@@ -421,11 +421,13 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 		        "stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
 		        " unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
 		        "; retransmits %" PRIu64 " cookies %" PRIu64 " (invalid %" PRIu64
-		        "); half-open %zu (%zu KiB, expired %" PRIu64 " evicted %" PRIu64 ")\n",
+		        "); half-open %zu (%zu KiB, expired %" PRIu64 " evicted %" PRIu64
+		        "); fragments tx %" PRIu64 " rx %" PRIu64 " ignored %" PRIu64 "\n",
 		        st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
 		        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent,
 		        st->cookies_invalid, ike->half_open, ike->ho_bytes / 1024,
-		        st->half_open_expired, st->half_open_evicted);
+		        st->half_open_expired, st->half_open_evicted, st->frags_tx, st->frags_rx,
+		        st->drop_frag_retrans);
 		return;
 	}
 	json_arr_end(&j);
@@ -446,6 +448,9 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "half_open_bytes", ike->ho_bytes);
 	json_kv_uint(&j, "half_open_expired", st->half_open_expired);
 	json_kv_uint(&j, "half_open_evicted", st->half_open_evicted);
+	json_kv_uint(&j, "frags_tx", st->frags_tx);
+	json_kv_uint(&j, "frags_rx", st->frags_rx);
+	json_kv_uint(&j, "drop_frag_retrans", st->drop_frag_retrans);
 	json_kv_uint(&j, "sa_established", st->sa_established);
 	json_kv_uint(&j, "sa_failed", st->sa_failed);
 	json_obj_end(&j);

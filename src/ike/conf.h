@@ -114,6 +114,7 @@ struct cfg_conn {
 	bool redirect_accept;       /* RFC 5685 */
 	char *redirect_to;          /* owned; gateway to redirect initiators to, or NULL */
 	bool fragmentation;         /* RFC 7383 */
+	uint32_t fragment_size;     /* largest IP datagram of an IKE fragment (RFC 7383 2.5.1) */
 	bool encap;                 /* force UDP encapsulation (RFC 3948) */
 };
 

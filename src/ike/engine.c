@@ -2,10 +2,10 @@
  * The exchange engine: everything the exchanges share. It owns message
  * ID windows of one in each direction, the response cache, retransmission
  * with exponential back-off and a bounded give-up (RFC 7296 2.1-2.4), SK
- * protection of outgoing messages and decryption of incoming ones,
- * payload rules, the unknown-SPI path (2.21.1) and the task queue that
- * serialises the exchanges an SA starts. The exchange files only build
- * and process payloads.
+ * protection of outgoing messages and decryption of incoming ones, IKE
+ * fragmentation both ways (RFC 7383 2.5-2.6.1), payload rules, the unknown-SPI path (2.21.1) and
+ * the task queue that serialises the exchanges an SA starts. The exchange files only build and
+ * process payloads.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -137,10 +137,35 @@ static void fill_hdr(const struct ike_sa *sa, struct wire_hdr *h, uint8_t exchan
 	    (sa->initiator ? IKEV2_FLAG_INITIATOR : 0) | (response ? IKEV2_FLAG_RESPONSE : 0);
 }
 
-/* Encode (IKE_SA_INIT) or protect (everything else) a message into w. */
-static int encode_msg(struct ike_sa *sa, const struct wire_hdr *h, const struct wire_msg *pl,
-                      struct wire_wr *w)
+/*
+ * RFC 7383 2.5.1: the largest IKE message we send on this SA in one
+ * datagram, or 0 when we may not fragment (the peer did not announce
+ * IKEV2_FRAGMENTATION_SUPPORTED, or the connection turned it off).
+ */
+static size_t frag_threshold(const struct ike *ike, const struct ike_sa *sa)
 {
+	bool natt;
+
+	if (!sa->peer_frag || !sa->conn || !sa->conn->fragmentation)
+		return 0;
+	natt = addr_port(&sa->local) == ike->cfg->natt_port ||
+	       addr_port(&sa->remote) == ike->cfg->natt_port;
+	return wire_skf_msg_len_for_mtu(sa->conn->fragment_size,
+	                                sa->remote.ss.ss_family == AF_INET6, natt);
+}
+
+/*
+ * Encode (IKE_SA_INIT) or protect (everything else) a message into w. A
+ * protected message too large for one datagram goes out as IKE Fragment
+ * messages when the peer supports them (RFC 7383 2.5): f says where they
+ * end in w.
+ */
+static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
+                      const struct wire_msg *pl, struct wire_wr *w, struct ike_frags *f)
+{
+	size_t max;
+
+	f->nfrags = 0;
 	wire_wr_reset(w);
 	if (h->exchange == IKEV2_EXCH_IKE_SA_INIT) {
 		struct wire_msg *m = malloc(sizeof(*m));
@@ -155,10 +180,14 @@ static int encode_msg(struct ike_sa *sa, const struct wire_hdr *h, const struct 
 		free(m);
 		return rc;
 	}
-	if (!sa->keyed)
+	if (!sa->keyed || wire_sk_seal(&sa->prot_out, h, pl->payloads, pl->npayloads, NULL,
+	                               WIRE_SK_PAD_MIN, w) < 0)
 		return -1;
-	return wire_sk_seal(&sa->prot_out, h, pl->payloads, pl->npayloads, NULL, WIRE_SK_PAD_MIN,
-	                    w);
+	max = frag_threshold(ike, sa);
+	if (max == 0 || w->len <= max)
+		return 0;
+	return wire_skf_split_flat(&sa->prot_out, h, pl->payloads, pl->npayloads, max, w, f->end,
+	                           IKE_MAX_OUT_FRAGS, &f->nfrags);
 }
 
 static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)
@@ -169,14 +198,32 @@ static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)
 	return (uint64_t)(t * pow(b, tries) * 1000.0);
 }
 
-/* Transmission `tries` of the outstanding request, on the path an
- * extension chooses (RFC 4555 3.8) or the SA's. */
+/* A message as built: one datagram, or all its fragments in order (RFC 7383 2.5, 2.6.1). */
+static void send_msg(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
+                     const struct wire_wr *w, const struct ike_frags *f)
+{
+	const uint8_t *p;
+	size_t len;
+
+	if (f->nfrags == 0) {
+		ike_send_raw(ike, from, to, w->p, w->len);
+		return;
+	}
+	for (size_t i = 0; i < f->nfrags; i++) {
+		wire_skf_flat_frag(w, f->end, i, &p, &len);
+		ike->stats.frags_tx++;
+		ike_send_raw(ike, from, to, p, len);
+	}
+}
+
+/* Transmission `tries` of the outstanding request, all its fragments, on
+ * the path an extension chooses (RFC 4555 3.8) or the SA's. */
 static void send_request(struct ike *ike, struct ike_sa *sa, unsigned tries)
 {
 	struct ike_addr local = sa->local, remote = sa->remote;
 
 	ext_transmit(ike, sa, tries, &local, &remote);
-	ike_send_raw(ike, &local, &remote, sa->out.pkt.p, sa->out.pkt.len);
+	send_msg(ike, &local, &remote, &sa->out.pkt, &sa->out.frags);
 }
 
 int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
@@ -185,7 +232,7 @@ int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum 
 	struct wire_hdr h;
 
 	fill_hdr(sa, &h, exchange, sa->next_msg_id, false);
-	if (encode_msg(sa, &h, payloads, &sa->out.pkt) < 0) {
+	if (encode_msg(ike, sa, &h, payloads, &sa->out.pkt, &sa->out.frags) < 0) {
 		sa_log(sa, LOG_ERR, "encode-failed", "exchange %s",
 		       ikev2_exchange_name(exchange) ? ikev2_exchange_name(exchange) : "?");
 		return -1;
@@ -211,7 +258,7 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 	struct wire_hdr h;
 
 	fill_hdr(sa, &h, exchange, msg_id, true);
-	if (encode_msg(sa, &h, payloads, &sa->cache.pkt) < 0) {
+	if (encode_msg(ike, sa, &h, payloads, &sa->cache.pkt, &sa->cache.frags) < 0) {
 		sa_log(sa, LOG_ERR, "encode-failed", "response to %s",
 		       ikev2_exchange_name(exchange) ? ikev2_exchange_name(exchange) : "?");
 		return -1;
@@ -221,10 +268,9 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 	sa->expect_msg_id = msg_id + 1;
 	/* 2.11: the response goes to where the request came from. */
 	if (ike->rx_remote)
-		ike_send_raw(ike, ike->rx_local, ike->rx_remote, sa->cache.pkt.p,
-		             sa->cache.pkt.len);
+		send_msg(ike, ike->rx_local, ike->rx_remote, &sa->cache.pkt, &sa->cache.frags);
 	else
-		ike_send_raw(ike, &sa->local, &sa->remote, sa->cache.pkt.p, sa->cache.pkt.len);
+		send_msg(ike, &sa->local, &sa->remote, &sa->cache.pkt, &sa->cache.frags);
 	return 0;
 }
 
@@ -254,7 +300,7 @@ int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *
 {
 	if (!sa->out.active)
 		return -1;
-	ike_send_raw(ike, local, remote, sa->out.pkt.p, sa->out.pkt.len);
+	send_msg(ike, local, remote, &sa->out.pkt, &sa->out.frags);
 	return 0;
 }
 
@@ -400,7 +446,7 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 	ike->stats.retransmits++;
 	sa->out.next_ms = now + retransmit_delay(sa, sa->out.tries);
 	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out.msg_id, sa->out.tries);
-	send_request(ike, sa, sa->out.tries);
+	send_request(ike, sa, sa->out.tries); /* RFC 7383 2.6.1: all fragments */
 }
 
 /*
@@ -583,17 +629,23 @@ static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, siz
 		return -1;
 	}
 	if (last->type == IKEV2_PL_SKF) {
-		int rc = wire_skf_add(&sa->reasm, &sa->prot_in, buf, len, m, &err);
+		/* RFC 7296 2.2: the peer's requests and responses number apart. */
+		struct wire_skf_reasm *q =
+		    m->hdr.flags & IKEV2_FLAG_RESPONSE ? &sa->reasm_resp : &sa->reasm;
+		int rc = wire_skf_add(q, &sa->prot_in, buf, len, m, &err);
 
 		if (rc < 0) {
-			drop(ike, &ike->stats.drop_icv, remote, "fragment discarded");
+			drop(ike, &ike->stats.drop_icv, remote,
+			     err.reason ? err.reason : "fragment discarded");
 			return -1;
 		}
+		ike->stats.frags_rx++;
 		if (rc == 0)
 			return 1; /* more fragments to come */
+		/* RFC 7383 2.6: from here on the message is handled as if it came whole. */
 		wire_msg_free(m);
 		wire_msg_init(m);
-		if (wire_skf_finish(&sa->reasm, m, &err) < 0) {
+		if (wire_skf_finish(q, m, &err) < 0) {
 			drop(ike, &ike->stats.drop_malformed, remote, err.reason);
 			return -1;
 		}
@@ -654,9 +706,12 @@ static void dispatch(struct ike *ike, struct ike_sa *sa, const struct wire_msg *
 }
 
 /* Message ID checks (2.2, 2.3); returns 0 to process, -1 when handled. */
-static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
+static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
                         const struct ike_addr *local, const struct ike_addr *remote)
 {
+	const struct wire_hdr *h = &m->hdr;
+	const struct wire_payload *last = &m->payloads[m->npayloads - 1]; /* SK or SKF */
+
 	if (h->flags & IKEV2_FLAG_RESPONSE) {
 		if (!sa->out.active || h->msg_id != sa->out.msg_id) {
 			drop(ike, &ike->stats.drop_msgid, remote, "unexpected response");
@@ -665,9 +720,17 @@ static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_hd
 		return 0;
 	}
 	if (sa->cache.valid && h->msg_id == sa->cache.msg_id) {
-		/* 2.1: a retransmitted request gets the same response again. */
+		/* RFC 7383 2.6.1: of a retransmitted fragmented request, only
+		 * fragment 1 gets the response again; the others are ignored
+		 * (counted, not logged: the peer retransmits whole sets). */
+		if (last->type == IKEV2_PL_SKF && last->u.sk.frag_num != 1) {
+			ike->stats.drop_frag_retrans++;
+			return -1;
+		}
+		/* 2.1: a retransmitted request gets the same response again, as
+		 * the same fragments if it was fragmented (RFC 7383 2.6.1). */
 		ike->stats.resent_responses++;
-		ike_send_raw(ike, local, remote, sa->cache.pkt.p, sa->cache.pkt.len);
+		send_msg(ike, local, remote, &sa->cache.pkt, &sa->cache.frags);
 		return -1;
 	}
 	if (h->msg_id != sa->expect_msg_id) {
@@ -697,8 +760,7 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 		if (sa) {
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;
-				ike_send_raw(ike, local, remote, sa->cache.pkt.p,
-				             sa->cache.pkt.len);
+				send_msg(ike, local, remote, &sa->cache.pkt, &sa->cache.frags);
 			}
 			return;
 		}
@@ -766,7 +828,7 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 		ext_unknown_spi(ike, local, remote, m);
 		goto out;
 	}
-	if (check_msg_id(ike, sa, &m->hdr, local, remote) < 0)
+	if (check_msg_id(ike, sa, m, local, remote) < 0)
 		goto out;
 	rc = unprotect(ike, sa, buf, len, m, remote);
 	halfopen_account(ike, sa); /* fragments held or released */

@@ -139,6 +139,10 @@ struct ike_stats {
 	uint64_t cookies_invalid;                      /* a COOKIE that did not verify */
 	uint64_t half_open_expired, half_open_evicted; /* RFC 8019 4-5 */
 	uint64_t sa_established, sa_failed;
+	/* RFC 7383: IKE Fragment messages sent (retransmissions included) and
+	 * accepted into reassembly; retransmitted fragments other than number 1
+	 * of a request already answered, ignored (2.6.1). */
+	uint64_t frags_tx, frags_rx, drop_frag_retrans;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);
 

@@ -217,9 +217,10 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	sa->created_ms = sa->last_rx_ms = ike_now(ike);
 	wire_wr_init(&sa->init_req, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
-	wire_wr_init(&sa->out.pkt, WIRE_SK_MAX_MSG);
-	wire_wr_init(&sa->cache.pkt, WIRE_SK_MAX_MSG);
+	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
+	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
 	wire_skf_reasm_init(&sa->reasm);
+	wire_skf_reasm_init(&sa->reasm_resp);
 	if (ext_sa_new(sa) < 0)
 		goto fail;
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
@@ -303,6 +304,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
 	wire_skf_reasm_clear(&sa->reasm);
+	wire_skf_reasm_clear(&sa->reasm_resp);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
 	free(sa);

@@ -28,6 +28,7 @@
 #define IKE_MAX_RESTARTS 256
 #define IKE_MAX_EXT      8  /* extensions (ext.c) */
 #define IKE_MAX_LOCAL    16 /* local addresses the host reports */
+#define IKE_MAX_OUT_FRAGS 64 /* IKE Fragment messages one message of ours may need */
 
 /* Work an SA may start as exchange initiator, one at a time (window 1). */
 enum ike_task {
@@ -72,11 +73,22 @@ struct child_sa {
 	uint32_t successor; /* reqid of the child that rekeyed this one (peer's exchange) */
 };
 
+/*
+ * A message as sent, for retransmission: one datagram (nfrags 0), or its
+ * IKE Fragment messages back to back (RFC 7383 2.5, wire_skf_split_flat),
+ * which are resent as they are (2.6.1).
+ */
+struct ike_frags {
+	size_t nfrags;
+	uint32_t end[IKE_MAX_OUT_FRAGS];
+};
+
 /* One outstanding request we sent (window 1, RFC 7296 2.3). */
 struct ike_out {
 	enum ike_task task;
 	uint32_t msg_id;
 	struct wire_wr pkt; /* exactly what was sent, for retransmission */
+	struct ike_frags frags;
 	unsigned tries;
 	uint64_t next_ms;
 	bool active;
@@ -87,6 +99,7 @@ struct ike_out {
 struct ike_in_cache {
 	uint32_t msg_id;
 	struct wire_wr pkt;
+	struct ike_frags frags;
 	bool valid;
 };
 
@@ -159,7 +172,8 @@ struct ike_sa {
 	void *ext_state[IKE_MAX_EXT];
 	uint32_t ext_requests;
 
-	struct wire_skf_reasm reasm;
+	/* RFC 7383 2.6: the peer's fragmented requests and responses, apart. */
+	struct wire_skf_reasm reasm, reasm_resp;
 	struct child_sa *children; /* owned list */
 	uint64_t rekeyed_to;       /* serial of the IKE SA that replaced this one */
 	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs. */

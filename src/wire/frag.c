@@ -3,11 +3,18 @@
  * into Encrypted Fragment (SKF) messages that each fit a size (2.5), and
  * reassembling them (2.6): fragment numbers are checked, replays and older
  * fragment sets discarded, every fragment's ICV verified before it is
- * kept, and the merged content decoded as the original SK payload's chain.
+ * kept, and the merged content decoded as the original SK payload's chain
+ * behind an SK payload of its own, so that the result looks exactly like a
+ * message wire_sk_open opened (2.6: "processed as if it was received ...
+ * as a regular IKE message"). A message is identified by its message ID
+ * and its Response flag: a peer's request and its response to ours may
+ * carry the same message ID (RFC 7296 2.2).
  * Peer-controlled sizes are capped (WIRE_SKF_MAX_FRAGS, WIRE_SKF_MAX_PLAIN).
  *
- * Messages with unprotected payloads before SK (2.5.3) are not split: no
- * IKEv2 exchange defines such a message.
+ * Messages with unprotected payloads before SK (2.5.3) are neither split
+ * nor accepted: no IKEv2 exchange defines such a message (the payload
+ * rules allow nothing unprotected next to SK/SKF), and reassembly would
+ * have to carry fragment 1's clear payloads over to the merged message.
  */
 #include "wire/sk.h"
 
@@ -121,6 +128,44 @@ out:
 	return rc;
 }
 
+int wire_skf_split_flat(struct wire_prot *p, const struct wire_hdr *hdr,
+                        const struct wire_payload *payloads, size_t n, size_t max_len,
+                        struct wire_wr *out, uint32_t *ends, size_t max_frags, size_t *nfrags)
+{
+	struct wire_wr frags[WIRE_SKF_MAX_FRAGS];
+	size_t nf = 0;
+	int rc = -1;
+
+	*nfrags = 0;
+	wire_wr_reset(out);
+	if (max_frags > WIRE_SKF_MAX_FRAGS)
+		max_frags = WIRE_SKF_MAX_FRAGS;
+	if (wire_skf_split(p, hdr, payloads, n, max_len, frags, max_frags, &nf) < 0)
+		return -1;
+	for (size_t i = 0; i < nf; i++) {
+		if (wire_wr_bytes(out, frags[i].p, frags[i].len) < 0 || out->len > UINT32_MAX)
+			goto out;
+		ends[i] = (uint32_t)out->len;
+	}
+	*nfrags = nf;
+	rc = 0;
+out:
+	for (size_t i = 0; i < nf; i++)
+		wire_wr_free(&frags[i]);
+	if (rc < 0)
+		wire_wr_reset(out);
+	return rc;
+}
+
+void wire_skf_flat_frag(const struct wire_wr *w, const uint32_t *ends, size_t i, const uint8_t **p,
+                        size_t *len)
+{
+	size_t start = i ? ends[i - 1] : 0;
+
+	*p = w->p + start;
+	*len = ends[i] - start;
+}
+
 void wire_skf_reasm_init(struct wire_skf_reasm *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -150,10 +195,17 @@ void wire_skf_reasm_clear(struct wire_skf_reasm *r)
 }
 
 /* The checks of 2.6 that need no keys. */
+/* The fragment belongs to the message being reassembled (message ID and R flag). */
+static bool reasm_same_msg(const struct wire_skf_reasm *r, const struct wire_hdr *h)
+{
+	return r->active && h->msg_id == r->msg_id &&
+	       (h->flags & IKEV2_FLAG_RESPONSE) == (r->hdr.flags & IKEV2_FLAG_RESPONSE);
+}
+
 static int reasm_check(const struct wire_skf_reasm *r, const struct wire_msg *m,
                        const struct wire_sk *k, struct wire_error *err)
 {
-	bool same = r->active && m->hdr.msg_id == r->msg_id;
+	bool same = reasm_same_msg(r, &m->hdr);
 
 	if (k->frag_num == 0 || k->total_frags == 0 || k->frag_num > k->total_frags) {
 		frag_err(err, 0, "SKF fragment number invalid");
@@ -180,7 +232,7 @@ static int reasm_store(struct wire_skf_reasm *r, const struct wire_msg *m, const
 {
 	uint8_t *copy;
 
-	if (r->active && (m->hdr.msg_id != r->msg_id || k->total_frags > r->total))
+	if (r->active && (!reasm_same_msg(r, &m->hdr) || k->total_frags > r->total))
 		reasm_reset(r);
 	if (r->bytes + res->inner_len > WIRE_SKF_MAX_PLAIN) {
 		reasm_reset(r);
@@ -220,6 +272,12 @@ int wire_skf_add(struct wire_skf_reasm *r, struct wire_prot *p, const uint8_t *b
 		frag_err(err, IKEV2_N_INVALID_SYNTAX, "no SKF payload at the end of the message");
 		goto out;
 	}
+	if (m->npayloads != 1) {
+		/* 2.5.3: see the top of this file. */
+		frag_err(err, 0, "SKF fragment with unprotected payloads");
+		r->dropped++;
+		goto out;
+	}
 	if (reasm_check(r, m, &pl->u.sk, err) < 0 ||
 	    wire_sk_decrypt(p, buf, len, pl, 0, &plain, &res, err) < 0 ||
 	    reasm_store(r, m, &pl->u.sk, &res, err) < 0) {
@@ -240,6 +298,26 @@ static int reasm_merge(const struct wire_skf_reasm *r, struct wire_wr *all)
 	return 0;
 }
 
+/*
+ * RFC 7383 2.6: the merged content is the original Encrypted payload's, so
+ * the message gets that SK payload back, unencrypted and last before the
+ * inner payloads, as wire_sk_open leaves a message. It has no body: the
+ * original SK payload was never on the wire.
+ */
+static int skf_placeholder(const struct wire_skf_reasm *r, struct wire_msg *out)
+{
+	struct wire_payload *sk;
+
+	if (out->npayloads >= WIRE_MAX_PAYLOADS)
+		return -1;
+	sk = &out->payloads[out->npayloads++];
+	memset(sk, 0, sizeof(*sk));
+	sk->type = IKEV2_PL_SK;
+	sk->len = 4; /* the generic payload header alone */
+	sk->u.sk.inner_np = r->inner_np;
+	return 0;
+}
+
 int wire_skf_finish(struct wire_skf_reasm *r, struct wire_msg *out, struct wire_error *err)
 {
 	struct wire_wr all;
@@ -253,6 +331,10 @@ int wire_skf_finish(struct wire_skf_reasm *r, struct wire_msg *out, struct wire_
 	}
 	out->hdr = r->hdr;
 	out->hdr.np = IKEV2_PL_SK; /* 2.6: processed as the original message */
+	if (skf_placeholder(r, out) < 0) {
+		frag_err(err, 0, "too many payloads");
+		goto out;
+	}
 	if (all.len) {
 		kept = wire_msg_adopt(out, all.p, all.len);
 		if (!kept) {

@@ -134,6 +134,21 @@ int wire_skf_split(struct wire_prot *p, const struct wire_hdr *hdr,
                    const struct wire_payload *payloads, size_t n, size_t max_len,
                    struct wire_wr *frags, size_t max_frags, size_t *nfrags) WUR;
 
+/*
+ * The same, with the fragments written back to back into out (reset first;
+ * its max must leave room for WIRE_SKF_FLAT_MAX): ends[i] is where fragment
+ * i ends. For a sender that keeps the fragments to retransmit them as they
+ * were (RFC 7383 2.6.1); wire_skf_flat_frag gives fragment i back.
+ */
+int wire_skf_split_flat(struct wire_prot *p, const struct wire_hdr *hdr,
+                        const struct wire_payload *payloads, size_t n, size_t max_len,
+                        struct wire_wr *out, uint32_t *ends, size_t max_frags, size_t *nfrags) WUR;
+/* Fragment i (< nfrags) of a buffer filled by wire_skf_split_flat (borrowed). */
+void wire_skf_flat_frag(const struct wire_wr *w, const uint32_t *ends, size_t i, const uint8_t **p,
+                        size_t *len);
+/* Room a flat buffer needs: a largest message plus per-fragment overhead. */
+#define WIRE_SKF_FLAT_MAX (WIRE_SK_MAX_MSG + WIRE_SKF_MAX_FRAGS * 128u)
+
 /* Reassembly state for one direction of one IKE SA (RFC 7383 2.6). */
 struct wire_skf_reasm {
 	bool active;
@@ -156,18 +171,22 @@ void wire_skf_reasm_clear(struct wire_skf_reasm *r);
  * Offer one IKE Fragment message (m decoded from buf; its last payload is
  * SKF). Returns 1 when all fragments have arrived, 0 when it was stored,
  * -1 when it was discarded (RFC 7383 2.6: invalid numbers, a replay, a
- * failed ICV, an older set; err->notify is 0 for all of these, and
- * r->dropped counts them) or a cap was exceeded. A fragment with another
- * message ID than the queue's restarts the queue once its ICV verifies.
+ * failed ICV, an older set, unprotected payloads besides SKF (2.5.3);
+ * err->notify is 0 for all of these, and r->dropped counts them) or a cap
+ * was exceeded. A fragment of another message than the queue's (message ID
+ * or Response flag) restarts the queue once its ICV verifies.
  */
 int wire_skf_add(struct wire_skf_reasm *r, struct wire_prot *p, const uint8_t *buf, size_t len,
                  const struct wire_msg *m, struct wire_error *err) WUR;
 
 /*
- * After wire_skf_add returned 1: merge the contents and decode them as the
- * original message's payload chain into out (initialised by the caller):
- * out->hdr is the fragments' header, the payloads are marked encrypted and
- * borrow from out's arena. The queue is cleared either way.
+ * After wire_skf_add returned 1: rebuild the original message into out
+ * (initialised by the caller) as wire_sk_open would have left it (RFC 7383
+ * 2.6): out->hdr is the fragments' header with next payload SK, payload 0
+ * an unencrypted SK payload without a body (u.sk.inner_np set, data NULL),
+ * then the merged content decoded as its inner chain, marked encrypted and
+ * borrowing from out's arena. wire_rules_check then judges it like any
+ * other protected message. The queue is cleared either way.
  */
 int wire_skf_finish(struct wire_skf_reasm *r, struct wire_msg *out, struct wire_error *err) WUR;
 

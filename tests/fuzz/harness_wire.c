@@ -227,39 +227,109 @@ int fuzz_sk_one(const uint8_t *data, size_t size)
 
 #define FUZZ_FRAG_DESC 5 /* control, inner_np, fragment number, total, plaintext length */
 
-/* Reassembled: rules and re-encoding as for any decoded message. */
-static void fuzz_skf_done(struct wire_skf_reasm *r)
+/* The exchanges a fragment descriptor picks (control bits 4-5); IKE_SA_INIT has no SK. */
+static const uint8_t fuzz_skf_exchanges[4] = {IKEV2_EXCH_IKE_AUTH, IKEV2_EXCH_CREATE_CHILD_SA,
+                                              IKEV2_EXCH_INFORMATIONAL, IKEV2_EXCH_IKE_SA_INIT};
+
+/*
+ * The queue's content sent whole: HDR, SK{merged || padding || pad length}
+ * as the peer would have sent it unfragmented, decoded and opened by
+ * wire_sk_open into m. -1 when it does not open, -2 when it cannot be
+ * sealed (too large for one message).
+ */
+static int fuzz_skf_whole(struct wire_prot *prot, const struct wire_skf_reasm *r,
+                          struct wire_wr *buf, struct wire_msg *m, struct wire_error *err)
 {
-	struct wire_error err;
-	struct wire_msg whole;
+	struct wire_sk_params sp = {.type = IKEV2_PL_SK, .inner_np = r->inner_np};
+	size_t b = prot->info.block_len > 1 ? prot->info.block_len : 1, pad;
+	struct wire_wr plain;
+	int rc = -2;
+
+	wire_wr_init(&plain, WIRE_SKF_MAX_PLAIN + 256);
+	for (size_t i = 0; i < r->total; i++)
+		if (wire_wr_bytes(&plain, r->frag[i], r->frag_len[i]) < 0)
+			goto out;
+	pad = (b - (plain.len + 1) % b) % b;
+	if (wire_wr_zeros(&plain, pad) < 0 || wire_wr_u8(&plain, (uint8_t)pad) < 0 ||
+	    wire_sk_seal_raw(prot, &r->hdr, &sp, fuzz_iv, plain.p, plain.len, buf) < 0)
+		goto out;
+	if (wire_decode(buf->p, buf->len, m, err) < 0)
+		abort(); /* we sealed it ourselves: the outer message is well formed */
+	rc = wire_sk_open(prot, buf->p, buf->len, m, NULL, err);
+out:
+	wire_wr_free(&plain);
+	return rc;
+}
+
+/*
+ * Reassembled (RFC 7383 2.6): processed as if it had been received whole.
+ * The engine runs wire_rules_check on what wire_skf_finish returns, so the
+ * reassembled message and the same content opened whole by wire_sk_open
+ * must have the same payloads (type, encrypted or not) and get the same
+ * rules verdict, refusal reason included. The inner chain must re-encode.
+ */
+static void fuzz_skf_done(struct wire_skf_reasm *r, struct wire_prot *prot)
+{
+	struct wire_error err, werr;
+	struct wire_msg whole, ref;
+	struct wire_wr buf;
+	int rc, wrc, rules, wrules;
 
 	wire_msg_init(&whole);
-	if (wire_skf_finish(r, &whole, &err) == 0) {
-		(void)(wire_rules_check(&whole, &err) == 0);
-		fuzz_encode_tail(&whole, 0);
-	}
+	wire_msg_init(&ref);
+	wire_wr_init(&buf, WIRE_SK_MAX_MSG);
+	wrc = fuzz_skf_whole(prot, r, &buf, &ref, &werr);
+	rc = wire_skf_finish(r, &whole, &err);
 	if (r->active || r->received)
 		abort(); /* finish clears the queue either way */
+	if (rc == 0 && wrc == -1)
+		abort(); /* reassembled, but the same message whole does not open */
+	if (rc < 0 && wrc == 0)
+		abort(); /* the whole message opens, its fragments do not reassemble */
+	if (rc < 0)
+		goto out;
+	if (whole.npayloads == 0 || whole.payloads[0].type != IKEV2_PL_SK ||
+	    whole.payloads[0].encrypted || whole.hdr.np != IKEV2_PL_SK)
+		abort(); /* the SK payload the original message had */
+	rules = wire_rules_check(&whole, &err);
+	if (wrc == 0) {
+		if (whole.npayloads != ref.npayloads)
+			abort();
+		for (size_t i = 0; i < whole.npayloads; i++)
+			if (whole.payloads[i].type != ref.payloads[i].type ||
+			    whole.payloads[i].encrypted != ref.payloads[i].encrypted)
+				abort();
+		wrules = wire_rules_check(&ref, &werr);
+		if (rules != wrules || err.notify != werr.notify || err.payload != werr.payload ||
+		    (rules < 0 && strcmp(err.reason, werr.reason) != 0))
+			abort();
+	}
+	fuzz_encode_tail(&whole, 1);
+out:
+	wire_wr_free(&buf);
+	wire_msg_free(&ref);
 	wire_msg_free(&whole);
 }
 
 /*
  * One fragment from a descriptor: control bit 0 corrupts the ICV, bits 1-2
- * add to the message ID; the fragment is sealed with the fixed keys and
- * offered to the queue.
+ * add to the message ID, bit 3 sets the Response flag, bits 4-5 pick the
+ * exchange (fuzz_skf_exchanges); the fragment is sealed with the fixed
+ * keys and offered to the queue.
  */
 static void fuzz_skf_frag(struct wire_skf_reasm *r, struct wire_prot *prot, const uint8_t *d,
                           const uint8_t *plain, size_t plen)
 {
 	struct wire_sk_params sp = {
 	    .type = IKEV2_PL_SKF, .inner_np = d[1], .frag_num = d[2], .total_frags = d[3]};
+	uint8_t flags = IKEV2_FLAG_INITIATOR | ((d[0] & 8) ? IKEV2_FLAG_RESPONSE : 0);
 	struct wire_error err;
 	struct wire_hdr h;
 	struct wire_msg m;
 	struct wire_wr out;
 	int rc;
 
-	fuzz_hdr(&h, IKEV2_EXCH_IKE_AUTH, IKEV2_FLAG_INITIATOR, 1u + ((d[0] >> 1) & 3u));
+	fuzz_hdr(&h, fuzz_skf_exchanges[(d[0] >> 4) & 3], flags, 1u + ((d[0] >> 1) & 3u));
 	wire_wr_init(&out, WIRE_SK_MAX_MSG);
 	wire_msg_init(&m);
 	if (wire_sk_seal_raw(prot, &h, &sp, fuzz_iv, plain, plen, &out) < 0 ||
@@ -272,7 +342,7 @@ static void fuzz_skf_frag(struct wire_skf_reasm *r, struct wire_prot *prot, cons
 	    r->total > WIRE_SKF_MAX_FRAGS)
 		abort();
 	if (rc == 1)
-		fuzz_skf_done(r);
+		fuzz_skf_done(r, prot);
 out:
 	wire_msg_free(&m);
 	wire_wr_free(&out);

@@ -161,6 +161,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->start, CFG_START_START);
 	assert_false(c->keep_up);
 	assert_true(c->qcd && c->mobike && c->fragmentation && c->redirect_accept);
+	assert_int_equal(c->fragment_size, 1280);
 	cfg_free(&cfg);
 
 	load_ok("", &cfg); /* no connections at all is valid */
@@ -319,6 +320,8 @@ static void test_timer_flag_errors(void **state)
 	           "less than ike_lifetime 540");
 	expect_err(CONN_HEAD "  ike_lifetime = 10;" CONN_TAIL,
 	           "t.conf:5: connection 'c': 'ike_lifetime' = 10 is out of range 60..");
+	expect_err(CONN_HEAD "  fragment_size = 511;" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'fragment_size' = 511 is out of range 512..65535");
 	expect_err(CONN_HEAD "  keep_up = \"yes\";" CONN_TAIL,
 	           "t.conf:5: connection 'c': 'keep_up' must be true or false");
 	expect_err(CONN_HEAD "  mode = \"tunel\";" CONN_TAIL,
