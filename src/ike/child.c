@@ -165,11 +165,6 @@ size_t child_offer(const struct cfg_conn *conn, bool with_dh, struct proposal *o
 	return n;
 }
 
-static uint32_t spi_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req, bool with_dh,
                  struct child_offer_result *res)
 {
@@ -199,7 +194,7 @@ int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
 	/* 1.3.1: transport only when both want it. */
 	res->transport = wire_msg_find_notify(req, IKEV2_N_USE_TRANSPORT_MODE) &&
 	                 conn->mode == CFG_MODE_TRANSPORT;
-	res->spi_out = spi_be32(res->chosen.spi);
+	res->spi_out = wire_spi32_get(res->chosen.spi);
 	return 0;
 }
 
@@ -226,10 +221,8 @@ struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct chi
 int child_build_answer(struct wire_msg *m, const struct child_offer_result *r, uint32_t spi_in)
 {
 	struct ike_chosen ch = r->chosen;
-	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
-	                  (uint8_t)spi_in};
 
-	memcpy(ch.spi, spi, 4);
+	wire_spi32_put(ch.spi, spi_in);
 	ch.spi_size = 4;
 	return build_sa_chosen(m, &ch);
 }
@@ -248,9 +241,9 @@ int child_build_offer(struct ike_sa *sa, struct wire_msg *m, bool with_dh, uint3
 {
 	struct proposal props[CFG_MAX_PROPOSALS];
 	size_t n = child_offer(sa->conn, with_dh, props);
-	uint8_t spi[4] = {(uint8_t)(spi_in >> 24), (uint8_t)(spi_in >> 16), (uint8_t)(spi_in >> 8),
-	                  (uint8_t)spi_in};
+	uint8_t spi[4];
 
+	wire_spi32_put(spi, spi_in);
 	return build_sa(m, props, n, IKEV2_PROTO_ESP, spi, 4);
 }
 
@@ -275,7 +268,7 @@ int child_check_answer(struct ike_sa *sa, const struct wire_msg *resp, bool with
 	    !ts_subset(&res->ts_remote, ts_r))
 		return -1;
 	res->transport = wire_msg_find_notify(resp, IKEV2_N_USE_TRANSPORT_MODE) != NULL;
-	res->spi_out = spi_be32(res->chosen.spi);
+	res->spi_out = wire_spi32_get(res->chosen.spi);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ike/sa.h"
+#include "wire/notify.h"
 
 #define COOKIE_ROTATE_MS 120000
 
@@ -28,15 +29,13 @@ int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t 
 	size_t alen;
 	const uint8_t *a = addr_bytes(peer, &alen);
 	const uint8_t *secret = secret_for(ike, version);
-	uint8_t v[4] = {(uint8_t)(version >> 24), (uint8_t)(version >> 16), (uint8_t)(version >> 8),
-	                (uint8_t)version};
 	struct crypto_chunk in[] = {{ni, ni_len}, {a, alen}, {spi_i, 8}, {secret, 32}};
 
 	if (!secret)
 		return -1;
-	memcpy(out, v, 4);
-	*len = 4 + 32;
-	return crypto_sha256(in, 4, out + 4);
+	wire_cookie_put_version(out, version);
+	*len = WIRE_COOKIE_VERSION_LEN + 32;
+	return crypto_sha256(in, 4, out + WIRE_COOKIE_VERSION_LEN);
 }
 
 bool cookie_valid(struct ike *ike, const uint8_t *cookie, size_t len, const uint8_t *ni,
@@ -46,10 +45,8 @@ bool cookie_valid(struct ike *ike, const uint8_t *cookie, size_t len, const uint
 	size_t wlen;
 	uint32_t version;
 
-	if (len != sizeof(want))
+	if (len != sizeof(want) || wire_cookie_version(cookie, len, &version) < 0)
 		return false;
-	version = (uint32_t)cookie[0] << 24 | (uint32_t)cookie[1] << 16 | (uint32_t)cookie[2] << 8 |
-	          cookie[3];
 	if (cookie_compute(ike, version, ni, ni_len, peer, spi_i, want, &wlen) < 0)
 		return false;
 	return !crypto_memcmp(want, cookie, wlen);

@@ -24,14 +24,10 @@
 #include "util/log.h"
 #include "ike/child.h"
 #include "ike/ext.h"
+#include "wire/notify.h"
 
 #define TEMP_FAILURE_RETRY_MS   2000   /* plus up to as much again at random */
 #define TEMP_FAILURE_GIVE_UP_MS 300000 /* 2.25: "several minutes" */
-
-static uint32_t get_spi(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* 2.8.1: octet-by-octet; a nonce that ends first is the lower. */
 static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -107,10 +103,7 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, s
 		if (!old)
 			return 1; /* nothing to do */
 		sa->pend.rekey_spi = old->spi_in;
-		spi[0] = (uint8_t)(old->spi_in >> 24);
-		spi[1] = (uint8_t)(old->spi_in >> 16);
-		spi[2] = (uint8_t)(old->spi_in >> 8);
-		spi[3] = (uint8_t)old->spi_in;
+		wire_spi32_put(spi, old->spi_in);
 		if (build_notify(m, IKEV2_PROTO_ESP, spi, 4, IKEV2_N_REKEY_SA, NULL, 0) < 0)
 			return -1;
 		sa->pend.ts_i = old->ts_local;
@@ -289,14 +282,17 @@ static int answer_notify(struct ike *ike, struct ike_sa *sa, uint32_t msg_id, ui
 static int check_ke(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m, uint16_t group,
                     const struct wire_payload **kep)
 {
-	uint8_t g[2] = {(uint8_t)(group >> 8), (uint8_t)group};
+	uint8_t g[WIRE_INVALID_KE_LEN];
+	size_t glen;
 
 	*kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	if (!group)
 		return *kep ? -1 : 0;
 	if (*kep && (*kep)->u.ke.group == group)
 		return 0;
-	(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_INVALID_KE_PAYLOAD, 0, NULL, 0, g, 2);
+	if (wire_invalid_ke_encode(group, g, sizeof(g), &glen) == 0)
+		(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_INVALID_KE_PAYLOAD, 0, NULL, 0,
+		                    g, glen);
 	return -1;
 }
 
@@ -418,6 +414,7 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	bool ike_rekey =
 	    sap && sap->u.sa.nproposals && sap->u.sa.proposals[0].protocol == IKEV2_PROTO_IKE;
 	struct child_sa *old = NULL;
+	uint32_t rk_spi;
 
 	if (!np || !sap || np->u.nonce.len < 16) {
 		(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_INVALID_SYNTAX, 0, NULL, 0,
@@ -441,8 +438,8 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 		return;
 	}
 	if (rk) {
-		old = rk->u.notify.spi_size == 4 ? child_by_spi_out(sa, get_spi(rk->u.notify.spi))
-		                                 : NULL;
+		old = wire_notify_spi32(&rk->u.notify, &rk_spi) == 0 ? child_by_spi_out(sa, rk_spi)
+		                                                     : NULL;
 		if (!old || old->rekeyed) {
 			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_CHILD_SA_NOT_FOUND,
 			                    IKEV2_PROTO_ESP, rk->u.notify.spi,

@@ -90,16 +90,16 @@ const struct ike_stats *ike_get_stats(const struct ike *ike)
 void ike_send_raw(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
                   const uint8_t *buf, size_t len)
 {
-	uint8_t tmp[WIRE_SK_MAX_MSG + IKEV2_NON_ESP_MARKER_LEN];
+	uint8_t tmp[WIRE_UDP4500_FRAME_LEN(WIRE_SK_MAX_MSG)];
+	size_t tlen;
 
 	ike->stats.tx++;
 	/* RFC 3948 2.2: IKE on port 4500 starts with four zero octets. */
 	if (addr_port(from) == ike->cfg->natt_port || addr_port(to) == ike->cfg->natt_port) {
-		if (len > WIRE_SK_MAX_MSG)
+		if (len > WIRE_SK_MAX_MSG ||
+		    wire_udp4500_frame(buf, len, tmp, sizeof(tmp), &tlen) < 0)
 			return;
-		memset(tmp, 0, IKEV2_NON_ESP_MARKER_LEN);
-		memcpy(tmp + IKEV2_NON_ESP_MARKER_LEN, buf, len);
-		ike->host.send(ike->host.ctx, from, to, tmp, len + IKEV2_NON_ESP_MARKER_LEN);
+		ike->host.send(ike->host.ctx, from, to, tmp, tlen);
 		return;
 	}
 	ike->host.send(ike->host.ctx, from, to, buf, len);

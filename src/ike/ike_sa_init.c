@@ -17,6 +17,7 @@
 
 #include "ike/sa.h"
 #include "util/log.h"
+#include "wire/notify.h"
 
 #define MAX_INIT_RETRIES 5
 
@@ -184,6 +185,7 @@ static bool group_offered(const struct cfg_conn *c, uint16_t g)
 /* Returns true when the response was an error or restart it handled. */
 static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
+	const struct wire_payload *ke;
 	const uint8_t *d;
 	size_t len;
 
@@ -197,10 +199,12 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 		restart(ike, sa, "peer demands a cookie");
 		return true;
 	}
-	if ((d = notify_data(m, IKEV2_N_INVALID_KE_PAYLOAD, &len))) {
-		uint16_t g = len == 2 ? (uint16_t)(d[0] << 8 | d[1]) : 0;
+	if ((ke = wire_msg_find_notify(m, IKEV2_N_INVALID_KE_PAYLOAD))) {
+		uint16_t g;
 
-		if (!g || g == sa->dh_group || !group_offered(sa->conn, g)) {
+		/* 3.10.1: a malformed group counts as one we did not offer. */
+		if (wire_invalid_ke_decode(&ke->u.notify, &g, NULL) < 0 || g == sa->dh_group ||
+		    !group_offered(sa->conn, g)) {
 			sa_kill(ike, sa, "INVALID_KE_PAYLOAD for a group we did not offer");
 			return true;
 		}
@@ -414,7 +418,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	struct ike_chosen c;
-	uint8_t g[2];
+	uint8_t g[WIRE_INVALID_KE_LEN];
+	size_t glen;
 
 	if (!conn || !sap || !kep || !wire_msg_find(m, IKEV2_PL_NI_NR, NULL)) {
 		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
@@ -440,10 +445,9 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	}
 	if (kep->u.ke.group != c.dh) {
 		/* 1.2, 3.10.1: tell the initiator which group we want. */
-		g[0] = (uint8_t)(c.dh >> 8);
-		g[1] = (uint8_t)c.dh;
-		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
-			answer_error(ike, local, remote, m, IKEV2_N_INVALID_KE_PAYLOAD, g, 2);
+		if (wire_invalid_ke_encode(c.dh, g, sizeof(g), &glen) == 0 &&
+		    log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
+			answer_error(ike, local, remote, m, IKEV2_N_INVALID_KE_PAYLOAD, g, glen);
 		return;
 	}
 	respond(ike, conn, local, remote, buf, len, m, &c);

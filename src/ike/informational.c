@@ -11,32 +11,27 @@
 #include "ike/sa.h"
 #include "util/log.h"
 
-static void put_spi(uint8_t *p, uint32_t spi)
+/* D(ESP, spis[0..n)) appended to m (3.11). */
+static int add_esp_delete(struct wire_msg *m, const uint32_t *spis, size_t n)
 {
-	p[0] = (uint8_t)(spi >> 24);
-	p[1] = (uint8_t)(spi >> 16);
-	p[2] = (uint8_t)(spi >> 8);
-	p[3] = (uint8_t)spi;
-}
+	struct wire_payload *p = build_add(m, IKEV2_PL_D);
 
-static uint32_t get_spi(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return p ? wire_delete_set_spi32(m, &p->u.del, IKEV2_PROTO_ESP, spis, n) : -1;
 }
 
 /* D(ESP) with the inbound SPIs of the children marked for deletion (1.4.1). */
 static int build_child_deletes(struct ike_sa *sa, struct wire_msg *m)
 {
-	uint8_t spis[4 * 64];
+	uint32_t spis[64];
 	size_t n = 0;
 
 	for (struct child_sa *c = sa->children; c && n < 64; c = c->next)
 		if (c->delete_pending) {
-			put_spi(spis + 4 * n++, c->spi_in);
+			spis[n++] = c->spi_in;
 			c->delete_pending = false;
 			c->deleting = true;
 		}
-	return n ? build_delete(m, IKEV2_PROTO_ESP, spis, 4, n) : 0;
+	return n ? add_esp_delete(m, spis, n) : 0;
 }
 
 int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
@@ -84,17 +79,18 @@ out:
 
 /* The peer deletes Child SAs: answer with ours for the same pairs (1.4.1). */
 static int peer_child_deletes(struct ike *ike, struct ike_sa *sa, const struct wire_payload *d,
-                              uint8_t *answer, size_t *n)
+                              uint32_t *answer, size_t *n)
 {
-	for (uint16_t i = 0; i < d->u.del.nspis; i++) {
-		uint32_t spi = get_spi(d->u.del.spis + 4 * i);
+	uint32_t spi;
+
+	for (uint16_t i = 0; wire_delete_spi32(&d->u.del, i, &spi) == 0; i++) {
 		struct child_sa *c = child_by_spi_out(sa, spi);
 
 		if (!c)
 			continue; /* 2.25.1: gone already; answer without it */
 		/* 2.25.1: if our own delete for it is out, answer without a D. */
 		if (!c->deleting && *n < 64)
-			put_spi(answer + 4 * (*n)++, c->spi_in);
+			answer[(*n)++] = c->spi_in;
 		child_remove(ike, sa, c);
 	}
 	return 0;
@@ -103,7 +99,7 @@ static int peer_child_deletes(struct ike *ike, struct ike_sa *sa, const struct w
 void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	struct wire_msg r;
-	uint8_t spis[4 * 64];
+	uint32_t spis[64];
 	size_t n = 0;
 	bool delete_ike = false;
 
@@ -128,7 +124,7 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 			(void)peer_child_deletes(ike, sa, p, spis, &n);
 	}
 	wire_msg_init(&r);
-	if (!delete_ike && n && build_delete(&r, IKEV2_PROTO_ESP, spis, 4, n) < 0)
+	if (!delete_ike && n && add_esp_delete(&r, spis, n) < 0)
 		goto out;
 	if (!delete_ike && ext_add(ike, sa, EXT_INFO_RESP_OUT, &r) < 0)
 		goto out;

@@ -8,22 +8,24 @@
 #include <string.h>
 
 #include "ike/sa.h"
+#include "wire/notify.h"
 
 static int nat_hash(const uint8_t spi_i[8], const uint8_t spi_r[8], const struct ike_addr *a,
-                    uint8_t out[20])
+                    uint8_t out[WIRE_NAT_HASH_LEN])
 {
-	size_t alen;
+	size_t alen, ilen;
 	const uint8_t *ab = addr_bytes(a, &alen);
-	uint8_t port[2] = {(uint8_t)(addr_port(a) >> 8), (uint8_t)addr_port(a)};
-	struct crypto_chunk in[] = {{spi_i, 8}, {spi_r, 8}, {ab, alen}, {port, 2}};
+	uint8_t input[WIRE_NAT_HASH_INPUT_MAX];
 
-	return crypto_sha1(in, 4, out);
+	if (wire_nat_hash_input(spi_i, spi_r, ab, alen, addr_port(a), input, &ilen) < 0)
+		return -1;
+	return crypto_sha1(&(struct crypto_chunk){input, ilen}, 1, out);
 }
 
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
                       const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat)
 {
-	uint8_t hs[20], hd[20];
+	uint8_t hs[WIRE_NAT_HASH_LEN], hd[WIRE_NAT_HASH_LEN];
 
 	if (nat_hash(spi_i, spi_r, src, hs) < 0 || nat_hash(spi_i, spi_r, dst, hd) < 0)
 		return -1;
@@ -31,9 +33,9 @@ int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t 
 	 * us, so both ends use port 4500 and UDP-encapsulated ESP. */
 	if (fake_nat && crypto_random(hs, sizeof(hs)) < 0)
 		return -1;
-	if (build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_SOURCE_IP, hs, 20) < 0)
+	if (build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_SOURCE_IP, hs, sizeof(hs)) < 0)
 		return -1;
-	return build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_DESTINATION_IP, hd, 20);
+	return build_notify(m, 0, NULL, 0, IKEV2_N_NAT_DETECTION_DESTINATION_IP, hd, sizeof(hd));
 }
 
 /*
@@ -45,23 +47,25 @@ void nat_check(struct ike_sa *sa, const struct wire_msg *m)
 {
 	const uint8_t zero[8] = {0};
 	const uint8_t *spi_r = sa->state == IKE_S_INIT_DONE && !sa->initiator ? zero : sa->spi_r;
-	uint8_t h[20];
+	uint8_t h[WIRE_NAT_HASH_LEN];
+	struct wire_nat_detection d;
 	bool src_seen = false, src_match = false, dst_seen = false, dst_match = false;
 
 	for (size_t i = 0; i < m->npayloads; i++) {
 		const struct wire_payload *p = &m->payloads[i];
 
-		if (p->type != IKEV2_PL_N || p->u.notify.len != 20)
+		/* A malformed NAT_DETECTION_*_IP counts as absent. */
+		if (p->type != IKEV2_PL_N || wire_nat_detection_decode(&p->u.notify, &d, NULL) < 0)
 			continue;
 		if (p->u.notify.type == IKEV2_N_NAT_DETECTION_SOURCE_IP) {
 			src_seen = true;
 			if (nat_hash(sa->spi_i, spi_r, &sa->remote, h) == 0 &&
-			    !crypto_memcmp(h, p->u.notify.data, 20))
+			    !crypto_memcmp(h, d.hash, sizeof(h)))
 				src_match = true;
-		} else if (p->u.notify.type == IKEV2_N_NAT_DETECTION_DESTINATION_IP) {
+		} else {
 			dst_seen = true;
 			if (nat_hash(sa->spi_i, spi_r, &sa->local, h) == 0 &&
-			    !crypto_memcmp(h, p->u.notify.data, 20))
+			    !crypto_memcmp(h, d.hash, sizeof(h)))
 				dst_match = true;
 		}
 	}

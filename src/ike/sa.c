@@ -125,11 +125,7 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
 
 uint64_t sa_spi64(const uint8_t spi[8])
 {
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | spi[i];
-	return v;
+	return wire_spi64_get(spi);
 }
 
 static uint64_t init_key(const uint8_t spi_i[8], const struct ike_addr *peer)

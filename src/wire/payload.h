@@ -279,6 +279,36 @@ int wire_rules_check(const struct wire_msg *m, struct wire_error *err) WUR;
  * 1 for IKE (buf/len advanced), 0 for ESP, 2 for a NAT-keepalive (0xff), -1 if malformed. */
 int wire_udp4500_classify(const uint8_t **buf, size_t *len);
 
+/* The size of an IKE message of len octets framed for port 4500. */
+#define WIRE_UDP4500_FRAME_LEN(len) ((len) + IKEV2_NON_ESP_MARKER_LEN)
+/*
+ * Frame an encoded IKE message for UDP port 4500 (RFC 3948 2.2): the
+ * non-ESP marker, then the message, into out[0..cap). -1 if it does not fit.
+ */
+int wire_udp4500_frame(const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+                       size_t *out_len) WUR;
+
+/*
+ * SPIs as numbers. IKE SPIs (RFC 7296 3.1) are 8 octets, ESP and AH SPIs
+ * (RFC 4303 2.1, 3.3.1) 4, all in network order on the wire.
+ */
+uint64_t wire_spi64_get(const uint8_t spi[8]);
+void wire_spi64_put(uint8_t spi[8], uint64_t v);
+uint32_t wire_spi32_get(const uint8_t spi[4]);
+void wire_spi32_put(uint8_t spi[4], uint32_t v);
+/* The SPI of a notify as a number: -1 unless its SPI Size is 4. */
+int wire_notify_spi32(const struct wire_notify *n, uint32_t *spi) WUR;
+
+/*
+ * Delete payload SPIs (RFC 7296 3.11). wire_delete_spi32 gives the i-th
+ * SPI of an ESP or AH Delete (SPI Size 4); -1 for another SPI Size or i
+ * out of range. wire_delete_set_spi32 fills d with n 4-octet SPIs, their
+ * octets in m's arena; n is 1 to 65535.
+ */
+int wire_delete_spi32(const struct wire_delete *d, size_t i, uint32_t *spi) WUR;
+int wire_delete_set_spi32(struct wire_msg *m, struct wire_delete *d, uint8_t protocol,
+                          const uint32_t *spis, size_t n) WUR;
+
 /* True for the payload types the decoder parses; others are kept raw. */
 bool wire_pl_known(uint8_t type);
 

@@ -1,7 +1,7 @@
 /*
  * Fuzz target bodies for the wire layer: the decoder and rules table
- * (RFC 7296 3), SK opening (3.14, RFC 5282), SKF reassembly (RFC 7383
- * 2.6) and the Wireshark key table. SK and SKF use fixed keys for three
+ * (RFC 7296 3), the typed notify codecs (wire/notify.h), SK opening (3.14, RFC 5282), SKF
+ * reassembly (RFC 7383 2.6) and the Wireshark key table. SK and SKF use fixed keys for three
  * suites; the input's first octet picks one. To get past the ICV the
  * harness can seal fuzzer-chosen plaintext itself, so that inner payload
  * decoding, padding checks and reassembly see arbitrary bytes behind a
@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "util/keytable.h"
+#include "wire/notify.h"
 #include "wire/payload.h"
 #include "wire/sk.h"
 
@@ -70,6 +71,122 @@ void fuzz_wire_cleanup(void)
 	}
 }
 
+/* A codec's encoding of what it decoded must be n's data again, octet for octet.
+ * len by address: the encoder, another argument of the same call, sets it. */
+static void fuzz_same(const struct wire_notify *n, int rc, const uint8_t *out, const size_t *len)
+{
+	if (rc < 0 || *len != n->len || (*len && memcmp(out, n->data, *len) != 0))
+		abort();
+}
+
+/* Decode n with the codec for its type and, when that succeeds, encode it back. */
+static void fuzz_notify_roundtrip(const struct wire_notify *n)
+{
+	union {
+		struct wire_redirect redirect;
+		struct wire_gw_id gw;
+		struct wire_addr addr;
+		struct wire_cookie2 cookie2;
+		struct wire_no_nats no_nats;
+		struct wire_nat_detection nat_d;
+		struct wire_qcd_token qcd;
+		uint16_t group;
+		uint32_t spi;
+	} u;
+	uint8_t out[WIRE_REDIRECT_MAX];
+	size_t len = 0;
+
+	switch (n->type) {
+	case IKEV2_N_REDIRECT:
+		if (wire_redirect_decode(n, &u.redirect, NULL) == 0)
+			fuzz_same(n, wire_redirect_encode(&u.redirect, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	case IKEV2_N_REDIRECTED_FROM:
+		if (wire_redirected_from_decode(n, &u.gw, NULL) == 0)
+			fuzz_same(n, wire_redirected_from_encode(&u.gw, out, sizeof(out), &len),
+			          out, &len);
+		break;
+	case IKEV2_N_ADDITIONAL_IP4_ADDRESS:
+	case IKEV2_N_ADDITIONAL_IP6_ADDRESS:
+		if (wire_additional_addr_decode(n, &u.addr, NULL) == 0) {
+			if (wire_additional_addr_type(&u.addr) != n->type)
+				abort();
+			fuzz_same(n, wire_additional_addr_encode(&u.addr, out, sizeof(out), &len),
+			          out, &len);
+		}
+		break;
+	case IKEV2_N_COOKIE2:
+		if (wire_cookie2_decode(n, &u.cookie2, NULL) == 0)
+			fuzz_same(n, wire_cookie2_encode(&u.cookie2, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	case IKEV2_N_NO_NATS_ALLOWED:
+		if (wire_no_nats_decode(n, &u.no_nats, NULL) == 0)
+			fuzz_same(n, wire_no_nats_encode(&u.no_nats, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	case IKEV2_N_NAT_DETECTION_SOURCE_IP:
+	case IKEV2_N_NAT_DETECTION_DESTINATION_IP:
+		if (wire_nat_detection_decode(n, &u.nat_d, NULL) == 0)
+			fuzz_same(n, wire_nat_detection_encode(&u.nat_d, out, sizeof(out), &len),
+			          out, &len);
+		break;
+	case IKEV2_N_INVALID_KE_PAYLOAD:
+		if (wire_invalid_ke_decode(n, &u.group, NULL) == 0)
+			fuzz_same(n, wire_invalid_ke_encode(u.group, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	case IKEV2_N_INVALID_SPI:
+		if (wire_invalid_spi_decode(n, &u.spi, NULL) == 0)
+			fuzz_same(n, wire_invalid_spi_encode(u.spi, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	case IKEV2_N_QUICK_CRASH_DETECTION:
+		if (wire_qcd_token_decode(n, &u.qcd, NULL) == 0)
+			fuzz_same(n, wire_qcd_token_encode(&u.qcd, out, sizeof(out), &len), out,
+			          &len);
+		break;
+	default: /* the data-less ones are covered by wire_notify_check */
+		break;
+	}
+}
+
+/*
+ * Every notify of m[from..) through the codec for its type: a refusal
+ * must say why and point inside the data; an acceptance must re-encode
+ * to the same octets. Delete payloads' SPIs are read as numbers too.
+ */
+static void fuzz_notifies(const struct wire_msg *m, size_t from)
+{
+	struct wire_error err;
+	uint32_t spi;
+
+	for (size_t i = from; i < m->npayloads; i++) {
+		const struct wire_payload *p = &m->payloads[i];
+
+		if (p->type == IKEV2_PL_D) {
+			size_t k = 0;
+
+			while (wire_delete_spi32(&p->u.del, k, &spi) == 0)
+				k++;
+			if (k != (p->u.del.spi_size == 4 ? p->u.del.nspis : 0))
+				abort();
+			continue;
+		}
+		if (p->type != IKEV2_PL_N)
+			continue;
+		memset(&err, 0, sizeof(err));
+		if (wire_notify_check(&p->u.notify, &err) < 0) {
+			if (!err.reason || err.notify != IKEV2_N_INVALID_SYNTAX ||
+			    err.payload != IKEV2_PL_N || err.offset > p->u.notify.len)
+				abort();
+			continue;
+		}
+		fuzz_notify_roundtrip(&p->u.notify);
+	}
+}
+
 /* Payloads [from, n) of m must encode as a chain: whatever decodes must encode. */
 static void fuzz_encode_tail(const struct wire_msg *m, size_t from)
 {
@@ -78,6 +195,7 @@ static void fuzz_encode_tail(const struct wire_msg *m, size_t from)
 
 	if (from >= m->npayloads)
 		return;
+	fuzz_notifies(m, from);
 	wire_wr_init(&w, WIRE_WR_MAX_DEFAULT);
 	if (wire_encode_chain(&m->payloads[from], m->npayloads - from, &w, &np) < 0 ||
 	    np != m->payloads[from].type)
@@ -94,6 +212,7 @@ static void fuzz_decode_buf(const uint8_t *buf, size_t len)
 	wire_msg_init(&m);
 	if (wire_decode(buf, len, &m, &err) == 0) {
 		(void)(wire_rules_check(&m, &err) == 0); /* refusals are fine */
+		fuzz_notifies(&m, 0);
 		wire_wr_init(&w, WIRE_WR_MAX_DEFAULT);
 		if (wire_encode(&m, &w) < 0)
 			abort(); /* whatever decodes must encode */
