@@ -31,6 +31,7 @@
 #include "store/spimap.h"
 #include "util/log.h"
 #include "util/ratelimit.h"
+#include "wire/notify.h"
 
 #define QCD_TOKEN_LEN     32
 #define QCD_TOKENS        QCD_VIEW_TOKENS /* 4.5: up to 4 tokens stored */
@@ -136,24 +137,27 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 	if (!enabled_for(ike, sa))
 		return; /* 3: non-takers silently ignore tokens */
 	while ((p = wire_msg_find(m, IKEV2_PL_N, p))) {
-		size_t len = p->u.notify.len;
+		struct wire_qcd_token t;
+		struct wire_error err;
 
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION || !p->encrypted)
 			continue;
-		if (len < 16 || len > QCD_TOKEN_MAX) { /* 5: 16 to 128 octets */
-			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "length %zu", len);
+		if (wire_qcd_token_decode(&p->u.notify, &t, &err) < 0) { /* 5: 16 to 128 octets */
+			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "%s", err.reason);
 			continue;
 		}
 		memmove(s->peer[1], s->peer[0], sizeof(s->peer[0]) * (QCD_TOKENS - 1));
 		memmove(&s->peer_len[1], &s->peer_len[0],
 		        sizeof(s->peer_len[0]) * (QCD_TOKENS - 1));
-		memcpy(s->peer[0], p->u.notify.data, len);
-		s->peer_len[0] = len;
+		memcpy(s->peer[0], t.token, t.len);
+		s->peer_len[0] = t.len;
+		crypto_wipe(&t, sizeof(t));
 		if (s->n_peer < QCD_TOKENS)
 			s->n_peer++;
 		if (q)
 			q->stored++;
-		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", len, s->n_peer);
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", s->peer_len[0],
+		       s->n_peer);
 	}
 }
 
@@ -248,14 +252,6 @@ static int qcd_unknown_spi_answer(struct ext_ctx *ctx)
 	return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* 8.2: an ESP packet for an SPI we lost: N(INVALID_SPI) with the tokens of its IKE SA. */
 static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
                                 const struct ike_addr *remote)
@@ -264,8 +260,8 @@ static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_
 	struct spimap_entry e;
 	struct wire_msg m;
 	struct wire_hdr h;
-	uint8_t data[4], tok[QCD_TOKEN_LEN];
-	size_t alen;
+	uint8_t data[WIRE_INVALID_SPI_LEN], tok[QCD_TOKEN_LEN];
+	size_t alen, dlen;
 	const uint8_t *ab = addr_bytes(remote, &alen);
 	bool known = false;
 
@@ -283,9 +279,9 @@ static void qcd_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_
 	h.exchange = IKEV2_EXCH_INFORMATIONAL;
 	/* RFC 7296 1.5: I set, R clear; the receiver MUST NOT answer it. */
 	h.flags = IKEV2_FLAG_INITIATOR;
-	put32(data, spi);
 	wire_msg_init(&m);
-	if (build_notify(&m, IKEV2_PROTO_ESP, NULL, 0, IKEV2_N_INVALID_SPI, data, 4) < 0)
+	if (wire_invalid_spi_encode(spi, data, sizeof(data), &dlen) < 0 ||
+	    build_notify(&m, IKEV2_PROTO_ESP, NULL, 0, IKEV2_N_INVALID_SPI, data, dlen) < 0)
 		goto out;
 	for (size_t g = 0; known && q->maker && g < q->secret.n; g++)
 		if (make_token(q, g, e.spi_i, e.spi_r, e.peer_len ? e.peer : NULL, e.peer_len,
@@ -303,24 +299,21 @@ out:
 
 /* ---- taker: unprotected INVALID_IKE_SPI / INVALID_SPI / QCD_TOKEN ---- */
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The SA a hint names: by its IKE SPIs in either role, else by INVALID_SPI's Child SPI (8.2). */
 static struct ike_sa *resolve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	const struct wire_payload *inv = wire_msg_find_notify(m, IKEV2_N_INVALID_SPI);
+	struct wire_error err;
+	uint32_t spi;
 
 	if (sa)
 		return sa;
 	sa = ike_sa_by_spis(ike, m->hdr.spi_i, m->hdr.spi_r);
 	if (sa)
 		return sa;
-	if (!inv || inv->u.notify.len != 4)
+	if (!inv || wire_invalid_spi_decode(&inv->u.notify, &spi, &err) < 0)
 		return NULL;
-	return ike_sa_by_child_out(ike, get32(inv->u.notify.data));
+	return ike_sa_by_child_out(ike, spi);
 }
 
 /* Constant-time over all pairs: any of the message's tokens against any stored one. */

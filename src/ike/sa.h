@@ -23,11 +23,11 @@
 #include "wire/payload.h"
 #include "wire/sk.h"
 
-#define IKE_NONCE_LEN    32
-#define IKE_MAX_NONCE    256
-#define IKE_MAX_RESTARTS 256
-#define IKE_MAX_EXT      8  /* extensions (ext.c) */
-#define IKE_MAX_LOCAL    16 /* local addresses the host reports */
+#define IKE_NONCE_LEN     32
+#define IKE_MAX_NONCE     256
+#define IKE_MAX_RESTARTS  256
+#define IKE_MAX_EXT       8  /* extensions (ext.c) */
+#define IKE_MAX_LOCAL     16 /* local addresses the host reports */
 #define IKE_MAX_OUT_FRAGS 64 /* IKE Fragment messages one message of ours may need */
 
 /* Work an SA may start as exchange initiator, one at a time (window 1). */
