@@ -606,6 +606,17 @@ static void qcd_status(struct ext_ctx *c, struct json *j, char *text, size_t len
 	json_obj_end(j);
 }
 
+/* IKE rekey (4.3): the new SA's tokens come in the rekey itself; only a
+ * token still to be sent in an INFORMATIONAL carries over, with the
+ * request that moves to the new SA (ike/ext.h 4.). */
+static void qcd_inherit(struct ext_ctx *c, const void *old)
+{
+	const struct qcd_sa *o = old;
+	struct qcd_sa *s = c->state;
+
+	s->resend = o->resend;
+}
+
 struct qcd_view qcd_view(const struct ike_sa *sa)
 {
 	const struct qcd_sa *s = qsa_of(sa);
@@ -629,6 +640,7 @@ const struct ike_ext qcd_ext = {
     .init = qcd_init,
     .free = qcd_free,
     .hook = qcd_hook,
+    .inherit = qcd_inherit,
     .unknown_spi_answer = qcd_unknown_spi_answer,
     .unprotected = qcd_unprotected,
     .child_event = qcd_child_event,

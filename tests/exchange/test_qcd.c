@@ -7,7 +7,11 @@
  * tokens (4.3, 5.1), replacement after IKE rekeys (4.3), no valid token in
  * the clear for a live SA (9.2), answer and verification budgets (8.1),
  * INVALID_SPI with tokens from the persistent Child SPI map (8.2), a backup
- * gateway with the same secret (6), and a peer that ignores QCD.
+ * gateway with the same secret (6), and a peer that ignores QCD. QCD is
+ * also the extension that exercises the contract's extension-owned
+ * requests and their collisions (ike/ext.h 4.): a token request waits for
+ * the window, moves to the new SA on an IKE rekey, and is dropped by a
+ * delete.
  *
  * A "crash" frees the engine without a word on the wire and puts its state
  * directory back as it was on disk at that instant (the SQLite files
@@ -1312,6 +1316,113 @@ static void test_peer_ignores_qcd_a(void **state)
 	ignoring_peer(state, HX_A);
 }
 
+/* ---- 8. extension-owned requests and their collisions (ike/ext.h 4.) ---- */
+
+/* Index of the first INFORMATIONAL request from side with a QCD token, or -1. */
+static int token_info(struct hx_net *n, int side, struct qx_msg *out)
+{
+	for (size_t i = 0; i < n->nq; i++) {
+		struct wire_hdr h;
+
+		hx_hdr(n, i, &h);
+		if (n->q[i].src != side || h.exchange != IKEV2_EXCH_INFORMATIONAL ||
+		    (h.flags & IKEV2_FLAG_RESPONSE))
+			continue;
+		qx_parse(n, i, out);
+		if (out->ntok)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* A rollover while a's liveness check is out: the token request waits its
+ * turn (window of one), then goes with the new generation's token. */
+static void test_ext_request_waits(void **state)
+{
+	struct qx *q = qx_up(state, NULL, NULL);
+	struct hx_net *n = q->n;
+	struct qx_msg info;
+	struct ike_sa *a;
+	uint8_t want[QX_TOK];
+
+	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(n->nq, 1);
+	assert_int_equal(ike_qcd_rollover(hx_ike(n, HX_A)), 0);
+	/* Nothing more leaves a while its liveness check is out. */
+	assert_int_equal(n->nq, 1);
+	assert_int_equal(hx_deliver(n), 0); /* the check; b answers */
+	assert_int_equal(hx_deliver(n), 0); /* the answer; a's turn is free */
+	assert_int_equal(token_info(n, HX_A, &info), 0);
+	a = hx_sa(n, HX_A);
+	qx_token(q->side[HX_A].dir, 0, a->spi_i, a->spi_r, want);
+	assert_memory_equal(info.tok[0], want, QX_TOK);
+	hx_settle(n, 1000);
+	hx_assert_ike_up(n);
+	assert_memory_equal(qcd_view(hx_sa(n, HX_B)).peer[0], want, QX_TOK);
+}
+
+/* Queued behind a liveness check when b rekeys the IKE SA: the request
+ * moves to the new SA and is built there, with the new SA's token. */
+static void test_ext_request_moves_on_rekey(void **state)
+{
+	struct qx *q = qx_up(state, NULL, NULL);
+	struct hx_net *n = q->n;
+	struct qx_msg info;
+	struct ike_sa *na;
+	struct wire_hdr h;
+	uint64_t old;
+	uint8_t want[QX_TOK];
+	int i;
+
+	old = hx_sa(n, HX_A)->serial;
+	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(ike_qcd_rollover(hx_ike(n, HX_A)), 0);
+	assert_int_equal(ike_rekey_ike(hx_ike(n, HX_B), HX_CONN), 0);
+	assert_int_equal(n->nq, 2);
+	/* b's rekey request reaches a first: a answers, and the new SA exists. */
+	hx_expect(n, 1, HX_B, IKEV2_EXCH_CREATE_CHILD_SA, false);
+	assert_int_equal(hx_deliver_at(n, 1), 0);
+	/* <-- a's answer (b must know the new SA to read what a sends on it) */
+	for (size_t k = 0; k < n->nq; k++) {
+		hx_hdr(n, k, &h);
+		if (h.exchange == IKEV2_EXCH_CREATE_CHILD_SA) {
+			assert_int_equal(hx_deliver_at(n, k), 0);
+			break;
+		}
+	}
+	i = token_info(n, HX_A, &info);
+	if (i < 0)
+		fail_msg("the token request queued on the old SA was not sent on the new one");
+	hx_hdr(n, (size_t)i, &h);
+	na = ike_sa_by_spis(hx_ike(n, HX_A), h.spi_i, h.spi_r);
+	assert_non_null(na);
+	assert_true(ike_sa_serial(na) != old);
+	qx_token(q->side[HX_A].dir, 0, h.spi_i, h.spi_r, want);
+	assert_memory_equal(info.tok[0], want, QX_TOK);
+	hx_settle(n, 2000);
+	hx_assert_ike_up(n);
+	assert_memory_equal(qcd_view(hx_sa(n, HX_B)).peer[0], want, QX_TOK);
+}
+
+/* Our delete goes before queued extension requests and drops them. */
+static void test_ext_request_dropped_by_delete(void **state)
+{
+	struct qx *q = qx_up(state, NULL, NULL);
+	struct hx_net *n = q->n;
+	struct qx_msg info;
+
+	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(ike_qcd_rollover(hx_ike(n, HX_A)), 0);
+	assert_int_equal(ike_down(hx_ike(n, HX_A), HX_CONN), 0);
+	for (int k = 0; k < 20 && n->nq; k++) {
+		if (token_info(n, HX_A, &info) >= 0)
+			fail_msg("a sent its token request although its delete was queued first");
+		assert_int_equal(hx_deliver(n), 0);
+	}
+	assert_int_equal(n->nq, 0);
+	assert_int_equal(hx_count_sas(n, HX_A), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1333,6 +1444,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_backup_gateway, qx_teardown),
 	    cmocka_unit_test_teardown(test_peer_ignores_qcd_b, qx_teardown),
 	    cmocka_unit_test_teardown(test_peer_ignores_qcd_a, qx_teardown),
+	    cmocka_unit_test_teardown(test_ext_request_waits, qx_teardown),
+	    cmocka_unit_test_teardown(test_ext_request_moves_on_rekey, qx_teardown),
+	    cmocka_unit_test_teardown(test_ext_request_dropped_by_delete, qx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
