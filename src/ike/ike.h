@@ -83,6 +83,10 @@ struct ike_host {
 	/* The IKE SA's addresses changed (NAT mapping change or MOBIKE): the
 	 * Child SA follows to c->local/c->remote. */
 	void (*child_moved)(void *ctx, const struct ike_child_info *c);
+	/* Resolve an FQDN without blocking (RFC 5685 9.2 gateway identities):
+	 * 0 when the lookup started; the host answers once with ike_resolved(id).
+	 * NULL or -1: names cannot be resolved. */
+	int (*resolve)(void *ctx, const char *name, uint64_t id);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;
@@ -127,6 +131,31 @@ void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint
 int ike_qcd_rollover(struct ike *ike) WUR;
 /* Force a new QCD secret after the file was found corrupt (operator action). */
 int ike_qcd_reset(struct ike *ike) WUR;
+
+/* The answer to host.resolve(id): n addresses (port 0), n = 0 when the name
+ * did not resolve. The engine gives up on a lookup by itself after 5 s. */
+void ike_resolved(struct ike *ike, uint64_t id, const struct ike_addr *addrs, size_t n);
+
+/* ---- Redirect (RFC 5685), the gateway's operator commands ---- */
+
+struct ike_redirect_sel {
+	bool all;
+	const char *conn;            /* connection name, or NULL */
+	uint64_t serial;             /* one SA, or 0 */
+	const struct ike_addr *peer; /* peer address, or NULL */
+	unsigned peer_plen;          /* with peer: prefix length (32/128: the host) */
+	const char *id;              /* fnmatch(3) pattern on the peer's ID as text, or NULL */
+};
+/* Gateway-initiated redirect (RFC 5685 5) of the selected established SAs
+ * whose peers announced REDIRECT_SUPPORTED, to target (an address or an
+ * FQDN); the number of SAs sent a REDIRECT, -1 when target is neither. */
+int ike_redirect(struct ike *ike, const struct ike_redirect_sel *sel, const char *target) WUR;
+/* Drain towards target: new clients are redirected in IKE_SA_INIT and
+ * established ones moved at rate SAs per second; target NULL stops.
+ * -1 when target is not an address or FQDN. */
+int ike_redirect_drain(struct ike *ike, const char *target, unsigned rate) WUR;
+/* Drain state and redirect counters (rikectl redirect --status). */
+void ike_redirect_status(struct ike *ike, bool json, FILE *out);
 
 /* Status for rikectl (text or JSON). */
 void ike_status(struct ike *ike, bool json, FILE *out);
