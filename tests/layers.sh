@@ -40,13 +40,15 @@ for layer in "${!allowed[@]}"; do
 done
 
 # An extension (a file of src/ike defining a struct ike_ext) sees the engine
-# only through the extension contract: ike/ext.h and ike/engine.h.
+# only through the extension contract: ike/ext.h and ike/engine.h (and its
+# own headers, ike/NAME_*.h, such as redirect_provider.h).
 for f in $(grep -lE '^const struct ike_ext [a-z_]+ = ' "$src"/ike/*.c); do
 	while IFS= read -r hit; do
 		line=${hit%%:*}
 		inc=$(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]+"([^"]+)".*/\1/p' <<<"${hit#*:}")
-		if [[ $inc == ike/* && $inc != ike/ext.h && $inc != ike/engine.h ]]; then
-			echo "${f#"$src"/}:$line: an extension may include only ike/ext.h and ike/engine.h of the engine, not \"$inc\""
+		base=$(basename "$f" .c)
+		if [[ $inc == ike/* && $inc != ike/ext.h && $inc != ike/engine.h && $inc != "ike/${base}_"*.h ]]; then
+			echo "${f#"$src"/}:$line: an extension may include only ike/ext.h, ike/engine.h and its own ike/${base}_*.h of the engine, not \"$inc\""
 			bad=1
 		fi
 	done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$f")

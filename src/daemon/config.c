@@ -264,24 +264,7 @@ void cfg_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 /* Host names: labels of letters, digits, '-' and '_', dot-separated. */
 static bool fqdn_valid(const char *s)
 {
-	size_t label = 0, total = strlen(s);
-
-	if (total == 0 || total > 253)
-		return false;
-	for (; *s; s++) {
-		if (*s == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		           (*s >= '0' && *s <= '9') || *s == '-' || *s == '_') {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return label > 0;
+	return conf_fqdn_valid(s);
 }
 
 static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
@@ -585,6 +568,8 @@ void cfg_default_proposals(uint8_t protocol, struct proposal *out, size_t *n)
 
 /* ---- the riked = { ... } group ---- */
 
+static int globals_anycast(struct ld *c, const config_setting_t *g, struct cfg *cfg);
+
 static const char *const riked_keys[] = {"log",
                                          "log_level",
                                          "control_socket",
@@ -597,6 +582,7 @@ static const char *const riked_keys[] = {"log",
                                          "half_open_max",
                                          "half_open_per_source",
                                          "half_open_memory",
+                                         "redirect_anycast",
                                          "qcd",
                                          NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
@@ -683,7 +669,7 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "half_open_max", 1, 10000000, &cfg->half_open_max) < 0 ||
 	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
-	     globals_qcd(c, g, cfg) < 0))
+	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0))
 		return -1;
 	if (get_path(c, g, "control_socket", sizeof(((struct sockaddr_un *)0)->sun_path),
 	             "/run/riked/riked.sock", &cfg->control_socket) < 0 ||
@@ -740,7 +726,11 @@ static const char *const conn_keys[] = {
 static const char *const psk_keys[] = {"method", "secret", NULL};
 static const char *const pubkey_keys[] = {"method", "cert", "key", "ca", NULL};
 static const char *const retransmit_keys[] = {"timeout", "base", "tries", NULL};
-static const char *const redirect_keys[] = {"accept", "to", NULL};
+static const char *const redirect_keys[] = {"accept", "allow",   "max",   "period", "to",
+                                            "select", "weights", "by_id", "grace",  NULL};
+static const char *const rule_keys[] = {"id", "to", NULL};
+static const char *const anycast_keys[] = {"address", "to", NULL};
+static const char *const selects[] = {"round-robin", "weight", NULL};
 static const char *const modes[] = {"tunnel", "transport", NULL};
 static const char *const starts[] = {"start", "wait", "trap", NULL};
 
@@ -758,7 +748,10 @@ static void conn_defaults(struct cfg_conn *cc)
 	cc->retransmit.tries = 5;
 	cc->qcd = true;
 	cc->mobike = true;
-	cc->redirect_accept = true;
+	cc->redirect.accept = true;
+	cc->redirect.max = 5;      /* RFC 5685 7: MAX_REDIRECTS */
+	cc->redirect.period = 300; /* REDIRECT_LOOP_DETECT_PERIOD */
+	cc->redirect.grace = 10;
 	cc->fragmentation = true;
 	cc->fragment_size = 1280; /* RFC 7383 2.5.1: the IPv6 minimum MTU (RFC 8200 5) */
 }
@@ -1031,26 +1024,145 @@ static int conn_retransmit(struct ld *c, const config_setting_t *g, struct cfg_c
 	return 0;
 }
 
+/* A list of gateways or allow entries into fixed slots; valid() checks each. */
+static int redirect_list(struct ld *c, const config_setting_t *r, const char *key,
+                         char (*out)[CFG_GW_MAX], size_t *n, bool (*valid)(const char *),
+                         const char *what)
+{
+	const config_setting_t *l;
+
+	if (get_str_list(c, r, key, CFG_REDIRECT_MAX, &l) < 0)
+		return -1;
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		const char *v = config_setting_get_string_elem(l, i);
+
+		if (strlen(v) >= CFG_GW_MAX || !valid(v))
+			return fail(c, l, "'%s' entry \"%s\" is not %s", key, v, what);
+		snprintf(out[(*n)++], CFG_GW_MAX, "%s", v);
+	}
+	return 0;
+}
+
+static bool gw_valid(const char *s)
+{
+	return conf_gw_kind(s) != 0;
+}
+
+/* RFC 5685 3, 6: redirect = { by_id = ( { id = "PATTERN"; to = "GW"; }, ... ); } */
+static int redirect_rules(struct ld *c, const config_setting_t *r, struct cfg_redirect *rd)
+{
+	const config_setting_t *l = member(r, "by_id");
+
+	if (!l)
+		return 0;
+	if (config_setting_type(l) != CONFIG_TYPE_LIST || config_setting_length(l) == 0 ||
+	    config_setting_length(l) > CFG_REDIRECT_MAX)
+		return fail(c, l,
+		            "'by_id' must be a list of 1 to %d groups ( { id = ...; to = ...; } )",
+		            CFG_REDIRECT_MAX);
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *id = NULL, *to = NULL;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return fail(c, e, "'by_id' entries must be groups { id = ...; to = ...; }");
+		if (check_keys(c, e, rule_keys, "redirect.by_id") < 0 ||
+		    get_str(c, e, "id", &id) < 0 || get_str(c, e, "to", &to) < 0)
+			return -1;
+		if (!id || !*id || strlen(id) >= CFG_GW_MAX)
+			return fail(c, e, "'by_id' entries need an 'id' pattern");
+		if (!to || strlen(to) >= CFG_GW_MAX || !gw_valid(to))
+			return fail(c, e, "'by_id' entry 'to' must be an address or FQDN");
+		snprintf(rd->by_id[rd->n_by_id].id, CFG_GW_MAX, "%s", id);
+		snprintf(rd->by_id[rd->n_by_id++].to, CFG_GW_MAX, "%s", to);
+	}
+	return 0;
+}
+
+static int redirect_weights(struct ld *c, const config_setting_t *r, struct cfg_redirect *rd)
+{
+	const config_setting_t *l = member(r, "weights");
+	int sel = 0;
+
+	for (size_t i = 0; i < CFG_REDIRECT_MAX; i++)
+		rd->weight[i] = 1;
+	if (get_enum(c, r, "select", selects, &sel) < 0)
+		return -1;
+	rd->select = (enum cfg_select)sel;
+	if (!l)
+		return 0;
+	if (rd->select != CFG_SELECT_WEIGHT)
+		return fail(c, l, "'weights' needs select = \"weight\"");
+	if ((config_setting_type(l) != CONFIG_TYPE_ARRAY &&
+	     config_setting_type(l) != CONFIG_TYPE_LIST) ||
+	    (size_t)config_setting_length(l) != rd->n_to)
+		return fail(c, l, "'weights' must have one integer per entry of 'to'");
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_INT || config_setting_get_int(e) < 1 ||
+		    config_setting_get_int(e) > 1000)
+			return fail(c, l, "'weights' entries must be integers 1..1000");
+		rd->weight[i] = (uint32_t)config_setting_get_int(e);
+	}
+	return 0;
+}
+
 static int conn_redirect(struct ld *c, const config_setting_t *g, struct cfg_conn *cc)
 {
+	struct cfg_redirect *rd = &cc->redirect;
 	const config_setting_t *r;
-	const char *to = NULL;
-	uint8_t a[16];
 
 	if (get_group(c, g, "redirect", &r) < 0)
 		return -1;
 	if (!r)
 		return 0;
 	if (check_keys(c, r, redirect_keys, "redirect") < 0 ||
-	    get_bool(c, r, "accept", &cc->redirect_accept) < 0 || get_str(c, r, "to", &to) < 0)
+	    get_bool(c, r, "accept", &rd->accept) < 0 ||
+	    get_u32(c, r, "max", 1, 100, &rd->max) < 0 ||
+	    get_u32(c, r, "period", 1, 86400, &rd->period) < 0 ||
+	    get_u32(c, r, "grace", 0, 3600, &rd->grace) < 0 ||
+	    /* RFC 5685 9.2: a new gateway is an IPv4 or IPv6 address or an FQDN. */
+	    redirect_list(c, r, "to", rd->to, &rd->n_to, gw_valid, "an address or FQDN") < 0 ||
+	    redirect_list(c, r, "allow", rd->allow, &rd->n_allow, conf_allow_valid,
+	                  "an address, ADDRESS/LENGTH or FQDN pattern") < 0 ||
+	    redirect_weights(c, r, rd) < 0 || redirect_rules(c, r, rd) < 0)
 		return -1;
-	if (!to)
+	return 0;
+}
+
+/* riked.redirect_anycast = ( { address = "ANYCAST"; to = "UNICAST"; } ) (RFC 5685 4). */
+static int globals_anycast(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *l = member(g, "redirect_anycast");
+
+	if (!l)
 		return 0;
-	/* RFC 5685 4: the new gateway is an IPv4/IPv6 address or an FQDN. */
-	if (inet_pton(AF_INET, to, a) != 1 && inet_pton(AF_INET6, to, a) != 1 && !fqdn_valid(to))
-		return fail(c, member(r, "to"), "'to' = \"%s\" is not an address or FQDN", to);
-	cc->redirect_to = strdup(to);
-	return cc->redirect_to ? 0 : fail(c, r, "out of memory");
+	if (config_setting_type(l) != CONFIG_TYPE_LIST || config_setting_length(l) == 0 ||
+	    config_setting_length(l) > CFG_REDIRECT_MAX)
+		return fail(c, l, "'redirect_anycast' must be a list of 1 to %d groups",
+		            CFG_REDIRECT_MAX);
+	for (int i = 0; i < config_setting_length(l); i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		struct cfg_anycast *a = &cfg->anycast[cfg->n_anycast];
+		const char *addr = NULL, *to = NULL;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP ||
+		    check_keys(c, e, anycast_keys, "redirect_anycast") < 0 ||
+		    get_str(c, e, "address", &addr) < 0 || get_str(c, e, "to", &to) < 0)
+			return config_setting_type(e) != CONFIG_TYPE_GROUP
+			           ? fail(c, e, "'redirect_anycast' entries must be groups")
+			           : -1;
+		if (!addr || addr_parse(addr, 0, &a->address) < 0 ||
+		    a->address.ss_family == AF_UNSPEC)
+			return fail(c, e, "'redirect_anycast' entries need an 'address'");
+		if (!to || strlen(to) >= CFG_GW_MAX ||
+		    (conf_gw_kind(to) != IKEV2_GW_ID_IPV4 && conf_gw_kind(to) != IKEV2_GW_ID_IPV6))
+			return fail(c, e, "'redirect_anycast' 'to' must be a unicast address");
+		snprintf(a->to, CFG_GW_MAX, "%s", to);
+		cfg->n_anycast++;
+	}
+	return 0;
 }
 
 static int conn_flags(struct ld *c, const config_setting_t *g, struct cfg_conn *cc)
@@ -1260,7 +1372,6 @@ static void conn_free(struct cfg_conn *cc)
 	free(cc->auth.cert);
 	free(cc->auth.key);
 	free(cc->auth.ca);
-	free(cc->redirect_to);
 	explicit_bzero(cc, sizeof(*cc));
 }
 
@@ -1330,7 +1441,7 @@ bool cfg_conn_equal(const struct cfg_conn *a, const struct cfg_conn *b)
 	       a->retransmit.base == b->retransmit.base &&
 	       a->retransmit.tries == b->retransmit.tries && a->qcd == b->qcd &&
 	       a->qcd_bind_address == b->qcd_bind_address && a->mobike == b->mobike &&
-	       a->redirect_accept == b->redirect_accept && str_eq(a->redirect_to, b->redirect_to) &&
+	       !memcmp(&a->redirect, &b->redirect, sizeof(a->redirect)) &&
 	       a->fragmentation == b->fragmentation && a->fragment_size == b->fragment_size &&
 	       a->encap == b->encap;
 }

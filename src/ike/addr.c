@@ -85,3 +85,59 @@ void addr_format(const struct ike_addr *a, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s:%u", host, addr_port(a));
 }
+
+void addr_format_host(const struct ike_addr *a, char *buf, size_t len)
+{
+	size_t n;
+	const uint8_t *p = addr_bytes(a, &n);
+
+	if (!p || !inet_ntop(a->ss.ss_family, p, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+int addr_from_bytes(struct ike_addr *a, const uint8_t *p, size_t len)
+{
+	memset(a, 0, sizeof(*a));
+	if (len == 4) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
+
+		s->sin_family = AF_INET;
+		memcpy(&s->sin_addr, p, 4);
+		return 0;
+	}
+	if (len == 16) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
+
+		s->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, p, 16);
+		return 0;
+	}
+	return -1;
+}
+
+int addr_parse(struct ike_addr *a, const char *text)
+{
+	uint8_t b[16];
+
+	if (inet_pton(AF_INET, text, b) == 1)
+		return addr_from_bytes(a, b, 4);
+	if (inet_pton(AF_INET6, text, b) == 1)
+		return addr_from_bytes(a, b, 16);
+	return -1;
+}
+
+bool addr_in_prefix(const struct ike_addr *a, const struct ike_addr *net, unsigned plen)
+{
+	size_t la, ln;
+	const uint8_t *pa = addr_bytes(a, &la), *pn = addr_bytes(net, &ln);
+
+	if (!pa || la != ln || plen > 8 * la)
+		return false;
+	for (unsigned i = 0; i < plen; i++) {
+		uint8_t m = (uint8_t)(0x80u >> (i % 8));
+
+		if ((pa[i / 8] & m) != (pn[i / 8] & m))
+			return false;
+	}
+	return true;
+}

@@ -50,9 +50,13 @@ struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c, const 
 	if (addr_is_any(&c->local))
 		sa->local.ss.ss_family = gw->ss.ss_family;
 	sa->remote = *gw;
+	return sa;
+}
+
+void ike_sa_start(struct ike *ike, struct ike_sa *sa)
+{
 	ike_queue(ike, sa, TASK_IKE_SA_INIT);
 	ike_sa_changed(ike, sa);
-	return sa;
 }
 
 static int initiate(struct ike *ike, const struct cfg_conn *c)
@@ -61,8 +65,14 @@ static int initiate(struct ike *ike, const struct cfg_conn *c)
 
 	if (addr_is_any(&c->remote))
 		return -1; /* nobody to call */
+	struct ike_sa *sa;
+
 	addr_from_ss(&gw, &c->remote, ike->cfg->ike_port);
-	return ike_initiate_to(ike, c, &gw) ? 0 : -1;
+	sa = ike_initiate_to(ike, c, &gw);
+	if (!sa)
+		return -1;
+	ike_sa_start(ike, sa);
+	return 0;
 }
 
 void ike_start(struct ike *ike)

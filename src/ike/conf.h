@@ -36,6 +36,40 @@ struct proposal {
 	uint16_t esn[2];                   /* IKEV2_ESN_*; ESP only */
 };
 
+/* ---- Redirect (RFC 5685) ---- */
+
+#define CFG_REDIRECT_MAX 8   /* gateways, allow entries, identity rules */
+#define CFG_GW_MAX       254 /* a gateway as text (an address or an FQDN), with NUL */
+
+enum cfg_select { CFG_SELECT_ROUND_ROBIN, CFG_SELECT_WEIGHT };
+
+struct cfg_redirect_rule {
+	char id[CFG_GW_MAX]; /* fnmatch(3) pattern on the client's ID as text */
+	char to[CFG_GW_MAX];
+};
+
+struct cfg_redirect {
+	/* Client: announce REDIRECT_SUPPORTED and follow redirects (3, 5, 6). */
+	bool accept;
+	char allow[CFG_REDIRECT_MAX][CFG_GW_MAX]; /* allowed targets; none: any */
+	size_t n_allow;
+	uint32_t max, period; /* 7: at most max redirects in period seconds */
+	/* Gateway: IKE_SA_INIT targets (static provider), IKE_AUTH rules. */
+	char to[CFG_REDIRECT_MAX][CFG_GW_MAX];
+	uint32_t weight[CFG_REDIRECT_MAX];
+	size_t n_to;
+	enum cfg_select select;
+	struct cfg_redirect_rule by_id[CFG_REDIRECT_MAX];
+	size_t n_by_id;
+	uint32_t grace; /* seconds a redirected SA is kept for the client to delete (5) */
+};
+
+/* 4: an IKE_SA_INIT to an anycast address is redirected to a unicast one. */
+struct cfg_anycast {
+	struct sockaddr_storage address;
+	char to[CFG_GW_MAX];
+};
+
 /* ---- connections ---- */
 
 #define CFG_NAME_MAX      64  /* connection name, with NUL */
@@ -109,13 +143,12 @@ struct cfg_conn {
 		double base;    /* backoff factor */
 		unsigned tries;
 	} retransmit;
-	bool qcd, qcd_bind_address; /* RFC 6290 */
-	bool mobike;                /* RFC 4555 */
-	bool redirect_accept;       /* RFC 5685 */
-	char *redirect_to;          /* owned; gateway to redirect initiators to, or NULL */
-	bool fragmentation;         /* RFC 7383 */
-	uint32_t fragment_size;     /* largest IP datagram of an IKE fragment (RFC 7383 2.5.1) */
-	bool encap;                 /* force UDP encapsulation (RFC 3948) */
+	bool qcd, qcd_bind_address;   /* RFC 6290 */
+	bool mobike;                  /* RFC 4555 */
+	struct cfg_redirect redirect; /* RFC 5685 */
+	bool fragmentation;           /* RFC 7383 */
+	uint32_t fragment_size;       /* largest IP datagram of an IKE fragment (RFC 7383 2.5.1) */
+	bool encap;                   /* force UDP encapsulation (RFC 3948) */
 };
 
 struct cfg {
@@ -132,13 +165,24 @@ struct cfg {
 	uint32_t half_open_memory;      /* KiB held by half-open SAs at most, fragments included */
 	bool qcd_enabled;               /* RFC 6290 global switch */
 	uint32_t qcd_rollover_interval; /* seconds, 0 = never */
-	struct cfg_conn *conns;         /* owned array */
+	struct cfg_anycast anycast[CFG_REDIRECT_MAX]; /* RFC 5685 4 */
+	size_t n_anycast;
+	struct cfg_conn *conns; /* owned array */
 	size_t nconns;
 	/* owned: the first file holding a pre-shared key that group or
 	 * others may read (with its mode), or NULL; riked warns about it */
 	char *secrets_exposed;
 	unsigned secrets_mode;
 };
+
+/* RFC 5685 9.2: what a gateway written as text is: IKEV2_GW_ID_IPV4,
+ * _IPV6 or _FQDN (RFC 1035 labels), or 0 when it is none of them. */
+uint8_t conf_gw_kind(const char *s);
+/* An FQDN as RFC 1035 2.3.1 writes one (and '_'). */
+bool conf_fqdn_valid(const char *s);
+/* A redirect allow-list entry: an address, a prefix ADDR/LEN, or an FQDN
+ * pattern (FQDN characters with fnmatch's * and ?). */
+bool conf_allow_valid(const char *s);
 
 /* Borrowed pointer to the named connection, or NULL. */
 const struct cfg_conn *conf_conn_lookup(const struct cfg *cfg, const char *name);

@@ -327,7 +327,8 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 		goto fail;
 	memcpy(c.spi, nsa->spi_r, 8);
 	if (build_sa_chosen(&r, &c) < 0 || build_nonce(&r, nr, sizeof(nr)) < 0 ||
-	    build_ke(&r, dh) < 0 || ext_add(ike, nsa, EXT_IKE_REKEY_RESP_OUT, &r) < 0 ||
+	    build_ke(&r, dh) < 0 ||
+	    ext_run(ike, EXT_IKE_REKEY_RESP_OUT, nsa, m, &r, NULL, NULL) == EXT_FAIL ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_CREATE_CHILD_SA, m->hdr.msg_id, &r) < 0)
 		goto fail;
 	nsa->by_us = false;

@@ -70,6 +70,7 @@ void ike_free(struct ike *ike)
 		sa_reap(ike);
 	}
 	ext_free(ike);
+	resolve_free(ike);
 	hash_free(ike->by_spi);
 	hash_free(ike->by_serial);
 	hash_free(ike->by_init);
@@ -321,12 +322,23 @@ void ike_check_liveness(struct ike *ike, struct ike_sa *sa)
 	ike_queue(ike, sa, TASK_DPD);
 }
 
-void ike_delete(struct ike *ike, struct ike_sa *sa)
+void ike_delete(struct ike *ike, struct ike_sa *sa, const char *why)
 {
+	sa->no_restart = true;
+	if (sa->state == IKE_S_DELETING || sa->state == IKE_S_DEAD)
+		return;
+	sa_log(sa, LOG_INFO, "deleting", "%s", why);
 	if (sa->state == IKE_S_ESTABLISHED || sa->state == IKE_S_REKEYED)
 		ike_queue(ike, sa, TASK_IKE_DELETE);
-	else if (sa->state != IKE_S_DELETING)
-		sa_kill(ike, sa, "deleted before it was established");
+	else if (sa->state == IKE_S_AUTH_SENT && sa->keyed)
+		sa->delete_when_up = true; /* ike_established sends it */
+	else
+		sa_fail(ike, sa, why);
+}
+
+void ike_retry(struct ike *ike, const char *conn, uint64_t delay_ms)
+{
+	ike_restart(ike, conn, delay_ms);
 }
 
 void ike_peer_gone(struct ike *ike, struct ike_sa *sa, bool peer_dead, const char *why)
@@ -562,6 +574,7 @@ void ike_run_timers(struct ike *ike)
 	ext_timers(ike, now);
 	ike_run_restarts(ike, now);
 	cookie_timers(ike, now);
+	resolve_timers(ike, now);
 	sa_reap(ike);
 }
 

@@ -67,6 +67,13 @@ const uint8_t *ike_sa_spi_r(const struct ike_sa *sa);
 /* The path in use (RFC 4555: one of the address pairs). */
 const struct ike_addr *ike_sa_local(const struct ike_sa *sa);
 const struct ike_addr *ike_sa_remote(const struct ike_sa *sa);
+/* Our Ni of the IKE_SA_INIT that made the SA (RFC 5685 3 checks a REDIRECT against it). */
+const uint8_t *ike_sa_ni(const struct ike_sa *sa, size_t *len);
+/* An IKE rekey of this SA is under way, or it was replaced (RFC 7296 2.8). */
+bool ike_sa_rekeying(const struct ike_sa *sa);
+/* The peer's authenticated identity as text (user@fqdn, an FQDN, an address,
+ * or hex for other types) into buf; its length, 0 before IKE_AUTH. */
+size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len);
 /* The Child SA whose outbound SPI (the peer's) is spi, or NULL. */
 struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 
@@ -91,12 +98,14 @@ void ike_sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, v
 /* ---- primitives ---- */
 
 /*
- * Initiate connection c towards gateway gw instead of its configured
- * remote (RFC 5685 6: after a redirect). The new SA is returned (borrowed)
- * so the caller can fill its extension state; NULL on failure.
+ * An initiator SA for connection c towards gateway gw instead of its
+ * configured remote (RFC 5685 3: after a redirect). Nothing is sent until
+ * ike_sa_start(), so the caller can fill its extension state first (the
+ * first IKE_SA_INIT request is built from it). NULL on failure.
  */
 struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c,
                                const struct ike_addr *gw);
+void ike_sa_start(struct ike *ike, struct ike_sa *sa);
 /*
  * The peer is gone (liveness gave up, QCD verified its token, a redirect
  * took it elsewhere): extensions hear sa_down, a keep_up connection is
@@ -104,8 +113,20 @@ struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c,
  * without a Delete. peer_dead says the peer lost its state.
  */
 void ike_peer_gone(struct ike *ike, struct ike_sa *sa, bool peer_dead, const char *why);
-/* Delete the SA towards its peer (an INFORMATIONAL with D, RFC 7296 1.4.1). */
-void ike_delete(struct ike *ike, struct ike_sa *sa);
+/*
+ * Delete the SA towards its peer (an INFORMATIONAL with D, RFC 7296 1.4.1)
+ * and do not re-initiate it. While its IKE_AUTH response is being processed
+ * the delete goes out as soon as it is established (RFC 5685 6); an SA that
+ * never got that far is dropped without a word.
+ */
+void ike_delete(struct ike *ike, struct ike_sa *sa, const char *why);
+/* Re-initiate connection conn, if keep_up, after delay_ms towards its
+ * configured gateway (a setup that was refused or failed). */
+void ike_retry(struct ike *ike, const char *conn, uint64_t delay_ms);
+/* Resolve name through the host without blocking (RFC 5685 9.2 FQDN
+ * identities); owner's resolved hook gets the answer with tag, within 5 s.
+ * -1 when the host cannot resolve names or too many lookups are pending. */
+int ike_resolve(struct ike *ike, const char *name, const struct ike_ext *owner, uint64_t tag) WUR;
 /* Check liveness now with an empty INFORMATIONAL (RFC 7296 2.4). */
 void ike_check_liveness(struct ike *ike, struct ike_sa *sa);
 /*

@@ -16,6 +16,7 @@
 /* The extensions, in the order their hooks run. */
 static const struct ike_ext *const extensions[] = {
     &qcd_ext,
+    &redirect_ext,
 };
 
 #define N_EXT (sizeof(extensions) / sizeof(extensions[0]))
@@ -192,7 +193,7 @@ enum ext_result ext_run(struct ike *ike, enum ext_point pt, struct ike_sa *sa,
 		}
 		r = extensions[i]->hook(pt, &c);
 	}
-	if (r == EXT_NO_CHILD && pt != EXT_AUTH_REQ_IN)
+	if (r == EXT_NO_CHILD && pt != EXT_AUTH_REQ_IN && pt != EXT_AUTH_RESP_IN)
 		r = EXT_CONTINUE;
 	if (r == EXT_HANDLED && pt == EXT_SA_INIT_REQ_IN)
 		answer_stateless(ike, &c);
@@ -401,6 +402,13 @@ void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *l
 	for (size_t i = 0; i < N_EXT; i++)
 		if (extensions[i]->esp_unknown_spi)
 			extensions[i]->esp_unknown_spi(ike, spi, local, remote);
+}
+
+void ext_resolved(struct ike *ike, const struct ike_ext *owner, uint64_t tag, const char *name,
+                  const struct ike_addr *addrs, size_t n)
+{
+	if (ext_index(owner) >= 0 && owner->resolved)
+		owner->resolved(ike, tag, name, addrs, n);
 }
 
 /* ---- SA and Child SA events ---- */

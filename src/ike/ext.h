@@ -39,7 +39,9 @@
  *                                      (after AUTH)       EXT_AUTH_RESP_OUT
  *      (responder's AUTH verified)                        EXT_AUTH_RESP_IN
  *    EXT_AUTH_REQ_IN may return EXT_NO_CHILD: the IKE SA is answered
- *    without a Child SA (RFC 5685 6: redirect in IKE_AUTH).
+ *    without a Child SA (RFC 5685 6: redirect in IKE_AUTH); at
+ *    EXT_AUTH_RESP_IN it means the initiator makes none from this response.
+ *    At a response's _OUT point, ctx->in is the request being answered.
  *
  *    CREATE_CHILD_SA rekeying the IKE SA (RFC 7296 1.3.2)
  *      HDR, SK {SA, Ni, KEi}  -->  <--  HDR, SK {SA, Nr, KEr}
@@ -60,7 +62,7 @@
  *      EXT_CONTINUE  go on with the exchange;
  *      EXT_HANDLED   the hook answered or consumed the message: stop here
  *                    (at EXT_SA_INIT_REQ_IN: send ctx->out as the answer);
- *      EXT_NO_CHILD  (EXT_AUTH_REQ_IN only) no Child SA in this exchange;
+ *      EXT_NO_CHILD  (IKE_AUTH's _IN points only) no Child SA in this exchange;
  *      EXT_FAIL      end the exchange: a request is answered with
  *                    N(ctx->notify) (when set) and the IKE SA removed; a
  *                    response removes the IKE SA (RFC 7296 2.21).
@@ -164,6 +166,9 @@ struct ike_ext {
 	void (*child_event)(struct ext_ctx *c, struct child_sa *child, enum ext_child_event ev);
 	/* The SA goes away; peer_dead when the peer lost it. */
 	void (*sa_down)(struct ext_ctx *c, bool peer_dead);
+	/* The answer to ike_resolve(tag): n addresses, 0 when name did not resolve. */
+	void (*resolved)(struct ike *ike, uint64_t tag, const char *name,
+	                 const struct ike_addr *addrs, size_t n);
 	/* The extension's own deadlines: milliseconds until due (-1: none), and run them. */
 	int64_t (*next_timeout)(struct ike *ike, uint64_t now);
 	void (*timers)(struct ike *ike, uint64_t now);
@@ -174,6 +179,7 @@ struct ike_ext {
 
 /* The extensions (one file each). */
 extern const struct ike_ext qcd_ext;
+extern const struct ike_ext redirect_ext;
 
 /* A read-only view of QCD's state of an SA (status, tests). */
 #define QCD_VIEW_TOKENS 4

@@ -37,6 +37,14 @@ void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_
 /* Raw address octets (4 or 16) and their length. */
 const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len);
 void addr_format(const struct ike_addr *a, char *buf, size_t len);
+/* The address alone, without brackets or port. */
+void addr_format_host(const struct ike_addr *a, char *buf, size_t len);
+/* 4 or 16 octets (port 0); -1 for another length. */
+int addr_from_bytes(struct ike_addr *a, const uint8_t *p, size_t len);
+/* A numeric IPv4 or IPv6 address (port 0); -1 otherwise. */
+int addr_parse(struct ike_addr *a, const char *text);
+/* a lies in net/plen (same family). */
+bool addr_in_prefix(const struct ike_addr *a, const struct ike_addr *net, unsigned plen);
 bool addr_is_any(const struct sockaddr_storage *ss);
 
 #define IKE_MAX_TS CFG_MAX_TS

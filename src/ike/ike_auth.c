@@ -100,6 +100,8 @@ static bool verify_auth(struct ike_sa *sa, const struct wire_msg *m, uint8_t id_
 
 		sa->peer_id_type = idp->u.id.type;
 		sa->peer_id_len = idp->u.id.len;
+		memcpy(sa->peer_id, idp->u.id.data,
+		       idp->u.id.len < sizeof(sa->peer_id) ? idp->u.id.len : sizeof(sa->peer_id));
 		ok = crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
 	}
 	return ok;
@@ -151,6 +153,8 @@ void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 		sa->dpd_ms = now + (uint64_t)c->dpd_interval * 1000;
 	if (sa->natt && sa->nat_local && !sa->fake_nat)
 		sa->keepalive_ms = now + 20000; /* RFC 3948 4 */
+	if (sa->delete_when_up)
+		ike_queue(ike, sa, TASK_IKE_DELETE); /* ike_delete during IKE_AUTH */
 	ike_sa_changed(ike, sa);
 }
 
@@ -218,6 +222,7 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 {
 	const struct wire_payload *idr = wire_msg_find(m, IKEV2_PL_IDR, NULL);
 	const struct cfg_conn *c = sa->conn;
+	enum ext_result er;
 
 	if (sa->state != IKE_S_AUTH_SENT || !c)
 		return;
@@ -240,18 +245,17 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 	}
 	/* Extensions see the response once the responder is authenticated
 	 * (RFC 5685 6: a REDIRECT here is acted on only now). */
-	switch (ext_run(ike, EXT_AUTH_RESP_IN, sa, m, NULL, NULL, NULL)) {
-	case EXT_FAIL:
+	er = ext_run(ike, EXT_AUTH_RESP_IN, sa, m, NULL, NULL, NULL);
+	if (er == EXT_FAIL)
 		return;
-	case EXT_HANDLED:
+	if (er == EXT_HANDLED) {
 		if (sa->state != IKE_S_DEAD)
 			ike_request_done(ike, sa);
 		return;
-	default:
-		break;
 	}
 	ike_established(ike, sa, "authenticated");
-	first_child_initiator(ike, sa, m);
+	if (er != EXT_NO_CHILD)
+		first_child_initiator(ike, sa, m);
 	ike_request_done(ike, sa);
 }
 
@@ -389,7 +393,7 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	wire_msg_init(&r);
 	our_id(sa, &id);
 	if (build_id(&r, IKEV2_PL_IDR, &id) < 0 || build_auth(sa, &r, &id) < 0 ||
-	    ext_add(ike, sa, EXT_AUTH_RESP_OUT, &r) < 0 ||
+	    ext_run(ike, EXT_AUTH_RESP_OUT, sa, m, &r, NULL, NULL) == EXT_FAIL ||
 	    (er != EXT_NO_CHILD && first_child_responder(ike, sa, m, &r) < 0) ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");

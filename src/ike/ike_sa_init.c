@@ -13,6 +13,7 @@
  *   or                           <--  HDR, N(NO_PROPOSAL_CHOSEN)
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ike/sa.h"
@@ -365,7 +366,7 @@ static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct 
 		if (build_notify(m, 0, NULL, 0, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0) < 0)
 			return -1;
 	}
-	return ext_add(ike, sa, EXT_SA_INIT_RESP_OUT, m);
+	return ext_run(ike, EXT_SA_INIT_RESP_OUT, sa, req, m, NULL, NULL) == EXT_FAIL ? -1 : 0;
 }
 
 /* Create the half-open SA and answer (the normal path). */
@@ -418,6 +419,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	struct ike_chosen c;
+	struct wire_msg *answer;
+	enum ext_result er;
 	uint8_t g[WIRE_INVALID_KE_LEN];
 	size_t glen;
 
@@ -432,8 +435,15 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	if (!cookie_ok(ike, local, remote, m))
 		return;
 	/* After the cookie check, before any state or DH work: an extension
-	 * may answer statelessly (RFC 5685 4). */
-	if (ext_run(ike, EXT_SA_INIT_REQ_IN, NULL, m, NULL, local, remote) != EXT_CONTINUE)
+	 * may answer statelessly (RFC 5685 3, 4). */
+	answer = malloc(sizeof(*answer));
+	if (!answer)
+		return;
+	wire_msg_init(answer);
+	er = ext_run(ike, EXT_SA_INIT_REQ_IN, NULL, m, answer, local, remote);
+	wire_msg_free(answer);
+	free(answer);
+	if (er != EXT_CONTINUE)
 		return;
 	if (propsel_choose(&sap->u.sa, conn->ike_proposals, conn->n_ike_proposals, IKEV2_PROTO_IKE,
 	                   true, &c) < 0) {

@@ -126,7 +126,7 @@ void info_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	wire_msg_init(&r);
 	if (!delete_ike && n && add_esp_delete(&r, spis, n) < 0)
 		goto out;
-	if (!delete_ike && ext_add(ike, sa, EXT_INFO_RESP_OUT, &r) < 0)
+	if (!delete_ike && ext_run(ike, EXT_INFO_RESP_OUT, sa, m, &r, NULL, NULL) == EXT_FAIL)
 		goto out;
 	if (ike_send_response(ike, sa, IKEV2_EXCH_INFORMATIONAL, m->hdr.msg_id, &r) < 0)
 		sa_log(sa, LOG_WARNING, "send-failed", "INFORMATIONAL response");

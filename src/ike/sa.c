@@ -429,6 +429,52 @@ const struct ike_addr *ike_sa_remote(const struct ike_sa *sa)
 	return &sa->remote;
 }
 
+const uint8_t *ike_sa_ni(const struct ike_sa *sa, size_t *len)
+{
+	*len = sa->ni_len;
+	return sa->ni;
+}
+
+bool ike_sa_rekeying(const struct ike_sa *sa)
+{
+	return sa->state == IKE_S_REKEYED || (sa->out.active && sa->out.task == TASK_IKE_REKEY);
+}
+
+size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len)
+{
+	size_t n = sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len : sizeof(sa->peer_id);
+	struct ike_addr a;
+	size_t k = 0;
+
+	if (!len)
+		return 0;
+	buf[0] = 0;
+	switch (sa->peer_id_type) {
+	case 0:
+		return 0;
+	case IKEV2_ID_FQDN:
+	case IKEV2_ID_RFC822_ADDR:
+		for (k = 0; k < n && k + 1 < len; k++)
+			buf[k] = sa->peer_id[k] >= 0x20 && sa->peer_id[k] < 0x7f
+			             ? (char)sa->peer_id[k]
+			             : '?';
+		buf[k] = 0;
+		return k;
+	case IKEV2_ID_IPV4_ADDR:
+	case IKEV2_ID_IPV6_ADDR:
+		if (addr_from_bytes(&a, sa->peer_id, n) == 0) {
+			addr_format_host(&a, buf, len);
+			return strlen(buf);
+		}
+		break;
+	default:
+		break;
+	}
+	for (k = 0; k < n && 2 * k + 2 < len; k++)
+		snprintf(buf + 2 * k, 3, "%02x", sa->peer_id[k]);
+	return strlen(buf);
+}
+
 struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi)
 {
 	return child_by_spi_out(sa, spi);

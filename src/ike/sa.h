@@ -163,6 +163,7 @@ struct ike_sa {
 	uint8_t peer_id_type;
 	size_t peer_id_len;
 	uint8_t peer_id_hash[32];
+	uint8_t peer_id[CFG_ID_MAX]; /* its first octets, for logs and rules */
 
 	/* The peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3). */
 	bool peer_frag;
@@ -182,6 +183,7 @@ struct ike_sa {
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
+	bool delete_when_up;        /* ike_delete during IKE_AUTH: delete once established */
 	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
 	struct ike_sa *next_dead;   /* on ike->dead once killed */
 	bool quiet;                 /* unauthenticated and dropped in bulk: state lines at debug */
@@ -229,6 +231,8 @@ struct ike {
 	void *ext[IKE_MAX_EXT]; /* the extensions' engine-wide states, as in ext.c */
 	struct ike_addr local_addrs[IKE_MAX_LOCAL]; /* ike_local_addresses() */
 	size_t n_local_addrs;
+	struct ike_lookup *lookups; /* resolve.c: pending name lookups */
+	uint64_t next_lookup_id;
 	/* Budgets for answers to unauthenticated input (RFC 7296 2.21.1, RFC 8019). */
 	struct ratelimit_keyed answer_src;
 	struct ratelimit answer_all;
@@ -253,7 +257,7 @@ void ext_rekey_done(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa,
  * the one place where EXT_HANDLED, EXT_NO_CHILD and EXT_FAIL take effect.
  * local/remote NULL: the request's addresses or the SA's path. Callers
  * stop on EXT_HANDLED and EXT_FAIL; EXT_NO_CHILD comes back from
- * EXT_AUTH_REQ_IN only.
+ * IKE_AUTH's _IN points only.
  */
 enum ext_result ext_run(struct ike *ike, enum ext_point pt, struct ike_sa *sa,
                         const struct wire_msg *in, struct wire_msg *out,
@@ -288,6 +292,15 @@ void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *l
 /* The extensions' status of an SA: JSON fields into j, or text appended to text. */
 void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len);
 void ike_sa_changed(struct ike *ike, struct ike_sa *sa);
+
+/* ---- resolve.c: the host's name lookups for extensions ---- */
+
+void resolve_timers(struct ike *ike, uint64_t now);
+int64_t resolve_next(const struct ike *ike, uint64_t now);
+void resolve_free(struct ike *ike);
+/* ext.c: hand an answer to its owner. */
+void ext_resolved(struct ike *ike, const struct ike_ext *owner, uint64_t tag, const char *name,
+                  const struct ike_addr *addrs, size_t n);
 
 /* ---- api.c ---- */
 

@@ -56,13 +56,10 @@ static const char *const level_names[] = {
 };
 
 static const char *const rl_kind_names[LOG_RL_KINDS] = {
-    [LOG_RL_MALFORMED] = "malformed",
-    [LOG_RL_UNKNOWN_SPI] = "unknown-spi",
-    [LOG_RL_COOKIE] = "cookie",
-    [LOG_RL_PROPOSAL] = "proposal",
-    [LOG_RL_AUTH] = "auth",
-    [LOG_RL_QCD] = "qcd",
-    [LOG_RL_CTL] = "ctl",
+    [LOG_RL_MALFORMED] = "malformed", [LOG_RL_UNKNOWN_SPI] = "unknown-spi",
+    [LOG_RL_COOKIE] = "cookie",       [LOG_RL_PROPOSAL] = "proposal",
+    [LOG_RL_AUTH] = "auth",           [LOG_RL_QCD] = "qcd",
+    [LOG_RL_REDIRECT] = "redirect",   [LOG_RL_CTL] = "ctl",
     [LOG_RL_OTHER] = "other",
 };
 

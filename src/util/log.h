@@ -62,6 +62,7 @@ enum log_rl_kind {
 	LOG_RL_PROPOSAL,    /* NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD */
 	LOG_RL_AUTH,        /* authentication failures */
 	LOG_RL_QCD,         /* QCD tokens from unauthenticated peers */
+	LOG_RL_REDIRECT,    /* redirects sent or refused before authentication */
 	LOG_RL_CTL,         /* control socket abuse */
 	LOG_RL_OTHER,
 	LOG_RL_KINDS

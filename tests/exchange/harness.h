@@ -42,12 +42,14 @@
 
 #define HX_A         0
 #define HX_B         1
+#define HX_C         2 /* an optional second gateway like b (hx_new3) */
 #define HX_QMAX      512
 #define HX_MAX_CHILD 64
 #define HX_CONN      "t"
 
 #define HX_ADDR_A        "192.0.2.1"
 #define HX_ADDR_B        "192.0.2.2"
+#define HX_ADDR_C        "192.0.2.3"
 #define HX_ADDR_NAT      "203.0.113.5"
 #define HX_NAT_PORT_500  40500
 #define HX_NAT_PORT_4500 44500
@@ -99,7 +101,19 @@ struct hx_net {
 	uint64_t now;
 	struct hx_dgram q[HX_QMAX];
 	size_t nq;
-	struct hx_peer p[2];
+	struct hx_peer p[3];
+	int npeers; /* 2, or 3 with c */
+	/* Name lookups the engines asked for (host.resolve), and the answers. */
+	struct {
+		char name[256];
+		uint64_t id;
+		int side;
+	} lookups[16];
+	size_t nlookups;
+	struct {
+		char name[64], addr[64];
+	} hosts[8];
+	size_t nhosts;
 	bool nat;
 	struct hx_rng rng;
 	size_t misrouted;
@@ -313,6 +327,20 @@ static void hx_child_moved(void *ctx, const struct ike_child_info *c)
 	p->n_moved++;
 }
 
+/* Lookups wait for hx_answer_lookups(), as a real resolver answers later. */
+static int hx_resolve(void *ctx, const char *name, uint64_t id)
+{
+	struct hx_peer *p = ctx;
+	struct hx_net *n = p->net;
+
+	if (n->nlookups == sizeof(n->lookups) / sizeof(n->lookups[0]))
+		return -1;
+	snprintf(n->lookups[n->nlookups].name, sizeof(n->lookups[0].name), "%s", name);
+	n->lookups[n->nlookups].id = id;
+	n->lookups[n->nlookups++].side = p->idx;
+	return 0;
+}
+
 /* ---- configuration ---- */
 
 #define HX_PSK         "an exchange-test secret of reasonable length"
@@ -321,7 +349,7 @@ static void hx_child_moved(void *ctx, const struct ike_child_info *c)
 
 static char *hx_conf_text(const struct hx_conf *c, int side)
 {
-	const char *me = side == HX_A ? HX_ADDR_A : HX_ADDR_B;
+	const char *me = side == HX_A ? HX_ADDR_A : side == HX_B ? HX_ADDR_B : HX_ADDR_C;
 	const char *peer = side == HX_A ? HX_ADDR_B : HX_ADDR_A;
 	const char *my_id = side == HX_A ? "a.example" : "b.example";
 	const char *peer_id = side == HX_A ? "b.example" : "a.example";
@@ -368,12 +396,16 @@ static void hx_peer_init(struct hx_net *n, int idx, const struct hx_conf *c)
 	char err[512] = "";
 	char *text = hx_conf_text(c, idx);
 
-	p->name = idx == HX_A ? "a" : "b";
+	p->name = idx == HX_A ? "a" : idx == HX_B ? "b" : "c";
 	p->idx = idx;
 	p->net = n;
-	hx_addr(&p->ip, idx == HX_A ? HX_ADDR_A : HX_ADDR_B, 0);
+	hx_addr(&p->ip, idx == HX_A ? HX_ADDR_A : idx == HX_B ? HX_ADDR_B : HX_ADDR_C, 0);
 	assert_non_null(text);
-	if (cfg_load_string(text, idx == HX_A ? "a.conf" : "b.conf", &p->cfg, err, sizeof(err)))
+	if (cfg_load_string(text,
+	                    idx == HX_A   ? "a.conf"
+	                    : idx == HX_B ? "b.conf"
+	                                  : "c.conf",
+	                    &p->cfg, err, sizeof(err)))
 		fail_msg("%s config does not load: %s\n%s", p->name, err, text);
 	free(text);
 	p->cfg_loaded = true;
@@ -383,6 +415,7 @@ static void hx_peer_init(struct hx_net *n, int idx, const struct hx_conf *c)
 	p->host.child_up = hx_child_up;
 	p->host.child_down = hx_child_down;
 	p->host.child_moved = hx_child_moved;
+	p->host.resolve = hx_resolve;
 	p->ike = ike_new(&p->cfg, &p->host);
 	assert_non_null(p->ike);
 }
@@ -412,6 +445,7 @@ HX struct hx_net *hx_new_seeded(const struct hx_conf *ca, const struct hx_conf *
 	log_init("rike-exchange", LOG_TARGET_STDERR, hx_log_level(ca));
 	log_set_clock(hx_log_clock);
 	log_rl_reset();
+	n->npeers = 2;
 	hx_peer_init(n, HX_A, ca ? ca : &none);
 	hx_peer_init(n, HX_B, cb ? cb : &none);
 	return n;
@@ -420,6 +454,44 @@ HX struct hx_net *hx_new_seeded(const struct hx_conf *ca, const struct hx_conf *
 HX struct hx_net *hx_new(const struct hx_conf *ca, const struct hx_conf *cb)
 {
 	return hx_new_seeded(ca, cb, 0x72696b65ull);
+}
+
+/* a, b and c: c is a second gateway like b (the same IDr, the same
+ * connection) at HX_ADDR_C, e.g. the target of a redirect. */
+HX struct hx_net *hx_new3(const struct hx_conf *ca, const struct hx_conf *cb,
+                          const struct hx_conf *cc)
+{
+	static const struct hx_conf none;
+	struct hx_net *n = hx_new(ca, cb);
+
+	n->npeers = 3;
+	hx_peer_init(n, HX_C, cc ? cc : &none);
+	return n;
+}
+
+/* The answer the harness's resolver will give for name (hx_answer_lookups). */
+HX void hx_host(struct hx_net *n, const char *name, const char *addr)
+{
+	assert_true(n->nhosts < sizeof(n->hosts) / sizeof(n->hosts[0]));
+	snprintf(n->hosts[n->nhosts].name, sizeof(n->hosts[0].name), "%s", name);
+	snprintf(n->hosts[n->nhosts++].addr, sizeof(n->hosts[0].addr), "%s", addr);
+}
+
+/* Answer every pending lookup from the hosts table (unknown names fail). */
+HX void hx_answer_lookups(struct hx_net *n)
+{
+	while (n->nlookups) {
+		size_t k = --n->nlookups;
+		struct ike_addr a;
+		bool found = false;
+
+		for (size_t i = 0; i < n->nhosts && !found; i++)
+			if (!strcmp(n->hosts[i].name, n->lookups[k].name)) {
+				hx_addr(&a, n->hosts[i].addr, 0);
+				found = true;
+			}
+		ike_resolved(n->p[n->lookups[k].side].ike, n->lookups[k].id, &a, found ? 1 : 0);
+	}
 }
 
 HX void hx_q_clear(struct hx_net *n)
@@ -433,7 +505,7 @@ HX void hx_free(struct hx_net *n)
 {
 	if (!n)
 		return;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n->npeers; i++) {
 		ike_free(n->p[i].ike);
 		if (n->p[i].cfg_loaded)
 			cfg_free(&n->p[i].cfg);
@@ -467,6 +539,8 @@ static int hx_route(struct hx_net *n, const struct ike_addr *to, struct ike_addr
 		return HX_A;
 	if (hx_is_host(to, HX_ADDR_B))
 		return HX_B;
+	if (n->npeers > HX_C && hx_is_host(to, HX_ADDR_C))
+		return HX_C;
 	if (n->nat && hx_is_host(to, HX_ADDR_NAT)) {
 		uint16_t port = hx_port(to);
 
@@ -610,8 +684,8 @@ HX void hx_hdr(struct hx_net *n, size_t i, struct wire_hdr *h)
 /* Run both engines' timers up to now. */
 HX void hx_timers(struct hx_net *n)
 {
-	ike_run_timers(n->p[HX_A].ike);
-	ike_run_timers(n->p[HX_B].ike);
+	for (int i = 0; i < n->npeers; i++)
+		ike_run_timers(n->p[i].ike);
 }
 
 /* Advance the clock by ms, stopping at every timer deadline on the way. */
@@ -620,9 +694,14 @@ HX void hx_advance(struct hx_net *n, uint64_t ms)
 	uint64_t end = n->now + ms;
 
 	for (unsigned guard = 0; guard < 100000; guard++) {
-		int64_t ta = ike_next_timeout(n->p[HX_A].ike);
-		int64_t tb = ike_next_timeout(n->p[HX_B].ike);
-		int64_t t = ta < 0 ? tb : tb < 0 ? ta : ta < tb ? ta : tb;
+		int64_t t = -1;
+
+		for (int i = 0; i < n->npeers; i++) {
+			int64_t ti = ike_next_timeout(n->p[i].ike);
+
+			if (ti >= 0 && (t < 0 || ti < t))
+				t = ti;
+		}
 
 		if (t < 0 || n->now + (uint64_t)t > end) {
 			n->now = end;

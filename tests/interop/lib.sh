@@ -509,7 +509,8 @@ rk_stop() {
 # tshark_start NS IFACE FILE [FILTER]: capture on IFACE in namespace NS to
 # FILE (relative names go into the run directory). The capture filter
 # defaults to $RK_CAPTURE_FILTER; pass "" as FILTER for everything.
-# Returns once dumpcap has opened the capture (bounded, 10 s): tshark's
+# Returns once dumpcap has opened the capture (bounded, 30 s: tshark loads its
+# dissectors slowly on a busy machine): tshark's
 # "Capturing on" comes earlier, before packets are seen; "Capture started"
 # (its File: message) comes after.
 tshark_start() {
@@ -519,7 +520,7 @@ tshark_start() {
 	[[ -n ${4-$RK_CAPTURE_FILTER} ]] || filter=()
 	HOME="$RK_RUN/home" rk_spawn "ts:$file" "$file.log" \
 		ip netns exec "$ns" tshark -n -q -i "$2" "${filter[@]}" -w "$file"
-	wait_until 10 grep -q "Capturing on" "$file.log" ||
+	wait_until 30 grep -q "Capturing on" "$file.log" ||
 		rk_fail "tshark on $1/$2 did not start (see $file.log)"
 	if ! wait_until 3 grep -q "Capture started" "$file.log"; then
 		rk_log "tshark printed no 'Capture started'; waiting 0.5 s instead"

@@ -92,7 +92,7 @@ static void test_example_full(void **state)
 	assert_true(c->keep_up);
 	assert_true(c->retransmit.timeout == 1.0 && c->retransmit.base == 1.8);
 	assert_int_equal(c->retransmit.tries, 5);
-	assert_true(c->qcd && !c->qcd_bind_address && c->mobike && c->redirect_accept);
+	assert_true(c->qcd && !c->qcd_bind_address && c->mobike && c->redirect.accept);
 	assert_true(c->fragmentation && !c->encap);
 
 	c = conf_conn_lookup(&cfg, "backup-host");
@@ -132,8 +132,10 @@ static void test_example_responder(void **state)
 	c = conf_conn_lookup(&cfg, "lab-gw");
 	assert_int_equal(c->auth.method, CFG_AUTH_PUBKEY);
 	assert_string_equal(c->auth.ca, "/etc/riked/cacerts/lab-ca.pem");
-	assert_string_equal(c->redirect_to, "vpn2.example.com");
-	assert_false(c->redirect_accept);
+	assert_int_equal(c->redirect.n_to, 1);
+	assert_string_equal(c->redirect.to[0], "vpn2.example.com");
+	assert_int_equal(c->redirect.grace, 20);
+	assert_false(c->redirect.accept);
 	assert_int_equal(c->n_remote_ts, 2);
 	assert_int_equal(c->remote_ts[1].ip_proto, IPPROTO_UDP);
 	cfg_free(&cfg);
@@ -160,7 +162,11 @@ static void test_defaults(void **state)
 	assert_int_equal(c->n_local_ts, 0); /* dynamic */
 	assert_int_equal(c->start, CFG_START_START);
 	assert_false(c->keep_up);
-	assert_true(c->qcd && c->mobike && c->fragmentation && c->redirect_accept);
+	assert_true(c->qcd && c->mobike && c->fragmentation && c->redirect.accept);
+	assert_int_equal(c->redirect.max, 5);
+	assert_int_equal(c->redirect.period, 300);
+	assert_int_equal(c->redirect.grace, 10);
+	assert_int_equal(c->redirect.n_to, 0);
 	assert_int_equal(c->fragment_size, 1280);
 	cfg_free(&cfg);
 
@@ -336,8 +342,26 @@ static void test_timer_flag_errors(void **state)
 	           "t.conf:5: connection 'c': unknown setting 'timout' in retransmit");
 	expect_err(CONN_HEAD "  qcd = false;\n  qcd_bind_address = true;" CONN_TAIL,
 	           "t.conf:6: connection 'c': qcd_bind_address needs qcd = true");
-	expect_err(CONN_HEAD "  redirect = { to = \"not a host\"; };" CONN_TAIL,
-	           "t.conf:5: connection 'c': 'to' = \"not a host\" is not an address or FQDN");
+	expect_err(CONN_HEAD "  redirect = { to = [ \"not a host\" ]; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'to' entry \"not a host\" is not an address or FQDN");
+	expect_err(CONN_HEAD "  redirect = { to = \"gw.example\"; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'to' must be a list of strings [ \"...\", ... ]");
+	expect_err(CONN_HEAD "  redirect = { allow = [ \"10.0.0.0/33\" ]; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'allow' entry \"10.0.0.0/33\" is not an address, "
+	           "ADDRESS/LENGTH or FQDN pattern");
+	expect_err(CONN_HEAD
+	           "  redirect = { to = [ \"gw1\", \"gw2\" ]; weights = [ 1, 2 ]; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'weights' needs select = \"weight\"");
+	expect_err(CONN_HEAD "  redirect = { to = [ \"gw1\", \"gw2\" ]; select = \"weight\"; "
+	                     "weights = [ 1 ]; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'weights' must have one integer per entry of 'to'");
+	expect_err(CONN_HEAD "  redirect = { by_id = ( { id = \"*@a.example\"; } ); };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'by_id' entry 'to' must be an address or FQDN");
+	expect_err(CONN_HEAD "  redirect = { max = 0; };" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'max' = 0 is out of range 1..100");
+	expect_err("riked = { redirect_anycast = ( { address = \"192.0.2.10\"; to = "
+	           "\"gw.example\"; } ); };",
+	           "t.conf:1: 'redirect_anycast' 'to' must be a unicast address");
 	expect_err(
 	    "connections = ( {\n  name = \"c\"; remote = \"%any\"; remote_id = \"x.example\";\n"
 	    "  auth = { method = \"psk\"; secret = \"s3cret\"; };\n  start = \"start\";\n} );",
