@@ -44,6 +44,28 @@ int crypto_prf(uint16_t prf, const uint8_t *key, size_t keylen, const struct cry
 int crypto_prf_plus(uint16_t prf, const uint8_t *key, size_t keylen,
                     const struct crypto_chunk *seed, size_t nseed, uint8_t *out, size_t outlen) WUR;
 
+/* ---- client puzzles (RFC 8019 4.4, 7.1.3, 7.2.3; puzzle.c) ---- */
+
+/* The key size the solver uses for a PRF (4 for HMAC, 16 for AES-XCBC), 0 if unsupported. */
+size_t crypto_puzzle_key_len(uint16_t prf);
+/* The number of trailing zero bits of PRF(key, s). */
+int crypto_puzzle_zbc(uint16_t prf, const uint8_t *key, size_t klen, const uint8_t *s, size_t slen,
+                      unsigned *zbc) WUR;
+/* Check four keys of klen octets: -1 if they are not four different keys of
+ * a size the PRF takes (RFC 8019 8.2); else the least trailing zero count. */
+int crypto_puzzle_check(uint16_t prf, const uint8_t *const keys[4], size_t klen, const uint8_t *s,
+                        size_t slen, unsigned *min_zbc) WUR;
+/*
+ * Find four keys whose PRF(Ki, s) end in at least `difficulty` zero bits
+ * (0: the best four within the budget) with at most max_work PRF
+ * computations. keys gets 4 * *klen octets (4 * CRYPTO_MAX_PRF_LEN room);
+ * *zbc the least count, *work the computations made. -1: not found in the
+ * budget (or the PRF is unsupported).
+ */
+int crypto_puzzle_solve(uint16_t prf, const uint8_t *s, size_t slen, unsigned difficulty,
+                        uint64_t max_work, uint8_t *keys, size_t *klen, unsigned *zbc,
+                        uint64_t *work) WUR;
+
 /* ---- key derivation (RFC 7296 2.14, 2.17, 2.18) ---- */
 
 struct crypto_ike_suite {

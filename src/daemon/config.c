@@ -584,8 +584,14 @@ static const char *const riked_keys[] = {"log",
                                          "half_open_memory",
                                          "redirect_anycast",
                                          "qcd",
+                                         "under_attack",
+                                         "puzzles",
+                                         "auth_failures",
                                          NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
+static const char *const attack_keys[] = {"half_open_timeout", "dh_per_second", NULL};
+static const char *const puzzle_keys[] = {"enabled", "difficulty", "solve_work", NULL};
+static const char *const authfail_keys[] = {"max", "window", "block", NULL};
 static const char *const log_targets[] = {"stderr", "syslog", NULL};
 static const char *const dataplanes[] = {"userspace", "xfrm", NULL};
 
@@ -603,6 +609,14 @@ static void globals_default(struct cfg *cfg)
 	cfg->half_open_memory = 131072;
 	cfg->qcd_enabled = true;
 	cfg->qcd_rollover_interval = 0;
+	cfg->attack_half_open_timeout = 5;
+	cfg->dh_per_second = 0;
+	cfg->puzzles = false;
+	cfg->puzzle_difficulty = 8;
+	cfg->puzzle_solve_work = 16384;
+	cfg->auth_fail_max = 5;
+	cfg->auth_fail_window = 60;
+	cfg->auth_fail_block = 300;
 }
 
 /* Absolute paths; the socket's must fit sun_path. */
@@ -650,6 +664,58 @@ static int globals_qcd(struct ld *c, const config_setting_t *g, struct cfg *cfg)
 	return 0;
 }
 
+/* RFC 8019 4.1, 6: under_attack = { ... }; */
+static int globals_attack(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *a;
+
+	if (get_group(c, g, "under_attack", &a) < 0)
+		return -1;
+	if (!a)
+		return 0;
+	if (check_keys(c, a, attack_keys, "riked.under_attack") < 0 ||
+	    get_u32(c, a, "half_open_timeout", 2, 3600, &cfg->attack_half_open_timeout) < 0 ||
+	    get_u32(c, a, "dh_per_second", 0, 1000000, &cfg->dh_per_second) < 0)
+		return -1;
+	return 0;
+}
+
+/* RFC 8019 7.1: puzzles = { ... }; */
+static int globals_puzzles(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *p;
+	uint32_t d = cfg->puzzle_difficulty;
+
+	if (get_group(c, g, "puzzles", &p) < 0)
+		return -1;
+	if (!p)
+		return 0;
+	if (check_keys(c, p, puzzle_keys, "riked.puzzles") < 0 ||
+	    get_bool(c, p, "enabled", &cfg->puzzles) < 0 ||
+	    get_u32(c, p, "difficulty", 1, 20, &d) < 0 ||
+	    get_u32(c, p, "solve_work", 0, 1u << 24, &cfg->puzzle_solve_work) < 0)
+		return -1;
+	cfg->puzzle_difficulty = (uint8_t)d;
+	return 0;
+}
+
+/* RFC 8019 5: auth_failures = { ... }; */
+static int globals_authfail(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *a;
+
+	if (get_group(c, g, "auth_failures", &a) < 0)
+		return -1;
+	if (!a)
+		return 0;
+	if (check_keys(c, a, authfail_keys, "riked.auth_failures") < 0 ||
+	    get_u32(c, a, "max", 0, 1000, &cfg->auth_fail_max) < 0 ||
+	    get_u32(c, a, "window", 1, 86400, &cfg->auth_fail_window) < 0 ||
+	    get_u32(c, a, "block", 1, 86400, &cfg->auth_fail_block) < 0)
+		return -1;
+	return 0;
+}
+
 static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *cfg)
 {
 	const config_setting_t *g = NULL;
@@ -669,8 +735,23 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "half_open_max", 1, 10000000, &cfg->half_open_max) < 0 ||
 	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
-	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0))
+	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0 ||
+	     globals_attack(c, g, cfg) < 0 || globals_puzzles(c, g, cfg) < 0 ||
+	     globals_authfail(c, g, cfg) < 0))
 		return -1;
+	/* RFC 8019 4.1: under attack the half-open timeout gets shorter, never
+	 * longer; the default (5) follows a shorter half_open_timeout. */
+	if (cfg->attack_half_open_timeout > cfg->half_open_timeout) {
+		const config_setting_t *a = member(g, "under_attack");
+
+		if (!member(a, "half_open_timeout"))
+			cfg->attack_half_open_timeout = cfg->half_open_timeout;
+		else
+			return fail(c, member(a, "half_open_timeout"),
+			            "'under_attack.half_open_timeout' (%u) must not exceed "
+			            "'half_open_timeout' (%u)",
+			            cfg->attack_half_open_timeout, cfg->half_open_timeout);
+	}
 	if (get_path(c, g, "control_socket", sizeof(((struct sockaddr_un *)0)->sun_path),
 	             "/run/riked/riked.sock", &cfg->control_socket) < 0 ||
 	    get_path(c, g, "state_dir", PATH_MAX, "/var/lib/riked", &cfg->state_dir) < 0)

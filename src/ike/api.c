@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "ike/attack.h"
 #include "ike/sa.h"
 #include "util/json.h"
 
@@ -438,6 +439,19 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 		        st->cookies_invalid, ike->half_open, ike->ho_bytes / 1024,
 		        st->half_open_expired, st->half_open_evicted, st->frags_tx, st->frags_rx,
 		        st->drop_frag_retrans);
+		/* RFC 8019 */
+		fprintf(out,
+		        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64
+		        " (last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
+		        "); puzzles sent %" PRIu64 " solved %" PRIu64 " weak %" PRIu64
+		        " ignored %" PRIu64 " deferred %" PRIu64 ", as initiator solved %" PRIu64
+		        " given-up %" PRIu64 "; auth failed %" PRIu64 " blocked %" PRIu64
+		        " refused %" PRIu64 "\n",
+		        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed,
+		        attack_dh_last_second(ike), st->dh_saturated, st->drop_dh_budget,
+		        st->puzzles_sent, st->puzzles_solved, st->puzzles_weak, st->puzzles_ignored,
+		        st->puzzles_deferred, st->puzzles_solved_local, st->puzzles_given_up,
+		        st->auth_failed, st->auth_blocked, st->drop_auth_blocked);
 		return;
 	}
 	json_arr_end(&j);
@@ -463,6 +477,23 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "drop_frag_retrans", st->drop_frag_retrans);
 	json_kv_uint(&j, "sa_established", st->sa_established);
 	json_kv_uint(&j, "sa_failed", st->sa_failed);
+	/* RFC 8019 */
+	json_kv_uint(&j, "under_attack", attack_on(ike));
+	json_kv_uint(&j, "attack_started", st->attack_started);
+	json_kv_uint(&j, "dh_computed", st->dh_computed);
+	json_kv_uint(&j, "dh_last_second", attack_dh_last_second(ike));
+	json_kv_uint(&j, "dh_saturated", st->dh_saturated);
+	json_kv_uint(&j, "drop_dh_budget", st->drop_dh_budget);
+	json_kv_uint(&j, "puzzles_sent", st->puzzles_sent);
+	json_kv_uint(&j, "puzzles_solved", st->puzzles_solved);
+	json_kv_uint(&j, "puzzles_weak", st->puzzles_weak);
+	json_kv_uint(&j, "puzzles_ignored", st->puzzles_ignored);
+	json_kv_uint(&j, "puzzles_deferred", st->puzzles_deferred);
+	json_kv_uint(&j, "puzzles_solved_local", st->puzzles_solved_local);
+	json_kv_uint(&j, "puzzles_given_up", st->puzzles_given_up);
+	json_kv_uint(&j, "auth_failed", st->auth_failed);
+	json_kv_uint(&j, "auth_blocked", st->auth_blocked);
+	json_kv_uint(&j, "drop_auth_blocked", st->drop_auth_blocked);
 	json_obj_end(&j);
 	json_obj_end(&j);
 }

@@ -162,10 +162,19 @@ struct cfg {
 	uint32_t half_open_timeout;          /* seconds a responder waits for IKE_AUTH */
 	uint32_t half_open_max;              /* half-open SAs held at most, oldest dropped first */
 	uint32_t half_open_per_source;       /* the same, per source address (RFC 8019 5) */
-	uint32_t half_open_memory;      /* KiB held by half-open SAs at most, fragments included */
-	bool qcd_enabled;               /* RFC 6290 global switch */
-	uint32_t qcd_rollover_interval; /* seconds, 0 = never */
-	struct cfg_anycast anycast[CFG_REDIRECT_MAX]; /* RFC 5685 4 */
+	uint32_t half_open_memory; /* KiB held by half-open SAs at most, fragments included */
+	/* RFC 8019 4.1, 4.2, 6: what changes while the responder is under attack. */
+	uint32_t attack_half_open_timeout; /* seconds, at most half_open_timeout */
+	uint32_t dh_per_second;            /* responder IKE_SA_INIT DH budget, 0 = none */
+	/* RFC 8019 7.1: client puzzles. */
+	bool puzzles;               /* present puzzles with cookies while under attack */
+	uint8_t puzzle_difficulty;  /* trailing zero bits asked for, 1..20 */
+	uint32_t puzzle_solve_work; /* initiator: PRF computations per attempt, 0 = never solve */
+	/* RFC 8019 5, 4.2: failed IKE_AUTH per source; 0 max = off. */
+	uint32_t auth_fail_max, auth_fail_window, auth_fail_block; /* count, seconds, seconds */
+	bool qcd_enabled;                                          /* RFC 6290 global switch */
+	uint32_t qcd_rollover_interval;                            /* seconds, 0 = never */
+	struct cfg_anycast anycast[CFG_REDIRECT_MAX];              /* RFC 5685 4 */
 	size_t n_anycast;
 	struct cfg_conn *conns; /* owned array */
 	size_t nconns;

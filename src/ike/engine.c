@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ike/attack.h"
 #include "ike/sa.h"
 #include "util/log.h"
 
@@ -46,7 +47,8 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	ratelimit_init(&ike->answer_all, 2000, 4000);
 	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->ho_by_src || !ike->timers ||
 	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
-	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || ext_init(ike) < 0) {
+	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || attack_new(ike) < 0 ||
+	    ext_init(ike) < 0) {
 		ike_free(ike);
 		return NULL;
 	}
@@ -71,6 +73,7 @@ void ike_free(struct ike *ike)
 	}
 	ext_free(ike);
 	resolve_free(ike);
+	attack_free(ike);
 	hash_free(ike->by_spi);
 	hash_free(ike->by_serial);
 	hash_free(ike->by_init);
@@ -575,6 +578,7 @@ void ike_run_timers(struct ike *ike)
 	ike_run_restarts(ike, now);
 	cookie_timers(ike, now);
 	resolve_timers(ike, now);
+	attack_timers(ike, now);
 	sa_reap(ike);
 }
 

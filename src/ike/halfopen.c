@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "ike/sa.h"
+#include "ike/attack.h"
 
 #define HO_SUMMARY_MS 10000
 
@@ -53,6 +53,11 @@ void halfopen_add(struct ike *ike, struct ike_sa *sa)
 	if (hash_put(ike->ho_by_src, sa->ho_key, sa) < 0)
 		sa->ho_key = 0; /* counted nowhere per source; still capped overall */
 	sa->ho_linked = true;
+	/* RFC 8019 4.1: while under attack, a shorter wait for IKE_AUTH. */
+	sa->ho_deadline_ms =
+	    sa->created_ms + (uint64_t)(attack_on(ike) ? ike->cfg->attack_half_open_timeout
+	                                               : ike->cfg->half_open_timeout) *
+	                         1000;
 	sa->ho_bytes = ho_cost(sa);
 	ike->ho_bytes += sa->ho_bytes;
 	ike->half_open++;
@@ -159,7 +164,8 @@ void halfopen_account(struct ike *ike, struct ike_sa *sa)
 /* RFC 8019 4: the deadline by which a half-open SA must be authenticated. */
 uint64_t halfopen_deadline(const struct ike *ike, const struct ike_sa *sa)
 {
-	return sa->ho_linked ? sa->created_ms + (uint64_t)ike->cfg->half_open_timeout * 1000 : 0;
+	(void)ike;
+	return sa->ho_linked ? sa->ho_deadline_ms : 0;
 }
 
 void halfopen_expire(struct ike *ike, struct ike_sa *sa)

@@ -180,6 +180,19 @@ struct ike_stats {
 	 * accepted into reassembly; retransmitted fragments other than number 1
 	 * of a request already answered, ignored (2.6.1). */
 	uint64_t frags_tx, frags_rx, drop_frag_retrans;
+	/* RFC 8019 4, 6: times the responder went under attack; IKE_SA_INIT DH
+	 * computations (both roles); seconds in which the DH budget was
+	 * reached, and requests refused for it. */
+	uint64_t attack_started, dh_computed, dh_saturated, drop_dh_budget;
+	/* RFC 8019 7.1: puzzles sent with cookies; retried requests with a solution
+	 * that met the difficulty, a weak or malformed one, none although a puzzle
+	 * was given; low-priority requests deferred (7.1.5). As initiator:
+	 * puzzles solved, and given up (retried with the cookie alone). */
+	uint64_t puzzles_sent, puzzles_solved, puzzles_weak, puzzles_ignored, puzzles_deferred;
+	uint64_t puzzles_solved_local, puzzles_given_up;
+	/* RFC 8019 5: failed IKE_AUTH (responder), sources blocked for it,
+	 * IKE_SA_INIT requests of blocked sources dropped. */
+	uint64_t auth_failed, auth_blocked, drop_auth_blocked;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);
 

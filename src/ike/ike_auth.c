@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "ike/attack.h"
 #include "ike/child.h"
 #include "ike/sa.h"
 #include "util/log.h"
@@ -294,6 +295,7 @@ static void auth_failed_answer(struct ike *ike, struct ike_sa *sa, uint32_t msg_
 		sa_log(sa, LOG_WARNING, "send-failed", "AUTHENTICATION_FAILED");
 	wire_msg_free(&r);
 	ike->stats.sa_failed++;
+	attack_auth_failed(ike, &sa->init_peer); /* RFC 8019 5 */
 	sa_fail(ike, sa, "authentication failed");
 }
 

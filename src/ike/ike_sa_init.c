@@ -8,7 +8,7 @@
  *   HDR, SAi1, KEi, Ni,
  *     N(NAT_DETECTION_*), N(IKEV2_FRAGMENTATION_SUPPORTED)  -->
  *                                <--  HDR, SAr1, KEr, Nr, [CERTREQ], N(...)
- *   or                           <--  HDR, N(COOKIE)
+ *   or                           <--  HDR, N(COOKIE), [N(PUZZLE)]   (RFC 8019 7.1.1)
  *   or                           <--  HDR, N(INVALID_KE_PAYLOAD)
  *   or                           <--  HDR, N(NO_PROPOSAL_CHOSEN)
  */
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ike/sa.h"
+#include "ike/attack.h"
 #include "util/log.h"
 #include "wire/notify.h"
 
@@ -79,6 +79,9 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	if (sa->cookie_len &&
 	    build_notify(&m, 0, NULL, 0, IKEV2_N_COOKIE, sa->cookie, sa->cookie_len) < 0)
 		goto out;
+	/* RFC 8019 7.1.2: HDR, N(COOKIE), [PS,] SA, KE, Ni */
+	if (puzzle_add_solution(sa, &m) < 0)
+		goto out;
 	if (build_sa(&m, sa->conn->ike_proposals, sa->conn->n_ike_proposals, IKEV2_PROTO_IKE, NULL,
 	             0) < 0 ||
 	    build_ke(&m, sa->dh) < 0 || build_nonce(&m, sa->ni, sa->ni_len) < 0 ||
@@ -125,7 +128,7 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
 	struct crypto_chunk ni = {sa->ni, sa->ni_len}, nr = {sa->nr, sa->nr_len}, g;
 	int rc = -1;
 
-	(void)ike;
+	attack_dh_done(ike); /* RFC 8019 4.2: counted */
 	if (crypto_dh_shared(sa->dh, peer_ke, peer_ke_len, gir, &gir_len) < 0)
 		goto out;
 	g.p = gir;
@@ -197,9 +200,14 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 		}
 		memcpy(sa->cookie, d, len);
 		sa->cookie_len = len;
+		puzzle_solve(ike, sa, m); /* RFC 8019 7.1.2 */
 		restart(ike, sa, "peer demands a cookie");
 		return true;
 	}
+	/* RFC 8019 7.1.2: a PUZZLE without a COOKIE is malformed: ignore the
+	 * message and keep waiting (the retransmission timer runs on). */
+	if (wire_msg_find_notify(m, IKEV2_N_PUZZLE))
+		return true;
 	if ((ke = wire_msg_find_notify(m, IKEV2_N_INVALID_KE_PAYLOAD))) {
 		uint16_t g;
 
@@ -304,52 +312,34 @@ static void answer_error(struct ike *ike, const struct ike_addr *local,
 	wire_msg_free(&m);
 }
 
-/* One line when cookies start or stop being demanded, at most every 10 s. */
-static void cookie_mode(struct ike *ike, bool on)
-{
-	uint64_t now = ike_now(ike);
-
-	if (ike->cookie_mode == on || now < ike->cookie_log_ms)
-		return;
-	ike->cookie_mode = on;
-	ike->cookie_log_ms = now + 10000;
-	log_msg(LOG_NOTICE, "ike",
-	        on ? "%zu half-open SAs: demanding cookies (%" PRIu64 " sent so far)"
-	           : "%zu half-open SAs: cookies no longer demanded (%" PRIu64 " sent so far)",
-	        ike->half_open, ike->stats.cookies_sent);
-}
-
 /*
- * 2.6: above the half-open threshold, only requests with a valid cookie
- * pass. Every other request gets a COOKIE answer: it costs one hash and
- * keeps no state, so it is limited by nothing but the CPU and the socket
- * (never by the log limiter), and is counted rather than logged.
+ * 2.6, RFC 8019 4.2, 7.1: under attack (attack.c), only requests with a
+ * valid cookie pass; every other one gets N(COOKIE), with N(PUZZLE) when
+ * puzzles are on (cookie_demand). A passing request's priority class
+ * (RFC 8019 7.1.4) goes to *low.
  */
-static bool cookie_ok(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
-                      const struct wire_msg *m)
+static bool cookie_ok(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
+                      const struct ike_addr *remote, const struct wire_msg *m, bool *low)
 {
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *first = m->npayloads ? &m->payloads[0] : NULL;
-	uint8_t cookie[64];
-	size_t clen;
+	struct wire_cookie_info ci;
 
-	cookie_mode(ike, ike->half_open >= ike->cfg->half_open_cookie_threshold);
-	if (ike->half_open < ike->cfg->half_open_cookie_threshold)
+	*low = false;
+	if (!attack_update(ike))
 		return true;
 	if (!np)
 		return false;
 	if (first && first->type == IKEV2_PL_N && first->u.notify.type == IKEV2_N_COOKIE) {
-		if (cookie_valid(ike, first->u.notify.data, first->u.notify.len, np->u.nonce.data,
-		                 np->u.nonce.len, remote, m->hdr.spi_i))
+		if (cookie_check(ike, first->u.notify.data, first->u.notify.len, np->u.nonce.data,
+		                 np->u.nonce.len, remote, m->hdr.spi_i, &ci)) {
+			*low = !puzzle_priority(ike, m, &first->u.notify, &ci);
 			return true;
+		}
 		/* A stale or forged cookie: a fresh one lets a real initiator in. */
 		ike->stats.cookies_invalid++;
 	}
-	if (cookie_compute(ike, ike->cookie_version, np->u.nonce.data, np->u.nonce.len, remote,
-	                   m->hdr.spi_i, cookie, &clen) == 0) {
-		ike->stats.cookies_sent++;
-		answer_error(ike, local, remote, m, IKEV2_N_COOKIE, cookie, clen);
-	}
+	cookie_demand(ike, conn, local, remote, m);
 	return false;
 }
 
@@ -423,6 +413,7 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	enum ext_result er;
 	uint8_t g[WIRE_INVALID_KE_LEN];
 	size_t glen;
+	bool low;
 
 	if (!conn || !sap || !kep || !wire_msg_find(m, IKEV2_PL_NI_NR, NULL)) {
 		if (log_rl_allow(LOG_RL_PROPOSAL, (const struct sockaddr *)&remote->ss))
@@ -432,7 +423,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 		ike->stats.drop_rules++;
 		return;
 	}
-	if (!cookie_ok(ike, local, remote, m))
+	/* RFC 8019 5: a source that failed IKE_AUTH too often, refused before any work. */
+	if (attack_src_blocked(ike, remote) || !cookie_ok(ike, conn, local, remote, m, &low))
 		return;
 	/* After the cookie check, before any state or DH work: an extension
 	 * may answer statelessly (RFC 5685 3, 4). */
@@ -460,5 +452,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 			answer_error(ike, local, remote, m, IKEV2_N_INVALID_KE_PAYLOAD, g, glen);
 		return;
 	}
+	/* RFC 8019 4.2, 7.1.5: DH only after the cookie check, within the budget. */
+	if (!attack_dh_allow(ike, low))
+		return;
 	respond(ike, conn, local, remote, buf, len, m, &c);
 }

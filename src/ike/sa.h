@@ -192,6 +192,10 @@ struct ike_sa {
 	uint64_t ho_key;
 	size_t ho_bytes;
 	bool ho_linked;
+	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
+	/* Initiator, RFC 8019 7.1.2: the Puzzle Solution for the retried IKE_SA_INIT. */
+	uint8_t ps[WIRE_PS_MAX];
+	size_t ps_len;
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -221,6 +225,7 @@ struct ike {
 	uint64_t cookie_rotate_ms;        /* next change of the cookie secret */
 	bool cookie_mode;                 /* cookies are demanded now */
 	uint64_t cookie_log_ms;           /* next "cookie mode" log line allowed */
+	struct ike_attack *attack;        /* owned: RFC 8019 defences (attack.c) */
 	struct ike_timer_heap *timers;
 	/* Connections to re-initiate (keep_up), with when. */
 	struct {

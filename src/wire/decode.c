@@ -72,6 +72,7 @@ bool wire_pl_known(uint8_t type)
 	case IKEV2_PL_CP:
 	case IKEV2_PL_EAP:
 	case IKEV2_PL_SKF:
+	case IKEV2_PL_PS:
 		return true;
 	default:
 		return false;
@@ -422,6 +423,29 @@ static int dec_eap(struct dctx *c, struct wire_rd *r, struct wire_blob *b)
 	return 0;
 }
 
+/* RFC 8019 8.2: "MUST NOT be empty", four keys of one size, each at most WIRE_PS_KEY_MAX. */
+static int dec_ps(struct dctx *c, struct wire_rd *r, struct wire_ps *ps)
+{
+	size_t left = wire_rd_left(r);
+
+	if (left == 0 || left % WIRE_PS_KEYS)
+		return bad(c, r, "PS payload not four keys of one size");
+	if (left > WIRE_PS_MAX)
+		return bad(c, r, "PS payload keys longer than 64 octets");
+	ps->len = left;
+	return wire_rd_bytes(r, ps->len, &ps->data);
+}
+
+int wire_ps_key(const struct wire_ps *ps, unsigned i, const uint8_t **key, size_t *len)
+{
+	if (i >= WIRE_PS_KEYS || !ps->data || !ps->len || ps->len % WIRE_PS_KEYS ||
+	    ps->len > WIRE_PS_MAX)
+		return -1;
+	*len = ps->len / WIRE_PS_KEYS;
+	*key = ps->data + i * *len;
+	return 0;
+}
+
 /* RFC 7383 2.5 */
 static int dec_skf(struct dctx *c, struct wire_rd *r, struct wire_sk *sk)
 {
@@ -471,6 +495,8 @@ static int dec_body(struct dctx *c, struct wire_rd *r, struct wire_payload *p, u
 	case IKEV2_PL_V:
 		dec_blob(r, &p->u.vendor);
 		return 0;
+	case IKEV2_PL_PS:
+		return dec_ps(c, r, &p->u.ps);
 	default:
 		dec_blob(r, &p->u.raw);
 		return 0;
@@ -494,6 +520,7 @@ static size_t min_body(uint8_t type)
 	case IKEV2_PL_CP:
 	case IKEV2_PL_EAP:
 	case IKEV2_PL_SKF:
+	case IKEV2_PL_PS:
 		return 4;
 	case IKEV2_PL_CERT:
 	case IKEV2_PL_CERTREQ:

@@ -220,6 +220,10 @@ static int enc_body(const struct wire_payload *p, struct wire_wr *w)
 		return wire_wr_bytes(w, p->u.vendor.data, p->u.vendor.len);
 	case IKEV2_PL_EAP:
 		return wire_wr_bytes(w, p->u.eap.data, p->u.eap.len);
+	case IKEV2_PL_PS: /* RFC 8019 8.2: four keys of one size, never empty */
+		if (!p->u.ps.len || p->u.ps.len % WIRE_PS_KEYS || p->u.ps.len > WIRE_PS_MAX)
+			return -1;
+		return wire_wr_bytes(w, p->u.ps.data, p->u.ps.len);
 	default: /* unknown types, kept raw by the decoder */
 		return wire_wr_bytes(w, p->u.raw.data, p->u.raw.len);
 	}

@@ -4,7 +4,8 @@
  * address notifies, COOKIE2 and NO_NATS_ALLOWED (RFC 4555 4.2.2-4.2.6),
  * NAT detection and its hash input (RFC 7296 2.23), INVALID_KE_PAYLOAD
  * and INVALID_SPI (3.10.1), the COOKIE version (2.6) and QCD_TOKEN
- * (RFC 6290 4.1). Decoders read through a bounds-checked cursor; encoders
+ * (RFC 6290 4.1), PUZZLE and the cookie's puzzle record (RFC 8019 8.1,
+ * 7.1.1.3). Decoders read through a bounds-checked cursor; encoders
  * check the struct with the same rules the decoder applies, so what
  * encodes decodes.
  */
@@ -35,6 +36,7 @@ static const struct reasons r_nat_d = {REASONS("NAT_DETECTION_*_IP")};
 static const struct reasons r_invalid_ke = {REASONS("INVALID_KE_PAYLOAD")};
 static const struct reasons r_invalid_spi = {REASONS("INVALID_SPI")};
 static const struct reasons r_qcd = {REASONS("QCD_TOKEN")};
+static const struct reasons r_puzzle = {REASONS("PUZZLE")};
 
 static int nerr(struct wire_error *err, size_t off, const char *reason)
 {
@@ -462,6 +464,55 @@ void wire_cookie_put_version(uint8_t out[WIRE_COOKIE_VERSION_LEN], uint32_t vers
 		out[i] = (uint8_t)(version >> (8 * (WIRE_COOKIE_VERSION_LEN - 1 - i)));
 }
 
+/* RFC 8019 7.1.1.3: the AdditionalInfo after the version (notify.h). */
+int wire_cookie_info(const uint8_t *cookie, size_t len, struct wire_cookie_info *info)
+{
+	struct wire_rd r;
+	uint32_t version;
+
+	wire_rd_init(&r, cookie, len);
+	if (wire_rd_u32(&r, &version) < 0 || wire_rd_u8(&r, &info->puzzle) < 0 ||
+	    wire_rd_u8(&r, &info->difficulty) < 0 || wire_rd_u16(&r, &info->prf) < 0)
+		return -1;
+	return 0;
+}
+
+void wire_cookie_put_info(uint8_t out[WIRE_COOKIE_INFO_LEN], const struct wire_cookie_info *info)
+{
+	out[0] = info->puzzle;
+	out[1] = info->difficulty;
+	out[2] = (uint8_t)(info->prf >> 8);
+	out[3] = (uint8_t)info->prf;
+}
+
+/* ---- RFC 8019 8.1 ---- */
+
+/* "PRF (2 octets) -- Transform ID of the PRF algorithm", "Difficulty (1 octet)". */
+int wire_puzzle_decode(const struct wire_notify *n, struct wire_puzzle *out, struct wire_error *err)
+{
+	struct wire_rd r;
+
+	if (open_notify(n, IKEV2_N_PUZZLE, IKEV2_N_PUZZLE, true, &r_puzzle, &r, err) < 0)
+		return -1;
+	if (wire_rd_left(&r) != WIRE_PUZZLE_LEN || wire_rd_u16(&r, &out->prf) < 0 ||
+	    wire_rd_u8(&r, &out->difficulty) < 0)
+		return nerr(err, 0, "PUZZLE: data is not a 2-octet PRF and a difficulty octet");
+	if (out->prf == 0)
+		return nerr(err, 0, "PUZZLE: names PRF 0 (reserved)");
+	return 0;
+}
+
+int wire_puzzle_encode(const struct wire_puzzle *p, uint8_t *out, size_t cap, size_t *len)
+{
+	struct wire_wr w;
+
+	if (p->prf == 0)
+		return -1;
+	wire_wr_init(&w, WIRE_PUZZLE_LEN);
+	(void)(wire_wr_u16(&w, p->prf) == 0 && wire_wr_u8(&w, p->difficulty) == 0);
+	return finish(&w, out, cap, len);
+}
+
 /* ---- RFC 6290 4.1, 5 ---- */
 
 int wire_qcd_token_decode(const struct wire_notify *n, struct wire_qcd_token *out,
@@ -505,6 +556,7 @@ int wire_notify_check(const struct wire_notify *n, struct wire_error *err)
 		struct wire_no_nats no_nats;
 		struct wire_nat_detection nat_d;
 		struct wire_qcd_token qcd;
+		struct wire_puzzle puzzle;
 		uint16_t group;
 		uint32_t spi;
 	} u;
@@ -544,6 +596,9 @@ int wire_notify_check(const struct wire_notify *n, struct wire_error *err)
 		break;
 	case IKEV2_N_QUICK_CRASH_DETECTION:
 		rc = wire_qcd_token_decode(n, &u.qcd, err);
+		break;
+	case IKEV2_N_PUZZLE:
+		rc = wire_puzzle_decode(n, &u.puzzle, err);
 		break;
 	default:
 		break;

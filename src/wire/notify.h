@@ -1,6 +1,6 @@
 /*
  * Typed codecs for the notifies whose data has structure (RFC 7296 2.6,
- * 2.23, 3.10.1; RFC 4555 4.2; RFC 5685 9; RFC 6290 4.1), so that the
+ * 2.23, 3.10.1; RFC 4555 4.2; RFC 5685 9; RFC 6290 4.1; RFC 8019 8.1), so that the
  * exchange and extension code reads numbers and addresses, never octets.
  *
  * Every decoder takes a decoded struct wire_notify (wire/payload.h) and
@@ -164,6 +164,39 @@ int wire_invalid_spi_encode(uint32_t spi, uint8_t *out, size_t cap, size_t *len)
  */
 int wire_cookie_version(const uint8_t *cookie, size_t len, uint32_t *version) WUR;
 void wire_cookie_put_version(uint8_t out[WIRE_COOKIE_VERSION_LEN], uint32_t version);
+
+/*
+ * RFC 8019 7.1.1.3: a cookie that came with a puzzle also says, integrity
+ * protected, what was asked: Cookie = <VersionIDofSecret> | <AdditionalInfo>
+ * | Hash(Ni | IPi | SPIi | <AdditionalInfo> | <secret>). rike's
+ * AdditionalInfo is WIRE_COOKIE_INFO_LEN octets: a format octet (1: a
+ * puzzle was given), the difficulty and the PRF of the puzzle. These
+ * read and write it at its place after the version.
+ */
+#define WIRE_COOKIE_INFO_LEN 4
+
+struct wire_cookie_info {
+	uint8_t puzzle; /* 1: a puzzle was given with the cookie */
+	uint8_t difficulty;
+	uint16_t prf; /* IKEV2_PRF_* */
+};
+
+int wire_cookie_info(const uint8_t *cookie, size_t len, struct wire_cookie_info *info) WUR;
+void wire_cookie_put_info(uint8_t out[WIRE_COOKIE_INFO_LEN], const struct wire_cookie_info *info);
+
+/* ---- RFC 8019 8.1: PUZZLE ---- */
+
+#define WIRE_PUZZLE_LEN 3
+
+/* The PRF (Transform Type 2 ID, never 0) and difficulty in trailing zero bits (0: any). */
+struct wire_puzzle {
+	uint16_t prf;
+	uint8_t difficulty;
+};
+
+int wire_puzzle_decode(const struct wire_notify *n, struct wire_puzzle *out,
+                       struct wire_error *err) WUR;
+int wire_puzzle_encode(const struct wire_puzzle *p, uint8_t *out, size_t cap, size_t *len) WUR;
 
 /* ---- RFC 6290 4.1: QCD_TOKEN ---- */
 

@@ -161,6 +161,23 @@ struct wire_sk {
 	size_t len;
 };
 
+/*
+ * RFC 8019 8.2: the Puzzle Solution, four keys of one size back to back
+ * ("the size of this field is always a multiple of 4 bytes"); the decoder
+ * caps a key at WIRE_PS_KEY_MAX octets, the longest preferred key of a PRF.
+ */
+#define WIRE_PS_KEYS    4
+#define WIRE_PS_KEY_MAX 64
+#define WIRE_PS_MAX     (WIRE_PS_KEYS * WIRE_PS_KEY_MAX)
+
+struct wire_ps {
+	const uint8_t *data;
+	size_t len; /* WIRE_PS_KEYS * the key size */
+};
+
+/* The i-th key (0..3) of a decoded PS payload (borrowed); -1 if i or ps is out of range. */
+int wire_ps_key(const struct wire_ps *ps, unsigned i, const uint8_t **key, size_t *len) WUR;
+
 /* Opaque bodies: Nonce, Vendor ID, EAP and unknown non-critical payloads. */
 struct wire_blob {
 	const uint8_t *data;
@@ -186,6 +203,7 @@ struct wire_payload {
 		struct wire_sk sk;      /* SK, SKF */
 		struct wire_cp cp;
 		struct wire_blob eap;
+		struct wire_ps ps;
 		struct wire_blob raw; /* unknown payload types */
 	} u;
 };

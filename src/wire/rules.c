@@ -10,8 +10,8 @@
  * payloads must be present, and which notify types make sense, is for the
  * exchange code. Sources: RFC 7296 1.2-1.5, 2.16, 2.21, 3.14; RFC 7383
  * 2.5 (SKF); RFC 6290 4.5 and RFC 7296 2.21.1 (unprotected notifies);
- * RFC 5723 4.3.1 (resumption); RFC 9242 and RFC 9370 (intermediate and
- * follow-up key exchanges).
+ * RFC 5723 4.3.1 (resumption); RFC 8019 7.1.2, 7.2.2 (Puzzle Solution); RFC 9242 and RFC 9370
+ * (intermediate and follow-up key exchanges).
  */
 #include "wire/payload.h"
 
@@ -55,10 +55,15 @@ static const struct wire_rule rules[] = {
     RULE(IKE_SA_INIT, BOTH, V, CLEAR, 0),
     /* RFC 7296 3.7: CERTREQ in the IKE_SA_INIT response or the IKE_AUTH request. */
     RULE(IKE_SA_INIT, RESP, CERTREQ, CLEAR, 0),
+    /* RFC 8019 7.1.2: HDR, N(COOKIE), [PS,] SA, KE, Ni, [V+][N+] --> */
+    RULE(IKE_SA_INIT, REQ, PS, CLEAR, 1),
 
     /* RFC 7296 1.2: HDR, SK {IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, SAi2, TSi, TSr} -->
      * <-- HDR, SK {IDr, [CERT,] AUTH, SAr2, TSi, TSr}; 2.16 EAP; 2.19 CP; 3.2 V. */
     PROTECTED(IKE_AUTH),
+    /* RFC 8019 7.2.2: HDR, PS, SK {...} -->; "The PS payload MUST be placed
+     * outside the Encrypted payload" (and only in the first fragment). */
+    RULE(IKE_AUTH, REQ, PS, CLEAR, 1),
     RULE(IKE_AUTH, REQ, IDI, INNER, 1),
     RULE(IKE_AUTH, BOTH, IDR, INNER, 1),
     RULE(IKE_AUTH, BOTH, CERT, INNER, 0),

@@ -90,6 +90,7 @@ static void fuzz_notify_roundtrip(const struct wire_notify *n)
 		struct wire_no_nats no_nats;
 		struct wire_nat_detection nat_d;
 		struct wire_qcd_token qcd;
+		struct wire_puzzle puzzle;
 		uint16_t group;
 		uint32_t spi;
 	} u;
@@ -147,6 +148,11 @@ static void fuzz_notify_roundtrip(const struct wire_notify *n)
 			fuzz_same(n, wire_qcd_token_encode(&u.qcd, out, sizeof(out), &len), out,
 			          &len);
 		break;
+	case IKEV2_N_PUZZLE:
+		if (wire_puzzle_decode(n, &u.puzzle, NULL) == 0)
+			fuzz_same(n, wire_puzzle_encode(&u.puzzle, out, sizeof(out), &len), out,
+			          &len);
+		break;
 	default: /* the data-less ones are covered by wire_notify_check */
 		break;
 	}
@@ -155,7 +161,8 @@ static void fuzz_notify_roundtrip(const struct wire_notify *n)
 /*
  * Every notify of m[from..) through the codec for its type: a refusal
  * must say why and point inside the data; an acceptance must re-encode
- * to the same octets. Delete payloads' SPIs are read as numbers too.
+ * to the same octets. Delete payloads' SPIs are read as numbers too, and
+ * a PS payload's four keys must all be readable.
  */
 static void fuzz_notifies(const struct wire_msg *m, size_t from)
 {
@@ -165,6 +172,16 @@ static void fuzz_notifies(const struct wire_msg *m, size_t from)
 	for (size_t i = from; i < m->npayloads; i++) {
 		const struct wire_payload *p = &m->payloads[i];
 
+		if (p->type == IKEV2_PL_PS) { /* RFC 8019 8.2: four keys, each readable */
+			const uint8_t *key;
+			size_t klen;
+
+			for (unsigned k = 0; k < WIRE_PS_KEYS; k++)
+				if (wire_ps_key(&p->u.ps, k, &key, &klen) < 0 ||
+				    key + klen > p->u.ps.data + p->u.ps.len)
+					abort();
+			continue;
+		}
 		if (p->type == IKEV2_PL_D) {
 			size_t k = 0;
 

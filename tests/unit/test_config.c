@@ -60,6 +60,14 @@ static void test_example_full(void **state)
 	assert_int_equal(cfg.half_open_per_source, 32);
 	assert_int_equal(cfg.half_open_memory, 131072);
 	assert_true(cfg.qcd_enabled);
+	assert_int_equal(cfg.attack_half_open_timeout, 5);
+	assert_int_equal(cfg.dh_per_second, 0);
+	assert_false(cfg.puzzles);
+	assert_int_equal(cfg.puzzle_difficulty, 8);
+	assert_int_equal(cfg.puzzle_solve_work, 16384);
+	assert_int_equal(cfg.auth_fail_max, 5);
+	assert_int_equal(cfg.auth_fail_window, 60);
+	assert_int_equal(cfg.auth_fail_block, 300);
 	assert_int_equal(cfg.nconns, 2);
 
 	c = conf_conn_lookup(&cfg, "site-b");
@@ -231,6 +239,48 @@ static void test_global_errors(void **state)
 	expect_err("riked = { half_open_memory = 63; };",
 	           "t.conf:1: 'half_open_memory' = 63 is out of range");
 	expect_err("riked = { log = \"a\"; log = \"b\"; };", "t.conf:1: duplicate setting name");
+	/* RFC 8019: under_attack, puzzles, auth_failures. */
+	expect_err("riked = {\n  under_attack = { half_open_timeout = 1; };\n};",
+	           "t.conf:2: 'half_open_timeout' = 1 is out of range 2..3600");
+	expect_err("riked = {\n  half_open_timeout = 10;\n  under_attack = {\n"
+	           "    half_open_timeout = 20; };\n};",
+	           "t.conf:4: 'under_attack.half_open_timeout' (20) must not exceed "
+	           "'half_open_timeout' (10)");
+	expect_err("riked = { under_attack = { dh_per_second = -5; }; };",
+	           "t.conf:1: 'dh_per_second' = -5 is out of range");
+	expect_err("riked = { under_attack = { dh_rate = 5; }; };",
+	           "t.conf:1: unknown setting 'dh_rate' in riked.under_attack");
+	expect_err("riked = { puzzles = { enabled = 1; }; };", "t.conf:1: 'enabled' must be");
+	expect_err("riked = { puzzles = { difficulty = 0; }; };",
+	           "t.conf:1: 'difficulty' = 0 is out of range 1..20");
+	expect_err("riked = { puzzles = { difficulty = 21; }; };",
+	           "t.conf:1: 'difficulty' = 21 is out of range 1..20");
+	expect_err("riked = { puzzles = { solve_work = 16777217; }; };",
+	           "t.conf:1: 'solve_work' = 16777217 is out of range 0..16777216");
+	expect_err("riked = { puzzles = true; };", "t.conf:1: 'puzzles' must be a group");
+	expect_err("riked = { auth_failures = { max = 1001; }; };",
+	           "t.conf:1: 'max' = 1001 is out of range 0..1000");
+	expect_err("riked = { auth_failures = { window = 0; }; };",
+	           "t.conf:1: 'window' = 0 is out of range 1..86400");
+	expect_err("riked = { auth_failures = { block = 86401; }; };",
+	           "t.conf:1: 'block' = 86401 is out of range 1..86400");
+	{
+		/* The under-attack timeout's default follows a shorter half_open_timeout. */
+		struct cfg cfg;
+		char err[512] = "";
+
+		assert_int_equal(cfg_load_string("riked = { half_open_timeout = 3; puzzles = { "
+		                                 "enabled = true; difficulty = 12; solve_work = 0; "
+		                                 "}; auth_failures = { max = 0; }; };",
+		                                 "t.conf", &cfg, err, sizeof(err)),
+		                 0);
+		assert_int_equal(cfg.attack_half_open_timeout, 3);
+		assert_true(cfg.puzzles);
+		assert_int_equal(cfg.puzzle_difficulty, 12);
+		assert_int_equal(cfg.puzzle_solve_work, 0);
+		assert_int_equal(cfg.auth_fail_max, 0);
+		cfg_free(&cfg);
+	}
 	expect_err("connections = { };", "t.conf:1: 'connections' must be a list");
 }
 

@@ -367,6 +367,70 @@ static int report(void **state)
 	return n_vectors == 27 ? 0 : -1;
 }
 
+/*
+ * RFC 8019 7.1.3: the first four 4-octet counter keys whose
+ * HMAC-SHA-256(K, "rike puzzle test") ends in >= 6 zero bits, found
+ * independently with Python's hmac: 28 (7 bits), 45, 54, 58 (6 each),
+ * after 59 computations.
+ */
+static void test_puzzle(void **state)
+{
+	static const uint8_t s[] = "rike puzzle test";
+	uint8_t keys[4 * CRYPTO_MAX_PRF_LEN];
+	const uint8_t *kp[4];
+	size_t klen;
+	unsigned zbc, z;
+	uint64_t work;
+
+	(void)state;
+	assert_int_equal(crypto_puzzle_solve(IKEV2_PRF_HMAC_SHA2_256, s, sizeof(s) - 1, 6, 1000,
+	                                     keys, &klen, &zbc, &work),
+	                 0);
+	assert_int_equal(klen, 4);
+	assert_int_equal(work, 59);
+	assert_int_equal(zbc, 6);
+	assert_memory_equal(keys, "\0\0\0\x1c\0\0\0\x2d\0\0\0\x36\0\0\0\x3a", 16);
+	for (int i = 0; i < 4; i++)
+		kp[i] = keys + 4 * i;
+	assert_int_equal(crypto_puzzle_check(IKEV2_PRF_HMAC_SHA2_256, kp, 4, s, sizeof(s) - 1, &z),
+	                 0);
+	assert_int_equal(z, 6);
+	assert_int_equal(crypto_puzzle_zbc(IKEV2_PRF_HMAC_SHA2_256, keys, 4, s, sizeof(s) - 1, &z),
+	                 0);
+	assert_int_equal(z, 7);
+	/* Not within the budget: 58 computations find three keys only. */
+	assert_int_equal(crypto_puzzle_solve(IKEV2_PRF_HMAC_SHA2_256, s, sizeof(s) - 1, 6, 58, keys,
+	                                     &klen, &zbc, &work),
+	                 -1);
+	assert_int_equal(work, 58);
+	/* Difficulty 0: the best four of the whole budget (59 keys: 28's 7 bits and three 6s). */
+	assert_int_equal(crypto_puzzle_solve(IKEV2_PRF_HMAC_SHA2_256, s, sizeof(s) - 1, 0, 59, keys,
+	                                     &klen, &zbc, &work),
+	                 0);
+	assert_int_equal(work, 59);
+	assert_int_equal(zbc, 6);
+	/* The same key twice is not four different keys; a key longer than the PRF's is refused. */
+	kp[1] = kp[0];
+	assert_int_equal(crypto_puzzle_check(IKEV2_PRF_HMAC_SHA2_256, kp, 4, s, sizeof(s) - 1, &z),
+	                 -1);
+	kp[1] = keys + 4;
+	assert_int_equal(crypto_puzzle_check(IKEV2_PRF_HMAC_SHA2_256, kp, 33, s, sizeof(s) - 1, &z),
+	                 -1);
+	/* AES-XCBC-PRF-128 takes 16-octet keys only. */
+	assert_int_equal(crypto_puzzle_key_len(IKEV2_PRF_AES128_XCBC), 16);
+	assert_int_equal(crypto_puzzle_check(IKEV2_PRF_AES128_XCBC, kp, 4, s, sizeof(s) - 1, &z),
+	                 -1);
+	assert_int_equal(crypto_puzzle_solve(IKEV2_PRF_AES128_XCBC, s, sizeof(s) - 1, 2, 1000, keys,
+	                                     &klen, &zbc, &work),
+	                 0);
+	assert_int_equal(klen, 16);
+	for (int i = 0; i < 4; i++)
+		kp[i] = keys + 16 * i;
+	assert_int_equal(crypto_puzzle_check(IKEV2_PRF_AES128_XCBC, kp, 16, s, sizeof(s) - 1, &z),
+	                 0);
+	assert_true(z >= 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_x25519),
 	    cmocka_unit_test(test_x448),
 	    cmocka_unit_test(test_ecp256),
+	    cmocka_unit_test(test_puzzle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, report);

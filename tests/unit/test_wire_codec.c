@@ -855,6 +855,58 @@ static void test_payload_malformed(void **state)
 	EXPECT_OK(IKEV2_PL_SKF, 0, 0, 0, 10, 0, 2, 0, 2, 0xaa, 0xbb);
 }
 
+/* RFC 8019 8.2: the PS payload is four keys of one size, never empty. */
+static void test_ps(void **state)
+{
+	uint8_t b[4 + WIRE_PS_MAX + 4] = {0};
+	struct wire_error err;
+	struct wire_msg m;
+	struct wire_wr w;
+	const uint8_t *key;
+	size_t klen;
+	uint8_t np;
+
+	(void)state;
+	EXPECT_SYNTAX(IKEV2_PL_PS, 0, 0, 0, 4);
+	EXPECT_SYNTAX(IKEV2_PL_PS, 0, 0, 0, 5, 1);
+	EXPECT_SYNTAX(IKEV2_PL_PS, 0, 0, 0, 10, 1, 2, 3, 4, 5, 6);
+	EXPECT_OK(IKEV2_PL_PS, 0, 0, 0, 8, 1, 2, 3, 4);
+	/* 64-octet keys (SHA-512's preferred size) pass, 65 do not. */
+	b[2] = (4 + WIRE_PS_MAX) >> 8;
+	b[3] = (uint8_t)(4 + WIRE_PS_MAX);
+	assert_int_equal(decode_chain_bytes(IKEV2_PL_PS, b, 4 + WIRE_PS_MAX, &err), 0);
+	b[2] = (4 + WIRE_PS_MAX + 4) >> 8;
+	b[3] = (uint8_t)(4 + WIRE_PS_MAX + 4);
+	assert_int_equal(decode_chain_bytes(IKEV2_PL_PS, b, sizeof(b), &err), -1);
+	assert_string_equal(err.reason, "PS payload keys longer than 64 octets");
+
+	/* Round trip, and the keys read back one by one. */
+	static const uint8_t ps[] = {0, 0, 0, 12, 1, 1, 2, 2, 3, 3, 4, 4};
+	wire_msg_init(&m);
+	assert_int_equal(wire_decode_chain(ps, sizeof(ps), IKEV2_PL_PS, false, &m, &err), 0);
+	assert_int_equal(m.npayloads, 1);
+	assert_int_equal(m.payloads[0].u.ps.len, 8);
+	for (unsigned i = 0; i < WIRE_PS_KEYS; i++) {
+		assert_int_equal(wire_ps_key(&m.payloads[0].u.ps, i, &key, &klen), 0);
+		assert_int_equal(klen, 2);
+		assert_int_equal(key[0], i + 1);
+		assert_int_equal(key[1], i + 1);
+	}
+	assert_int_equal(wire_ps_key(&m.payloads[0].u.ps, 4, &key, &klen), -1);
+	wire_wr_init(&w, 64);
+	assert_int_equal(wire_encode_chain(m.payloads, 1, &w, &np), 0);
+	assert_int_equal(np, IKEV2_PL_PS);
+	assert_int_equal(w.len, sizeof(ps));
+	assert_memory_equal(w.p, ps, sizeof(ps));
+	wire_wr_free(&w);
+	/* The encoder refuses what the decoder would. */
+	m.payloads[0].u.ps.len = 7;
+	wire_wr_init(&w, 64);
+	assert_int_equal(wire_encode_chain(m.payloads, 1, &w, &np), -1);
+	wire_wr_free(&w);
+	wire_msg_free(&m);
+}
+
 static void test_cp_ts_limits(void **state)
 {
 	uint8_t c[4 + 4 + 65 * 4] = {0};
@@ -970,7 +1022,7 @@ int main(void)
 	    cmocka_unit_test(test_too_many),        cmocka_unit_test(test_sa_limits),
 	    cmocka_unit_test(test_sa_malformed),    cmocka_unit_test(test_payload_malformed),
 	    cmocka_unit_test(test_cp_ts_limits),    cmocka_unit_test(test_arena_and_find),
-	    cmocka_unit_test(test_udp4500),
+	    cmocka_unit_test(test_udp4500),         cmocka_unit_test(test_ps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

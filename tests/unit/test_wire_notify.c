@@ -534,6 +534,54 @@ static void test_invalid_ke(void **state)
 	put_n(&n);
 }
 
+/* RFC 8019 8.1: PRF (2 octets) and Difficulty (1 octet); 7.1.1.3: the cookie's record. */
+static void test_puzzle(void **state)
+{
+	static const uint8_t sha256_8[] = {0x00, 0x05, 0x08};
+	struct wire_notify n = get_n(IKEV2_N_PUZZLE, sha256_8, 3);
+	struct wire_puzzle pz = {0}, back;
+	struct wire_cookie_info ci = {.puzzle = 1, .difficulty = 20, .prf = 0x1234}, cb;
+	uint8_t out[WIRE_PUZZLE_LEN], cookie[8];
+	struct wire_error err;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(wire_puzzle_decode(&n, &pz, &err), 0);
+	assert_int_equal(pz.prf, IKEV2_PRF_HMAC_SHA2_256);
+	assert_int_equal(pz.difficulty, 8);
+	assert_int_equal(wire_notify_check(&n, &err), 0);
+	put_n(&n);
+	assert_int_equal(wire_puzzle_encode(&pz, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, sha256_8, 3);
+	back = (struct wire_puzzle){.prf = 0xabcd, .difficulty = 0};
+	assert_int_equal(wire_puzzle_encode(&back, out, sizeof(out), &len), 0);
+	assert_memory_equal(out, "\xab\xcd\x00", 3);
+	assert_int_equal(wire_puzzle_encode(&back, out, 2, &len), -1);
+	back.prf = 0;
+	assert_int_equal(wire_puzzle_encode(&back, out, sizeof(out), &len), -1);
+
+	refused(IKEV2_N_PUZZLE, 0, NULL, 0, "not a 2-octet PRF", 0);
+	refused(IKEV2_N_PUZZLE, 0, sha256_8, 2, "not a 2-octet PRF", 0);
+	refused(IKEV2_N_PUZZLE, 0, "\x00\x05\x08\x00", 4, "not a 2-octet PRF", 0);
+	refused(IKEV2_N_PUZZLE, 0, "\x00\x00\x08", 3, "PRF 0", 0);
+	refused(IKEV2_N_PUZZLE, 4, sha256_8, 3, "SPI Size", 0);
+	n = get_n(IKEV2_N_COOKIE, sha256_8, 3);
+	assert_int_equal(wire_puzzle_decode(&n, &pz, &err), -1);
+	assert_non_null(strstr(err.reason, "PUZZLE: wrong notify type"));
+	put_n(&n);
+
+	/* The cookie's AdditionalInfo sits after the 4-octet version. */
+	wire_cookie_put_version(cookie, 0x01020304);
+	wire_cookie_put_info(cookie + WIRE_COOKIE_VERSION_LEN, &ci);
+	assert_memory_equal(cookie, "\x01\x02\x03\x04\x01\x14\x12\x34", 8);
+	assert_int_equal(wire_cookie_info(cookie, 8, &cb), 0);
+	assert_int_equal(cb.puzzle, 1);
+	assert_int_equal(cb.difficulty, 20);
+	assert_int_equal(cb.prf, 0x1234);
+	assert_int_equal(wire_cookie_info(cookie, 7, &cb), -1);
+}
+
 static void test_invalid_spi_cookie(void **state)
 {
 	struct wire_notify n = get_n(IKEV2_N_INVALID_SPI, "\xc0\x01\x02\x03", 4);
@@ -898,6 +946,7 @@ int main(void)
 	    cmocka_unit_test(test_no_nats),
 	    cmocka_unit_test(test_nat_detection),
 	    cmocka_unit_test(test_invalid_ke),
+	    cmocka_unit_test(test_puzzle),
 	    cmocka_unit_test(test_invalid_spi_cookie),
 	    cmocka_unit_test(test_qcd_token),
 	    cmocka_unit_test(test_check_dispatch),

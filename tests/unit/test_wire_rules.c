@@ -89,6 +89,7 @@ enum {
 	CP = IKEV2_PL_CP,
 	EAP = IKEV2_PL_EAP,
 	SKF = IKEV2_PL_SKF,
+	PS = IKEV2_PL_PS,
 };
 
 /* RFC 7296 1.2 */
@@ -104,6 +105,10 @@ static void test_ike_sa_init(void **state)
 	FAIL(IKE_SA_INIT, REQ, CREQ, SA, KE, NONCE, CREQ);
 	FAIL(IKE_SA_INIT, RESP, IDR, SA, KE, NONCE, IDR);
 	FAIL(IKE_SA_INIT, REQ, SK, SA, KE, NONCE, SK_END, N);
+	/* RFC 8019 7.1.2: HDR, N(COOKIE), [PS,] SA, KE, Ni; only in the request, once. */
+	PASS(IKE_SA_INIT, REQ, N, PS, SA, KE, NONCE);
+	FAIL(IKE_SA_INIT, RESP, PS, N, PS);
+	FAIL(IKE_SA_INIT, REQ, PS, N, PS, PS, SA, KE, NONCE);
 }
 
 /* RFC 7296 1.2, 2.16, 3.14 */
@@ -124,6 +129,12 @@ static void test_ike_auth(void **state)
 	FAIL(IKE_AUTH, REQ, KE, SK_END, IDI, AUTH, KE);
 	FAIL(IKE_AUTH, REQ, D, SK_END, IDI, AUTH, D);
 	FAIL(IKE_AUTH, REQ, SK, SK, SKF); /* one SK or SKF only */
+	/* RFC 8019 7.2.2: HDR, PS, SK {...}: outside SK, in the request only. */
+	PASS(IKE_AUTH, REQ, PS, SK_END, IDI, AUTH, SA, TSI, TSR);
+	PASS(IKE_AUTH, REQ, PS, SKF);
+	FAIL(IKE_AUTH, REQ, PS, SK_END, IDI, PS, AUTH);
+	FAIL(IKE_AUTH, RESP, PS, PS, SK_END, IDR, AUTH);
+	FAIL(CREATE_CHILD_SA, REQ, PS, PS, SK_END, SA, NONCE);
 }
 
 /* RFC 7296 1.3 */
