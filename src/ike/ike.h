@@ -91,6 +91,9 @@ struct ike_host {
 	/* The IKE SA's addresses changed (NAT mapping change or MOBIKE): the
 	 * Child SA follows to c->local/c->remote. */
 	void (*child_moved)(void *ctx, const struct ike_child_info *c);
+	/* The source address the kernel would use to reach dst (RFC 4555 3.5:
+	 * paths follow the routing table), 0; -1 or NULL: no route known. */
+	int (*route)(void *ctx, const struct ike_addr *dst, struct ike_addr *src);
 	/* Resolve an FQDN without blocking (RFC 5685 9.2 gateway identities):
 	 * 0 when the lookup started; the host answers once with ike_resolved(id).
 	 * NULL or -1: names cannot be resolved. */
@@ -113,7 +116,8 @@ void ike_reload(struct ike *ike, const struct cfg *cfg);
 void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_addr *remote,
                const uint8_t *buf, size_t len);
 
-/* The host's local addresses changed (RFC 4555 3.5): the current set. */
+/* The host's usable local addresses (port 0): the whole current set, after
+ * every change of addresses, links or routes (RFC 4555 3.5). */
 void ike_local_addresses(struct ike *ike, const struct ike_addr *addrs, size_t n);
 
 /* Milliseconds until the next timer is due (-1: none), and run those due. */
