@@ -311,7 +311,7 @@ RESULTS="$RK_RUN/results"
 # key=value pairs to $RESULTS.
 measure() {
 	local rate=$2 c0 c1 t0 t1 u0 u1 d0 d1 lrc lsecs tot_end tot_after fpid ppid lpid lfile ho_end ho_after rss_end rss_after
-	local fl_out sent achieved legit legit2 ping_out ptx prx logoff cookies retr pings extra=""
+	local fl_out sent achieved legit legit2 ping_out ptx prx logoff cookies retr pings rkstats=""
 	KIND=$1
 	topo
 	gw_start
@@ -375,18 +375,18 @@ measure() {
 	read -r lrc lsecs <"$lfile"
 	if ((lrc == 0)); then legit2=$lsecs; else legit2="fail"; fi
 	if [[ $KIND == rike ]]; then
-		extra=" cookies_sent=$(rk_ctl "r$GW" status --json 2>/dev/null |
+		rkstats=" cookies_sent=$(rk_ctl "r$GW" status --json 2>/dev/null |
 			python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["cookies_sent"])' \
 				2>/dev/null || echo '?')"
 	fi
 	rk_log "$KIND $rate/s, $AFTER_S s later: half-open $ho_after of $tot_after IKE SAs;" \
 		"RSS $rss_after kB; legit again: $legit2 s; answers to spoofed sources:" \
-		"short $(sink_count "$FLN" short), full $(sink_count "$FLN" full)${extra}"
+		"short $(sink_count "$FLN" short), full $(sink_count "$FLN" full)${rkstats}"
 	echo "gw=$KIND rate=$rate sent=$sent achieved=$achieved legit=$legit legit_cookies=$cookies" \
 		"legit_retr=$retr pings=$pings cpu=$(((c1 - c0) * 100000000 / $(getconf CLK_TCK) / (t1 - t0)))" \
 		"ho_end=$ho_end ho_after=$ho_after rss_end=$rss_end rss_after=$rss_after legit_after=$legit2" \
 		"udp_in=$((u1 - u0)) rcvbuf_drops=$((d1 - d0)) short=$(sink_count "$FLN" short)" \
-		"full=$(sink_count "$FLN" full)$extra" >>"$RESULTS"
+		"full=$(sink_count "$FLN" full)$rkstats" >>"$RESULTS"
 	sw_stop "$LIN" "s$LIN"
 	sw_stop "$PGN" "s$PGN"
 	gw_stop
