@@ -375,9 +375,13 @@ measure() {
 	read -r lrc lsecs <"$lfile"
 	if ((lrc == 0)); then legit2=$lsecs; else legit2="fail"; fi
 	if [[ $KIND == rike ]]; then
-		rkstats=" cookies_sent=$(rk_ctl "r$GW" status --json 2>/dev/null |
-			python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["cookies_sent"])' \
-				2>/dev/null || echo '?')"
+		# riked's own counters: cookies_sent, and half_open_expired and
+		# half_open_evicted where riked has them.
+		rkstats=" $(rk_ctl "r$GW" status --json 2>/dev/null | python3 -c 'import json, sys
+st = json.load(sys.stdin)["stats"]
+print(" ".join("%s=%s" % (k, st[k]) for k in
+               ("cookies_sent", "half_open_expired", "half_open_evicted") if k in st))' \
+			2>/dev/null || echo 'cookies_sent=?')"
 	fi
 	rk_log "$KIND $rate/s, $AFTER_S s later: half-open $ho_after of $tot_after IKE SAs;" \
 		"RSS $rss_after kB; legit again: $legit2 s; answers to spoofed sources:" \
@@ -408,16 +412,18 @@ for rate in "${RATES[@]}"; do
 	done
 done
 
-python3 - "$RESULTS" "$FLOOD_S" "$AFTER_S" "$LEGIT_BOUND" <<'EOF'
+python3 - "$RESULTS" "$FLOOD_S" "$AFTER_S" "$LEGIT_BOUND" "$LEGIT_AT" <<'EOF'
 import sys
 rows = [dict(kv.split("=", 1) for kv in l.split()) for l in open(sys.argv[1]) if l.strip()]
-flood_s, after_s, bound = sys.argv[2], sys.argv[3], sys.argv[4]
+flood_s, after_s, bound, legit_at = sys.argv[2:6]
 name = {"rike": "riked", "sw": "strongSwan"}
 
-def legit(v, r):
+def legit(v, r, during=False):
     if v == "fail":
         return "no (>%s s)" % bound
-    return "%s s" % v
+    # "*": connected only after the flood had stopped
+    late = during and float(v) > float(flood_s) - float(legit_at)
+    return "%s s%s" % (v, "*" if late else "")
 
 def pings(v):
     tx, rx = (int(x) for x in v.split("/"))
@@ -430,7 +436,7 @@ fmt = "%-7s %-10s %7s %15s %11s %15s %5s %18s %18s %11s"
 print()
 print(fmt % hdr)
 for r in rows:
-    print(fmt % (r["rate"], name[r["gw"]], r["achieved"], legit(r["legit"], r),
+    print(fmt % (r["rate"], name[r["gw"]], r["achieved"], legit(r["legit"], r, True),
                  "%s/%s" % (r["legit_cookies"], r["legit_retr"]), pings(r["pings"]),
                  r["cpu"] + "%", "%s/%s" % (r["ho_end"], r["ho_after"]),
                  "%.1f/%.1f" % (int(r["rss_end"]) / 1024, int(r["rss_after"]) / 1024),
@@ -450,6 +456,9 @@ def ratio(a, b, fmtv="%.2fx"):
         return "-" if a == 0 else "inf"
     return fmtv % (a / b)
 
+print("(legit connects: from swanctl --initiate, %s s into the flood, to IKE and Child SA up;"
+      " * = only after the flood had stopped; COOKIE/retr: COOKIE answers the legit initiator"
+      " got, IKE_SA_INIT retransmits it made)" % legit_at)
 print()
 print("rike / strongSwan (same run):")
 for rate in dict.fromkeys(r["rate"] for r in rows):
@@ -460,8 +469,8 @@ for rate in dict.fromkeys(r["rate"] for r in rows):
     lost = lambda r: str(int(r["pings"].split("/")[0]) - int(r["pings"].split("/")[1]))
     print("  %6s/s: legit connect time %s (%s vs %s), gateway CPU %s, RSS at end %s,"
           " pings lost %s vs %s, half-open +%ss %s vs %s" % (
-              rate, ratio(rk["legit"], sw["legit"]), legit(rk["legit"], rk),
-              legit(sw["legit"], sw), ratio(rk["cpu"], sw["cpu"]),
+              rate, ratio(rk["legit"], sw["legit"]), legit(rk["legit"], rk, True),
+              legit(sw["legit"], sw, True), ratio(rk["cpu"], sw["cpu"]),
               ratio(rk["rss_end"], sw["rss_end"]), lost(rk), lost(sw), after_s,
               rk["ho_after"], sw["ho_after"]))
 print()
