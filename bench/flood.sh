@@ -20,8 +20,8 @@
 #     what it really sent);
 #   - LEGIT_AT s into the flood the legit initiator (strongSwan, the same for
 #     both gateways, default retransmits 4 s x 1.8^n) starts; recorded: whether
-#     and how fast `swanctl --initiate` returns with the IKE and Child SA up
-#     (bounded by LEGIT_BOUND s);
+#     `swanctl --initiate` succeeds (IKE and Child SA up, bounded by LEGIT_BOUND
+#     s) and, from its log, the time from its first IKE_SA_INIT to ESTABLISHED;
 #   - the established tunnel's pings (ping -i 0.02 for the flood's duration):
 #     sent, received;
 #   - the gateway's CPU during the flood (utime+stime of its PID, all threads);
@@ -291,15 +291,29 @@ legit_connect() {
 	echo "$rc $(awk -v a="$t0" -v b="$(rk_now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')" >"$1"
 }
 
-# What the legit initiator's charon log says about its IKE_SA_INIT: COOKIE
-# answers received and retransmits, since byte OFFSET.
+# What the legit initiator's charon log says since byte OFFSET: COOKIE
+# answers received, IKE_SA_INIT retransmits (message ID 0), and the seconds
+# from "initiating IKE_SA" to "IKE_SA ... established" (or "none"). The
+# swanctl --initiate wall time also counts swanctl's own start and vici
+# round trips, which a loaded machine stretches by up to ~0.5 s.
 legit_log_summary() {
 	local f
 	f=$(sw_log "s$LIN")
 	tail -c +"$(($1 + 1))" "$f" 2>/dev/null | awk '
+		function ts(s, a) { split(s, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+		/initiating IKE_SA li\[/ && t0 == "" { t0 = ts($1) }
+		/IKE_SA li\[[0-9]+\] established/ && t1 == "" { t1 = ts($1) }
 		/parsed IKE_SA_INIT response .*N\(COOKIE\)/ { c++ }
-		/retransmit [0-9]+ of request with message ID 0/ { r++ }
-		END { printf "%d %d\n", c, r }'
+		/retransmit [0-9]+ of request with message ID 0$/ { r++ }
+		END {
+			d = "none"
+			if (t0 != "" && t1 != "") {
+				d = t1 - t0
+				if (d < 0) d += 86400
+				d = sprintf("%.3f", d)
+			}
+			printf "%d %d %s\n", c, r, d
+		}'
 }
 
 # ---------------------------------------------------------------- one measurement
@@ -310,7 +324,7 @@ RESULTS="$RK_RUN/results"
 # measure KIND RATE: one gateway under one flood rate; appends a line of
 # key=value pairs to $RESULTS.
 measure() {
-	local rate=$2 c0 c1 t0 t1 u0 u1 d0 d1 lrc lsecs tot_end tot_after fpid ppid lpid lfile ho_end ho_after rss_end rss_after
+	local rate=$2 c0 c1 t0 t1 u0 u1 d0 d1 lrc lwall lwall2 tot_end tot_after fpid ppid lpid lfile ho_end ho_after rss_end rss_after
 	local fl_out sent achieved legit legit2 ping_out ptx prx logoff cookies retr pings rkstats=""
 	KIND=$1
 	topo
@@ -352,15 +366,15 @@ measure() {
 	achieved=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' "$fl_out")
 	[[ -n $sent ]] || rk_fail "rike-flood reported nothing: $(cat "$fl_out")"
 	wait "$lpid"
-	read -r lrc lsecs <"$lfile"
-	read -r cookies retr < <(legit_log_summary "$logoff")
-	if ((lrc == 0)); then legit=$lsecs; else legit="fail"; fi
+	read -r lrc lwall <"$lfile"
+	read -r cookies retr legit < <(legit_log_summary "$logoff")
+	((lrc == 0)) && [[ $legit != none ]] || legit="fail"
 	wait_until 15 eval '! rk_pid_alive '"$ppid"
 	rk_kill_labels "ping:$N"
 	ptx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$ping_out")
 	prx=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$ping_out")
 	pings="${ptx:-0}/${prx:-0}"
-	rk_log "$KIND $rate/s: flood sent $sent ($achieved/s); legit ${legit} s (rc $lrc," \
+	rk_log "$KIND $rate/s: flood sent $sent ($achieved/s); legit ${legit} s (swanctl $lwall s, rc $lrc," \
 		"COOKIEs seen $cookies, retransmits $retr); pings sent/received $pings;" \
 		"half-open at end $ho_end of $tot_end IKE SAs; RSS $rss_end kB;" \
 		"gateway UDP in $((u1 - u0)), rcvbuf drops $((d1 - d0))"
@@ -371,9 +385,11 @@ measure() {
 	read -r ho_after tot_after < <(half_open)
 	rss_after=$(rss_kb "$GW_PID")
 	sw_swanctl "s$LIN" --terminate --ike li --timeout 5 >/dev/null 2>&1
+	logoff=$(stat -c %s "$(sw_log "s$LIN")" 2>/dev/null || echo 0)
 	legit_connect "$lfile"
-	read -r lrc lsecs <"$lfile"
-	if ((lrc == 0)); then legit2=$lsecs; else legit2="fail"; fi
+	read -r lrc lwall2 <"$lfile"
+	read -r _ _ legit2 < <(legit_log_summary "$logoff")
+	((lrc == 0)) && [[ $legit2 != none ]] || legit2="fail"
 	if [[ $KIND == rike ]]; then
 		# riked's own counters: cookies_sent, and half_open_expired and
 		# half_open_evicted where riked has them.
@@ -384,11 +400,12 @@ print(" ".join("%s=%s" % (k, st[k]) for k in
 			2>/dev/null || echo 'cookies_sent=?')"
 	fi
 	rk_log "$KIND $rate/s, $AFTER_S s later: half-open $ho_after of $tot_after IKE SAs;" \
-		"RSS $rss_after kB; legit again: $legit2 s; answers to spoofed sources:" \
+		"RSS $rss_after kB; legit again: $legit2 s (swanctl $lwall2 s); answers to spoofed sources:" \
 		"short $(sink_count "$FLN" short), full $(sink_count "$FLN" full)${rkstats}"
 	echo "gw=$KIND rate=$rate sent=$sent achieved=$achieved legit=$legit legit_cookies=$cookies" \
 		"legit_retr=$retr pings=$pings cpu=$(((c1 - c0) * 100000000 / $(getconf CLK_TCK) / (t1 - t0)))" \
 		"ho_end=$ho_end ho_after=$ho_after rss_end=$rss_end rss_after=$rss_after legit_after=$legit2" \
+		"legit_wall=$lwall legit_after_wall=$lwall2" \
 		"udp_in=$((u1 - u0)) rcvbuf_drops=$((d1 - d0)) short=$(sink_count "$FLN" short)" \
 		"full=$(sink_count "$FLN" full)$rkstats" >>"$RESULTS"
 	sw_stop "$LIN" "s$LIN"
@@ -456,7 +473,8 @@ def ratio(a, b, fmtv="%.2fx"):
         return "-" if a == 0 else "inf"
     return fmtv % (a / b)
 
-print("(legit connects: from swanctl --initiate, %s s into the flood, to IKE and Child SA up;"
+print("(legit connects: from the legit initiator's first IKE_SA_INIT, %s s into the flood, to its"
+      " IKE SA established (charon's log; swanctl's wall time is in raw);"
       " * = only after the flood had stopped; COOKIE/retr: COOKIE answers the legit initiator"
       " got, IKE_SA_INIT retransmits it made)" % legit_at)
 print()
