@@ -396,7 +396,7 @@ measure() {
 		rkstats=" $(rk_ctl "r$GW" status --json 2>/dev/null | python3 -c 'import json, sys
 st = json.load(sys.stdin)["stats"]
 print(" ".join("%s=%s" % (k, st[k]) for k in
-               ("cookies_sent", "half_open_expired", "half_open_evicted") if k in st))' \
+               ("cookies_sent", "cookies_invalid", "half_open_expired", "half_open_evicted") if k in st))' \
 			2>/dev/null || echo 'cookies_sent=?')"
 	fi
 	rk_log "$KIND $rate/s, $AFTER_S s later: half-open $ho_after of $tot_after IKE SAs;" \
