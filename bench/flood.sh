@@ -187,9 +187,9 @@ rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"
 }
 
-# Udp: InDatagrams and RcvbufErrors of namespace NS.
+# Udp: InDatagrams, RcvbufErrors and SndbufErrors of namespace NS.
 udp_stats() {
-	ns_exec "$1" cat /proc/net/snmp | awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $2, $6 }'
+	ns_exec "$1" cat /proc/net/snmp | awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $2, $6, $7 }'
 }
 
 # Half-open IKE SAs of the gateway (riked: stats.half_open when riked reports
@@ -324,7 +324,7 @@ RESULTS="$RK_RUN/results"
 # measure KIND RATE: one gateway under one flood rate; appends a line of
 # key=value pairs to $RESULTS.
 measure() {
-	local rate=$2 c0 c1 t0 t1 u0 u1 d0 d1 lrc lwall lwall2 tot_end tot_after fpid ppid lpid lfile ho_end ho_after rss_end rss_after
+	local rate=$2 c0 c1 t0 t1 u0 u1 d0 d1 e0 e1 lrc lwall lwall2 tot_end tot_after fpid ppid lpid lfile ho_end ho_after rss_end rss_after
 	local fl_out sent achieved legit legit2 ping_out ptx prx logoff cookies retr pings rkstats=""
 	KIND=$1
 	topo
@@ -337,7 +337,7 @@ measure() {
 		rk_fail "$KIND: no ping through the tunnel"
 	sw_start "$LIN" "s$LIN" ""
 	sw_load "$LIN" "s$LIN" "$(sw_peer_conf li "$GW_LI" 10.10.3.0/24)" || rk_fail "swanctl load (li)"
-	read -r u0 d0 < <(udp_stats "$GW")
+	read -r u0 d0 e0 < <(udp_stats "$GW")
 
 	rk_log "$KIND: flood at $rate/s for $FLOOD_S s (gateway pid $GW_PID)"
 	fl_out="$RK_RUN/flood-$N.out"
@@ -360,7 +360,7 @@ measure() {
 	t1=$(rk_now_us)
 	read -r ho_end tot_end < <(half_open)
 	rss_end=$(rss_kb "$GW_PID")
-	read -r u1 d1 < <(udp_stats "$GW")
+	read -r u1 d1 e1 < <(udp_stats "$GW")
 	rk_kill_labels "fl:$N"
 	sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$fl_out")
 	achieved=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' "$fl_out")
@@ -377,7 +377,7 @@ measure() {
 	rk_log "$KIND $rate/s: flood sent $sent ($achieved/s); legit ${legit} s (swanctl $lwall s, rc $lrc," \
 		"COOKIEs seen $cookies, retransmits $retr); pings sent/received $pings;" \
 		"half-open at end $ho_end of $tot_end IKE SAs; RSS $rss_end kB;" \
-		"gateway UDP in $((u1 - u0)), rcvbuf drops $((d1 - d0))"
+		"gateway UDP in $((u1 - u0)), rcvbuf drops $((d1 - d0)), sndbuf errors $((e1 - e0))"
 
 	# AFTER_S after the flood: what is left, and can the legit peer come back?
 	sleep "$(awk -v t1="$t1" -v now="$(rk_now_us)" -v a="$AFTER_S" \
@@ -406,7 +406,7 @@ print(" ".join("%s=%s" % (k, st[k]) for k in
 		"legit_retr=$retr pings=$pings cpu=$(((c1 - c0) * 100000000 / $(getconf CLK_TCK) / (t1 - t0)))" \
 		"ho_end=$ho_end ho_after=$ho_after rss_end=$rss_end rss_after=$rss_after legit_after=$legit2" \
 		"legit_wall=$lwall legit_after_wall=$lwall2" \
-		"udp_in=$((u1 - u0)) rcvbuf_drops=$((d1 - d0)) short=$(sink_count "$FLN" short)" \
+		"udp_in=$((u1 - u0)) rcvbuf_drops=$((d1 - d0)) sndbuf_errors=$((e1 - e0)) short=$(sink_count "$FLN" short)" \
 		"full=$(sink_count "$FLN" full)$rkstats" >>"$RESULTS"
 	sw_stop "$LIN" "s$LIN"
 	sw_stop "$PGN" "s$PGN"
