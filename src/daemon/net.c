@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "util/sockbuf.h"
 #include "util/log.h"
 #include "daemon/net.h"
 #include "wire/payload.h"
@@ -215,6 +216,10 @@ static int sock_options(int fd, sa_family_t family, bool wildcard)
 
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0)
 		return -1;
+	/* Under a flood of IKE_SA_INIT requests (RFC 8019) the default buffer
+	 * holds a few milliseconds of them; a real initiator's request must
+	 * not be lost whenever the loop is busy elsewhere for longer. */
+	sockbuf_set(fd, NET_SOCK_BUF);
 	/* Specific addresses may be bound before they are configured. */
 	if (!wildcard && setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on)) < 0)
 		return -1;

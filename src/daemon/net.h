@@ -21,8 +21,9 @@ struct event_base;
 struct cfg;
 struct net;
 
-#define NET_MAX_SOCKETS  64 /* distinct (address, port) pairs we listen on */
-#define NET_RX_BATCH     64 /* datagrams read per wakeup of one socket */
+#define NET_MAX_SOCKETS  64        /* distinct (address, port) pairs we listen on */
+#define NET_RX_BATCH     64        /* datagrams read per wakeup of one socket */
+#define NET_SOCK_BUF     (8 << 20) /* socket buffers: ~0.2 s of a 50k/s flood */
 #define NET_MAX_DATAGRAM 65535
 
 /*

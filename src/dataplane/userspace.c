@@ -12,6 +12,7 @@
  * queued and delivered from a separate loop callback, never re-entrantly.
  */
 #include "dataplane/dp_backend.h"
+#include "util/sockbuf.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -635,30 +636,15 @@ static int us_addr(void *be, bool add, const struct sockaddr_storage *a, unsigne
 	return dp_nl_addr(us->nl, add, a->ss_family, addr, plen, us->ifindex);
 }
 
-/*
- * The default socket buffers (~200 KiB, about 90 full-size datagrams)
- * overflow under a TCP burst whenever this process is not scheduled at
- * once; every datagram lost there is a lost TCP segment inside the tunnel.
- * Best effort: without CAP_NET_ADMIN the kernel caps SO_RCVBUF/SO_SNDBUF at
- * net.core.rmem_max/wmem_max.
- */
-static void us_sock_bufs(int fd)
-{
-	static const int opt[2][2] = {{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}};
-	int sz = US_SOCK_BUF;
-
-	for (size_t i = 0; i < 2; i++)
-		if (setsockopt(fd, SOL_SOCKET, opt[i][0], &sz, sizeof(sz)) < 0)
-			(void)setsockopt(fd, SOL_SOCKET, opt[i][1], &sz, sizeof(sz)); /* capped */
-}
-
 static int us_set_udp_socket(void *be, sa_family_t family, int fd)
 {
 	struct us *us = be;
 	int off = 0;
 
 	if (fd >= 0 && (family == AF_INET || family == AF_INET6)) {
-		us_sock_bufs(fd);
+		/* A TCP burst must not overflow them: each datagram lost there
+		 * is a lost segment inside the tunnel. */
+		sockbuf_set(fd, US_SOCK_BUF);
 		/* Kernels without UDP GSO (before 4.18) would ignore the cmsg and
 		 * send a train as one datagram: use it only where the option exists. */
 		if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &off, sizeof(off)) < 0)

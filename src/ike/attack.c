@@ -39,10 +39,10 @@ struct auth_src {
 
 struct ike_attack {
 	bool on;
-	uint64_t dh_window_ms;           /* start of the current second */
-	uint32_t dh_window, dh_last;     /* responder DH started in it, and in the one before */
-	bool sat_now, sat_last;          /* the budget was reached in it, and in the one before */
-	uint64_t sat_log_ms;             /* next saturation line allowed */
+	uint64_t dh_window_ms;       /* start of the current second */
+	uint32_t dh_window, dh_last; /* responder DH started in it, and in the one before */
+	bool sat_now, sat_last;      /* the budget was reached in it, and in the one before */
+	uint64_t sat_log_ms;         /* next saturation line allowed */
 	struct auth_src src[AUTH_SRC_SLOTS];
 };
 
@@ -127,7 +127,8 @@ static void saturated(struct ike *ike)
 		log_msg(LOG_NOTICE, "ike",
 		        "DH budget of %" PRIu32 "/s reached: IKE_SA_INIT requests deferred "
 		        "(%" PRIu64 " so far, %" PRIu64 " saturated seconds)",
-		        ike->cfg->dh_per_second, ike->stats.drop_dh_budget, ike->stats.dh_saturated);
+		        ike->cfg->dh_per_second, ike->stats.drop_dh_budget,
+		        ike->stats.dh_saturated);
 	}
 	attack_update(ike);
 }

@@ -118,8 +118,9 @@ static struct redirect_sa *rsa_of(const struct ike_sa *sa)
 
 static const char *place_name(enum redirect_place p)
 {
-	return p == REDIRECT_IN_INIT ? "IKE_SA_INIT" : p == REDIRECT_IN_AUTH ? "IKE_AUTH"
-	                                                                     : "INFORMATIONAL";
+	return p == REDIRECT_IN_INIT   ? "IKE_SA_INIT"
+	       : p == REDIRECT_IN_AUTH ? "IKE_AUTH"
+	                               : "INFORMATIONAL";
 }
 
 /* ---- gateway identities (9.2) ---- */
@@ -411,8 +412,8 @@ static void redirect_resolved(struct ike *ike, uint64_t tag, const char *name,
 	j = &r->jobs[tag];
 	j->used = false;
 	if (!n) {
-		log_msg(LOG_WARNING, "ike", "\"%s\" redirect-resolve-failed %s: no address", j->conn,
-		        name);
+		log_msg(LOG_WARNING, "ike", "\"%s\" redirect-resolve-failed %s: no address",
+		        j->conn, name);
 		/* The connection goes back to its configured gateway. */
 		if (j->place != REDIRECT_IN_ACTIVE)
 			ike_retry(ike, j->conn, REDIRECT_RETRY_MS);
@@ -579,8 +580,8 @@ static enum ext_result gateway_auth(struct ext_ctx *c)
 {
 	struct redirect_sa *s = c->state;
 	char id[512];
-	struct redirect_query q = {REDIRECT_IN_AUTH, c->ike, ike_sa_conn(c->sa), c->remote,
-	                           c->local, id};
+	struct redirect_query q = {REDIRECT_IN_AUTH, c->ike,   ike_sa_conn(c->sa),
+	                           c->remote,        c->local, id};
 
 	if (!s->peer_supported || !ike_sa_peer_id(c->sa, id, sizeof(id)) ||
 	    !choose(c->ike, &q, s->to))
@@ -639,8 +640,7 @@ static enum ext_result redirect_hook(enum ext_point pt, struct ext_ctx *c)
 }
 
 /* Make before break (5): the new SA has a Child SA; the old one can go. */
-static void redirect_child_event(struct ext_ctx *c, struct child_sa *child,
-                                 enum ext_child_event ev)
+static void redirect_child_event(struct ext_ctx *c, struct child_sa *child, enum ext_child_event ev)
 {
 	struct redirect_sa *s = c->state;
 	struct ike_sa *old;
@@ -870,7 +870,8 @@ static void redirect_status(struct ext_ctx *c, struct json *j, char *text, size_
 		used = strlen(text);
 		snprintf(text + used, len - used, " redirect %s%s%s%s%s",
 		         s->announced || s->peer_supported ? "supported" : "unsupported",
-		         s->from_text[0] ? " from " : "", s->from_text, s->to[0] ? " to " : "", s->to);
+		         s->from_text[0] ? " from " : "", s->from_text, s->to[0] ? " to " : "",
+		         s->to);
 		return;
 	}
 	json_key(j, "redirect");
@@ -897,7 +898,7 @@ static int redirect_init(struct ike *ike, void **global)
 	if (!r)
 		return -1;
 	for (size_t i = 0; i < N_PROVIDERS; i++)
-		if (providers[i]->new && !(r->pstate[i] = providers[i]->new())) {
+		if (providers[i]->new && !(r->pstate[i] = providers[i]->new ())) {
 			for (size_t k = 0; k < i; k++)
 				if (providers[k]->free)
 					providers[k]->free(r->pstate[k]);

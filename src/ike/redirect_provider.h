@@ -22,7 +22,8 @@ enum redirect_place {
 struct redirect_query {
 	enum redirect_place place;
 	struct ike *ike;
-	const struct cfg_conn *conn;   /* the client's connection (by address in IKE_SA_INIT), or NULL */
+	const struct cfg_conn
+	    *conn; /* the client's connection (by address in IKE_SA_INIT), or NULL */
 	const struct ike_addr *client; /* the client's address */
 	const struct ike_addr *local;  /* where its request arrived */
 	const char *client_id;         /* its authenticated ID as text (IKE_AUTH), or NULL */

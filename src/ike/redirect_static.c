@@ -14,8 +14,8 @@
 
 struct turn {
 	char conn[CFG_NAME_MAX];
-	size_t next;                          /* round-robin */
-	int64_t credit[CFG_REDIRECT_MAX];     /* weighted */
+	size_t next;                      /* round-robin */
+	int64_t credit[CFG_REDIRECT_MAX]; /* weighted */
 };
 
 struct statics {

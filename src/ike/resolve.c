@@ -95,7 +95,8 @@ void resolve_timers(struct ike *ike, uint64_t now)
 		if (!l)
 			return;
 		l = take(ike, l->id);
-		log_msg(LOG_NOTICE, "ike", "no answer for %s in %u ms: given up", l->name, RESOLVE_MS);
+		log_msg(LOG_NOTICE, "ike", "no answer for %s in %u ms: given up", l->name,
+		        RESOLVE_MS);
 		ext_resolved(ike, l->owner, l->tag, l->name, NULL, 0);
 		free(l);
 	}

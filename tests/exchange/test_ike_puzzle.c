@@ -200,11 +200,11 @@ static void solvers_first(void **state, bool solver)
 {
 	struct hx_conf ca = {.globals = solver ? "" : "puzzles = { solve_work = 0; };",
 	                     .retransmit = "timeout = 1.0; base = 2.0; tries = 5;"};
-	struct hx_conf cb = {
-	    .remote = "%any",
-	    .cookie_threshold = 2,
-	    .globals = "puzzles = { enabled = true; difficulty = 4; }; under_attack = { "
-	               "dh_per_second = 4; };"};
+	struct hx_conf cb = {.remote = "%any",
+	                     .cookie_threshold = 2,
+	                     .globals =
+	                         "puzzles = { enabled = true; difficulty = 4; }; under_attack = { "
+	                         "dh_per_second = 4; };"};
 	struct hx_net *n = hx_new(&ca, &cb);
 	struct hx_dgram t;
 

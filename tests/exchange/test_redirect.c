@@ -16,10 +16,10 @@
 #include "ike/ext.h"
 #include "wire/notify.h"
 
-#define B_TO_C   "redirect = { to = [ \"" HX_ADDR_C "\" ]; };"
-#define CB_TO_B  "redirect = { to = [ \"" HX_ADDR_B "\" ]; };"
-#define B_BY_ID  "redirect = { by_id = ( { id = \"a.*\"; to = \"" HX_ADDR_C "\"; } ); };"
-#define GW_ANY   "%any"
+#define B_TO_C  "redirect = { to = [ \"" HX_ADDR_C "\" ]; };"
+#define CB_TO_B "redirect = { to = [ \"" HX_ADDR_B "\" ]; };"
+#define B_BY_ID "redirect = { by_id = ( { id = \"a.*\"; to = \"" HX_ADDR_C "\"; } ); };"
+#define GW_ANY  "%any"
 
 static const struct hx_conf gw = {.remote = GW_ANY};
 
@@ -311,9 +311,9 @@ static void test_auth_unauthenticated(void **state)
 	assert_int_equal(build_notify(m, 0, NULL, 0, IKEV2_N_REDIRECT, data, len), 0);
 	h.flags = IKEV2_FLAG_RESPONSE;
 	wire_wr_init(&w, WIRE_SK_MAX_MSG);
-	assert_int_equal(wire_sk_seal(&bsa->prot_out, &h, m->payloads, m->npayloads, NULL,
-	                              WIRE_SK_PAD_MIN, &w),
-	                 0);
+	assert_int_equal(
+	    wire_sk_seal(&bsa->prot_out, &h, m->payloads, m->npayloads, NULL, WIRE_SK_PAD_MIN, &w),
+	    0);
 	{
 		struct ike_addr from, to;
 
@@ -335,9 +335,10 @@ static void test_auth_unauthenticated(void **state)
 /* 5, 6: the gateway deletes a redirected SA the client keeps, after the grace time. */
 static void test_auth_grace(void **state)
 {
-	struct hx_conf cb = {.remote = GW_ANY,
-	                     .extra = "redirect = { grace = 5; by_id = ( { id = \"a.*\"; to = \"" HX_ADDR_C
-	                              "\"; } ); };"};
+	struct hx_conf cb = {
+	    .remote = GW_ANY,
+	    .extra = "redirect = { grace = 5; by_id = ( { id = \"a.*\"; to = \"" HX_ADDR_C
+	             "\"; } ); };"};
 	struct hx_net *n = hx_new3(NULL, &cb, &gw);
 	struct wire_hdr h;
 
@@ -434,7 +435,8 @@ static void test_loop_limit(void **state)
 
 static void test_allow_list(void **state)
 {
-	struct hx_conf ca = {.extra = "redirect = { allow = [ \"10.9.0.0/16\", \"*.example.net\" ]; };"};
+	struct hx_conf ca = {.extra =
+	                         "redirect = { allow = [ \"10.9.0.0/16\", \"*.example.net\" ]; };"};
 	struct hx_conf cb = {.remote = GW_ANY, .extra = B_TO_C};
 	struct hx_net *n = hx_new3(&ca, &cb, &gw);
 
@@ -450,7 +452,8 @@ static void test_allow_list(void **state)
 /* 9.2: an FQDN target is resolved without blocking, then followed. */
 static void test_fqdn(void **state)
 {
-	struct hx_conf cb = {.remote = GW_ANY, .extra = "redirect = { to = [ \"gw2.example.net\" ]; };"};
+	struct hx_conf cb = {.remote = GW_ANY,
+	                     .extra = "redirect = { to = [ \"gw2.example.net\" ]; };"};
 	struct hx_net *n = hx_new3(NULL, &cb, &gw);
 
 	*state = n;
@@ -468,7 +471,8 @@ static void test_fqdn(void **state)
 
 static void test_fqdn_unresolved(void **state)
 {
-	struct hx_conf cb = {.remote = GW_ANY, .extra = "redirect = { to = [ \"nowhere.example.net\" ]; };"};
+	struct hx_conf cb = {.remote = GW_ANY,
+	                     .extra = "redirect = { to = [ \"nowhere.example.net\" ]; };"};
 	struct hx_net *n = hx_new3(NULL, &cb, &gw);
 
 	*state = n;
