@@ -798,6 +798,7 @@ static const char *const conn_keys[] = {
     "qcd",
     "qcd_bind_address",
     "mobike",
+    "mobike_no_nats",
     "redirect",
     "fragmentation",
     "fragment_size",
@@ -1255,6 +1256,7 @@ static int conn_flags(struct ld *c, const config_setting_t *g, struct cfg_conn *
 	    get_bool(c, g, "keep_up", &cc->keep_up) < 0 || get_bool(c, g, "qcd", &cc->qcd) < 0 ||
 	    get_bool(c, g, "qcd_bind_address", &cc->qcd_bind_address) < 0 ||
 	    get_bool(c, g, "mobike", &cc->mobike) < 0 ||
+	    get_bool(c, g, "mobike_no_nats", &cc->mobike_no_nats) < 0 ||
 	    get_bool(c, g, "fragmentation", &cc->fragmentation) < 0 ||
 	    get_u32(c, g, "fragment_size", 512, 65535, &cc->fragment_size) < 0 ||
 	    get_bool(c, g, "encap", &cc->encap) < 0 || conn_retransmit(c, g, cc) < 0 ||
@@ -1522,6 +1524,7 @@ bool cfg_conn_equal(const struct cfg_conn *a, const struct cfg_conn *b)
 	       a->retransmit.base == b->retransmit.base &&
 	       a->retransmit.tries == b->retransmit.tries && a->qcd == b->qcd &&
 	       a->qcd_bind_address == b->qcd_bind_address && a->mobike == b->mobike &&
+	       a->mobike_no_nats == b->mobike_no_nats &&
 	       !memcmp(&a->redirect, &b->redirect, sizeof(a->redirect)) &&
 	       a->fragmentation == b->fragmentation && a->fragment_size == b->fragment_size &&
 	       a->encap == b->encap;

@@ -475,6 +475,7 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "frags_tx", st->frags_tx);
 	json_kv_uint(&j, "frags_rx", st->frags_rx);
 	json_kv_uint(&j, "drop_frag_retrans", st->drop_frag_retrans);
+	ext_counters(ike, &j);
 	json_kv_uint(&j, "sa_established", st->sa_established);
 	json_kv_uint(&j, "sa_failed", st->sa_failed);
 	/* RFC 8019 */

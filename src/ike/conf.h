@@ -145,6 +145,7 @@ struct cfg_conn {
 	} retransmit;
 	bool qcd, qcd_bind_address;   /* RFC 6290 */
 	bool mobike;                  /* RFC 4555 */
+	bool mobike_no_nats;          /* RFC 4555 3.9: NO_NATS_ALLOWED, refuse NATed updates */
 	struct cfg_redirect redirect; /* RFC 5685 */
 	bool fragmentation;           /* RFC 7383 */
 	uint32_t fragment_size;       /* largest IP datagram of an IKE fragment (RFC 7383 2.5.1) */

@@ -320,6 +320,25 @@ void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *loca
 	child_move_all(ike, sa);
 }
 
+void ike_sa_float(struct ike *ike, struct ike_sa *sa)
+{
+	addr_set_port(&sa->local, ike->cfg->natt_port);
+	if (addr_port(&sa->remote) == ike->cfg->ike_port)
+		addr_set_port(&sa->remote, ike->cfg->natt_port);
+}
+
+int ike_route(struct ike *ike, const struct ike_addr *dst, struct ike_addr *src)
+{
+	if (!ike->host.route)
+		return -1;
+	return ike->host.route(ike->host.ctx, dst, src);
+}
+
+uint16_t ike_natt_port(const struct ike *ike)
+{
+	return ike->cfg->natt_port;
+}
+
 void ike_check_liveness(struct ike *ike, struct ike_sa *sa)
 {
 	ike_queue(ike, sa, TASK_DPD);

@@ -152,6 +152,24 @@ void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *loca
 void ike_send_unprotected(struct ike *ike, const struct ike_addr *from, const struct ike_addr *to,
                           const struct wire_hdr *hdr, const struct wire_msg *payloads);
 
+/* ---- NAT detection (RFC 7296 2.23) and paths (RFC 4555 3.3, 3.5, 3.8) ---- */
+
+/* N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP) for a path. */
+int ike_nat_add(struct ike *ike, struct ike_sa *sa, struct wire_msg *m,
+                const struct ike_addr *local, const struct ike_addr *remote) WUR;
+/* Check m's NAT-D against the path it came on: 0 without NAT-D, 1 no NAT,
+ * 2 a NAT (the SA then uses UDP encapsulation). */
+int ike_nat_check(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
+                  const struct ike_addr *local, const struct ike_addr *remote);
+bool ike_sa_natt(const struct ike_sa *sa);
+/* Move the SA's IKE traffic to the NAT-T port (RFC 4555 3.3: with MOBIKE
+ * even without a NAT), before IKE_AUTH. */
+void ike_sa_float(struct ike *ike, struct ike_sa *sa);
+/* The source address the host's routing would use to reach dst; -1: none. */
+int ike_route(struct ike *ike, const struct ike_addr *dst, struct ike_addr *src);
+/* The NAT-T port (4500 unless configured otherwise). */
+uint16_t ike_natt_port(const struct ike *ike);
+
 /* ---- building payloads ---- */
 
 int build_notify(struct wire_msg *m, uint8_t proto, const uint8_t *spi, size_t spi_len,

@@ -17,6 +17,7 @@
 static const struct ike_ext *const extensions[] = {
     &qcd_ext,
     &redirect_ext,
+    &mobike_ext,
 };
 
 #define N_EXT (sizeof(extensions) / sizeof(extensions[0]))
@@ -187,7 +188,9 @@ enum ext_result ext_run(struct ike *ike, enum ext_point pt, struct ike_sa *sa,
 		if (local && remote) {
 			c.local = local;
 			c.remote = remote;
-		} else if (request_in(pt) && ike->rx_remote) {
+		} else if (ike->rx_remote && pt != EXT_SA_INIT_REQ_OUT && pt != EXT_AUTH_REQ_OUT &&
+		           pt != EXT_INFO_REQ_OUT) {
+			/* About the message being processed: its path (RFC 7296 2.11). */
 			c.local = ike->rx_local;
 			c.remote = ike->rx_remote;
 		}
@@ -261,6 +264,10 @@ void ext_request_done(struct ike *ike, struct ike_sa *sa, unsigned owner, const 
 		return;
 	ctx_init(&c, ike, sa, owner - 1);
 	c.in = in;
+	if (ike->rx_remote) {
+		c.local = ike->rx_local;
+		c.remote = ike->rx_remote;
+	}
 	if (extensions[owner - 1]->hook(EXT_INFO_RESP_IN, &c) == EXT_FAIL)
 		sa_fail(ike, sa, extensions[owner - 1]->name);
 }
@@ -436,6 +443,13 @@ void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *child,
 		ctx_init(&c, ike, sa, i);
 		extensions[i]->child_event(&c, child, ev);
 	}
+}
+
+void ext_counters(struct ike *ike, struct json *j)
+{
+	for (size_t i = 0; i < N_EXT; i++)
+		if (extensions[i]->counters)
+			extensions[i]->counters(ike, ike->ext[i], j);
 }
 
 void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len)

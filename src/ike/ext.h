@@ -172,6 +172,8 @@ struct ike_ext {
 	/* The extension's own deadlines: milliseconds until due (-1: none), and run them. */
 	int64_t (*next_timeout)(struct ike *ike, uint64_t now);
 	void (*timers)(struct ike *ike, uint64_t now);
+	/* The extension's counters, as fields of the engine's stats object. */
+	void (*counters)(struct ike *ike, void *global, struct json *j);
 	/* Status of c->sa: fields into j (an object is open), or a short
 	 * " name value" text appended to text (len octets, NUL-terminated). */
 	void (*status)(struct ext_ctx *c, struct json *j, char *text, size_t len);
@@ -180,6 +182,7 @@ struct ike_ext {
 /* The extensions (one file each). */
 extern const struct ike_ext qcd_ext;
 extern const struct ike_ext redirect_ext;
+extern const struct ike_ext mobike_ext;
 
 /* A read-only view of QCD's state of an SA (status, tests). */
 #define QCD_VIEW_TOKENS 4

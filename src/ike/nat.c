@@ -45,6 +45,12 @@ int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t 
  */
 void nat_check(struct ike_sa *sa, const struct wire_msg *m)
 {
+	(void)nat_check_path(sa, m, &sa->local, &sa->remote);
+}
+
+int nat_check_path(struct ike_sa *sa, const struct wire_msg *m, const struct ike_addr *local,
+                   const struct ike_addr *remote)
+{
 	const uint8_t zero[8] = {0};
 	const uint8_t *spi_r = sa->state == IKE_S_INIT_DONE && !sa->initiator ? zero : sa->spi_r;
 	uint8_t h[WIRE_NAT_HASH_LEN];
@@ -59,20 +65,42 @@ void nat_check(struct ike_sa *sa, const struct wire_msg *m)
 			continue;
 		if (p->u.notify.type == IKEV2_N_NAT_DETECTION_SOURCE_IP) {
 			src_seen = true;
-			if (nat_hash(sa->spi_i, spi_r, &sa->remote, h) == 0 &&
+			if (nat_hash(sa->spi_i, spi_r, remote, h) == 0 &&
 			    !crypto_memcmp(h, d.hash, sizeof(h)))
 				src_match = true;
 		} else {
 			dst_seen = true;
-			if (nat_hash(sa->spi_i, spi_r, &sa->local, h) == 0 &&
+			if (nat_hash(sa->spi_i, spi_r, local, h) == 0 &&
 			    !crypto_memcmp(h, d.hash, sizeof(h)))
 				dst_match = true;
 		}
 	}
 	if (!src_seen || !dst_seen)
-		return; /* the peer does not do NAT-T */
+		return 0; /* the peer does not do NAT-T */
 	sa->nat_remote = !src_match;
 	sa->nat_local = !dst_match || sa->fake_nat;
 	if (sa->nat_remote || sa->nat_local)
 		sa->natt = true;
+	return sa->nat_remote || !dst_match ? 2 : 1;
+}
+
+/* ---- for extensions (ike/engine.h) ---- */
+
+int ike_nat_add(struct ike *ike, struct ike_sa *sa, struct wire_msg *m,
+                const struct ike_addr *local, const struct ike_addr *remote)
+{
+	(void)ike;
+	return nat_add_detection(m, sa->spi_i, sa->spi_r, local, remote, sa->fake_nat);
+}
+
+int ike_nat_check(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
+                  const struct ike_addr *local, const struct ike_addr *remote)
+{
+	(void)ike;
+	return nat_check_path(sa, m, local, remote);
+}
+
+bool ike_sa_natt(const struct ike_sa *sa)
+{
+	return sa->natt;
 }

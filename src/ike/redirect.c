@@ -861,6 +861,21 @@ static int64_t redirect_next_timeout(struct ike *ike, uint64_t now)
 
 /* ---- status, setup ---- */
 
+static void redirect_counters(struct ike *ike, void *global, struct json *j)
+{
+	struct redirect *r = global;
+
+	(void)ike;
+	if (!r)
+		return;
+	json_kv_uint(j, "redirects_sent_init", r->sent_init);
+	json_kv_uint(j, "redirects_sent_auth", r->sent_auth);
+	json_kv_uint(j, "redirects_sent_active", r->sent_active);
+	json_kv_uint(j, "redirects_followed", r->followed);
+	json_kv_uint(j, "redirects_refused", r->refused);
+	json_kv_uint(j, "redirects_ignored", r->ignored);
+}
+
 static void redirect_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
 {
 	const struct redirect_sa *s = c->state;
@@ -935,4 +950,5 @@ const struct ike_ext redirect_ext = {
     .timers = redirect_timers,
     .next_timeout = redirect_next_timeout,
     .status = redirect_status,
+    .counters = redirect_counters,
 };

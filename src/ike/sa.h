@@ -294,6 +294,7 @@ void ext_addresses_changed(struct ike *ike);
 void ext_sa_down(struct ike *ike, struct ike_sa *sa, bool peer_dead);
 void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
                          const struct ike_addr *remote);
+void ext_counters(struct ike *ike, struct json *j);
 /* The extensions' status of an SA: JSON fields into j, or text appended to text. */
 void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len);
 void ike_sa_changed(struct ike *ike, struct ike_sa *sa);
@@ -470,6 +471,9 @@ void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 int nat_add_detection(struct wire_msg *m, const uint8_t spi_i[8], const uint8_t spi_r[8],
                       const struct ike_addr *src, const struct ike_addr *dst, bool fake_nat) WUR;
 void nat_check(struct ike_sa *sa, const struct wire_msg *m);
+/* The same against a given path: 0 without NAT-D, 1 no NAT, 2 a NAT (2.23). */
+int nat_check_path(struct ike_sa *sa, const struct wire_msg *m, const struct ike_addr *local,
+                   const struct ike_addr *remote);
 /* cookie.c: RFC 7296 2.6 */
 int cookie_compute(struct ike *ike, uint32_t version, const uint8_t *ni, size_t ni_len,
                    const struct ike_addr *peer, const uint8_t spi_i[8], uint8_t *out,

@@ -9,5 +9,6 @@ void sockbuf_set(int fd, int size)
 
 	for (int i = 0; i < 2; i++)
 		if (setsockopt(fd, SOL_SOCKET, opt[i][0], &size, sizeof(size)) < 0)
-			(void)setsockopt(fd, SOL_SOCKET, opt[i][1], &size, sizeof(size)); /* capped */
+			(void)setsockopt(fd, SOL_SOCKET, opt[i][1], &size,
+			                 sizeof(size)); /* capped */
 }

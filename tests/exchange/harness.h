@@ -90,6 +90,10 @@ struct hx_peer {
 	uint32_t down_spis[HX_MAX_CHILD * 4];
 	size_t n_down_spis;
 	uint64_t sent; /* datagrams this peer sent */
+	/* Its local addresses as told to the engine (hx_set_local); the route
+	 * hook answers with the first of dst's family. */
+	struct ike_addr locals[8];
+	size_t nlocals;
 };
 
 /* A deterministic stream (splitmix64): not cryptographic, only reproducible. */
@@ -114,6 +118,12 @@ struct hx_net {
 		char name[64], addr[64];
 	} hosts[8];
 	size_t nhosts;
+	/* More addresses of a peer (MOBIKE tests): datagrams to them reach it. */
+	struct {
+		char addr[64];
+		int side;
+	} aliases[8];
+	size_t naliases;
 	bool nat;
 	struct hx_rng rng;
 	size_t misrouted;
@@ -138,6 +148,7 @@ struct hx_conf {
 	const char *extra;      /* appended to the connection group */
 	const char *globals;    /* appended to the riked group, e.g. "half_open_max = 8;" */
 	bool keep_up;
+	bool mobike; /* off unless a test asks: RFC 4555 3.3 moves IKE_AUTH to port 4500 */
 	unsigned dpd;
 	unsigned cookie_threshold; /* 0 = the default 64; use HX_COOKIE_ALWAYS for 0 */
 	const char *log_level;
@@ -327,6 +338,19 @@ static void hx_child_moved(void *ctx, const struct ike_child_info *c)
 	p->n_moved++;
 }
 
+/* Source address selection: the first local address of dst's family. */
+static int hx_route_hook(void *ctx, const struct ike_addr *dst, struct ike_addr *src)
+{
+	struct hx_peer *p = ctx;
+
+	for (size_t i = 0; i < p->nlocals; i++)
+		if (p->locals[i].ss.ss_family == dst->ss.ss_family) {
+			*src = p->locals[i];
+			return 0;
+		}
+	return -1;
+}
+
 /* Lookups wait for hx_answer_lookups(), as a real resolver answers later. */
 static int hx_resolve(void *ctx, const char *name, uint64_t id)
 {
@@ -360,32 +384,33 @@ static char *hx_conf_text(const struct hx_conf *c, int side)
 	                                                       : 64;
 	char *s = NULL;
 
-	if (asprintf(&s,
-	             "riked = { log = \"stderr\"; log_level = \"%s\"; dataplane = \"userspace\";\n"
-	             "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u; %s\n"
-	             "  qcd = { enabled = false; }; };\n"
-	             "connections = ( {\n"
-	             "  name = \"" HX_CONN "\"; local = \"%s\"; remote = \"%s\";\n"
-	             "  local_id = \"%s\"; remote_id = \"%s\";\n"
-	             "  auth = { method = \"psk\"; secret = \"%s\"; };\n"
-	             "  ike_proposals = [ %s ]; esp_proposals = [ %s ];\n"
-	             "  %s%s%s %s%s%s\n"
-	             "  mode = \"%s\"; start = \"%s\"; keep_up = %s; dpd_interval = %u;\n"
-	             "  retransmit = { %s };\n"
-	             "  %s\n"
-	             "} );\n",
-	             c->log_level ? c->log_level : "info", thr, c->globals ? c->globals : "", me,
-	             c->remote ? c->remote : peer, c->local_id ? c->local_id : my_id,
-	             c->remote_id ? c->remote_id : peer_id, c->psk ? c->psk : HX_PSK,
-	             c->ike ? c->ike : HX_IKE_DEFAULT, c->esp ? c->esp : HX_ESP_DEFAULT,
-	             c->local_ts && !*c->local_ts ? "" : "local_ts = [ ",
-	             c->local_ts ? c->local_ts : my_ts, c->local_ts && !*c->local_ts ? "" : " ];",
-	             c->remote_ts && !*c->remote_ts ? "" : "remote_ts = [ ",
-	             c->remote_ts ? c->remote_ts : peer_ts,
-	             c->remote_ts && !*c->remote_ts ? "" : " ];", c->mode ? c->mode : "tunnel",
-	             c->start ? c->start : "wait", c->keep_up ? "true" : "false", c->dpd,
-	             c->retransmit ? c->retransmit : "timeout = 1.0; base = 2.0; tries = 3;",
-	             c->extra ? c->extra : "") < 0)
+	if (asprintf(
+	        &s,
+	        "riked = { log = \"stderr\"; log_level = \"%s\"; dataplane = \"userspace\";\n"
+	        "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u; %s\n"
+	        "  qcd = { enabled = false; }; };\n"
+	        "connections = ( {\n"
+	        "  name = \"" HX_CONN "\"; local = \"%s\"; remote = \"%s\";\n"
+	        "  local_id = \"%s\"; remote_id = \"%s\";\n"
+	        "  auth = { method = \"psk\"; secret = \"%s\"; };\n"
+	        "  ike_proposals = [ %s ]; esp_proposals = [ %s ];\n"
+	        "  %s%s%s %s%s%s\n"
+	        "  mode = \"%s\"; start = \"%s\"; keep_up = %s; dpd_interval = %u; mobike = %s;\n"
+	        "  retransmit = { %s };\n"
+	        "  %s\n"
+	        "} );\n",
+	        c->log_level ? c->log_level : "info", thr, c->globals ? c->globals : "", me,
+	        c->remote ? c->remote : peer, c->local_id ? c->local_id : my_id,
+	        c->remote_id ? c->remote_id : peer_id, c->psk ? c->psk : HX_PSK,
+	        c->ike ? c->ike : HX_IKE_DEFAULT, c->esp ? c->esp : HX_ESP_DEFAULT,
+	        c->local_ts && !*c->local_ts ? "" : "local_ts = [ ",
+	        c->local_ts ? c->local_ts : my_ts, c->local_ts && !*c->local_ts ? "" : " ];",
+	        c->remote_ts && !*c->remote_ts ? "" : "remote_ts = [ ",
+	        c->remote_ts ? c->remote_ts : peer_ts, c->remote_ts && !*c->remote_ts ? "" : " ];",
+	        c->mode ? c->mode : "tunnel", c->start ? c->start : "wait",
+	        c->keep_up ? "true" : "false", c->dpd, c->mobike ? "true" : "false",
+	        c->retransmit ? c->retransmit : "timeout = 1.0; base = 2.0; tries = 3;",
+	        c->extra ? c->extra : "") < 0)
 		return NULL;
 	return s;
 }
@@ -416,6 +441,7 @@ static void hx_peer_init(struct hx_net *n, int idx, const struct hx_conf *c)
 	p->host.child_down = hx_child_down;
 	p->host.child_moved = hx_child_moved;
 	p->host.resolve = hx_resolve;
+	p->host.route = hx_route_hook;
 	p->ike = ike_new(&p->cfg, &p->host);
 	assert_non_null(p->ike);
 }
@@ -475,6 +501,25 @@ HX void hx_host(struct hx_net *n, const char *name, const char *addr)
 	assert_true(n->nhosts < sizeof(n->hosts) / sizeof(n->hosts[0]));
 	snprintf(n->hosts[n->nhosts].name, sizeof(n->hosts[0].name), "%s", name);
 	snprintf(n->hosts[n->nhosts++].addr, sizeof(n->hosts[0].addr), "%s", addr);
+}
+
+/* addr is another address of side: datagrams to it reach side. */
+HX void hx_alias(struct hx_net *n, const char *addr, int side)
+{
+	assert_true(n->naliases < sizeof(n->aliases) / sizeof(n->aliases[0]));
+	snprintf(n->aliases[n->naliases].addr, sizeof(n->aliases[0].addr), "%s", addr);
+	n->aliases[n->naliases++].side = side;
+}
+
+/* side's local addresses are now addrs (NULL-terminated): tell its engine. */
+HX void hx_set_local(struct hx_net *n, int side, const char *const *addrs)
+{
+	struct hx_peer *p = &n->p[side];
+
+	p->nlocals = 0;
+	for (size_t i = 0; addrs[i] && i < 8; i++)
+		hx_addr(&p->locals[p->nlocals++], addrs[i], 0);
+	ike_local_addresses(p->ike, p->locals, p->nlocals);
 }
 
 /* Answer every pending lookup from the hosts table (unknown names fail). */
@@ -541,6 +586,9 @@ static int hx_route(struct hx_net *n, const struct ike_addr *to, struct ike_addr
 		return HX_B;
 	if (n->npeers > HX_C && hx_is_host(to, HX_ADDR_C))
 		return HX_C;
+	for (size_t i = 0; i < n->naliases; i++)
+		if (hx_is_host(to, n->aliases[i].addr))
+			return n->aliases[i].side;
 	if (n->nat && hx_is_host(to, HX_ADDR_NAT)) {
 		uint16_t port = hx_port(to);
 

@@ -1,0 +1,687 @@
+/*
+ * MOBIKE (RFC 4555), both roles: the IKE SA and its Child SAs follow the
+ * hosts' addresses (the standard form of draft-dupont-ikev2-addrmgmt).
+ *
+ * Negotiation: MOBIKE_SUPPORTED in IKE_AUTH (3.2); the initiator floats to
+ * the NAT-T port before IKE_AUTH, NAT or not (3.3). Both sides announce
+ * their other addresses (ADDITIONAL_IP4/IP6_ADDRESS or
+ * NO_ADDITIONAL_ADDRESSES) in IKE_AUTH and whenever their set changes
+ * (3.4, 3.6); the peer's set is kept per SA.
+ *
+ * Initiator (3.5): when its address is gone or the route to the peer now
+ * leaves from another address, it moves the IKE SA and the Child SAs at
+ * once and sends UPDATE_SA_ADDRESSES from the new path, with NAT-D,
+ * COOKIE2 and its addresses (and NO_NATS_ALLOWED when configured, 3.9).
+ * A newer change while an update is out makes the answer to the older one
+ * moot and sends another (the draft's strong sequencing). When the
+ * current path dies (retransmissions unanswered), the outstanding request
+ * is retransmitted over the other local x peer address pairs, bounded by
+ * the retransmissions; the first that answers becomes the path (3.10).
+ *
+ * Responder (3.5, 3.7, 3.9): an update is accepted only inside the SA and
+ * only the newest (window of one, message IDs). The IKE SA answers on the
+ * path the update came from; the Child SAs move only after the new
+ * address has proven it receives (return routability: an INFORMATIONAL
+ * with COOKIE2 sent there), unless it was verified before or is in the
+ * peer's authenticated address set (no extra round trip). If the check
+ * is not answered on the new path, the old path is kept. NAT-D in the
+ * update is followed (3.8); with NO_NATS_ALLOWED a NAT is refused with
+ * UNEXPECTED_NAT_DETECTED.
+ *
+ * Collisions (window of one each way; ike/ext.h 4.): an update waits for
+ * our rekey, delete, liveness check or redirect acknowledgement to be
+ * answered; a queued update moves to the new SA on an IKE rekey and is
+ * dropped by our delete; the peer's requests are answered meanwhile.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ike/ext.h"
+#include "util/log.h"
+#include "wire/notify.h"
+
+#define MOBIKE_PEER_ADDRS 8 /* the peer's additional addresses kept */
+#define MOBIKE_VERIFIED   8 /* addresses that passed return routability */
+#define MOBIKE_PROBE_FROM 2 /* retransmission from which other paths are probed */
+#define RR_TRIES          2 /* transmissions of a check to the new path */
+
+enum mobike_job {
+	JOB_NONE,
+	JOB_UPDATE, /* initiator: UPDATE_SA_ADDRESSES (3.5) */
+	JOB_RR,     /* responder: return routability check (3.7) */
+	JOB_ADDRS,  /* responder: our address set changed (3.6) */
+};
+
+struct mobike_sa {
+	bool ours, peer;   /* we announced MOBIKE_SUPPORTED / the peer did (3.2) */
+	bool peer_natt;    /* initiator: the responder sent NAT-D in IKE_SA_INIT */
+	struct ike_addr peer_addrs[MOBIKE_PEER_ADDRS]; /* the peer's other addresses */
+	size_t n_peer_addrs;
+	struct ike_addr verified[MOBIKE_VERIFIED]; /* remote addresses proven to receive */
+	size_t n_verified;
+	enum mobike_job job;  /* what our queued/outstanding request is for */
+	uint32_t gen, sent_gen; /* initiator: changes seen / the one the update is for */
+	struct ike_addr new_local, new_remote; /* the path the update or check is for */
+	struct wire_cookie2 cookie; /* COOKIE2 of our outstanding request */
+	const char *why;             /* the reason of the pending move, for the log */
+	bool probing;                /* the current path died: transmissions try others */
+	struct ike_addr probe_local, probe_remote; /* the path the last probe used */
+};
+
+struct mobike {
+	uint64_t updates_sent, updates_received, refused, rr_checks, moves;
+};
+
+static struct mobike *mb_of(struct ike *ike)
+{
+	return ext_global(ike, &mobike_ext);
+}
+
+static struct mobike_sa *msa_of(const struct ike_sa *sa)
+{
+	return ext_state(sa, &mobike_ext);
+}
+
+static bool active(const struct mobike_sa *s)
+{
+	return s && s->ours && s->peer;
+}
+
+static void path_text(const struct ike_addr *l, const struct ike_addr *r, char *buf, size_t len)
+{
+	char a[64], b[64];
+
+	addr_format(l, a, sizeof(a));
+	addr_format(r, b, sizeof(b));
+	snprintf(buf, len, "%s - %s", a, b);
+}
+
+/* Move the SA (IKE and Child SAs) and say so, once (both sides). */
+static void move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *l,
+                 const struct ike_addr *r, const char *why)
+{
+	char from[160], to[160];
+
+	path_text(ike_sa_local(sa), ike_sa_remote(sa), from, sizeof(from));
+	path_text(l, r, to, sizeof(to));
+	mb_of(ike)->moves++;
+	sa_log(sa, LOG_NOTICE, "mobike-moved", "%s -> %s (%s)", from, to, why);
+	ike_sa_move(ike, sa, l, r);
+}
+
+/* ---- addresses ---- */
+
+static bool same_host(const struct ike_addr *a, const struct ike_addr *b)
+{
+	return addr_equal_host(a, b);
+}
+
+static bool local_has(struct ike *ike, const struct ike_addr *a)
+{
+	size_t n;
+	const struct ike_addr *l = ike_local_addrs(ike, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (same_host(&l[i], a))
+			return true;
+	return false;
+}
+
+/* 3.4, 3.6: our addresses other than the one in use, or NO_ADDITIONAL_ADDRESSES. */
+static int add_addresses(struct ike *ike, struct ike_sa *sa, struct wire_msg *m)
+{
+	size_t n, k = 0;
+	const struct ike_addr *l = ike_local_addrs(ike, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		struct wire_addr wa;
+		uint8_t data[16];
+		size_t alen, dlen;
+		const uint8_t *p = addr_bytes(&l[i], &alen);
+
+		if (!p || same_host(&l[i], ike_sa_local(sa)) || k == WIRE_ADDITIONAL_ADDR_MAX)
+			continue;
+		wa.len = (uint8_t)alen;
+		memcpy(wa.addr, p, alen);
+		if (wire_additional_addr_encode(&wa, data, sizeof(data), &dlen) < 0 ||
+		    build_notify(m, 0, NULL, 0, wire_additional_addr_type(&wa), data, dlen) < 0)
+			return -1;
+		k++;
+	}
+	return k ? 0 : build_notify(m, 0, NULL, 0, IKEV2_N_NO_ADDITIONAL_ADDRESSES, NULL, 0);
+}
+
+/* The peer's set, when the message carries one (3.4, 3.6). */
+static void take_addresses(struct mobike_sa *s, const struct wire_msg *m)
+{
+	const struct wire_payload *p = NULL;
+	bool any = wire_msg_find_notify(m, IKEV2_N_NO_ADDITIONAL_ADDRESSES) != NULL;
+	size_t n = 0;
+
+	while ((p = wire_msg_find(m, IKEV2_PL_N, p))) {
+		struct wire_addr wa;
+		struct wire_error err;
+
+		if (p->u.notify.type != IKEV2_N_ADDITIONAL_IP4_ADDRESS &&
+		    p->u.notify.type != IKEV2_N_ADDITIONAL_IP6_ADDRESS)
+			continue;
+		any = true;
+		if (n == MOBIKE_PEER_ADDRS ||
+		    wire_additional_addr_decode(&p->u.notify, &wa, &err) < 0 ||
+		    addr_from_bytes(&s->peer_addrs[n], wa.addr, wa.len) < 0)
+			continue;
+		n++;
+	}
+	if (any)
+		s->n_peer_addrs = n;
+}
+
+static bool in_set(const struct ike_addr *set, size_t n, const struct ike_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (same_host(&set[i], a))
+			return true;
+	return false;
+}
+
+static void note_verified(struct mobike_sa *s, const struct ike_addr *a)
+{
+	if (in_set(s->verified, s->n_verified, a))
+		return;
+	if (s->n_verified == MOBIKE_VERIFIED)
+		memmove(&s->verified[0], &s->verified[1], sizeof(s->verified[0]) * (MOBIKE_VERIFIED - 1));
+	else
+		s->n_verified++;
+	s->verified[s->n_verified - 1] = *a;
+}
+
+/* ---- NO_NATS_ALLOWED (3.9) ---- */
+
+static int add_no_nats(struct ike_sa *sa, struct wire_msg *m, const struct ike_addr *l,
+                       const struct ike_addr *r)
+{
+	const struct cfg_conn *c = ike_sa_conn(sa);
+	struct wire_no_nats nn;
+	uint8_t data[WIRE_NO_NATS_MAX];
+	size_t alen, dlen;
+	const uint8_t *ls = addr_bytes(l, &alen), *rs;
+
+	if (!c || !c->mobike_no_nats || !ls)
+		return 0;
+	rs = addr_bytes(r, &alen);
+	memset(&nn, 0, sizeof(nn));
+	nn.addr_len = (uint8_t)alen;
+	memcpy(nn.src, ls, alen);
+	memcpy(nn.dst, rs, alen);
+	nn.src_port = addr_port(l);
+	nn.dst_port = addr_port(r);
+	if (wire_no_nats_encode(&nn, data, sizeof(data), &dlen) < 0)
+		return -1;
+	return build_notify(m, 0, NULL, 0, IKEV2_N_NO_NATS_ALLOWED, data, dlen);
+}
+
+/* The request's NO_NATS_ALLOWED names the addresses it came from and to. */
+static bool no_nats_broken(const struct ext_ctx *c)
+{
+	const struct wire_payload *p = wire_msg_find_notify(c->in, IKEV2_N_NO_NATS_ALLOWED);
+	struct wire_no_nats nn;
+	struct wire_error err;
+	struct ike_addr s, d;
+
+	if (!p)
+		return false;
+	if (wire_no_nats_decode(&p->u.notify, &nn, &err) < 0 ||
+	    addr_from_bytes(&s, nn.src, nn.addr_len) < 0 ||
+	    addr_from_bytes(&d, nn.dst, nn.addr_len) < 0)
+		return true;
+	return !same_host(&s, c->remote) || !same_host(&d, c->local) ||
+	       nn.src_port != addr_port(c->remote) || nn.dst_port != addr_port(c->local);
+}
+
+/* ---- our requests: update (initiator), return routability and addresses (responder) ---- */
+
+static int add_cookie2(struct mobike_sa *s, struct wire_msg *m)
+{
+	uint8_t data[WIRE_COOKIE2_MAX];
+	size_t len;
+
+	s->cookie.len = 16;
+	if (crypto_random(s->cookie.data, s->cookie.len) < 0 ||
+	    wire_cookie2_encode(&s->cookie, data, sizeof(data), &len) < 0)
+		return -1;
+	return build_notify(m, 0, NULL, 0, IKEV2_N_COOKIE2, data, len);
+}
+
+static bool cookie2_echoed(const struct mobike_sa *s, const struct wire_msg *m)
+{
+	const struct wire_payload *p = wire_msg_find_notify(m, IKEV2_N_COOKIE2);
+	struct wire_cookie2 got;
+	struct wire_error err;
+
+	if (!p || wire_cookie2_decode(&p->u.notify, &got, &err) < 0)
+		return false;
+	return got.len == s->cookie.len && !crypto_memcmp(got.data, s->cookie.data, got.len);
+}
+
+static int build_request(struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+	char path[160];
+
+	switch (s->job) {
+	case JOB_UPDATE:
+		/* 3.5: HDR, SK {N(UPDATE_SA_ADDRESSES), N(NAT_DETECTION_*),
+		 * [N(NO_NATS_ALLOWED)], [N(COOKIE2)]}, plus our addresses (3.6). */
+		s->sent_gen = s->gen;
+		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_UPDATE_SA_ADDRESSES, NULL, 0) < 0 ||
+		    ike_nat_add(c->ike, c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) < 0 ||
+		    add_no_nats(c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) < 0 ||
+		    add_cookie2(s, c->out) < 0 || add_addresses(c->ike, c->sa, c->out) < 0)
+			return -1;
+		mb_of(c->ike)->updates_sent++;
+		path_text(ike_sa_local(c->sa), ike_sa_remote(c->sa), path, sizeof(path));
+		sa_log(c->sa, LOG_INFO, "mobike-update-sent", "%s (%s)", path,
+		       s->why ? s->why : "address change");
+		return 0;
+	case JOB_RR:
+		/* 3.7: any INFORMATIONAL with a COOKIE2 the peer must echo. */
+		mb_of(c->ike)->rr_checks++;
+		path_text(&s->new_local, &s->new_remote, path, sizeof(path));
+		sa_log(c->sa, LOG_INFO, "mobike-rr-check", "COOKIE2 on %s", path);
+		return add_cookie2(s, c->out);
+	case JOB_ADDRS:
+		return add_addresses(c->ike, c->sa, c->out);
+	default:
+		return 0;
+	}
+}
+
+/* The initiator's decision (3.5): which path now, and go there at once. */
+static void reconsider(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	struct mobike_sa *s = msa_of(sa);
+	struct ike_addr src, dst = *ike_sa_remote(sa);
+	uint16_t lport = addr_port(ike_sa_local(sa));
+	bool gone = !local_has(ike, ike_sa_local(sa));
+
+	if (!active(s) || !ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED)
+		return;
+	/* The peer's current address first, then its other addresses. */
+	for (size_t i = 0; i <= s->n_peer_addrs; i++) {
+		if (i)
+			dst = s->peer_addrs[i - 1];
+		if (ike_route(ike, &dst, &src) < 0 || !local_has(ike, &src))
+			continue;
+		addr_set_port(&src, lport);
+		if (i)
+			addr_set_port(&dst, addr_port(ike_sa_remote(sa)));
+		else
+			dst = *ike_sa_remote(sa);
+		if (addr_equal(&src, ike_sa_local(sa)) && addr_equal(&dst, ike_sa_remote(sa)))
+			return; /* the path in use is still the right one */
+		s->gen++;
+		s->why = why;
+		s->probing = false;
+		move(ike, sa, &src, &dst, why);
+		s->job = JOB_UPDATE;
+		ike_ext_request(ike, sa, &mobike_ext);
+		return;
+	}
+	if (gone) {
+		/* No route from an address we have: probe when one comes back (3.10). */
+		sa_log(sa, LOG_WARNING, "mobike-no-path", "no usable local address towards the peer");
+		ike_check_liveness(ike, sa);
+	}
+}
+
+/* ---- incoming ---- */
+
+/* The responder gets UPDATE_SA_ADDRESSES (3.5). */
+static enum ext_result update_in(struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+	struct mobike *mb = mb_of(c->ike);
+	bool new_path = !addr_equal(c->remote, ike_sa_remote(c->sa)) ||
+	                !addr_equal(c->local, ike_sa_local(c->sa));
+	/* Authenticated before this update: its set, and addresses checked. */
+	bool known = in_set(s->verified, s->n_verified, c->remote) ||
+	             in_set(s->peer_addrs, s->n_peer_addrs, c->remote);
+	int nat;
+
+	mb->updates_received++;
+	take_addresses(s, c->in);
+	if (no_nats_broken(c)) {
+		/* 3.9: refused; the answer goes where the request came from. */
+		mb->refused++;
+		sa_log(c->sa, LOG_WARNING, "mobike-refused", "UNEXPECTED_NAT_DETECTED");
+		s->job = JOB_NONE;
+		return EXT_CONTINUE; /* INFO_RESP_OUT adds the notify */
+	}
+	nat = ike_nat_check(c->ike, c->sa, c->in, c->local, c->remote);
+	if (!new_path)
+		return EXT_CONTINUE;
+	/* 3.7, 5.2: traffic goes to an address only once it has proven it
+	 * receives, unless it already did or is in the authenticated set. */
+	if (known) {
+		note_verified(s, c->remote);
+		move(c->ike, c->sa, c->local, c->remote, nat == 2 ? "peer's update, NAT" : "peer's update");
+		return EXT_CONTINUE;
+	}
+	s->new_local = *c->local;
+	s->new_remote = *c->remote;
+	s->job = JOB_RR;
+	ike_ext_request(c->ike, c->sa, &mobike_ext);
+	return EXT_CONTINUE;
+}
+
+static enum ext_result info_req_in(struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+
+	if (!active(s))
+		return EXT_CONTINUE;
+	if (wire_msg_find_notify(c->in, IKEV2_N_UPDATE_SA_ADDRESSES)) {
+		/* Only the original initiator moves SAs (3.5). */
+		if (ike_sa_initiator(c->sa))
+			return EXT_CONTINUE;
+		return update_in(c);
+	}
+	take_addresses(s, c->in);
+	if (ike_sa_initiator(c->sa) && !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa)) &&
+	    (wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP4_ADDRESS) ||
+	     wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP6_ADDRESS) ||
+	     wire_msg_find_notify(c->in, IKEV2_N_NO_ADDITIONAL_ADDRESSES)))
+		reconsider(c->ike, c->sa, "peer's addresses changed");
+	return EXT_CONTINUE;
+}
+
+/* Our response to the peer's INFORMATIONAL: echo COOKIE2 (3.7), NAT-D (3.8), refusals (3.9). */
+static int info_resp_out(struct ext_ctx *c)
+{
+	const struct wire_payload *p = wire_msg_find_notify(c->in, IKEV2_N_COOKIE2);
+
+	if (!active(c->state))
+		return 0;
+	if (p && build_notify(c->out, 0, NULL, 0, IKEV2_N_COOKIE2, p->u.notify.data,
+	                      p->u.notify.len) < 0)
+		return -1;
+	if (wire_msg_find_notify(c->in, IKEV2_N_UPDATE_SA_ADDRESSES) && no_nats_broken(c))
+		return build_notify(c->out, 0, NULL, 0, IKEV2_N_UNEXPECTED_NAT_DETECTED, NULL, 0);
+	if (wire_msg_find_notify(c->in, IKEV2_N_NAT_DETECTION_SOURCE_IP))
+		return ike_nat_add(c->ike, c->sa, c->out, c->local, c->remote);
+	return 0;
+}
+
+/* The answer to our own request (owner only). */
+static enum ext_result info_resp_in(struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+	enum mobike_job job = s->job;
+	bool on_new = addr_equal(c->remote, &s->new_remote);
+
+	s->job = JOB_NONE;
+	if ((job == JOB_UPDATE || job == JOB_RR) && !cookie2_echoed(s, c->in)) {
+		/* 3.7: a COOKIE2 that does not come back closes the SA. */
+		sa_log(c->sa, LOG_WARNING, "mobike-refused", "COOKIE2 not echoed");
+		c->notify = 0;
+		return EXT_FAIL;
+	}
+	if (job == JOB_UPDATE) {
+		if (wire_msg_find_notify(c->in, IKEV2_N_UNEXPECTED_NAT_DETECTED) ||
+		    wire_msg_find_notify(c->in, IKEV2_N_UNACCEPTABLE_ADDRESSES)) {
+			mb_of(c->ike)->refused++;
+			sa_log(c->sa, LOG_WARNING, "mobike-refused", "the peer refused our update");
+			return EXT_CONTINUE;
+		}
+		if (s->sent_gen != s->gen) {
+			/* A newer change came meanwhile: this answer is moot (3.5). */
+			s->job = JOB_UPDATE;
+			ike_ext_request(c->ike, c->sa, &mobike_ext);
+			return EXT_CONTINUE;
+		}
+		take_addresses(s, c->in);
+		(void)ike_nat_check(c->ike, c->sa, c->in, c->local, c->remote);
+		return EXT_CONTINUE;
+	}
+	if (job == JOB_RR) {
+		if (!on_new) {
+			/* Answered on the old path only: the new one does not receive. */
+			mb_of(c->ike)->refused++;
+			sa_log(c->sa, LOG_WARNING, "mobike-rr-failed",
+			       "the new address did not answer; staying on the current path");
+			return EXT_CONTINUE;
+		}
+		note_verified(s, &s->new_remote);
+		sa_log(c->sa, LOG_INFO, "mobike-rr-ok", "the new address receives");
+		move(c->ike, c->sa, &s->new_local, &s->new_remote, "peer's update, verified");
+	}
+	return EXT_CONTINUE;
+}
+
+/* ---- the hook ---- */
+
+static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+	const struct cfg_conn *conn = c->sa ? ike_sa_conn(c->sa) : NULL;
+
+	switch (pt) {
+	case EXT_SA_INIT_RESP_IN:
+		/* The responder does NAT-T (2.23): it can move to port 4500. */
+		s->peer_natt = wire_msg_find_notify(c->in, IKEV2_N_NAT_DETECTION_SOURCE_IP) != NULL;
+		return EXT_CONTINUE;
+	case EXT_AUTH_REQ_OUT:
+		/* 3.3: with MOBIKE and NAT-T on both ends, IKE_AUTH goes on the
+		 * NAT-T port, NAT or not (after NAT detection saw port 500). */
+		if (conn && conn->mobike && s->peer_natt)
+			ike_sa_float(c->ike, c->sa);
+		/* fall through */
+	case EXT_AUTH_RESP_OUT:
+		if (!conn || !conn->mobike)
+			return EXT_CONTINUE;
+		if (pt == EXT_AUTH_RESP_OUT && !s->peer)
+			return EXT_CONTINUE; /* 3.2: answer only an initiator that offered it */
+		s->ours = true;
+		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_MOBIKE_SUPPORTED, NULL, 0) < 0 ||
+		    add_addresses(c->ike, c->sa, c->out) < 0 ||
+		    (pt == EXT_AUTH_REQ_OUT &&
+		     add_no_nats(c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) < 0))
+			return EXT_FAIL;
+		return EXT_CONTINUE;
+	case EXT_AUTH_REQ_IN:
+	case EXT_AUTH_RESP_IN:
+		s->peer = wire_msg_find_notify(c->in, IKEV2_N_MOBIKE_SUPPORTED) != NULL;
+		take_addresses(s, c->in);
+		return EXT_CONTINUE;
+	case EXT_INFO_REQ_OUT:
+		return build_request(c) < 0 ? EXT_FAIL : EXT_CONTINUE;
+	case EXT_INFO_REQ_IN:
+		return info_req_in(c);
+	case EXT_INFO_RESP_OUT:
+		return info_resp_out(c) < 0 ? EXT_FAIL : EXT_CONTINUE;
+	case EXT_INFO_RESP_IN:
+		return info_resp_in(c);
+	default:
+		return EXT_CONTINUE;
+	}
+}
+
+/*
+ * The path of each (re)transmission (3.7, 3.10): a return routability
+ * check goes to the new address first, then back to the current one; once
+ * the current path seems dead, the initiator tries the other local x peer
+ * address pairs in turn.
+ */
+static bool mobike_transmit(struct ext_ctx *c, unsigned tries, struct ike_addr *local,
+                            struct ike_addr *remote)
+{
+	struct mobike_sa *s = c->state;
+	size_t nl, np, k;
+	const struct ike_addr *l;
+
+	if (!active(s))
+		return false;
+	if (s->job == JOB_RR) {
+		if (tries >= RR_TRIES)
+			return false;
+		*local = s->new_local;
+		*remote = s->new_remote;
+		return true;
+	}
+	if (!ike_sa_initiator(c->sa) || tries < MOBIKE_PROBE_FROM)
+		return false;
+	l = ike_local_addrs(c->ike, &nl);
+	np = s->n_peer_addrs + 1;
+	if (!nl)
+		return false;
+	k = tries - MOBIKE_PROBE_FROM;
+	*local = l[k % nl];
+	*remote = k / nl % np ? s->peer_addrs[k / nl % np - 1] : *ike_sa_remote(c->sa);
+	if (local->ss.ss_family != remote->ss.ss_family)
+		return false;
+	addr_set_port(local, addr_port(ike_sa_local(c->sa)));
+	addr_set_port(remote, addr_port(ike_sa_remote(c->sa)));
+	s->probing = true;
+	s->probe_local = *local;
+	s->probe_remote = *remote;
+	sa_log(c->sa, LOG_DEBUG, "mobike-probe", "try %u", tries);
+	return true;
+}
+
+/* An authenticated message on another path: never followed blindly (3.8). */
+static enum ext_result mobike_path_seen(struct ext_ctx *c)
+{
+	struct mobike_sa *s = c->state;
+	const struct cfg_conn *conn = ike_sa_conn(c->sa);
+
+	/* 3.3: the initiator's IKE_AUTH on the NAT-T port sets the IKE SA's addresses. */
+	if (ike_sa_state(c->sa) == IKE_S_INIT_DONE && conn && conn->mobike &&
+	    wire_msg_find_notify(c->in, IKEV2_N_MOBIKE_SUPPORTED)) {
+		ike_sa_move(c->ike, c->sa, c->local, c->remote);
+		return EXT_HANDLED;
+	}
+	if (!active(s))
+		return EXT_CONTINUE;
+	/* 3.10: a response on a probed path: that path works; move and update. */
+	if (ike_sa_initiator(c->sa) && (c->in->hdr.flags & IKEV2_FLAG_RESPONSE) && s->probing) {
+		s->probing = false;
+		s->gen++;
+		s->why = "path test";
+		move(c->ike, c->sa, c->local, c->remote, "the current path died");
+		s->job = JOB_UPDATE;
+		ike_ext_request(c->ike, c->sa, &mobike_ext);
+	}
+	return EXT_HANDLED;
+}
+
+/* ---- our addresses changed (3.5, 3.6) ---- */
+
+static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	struct mobike_sa *s = msa_of(sa);
+
+	(void)arg;
+	if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED)
+		return;
+	if (ike_sa_initiator(sa)) {
+		reconsider(ike, sa, local_has(ike, ike_sa_local(sa)) ? "route changed" : "address gone");
+		return;
+	}
+	/* The responder tells the initiator its new set (3.6). */
+	if (s->job == JOB_NONE) {
+		s->job = JOB_ADDRS;
+		ike_ext_request(ike, sa, &mobike_ext);
+	}
+}
+
+static void mobike_addresses_changed(struct ike *ike)
+{
+	ike_sa_foreach(ike, changed_fn, NULL);
+}
+
+/* ---- rekey, status, setup ---- */
+
+static void mobike_inherit(struct ext_ctx *c, const void *old)
+{
+	const struct mobike_sa *o = old;
+	struct mobike_sa *s = c->state;
+
+	*s = *o;
+	s->probing = false;
+}
+
+static void mobike_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
+{
+	const struct mobike_sa *s = c->state;
+	char a[64];
+	size_t used;
+
+	if (!j) {
+		used = strlen(text);
+		snprintf(text + used, len - used, " mobike %s", active(s) ? "on" : "off");
+		return;
+	}
+	json_key(j, "mobike");
+	json_obj_begin(j);
+	json_kv_bool(j, "enabled", active(s));
+	json_key(j, "path");
+	json_obj_begin(j);
+	addr_format(ike_sa_local(c->sa), a, sizeof(a));
+	json_kv_str(j, "local", a);
+	addr_format(ike_sa_remote(c->sa), a, sizeof(a));
+	json_kv_str(j, "remote", a);
+	json_obj_end(j);
+	json_key(j, "peer_addresses");
+	json_arr_begin(j);
+	for (size_t i = 0; i < s->n_peer_addrs; i++) {
+		json_obj_begin(j);
+		addr_format_host(&s->peer_addrs[i], a, sizeof(a));
+		json_kv_str(j, "address", a);
+		json_kv_bool(j, "verified", in_set(s->verified, s->n_verified, &s->peer_addrs[i]));
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void mobike_counters(struct ike *ike, void *global, struct json *j)
+{
+	struct mobike *mb = global;
+
+	(void)ike;
+	if (!mb)
+		return;
+	json_kv_uint(j, "mobike_updates_sent", mb->updates_sent);
+	json_kv_uint(j, "mobike_updates_received", mb->updates_received);
+	json_kv_uint(j, "mobike_refused", mb->refused);
+	json_kv_uint(j, "mobike_rr_checks", mb->rr_checks);
+	json_kv_uint(j, "mobike_moves", mb->moves);
+}
+
+static int mobike_init(struct ike *ike, void **global)
+{
+	(void)ike;
+	*global = calloc(1, sizeof(struct mobike));
+	return *global ? 0 : -1;
+}
+
+static void mobike_free(struct ike *ike, void *global)
+{
+	(void)ike;
+	free(global);
+}
+
+const struct ike_ext mobike_ext = {
+    .name = "mobike",
+    .state_size = sizeof(struct mobike_sa),
+    .init = mobike_init,
+    .free = mobike_free,
+    .hook = mobike_hook,
+    .inherit = mobike_inherit,
+    .transmit = mobike_transmit,
+    .path_seen = mobike_path_seen,
+    .addresses_changed = mobike_addresses_changed,
+    .status = mobike_status,
+    .counters = mobike_counters,
+};

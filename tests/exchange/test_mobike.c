@@ -1,0 +1,243 @@
+/*
+ * Exchange tests of MOBIKE (RFC 4555): a is the initiator (the mobile
+ * side), b the responder. a's addresses: 192.0.2.1, and as the tests add
+ * them 192.0.2.11 and 192.0.2.12 (aliases of a in the mock network).
+ *
+ * Negotiation and the float to port 4500 (3.2, 3.3); the initiator moving
+ * when its address goes (3.5) with the responder's return routability
+ * check for an address it has not seen (3.7) and none for an address in
+ * the authenticated set (3.4); an update whose source was rewritten to an
+ * address that cannot receive (the check fails, traffic never goes
+ * there); NO_NATS_ALLOWED (3.9); path testing when the current path dies
+ * (3.10); and the collisions: update vs update, update vs IKE rekey.
+ */
+#include "harness.h"
+#include "ike/ext.h"
+
+#define A2 "192.0.2.11"
+#define A3 "192.0.2.12"
+
+static const struct hx_conf mob = {.mobike = true};
+
+static struct hx_net *up(void **state, const struct hx_conf *ca, const char *const *a_addrs)
+{
+	static const char *const one[] = {HX_ADDR_A, NULL};
+	struct hx_net *n = hx_new(ca ? ca : &mob, &mob);
+	static const char *const b_addrs[] = {HX_ADDR_B, NULL};
+
+	*state = n;
+	hx_alias(n, A2, HX_A);
+	hx_alias(n, A3, HX_A);
+	hx_set_local(n, HX_A, a_addrs ? a_addrs : one);
+	hx_set_local(n, HX_B, b_addrs);
+	hx_establish(n);
+	return n;
+}
+
+static bool b_json_has(struct hx_net *n, const char *needle)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool found;
+
+	ike_status(hx_ike(n, HX_B), true, f);
+	fclose(f);
+	found = strstr(buf, needle) != NULL;
+	free(buf);
+	return found;
+}
+
+/* 3.2, 3.3: MOBIKE_SUPPORTED both ways, and IKE on port 4500 without a NAT. */
+static void test_negotiated(void **state)
+{
+	struct hx_net *n = up(state, NULL, NULL);
+
+	assert_int_equal(hx_port(ike_sa_local(hx_sa(n, HX_A))), 4500);
+	assert_int_equal(hx_port(ike_sa_remote(hx_sa(n, HX_A))), 4500);
+	assert_int_equal(hx_port(ike_sa_remote(hx_sa(n, HX_B))), 4500);
+	assert_false(ike_sa_natt(hx_sa(n, HX_A)));
+	assert_true(b_json_has(n, "\"mobike\":{\"enabled\":true"));
+}
+
+/* Without MOBIKE on one side nothing of it happens (and IKE stays on 500). */
+static void test_not_negotiated(void **state)
+{
+	struct hx_conf ca = {.mobike = false};
+	struct hx_net *n = up(state, &ca, NULL);
+
+	assert_int_equal(hx_port(ike_sa_local(hx_sa(n, HX_A))), 500);
+	assert_true(b_json_has(n, "\"mobike\":{\"enabled\":false"));
+}
+
+/* a moves to an address b has not seen: b checks it (COOKIE2) before its
+ * Child SAs go there (3.5, 3.7). */
+static void test_move_with_rr(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+	size_t b_moved;
+
+	hx_set_local(n, HX_A, moved);
+	/* a moves at once and sends UPDATE_SA_ADDRESSES from the new address. */
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A2));
+	assert_int_equal(n->p[HX_A].n_moved, 1);
+	assert_int_equal(n->nq, 1);
+	assert_true(hx_is_host(&n->q[0].from, A2));
+	assert_true(hx_has_notify(n, 0, IKEV2_N_UPDATE_SA_ADDRESSES));
+	assert_true(hx_has_notify(n, 0, IKEV2_N_COOKIE2));
+	assert_true(hx_has_notify(n, 0, IKEV2_N_NAT_DETECTION_SOURCE_IP));
+	b_moved = n->p[HX_B].n_moved;
+	assert_int_equal(hx_deliver(n), 0);
+	/* b answers, and checks the new address before moving its Child SAs. */
+	assert_int_equal(n->p[HX_B].n_moved, b_moved);
+	assert_int_equal(n->nq, 2);
+	hx_settle(n, 2000);
+	assert_int_equal(n->p[HX_B].n_moved, b_moved + 1);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	assert_true(b_json_has(n, "\"mobike_rr_checks\":1"));
+}
+
+/* An address a announced in IKE_AUTH (3.4) needs no check: no extra round trip. */
+static void test_move_announced(void **state)
+{
+	static const char *const both[] = {HX_ADDR_A, A2, NULL};
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, both);
+
+	assert_true(b_json_has(n, "\"address\":\"192.0.2.11\""));
+	hx_set_local(n, HX_A, moved);
+	assert_int_equal(hx_deliver(n), 0); /* the update: b moves at once */
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	assert_int_equal(n->nq, 1); /* only b's answer: no check */
+	hx_settle(n, 1000);
+	assert_true(b_json_has(n, "\"mobike_rr_checks\":0"));
+}
+
+/*
+ * An on-path attacker rewrites the source of a's update to an address
+ * that cannot receive: b's check never reaches it, b stays on the path it
+ * had, and no traffic goes to the forged address beyond the check itself.
+ */
+static void test_forged_source(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+	size_t b_moved, to_forged = 0;
+	struct ike_addr forged;
+
+	hx_set_local(n, HX_A, moved);
+	hx_addr(&forged, "192.0.2.99", 4500);
+	n->q[0].from = forged;
+	b_moved = n->p[HX_B].n_moved;
+	for (int k = 0; k < 200 && n->nq; k++) {
+		if (hx_is_host(&n->q[0].to, "192.0.2.99")) {
+			to_forged++;
+			hx_drop(n);
+			continue;
+		}
+		assert_int_equal(hx_deliver(n), 0);
+		if (!n->nq)
+			hx_advance(n, 1000);
+	}
+	assert_int_equal(n->p[HX_B].n_moved, b_moved);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
+	assert_true(to_forged <= 3); /* the answer and two tries of the check */
+	assert_non_null(hx_sa(n, HX_B));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_B)), IKE_S_ESTABLISHED);
+}
+
+/* 3.9: with NO_NATS_ALLOWED a rewritten source is refused with UNEXPECTED_NAT_DETECTED. */
+static void test_no_nats(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	struct hx_conf ca = {.mobike = true, .extra = "mobike_no_nats = true;"};
+	struct hx_net *n = up(state, &ca, NULL);
+	struct ike_addr forged;
+
+	hx_set_local(n, HX_A, moved);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_NO_NATS_ALLOWED));
+	hx_addr(&forged, A3, 4500); /* a NAT would do this */
+	n->q[0].from = forged;
+	assert_int_equal(hx_deliver(n), 0);
+	assert_int_equal(n->nq, 1);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_UNEXPECTED_NAT_DETECTED));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
+	hx_settle(n, 1000);
+	assert_true(b_json_has(n, "\"mobike_refused\":1"));
+}
+
+/* 3.10: the current path dies; a's retransmissions try its other address,
+ * the first answer there becomes the path, and the update follows. */
+static void test_path_dies(void **state)
+{
+	static const char *const both[] = {HX_ADDR_A, A2, NULL};
+	struct hx_net *n = up(state, NULL, both);
+
+	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+	for (int k = 0; k < 400; k++) {
+		/* Everything on a's first address is lost. */
+		while (n->nq && (hx_is_host(&n->q[0].from, HX_ADDR_A) ||
+		                 hx_is_host(&n->q[0].to, HX_ADDR_A)))
+			hx_drop(n);
+		if (n->nq)
+			assert_int_equal(hx_deliver(n), 0);
+		else
+			hx_advance(n, 500);
+		if (hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2) && !n->nq)
+			break;
+	}
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A2));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_A)), IKE_S_ESTABLISHED);
+}
+
+/* Update vs update: a newer change while an update is out wins (3.5). */
+static void test_update_vs_update(void **state)
+{
+	static const char *const both[] = {HX_ADDR_A, A2, A3, NULL};
+	static const char *const second[] = {A2, NULL};
+	static const char *const third[] = {A3, NULL};
+	struct hx_net *n = up(state, NULL, both);
+
+	hx_set_local(n, HX_A, second);
+	assert_int_equal(n->nq, 1);
+	hx_set_local(n, HX_A, third);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A3));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A3));
+}
+
+/* Update vs IKE rekey: the update waits and goes on the new SA. */
+static void test_update_vs_rekey(void **state)
+{
+	static const char *const both[] = {HX_ADDR_A, A2, NULL};
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, both);
+	uint64_t old = hx_sa(n, HX_A)->serial;
+
+	assert_int_equal(ike_rekey_ike(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_set_local(n, HX_A, moved);
+	hx_settle(n, 3000);
+	assert_true(hx_sa(n, HX_A)->serial != old);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A2));
+	hx_assert_ike_up(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_negotiated, hx_teardown),
+	    cmocka_unit_test_teardown(test_not_negotiated, hx_teardown),
+	    cmocka_unit_test_teardown(test_move_with_rr, hx_teardown),
+	    cmocka_unit_test_teardown(test_move_announced, hx_teardown),
+	    cmocka_unit_test_teardown(test_forged_source, hx_teardown),
+	    cmocka_unit_test_teardown(test_no_nats, hx_teardown),
+	    cmocka_unit_test_teardown(test_path_dies, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_update, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_rekey, hx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
