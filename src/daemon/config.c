@@ -218,11 +218,6 @@ static int get_str_list(struct ld *c, const config_setting_t *g, const char *key
 	return 0;
 }
 
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 /* ---- addresses, identities, traffic selectors ---- */
 
 /* "%any" gives AF_UNSPEC; otherwise a numeric IPv4 or IPv6 address. */
@@ -806,7 +801,6 @@ static const char *const conn_keys[] = {
     NULL,
 };
 static const char *const psk_keys[] = {"method", "secret", NULL};
-static const char *const pubkey_keys[] = {"method", "cert", "key", "ca", NULL};
 static const char *const retransmit_keys[] = {"timeout", "base", "tries", NULL};
 static const char *const redirect_keys[] = {"accept", "allow",   "max",   "period", "to",
                                             "select", "weights", "by_id", "grace",  NULL};
@@ -964,24 +958,6 @@ static int auth_psk(struct ld *c, const config_setting_t *a, struct cfg_auth *au
 	return rc;
 }
 
-static int auth_pubkey(struct ld *c, const config_setting_t *a, struct cfg_auth *au)
-{
-	const char *cert = NULL, *key = NULL, *ca = NULL;
-
-	if (check_keys(c, a, pubkey_keys, "auth (method pubkey)") < 0 ||
-	    get_str(c, a, "cert", &cert) < 0 || get_str(c, a, "key", &key) < 0 ||
-	    get_str(c, a, "ca", &ca) < 0)
-		return -1;
-	if (!cert || !key)
-		return fail(c, a, "auth method pubkey needs 'cert' and 'key' files");
-	au->cert = strdup(cert);
-	au->key = strdup(key);
-	au->ca = xstrdup(ca);
-	if (!au->cert || !au->key || (ca && !au->ca))
-		return fail(c, a, "out of memory");
-	return 0;
-}
-
 static int conn_auth(struct ld *c, const config_setting_t *g, struct cfg_auth *au)
 {
 	const config_setting_t *a;
@@ -999,11 +975,11 @@ static int conn_auth(struct ld *c, const config_setting_t *g, struct cfg_auth *a
 		au->method = CFG_AUTH_PSK;
 		return auth_psk(c, a, au);
 	}
-	if (!strcmp(method, "pubkey")) {
-		au->method = CFG_AUTH_PUBKEY;
-		return auth_pubkey(c, a, au);
-	}
-	return fail(c, member(a, "method"), "auth method \"%s\" is not supported (psk or pubkey)",
+	/* Certificates (RFC 7296 3.6-3.8) and EAP (2.16) are not implemented:
+	 * refused here rather than accepted and left hanging in IKE_AUTH. */
+	return fail(c, member(a, "method"),
+	            "auth method \"%s\" is not supported: riked authenticates with pre-shared "
+	            "keys only (method = \"psk\")",
 	            method);
 }
 
@@ -1269,6 +1245,9 @@ static int conn_flags(struct ld *c, const config_setting_t *g, struct cfg_conn *
 		            "start = \"%s\" needs a 'remote' address, not %%any", starts[start]);
 	if (cc->keep_up && cc->remote.ss_family == AF_UNSPEC)
 		return fail(c, member(g, "keep_up"), "keep_up needs a 'remote' address, not %%any");
+	/* keep_up re-initiates what we initiated: with "wait" it would do nothing. */
+	if (cc->keep_up && cc->start != CFG_START_START)
+		return fail(c, member(g, "keep_up"), "keep_up needs start = \"start\"");
 	if (cc->qcd_bind_address && !cc->qcd)
 		return fail(c, member(g, "qcd_bind_address"), "qcd_bind_address needs qcd = true");
 	return 0;
@@ -1452,9 +1431,6 @@ static void conn_free(struct cfg_conn *cc)
 		explicit_bzero(cc->auth.psk, cc->auth.psk_len);
 		free(cc->auth.psk);
 	}
-	free(cc->auth.cert);
-	free(cc->auth.key);
-	free(cc->auth.ca);
 	explicit_bzero(cc, sizeof(*cc));
 }
 
@@ -1487,8 +1463,7 @@ static bool id_eq(const struct cfg_id *a, const struct cfg_id *b)
 static bool auth_eq(const struct cfg_auth *a, const struct cfg_auth *b)
 {
 	return a->method == b->method && a->psk_len == b->psk_len &&
-	       (a->psk_len == 0 || !memcmp(a->psk, b->psk, a->psk_len)) &&
-	       str_eq(a->cert, b->cert) && str_eq(a->key, b->key) && str_eq(a->ca, b->ca);
+	       (a->psk_len == 0 || !memcmp(a->psk, b->psk, a->psk_len));
 }
 
 static bool props_eq(const struct proposal *a, size_t na, const struct proposal *b, size_t nb)

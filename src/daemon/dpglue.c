@@ -20,6 +20,9 @@
 #include "ike/ike.h"
 #include "wire/ikev2.h"
 
+/* riked.conf's limit on selectors must fit the data plane's. */
+_Static_assert(DP_MAX_TS >= CFG_MAX_TS, "the data plane takes fewer selectors than the config");
+
 #define DPG_PRIORITY_BASE 1000 /* policies: lower wins; minus prefix lengths */
 
 /* One installed Child SA (a pair of SAs). */

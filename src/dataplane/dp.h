@@ -61,7 +61,7 @@ struct dp_ts {
 	uint8_t addr_lo[16], addr_hi[16];
 };
 
-#define DP_MAX_TS            8 /* selectors per side of one SA */
+#define DP_MAX_TS            16 /* selectors per side of one SA (riked.conf allows 16) */
 #define DP_REPLAY_DEFAULT    64
 #define DP_REPLAY_MAX        4096
 #define DP_MAX_INTEG_KEY_LEN 64

@@ -86,7 +86,7 @@ enum cfg_start {
 	CFG_START_WAIT,  /* responder only */
 	CFG_START_TRAP,  /* initiate on matching traffic */
 };
-enum cfg_auth_method { CFG_AUTH_PSK, CFG_AUTH_PUBKEY };
+enum cfg_auth_method { CFG_AUTH_PSK };
 
 /* An identity, already in Identification payload form (RFC 7296 3.5).
  * Type 0 means: for remote_id "%any" (any identity is accepted), for
@@ -110,7 +110,6 @@ struct cfg_auth {
 	enum cfg_auth_method method;
 	uint8_t *psk; /* owned, wiped on free; CFG_AUTH_PSK */
 	size_t psk_len;
-	char *cert, *key, *ca; /* owned file paths; CFG_AUTH_PUBKEY (ca optional) */
 };
 
 struct cfg_conn {

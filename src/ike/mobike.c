@@ -54,18 +54,18 @@ enum mobike_job {
 };
 
 struct mobike_sa {
-	bool ours, peer;   /* we announced MOBIKE_SUPPORTED / the peer did (3.2) */
-	bool peer_natt;    /* initiator: the responder sent NAT-D in IKE_SA_INIT */
+	bool ours, peer; /* we announced MOBIKE_SUPPORTED / the peer did (3.2) */
+	bool peer_natt;  /* initiator: the responder sent NAT-D in IKE_SA_INIT */
 	struct ike_addr peer_addrs[MOBIKE_PEER_ADDRS]; /* the peer's other addresses */
 	size_t n_peer_addrs;
 	struct ike_addr verified[MOBIKE_VERIFIED]; /* remote addresses proven to receive */
 	size_t n_verified;
-	enum mobike_job job;  /* what our queued/outstanding request is for */
+	enum mobike_job job;    /* what our queued/outstanding request is for */
 	uint32_t gen, sent_gen; /* initiator: changes seen / the one the update is for */
 	struct ike_addr new_local, new_remote; /* the path the update or check is for */
-	struct wire_cookie2 cookie; /* COOKIE2 of our outstanding request */
-	const char *why;             /* the reason of the pending move, for the log */
-	bool probing;                /* the current path died: transmissions try others */
+	struct wire_cookie2 cookie;            /* COOKIE2 of our outstanding request */
+	const char *why;                       /* the reason of the pending move, for the log */
+	bool probing;                          /* the current path died: transmissions try others */
 	struct ike_addr probe_local, probe_remote; /* the path the last probe used */
 };
 
@@ -190,7 +190,8 @@ static void note_verified(struct mobike_sa *s, const struct ike_addr *a)
 	if (in_set(s->verified, s->n_verified, a))
 		return;
 	if (s->n_verified == MOBIKE_VERIFIED)
-		memmove(&s->verified[0], &s->verified[1], sizeof(s->verified[0]) * (MOBIKE_VERIFIED - 1));
+		memmove(&s->verified[0], &s->verified[1],
+		        sizeof(s->verified[0]) * (MOBIKE_VERIFIED - 1));
 	else
 		s->n_verified++;
 	s->verified[s->n_verified - 1] = *a;
@@ -275,7 +276,8 @@ static int build_request(struct ext_ctx *c)
 		 * [N(NO_NATS_ALLOWED)], [N(COOKIE2)]}, plus our addresses (3.6). */
 		s->sent_gen = s->gen;
 		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_UPDATE_SA_ADDRESSES, NULL, 0) < 0 ||
-		    ike_nat_add(c->ike, c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) < 0 ||
+		    ike_nat_add(c->ike, c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) <
+		        0 ||
 		    add_no_nats(c->sa, c->out, ike_sa_local(c->sa), ike_sa_remote(c->sa)) < 0 ||
 		    add_cookie2(s, c->out) < 0 || add_addresses(c->ike, c->sa, c->out) < 0)
 			return -1;
@@ -330,7 +332,8 @@ static void reconsider(struct ike *ike, struct ike_sa *sa, const char *why)
 	}
 	if (gone) {
 		/* No route from an address we have: probe when one comes back (3.10). */
-		sa_log(sa, LOG_WARNING, "mobike-no-path", "no usable local address towards the peer");
+		sa_log(sa, LOG_WARNING, "mobike-no-path",
+		       "no usable local address towards the peer");
 		ike_check_liveness(ike, sa);
 	}
 }
@@ -365,7 +368,8 @@ static enum ext_result update_in(struct ext_ctx *c)
 	 * receives, unless it already did or is in the authenticated set. */
 	if (known) {
 		note_verified(s, c->remote);
-		move(c->ike, c->sa, c->local, c->remote, nat == 2 ? "peer's update, NAT" : "peer's update");
+		move(c->ike, c->sa, c->local, c->remote,
+		     nat == 2 ? "peer's update, NAT" : "peer's update");
 		return EXT_CONTINUE;
 	}
 	s->new_local = *c->local;
@@ -388,7 +392,8 @@ static enum ext_result info_req_in(struct ext_ctx *c)
 		return update_in(c);
 	}
 	take_addresses(s, c->in);
-	if (ike_sa_initiator(c->sa) && !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa)) &&
+	if (ike_sa_initiator(c->sa) &&
+	    !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa)) &&
 	    (wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP4_ADDRESS) ||
 	     wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP6_ADDRESS) ||
 	     wire_msg_find_notify(c->in, IKEV2_N_NO_ADDITIONAL_ADDRESSES)))
@@ -585,7 +590,8 @@ static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED)
 		return;
 	if (ike_sa_initiator(sa)) {
-		reconsider(ike, sa, local_has(ike, ike_sa_local(sa)) ? "route changed" : "address gone");
+		reconsider(ike, sa,
+		           local_has(ike, ike_sa_local(sa)) ? "route changed" : "address gone");
 		return;
 	}
 	/* The responder tells the initiator its new set (3.6). */

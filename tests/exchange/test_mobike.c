@@ -177,8 +177,8 @@ static void test_path_dies(void **state)
 	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
 	for (int k = 0; k < 400; k++) {
 		/* Everything on a's first address is lost. */
-		while (n->nq && (hx_is_host(&n->q[0].from, HX_ADDR_A) ||
-		                 hx_is_host(&n->q[0].to, HX_ADDR_A)))
+		while (n->nq &&
+		       (hx_is_host(&n->q[0].from, HX_ADDR_A) || hx_is_host(&n->q[0].to, HX_ADDR_A)))
 			hx_drop(n);
 		if (n->nq)
 			assert_int_equal(hx_deliver(n), 0);

@@ -138,8 +138,8 @@ static void test_example_responder(void **state)
 	assert_int_equal(c->start, CFG_START_WAIT);
 	assert_int_equal(c->remote_id.type, IKEV2_ID_RFC822_ADDR);
 	c = conf_conn_lookup(&cfg, "lab-gw");
-	assert_int_equal(c->auth.method, CFG_AUTH_PUBKEY);
-	assert_string_equal(c->auth.ca, "/etc/riked/cacerts/lab-ca.pem");
+	assert_int_equal(c->auth.method, CFG_AUTH_PSK);
+	assert_int_equal(c->auth.psk_len, 14);
 	assert_int_equal(c->redirect.n_to, 1);
 	assert_string_equal(c->redirect.to[0], "vpn2.example.com");
 	assert_int_equal(c->redirect.grace, 20);
@@ -338,7 +338,10 @@ static void test_id_auth_errors(void **state)
 	           "t.conf:4: connection 'c': unknown setting 'cert' in auth (method psk)");
 	expect_err("connections = ( {\n  name = \"c\"; remote = \"10.0.0.2\";\n"
 	           "  auth = { method = \"pubkey\"; cert = \"/c.pem\"; };\n} );",
-	           "t.conf:3: connection 'c': auth method pubkey needs 'cert' and 'key'");
+	           "t.conf:3: connection 'c': auth method \"pubkey\" is not supported: riked "
+	           "authenticates with pre-shared keys only (method = \"psk\")");
+	expect_err(CONN_HEAD "  start = \"wait\";\n  keep_up = true;" CONN_TAIL,
+	           "t.conf:6: connection 'c': keep_up needs start = \"start\"");
 }
 
 static void test_proposal_ts_errors(void **state)
