@@ -25,6 +25,7 @@
 #include "daemon/dpglue.h"
 #include "util/log.h"
 #include "daemon/net.h"
+#include "daemon/resolve.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
 #include "store/spimap.h"
@@ -51,6 +52,7 @@ struct riked {
 	struct net *net;
 	struct dpglue *dpg;
 	struct ctl *ctl;
+	struct resolver *res;
 	struct event *timer, *rl_timer, *stop_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
@@ -143,6 +145,33 @@ static void host_child_down(void *ctx, const struct ike_child_info *c)
 static void host_child_moved(void *ctx, const struct ike_child_info *c)
 {
 	dpglue_child_moved(((struct riked *)ctx)->dpg, c);
+}
+
+/* RFC 5685 9.2: the engine names a gateway by FQDN; c-ares resolves it
+ * on the loop (resolve.c) and the answer goes back once, from the loop. */
+static int host_resolve(void *ctx, const char *name, uint64_t id)
+{
+	struct riked *rd = ctx;
+
+	if (!rd->res)
+		return -1;
+	return resolver_lookup(rd->res, name, id);
+}
+
+static void resolved(void *ctx, uint64_t id, const char *name, const struct sockaddr_storage *ss,
+                     size_t n, const char *why)
+{
+	struct riked *rd = ctx;
+	struct ike_addr addrs[RESOLVER_MAX_ADDRS];
+
+	(void)name;
+	(void)why; /* logged by the resolver */
+	if (!rd->ike)
+		return;
+	for (size_t i = 0; i < n && i < RESOLVER_MAX_ADDRS; i++)
+		addrs[i].ss = ss[i];
+	ike_resolved(rd->ike, id, addrs, n < RESOLVER_MAX_ADDRS ? n : RESOLVER_MAX_ADDRS);
+	rearm(rd);
 }
 
 /* ---- sockets ---- */
@@ -643,6 +672,7 @@ static int start_engine(struct riked *rd)
 	    .child_up = host_child_up,
 	    .child_down = host_child_down,
 	    .child_moved = host_child_moved,
+	    .resolve = host_resolve,
 	};
 	char why[256];
 
@@ -654,6 +684,11 @@ static int start_engine(struct riked *rd)
 	/* A backend that only does ESP-in-UDP (userspace) needs NAT-T on every
 	 * SA: the engine forces it (RFC 7296 2.23). */
 	host.force_encap = dpglue_requires_encap(rd->dpg);
+	/* Without a resolver riked still runs: redirects to FQDNs then fail. */
+	rd->res = resolver_new(rd->base, NULL, resolved, rd, why, sizeof(why));
+	if (!rd->res)
+		log_msg(LOG_ERR, "daemon", "no name resolution (redirects to FQDNs will fail): %s",
+		        why);
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;
@@ -674,6 +709,7 @@ static void stop_all(struct riked *rd)
 	ctl_free(rd->ctl);
 	ike_free(rd->ike);
 	rd->ike = NULL;
+	resolver_free(rd->res); /* drops lookups in flight unanswered */
 	dpglue_free(rd->dpg);
 	net_free(rd->net);
 	if (rd->stop_timer)
