@@ -10,12 +10,18 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
-	           "       rikectl [-s SOCKET] up|down NAME\n"
-	           "       rikectl [-s SOCKET] status|list-sas [--json]\n"
-	           "       rikectl [-s SOCKET] reload\n"
-	           "       rikectl [-s SOCKET] rekey-ike|rekey-child|dpd NAME\n"
-	           "       rikectl [-s SOCKET] qcd rollover|reset\n");
+	fprintf(
+	    f,
+	    "usage: rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
+	    "       rikectl [-s SOCKET] up|down NAME\n"
+	    "       rikectl [-s SOCKET] status|list-sas [--json]\n"
+	    "       rikectl [-s SOCKET] reload\n"
+	    "       rikectl [-s SOCKET] rekey-ike|rekey-child|dpd NAME\n"
+	    "       rikectl [-s SOCKET] qcd rollover|reset\n"
+	    "       rikectl [-s SOCKET] redirect --to GW (--all | --conn NAME | --sa SERIAL |\n"
+	    "                           --peer ADDR[/LEN] | --id PATTERN) [--json]\n"
+	    "       rikectl [-s SOCKET] redirect --drain (--to GW [--rate N] | --stop) [--json]\n"
+	    "       rikectl [-s SOCKET] redirect --status [--json]\n");
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/ctl.h"
+#include "daemon/redirect_cmd.h"
 #include "rikectl.h"
 
 #define RIKECTL_DEFAULT_SOCKET "/run/riked/riked.sock"
@@ -23,16 +24,18 @@
 
 static void ctl_usage(FILE *f)
 {
-	fprintf(f, "usage: rikectl [-s SOCKET] COMMAND [ARGS...] [--json]\n"
-	           "commands:\n"
-	           "  up NAME             initiate connection NAME\n"
-	           "  down NAME           delete the SAs of connection NAME\n"
-	           "  status [--json]     daemon and connection status\n"
-	           "  list-sas [--json]   IKE and Child SAs\n"
-	           "  reload              re-read the configuration file\n"
-	           "  other commands are passed to the daemon (e.g. \"qcd rollover\")\n"
-	           "the socket is -s SOCKET, else $RIKE_CTL_SOCKET, else " RIKECTL_DEFAULT_SOCKET
-	           "\n");
+	fprintf(f,
+	        "usage: rikectl [-s SOCKET] COMMAND [ARGS...] [--json]\n"
+	        "commands:\n"
+	        "  up NAME             initiate connection NAME\n"
+	        "  down NAME           delete the SAs of connection NAME\n"
+	        "  status [--json]     daemon and connection status\n"
+	        "  list-sas [--json]   IKE and Child SAs\n"
+	        "  reload              re-read the configuration file\n"
+	        "  redirect ...        RFC 5685 redirect and drain (see below)\n"
+	        "  other commands are passed to the daemon (e.g. \"qcd rollover\")\n"
+	        "the socket is -s SOCKET, else $RIKE_CTL_SOCKET, else " RIKECTL_DEFAULT_SOCKET "\n"
+	        "usage: " REDIRECT_CMD_USAGE);
 }
 
 /* Joins the words with single spaces; words must be non-empty and free of
@@ -225,6 +228,21 @@ static int ctl_args(int argc, char **argv, int i, const char **sock, char **word
 	return n ? n : -1;
 }
 
+/* Commands whose syntax rikectl knows check it here, so that a usage
+ * error exits 2 (rikectl(8)) without asking the daemon. */
+static int check_syntax(int n, char **words, FILE *err)
+{
+	struct redirect_cmd c;
+	char why[160];
+
+	if (strcmp(words[0], "redirect"))
+		return 0;
+	if (redirect_cmd_parse(n, words, &c, why, sizeof(why)) == 0)
+		return 0;
+	fprintf(err, "rikectl: %s\nusage: rikectl " REDIRECT_CMD_USAGE, why);
+	return -1;
+}
+
 /* argv[0] may be the program name ("rikectl", as main() has it) or the
  * command itself (as rikectl.c passes argv + 1). */
 static int ctl_run(int argc, char **argv, FILE *out, FILE *err)
@@ -246,7 +264,12 @@ static int ctl_run(int argc, char **argv, FILE *out, FILE *err)
 	if (!words)
 		return 2;
 	n = ctl_args(argc, argv, i, &sock, words, out, err);
-	rc = n == -2 ? 0 : n < 0 ? 2 : ctl_request(sock, n, words, out, err);
+	if (n == -2)
+		rc = 0;
+	else if (n < 0 || check_syntax(n, words, err) < 0)
+		rc = 2;
+	else
+		rc = ctl_request(sock, n, words, out, err);
 	free(words);
 	return rc;
 }

@@ -1,9 +1,14 @@
 /*
  * Engine <-> data plane glue (see dpglue.h). It owns the list of Child SAs
- * it installed (reqid, SPIs, the policies it added), so that policies
- * survive make-before-break rekeying (a new pair with the same reqid takes
- * the old pair's policies over, RFC 7296 2.8) and so that counters can be
- * read per reqid. Outer addresses are the IKE SA's: after a NAT-T float
+ * it installed (reqid, SPIs, the policies each wants and which of them it
+ * owns in the data plane), so that policies survive make-before-break:
+ * a new pair with the same reqid takes the old pair's policies over when
+ * the old one goes (rekeying, RFC 7296 2.8), and a new pair with another
+ * reqid but the same selectors takes them over at once (a client
+ * redirected to another gateway brings up its new SAs before deleting
+ * the old, RFC 5685 6); whoever goes, the policy passes to the newest
+ * remaining pair that wants it, and only the last one removes it. Counters
+ * are read per reqid. Outer addresses are the IKE SA's: after a NAT-T float
  * both ends use the NAT-T port and ESP is UDP-encapsulated (RFC 7296 2.23,
  * RFC 3948). Inner selectors come from the negotiated TSi/TSr (RFC 7296
  * 2.9, RFC 4301 4.4.1).
@@ -25,12 +30,19 @@ _Static_assert(DP_MAX_TS >= CFG_MAX_TS, "the data plane takes fewer selectors th
 
 #define DPG_PRIORITY_BASE 1000 /* policies: lower wins; minus prefix lengths */
 
+/* A policy a pair wants; `owned`: the data plane's entry is this pair's
+ * (it names this pair's reqid, and this pair removes or hands it on). */
+struct dpg_pol {
+	struct dp_policy p;
+	bool owned;
+};
+
 /* One installed Child SA (a pair of SAs). */
 struct dpg_child {
 	struct dpg_child *next;
 	uint32_t reqid, spi_in, spi_out;
 	uint64_t ike_serial;
-	struct dp_policy *pols; /* owned: the policies this pair added */
+	struct dpg_pol *pols; /* owned array */
 	size_t npols;
 };
 
@@ -197,25 +209,128 @@ out:
 
 /* ---- the policies ---- */
 
-static void del_policies(struct dpglue *g, struct dpg_child *e)
+static bool same_ts(const struct dp_ts *a, const struct dp_ts *b)
 {
-	for (size_t i = 0; i < e->npols; i++)
-		if (dp_policy_del(g->dp, &e->pols[i]) < 0)
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	return a->family == b->family && a->proto == b->proto && a->port_lo == b->port_lo &&
+	       a->port_hi == b->port_hi && !memcmp(a->addr_lo, b->addr_lo, n) &&
+	       !memcmp(a->addr_hi, b->addr_hi, n);
+}
+
+static bool same_selectors(const struct dp_policy *a, const struct dp_policy *b)
+{
+	return same_ts(&a->ts_local, &b->ts_local) && same_ts(&a->ts_remote, &b->ts_remote);
+}
+
+/* The pair other than `skip` whose entry for p's selectors is owned, with
+ * the entry; NULL if none. */
+static struct dpg_child *owner_of(struct dpglue *g, const struct dp_policy *p,
+                                  const struct dpg_child *skip, struct dpg_pol **pol)
+{
+	for (struct dpg_child *o = g->children; o; o = o->next) {
+		if (o == skip)
+			continue;
+		for (size_t i = 0; i < o->npols; i++) {
+			if (o->pols[i].owned && same_selectors(&o->pols[i].p, p)) {
+				*pol = &o->pols[i];
+				return o;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* The entry of the newest pair other than `skip` that wants p's
+ * selectors, one with `reqid` first (it needs no change in the data
+ * plane); NULL if nobody does. */
+static struct dpg_pol *heir_of(struct dpglue *g, const struct dp_policy *p,
+                               const struct dpg_child *skip, uint32_t reqid)
+{
+	struct dpg_pol *other = NULL;
+
+	for (struct dpg_child *o = g->children; o; o = o->next) {
+		if (o == skip)
+			continue;
+		for (size_t i = 0; i < o->npols; i++) {
+			if (!same_selectors(&o->pols[i].p, p))
+				continue;
+			if (o->reqid == reqid)
+				return &o->pols[i];
+			if (!other)
+				other = &o->pols[i]; /* children are newest first */
+		}
+	}
+	return other;
+}
+
+/* e goes: each policy it owns passes to the newest pair that still wants
+ * it, or is removed when none does. Traffic keeps its policy throughout. */
+static void release_policies(struct dpglue *g, struct dpg_child *e)
+{
+	for (size_t i = 0; i < e->npols; i++) {
+		struct dpg_pol *mine = &e->pols[i], *heir;
+
+		if (!mine->owned)
+			continue;
+		heir = heir_of(g, &mine->p, e, e->reqid);
+		if (heir && heir->p.reqid == mine->p.reqid) {
+			heir->owned = true; /* rekeyed: same reqid, nothing to change */
+			continue;
+		}
+		if (heir && dp_policy_update(g->dp, &heir->p) == 0) {
+			heir->owned = true;
+			log_msg(LOG_INFO, "dp", "policy of reqid %u handed back to reqid %u",
+			        mine->p.reqid, heir->p.reqid);
+			continue;
+		}
+		if (heir)
+			log_msg(LOG_WARNING, "dp", "handing a policy of reqid %u to reqid %u: %s",
+			        mine->p.reqid, heir->p.reqid, strerror(errno));
+		if (dp_policy_del(g->dp, &mine->p) < 0)
 			log_msg(LOG_WARNING, "dp", "removing a policy of reqid %u: %s", e->reqid,
 			        strerror(errno));
+	}
 	free(e->pols);
 	e->pols = NULL;
 	e->npols = 0;
 }
 
+/*
+ * Installs one policy of e. A pair with the same selectors may own it
+ * already: with e's reqid it is the pair e rekeys and keeps the policy
+ * until it goes (RFC 7296 2.8); with another reqid e takes it over now
+ * (make-before-break to another gateway, RFC 5685 6), and the old pair
+ * keeps its SAs but no longer owns the policy.
+ */
 static int add_policy(struct dpglue *g, struct dpg_child *e, const struct dp_policy *p)
 {
-	if (dp_policy_add(g->dp, p) == 0) {
-		e->pols[e->npols++] = *p;
+	struct dpg_pol *theirs = NULL, *mine = &e->pols[e->npols];
+	struct dpg_child *owner = owner_of(g, p, e, &theirs);
+
+	mine->p = *p;
+	mine->owned = false;
+	if (owner && owner->reqid == p->reqid) {
+		e->npols++;
 		return 0;
 	}
-	/* Already there: the pair this one replaces (same reqid) installed it. */
-	return errno == EEXIST ? 0 : -1;
+	if (owner) {
+		if (dp_policy_update(g->dp, p) < 0)
+			return -1;
+		theirs->owned = false;
+		mine->owned = true;
+		e->npols++;
+		log_msg(LOG_INFO, "dp", "policy of reqid %u taken over by reqid %u",
+		        theirs->p.reqid, p->reqid);
+		return 0;
+	}
+	if (dp_policy_add(g->dp, p) == 0)
+		mine->owned = true;
+	else if (errno != EEXIST)
+		return -1;
+	/* EEXIST: installed by something other than a pair of ours; leave it. */
+	e->npols++;
+	return 0;
 }
 
 /* RFC 4301 4.4.1: one SPD entry per (local, remote) selector pair. */
@@ -240,7 +355,7 @@ static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct
 			if (add_policy(g, e, &p) < 0) {
 				int saved = errno;
 
-				del_policies(g, e);
+				release_policies(g, e);
 				errno = saved;
 				return -1;
 			}
@@ -295,37 +410,6 @@ static struct dpg_child **find_child(struct dpglue *g, uint32_t reqid, uint32_t 
 	return NULL;
 }
 
-/* Another installed pair with this reqid, which inherits the policies. */
-static struct dpg_child *heir_of(struct dpglue *g, const struct dpg_child *e)
-{
-	for (struct dpg_child *o = g->children; o; o = o->next)
-		if (o != e && o->reqid == e->reqid)
-			return o;
-	return NULL;
-}
-
-static void hand_over_policies(struct dpglue *g, struct dpg_child *e)
-{
-	struct dpg_child *heir = heir_of(g, e);
-	struct dp_policy *p;
-
-	if (!heir || !e->npols) {
-		del_policies(g, e);
-		return;
-	}
-	p = realloc(heir->pols, (heir->npols + e->npols) * sizeof(*p));
-	if (!p) {
-		del_policies(g, e);
-		return;
-	}
-	memcpy(p + heir->npols, e->pols, e->npols * sizeof(*p));
-	heir->pols = p;
-	heir->npols += e->npols;
-	free(e->pols);
-	e->pols = NULL;
-	e->npols = 0;
-}
-
 void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 {
 	struct dpg_child **pp = find_child(g, c->reqid, c->spi_in), *e;
@@ -336,7 +420,7 @@ void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 	e = *pp;
 	*pp = e->next;
 	g->nchildren--;
-	hand_over_policies(g, e);
+	release_policies(g, e);
 	bad = dp_sa_del(g->dp, e->reqid, DP_DIR_IN, e->spi_in) < 0;
 	bad |= dp_sa_del(g->dp, e->reqid, DP_DIR_OUT, e->spi_out) < 0;
 	if (bad)

@@ -23,8 +23,11 @@
 #include "daemon/config.h"
 #include "daemon/ctl.h"
 #include "daemon/dpglue.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "daemon/net.h"
+#include "daemon/redirect_cmd.h"
+#include "daemon/resolve.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
 #include "store/spimap.h"
@@ -51,6 +54,7 @@ struct riked {
 	struct net *net;
 	struct dpglue *dpg;
 	struct ctl *ctl;
+	struct resolver *res;
 	struct event *timer, *rl_timer, *stop_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
@@ -143,6 +147,33 @@ static void host_child_down(void *ctx, const struct ike_child_info *c)
 static void host_child_moved(void *ctx, const struct ike_child_info *c)
 {
 	dpglue_child_moved(((struct riked *)ctx)->dpg, c);
+}
+
+/* RFC 5685 9.2: the engine names a gateway by FQDN; c-ares resolves it
+ * on the loop (resolve.c) and the answer goes back once, from the loop. */
+static int host_resolve(void *ctx, const char *name, uint64_t id)
+{
+	struct riked *rd = ctx;
+
+	if (!rd->res)
+		return -1;
+	return resolver_lookup(rd->res, name, id);
+}
+
+static void resolved(void *ctx, uint64_t id, const char *name, const struct sockaddr_storage *ss,
+                     size_t n, const char *why)
+{
+	struct riked *rd = ctx;
+	struct ike_addr addrs[RESOLVER_MAX_ADDRS];
+
+	(void)name;
+	(void)why; /* logged by the resolver */
+	if (!rd->ike)
+		return;
+	for (size_t i = 0; i < n && i < RESOLVER_MAX_ADDRS; i++)
+		addrs[i].ss = ss[i];
+	ike_resolved(rd->ike, id, addrs, n < RESOLVER_MAX_ADDRS ? n : RESOLVER_MAX_ADDRS);
+	rearm(rd);
 }
 
 /* ---- sockets ---- */
@@ -389,7 +420,116 @@ static int ctl_qcd(struct riked *rd, int argc, char **argv, FILE *out)
 	return rc;
 }
 
-/* "rekey-ike NAME", "rekey-child NAME", "dpd NAME", "qcd ...". */
+/* The "left" member of ike_redirect_status's JSON (the spec's status
+ * fields): SAs a drain still has to move. */
+static long drain_left(struct riked *rd)
+{
+	char *buf = NULL, *p;
+	size_t len = 0;
+	long left = -1;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m)
+		return -1;
+	ike_redirect_status(rd->ike, true, m);
+	if (fclose(m) == 0 && buf && (p = strstr(buf, "\"left\":")))
+		left = strtol(p + 7, NULL, 10);
+	free(buf);
+	return left;
+}
+
+static int redirect_bad_gw(const char *gw, FILE *out)
+{
+	fprintf(out, "bad gateway '%s': not an IPv4 or IPv6 address or an FQDN\n", gw);
+	return -1;
+}
+
+/* RFC 5685 5: gateway-initiated redirect of the selected established SAs. */
+static int redirect_move(struct riked *rd, const struct redirect_cmd *c, bool json, FILE *out)
+{
+	struct json j;
+	int n = ike_redirect(rd->ike, &c->sel, c->to);
+
+	rearm(rd);
+	if (n < 0)
+		return redirect_bad_gw(c->to, out);
+	if (n == 0) {
+		fprintf(out, "no established SA matches whose peer announced REDIRECT_SUPPORTED\n");
+		return -1;
+	}
+	if (!json) {
+		fprintf(out, "redirected %d SA(s) to %s\n", n, c->to);
+		return 0;
+	}
+	json_init(&j, out);
+	json_obj_begin(&j);
+	json_kv_uint(&j, "redirected", (uint64_t)n);
+	json_kv_str(&j, "to", c->to);
+	json_obj_end(&j);
+	return 0;
+}
+
+/* Drain: new clients are redirected in IKE_SA_INIT, established ones moved at c->rate/s. */
+static int redirect_drain(struct riked *rd, const struct redirect_cmd *c, bool json, FILE *out)
+{
+	struct json j;
+	long left;
+
+	if (ike_redirect_drain(rd->ike, c->kind == REDIRECT_CMD_DRAIN ? c->to : NULL, c->rate) <
+	    0) {
+		rearm(rd);
+		return redirect_bad_gw(c->to, out);
+	}
+	rearm(rd);
+	left = c->kind == REDIRECT_CMD_DRAIN ? drain_left(rd) : 0;
+	if (!json) {
+		if (c->kind == REDIRECT_CMD_STOP)
+			fprintf(out, "drain stopped\n");
+		else if (left >= 0)
+			fprintf(out, "draining to %s at %u/s, %ld SA(s) to move\n", c->to, c->rate,
+			        left);
+		else
+			fprintf(out, "draining to %s at %u/s\n", c->to, c->rate);
+		return 0;
+	}
+	json_init(&j, out);
+	json_obj_begin(&j);
+	json_kv_bool(&j, "draining", c->kind == REDIRECT_CMD_DRAIN);
+	if (c->kind == REDIRECT_CMD_DRAIN) {
+		json_kv_str(&j, "to", c->to);
+		json_kv_uint(&j, "rate", c->rate);
+		if (left >= 0)
+			json_kv_uint(&j, "left", (uint64_t)left);
+	}
+	json_obj_end(&j);
+	return 0;
+}
+
+/* "redirect ..." (rikectl(8)); rikectl checks the syntax too, so a usage
+ * error normally never gets here. */
+static int ctl_redirect(struct riked *rd, int argc, char **argv, bool json, FILE *out)
+{
+	struct redirect_cmd c;
+	char why[160];
+
+	if (redirect_cmd_parse(argc, argv, &c, why, sizeof(why)) < 0) {
+		fprintf(out, "%s\nusage: " REDIRECT_CMD_USAGE, why);
+		return -1;
+	}
+	switch (c.kind) {
+	case REDIRECT_CMD_MOVE:
+		return redirect_move(rd, &c, json, out);
+	case REDIRECT_CMD_DRAIN:
+	case REDIRECT_CMD_STOP:
+		return redirect_drain(rd, &c, json, out);
+	case REDIRECT_CMD_STATUS:
+		ike_redirect_status(rd->ike, json, out);
+		return 0;
+	}
+	return -1;
+}
+
+/* "rekey-ike NAME", "rekey-child NAME", "dpd NAME", "qcd ...", "redirect ...". */
 static int ctl_command(void *ctx, int argc, char **argv, bool json, FILE *out)
 {
 	static const struct {
@@ -402,9 +542,10 @@ static int ctl_command(void *ctx, int argc, char **argv, bool json, FILE *out)
 	};
 	struct riked *rd = ctx;
 
-	(void)json;
 	if (!strcmp(argv[0], "qcd"))
 		return ctl_qcd(rd, argc, argv, out);
+	if (!strcmp(argv[0], "redirect"))
+		return ctl_redirect(rd, argc, argv, json, out);
 	for (size_t i = 0; i < ARRAY_LEN(cmds); i++) {
 		if (strcmp(argv[0], cmds[i].cmd))
 			continue;
@@ -643,6 +784,7 @@ static int start_engine(struct riked *rd)
 	    .child_up = host_child_up,
 	    .child_down = host_child_down,
 	    .child_moved = host_child_moved,
+	    .resolve = host_resolve,
 	};
 	char why[256];
 
@@ -654,6 +796,11 @@ static int start_engine(struct riked *rd)
 	/* A backend that only does ESP-in-UDP (userspace) needs NAT-T on every
 	 * SA: the engine forces it (RFC 7296 2.23). */
 	host.force_encap = dpglue_requires_encap(rd->dpg);
+	/* Without a resolver riked still runs: redirects to FQDNs then fail. */
+	rd->res = resolver_new(rd->base, NULL, resolved, rd, why, sizeof(why));
+	if (!rd->res)
+		log_msg(LOG_ERR, "daemon", "no name resolution (redirects to FQDNs will fail): %s",
+		        why);
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;
@@ -674,6 +821,7 @@ static void stop_all(struct riked *rd)
 	ctl_free(rd->ctl);
 	ike_free(rd->ike);
 	rd->ike = NULL;
+	resolver_free(rd->res); /* drops lookups in flight unanswered */
 	dpglue_free(rd->dpg);
 	net_free(rd->net);
 	if (rd->stop_timer)

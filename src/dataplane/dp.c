@@ -138,6 +138,11 @@ int dp_policy_add(struct dp *dp, const struct dp_policy *p)
 	return dp->ops->policy_add(dp->be, p);
 }
 
+int dp_policy_update(struct dp *dp, const struct dp_policy *p)
+{
+	return dp->ops->policy_update(dp->be, p);
+}
+
 int dp_policy_del(struct dp *dp, const struct dp_policy *p)
 {
 	return dp->ops->policy_del(dp->be, p);

@@ -232,7 +232,19 @@ int dp_sa_counters(struct dp *dp, uint32_t reqid, enum dp_dir dir, uint32_t spi,
                    struct dp_sa_counters *out) WUR;
 
 /* ---- SPD ---- */
+/* EEXIST when a policy with the same selectors is there, whatever its
+ * reqid (XFRM keys policies by selector): see dp_policy_update. */
 int dp_policy_add(struct dp *dp, const struct dp_policy *p) WUR;
+/*
+ * The policy with p's selectors, whatever its reqid, now names p->reqid
+ * (and takes p's priority, route source and template), in one step: from
+ * the call on, outbound traffic goes through the newest outbound SA of
+ * p->reqid, and there is no moment without the policy. This is
+ * make-before-break across Child SAs with different reqids, e.g. a client
+ * redirected to another gateway (RFC 5685) whose new Child SA has the
+ * same selectors. ENOENT when no policy has these selectors.
+ */
+int dp_policy_update(struct dp *dp, const struct dp_policy *p) WUR;
 /* Removes the policy with the same reqid and selectors. */
 int dp_policy_del(struct dp *dp, const struct dp_policy *p) WUR;
 

@@ -17,6 +17,7 @@ struct dp_backend_ops {
 	int (*sa_counters)(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi,
 	                   struct dp_sa_counters *out);
 	int (*policy_add)(void *be, const struct dp_policy *p);
+	int (*policy_update)(void *be, const struct dp_policy *p);
 	int (*policy_del)(void *be, const struct dp_policy *p);
 	int (*addr)(void *be, bool add, const struct sockaddr_storage *a, unsigned plen);
 	int (*set_udp_socket)(void *be, sa_family_t family, int fd);

@@ -569,16 +569,38 @@ static struct us_policy **us_policy_find(struct us *us, const struct dp_policy *
 	return pp;
 }
 
+/* The policy with p's selectors, whatever its reqid (the SPD's key, as in XFRM). */
+static struct us_policy **us_policy_find_sel(struct us *us, const struct dp_policy *p)
+{
+	struct us_policy **pp = &us->pols;
+
+	while (*pp && !(dp_ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
+	                dp_ts_equal(&(*pp)->p.ts_remote, &p->ts_remote)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Into the list, ordered by priority; equal priorities in insertion order. */
+static void us_policy_insert(struct us *us, struct us_policy *np)
+{
+	struct us_policy **pp;
+
+	for (pp = &us->pols; *pp && (*pp)->p.priority <= np->p.priority; pp = &(*pp)->next)
+		;
+	np->next = *pp;
+	*pp = np;
+}
+
 static int us_policy_add(void *be, const struct dp_policy *p)
 {
 	struct us *us = be;
-	struct us_policy *np, **pp;
+	struct us_policy *np;
 
 	if (!dp_ts_valid(&p->ts_local) || !dp_ts_valid(&p->ts_remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (*us_policy_find(us, p)) {
+	if (*us_policy_find_sel(us, p)) {
 		errno = EEXIST;
 		return -1;
 	}
@@ -592,11 +614,29 @@ static int us_policy_add(void *be, const struct dp_policy *p)
 		errno = saved;
 		return -1;
 	}
-	/* Keep the list ordered by priority; equal priorities in insertion order. */
-	for (pp = &us->pols; *pp && (*pp)->p.priority <= p->priority; pp = &(*pp)->next)
-		;
-	np->next = *pp;
-	*pp = np;
+	us_policy_insert(us, np);
+	us_relink(us);
+	return 0;
+}
+
+/* dp.h: the entry changes hands in place; the routes of the new one are
+ * taken before the old ones are let go, so the TUN route never lapses. */
+static int us_policy_update(void *be, const struct dp_policy *p)
+{
+	struct us *us = be;
+	struct us_policy **pp = us_policy_find_sel(us, p), *op = *pp;
+
+	if (!op) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (us_policy_route(us, p))
+		return -1;
+	us_policy_unroute(us, &op->p);
+	*pp = op->next;
+	op->p = *p;
+	op->last_acquire = 0;
+	us_policy_insert(us, op);
 	us_relink(us);
 	return 0;
 }
@@ -1105,6 +1145,7 @@ const struct dp_backend_ops dp_userspace_ops = {
     .sa_migrate = us_sa_migrate,
     .sa_counters = us_sa_counters,
     .policy_add = us_policy_add,
+    .policy_update = us_policy_update,
     .policy_del = us_policy_del,
     .addr = us_addr,
     .set_udp_socket = us_set_udp_socket,

@@ -949,9 +949,62 @@ static int kernel_del_policy(struct dpx *x, struct dpx_pol *e)
 	return rc;
 }
 
+/* The policy with p's selectors, whatever its reqid: the kernel's key. */
+static struct dpx_pol **pol_find_sel(struct dpx *x, const struct dp_policy *p)
+{
+	for (struct dpx_pol **pp = &x->pols; *pp; pp = &(*pp)->next)
+		if (ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
+		    ts_equal(&(*pp)->p.ts_remote, &p->ts_remote))
+			return pp;
+	return NULL;
+}
+
+static const uint8_t dpx_dirs[DPX_DIRS] = {XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD};
+
+/*
+ * dp.h: XFRM_MSG_UPDPOLICY replaces the kernel's policy of the same
+ * selector and direction atomically (the new template names the new
+ * reqid and outer addresses), so no packet meets a missing policy. A
+ * direction the new mode does not use (fwd, in transport mode) goes.
+ */
+static int dpx_policy_update(void *be, const struct dp_policy *p)
+{
+	struct dpx *x = be;
+	struct dpx_pol **pp = pol_find_sel(x, p), *e;
+	struct dpx_pol n;
+	size_t ndirs;
+
+	if (!pp) {
+		errno = ENOENT;
+		return -1;
+	}
+	e = *pp;
+	memset(&n, 0, sizeof(n));
+	n.p = *p;
+	if (ends_of(x, p, &n.ends) < 0)
+		return -1;
+	ndirs = n.ends.mode == DP_MODE_TUNNEL ? DPX_DIRS : 2;
+	for (size_t i = 0; i < ndirs; i++) {
+		if (policy_msg(x, XFRM_MSG_UPDPOLICY, &n, dpx_dirs[i]) < 0)
+			return -1; /* directions done so far already carry the new reqid */
+		n.dirs[n.ndirs++] = dpx_dirs[i];
+	}
+	for (size_t i = 0; i < e->ndirs; i++)
+		if (!memchr(n.dirs, e->dirs[i], n.ndirs) &&
+		    policy_msg(x, XFRM_MSG_DELPOLICY, e, e->dirs[i]) < 0 && errno != ENOENT)
+			dp_log(x->dp, DP_LOG_WARN, "xfrm: removing a policy direction: %s",
+			       strerror(errno));
+	e->p = n.p;
+	e->ends = n.ends;
+	memcpy(e->dirs, n.dirs, sizeof(e->dirs));
+	e->ndirs = n.ndirs;
+	e->last_acquire = 0;
+	return 0;
+}
+
 static int dpx_policy_add(void *be, const struct dp_policy *p)
 {
-	static const uint8_t dirs[DPX_DIRS] = {XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD};
+	const uint8_t *dirs = dpx_dirs;
 	struct dpx *x = be;
 	struct dpx_pol *e;
 	size_t ndirs;
@@ -967,6 +1020,10 @@ static int dpx_policy_add(void *be, const struct dp_policy *p)
 	e->p = *p;
 	if (ends_of(x, p, &e->ends) < 0)
 		goto fail;
+	if (pol_find_sel(x, p)) {
+		errno = EEXIST; /* another reqid's: dp_policy_update hands it over */
+		goto fail;
+	}
 	/* RFC 4301 5.2: fwd checks forwarded traffic from the tunnel (tunnel mode only). */
 	ndirs = e->ends.mode == DP_MODE_TUNNEL ? DPX_DIRS : 2;
 	for (size_t i = 0; i < ndirs; i++) {
@@ -1342,6 +1399,7 @@ const struct dp_backend_ops dp_xfrm_ops = {
     .sa_migrate = dpx_sa_migrate,
     .sa_counters = dpx_sa_counters,
     .policy_add = dpx_policy_add,
+    .policy_update = dpx_policy_update,
     .policy_del = dpx_policy_del,
     .addr = dpx_addr,
     .set_udp_socket = dpx_set_udp_socket,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "../../tools/rikectl_ctl.c"
 #include "daemon/ctl.h"
+#include "daemon/redirect_cmd.h"
 #include "util/log.h"
 #include "util/json.h"
 
@@ -29,6 +31,7 @@ struct calls {
 	int reloads;
 	bool last_json;
 	int last_argc;
+	char last_req[256]; /* the words of the last "redirect", joined */
 };
 
 static struct calls calls;
@@ -94,6 +97,15 @@ static int h_command(void *ctx, int argc, char **argv, bool json, FILE *out)
 	}
 	if (!strcmp(argv[0], "silent-fail"))
 		return -1;
+	if (!strcmp(argv[0], "redirect")) {
+		size_t off = 0;
+
+		for (int i = 0; i < argc; i++)
+			off += (size_t)snprintf(calls.last_req + off, sizeof(calls.last_req) - off,
+			                        "%s%s", i ? " " : "", argv[i]);
+		fprintf(out, "redirected 1 SA(s) to %s\n", argv[2]);
+		return 0;
+	}
 	fprintf(out, "unknown command '%s'\n", argv[0]);
 	return -1;
 }
@@ -563,6 +575,146 @@ static void test_parse_request(void **state)
 	assert_string_equal(argv[2], "x");
 }
 
+/* ---- redirect (rikectl(8), RFC 5685 5) ---- */
+
+static int parse(struct redirect_cmd *c, char *why, size_t len, const char *const *words)
+{
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc = 0;
+
+	while (words[argc]) {
+		argv[argc] = (char *)words[argc];
+		argc++;
+	}
+	return redirect_cmd_parse(argc, argv, c, why, len);
+}
+
+#define PARSE(c, why, ...)                                                                         \
+	parse(c, why, sizeof(why), (const char *const[]){"redirect", __VA_ARGS__, NULL})
+
+static void test_redirect_parse(void **state)
+{
+	struct redirect_cmd c;
+	char why[160];
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	uint8_t want6[16];
+
+	assert_int_equal(PARSE(&c, why, "--to", "198.51.100.2", "--peer", "192.0.2.0/24"), 0);
+	assert_int_equal(c.kind, REDIRECT_CMD_MOVE);
+	assert_string_equal(c.to, "198.51.100.2");
+	assert_ptr_equal(c.sel.peer, &c.peer);
+	assert_int_equal(c.sel.peer_plen, 24);
+	sin = (const struct sockaddr_in *)&c.sel.peer->ss;
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0xc0000200u);
+	assert_false(c.sel.all);
+	assert_null(c.sel.conn);
+	assert_null(c.sel.id);
+	assert_int_equal(c.sel.serial, 0);
+
+	assert_int_equal(PARSE(&c, why, "--peer", "2001:db8::1", "--to", "gw2.example.net"), 0);
+	assert_int_equal(c.sel.peer_plen, 128);
+	sin6 = (const struct sockaddr_in6 *)&c.sel.peer->ss;
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", want6), 1);
+	assert_memory_equal(sin6->sin6_addr.s6_addr, want6, 16);
+	assert_string_equal(c.to, "gw2.example.net");
+
+	assert_int_equal(PARSE(&c, why, "--sa", "12", "--to", "2001:db8::2", "--json"), 0);
+	assert_int_equal(c.sel.serial, 12);
+	assert_null(c.sel.peer);
+	assert_int_equal(PARSE(&c, why, "--to", "gw", "--all"), 0);
+	assert_true(c.sel.all);
+	assert_int_equal(PARSE(&c, why, "--to", "gw", "--conn", "roadwarriors"), 0);
+	assert_string_equal(c.sel.conn, "roadwarriors");
+	assert_int_equal(PARSE(&c, why, "--to", "gw", "--id", "*@example.net"), 0);
+	assert_string_equal(c.sel.id, "*@example.net");
+
+	assert_int_equal(PARSE(&c, why, "--drain", "--to", "192.0.2.9"), 0);
+	assert_int_equal(c.kind, REDIRECT_CMD_DRAIN);
+	assert_int_equal(c.rate, REDIRECT_CMD_RATE_DEFAULT);
+	assert_int_equal(PARSE(&c, why, "--rate", "7", "--drain", "--to", "192.0.2.9"), 0);
+	assert_int_equal(c.rate, 7);
+	assert_int_equal(PARSE(&c, why, "--drain", "--stop"), 0);
+	assert_int_equal(c.kind, REDIRECT_CMD_STOP);
+	assert_int_equal(PARSE(&c, why, "--status"), 0);
+	assert_int_equal(c.kind, REDIRECT_CMD_STATUS);
+
+	/* Bad input: refused, with a reason naming the problem. */
+	static const struct {
+		const char *words[6];
+		const char *reason;
+	} bad[] = {
+	    {{"--to", "gw"}, "which SAs?"},
+	    {{"--all"}, "--to GW is missing"},
+	    {{"--to", "gw", "--all", "--sa", "3"}, "more than one"},
+	    {{"--to", "gw", "--sa", "12x"}, "--sa: '12x' is not"},
+	    {{"--to", "gw", "--sa", "0"}, "--sa: '0' is not"},
+	    {{"--to", "gw", "--sa", "-1"}, "--sa: '-1'"},
+	    {{"--to", "gw", "--sa", "99999999999999999999"}, "--sa:"},
+	    {{"--to", "gw", "--peer", "192.0.2.0/33"}, "--peer: '192.0.2.0/33'"},
+	    {{"--to", "gw", "--peer", "2001:db8::/129"}, "--peer:"},
+	    {{"--to", "gw", "--peer", "192.0.2/24"}, "--peer:"},
+	    {{"--to", "gw", "--peer", "gw.example.net"}, "--peer:"},
+	    {{"--to", "gw", "--peer", "192.0.2.1/"}, "--peer:"},
+	    {{"--to", "gw", "--conn"}, "--conn needs a value"},
+	    {{"--to", "--all"}, "--to needs a value"},
+	    {{"--to", "gw", "--to", "gw2", "--all"}, "--to given twice"},
+	    {{"--to", "gw", "--all", "--force"}, "unknown option '--force'"},
+	    {{"gw", "--all"}, "unknown option 'gw'"},
+	    {{"--drain"}, "--drain needs --to"},
+	    {{"--drain", "--stop", "--to", "gw"}, "--drain --stop takes no"},
+	    {{"--drain", "--to", "gw", "--rate", "0"}, "--rate: '0'"},
+	    {{"--drain", "--to", "gw", "--rate", "100001"}, "--rate:"},
+	    {{"--drain", "--to", "gw", "--all"}, "takes no selector"},
+	    {{"--to", "gw", "--all", "--rate", "5"}, "--rate goes with --drain"},
+	    {{"--stop"}, "--stop goes with --drain"},
+	    {{"--status", "--all"}, "--status takes no other option"},
+	    {{"--json"}, "--to GW is missing"},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		const char *w[8] = {"redirect"};
+
+		for (size_t k = 0; k < 6 && bad[i].words[k]; k++)
+			w[k + 1] = bad[i].words[k];
+		why[0] = '\0';
+		if (parse(&c, why, sizeof(why), w) != -1 || !strstr(why, bad[i].reason))
+			fail_msg("case %zu: wanted a refusal with \"%s\", got \"%s\"", i,
+			         bad[i].reason, why);
+	}
+	assert_int_equal(parse(&c, why, sizeof(why), (const char *const[]){"redirect", NULL}), -1);
+}
+
+/* rikectl passes a good redirect through and refuses a bad one itself (exit 2). */
+static void test_redirect_client(void **state)
+{
+	struct run r;
+
+	run_client(&r, (char *[]){"rikectl", "-s", sock_path, "redirect", "--to", "192.0.2.9",
+	                          "--peer", "2001:db8::/32", "--json", NULL});
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(calls.last_req, "redirect --to 192.0.2.9 --peer 2001:db8::/32");
+	assert_true(calls.last_json);
+	assert_string_equal(r.out, "redirected 1 SA(s) to 192.0.2.9\n");
+	run_free(&r);
+
+	memset(&calls, 0, sizeof(calls));
+	run_client(&r,
+	           (char *[]){"redirect", "--to", "gw", "--sa", "twelve", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "rikectl: --sa: 'twelve' is not"));
+	assert_non_null(strstr(r.err, "usage: rikectl redirect --to GW"));
+	assert_int_equal(calls.last_argc, 0); /* nothing reached the daemon */
+	run_free(&r);
+
+	run_client(&r, (char *[]){"redirect", "--drain", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "--drain needs --to GW"));
+	assert_int_equal(calls.last_argc, 0);
+	run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +728,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refused_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_files, setup, teardown),
 	    cmocka_unit_test(test_parse_request),
+	    cmocka_unit_test(test_redirect_parse),
+	    cmocka_unit_test_setup_teardown(test_redirect_client, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -245,6 +245,48 @@ static void test_outbound(void **state)
 	assert_true(c.last_used > 0);
 }
 
+/* The SPI of the next ESP datagram at fd. */
+static uint32_t next_spi(struct env *e, int fd)
+{
+	uint8_t buf[2048];
+
+	assert_true(pump(e, fd, 2000));
+	assert_true(recv(fd, buf, sizeof(buf), 0) > 8);
+	return dp_get32(buf);
+}
+
+/* dp_policy_update: another reqid (a Child SA to another gateway, RFC 5685
+ * 6) takes the policy over in one step, and gives it back. */
+static void test_policy_update(void **state)
+{
+	struct env *e = *state;
+	struct dp_policy pol = {.reqid = 3};
+	struct dp_sa sa;
+
+	dpt_sa(&sa, &dpt_suites[0], DP_DIR_OUT, 0x3000, true, 7);
+	sa.reqid = 3;
+	sin_set(&sa.src, "127.0.0.1", 4500);
+	sin_set(&sa.dst, "127.0.0.3", 4500);
+	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.2.0.0/24"), 0);
+	/* Selectors are the SPD's key, whatever the reqid. */
+	assert_int_equal(dp_policy_add(e->dp, &pol), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(dp_policy_update(e->dp, &pol), 0);
+	app_send(e, "10.2.0.5", "to the new gateway");
+	assert_int_equal(next_spi(e, e->peer3_sock), 0x3000);
+	/* The old reqid no longer names it; the new one does. */
+	pol.reqid = 1;
+	assert_int_equal(dp_policy_update(e->dp, &pol), 0);
+	app_send(e, "10.2.0.5", "back");
+	peer_recv(e, e->peer_sock, "back");
+	assert_int_equal(dp_sa_del(e->dp, 3, DP_DIR_OUT, 0x3000), 0);
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.9.0.0/24"), 0);
+	assert_int_equal(dp_policy_update(e->dp, &pol), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 /* Build one ESP packet from the peer carrying a UDP packet from src. */
 static size_t peer_packet(struct env *e, const char *src, uint8_t *buf, size_t cap)
 {
@@ -400,9 +442,10 @@ static void test_xfrm_probe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_outbound),         cmocka_unit_test(test_inbound_and_drops),
-	    cmocka_unit_test(test_acquire),          cmocka_unit_test(test_migrate),
-	    cmocka_unit_test(test_rekey_and_expire), cmocka_unit_test(test_xfrm_probe),
+	    cmocka_unit_test(test_outbound),          cmocka_unit_test(test_policy_update),
+	    cmocka_unit_test(test_inbound_and_drops), cmocka_unit_test(test_acquire),
+	    cmocka_unit_test(test_migrate),           cmocka_unit_test(test_rekey_and_expire),
+	    cmocka_unit_test(test_xfrm_probe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

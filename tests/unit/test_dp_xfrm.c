@@ -773,6 +773,15 @@ static const struct kpol *find_dir(const struct kdump *d, uint8_t dir)
 	return NULL;
 }
 
+/* The policy of a direction whose destination selector has plen bits. */
+static const struct kpol *find_dir_plen(const struct kdump *d, uint8_t dir, uint8_t plen_d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->p[i].pi.dir == dir && d->p[i].pi.sel.prefixlen_d == plen_d)
+			return &d->p[i];
+	return NULL;
+}
+
 struct env {
 	struct event_base *base;
 	struct dp *dp;
@@ -910,6 +919,33 @@ static void test_kernel_policies(void **state)
 	assert_int_equal(dp_policy_add(e->dp, &q), 0);
 	dump_policies(&d);
 	assert_int_equal(d.n, 5);
+
+	/* The same selectors under another reqid (RFC 5685 6 make-before-break):
+	 * refused by add, handed over by update (XFRM_MSG_UPDPOLICY) in place. */
+	struct dp_policy r;
+	policy(&r, true);
+	r.reqid = REQID + 3;
+	ss4(&r.tmpl_remote, "192.0.2.3", 4500);
+	assert_int_equal(dp_policy_add(e->dp, &r), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(dp_policy_update(e->dp, &r), 0);
+	dump_policies(&d);
+	assert_int_equal(d.n, 5);
+	k = find_dir_plen(&d, XFRM_POLICY_OUT, 16); /* 10.0.0.0/24 -> 10.1.0.0/16 */
+	assert_non_null(k);
+	assert_int_equal(k->t.reqid, REQID + 3);
+	v4(&k->t.id.daddr, "192.0.2.3");
+	k = find_dir_plen(&d, XFRM_POLICY_IN, 24);
+	assert_non_null(k);
+	assert_int_equal(k->t.reqid, REQID + 3);
+	assert_non_null(find_dir_plen(&d, XFRM_POLICY_FWD, 24));
+	/* p's reqid no longer names it; back to p. */
+	assert_int_equal(dp_policy_del(e->dp, &p), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(dp_policy_update(e->dp, &p), 0);
+	r.ts_remote.addr_hi[2] = 0x7f; /* other selectors */
+	assert_int_equal(dp_policy_update(e->dp, &r), -1);
+	assert_int_equal(errno, ENOENT);
 
 	assert_int_equal(dp_policy_del(e->dp, &p), 0);
 	dump_policies(&d);
