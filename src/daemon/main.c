@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/addrmon.h"
 #include "daemon/config.h"
 #include "daemon/ctl.h"
 #include "daemon/dpglue.h"
@@ -51,6 +52,7 @@ struct riked {
 	struct net *net;
 	struct dpglue *dpg;
 	struct ctl *ctl;
+	struct addrmon *am; /* NULL: addresses not followed */
 	struct event *timer, *rl_timer, *stop_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
@@ -143,6 +145,23 @@ static void host_child_down(void *ctx, const struct ike_child_info *c)
 static void host_child_moved(void *ctx, const struct ike_child_info *c)
 {
 	dpglue_child_moved(((struct riked *)ctx)->dpg, c);
+}
+
+/* RFC 4555 3.5: the kernel's source address towards dst. */
+static int host_route(void *ctx, const struct ike_addr *dst, struct ike_addr *src)
+{
+	struct riked *rd = ctx;
+
+	return rd->am ? addrmon_route(rd->am, dst, src) : -1;
+}
+
+/* The usable local addresses changed (addrmon.c): the engine decides what moves. */
+static void on_addresses(void *ctx, const struct ike_addr *addrs, size_t n)
+{
+	struct riked *rd = ctx;
+
+	ike_local_addresses(rd->ike, addrs, n);
+	rearm(rd);
 }
 
 /* ---- sockets ---- */
@@ -643,6 +662,7 @@ static int start_engine(struct riked *rd)
 	    .child_up = host_child_up,
 	    .child_down = host_child_down,
 	    .child_moved = host_child_moved,
+	    .route = host_route,
 	};
 	char why[256];
 
@@ -657,11 +677,17 @@ static int start_engine(struct riked *rd)
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;
+	/* Without rtnetlink riked still runs, but cannot follow addresses. */
+	rd->am = addrmon_new(rd->base, on_addresses, rd);
+	if (rd->am && addrmon_ignore_link(rd->am, DP_DEFAULT_IFNAME) < 0)
+		return -1;
 	rd->ike = ike_new(rd->cfg, &host);
 	if (!rd->ike) {
 		log_msg(LOG_ERR, "daemon", "cannot create the IKE engine");
 		return -1;
 	}
+	if (rd->am)
+		addrmon_flush(rd->am); /* the first ike_local_addresses */
 	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
 	rd->ctl = ctl_new(rd->base, rd->cfg->control_socket, &riked_ctl_ops, rd);
 	return rd->ctl ? 0 : -1;
@@ -672,6 +698,7 @@ static int start_engine(struct riked *rd)
 static void stop_all(struct riked *rd)
 {
 	ctl_free(rd->ctl);
+	addrmon_free(rd->am);
 	ike_free(rd->ike);
 	rd->ike = NULL;
 	dpglue_free(rd->dpg);

@@ -59,7 +59,8 @@ int dp_probe(enum dp_backend b, char *why, size_t whylen)
 struct dp *dp_new_opts(enum dp_backend b, struct event_base *base, const struct dp_events *cb,
                        void *ctx, const struct dp_options *opt)
 {
-	static const struct dp_options defaults = {.ifname = "rike0", .mtu = DP_DEFAULT_MTU};
+	static const struct dp_options defaults = {.ifname = DP_DEFAULT_IFNAME,
+	                                           .mtu = DP_DEFAULT_MTU};
 	struct dp_options o = opt ? *opt : defaults;
 	struct dp *dp;
 

@@ -183,13 +183,14 @@ struct dp_events {
 
 /* Backend options; dp_new uses the defaults. */
 struct dp_options {
-	const char *ifname;   /* userspace: TUN name; default "rike0" */
+	const char *ifname;   /* userspace: TUN name; default DP_DEFAULT_IFNAME */
 	unsigned mtu;         /* userspace: TUN MTU; default DP_DEFAULT_MTU */
 	uint32_t route_table; /* routes go here; 0 = main */
 	bool skip_probe;      /* xfrm: create even if dp_probe fails (tests of policies) */
 };
 
-#define DP_DEFAULT_MTU 1400 /* as libipsec; worst case ESP-in-UDP-in-IPv6 overhead is 121 */
+#define DP_DEFAULT_IFNAME "rike0" /* userspace: the TUN device */
+#define DP_DEFAULT_MTU    1400    /* as libipsec; worst case ESP-in-UDP-in-IPv6 overhead is 121 */
 
 /* Feature bits of a backend. */
 #define DP_FEAT_REQUIRES_ENCAP  0x1u /* only UDP-encapsulated SAs: force NAT-T (RFC 7296 2.23) */
