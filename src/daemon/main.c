@@ -334,7 +334,7 @@ static void status_dataplane(const struct riked *rd, bool json, FILE *out)
 	static const char *const names[] = {
 	    "rx_packets",     "rx_bytes",         "tx_packets", "tx_bytes",       "drop_replay",
 	    "drop_auth",      "drop_unknown_spi", "drop_no_sa", "drop_no_policy", "drop_selector",
-	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets"};
+	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets",  "drop_send"};
 	struct dp_stats st;
 
 	dpglue_stats(rd->dpg, &st);
@@ -342,7 +342,7 @@ static void status_dataplane(const struct riked *rd, bool json, FILE *out)
 	                      st.tx_bytes,         st.drop_replay,    st.drop_auth,
 	                      st.drop_unknown_spi, st.drop_no_sa,     st.drop_no_policy,
 	                      st.drop_selector,    st.drop_malformed, st.drop_expired,
-	                      st.drop_io,          st.dummy_packets};
+	                      st.drop_io,          st.dummy_packets,  st.drop_send};
 	if (!json)
 		fputs("dataplane:", out);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
