@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/addrmon.h"
 #include "daemon/config.h"
 #include "daemon/ctl.h"
 #include "daemon/dpglue.h"
@@ -55,6 +56,7 @@ struct riked {
 	struct dpglue *dpg;
 	struct ctl *ctl;
 	struct resolver *res;
+	struct addrmon *am; /* NULL: addresses not followed */
 	struct event *timer, *rl_timer, *stop_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
@@ -173,6 +175,23 @@ static void resolved(void *ctx, uint64_t id, const char *name, const struct sock
 	for (size_t i = 0; i < n && i < RESOLVER_MAX_ADDRS; i++)
 		addrs[i].ss = ss[i];
 	ike_resolved(rd->ike, id, addrs, n < RESOLVER_MAX_ADDRS ? n : RESOLVER_MAX_ADDRS);
+	rearm(rd);
+}
+
+/* RFC 4555 3.5: the kernel's source address towards dst. */
+static int host_route(void *ctx, const struct ike_addr *dst, struct ike_addr *src)
+{
+	struct riked *rd = ctx;
+
+	return rd->am ? addrmon_route(rd->am, dst, src) : -1;
+}
+
+/* The usable local addresses changed (addrmon.c): the engine decides what moves. */
+static void on_addresses(void *ctx, const struct ike_addr *addrs, size_t n)
+{
+	struct riked *rd = ctx;
+
+	ike_local_addresses(rd->ike, addrs, n);
 	rearm(rd);
 }
 
@@ -346,7 +365,7 @@ static void status_dataplane(const struct riked *rd, bool json, FILE *out)
 	static const char *const names[] = {
 	    "rx_packets",     "rx_bytes",         "tx_packets", "tx_bytes",       "drop_replay",
 	    "drop_auth",      "drop_unknown_spi", "drop_no_sa", "drop_no_policy", "drop_selector",
-	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets"};
+	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets",  "drop_send"};
 	struct dp_stats st;
 
 	dpglue_stats(rd->dpg, &st);
@@ -354,7 +373,7 @@ static void status_dataplane(const struct riked *rd, bool json, FILE *out)
 	                      st.tx_bytes,         st.drop_replay,    st.drop_auth,
 	                      st.drop_unknown_spi, st.drop_no_sa,     st.drop_no_policy,
 	                      st.drop_selector,    st.drop_malformed, st.drop_expired,
-	                      st.drop_io,          st.dummy_packets};
+	                      st.drop_io,          st.dummy_packets,  st.drop_send};
 	if (!json)
 		fputs("dataplane:", out);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
@@ -785,6 +804,7 @@ static int start_engine(struct riked *rd)
 	    .child_down = host_child_down,
 	    .child_moved = host_child_moved,
 	    .resolve = host_resolve,
+	    .route = host_route,
 	};
 	char why[256];
 
@@ -804,11 +824,17 @@ static int start_engine(struct riked *rd)
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;
+	/* Without rtnetlink riked still runs, but cannot follow addresses. */
+	rd->am = addrmon_new(rd->base, on_addresses, rd);
+	if (rd->am && addrmon_ignore_link(rd->am, DP_DEFAULT_IFNAME) < 0)
+		return -1;
 	rd->ike = ike_new(rd->cfg, &host);
 	if (!rd->ike) {
 		log_msg(LOG_ERR, "daemon", "cannot create the IKE engine");
 		return -1;
 	}
+	if (rd->am)
+		addrmon_flush(rd->am); /* the first ike_local_addresses */
 	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
 	rd->ctl = ctl_new(rd->base, rd->cfg->control_socket, &riked_ctl_ops, rd);
 	return rd->ctl ? 0 : -1;
@@ -819,6 +845,7 @@ static int start_engine(struct riked *rd)
 static void stop_all(struct riked *rd)
 {
 	ctl_free(rd->ctl);
+	addrmon_free(rd->am);
 	ike_free(rd->ike);
 	rd->ike = NULL;
 	resolver_free(rd->res); /* drops lookups in flight unanswered */

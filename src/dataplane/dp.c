@@ -5,6 +5,7 @@
 #include "dataplane/dp_backend.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ int dp_probe(enum dp_backend b, char *why, size_t whylen)
 struct dp *dp_new_opts(enum dp_backend b, struct event_base *base, const struct dp_events *cb,
                        void *ctx, const struct dp_options *opt)
 {
-	static const struct dp_options defaults = {.ifname = "rike0", .mtu = DP_DEFAULT_MTU};
+	static const struct dp_options defaults = {.ifname = DP_DEFAULT_IFNAME,
+	                                           .mtu = DP_DEFAULT_MTU};
 	struct dp_options o = opt ? *opt : defaults;
 	struct dp *dp;
 
@@ -78,6 +80,8 @@ struct dp *dp_new_opts(enum dp_backend b, struct event_base *base, const struct 
 	if (cb)
 		dp->c.cb = *cb;
 	dp->c.ctx = ctx;
+	dp->c.ike_port = o.ike_port ? o.ike_port : DP_IKE_PORT;
+	dp->c.natt_port = o.natt_port ? o.natt_port : DP_NATT_PORT;
 	dp->be = dp->ops->create(dp, base, &o);
 	if (!dp->be) {
 		int saved = errno;
@@ -113,7 +117,78 @@ unsigned dp_ifindex(const struct dp *dp)
 
 int dp_sa_add(struct dp *dp, const struct dp_sa *sa)
 {
-	return dp->ops->sa_add(dp->be, sa);
+	struct dp_sa fixed;
+	int rc;
+
+	if (!sa->encap)
+		return dp->ops->sa_add(dp->be, sa);
+	fixed = *sa;
+	if (sa->dir == DP_DIR_OUT)
+		dp_encap_ports(dp, sa->reqid, &fixed.src, &fixed.dst, NULL, NULL);
+	else
+		dp_encap_ports(dp, sa->reqid, &fixed.dst, &fixed.src, NULL, NULL);
+	rc = dp->ops->sa_add(dp->be, &fixed);
+	explicit_bzero(&fixed, sizeof(fixed)); /* keys */
+	return rc;
+}
+
+static uint16_t ss_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
+}
+
+static void ss_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static bool ss_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return a->ss_family == AF_INET6 &&
+	       !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+bool dp_encap_port(struct sockaddr_storage *to, const struct sockaddr_storage *cur,
+                   uint16_t ike_port, uint16_t natt_port)
+{
+	uint16_t p = ss_port(to), keep = cur ? ss_port(cur) : 0;
+
+	if ((to->ss_family != AF_INET && to->ss_family != AF_INET6) || (p && p != ike_port))
+		return false;
+	/* Same address: the NAT mapping seen on the NAT-T port still holds. */
+	if (cur && keep && keep != ike_port && ss_same_host(to, cur))
+		ss_set_port(to, keep);
+	else
+		ss_set_port(to, natt_port);
+	return true;
+}
+
+void dp_encap_ports(struct dp *dp, uint32_t reqid, struct sockaddr_storage *local,
+                    struct sockaddr_storage *remote, const struct sockaddr_storage *cur_local,
+                    const struct sockaddr_storage *cur_remote)
+{
+	uint16_t lp = ss_port(local), rp = ss_port(remote);
+	bool l = dp_encap_port(local, cur_local, dp->c.ike_port, dp->c.natt_port);
+	bool r = dp_encap_port(remote, cur_remote, dp->c.ike_port, dp->c.natt_port);
+
+	if (l || r)
+		dp_log(dp, DP_LOG_WARN,
+		       "dp: reqid=%u: ESP in UDP cannot use ports %u/%u (RFC 3948 2.1): "
+		       "using %u/%u",
+		       reqid, lp, rp, ss_port(local), ss_port(remote));
 }
 
 int dp_sa_del(struct dp *dp, uint32_t reqid, enum dp_dir dir, uint32_t spi)

@@ -126,8 +126,9 @@ struct dp_policy {
 struct dp_sa_counters {
 	uint64_t bytes, packets;
 	uint64_t replay_drops, auth_drops, selector_drops;
-	uint64_t seq;       /* outbound: last sequence number sent; inbound: highest received */
-	uint64_t last_used; /* CLOCK_MONOTONIC seconds of the last packet, 0 if none */
+	uint64_t send_drops; /* outbound: datagrams the kernel refused (drop_send) */
+	uint64_t seq;        /* outbound: last sequence number sent; inbound: highest received */
+	uint64_t last_used;  /* CLOCK_MONOTONIC seconds of the last packet, 0 if none */
 };
 
 /* Global counters; drops by reason. */
@@ -141,7 +142,8 @@ struct dp_stats {
 	uint64_t drop_selector;  /* inner addresses outside the SA's selectors (4301 5.2) */
 	uint64_t drop_malformed; /* bad ESP framing, padding, or inner IP header */
 	uint64_t drop_expired;   /* hard-expired SA or sequence number overflow (3.3.3) */
-	uint64_t drop_io;        /* send or TUN write failed */
+	uint64_t drop_io;        /* TUN read or write failed, or ESP could not be built */
+	uint64_t drop_send;      /* an ESP datagram could not be sent (sendmsg failed) */
 	uint64_t dummy_packets;  /* next header 59 (RFC 4303 2.6), dropped silently */
 };
 
@@ -183,13 +185,19 @@ struct dp_events {
 
 /* Backend options; dp_new uses the defaults. */
 struct dp_options {
-	const char *ifname;   /* userspace: TUN name; default "rike0" */
+	const char *ifname;   /* userspace: TUN name; default DP_DEFAULT_IFNAME */
 	unsigned mtu;         /* userspace: TUN MTU; default DP_DEFAULT_MTU */
 	uint32_t route_table; /* routes go here; 0 = main */
 	bool skip_probe;      /* xfrm: create even if dp_probe fails (tests of policies) */
+	/* The daemon's IKE and NAT-T ports (0: 500 and 4500). ESP in UDP never
+	 * uses the IKE port (RFC 3948 2.1): see dp_sa_migrate. */
+	uint16_t ike_port, natt_port;
 };
 
-#define DP_DEFAULT_MTU 1400 /* as libipsec; worst case ESP-in-UDP-in-IPv6 overhead is 121 */
+#define DP_IKE_PORT       500     /* RFC 7296 2 */
+#define DP_NATT_PORT      4500    /* RFC 3948 2.1 */
+#define DP_DEFAULT_IFNAME "rike0" /* userspace: the TUN device */
+#define DP_DEFAULT_MTU    1400    /* as libipsec; worst case ESP-in-UDP-in-IPv6 overhead is 121 */
 
 /* Feature bits of a backend. */
 #define DP_FEAT_REQUIRES_ENCAP  0x1u /* only UDP-encapsulated SAs: force NAT-T (RFC 7296 2.23) */
@@ -224,7 +232,12 @@ int dp_sa_del(struct dp *dp, uint32_t reqid, enum dp_dir dir, uint32_t spi) WUR;
  * MOBIKE (RFC 4555 3.5) and NAT mapping changes (RFC 7296 2.23): move every
  * SA of reqid to new outer addresses (with ports). local/remote are from
  * our point of view: outbound SAs get src = local, dst = remote; inbound
- * the reverse.
+ * the reverse. Sequence numbers, the replay window and counters stay (the
+ * SAs are the same, only their outer addresses change). For UDP-encapsulated
+ * SAs a port of 0 or the IKE port is not taken (ESP in UDP on port 500
+ * cannot be told from IKE, RFC 3948 2.1): that end keeps its current port
+ * if its address is unchanged, else gets the NAT-T port; dp_sa_add does
+ * the same.
  */
 int dp_sa_migrate(struct dp *dp, uint32_t reqid, const struct sockaddr_storage *local,
                   const struct sockaddr_storage *remote) WUR;

@@ -33,7 +33,21 @@ struct dp_common {
 	struct dp_events cb;
 	void *ctx;
 	struct dp_stats stats;
+	uint16_t ike_port, natt_port; /* dp_options, defaults applied */
 };
+
+/*
+ * RFC 3948 2.1, RFC 7296 2.23: the port `to` names for one end of a
+ * UDP-encapsulated SA, corrected when it is 0 or the IKE port: the current
+ * port of that end (cur, may be NULL) if cur has the same address and a
+ * usable port, else natt_port. True when the port was replaced.
+ */
+bool dp_encap_port(struct sockaddr_storage *to, const struct sockaddr_storage *cur,
+                   uint16_t ike_port, uint16_t natt_port);
+/* dp_encap_port on both ends, with a warning naming reqid when one changed. */
+void dp_encap_ports(struct dp *dp, uint32_t reqid, struct sockaddr_storage *local,
+                    struct sockaddr_storage *remote, const struct sockaddr_storage *cur_local,
+                    const struct sockaddr_storage *cur_remote);
 
 struct dp_common *dp_common(struct dp *dp);
 void dp_log(struct dp *dp, enum dp_log_level level, const char *fmt, ...)

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -40,6 +41,7 @@
 #define US_EXPIRE_BATCH    64
 #define US_SOCK_BUF        (4 << 20) /* UDP socket buffers, see us_sock_bufs */
 #define US_GSO_MAX_BYTES   60000     /* UDP payload of one GSO send (an IP datagram < 64 KiB) */
+#define US_SEND_LOGS       10        /* send-failure lines per second, all SAs together */
 
 enum { US_PEND_SOFT = 1, US_PEND_HARD = 2 };
 
@@ -61,6 +63,7 @@ struct us_sa {
 	enum dp_expire_reason soft_why, hard_why;
 	bool dead;
 	struct event *soft_ev, *hard_ev;
+	uint64_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
 };
 
 struct us_route {
@@ -109,9 +112,12 @@ struct us {
 	struct mmsghdr msgs[US_BATCH];
 	struct iovec iov[US_BATCH];
 	int msg_fd[US_BATCH];
+	struct us_sa *msg_sa[US_BATCH]; /* borrowed for one us_tun_cb */
 	struct sockaddr_storage msg_dst[US_BATCH];
 	uint8_t cmsg[US_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	bool no_gso; /* UDP_SEGMENT failed once: send datagram by datagram */
+	uint64_t send_log_sec;
+	unsigned send_logs; /* lines in send_log_sec */
 };
 
 static uint64_t us_now(void)
@@ -424,23 +430,33 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
                          const struct sockaddr_storage *remote)
 {
 	struct us *us = be;
-	bool found = false;
+	struct sockaddr_storage l = *local, r = *remote;
+	struct us_sa *first = NULL;
 
 	if (!us_addr_ok(local, remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	/* RFC 4555 3.5: all SAs of the Child SA move together. */
-	for (struct us_sa *sa = us->sas; sa; sa = sa->next) {
-		if (sa->reqid != reqid)
-			continue;
-		sa->src = sa->dir == DP_DIR_OUT ? *local : *remote;
-		sa->dst = sa->dir == DP_DIR_OUT ? *remote : *local;
-		found = true;
-	}
-	if (!found) {
+	for (struct us_sa *sa = us->sas; sa && !first; sa = sa->next)
+		if (sa->reqid == reqid)
+			first = sa;
+	if (!first) {
 		errno = ENOENT;
 		return -1;
+	}
+	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1). */
+	if (first->dir == DP_DIR_OUT)
+		dp_encap_ports(us->dp, reqid, &l, &r, &first->src, &first->dst);
+	else
+		dp_encap_ports(us->dp, reqid, &l, &r, &first->dst, &first->src);
+	/* RFC 4555 3.5: all SAs of the Child SA move together. Only the outer
+	 * addresses change: sequence numbers and the replay window stay with
+	 * the SA (RFC 4303 3.3.3, 3.4.3), so nothing in flight is refused. */
+	for (struct us_sa *sa = first; sa; sa = sa->next) {
+		if (sa->reqid != reqid)
+			continue;
+		sa->src = sa->dir == DP_DIR_OUT ? l : r;
+		sa->dst = sa->dir == DP_DIR_OUT ? r : l;
 	}
 	return 0;
 }
@@ -743,6 +759,7 @@ static void us_msg(struct us *us, size_t i, struct dp_buf *b, struct us_sa *sa, 
 
 	us->iov[i] = (struct iovec){dp_buf_data(b), b->len};
 	us->msg_fd[i] = fd;
+	us->msg_sa[i] = sa;
 	us->msg_dst[i] = sa->dst;
 	m->msg_name = &us->msg_dst[i];
 	m->msg_namelen =
@@ -776,6 +793,39 @@ static void us_msg(struct us *us, size_t i, struct dp_buf *b, struct us_sa *sa, 
 	}
 }
 
+/*
+ * The kernel refused an ESP datagram: ENETUNREACH, or EADDRNOTAVAIL or
+ * EINVAL once the SA's source address is gone (RFC 4555 3.5: until the
+ * SA moves). Counted per SA and in drop_send; one line per SA per second
+ * at most, and US_SEND_LOGS a second in all, each with the count since.
+ */
+static void us_send_fail(struct us *us, struct us_sa *sa, int err)
+{
+	char dst[INET6_ADDRSTRLEN];
+	const void *a = sa->dst.ss_family == AF_INET
+	                    ? (const void *)&((const struct sockaddr_in *)&sa->dst)->sin_addr
+	                    : (const void *)&((const struct sockaddr_in6 *)&sa->dst)->sin6_addr;
+
+	us->c->stats.drop_send++;
+	sa->ctr.send_drops++;
+	sa->send_unlogged++;
+	if (us->send_log_sec != us->now) {
+		us->send_log_sec = us->now;
+		us->send_logs = 0;
+	}
+	if (sa->send_log_sec == us->now || us->send_logs >= US_SEND_LOGS)
+		return;
+	us->send_logs++;
+	sa->send_log_sec = us->now;
+	if (!inet_ntop(sa->dst.ss_family, a, dst, sizeof(dst)))
+		snprintf(dst, sizeof(dst), "?");
+	dp_log(us->dp, DP_LOG_WARN,
+	       "dp: reqid=%u spi=0x%08x: ESP to %s not sent: %s (%llu dropped, %llu in all)",
+	       sa->reqid, sa->spi, dst, strerror(err), (unsigned long long)sa->send_unlogged,
+	       (unsigned long long)sa->ctr.send_drops);
+	sa->send_unlogged = 0;
+}
+
 /* RFC 4301 5.1: SPD lookup, SA, ESP; 0 when slot i is ready to send. */
 static int us_out_one(struct us *us, struct dp_buf *b, size_t i)
 {
@@ -798,8 +848,10 @@ static int us_out_one(struct us *us, struct dp_buf *b, size_t i)
 		return st->drop_no_sa++, -1;
 	}
 	fd = sa->dst.ss_family == AF_INET ? us->udp4 : us->udp6;
-	if (fd < 0)
-		return st->drop_io++, -1;
+	if (fd < 0) {
+		us_send_fail(us, sa, EAFNOSUPPORT); /* no NAT-T socket of that family */
+		return -1;
+	}
 	switch (dp_esp_encap(&sa->esp, b, f.family == AF_INET ? DP_ESP_NH_IPV4 : DP_ESP_NH_IPV6)) {
 	case DP_ESP_OK:
 		break;
@@ -896,7 +948,7 @@ static void us_send_each(struct us *us, size_t i, size_t j)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			us->c->stats.drop_io++; /* skip the message that failed */
+			us_send_fail(us, us->msg_sa[i], r < 0 ? errno : EIO); /* and skip it */
 			i++;
 			continue;
 		}
@@ -915,9 +967,9 @@ static void us_flush(struct us *us, size_t n)
 	while (i < n) {
 		j = us->no_gso ? i + 1 : us_gso_run(us, i, n);
 		if (j - i > 1) {
-			int rc = us_send_gso(us, i, j);
-			if (rc < 0)
-				us->c->stats.drop_io += j - i;
+			int rc = us_send_gso(us, i, j), err = errno;
+			for (size_t k = i; rc < 0 && k < j; k++)
+				us_send_fail(us, us->msg_sa[k], err);
 			if (rc != 0) {
 				i = j;
 				continue;

@@ -1084,20 +1084,28 @@ static int dpx_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storag
                           const struct sockaddr_storage *remote)
 {
 	struct dpx *x = be;
-	struct dpx_ends to;
-	bool any = false;
+	struct sockaddr_storage l = *local, r = *remote;
+	struct dpx_ends to, cur;
+	bool any = false, encap = reqid_encap(x, reqid);
 
 	if (local->ss_family != remote->ss_family || !fam_len(local->ss_family)) {
 		errno = EINVAL;
 		return -1;
 	}
+	for (struct dpx_pol *e = x->pols; e && !encap; e = e->next)
+		encap = e->p.reqid == reqid && e->ends.encap;
+	/* ESP in UDP never on the IKE port (RFC 3948 2.1): the kernel would
+	 * send it to port 500, where the peer takes it for IKE. */
+	if (encap && ends_from_sas(x, reqid, &cur) == 0)
+		dp_encap_ports(x->dp, reqid, &l, &r, &cur.local, &cur.remote);
+	else if (encap)
+		dp_encap_ports(x->dp, reqid, &l, &r, NULL, NULL);
 	for (struct dpx_pol *e = x->pols; e; e = e->next) {
 		if (e->p.reqid != reqid)
 			continue;
 		/* SAs added after the policy may be UDP-encapsulated: the
 		 * kernel then needs the (new) ports (RFC 7296 2.23). */
-		to = (struct dpx_ends){e->ends.mode, *local, *remote,
-		                       e->ends.encap || reqid_encap(x, reqid)};
+		to = (struct dpx_ends){e->ends.mode, l, r, encap};
 		if (migrate_policy(x, e, &to) < 0)
 			return -1;
 		any = true;
@@ -1109,8 +1117,8 @@ static int dpx_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storag
 	for (struct dpx_sa *s = x->sas; s; s = s->next) {
 		if (s->reqid != reqid)
 			continue;
-		s->src = s->dir == DP_DIR_OUT ? *local : *remote;
-		s->dst = s->dir == DP_DIR_OUT ? *remote : *local;
+		s->src = s->dir == DP_DIR_OUT ? l : r;
+		s->dst = s->dir == DP_DIR_OUT ? r : l;
 	}
 	return 0;
 }

@@ -271,7 +271,7 @@ static void write_stats(struct tool *t)
 	        "tx_packets=%llu\ntx_bytes=%llu\nrx_packets=%llu\nrx_bytes=%llu\n"
 	        "drop_replay=%llu\ndrop_auth=%llu\ndrop_unknown_spi=%llu\ndrop_no_sa=%llu\n"
 	        "drop_no_policy=%llu\ndrop_selector=%llu\ndrop_malformed=%llu\n"
-	        "drop_expired=%llu\ndrop_io=%llu\n"
+	        "drop_expired=%llu\ndrop_io=%llu\ndrop_send=%llu\n"
 	        "sa_in_packets=%llu\nsa_in_bytes=%llu\nsa_in_seq=%llu\n"
 	        "sa_out_packets=%llu\nsa_out_bytes=%llu\nsa_out_seq=%llu\n",
 	        (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
@@ -280,10 +280,10 @@ static void write_stats(struct tool *t)
 	        (unsigned long long)s.drop_unknown_spi, (unsigned long long)s.drop_no_sa,
 	        (unsigned long long)s.drop_no_policy, (unsigned long long)s.drop_selector,
 	        (unsigned long long)s.drop_malformed, (unsigned long long)s.drop_expired,
-	        (unsigned long long)s.drop_io, (unsigned long long)in.packets,
-	        (unsigned long long)in.bytes, (unsigned long long)in.seq,
-	        (unsigned long long)out.packets, (unsigned long long)out.bytes,
-	        (unsigned long long)out.seq);
+	        (unsigned long long)s.drop_io, (unsigned long long)s.drop_send,
+	        (unsigned long long)in.packets, (unsigned long long)in.bytes,
+	        (unsigned long long)in.seq, (unsigned long long)out.packets,
+	        (unsigned long long)out.bytes, (unsigned long long)out.seq);
 	if (f != stdout)
 		fclose(f);
 	else

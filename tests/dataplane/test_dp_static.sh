@@ -88,7 +88,7 @@ counters_check() {
 			v=$(dp_stat $side $name)
 			[ "${v:-0}" -gt 100 ] || fail "$side $name=$v"
 		done
-		for name in drop_replay drop_auth drop_unknown_spi drop_selector drop_malformed drop_io; do
+		for name in drop_replay drop_auth drop_unknown_spi drop_selector drop_malformed drop_io drop_send; do
 			v=$(dp_stat $side $name)
 			[ "$v" = 0 ] || fail "$side $name=$v"
 		done

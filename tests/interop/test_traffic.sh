@@ -323,8 +323,8 @@ small_mtu_check() {
 	ip -n "$(ns_name b1)" link set to_a1 mtu 1300 || rk_fail "mtu"
 	tcp_through a1 b1 "$IN_B"
 	tcp_through b1 a1 "$IN_A"
-	io=$(rk_json ra1 'dp["drop_io"] + 0')$(rk_json rb1 '"/%d" % dp["drop_io"]')
-	[[ $io == 0/0 ]] || rk_fail "send failures (drop_io a/b) $io with a small outer MTU"
+	io=$(rk_json ra1 'dp["drop_io"] + dp["drop_send"]')$(rk_json rb1 '"/%d" % (dp["drop_io"] + dp["drop_send"])')
+	[[ $io == 0/0 ]] || rk_fail "send failures (drop_io + drop_send a/b) $io with a small outer MTU"
 }
 
 setup_rk_sw() {

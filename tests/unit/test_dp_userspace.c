@@ -39,6 +39,8 @@ struct env {
 	struct dp_acquire last_acq;
 	uint32_t last_unknown;
 	enum dp_expire_reason last_why;
+	int send_logs; /* lines about ESP not sent */
+	char last_log[256];
 };
 
 static void ev_acquire(void *ctx, const struct dp_acquire *a)
@@ -67,6 +69,15 @@ static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, 
 	/* Callbacks may call back in: delete the SA on hard expiry, as the daemon would. */
 	if (hard)
 		assert_int_equal(dp_sa_del(e->dp, reqid, dir, spi), 0);
+}
+
+static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
+{
+	struct env *e = ctx;
+
+	if (strstr(msg, "not sent"))
+		e->send_logs++;
+	snprintf(e->last_log, sizeof(e->last_log), "%s", msg);
 }
 
 static void sin_set(struct sockaddr_storage *ss, const char *addr, uint16_t port)
@@ -154,7 +165,7 @@ static void add_sas(struct env *e, uint32_t reqid, uint32_t spi_out, uint32_t sp
 static int setup(void **state)
 {
 	static const struct dp_events cb = {
-	    .acquire = ev_acquire, .unknown_spi = ev_unknown, .expire = ev_expire};
+	    .acquire = ev_acquire, .unknown_spi = ev_unknown, .expire = ev_expire, .log = ev_log};
 	static struct env e;
 	struct dp_options opt = {.ifname = "rt0", .mtu = 1400};
 	struct dp_policy pol = {.reqid = 1};
@@ -389,6 +400,105 @@ static void test_migrate(void **state)
 	assert_int_equal(dp_sa_migrate(e->dp, 99, &local, &remote), -1);
 }
 
+/*
+ * RFC 4555 3.5 with RFC 4303 3.3.3 and 3.4.3: a move changes only the outer
+ * addresses. Outbound sequence numbers continue (the peer's replay window,
+ * which saw the earlier ones, accepts the next), a packet sent before the
+ * move and arriving after it is accepted, and an old one is still a replay.
+ * The move names port 500 (an update that came in on the IKE port): ESP in
+ * UDP still goes to the NAT-T port (RFC 3948 2.1), nothing to 500.
+ */
+static void test_migrate_keeps_replay_and_seq(void **state)
+{
+	struct env *e = *state;
+	struct sockaddr_storage local, remote;
+	struct dp_sa_counters before, after;
+	struct dp_stats st0, st;
+	uint8_t old[2048], inflight[2048], got[256];
+	size_t old_len, inflight_len;
+	int ike3 = udp_bound("127.0.0.3", 500);
+
+	for (int i = 0; i < 3; i++) {
+		app_send(e, "10.2.0.5", "before");
+		peer_recv(e, e->peer_sock, "before");
+	}
+	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, SPI_OUT, &before), 0);
+	old_len = peer_packet(e, "10.2.0.5", old, sizeof(old));
+	input(e, old, old_len);
+	assert_true(pump(e, e->app_sock, 2000));
+	assert_int_equal(recv(e->app_sock, got, sizeof(got), 0), 20);
+	inflight_len = peer_packet(e, "10.2.0.5", inflight, sizeof(inflight));
+	dp_stats(e->dp, &st0);
+
+	sin_set(&local, "127.0.0.1", 500);
+	sin_set(&remote, "127.0.0.3", 500);
+	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
+	assert_non_null(strstr(e->last_log, "RFC 3948"));
+	app_send(e, "10.2.0.5", "after");
+	peer_recv(e, e->peer3_sock, "after"); /* on 4500; decrypts past the peer's window */
+	assert_int_equal(recv(ike3, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, SPI_OUT, &after), 0);
+	assert_int_equal(after.seq, before.seq + 1);
+	assert_int_equal(after.packets, before.packets + 1);
+
+	input(e, inflight, inflight_len);
+	assert_true(pump(e, e->app_sock, 2000));
+	assert_int_equal(recv(e->app_sock, got, sizeof(got), 0), 20);
+	input(e, old, old_len);
+	dp_stats(e->dp, &st);
+	assert_int_equal(st.drop_replay, st0.drop_replay + 1);
+	assert_int_equal(st.rx_packets, st0.rx_packets + 1);
+
+	sin_set(&local, "127.0.0.1", 4500);
+	sin_set(&remote, "127.0.0.2", 4500);
+	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
+	close(ike3);
+}
+
+/*
+ * ESP the kernel refuses (no route; a source address that is gone, as
+ * before a MOBIKE move) is counted per SA and in drop_send, and logged at
+ * most once a second per SA.
+ */
+static void test_send_failures(void **state)
+{
+	struct env *e = *state;
+	struct sockaddr_storage local, remote;
+	struct dp_sa_counters c0, c;
+	struct dp_stats st0, st;
+
+	dp_stats(e->dp, &st0);
+	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, SPI_OUT, &c0), 0);
+	e->send_logs = 0;
+	sin_set(&local, "127.0.0.1", 4500);
+	sin_set(&remote, "192.0.2.1", 4500); /* no route in this namespace */
+	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
+	for (int i = 0; i < 5; i++)
+		app_send(e, "10.2.0.5", "lost");
+	pump(e, -1, 100);
+	dp_stats(e->dp, &st);
+	assert_int_equal(st.drop_send, st0.drop_send + 5);
+	assert_int_equal(st.drop_io, st0.drop_io);
+	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, SPI_OUT, &c), 0);
+	assert_int_equal(c.send_drops, c0.send_drops + 5);
+	assert_in_range(e->send_logs, 1, 2); /* 5 failures, at most one line a second */
+	assert_non_null(strstr(e->last_log, "unreachable"));
+
+	/* Our source address is gone (EINVAL from the kernel). */
+	sin_set(&local, "10.9.9.9", 4500);
+	sin_set(&remote, "127.0.0.2", 4500);
+	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
+	app_send(e, "10.2.0.5", "lost");
+	pump(e, -1, 100);
+	dp_stats(e->dp, &st);
+	assert_int_equal(st.drop_send, st0.drop_send + 6);
+
+	sin_set(&local, "127.0.0.1", 4500);
+	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
+	app_send(e, "10.2.0.5", "back");
+	peer_recv(e, e->peer_sock, "back");
+}
+
 /* Rekey make-before-break, then packet-count lifetimes (RFC 4301 4.4.2.1). */
 static void test_rekey_and_expire(void **state)
 {
@@ -442,9 +552,14 @@ static void test_xfrm_probe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_outbound),          cmocka_unit_test(test_policy_update),
-	    cmocka_unit_test(test_inbound_and_drops), cmocka_unit_test(test_acquire),
-	    cmocka_unit_test(test_migrate),           cmocka_unit_test(test_rekey_and_expire),
+	    cmocka_unit_test(test_outbound),
+	    cmocka_unit_test(test_policy_update),
+	    cmocka_unit_test(test_inbound_and_drops),
+	    cmocka_unit_test(test_acquire),
+	    cmocka_unit_test(test_migrate),
+	    cmocka_unit_test(test_migrate_keeps_replay_and_seq),
+	    cmocka_unit_test(test_send_failures),
+	    cmocka_unit_test(test_rekey_and_expire),
 	    cmocka_unit_test(test_xfrm_probe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
