@@ -546,8 +546,8 @@ static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
 
 /* ---- life cycle ---- */
 
-struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t natt_port,
-                          char *why, size_t whylen)
+struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t ike_port,
+                          uint16_t natt_port, char *why, size_t whylen)
 {
 	static const struct dp_events ev = {
 	    .acquire = ev_acquire,
@@ -567,7 +567,8 @@ struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uin
 	}
 	g->which = which;
 	g->natt_port = natt_port;
-	g->dp = dp_new(b, base, &ev, g);
+	g->dp = dp_new_opts(b, base, &ev, g,
+	                    &(struct dp_options){.ike_port = ike_port, .natt_port = natt_port});
 	if (!g->dp) {
 		snprintf(why, whylen, "cannot create the %s data plane: %s",
 		         dpglue_backend_name(which), strerror(errno));

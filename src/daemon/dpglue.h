@@ -28,8 +28,8 @@ struct dpglue;
  * failure returns NULL and writes the reason to `why`. natt_port is the
  * daemon's NAT-T port (the local port reported with unknown-SPI events).
  */
-struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t natt_port,
-                          char *why, size_t whylen);
+struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t ike_port,
+                          uint16_t natt_port, char *why, size_t whylen);
 /* Removes everything installed (dp_free) and frees. NULL-safe. */
 void dpglue_free(struct dpglue *g);
 /* The engine that receives data-plane events (borrowed; NULL to detach);

@@ -808,7 +808,8 @@ static int start_engine(struct riked *rd)
 	};
 	char why[256];
 
-	rd->dpg = dpglue_new(rd->base, rd->cfg->dataplane, rd->cfg->natt_port, why, sizeof(why));
+	rd->dpg = dpglue_new(rd->base, rd->cfg->dataplane, rd->cfg->ike_port, rd->cfg->natt_port,
+	                     why, sizeof(why));
 	if (!rd->dpg) {
 		log_msg(LOG_ERR, "daemon", "data plane: %s", why);
 		return -1;

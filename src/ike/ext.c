@@ -308,8 +308,12 @@ enum ext_result ext_path_seen(struct ike *ike, struct ike_sa *sa, const struct i
 
 void ike_local_addresses(struct ike *ike, const struct ike_addr *addrs, size_t n)
 {
-	if (n > IKE_MAX_LOCAL)
+	if (n > IKE_MAX_LOCAL) {
+		log_msg(LOG_WARNING, "ike",
+		        "%zu local addresses: only the first %d are used for MOBIKE", n,
+		        IKE_MAX_LOCAL);
 		n = IKE_MAX_LOCAL;
+	}
 	memcpy(ike->local_addrs, addrs, n * sizeof(*addrs));
 	ike->n_local_addrs = n;
 	ext_addresses_changed(ike);

@@ -177,7 +177,7 @@ static int setup(void **state)
 	log_init("test_glue_mbb", LOG_TARGET_STDERR, LOG_WARNING);
 	env.base = event_base_new();
 	assert_non_null(env.base);
-	env.g = dpglue_new(env.base, CFG_DP_USERSPACE, NATT, why, sizeof(why));
+	env.g = dpglue_new(env.base, CFG_DP_USERSPACE, 500, NATT, why, sizeof(why));
 	if (!env.g)
 		fail_msg("dpglue_new: %s", why);
 	env.dp_sock = udp_bound("127.0.0.1", NATT);
