@@ -585,7 +585,8 @@ static const char *const riked_keys[] = {"log",
                                          NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
 static const char *const attack_keys[] = {"half_open_timeout", "dh_per_second", NULL};
-static const char *const puzzle_keys[] = {"enabled", "difficulty", "solve_work", NULL};
+static const char *const puzzle_keys[] = {"enabled", "difficulty", "solve_work", "auth_difficulty",
+                                          NULL};
 static const char *const authfail_keys[] = {"max", "window", "block", NULL};
 static const char *const log_targets[] = {"stderr", "syslog", NULL};
 static const char *const dataplanes[] = {"userspace", "xfrm", NULL};
@@ -609,6 +610,7 @@ static void globals_default(struct cfg *cfg)
 	cfg->puzzles = false;
 	cfg->puzzle_difficulty = 8;
 	cfg->puzzle_solve_work = 16384;
+	cfg->puzzle_auth_difficulty = 8;
 	cfg->auth_fail_max = 5;
 	cfg->auth_fail_window = 60;
 	cfg->auth_fail_block = 300;
@@ -675,11 +677,11 @@ static int globals_attack(struct ld *c, const config_setting_t *g, struct cfg *c
 	return 0;
 }
 
-/* RFC 8019 7.1: puzzles = { ... }; */
+/* RFC 8019 7.1, 7.2: puzzles = { ... }; */
 static int globals_puzzles(struct ld *c, const config_setting_t *g, struct cfg *cfg)
 {
 	const config_setting_t *p;
-	uint32_t d = cfg->puzzle_difficulty;
+	uint32_t d = cfg->puzzle_difficulty, ad = cfg->puzzle_auth_difficulty;
 
 	if (get_group(c, g, "puzzles", &p) < 0)
 		return -1;
@@ -688,9 +690,11 @@ static int globals_puzzles(struct ld *c, const config_setting_t *g, struct cfg *
 	if (check_keys(c, p, puzzle_keys, "riked.puzzles") < 0 ||
 	    get_bool(c, p, "enabled", &cfg->puzzles) < 0 ||
 	    get_u32(c, p, "difficulty", 1, 20, &d) < 0 ||
-	    get_u32(c, p, "solve_work", 0, 1u << 24, &cfg->puzzle_solve_work) < 0)
+	    get_u32(c, p, "solve_work", 0, 1u << 24, &cfg->puzzle_solve_work) < 0 ||
+	    get_u32(c, p, "auth_difficulty", 0, 20, &ad) < 0)
 		return -1;
 	cfg->puzzle_difficulty = (uint8_t)d;
+	cfg->puzzle_auth_difficulty = (uint8_t)ad;
 	return 0;
 }
 

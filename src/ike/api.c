@@ -444,14 +444,17 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 		        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64
 		        " (last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
 		        "); puzzles sent %" PRIu64 " solved %" PRIu64 " weak %" PRIu64
-		        " ignored %" PRIu64 " deferred %" PRIu64 ", as initiator solved %" PRIu64
-		        " given-up %" PRIu64 "; auth failed %" PRIu64 " blocked %" PRIu64
-		        " refused %" PRIu64 "\n",
+		        " ignored %" PRIu64 " deferred %" PRIu64 "; ike_auth puzzles sent %" PRIu64
+		        " solved %" PRIu64 " weak %" PRIu64 " missing %" PRIu64
+		        ", as initiator solved %" PRIu64 " (ike_auth %" PRIu64 ") given-up %" PRIu64
+		        "; auth failed %" PRIu64 " blocked %" PRIu64 " refused %" PRIu64 "\n",
 		        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed,
 		        attack_dh_last_second(ike), st->dh_saturated, st->drop_dh_budget,
 		        st->puzzles_sent, st->puzzles_solved, st->puzzles_weak, st->puzzles_ignored,
-		        st->puzzles_deferred, st->puzzles_solved_local, st->puzzles_given_up,
-		        st->auth_failed, st->auth_blocked, st->drop_auth_blocked);
+		        st->puzzles_deferred, st->puzzles_auth_sent, st->puzzles_auth_solved,
+		        st->puzzles_auth_weak, st->puzzles_auth_missing, st->puzzles_solved_local,
+		        st->puzzles_auth_solved_local, st->puzzles_given_up, st->auth_failed,
+		        st->auth_blocked, st->drop_auth_blocked);
 		return;
 	}
 	json_arr_end(&j);
@@ -492,6 +495,11 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "puzzles_deferred", st->puzzles_deferred);
 	json_kv_uint(&j, "puzzles_solved_local", st->puzzles_solved_local);
 	json_kv_uint(&j, "puzzles_given_up", st->puzzles_given_up);
+	json_kv_uint(&j, "puzzles_auth_sent", st->puzzles_auth_sent);
+	json_kv_uint(&j, "puzzles_auth_solved", st->puzzles_auth_solved);
+	json_kv_uint(&j, "puzzles_auth_weak", st->puzzles_auth_weak);
+	json_kv_uint(&j, "puzzles_auth_missing", st->puzzles_auth_missing);
+	json_kv_uint(&j, "puzzles_auth_solved_local", st->puzzles_auth_solved_local);
 	json_kv_uint(&j, "auth_failed", st->auth_failed);
 	json_kv_uint(&j, "auth_blocked", st->auth_blocked);
 	json_kv_uint(&j, "drop_auth_blocked", st->drop_auth_blocked);

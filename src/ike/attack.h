@@ -2,7 +2,7 @@
  * The responder's defences of RFC 8019 that are not the half-open caps
  * (halfopen.c): the "under attack" mode (4.1, 4.2, 6), the budget of DH
  * computations per second, per-source limits on failed IKE_AUTH (5, 4.2),
- * and client puzzles (7.1) in both roles. Engine-internal, like ike/sa.h:
+ * and client puzzles (7.1, 7.2) in both roles. Engine-internal, like ike/sa.h:
  * only the engine and the exchange files include it.
  */
 #ifndef RIKE_IKE_ATTACK_H
@@ -50,14 +50,34 @@ bool cookie_check(struct ike *ike, const uint8_t *cookie, size_t len, const uint
 void cookie_demand(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
                    const struct ike_addr *remote, const struct wire_msg *req);
 
-/* ---- puzzle.c: RFC 8019 7.1 ---- */
+/* ---- puzzle.c: RFC 8019 7.1, 7.2 ---- */
 
-/* Responder, 7.1.4: is this request with a valid cookie of the high priority class? */
+/* Responder, 7.1.4: is this request with a valid cookie of the high priority
+ * class? *solved: the trailing zero bits its solution reached, 0 for none. */
 bool puzzle_priority(struct ike *ike, const struct wire_msg *req, const struct wire_notify *cookie,
-                     const struct wire_cookie_info *info);
+                     const struct wire_cookie_info *info, unsigned *solved);
 /* Initiator, 7.1.2: after N(COOKIE), solve the response's PUZZLE if any, within the budget. */
 void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *resp);
 /* Initiator: the PS payload of the retried request, if a solution is held. */
 int puzzle_add_solution(struct ike_sa *sa, struct wire_msg *m) WUR;
+/*
+ * Responder, 7.2.1: to the IKE_SA_INIT response m of a request whose 7.1
+ * solution reached `solved` zero bits (0: none), add N(PUZZLE) when
+ * puzzles are on; sa->auth_puzzle is then the difficulty asked, and the
+ * caller defers the DH computation to puzzle_auth_check.
+ */
+int puzzle_auth_present(struct ike *ike, struct ike_sa *sa, unsigned solved,
+                        struct wire_msg *m) WUR;
+/* Initiator, 7.2.2-7.2.3: solve the IKE_SA_INIT response's PUZZLE, if any,
+ * within the budget; -1 when it could not be solved (the SA gives up). */
+int puzzle_auth_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *resp) WUR;
+/* Initiator: the PS of the IKE_AUTH request (call first: PS leads, outside SK). */
+int puzzle_add_auth_solution(struct ike_sa *sa, struct wire_msg *m) WUR;
+/*
+ * Responder, 7.2.4: before a protected message of sa is opened. When sa
+ * asked for an IKE_AUTH puzzle and has no keys yet, check m's PS and only
+ * then compute the DH and SK_* keys. -1: m is dropped (counted).
+ */
+int puzzle_auth_check(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m) WUR;
 
 #endif

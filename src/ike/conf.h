@@ -170,6 +170,7 @@ struct cfg {
 	bool puzzles;               /* present puzzles with cookies while under attack */
 	uint8_t puzzle_difficulty;  /* trailing zero bits asked for, 1..20 */
 	uint32_t puzzle_solve_work; /* initiator: PRF computations per attempt, 0 = never solve */
+	uint8_t puzzle_auth_difficulty; /* RFC 8019 7.2: IKE_AUTH puzzles, at most; 0 = none */
 	/* RFC 8019 5, 4.2: failed IKE_AUTH per source; 0 max = off. */
 	uint32_t auth_fail_max, auth_fail_window, auth_fail_block; /* count, seconds, seconds */
 	bool qcd_enabled;                                          /* RFC 6290 global switch */

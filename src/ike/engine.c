@@ -188,7 +188,8 @@ static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr 
 	                               WIRE_SK_PAD_MIN, w) < 0)
 		return -1;
 	max = frag_threshold(ike, sa);
-	if (max == 0 || w->len <= max)
+	/* RFC 8019 7.2.2 would put a PS in fragment 1; not split, it goes whole. */
+	if (max == 0 || w->len <= max || wire_sk_clear_prefix(pl->payloads, pl->npayloads))
 		return 0;
 	return wire_skf_split_flat(&sa->prot_out, h, pl->payloads, pl->npayloads, max, w, f->end,
 	                           IKE_MAX_OUT_FRAGS, &f->nfrags);
@@ -865,6 +866,9 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 		goto out;
 	}
 	if (check_msg_id(ike, sa, m, local, remote) < 0)
+		goto out;
+	/* RFC 8019 7.2.4: an IKE_AUTH puzzle's solution before the keys exist. */
+	if (puzzle_auth_check(ike, sa, m) < 0)
 		goto out;
 	rc = unprotect(ike, sa, buf, len, m, remote);
 	halfopen_account(ike, sa); /* fragments held or released */

@@ -194,6 +194,12 @@ struct ike_stats {
 	 * puzzles solved, and given up (retried with the cookie alone). */
 	uint64_t puzzles_sent, puzzles_solved, puzzles_weak, puzzles_ignored, puzzles_deferred;
 	uint64_t puzzles_solved_local, puzzles_given_up;
+	/* RFC 8019 7.2: IKE_AUTH puzzles sent in IKE_SA_INIT responses; IKE_AUTH
+	 * requests with a valid solution, a weak or malformed one, none
+	 * (both dropped unopened, 7.2.4). As initiator: IKE_AUTH puzzles solved
+	 * (one not solved counts in puzzles_given_up). */
+	uint64_t puzzles_auth_sent, puzzles_auth_solved, puzzles_auth_weak, puzzles_auth_missing;
+	uint64_t puzzles_auth_solved_local;
 	/* RFC 8019 5: failed IKE_AUTH (responder), sources blocked for it,
 	 * IKE_SA_INIT requests of blocked sources dropped. */
 	uint64_t auth_failed, auth_blocked, drop_auth_blocked;

@@ -4,7 +4,7 @@
  * Child SA (1.3, 2.9).
  *
  *   Initiator                         Responder
- *   HDR, SK {IDi, [IDr,] AUTH, [N(INITIAL_CONTACT),]
+ *   HDR, [PS,] SK {IDi, [IDr,] AUTH, [N(INITIAL_CONTACT),]   (PS: RFC 8019 7.2.2)
  *            SAi2, TSi, TSr, [N(USE_TRANSPORT_MODE)]}  -->
  *                                <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
  *   or                           <--  HDR, SK {N(AUTHENTICATION_FAILED)}
@@ -173,7 +173,8 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
 	wire_msg_init(&m);
 	our_id(sa, &id);
-	if (build_id(&m, IKEV2_PL_IDI, &id) < 0 ||
+	/* RFC 8019 7.2.2: HDR, PS, SK {...}: the solution first, sent in the clear. */
+	if (puzzle_add_auth_solution(sa, &m) < 0 || build_id(&m, IKEV2_PL_IDI, &id) < 0 ||
 	    (c->remote_id.type && build_id(&m, IKEV2_PL_IDR, &c->remote_id) < 0) ||
 	    build_auth(sa, &m, &id) < 0 || ext_add(ike, sa, EXT_AUTH_REQ_OUT, &m) < 0)
 		goto out;

@@ -7,7 +7,8 @@
  *   Initiator                         Responder
  *   HDR, SAi1, KEi, Ni,
  *     N(NAT_DETECTION_*), N(IKEV2_FRAGMENTATION_SUPPORTED)  -->
- *                                <--  HDR, SAr1, KEr, Nr, [CERTREQ], N(...)
+ *                                <--  HDR, SAr1, KEr, Nr, [CERTREQ], N(...),
+ *                                       [N(PUZZLE)]          (RFC 8019 7.2.1)
  *   or                           <--  HDR, N(COOKIE), [N(PUZZLE)]   (RFC 8019 7.1.1)
  *   or                           <--  HDR, N(INVALID_KE_PAYLOAD)
  *   or                           <--  HDR, N(NO_PROPOSAL_CHOSEN)
@@ -205,8 +206,9 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 		return true;
 	}
 	/* RFC 8019 7.1.2: a PUZZLE without a COOKIE is malformed: ignore the
-	 * message and keep waiting (the retransmission timer runs on). */
-	if (wire_msg_find_notify(m, IKEV2_N_PUZZLE))
+	 * message and keep waiting (the retransmission timer runs on), unless
+	 * it is the regular response's IKE_AUTH puzzle (7.2.1). */
+	if (wire_msg_find_notify(m, IKEV2_N_PUZZLE) && !wire_msg_find(m, IKEV2_PL_SA, NULL))
 		return true;
 	if ((ke = wire_msg_find_notify(m, IKEV2_N_INVALID_KE_PAYLOAD))) {
 		uint16_t g;
@@ -263,6 +265,11 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 		sa_kill(ike, sa, "key derivation failed (bad KE?)");
 		return;
 	}
+	/* RFC 8019 7.2.2: an IKE_AUTH puzzle is solved before IKE_AUTH goes out. */
+	if (puzzle_auth_solve(ike, sa, m) < 0) {
+		sa_fail(ike, sa, "IKE_AUTH puzzle not solved");
+		return;
+	}
 	nat_check(sa, m);
 	sa->peer_frag = wire_msg_find_notify(m, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED) != NULL;
 	maybe_float(ike, sa);
@@ -316,16 +323,18 @@ static void answer_error(struct ike *ike, const struct ike_addr *local,
  * 2.6, RFC 8019 4.2, 7.1: under attack (attack.c), only requests with a
  * valid cookie pass; every other one gets N(COOKIE), with N(PUZZLE) when
  * puzzles are on (cookie_demand). A passing request's priority class
- * (RFC 8019 7.1.4) goes to *low.
+ * (RFC 8019 7.1.4) goes to *low, its solution's zero bits to *solved.
  */
 static bool cookie_ok(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
-                      const struct ike_addr *remote, const struct wire_msg *m, bool *low)
+                      const struct ike_addr *remote, const struct wire_msg *m, bool *low,
+                      unsigned *solved)
 {
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *first = m->npayloads ? &m->payloads[0] : NULL;
 	struct wire_cookie_info ci;
 
 	*low = false;
+	*solved = 0;
 	if (!attack_update(ike))
 		return true;
 	if (!np)
@@ -333,7 +342,7 @@ static bool cookie_ok(struct ike *ike, const struct cfg_conn *conn, const struct
 	if (first && first->type == IKEV2_PL_N && first->u.notify.type == IKEV2_N_COOKIE) {
 		if (cookie_check(ike, first->u.notify.data, first->u.notify.len, np->u.nonce.data,
 		                 np->u.nonce.len, remote, m->hdr.spi_i, &ci)) {
-			*low = !puzzle_priority(ike, m, &first->u.notify, &ci);
+			*low = !puzzle_priority(ike, m, &first->u.notify, &ci, solved);
 			return true;
 		}
 		/* A stale or forged cookie: a fresh one lets a real initiator in. */
@@ -362,7 +371,7 @@ static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct 
 /* Create the half-open SA and answer (the normal path). */
 static void respond(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
                     const struct ike_addr *remote, const uint8_t *buf, size_t len,
-                    const struct wire_msg *req, const struct ike_chosen *c)
+                    const struct wire_msg *req, const struct ike_chosen *c, unsigned solved)
 {
 	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
 	struct ike_sa *sa;
@@ -384,7 +393,9 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 	if (!sa->dh || set_nonce(sa->ni, &sa->ni_len, req) < 0 ||
 	    crypto_random(sa->nr, sa->nr_len) < 0 || wire_wr_bytes(&sa->init_req, buf, len) < 0 ||
 	    build_init_response(ike, sa, c, req, &m) < 0 ||
-	    ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0) {
+	    puzzle_auth_present(ike, sa, solved, &m) < 0 ||
+	    /* RFC 8019 7.2.4: with an IKE_AUTH puzzle, the DH waits for its solution. */
+	    (!sa->auth_puzzle && ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0)) {
 		sa_kill(ike, sa, "IKE_SA_INIT failed (bad KE or no memory)");
 		goto out;
 	}
@@ -413,6 +424,7 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	enum ext_result er;
 	uint8_t g[WIRE_INVALID_KE_LEN];
 	size_t glen;
+	unsigned solved;
 	bool low;
 
 	if (!conn || !sap || !kep || !wire_msg_find(m, IKEV2_PL_NI_NR, NULL)) {
@@ -424,7 +436,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 		return;
 	}
 	/* RFC 8019 5: a source that failed IKE_AUTH too often, refused before any work. */
-	if (attack_src_blocked(ike, remote) || !cookie_ok(ike, conn, local, remote, m, &low))
+	if (attack_src_blocked(ike, remote) ||
+	    !cookie_ok(ike, conn, local, remote, m, &low, &solved))
 		return;
 	/* After the cookie check, before any state or DH work: an extension
 	 * may answer statelessly (RFC 5685 3, 4). */
@@ -455,5 +468,5 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
 	/* RFC 8019 4.2, 7.1.5: DH only after the cookie check, within the budget. */
 	if (!attack_dh_allow(ike, low))
 		return;
-	respond(ike, conn, local, remote, buf, len, m, &c);
+	respond(ike, conn, local, remote, buf, len, m, &c, solved);
 }

@@ -193,9 +193,13 @@ struct ike_sa {
 	size_t ho_bytes;
 	bool ho_linked;
 	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
-	/* Initiator, RFC 8019 7.1.2: the Puzzle Solution for the retried IKE_SA_INIT. */
+	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
+	 * IKE_SA_INIT, then for the IKE_AUTH request. */
 	uint8_t ps[WIRE_PS_MAX];
 	size_t ps_len;
+	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
+	 * while it is set and the SA has no keys, the DH waits for the PS. */
+	uint8_t auth_puzzle;
 };
 
 /* ---- the engine (engine.c) ---- */

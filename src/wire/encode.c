@@ -285,6 +285,17 @@ int wire_encode_chain(const struct wire_payload *payloads, size_t n, struct wire
 	return enc_chain_sel(payloads, n, false, w, first_np);
 }
 
+int wire_encode_chain_to(const struct wire_payload *payloads, size_t n, uint8_t last_np,
+                         struct wire_wr *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (is_sk(payloads[i].type) ||
+		    enc_payload(&payloads[i], i + 1 < n ? payloads[i + 1].type : last_np, w) < 0)
+			return -1;
+	}
+	return w->failed ? -1 : 0;
+}
+
 /* RFC 7296 3.1. A zero version octet is written as IKEV2_VERSION. */
 int wire_encode(const struct wire_msg *m, struct wire_wr *w)
 {

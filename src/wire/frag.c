@@ -12,9 +12,10 @@
  * Peer-controlled sizes are capped (WIRE_SKF_MAX_FRAGS, WIRE_SKF_MAX_PLAIN).
  *
  * Messages with unprotected payloads before SK (2.5.3) are neither split
- * nor accepted: no IKEv2 exchange defines such a message (the payload
- * rules allow nothing unprotected next to SK/SKF), and reassembly would
- * have to carry fragment 1's clear payloads over to the merged message.
+ * nor accepted: the only such message, an IKE_AUTH request with RFC 8019's
+ * Puzzle Solution (7.2.2: "HDR, PS, SK {...}"), goes whole instead
+ * (the engine does not split it), and reassembly would have to carry
+ * fragment 1's clear payloads over to the merged message.
  */
 #include "wire/sk.h"
 
@@ -109,7 +110,8 @@ int wire_skf_split(struct wire_prot *p, const struct wire_hdr *hdr,
 
 	*nfrags = 0;
 	wire_wr_init(&inner, WIRE_SKF_MAX_PLAIN);
-	if (cap == 0 || (n && wire_encode_chain(payloads, n, &inner, &first_np) < 0))
+	if (cap == 0 || wire_sk_clear_prefix(payloads, n) ||
+	    (n && wire_encode_chain(payloads, n, &inner, &first_np) < 0))
 		goto out;
 	nf = inner.len ? (inner.len + cap - 1) / cap : 1;
 	if (nf > max_frags || nf > WIRE_SKF_MAX_FRAGS)

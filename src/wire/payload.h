@@ -270,6 +270,10 @@ int wire_decode_chain(const uint8_t *buf, size_t len, uint8_t first_np, bool enc
  */
 int wire_encode_chain(const struct wire_payload *payloads, size_t n, struct wire_wr *w,
                       uint8_t *first_np) WUR;
+/* The same for payloads that an SK payload follows (RFC 8019 7.2.2): the
+ * last one's next-payload is last_np. SK/SKF themselves are refused. */
+int wire_encode_chain_to(const struct wire_payload *payloads, size_t n, uint8_t last_np,
+                         struct wire_wr *w) WUR;
 
 /*
  * Encode the header and the unencrypted payloads of m (those not marked

@@ -297,21 +297,25 @@ int wire_sk_seal_raw(struct wire_prot *p, const struct wire_hdr *hdr,
 	int rc = -1;
 
 	if (!p->enc || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) || plain_len == 0 ||
-	    (p->info.block_len > 1 && plain_len % p->info.block_len))
+	    (p->info.block_len > 1 && plain_len % p->info.block_len) ||
+	    (sp->clear_len && (!sp->clear || !sp->clear_np)))
 		return -1;
 	hlen = sp->type == IKEV2_PL_SKF ? SKF_HDR_LEN : SK_HDR_LEN;
 	body = p->info.iv_len + plain_len + p->icv_len;
-	if (body > WIRE_SK_MAX_MSG - IKEV2_HDR_LEN - hlen)
+	if (body > WIRE_SK_MAX_MSG - IKEV2_HDR_LEN - hlen ||
+	    sp->clear_len > WIRE_SK_MAX_MSG - IKEV2_HDR_LEN - hlen - body)
 		return -1;
-	total = IKEV2_HDR_LEN + hlen + body;
+	total = IKEV2_HDR_LEN + sp->clear_len + hlen + body;
 	/* RFC 5282 3 and 7296 3.14: IVs must not repeat / be unpredictable; random serves both. */
 	if (!iv) {
 		if (crypto_random(ivbuf, p->info.iv_len) < 0)
 			goto out;
 		iv = ivbuf;
 	}
-	if (sk_write_hdr(out, hdr, sp->type, total) < 0 || sk_write_sk_hdr(out, sp, body) < 0 ||
-	    wire_wr_bytes(out, iv, p->info.iv_len) < 0 ||
+	/* The clear payloads lie inside what the ICV (or the AEAD's AAD) covers. */
+	if (sk_write_hdr(out, hdr, sp->clear_len ? sp->clear_np : sp->type, total) < 0 ||
+	    (sp->clear_len && wire_wr_bytes(out, sp->clear, sp->clear_len) < 0) ||
+	    sk_write_sk_hdr(out, sp, body) < 0 || wire_wr_bytes(out, iv, p->info.iv_len) < 0 ||
 	    wire_wr_reserve(out, plain_len, &ct_off) < 0 ||
 	    wire_wr_reserve(out, p->icv_len, &icv_off) < 0)
 		goto out;
@@ -346,16 +350,45 @@ static int sk_encode_inner(const struct wire_payload *payloads, size_t n, struct
 	return wire_encode_chain(payloads, n, w, first_np);
 }
 
+size_t wire_sk_clear_prefix(const struct wire_payload *payloads, size_t n)
+{
+	size_t k = 0;
+
+	/* RFC 8019 7.2.2: HDR, PS, SK {...}: the only payload outside SK. */
+	while (k < n && payloads[k].type == IKEV2_PL_PS)
+		k++;
+	return k;
+}
+
+/* The payloads before SK, their last one's next payload being SK (3.14). */
+static int sk_encode_clear(const struct wire_payload *payloads, size_t n, struct wire_wr *w,
+                           uint8_t *first_np)
+{
+	*first_np = IKEV2_PL_NONE;
+	if (n == 0)
+		return 0;
+	*first_np = payloads[0].type;
+	return wire_encode_chain_to(payloads, n, IKEV2_PL_SK, w);
+}
+
 int wire_sk_seal(struct wire_prot *p, const struct wire_hdr *hdr,
                  const struct wire_payload *payloads, size_t n, const uint8_t *iv, size_t pad_len,
                  struct wire_wr *out)
 {
 	struct wire_sk_params sp = {.type = IKEV2_PL_SK};
-	struct wire_wr plain;
+	size_t nclear = wire_sk_clear_prefix(payloads, n);
+	struct wire_wr plain, clear;
 	size_t pad;
 	int rc = -1;
 
 	wire_wr_init(&plain, WIRE_SK_MAX_MSG);
+	wire_wr_init(&clear, WIRE_SK_MAX_MSG);
+	if (sk_encode_clear(payloads, nclear, &clear, &sp.clear_np) < 0)
+		goto out;
+	sp.clear = clear.p;
+	sp.clear_len = clear.len;
+	payloads += nclear;
+	n -= nclear;
 	if (sk_encode_inner(payloads, n, &plain, &sp.inner_np) < 0 ||
 	    sk_pad_len(p, plain.len, pad_len, &pad) < 0 || wire_wr_zeros(&plain, pad) < 0 ||
 	    wire_wr_u8(&plain, (uint8_t)pad) < 0)
@@ -363,5 +396,6 @@ int wire_sk_seal(struct wire_prot *p, const struct wire_hdr *hdr,
 	rc = wire_sk_seal_raw(p, hdr, &sp, iv, plain.p, plain.len, out);
 out:
 	wire_wr_free(&plain);
+	wire_wr_free(&clear);
 	return rc;
 }

@@ -98,6 +98,11 @@ struct wire_sk_params {
 	uint8_t flags;    /* the octet after next-payload (critical bit, reserved) */
 	uint8_t inner_np; /* first inner payload; 0 for SKF fragments after the first */
 	uint16_t frag_num, total_frags; /* SKF only */
+	/* Encoded payloads before SK (RFC 8019 7.2.2), the last one's next
+	 * payload already SK; clear_np is the first one's type. */
+	const uint8_t *clear;
+	size_t clear_len;
+	uint8_t clear_np;
 };
 
 /*
@@ -111,7 +116,15 @@ int wire_sk_seal_raw(struct wire_prot *p, const struct wire_hdr *hdr,
                      size_t plain_len, struct wire_wr *out) WUR;
 
 /*
- * Build HDR, SK{payloads[0..n)} into out: encode the inner chain, pad with
+ * How many leading payloads of payloads[0..n) wire_sk_seal writes in the
+ * clear before SK: the Puzzle Solution of RFC 8019 7.2.2 ("HDR, PS, SK
+ * {...}"), which the responder checks before it has keys.
+ */
+size_t wire_sk_clear_prefix(const struct wire_payload *payloads, size_t n);
+
+/*
+ * Build HDR, [PS,] SK{payloads[nclear..n)} into out (nclear from
+ * wire_sk_clear_prefix): encode the inner chain, pad with
  * pad_len zero octets (WIRE_SK_PAD_MIN: the least the cipher needs; for
  * CBC the total must reach a block boundary) and seal. iv as above.
  */

@@ -1,6 +1,7 @@
 /*
  * Exchange tests of RFC 8019's defences beyond the half-open caps
- * (test_ike_attack.c): client puzzles in IKE_SA_INIT in both roles (7.1),
+ * (test_ike_attack.c): client puzzles in IKE_SA_INIT (7.1) and in
+ * IKE_AUTH (7.2) in both roles,
  * the "under attack" mode with its log lines (4.1, 4.2, 6), the DH budget
  * (4.2) and the per-source limit on failed IKE_AUTH (5).
  *
@@ -9,6 +10,7 @@
  * The log is captured to count the state lines.
  */
 #include "harness.h"
+#include "wire/notify.h"
 
 #define SPOOF_NET 0xc6336400u /* 198.51.100.0/24 and up */
 
@@ -246,6 +248,223 @@ static void test_legacy_later(void **state)
 	solvers_first(state, false);
 }
 
+/* ---- 7.2: puzzles in IKE_AUTH ---- */
+
+#define AUTH_PZ_B "puzzles = { enabled = true; difficulty = 6; auth_difficulty = 8; };"
+
+/* Decode queued datagram i without opening SK (b has no keys to open it yet). */
+static void decode_clear(struct hx_net *n, size_t i, struct wire_msg *m)
+{
+	const uint8_t *p;
+	size_t len;
+	struct wire_error e;
+
+	assert_true(i < n->nq);
+	hx_ike_bytes(&n->q[i], &p, &len);
+	wire_msg_init(m);
+	assert_int_equal(wire_decode(p, len, m, &e), 0);
+}
+
+/* b's only SA, half-open. */
+static struct ike_sa *b_half_open(struct hx_net *n)
+{
+	struct ike_sa *sa = NULL;
+
+	assert_int_equal(hx_count_state(n, HX_B, IKE_S_INIT_DONE, &sa), 1);
+	return sa;
+}
+
+/*
+ * Up to a's IKE_AUTH request with its IKE_AUTH solution, queued:
+ *   HDR, SAi1, KEi, Ni  -->            <--  HDR, N(COOKIE), N(PUZZLE)
+ *   HDR, N(COOKIE), PS, SAi1, KEi, Ni  -->
+ *                      <--  HDR, SAr1, KEr, Nr, N(PUZZLE)       7.2.1
+ *   HDR, PS, SK {IDi, AUTH, SAi2, TSi, TSr}  -->                7.2.2
+ * b has computed no DH so far (7.2.4: it waits for the solution).
+ */
+static struct hx_net *auth_puzzle_start(void)
+{
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = HX_COOKIE_ALWAYS, .globals = AUTH_PZ_B};
+	struct hx_net *n = hx_new(NULL, &cb);
+	struct wire_msg m;
+	struct wire_puzzle pz;
+	const struct wire_payload *p;
+
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(hx_deliver(n), 0); /* to b: COOKIE, PUZZLE back */
+	assert_int_equal(hx_deliver(n), 0); /* to a: the retry with PS */
+	assert_true(hx_has_payload(n, 0, IKEV2_PL_PS));
+	assert_int_equal(hx_deliver(n), 0); /* to b: the regular response */
+	assert_int_equal(n->nq, 1);
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_SA_INIT, true);
+	assert_true(hx_has_payload(n, 0, IKEV2_PL_KE));
+	decode_clear(n, 0, &m);
+	p = wire_msg_find_notify(&m, IKEV2_N_PUZZLE);
+	assert_non_null(p);
+	assert_int_equal(wire_puzzle_decode(&p->u.notify, &pz, NULL), 0);
+	/* 7.2.1.1: never 0, at most auth_difficulty, at most what the 7.1 solution reached. */
+	assert_true(pz.difficulty >= 6 && pz.difficulty <= 8);
+	assert_int_equal(pz.difficulty, b_half_open(n)->auth_puzzle);
+	assert_int_equal(pz.prf, b_half_open(n)->suite.prf);
+	wire_msg_free(&m);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_sent, 1);
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 0);
+	assert_false(b_half_open(n)->keyed);
+	assert_int_equal(hx_deliver(n), 0); /* to a: solves, sends IKE_AUTH */
+	assert_int_equal(n->nq, 1);
+	hx_expect(n, 0, HX_A, IKEV2_EXCH_IKE_AUTH, false);
+	assert_int_equal(hx_stats(n, HX_A)->puzzles_auth_solved_local, 1);
+	/* 7.2.2: the PS first and outside the Encrypted payload. */
+	decode_clear(n, 0, &m);
+	assert_int_equal(m.npayloads, 2);
+	assert_int_equal(m.payloads[0].type, IKEV2_PL_PS);
+	assert_false(m.payloads[0].encrypted);
+	assert_int_equal(m.payloads[0].u.ps.len, 16); /* four 4-octet keys for HMAC (8.2) */
+	assert_int_equal(m.payloads[1].type, IKEV2_PL_SK);
+	wire_msg_free(&m);
+	return n;
+}
+
+/* 7.2.4: the solution is checked, then the DH and keys; the SA comes up. */
+static void test_auth_puzzle_solved(void **state)
+{
+	struct hx_net *n = auth_puzzle_start();
+
+	*state = n;
+	assert_int_equal(hx_deliver(n), 0);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_solved, 1);
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 1);
+	assert_int_equal(n->nq, 1);
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_AUTH, true);
+	hx_settle(n, 3000);
+	hx_assert_ike_up(n);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_weak, 0);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_missing, 0);
+	assert_int_equal(hx_stats(n, HX_A)->puzzles_given_up, 0);
+}
+
+/*
+ * 7.2.4: a solution below the difficulty is dropped silently before any
+ * DH; the SA stays half-open and a's retransmission (the true solution)
+ * gets in.
+ */
+static void test_auth_puzzle_wrong(void **state)
+{
+	struct hx_net *n = auth_puzzle_start();
+
+	*state = n;
+	/* HDR (28), PS header (4): every octet of the four keys changed. */
+	for (size_t i = 0; i < 16; i++)
+		hx_tamper(n, 0, 28 + 4 + i, 0x5a);
+	assert_int_equal(hx_deliver(n), 0);
+	assert_int_equal(n->nq, 0);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_weak, 1);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_solved, 0);
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 0);
+	assert_int_equal(hx_stats(n, HX_B)->drop_icv, 0);
+	assert_false(b_half_open(n)->keyed);
+	hx_settle(n, 5000);
+	hx_assert_ike_up(n);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_solved, 1);
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 1);
+}
+
+/*
+ * 7.2.4: "MUST silently discard all the IKE_AUTH request messages without
+ * the PS payload": a's request with the PS cut out (header fixed up; its
+ * ICV no longer matches, but it is never checked) is dropped unopened.
+ */
+static void test_auth_puzzle_missing(void **state)
+{
+	struct hx_net *n = auth_puzzle_start();
+	uint8_t buf[2048];
+	size_t ps_len, len;
+	const struct hx_dgram *d;
+
+	*state = n;
+	d = &n->q[0];
+	assert_true(d->len <= sizeof(buf) && d->from.ss.ss_family == AF_INET);
+	assert_int_equal(hx_port(&d->to), 500);
+	ps_len = (size_t)d->buf[30] << 8 | d->buf[31];
+	assert_int_equal(ps_len, 4 + 16);
+	len = d->len - ps_len;
+	memcpy(buf, d->buf, 28);
+	memcpy(buf + 28, d->buf + 28 + ps_len, len - 28);
+	buf[16] = IKEV2_PL_SK;
+	buf[24] = (uint8_t)(len >> 24);
+	buf[25] = (uint8_t)(len >> 16);
+	buf[26] = (uint8_t)(len >> 8);
+	buf[27] = (uint8_t)len;
+	hx_input(n, &d->from, &d->to, buf, len);
+	assert_int_equal(n->nq, 1); /* no answer; the original is still queued */
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_missing, 1);
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 0);
+	assert_int_equal(hx_stats(n, HX_B)->drop_icv, 0);
+	assert_false(b_half_open(n)->keyed);
+	hx_settle(n, 3000);
+	hx_assert_ike_up(n);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_solved, 1);
+}
+
+/*
+ * 7.2.1: a peer that did not solve the IKE_SA_INIT puzzle (strongSwan,
+ * libreswan, OpenIKED) is never given one in IKE_AUTH; its IKE_AUTH
+ * without a PS is served as usual, keys made in IKE_SA_INIT.
+ */
+static void test_auth_puzzle_not_solved_served(void **state)
+{
+	struct hx_conf ca = {.globals = "puzzles = { solve_work = 0; };"};
+	struct hx_conf cb = {
+	    .remote = "%any", .cookie_threshold = HX_COOKIE_ALWAYS, .globals = AUTH_PZ_B};
+	struct hx_net *n = hx_new(&ca, &cb);
+	struct wire_msg m;
+
+	*state = n;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(hx_deliver(n), 0);
+	assert_int_equal(hx_deliver(n), 0);
+	assert_false(hx_has_payload(n, 0, IKEV2_PL_PS));
+	assert_int_equal(hx_deliver(n), 0);
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_SA_INIT, true);
+	assert_true(hx_has_payload(n, 0, IKEV2_PL_KE));
+	assert_false(hx_has_notify(n, 0, IKEV2_N_PUZZLE));
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 1);
+	assert_int_equal(hx_deliver(n), 0);
+	hx_expect(n, 0, HX_A, IKEV2_EXCH_IKE_AUTH, false);
+	decode_clear(n, 0, &m);
+	assert_int_equal(m.npayloads, 1);
+	assert_int_equal(m.payloads[0].type, IKEV2_PL_SK);
+	wire_msg_free(&m);
+	hx_settle(n, 3000);
+	hx_assert_ike_up(n);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_sent, 0);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_missing, 0);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_ignored, 1);
+}
+
+/* auth_difficulty = 0: solvers of 7.1 get no IKE_AUTH puzzle; keys at once. */
+static void test_auth_puzzle_off(void **state)
+{
+	struct hx_conf cb = {.remote = "%any",
+	                     .cookie_threshold = HX_COOKIE_ALWAYS,
+	                     .globals = "puzzles = { enabled = true; difficulty = 6; "
+	                                "auth_difficulty = 0; };"};
+	struct hx_net *n = hx_new(NULL, &cb);
+
+	*state = n;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(hx_deliver_all(n, 3), 3);
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_SA_INIT, true);
+	assert_false(hx_has_notify(n, 0, IKEV2_N_PUZZLE));
+	assert_int_equal(hx_stats(n, HX_B)->dh_computed, 1);
+	hx_settle(n, 3000);
+	hx_assert_ike_up(n);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_solved, 1);
+	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_sent, 0);
+	assert_int_equal(hx_stats(n, HX_A)->puzzles_auth_solved_local, 0);
+}
+
 /*
  * 4.2: the DH budget. Two DH per second: the third request of the second
  * is refused and counted, the budget's line is logged once whatever the
@@ -396,6 +615,11 @@ int main(void)
 	    cmocka_unit_test_teardown(test_puzzle_weak, px_teardown),
 	    cmocka_unit_test_teardown(test_solver_first, px_teardown),
 	    cmocka_unit_test_teardown(test_legacy_later, px_teardown),
+	    cmocka_unit_test_teardown(test_auth_puzzle_solved, px_teardown),
+	    cmocka_unit_test_teardown(test_auth_puzzle_wrong, px_teardown),
+	    cmocka_unit_test_teardown(test_auth_puzzle_missing, px_teardown),
+	    cmocka_unit_test_teardown(test_auth_puzzle_not_solved_served, px_teardown),
+	    cmocka_unit_test_teardown(test_auth_puzzle_off, px_teardown),
 	    cmocka_unit_test_teardown(test_dh_budget, px_teardown),
 	    cmocka_unit_test_teardown(test_under_attack_timeout, px_teardown),
 	    cmocka_unit_test_teardown(test_auth_failure_limit, px_teardown),

@@ -65,6 +65,7 @@ static void test_example_full(void **state)
 	assert_false(cfg.puzzles);
 	assert_int_equal(cfg.puzzle_difficulty, 8);
 	assert_int_equal(cfg.puzzle_solve_work, 16384);
+	assert_int_equal(cfg.puzzle_auth_difficulty, 8);
 	assert_int_equal(cfg.auth_fail_max, 5);
 	assert_int_equal(cfg.auth_fail_window, 60);
 	assert_int_equal(cfg.auth_fail_block, 300);
@@ -269,15 +270,18 @@ static void test_global_errors(void **state)
 		struct cfg cfg;
 		char err[512] = "";
 
-		assert_int_equal(cfg_load_string("riked = { half_open_timeout = 3; puzzles = { "
-		                                 "enabled = true; difficulty = 12; solve_work = 0; "
-		                                 "}; auth_failures = { max = 0; }; };",
-		                                 "t.conf", &cfg, err, sizeof(err)),
-		                 0);
+		assert_int_equal(
+		    cfg_load_string("riked = { half_open_timeout = 3; puzzles = { "
+		                    "enabled = true; difficulty = 12; solve_work = 0; "
+		                    "auth_difficulty = 0; }; auth_failures = { max = 0; "
+		                    "}; };",
+		                    "t.conf", &cfg, err, sizeof(err)),
+		    0);
 		assert_int_equal(cfg.attack_half_open_timeout, 3);
 		assert_true(cfg.puzzles);
 		assert_int_equal(cfg.puzzle_difficulty, 12);
 		assert_int_equal(cfg.puzzle_solve_work, 0);
+		assert_int_equal(cfg.puzzle_auth_difficulty, 0);
 		assert_int_equal(cfg.auth_fail_max, 0);
 		cfg_free(&cfg);
 	}

@@ -332,6 +332,58 @@ static void test_empty(void **state)
 }
 
 /* Keys of the wrong length, and integrity with AEAD, are refused. */
+/*
+ * RFC 8019 7.2.2: HDR, PS, SK {...}: a leading PS goes in the clear before
+ * SK, inside what the ICV (or the AEAD's associated data) covers; the
+ * result passes the IKE_AUTH payload rules, and an altered PS breaks the ICV.
+ */
+static void test_clear_ps(void **state)
+{
+	const struct suite *su = *state;
+	static const uint8_t keys[16] = {0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4};
+	struct wire_payload pl[4];
+	struct wire_prot p;
+	struct wire_hdr h;
+	struct wire_wr out;
+	struct wire_msg m;
+	struct wire_sk_result r;
+	struct wire_error e;
+
+	make_prot(&su->s, &p);
+	memset(pl, 0, sizeof(pl));
+	pl[0].type = IKEV2_PL_PS;
+	pl[0].u.ps.data = keys;
+	pl[0].u.ps.len = sizeof(keys);
+	make_inner(pl + 1);
+	assert_int_equal(wire_sk_clear_prefix(pl, 4), 1);
+	assert_int_equal(wire_sk_clear_prefix(pl + 1, 3), 0);
+	make_hdr(&h);
+	wire_wr_init(&out, WIRE_SK_MAX_MSG);
+	assert_int_equal(wire_sk_seal(&p, &h, pl, 4, NULL, WIRE_SK_PAD_MIN, &out), 0);
+	/* The header names PS; PS's next payload is SK. */
+	assert_int_equal(out.p[16], IKEV2_PL_PS);
+	assert_int_equal(out.p[28], IKEV2_PL_SK);
+	assert_int_equal(open_msg(&p, out.p, out.len, &m, &r, &e), 0);
+	assert_int_equal(m.npayloads, 5);
+	assert_int_equal(m.payloads[0].type, IKEV2_PL_PS);
+	assert_false(m.payloads[0].encrypted);
+	assert_int_equal(m.payloads[0].u.ps.len, sizeof(keys));
+	assert_memory_equal(m.payloads[0].u.ps.data, keys, sizeof(keys));
+	assert_int_equal(m.payloads[1].type, IKEV2_PL_SK);
+	assert_int_equal(m.payloads[2].type, IKEV2_PL_IDI);
+	assert_true(m.payloads[2].encrypted);
+	assert_int_equal(m.hdr.length, out.len);
+	assert_int_equal(wire_rules_check(&m, &e), 0);
+	wire_msg_free(&m);
+	/* A key octet changed: the integrity check fails. */
+	out.p[28 + 4 + 3] ^= 0x10;
+	assert_int_equal(open_msg(&p, out.p, out.len, &m, &r, &e), -1);
+	assert_int_equal(e.notify, 0);
+	wire_msg_free(&m);
+	wire_wr_free(&out);
+	wire_prot_clear(&p);
+}
+
 static void test_bad_keys(void **state)
 {
 	struct crypto_ike_suite gcm = {.encr = IKEV2_ENCR_AES_GCM_16,
@@ -352,16 +404,16 @@ static void test_bad_keys(void **state)
 	wire_prot_clear(&p); /* idempotent */
 }
 
-#define PER_SUITE 6
+#define PER_SUITE 7
 
 int main(void)
 {
 	static void (*const fns[PER_SUITE])(void **) = {
-	    test_roundtrip, test_fixed_iv,    test_tamper,
-	    test_truncated, test_bad_padding, test_empty,
+	    test_roundtrip,   test_fixed_iv, test_tamper,   test_truncated,
+	    test_bad_padding, test_empty,    test_clear_ps,
 	};
-	static const char *const names[PER_SUITE] = {"roundtrip", "fixed_iv",    "tamper",
-	                                             "truncated", "bad_padding", "empty"};
+	static const char *const names[PER_SUITE] = {
+	    "roundtrip", "fixed_iv", "tamper", "truncated", "bad_padding", "empty", "clear_ps"};
 	static char label[ARRAY_LEN(suites) * PER_SUITE][96];
 	struct CMUnitTest tests[ARRAY_LEN(suites) * PER_SUITE + 1];
 	size_t n = 0;
