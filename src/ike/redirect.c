@@ -169,7 +169,8 @@ static int add_redirect(struct wire_msg *m, const char *target, const uint8_t *n
 	memset(&r, 0, sizeof(r));
 	if (gw_from_text(target, &r.gw) < 0 || nonce_len > sizeof(r.nonce))
 		return -1;
-	memcpy(r.nonce, nonce, nonce_len);
+	if (nonce_len)
+		memcpy(r.nonce, nonce, nonce_len);
 	r.nonce_len = (uint16_t)nonce_len;
 	if (wire_redirect_encode(&r, data, sizeof(data), &len) < 0)
 		return -1;

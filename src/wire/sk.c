@@ -387,8 +387,10 @@ int wire_sk_seal(struct wire_prot *p, const struct wire_hdr *hdr,
 		goto out;
 	sp.clear = clear.p;
 	sp.clear_len = clear.len;
-	payloads += nclear;
-	n -= nclear;
+	if (nclear) {
+		payloads += nclear;
+		n -= nclear;
+	}
 	if (sk_encode_inner(payloads, n, &plain, &sp.inner_np) < 0 ||
 	    sk_pad_len(p, plain.len, pad_len, &pad) < 0 || wire_wr_zeros(&plain, pad) < 0 ||
 	    wire_wr_u8(&plain, (uint8_t)pad) < 0)
