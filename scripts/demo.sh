@@ -28,7 +28,7 @@ connections = ( {
   ike_proposals = [ "aes256gcm16-prfsha256-x25519" ];
   esp_proposals = [ "aes256gcm16" ];
   local_ts = [ "$4" ]; remote_ts = [ "$5" ];
-  dpd_interval = 10; start = "$8"; keep_up = true;
+  dpd_interval = 10; start = "$8"; keep_up = $([ "$8" = start ] && echo true || echo false);
 } );
 CONF
 }
