@@ -345,6 +345,45 @@ reuse_ikesa = no"
 	echo "${r% *}" >"$RK_RUN/hs-$kind"
 }
 
+section_flood() {
+	local gwpid a b rate mem stats ls_line=""
+	build_flood
+	[[ -n ${RK_NSMAP[g]:-} ]] || flood_setup
+	# reference first: pluto redirecting every client in IKE_SA_INIT
+	if (ls_need) >/dev/null 2>&1; then
+		ls_start g plf "" --global-redirect yes --global-redirect-to 10.89.255.9
+		flood_once plf "$(rk_label_pid ls:plf)" 1 >/dev/null
+		ls_line=$(flood_once plf "$(rk_label_pid ls:plf)" "$FLOOD_S")
+		rk_log "pluto flood: $ls_line"
+		ls_stop g plf
+	fi
+	rk_start g gwf "$(gw_conf gwf 10.89.255.2 10.10.1.0/24 'redirect = { to = [ "10.89.255.9" ]; };')"
+	gwpid=$(rk_label_pid rk:gwf)
+	# warm-up (allocator, first-time paths), then two measured floods: RSS
+	# growth between them is what each redirected client costs
+	flood_once gwf "$gwpid" 1 >/dev/null
+	a=$(flood_once gwf "$gwpid" "$FLOOD_S")
+	b=$(flood_once gwf "$gwpid" "$FLOOD_S")
+	rk_log "flood 1: $a"
+	rk_log "flood 2: $b"
+	[[ $(field "$a" bad_nonce) == 0 && $(field "$b" bad_nonce) == 0 ]] ||
+		rk_fail "riked's REDIRECT carried wrong nonce data"
+	(($(field "$a" redirect) > 0)) || rk_fail "riked answered no IKE_SA_INIT with REDIRECT"
+	stats=$(rk_ctl gwf status --json | python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]
+print("half_open %s cookies_sent %s redirects_sent_init %s sa_established %s" % (s.get("half_open"),
+      s.get("cookies_sent"), s.get("redirects_sent_init"), s.get("sa_established")))')
+	rk_log "gateway stats after the floods: $stats"
+	rk_stop g gwf
+	rate=$(awk -v a="$(field "$a" rate)" -v b="$(field "$b" rate)" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+	mem=$(awk -v r0="$(field "$a" rss_after)" -v r1="$(field "$b" rss_after)" -v n="$(field "$b" redirect)" \
+		'BEGIN { printf "%.2f", (r1 - r0) * 1024 / n }')
+	echo "$rate" >"$RK_RUN/flood-rate"
+	report "flood: IKE_SA_INIT with REDIRECT_SUPPORTED from 256 sockets (64 addresses), 4 in flight each, ${FLOOD_S} s x 2"
+	report "  riked redirects: $(field "$a" rate)/s and $(field "$b" rate)/s (lost $(field "$a" lost)+$(field "$b" lost), cookies $(field "$a" cookie)+$(field "$b" cookie), other $(field "$a" other)+$(field "$b" other)); riked CPU $(field "$b" cpu_ms) ms for $(field "$b" redirect) redirects"
+	report "  riked RSS $(field "$a" rss_before) -> $(field "$a" rss_after) -> $(field "$b" rss_after) KiB: $mem bytes per redirected client (second flood); $stats"
+	[[ -z $ls_line ]] || report "  pluto --global-redirect (reference, same generator): $(field "$ls_line" rate)/s, RSS $(field "$ls_line" rss_before) -> $(field "$ls_line" rss_after) KiB, CPU $(field "$ls_line" cpu_ms) ms"
+}
+
 section_handshake() {
 	local hs_rk hs_sw rate
 	[[ -n ${RK_NSMAP[g]:-} ]] || flood_setup
@@ -375,7 +414,8 @@ section_drain() {
 	for ((i = 0; i < n; i++)); do
 		((i)) && echo ","
 		swrk_riked_conn "d$i" %any 10.91.1.2 "d$i.rike.test" gw.rike.test \
-			"10.50.$((i / 250)).$((i % 250 + 1))/32" 10.10.2.1/32 "$IKE" "$ESP" start
+			"10.50.$((i / 250)).$((i % 250 + 1))/32" 10.10.2.1/32 "$IKE" "$ESP" start \
+			"keep_up = true;"
 	done >"$RK_RUN/drain-conns"
 	RIKED_WRAPPER=$RK_RUN/stamp.sh rk_start dc dcl "$(swrk_riked_conf dcl "$(cat "$RK_RUN/drain-conns")" |
 		sed 's/log_level = "debug"/log_level = "info"/')"
@@ -442,6 +482,7 @@ section_drain() {
 
 for s in "${SECTIONS[@]}"; do
 	rk_log "==== section $s"
+	declare -F "section_$s" >/dev/null || rk_fail "no section $s"
 	"section_$s"
 done
 echo
