@@ -941,7 +941,13 @@ ls_start() {
 		    nssdir=$dir/nss
 		$3
 	EOF
-	printf '%%any %%any : PSK "%s"\n' "$RK_SW_PSK" >"$dir/ipsec.secrets"
+	# a PSK written 0x... is hexadecimal for riked and swanctl; libreswan
+	# reads it so only unquoted (quoted, it is the literal string)
+	if [[ $RK_SW_PSK == 0x* ]]; then
+		printf '%%any %%any : PSK %s\n' "$RK_SW_PSK" >"$dir/ipsec.secrets"
+	else
+		printf '%%any %%any : PSK "%s"\n' "$RK_SW_PSK" >"$dir/ipsec.secrets"
+	fi
 	chmod 600 "$dir/ipsec.secrets"
 	ls_env "$RK_LS_ROOT/usr/bin/certutil" -N -d "sql:$dir/nss" --empty-password \
 		>"$dir/certutil.out" 2>&1 || rk_fail "certutil -N for pluto $2 (see $dir/certutil.out)"
@@ -1025,4 +1031,23 @@ ping_gaps() {
 		}
 		/packets transmitted/ { tx = $1 + 0 }
 		END { if (tx < hi) tx = hi; printf "%d %d %d %.1f\n", tx, n, tx - n, gap }' "$1"
+}
+
+# rd_counter_check NAME KEY OP N: riked NAME's redirect counter KEY
+# (sent_init, sent_auth, sent_active, followed, refused, ignored) compared
+# with N (OP: -eq, -ge) in both places the spec puts it: "rikectl redirect
+# --status --json" (KEY) and the stats of "rikectl status --json"
+# (redirects_KEY). Prints what differs and returns 1.
+rd_counter_check() {
+	local a b
+	a=$(rk_ctl "$1" redirect --status --json 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin).get(sys.argv[1], "missing"))' "$2" 2>/dev/null) || a="(rikectl redirect --status failed)"
+	b=$(rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["stats"].get("redirects_" + sys.argv[1], "missing"))' "$2" 2>/dev/null) ||
+		b="(rikectl status failed)"
+	if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && (("$a" $3 "$4" && "$b" $3 "$4")); then
+		return 0
+	fi
+	echo "$1: redirect --status $2 = $a, status stats redirects_$2 = $b (want $3 $4)"
+	return 1
 }

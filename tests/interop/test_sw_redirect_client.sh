@@ -106,8 +106,7 @@ client ca
 sw_initiate c ca rd rd 15 || true # its first IKE SA ends with the redirect
 on_gw2 ca g1a g2a IKE_SA_INIT
 [[ $(rk_sa_count g1a rd) == 0 ]] || rk_fail "(a) gw1 keeps an SA after an IKE_SA_INIT redirect"
-[[ $(swrk_json g1a 'd["stats"]["redirects_sent_init"]') -ge 1 ]] ||
-	rk_fail "(a) gw1: redirects_sent_init not counted"
+r=$(rd_counter_check g1a sent_init -ge 1) || rk_fail "(a) $r"
 [[ $(swrk_json g1a 'd["stats"]["half_open"]') == 0 ]] ||
 	rk_fail "(a) gw1 keeps half-open state for a redirected client"
 stop_all ca g1a g2a
@@ -118,13 +117,53 @@ gateway g1b g1 "$GW1" "redirect = { by_id = ( { id = \"cl.rike.*\"; to = \"$GW2\
 gateway g2b g2 "$GW2" ""
 client cb
 sw_initiate c cb rd rd 15 || true
-on_gw2 cb g1b g2b IKE_AUTH
-[[ $(swrk_json g1b 'd["stats"]["redirects_sent_auth"]') == 1 ]] ||
-	rk_fail "(b) gw1: redirects_sent_auth is not 1"
-wait_until $((GRACE + 3)) rk_no_sa g1b rd || rk_fail "(b) gw1 still holds an SA after grace + 3 s"
-# RFC 5685 6: no Child SA was made with gw1
-grep -q 'child-up' "$(rk_log_file g1b)" && rk_fail "(b) gw1 made a Child SA for a client it redirected"
-stop_all cb g1b g2b
+wait_until 5 grep -q 'redirected to 10\.83\.2\.2' "$(sw_log cb)" ||
+	rk_fail "(b) charon did not act on a REDIRECT in IKE_AUTH"
+# RFC 5685 6: IDr, AUTH and the REDIRECT, no Child SA (no SA, TSi, TSr)
+auth_resp=$(grep -E 'parsed IKE_AUTH response 1 \[' "$(sw_log cb)" | tail -1)
+grep -q 'N(REDIR)' <<<"$auth_resp" || rk_fail "(b) no N(REDIRECT) in gw1's IKE_AUTH response: $auth_resp"
+grep -Eq ' (SA|TSi|TSr) ' <<<"$auth_resp" && rk_fail "(b) gw1's IKE_AUTH response carries a Child SA: $auth_resp"
+sleep 0.5
+if ! rk_pid_alive "$(rk_label_pid sw:cb)" && grep -q 'double free' "$(sw_dir cb)/charon.out"; then
+	# strongSwan 5.9.8 frees its ike-auth task and then uses it when it
+	# follows a redirect in IKE_AUTH (fixed upstream after 5.9.8: commit
+	# 595fa077 "ike-sa: Fix handling of redirects during IKE_AUTH"). The
+	# same crash happens with libreswan's IKE_AUTH redirect, so it is not
+	# riked's. Check riked's side, then follow with a riked client.
+	rk_log "(b) KNOWN PEER DEFECT: charon 5.9.8 crashed (double free) following the IKE_AUTH redirect;" \
+		"checking gw1's side and moving a riked client instead"
+	rk_kill_labels sw:cb
+	r=$(rd_counter_check g1b sent_auth -eq 1) || rk_fail "(b) $r"
+	# the crashed client cannot answer gw1's Delete: the SA may stay DELETING
+	wait_until $((GRACE + 3)) eval '[[ $(rk_sa_count g1b rd ESTABLISHED) == 0 ]]' ||
+		rk_fail "(b) gw1 still holds an ESTABLISHED SA after grace + 3 s"
+	rk_start c clb "$(swrk_riked_conf clb "$(swrk_riked_conn rd %any "$GW1" cl.rike.test gw.rike.test \
+		"$CL_IN/32" 10.10.0.0/16 "$IKE" "$ESP" start)")"
+	wait_until 10 grep -q 'redirect-followed.*to 10\.83\.2\.2.*IKE_AUTH' "$(rk_log_file clb)" ||
+		rk_fail "(b) the riked client logged no redirect-followed to $GW2 (in IKE_AUTH)"
+	wait_until 10 rk_has_sa clb rd || rk_fail "(b) the riked client has no SA after the redirect"
+	wait_until 5 rk_has_sa g2b rd || rk_fail "(b) gw2 has no SA with the riked client"
+	[[ $(swrk_json clb 'd["sas"][0]["remote"]') == "$GW2":* ]] ||
+		rk_fail "(b) the riked client's SA is not with gw2: $(swrk_json clb 'd["sas"][0]["remote"]')"
+	n0=$(swrk_json g2b 'd["sas"][0]["children"][0]["packets_in"]')
+	swrk_ping c "$CL_IN" 10.10.2.1 5
+	n1=$(swrk_json g2b 'd["sas"][0]["children"][0]["packets_in"]')
+	((n1 - n0 >= 5)) || rk_fail "(b) gw2 counted $((n1 - n0)) inbound ESP packets for 5 pings"
+	r=$(rd_counter_check g1b sent_auth -eq 2) || rk_fail "(b) $r"
+	wait_until $((GRACE + 3)) eval '[[ $(rk_sa_count g1b rd ESTABLISHED) == 0 ]]' ||
+		rk_fail "(b) gw1 still holds the riked client's SA after grace + 3 s"
+	grep -q 'child-up' "$(rk_log_file g1b)" && rk_fail "(b) gw1 made a Child SA for a client it redirected"
+	rk_stop c clb
+	rk_stop g1 g1b
+	rk_stop g2 g2b
+else
+	on_gw2 cb g1b g2b IKE_AUTH
+	r=$(rd_counter_check g1b sent_auth -eq 1) || rk_fail "(b) $r"
+	wait_until $((GRACE + 3)) rk_no_sa g1b rd || rk_fail "(b) gw1 still holds an SA after grace + 3 s"
+	# RFC 5685 6: no Child SA was made with gw1
+	grep -q 'child-up' "$(rk_log_file g1b)" && rk_fail "(b) gw1 made a Child SA for a client it redirected"
+	stop_all cb g1b g2b
+fi
 
 # ---------------------------------------------------------------- (c)
 rk_log "---- (c) redirect of the established SA (rikectl redirect --all)"
@@ -142,8 +181,7 @@ sleep 1
 out=$(rk_ctl g1c redirect --to "$GW2" --all) || rk_fail "(c) rikectl redirect failed: $out"
 [[ $out == "redirected 1 SA(s) to $GW2" ]] || rk_fail "(c) rikectl redirect said '$out'"
 on_gw2 cc g1c g2c INFORMATIONAL
-[[ $(swrk_json g1c 'd["stats"]["redirects_sent_active"]') == 1 ]] ||
-	rk_fail "(c) gw1: redirects_sent_active is not 1"
+r=$(rd_counter_check g1c sent_active -eq 1) || rk_fail "(c) $r"
 wait_until $((GRACE + 3)) rk_no_sa g1c rd || rk_fail "(c) gw1 still holds an SA after grace + 3 s"
 if out=$(rk_ctl g1c redirect --to "$GW2" --all 2>&1); then
 	rk_fail "(c) rikectl redirect with no SA left succeeded: $out"
@@ -153,6 +191,7 @@ rk_kill_labels ping:c
 read -r sent got lost gap <<<"$(ping_gaps "$RK_RUN/c.ping")"
 rk_log "(c) during the move: $sent pings sent, $got answered, $lost lost, largest gap $gap ms"
 for g in g1a g2a g1b g2b g1c g2c; do
+	[[ -f $(rk_log_file "$g") ]] || continue
 	grep -E ' (error|crit)' "$(rk_log_file "$g")" | grep -v 'redirect-' >&2 && rk_fail "$g logged an error"
 done
 stop_all cc g1c g2c
