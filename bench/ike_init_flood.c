@@ -9,7 +9,9 @@
  * answers: REDIRECT (its Nonce Data must equal our Ni, RFC 5685 9.2),
  * COOKIE (answered once with the cookie, RFC 7296 2.6), anything else
  * ("other": served with SAr1, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN, ...)
- * and requests left unanswered for a second ("lost").
+ * and requests left unanswered for a second ("lost"). After SECONDS it stops
+ * sending and collects the answers still in flight for up to 0.5 s; the
+ * rate is REDIRECT answers per second of sending.
  *
  * It is written on its own, not on src/wire, on purpose: the gateway meets
  * an encoder and a decoder it does not share code with. Ni is derived from
@@ -368,9 +370,18 @@ int main(int argc, char **argv)
 		double now = now_s();
 		int n;
 
-		if (now >= tend || (max_req && c.sent >= max_req && !c.send_err &&
-		                    c.redirect + c.other + c.lost + c.bad_nonce >= c.sent))
+		/* after the end, only collect answers still in flight (0.5 s) */
+		if (now >= tend + 0.5 || (max_req && c.sent >= max_req && !c.send_err &&
+		                          c.redirect + c.other + c.lost + c.bad_nonce >= c.sent))
 			break;
+		if (now >= tend) {
+			size_t left = 0;
+
+			for (size_t i = 0; i < ns; i++)
+				left += s[i].outstanding;
+			if (!left)
+				break;
+		}
 		n = epoll_wait(ep, evs, 256, 20);
 		now = now_s();
 		for (int e = 0; e < n; e++) {
@@ -415,7 +426,8 @@ int main(int argc, char **argv)
 				c.lost += s[i].outstanding;
 				s[i].outstanding = 0;
 				s[i].last_progress = now;
-				for (unsigned w = 0; w < window && (!max_req || c.sent < max_req);
+				for (unsigned w = 0;
+				     now < tend && w < window && (!max_req || c.sent < max_req);
 				     w++)
 					(void)send_new(&s[i], &c);
 			}
@@ -423,6 +435,9 @@ int main(int argc, char **argv)
 	}
 	{
 		double el = now_s() - t0;
+
+		if (el > secs) /* the rate is over the sending time */
+			el = secs;
 
 		for (size_t i = 0; i < ns; i++) {
 			c.lost += s[i].outstanding;

@@ -275,6 +275,10 @@ flood_once() {
 	echo "$out cpu_ms $((c1 - c0)) rss_before $r0 rss_after $r1"
 }
 
+us_per() { # us_per FLOOD_LINE: process CPU microseconds per REDIRECT answered
+	awk -v c="$(field "$1" cpu_ms)" -v n="$(field "$1" redirect)" 'BEGIN { printf "%.1f", n ? c * 1000 / n : 0 }'
+}
+
 field() { # field LINE NAME
 	awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"
 }
@@ -379,9 +383,9 @@ print("half_open %s cookies_sent %s redirects_sent_init %s sa_established %s" % 
 		'BEGIN { printf "%.2f", (r1 - r0) * 1024 / n }')
 	echo "$rate" >"$RK_RUN/flood-rate"
 	report "flood: IKE_SA_INIT with REDIRECT_SUPPORTED from 256 sockets (64 addresses), 4 in flight each, ${FLOOD_S} s x 2"
-	report "  riked redirects: $(field "$a" rate)/s and $(field "$b" rate)/s (lost $(field "$a" lost)+$(field "$b" lost), cookies $(field "$a" cookie)+$(field "$b" cookie), other $(field "$a" other)+$(field "$b" other)); riked CPU $(field "$b" cpu_ms) ms for $(field "$b" redirect) redirects"
+	report "  riked redirects: $(field "$a" rate)/s and $(field "$b" rate)/s (lost $(field "$a" lost)+$(field "$b" lost), cookies $(field "$a" cookie)+$(field "$b" cookie), other $(field "$a" other)+$(field "$b" other)); riked CPU $(field "$b" cpu_ms) ms for $(field "$b" redirect) redirects ($(us_per "$b") us each)"
 	report "  riked RSS $(field "$a" rss_before) -> $(field "$a" rss_after) -> $(field "$b" rss_after) KiB: $mem bytes per redirected client (second flood); $stats"
-	[[ -z $ls_line ]] || report "  pluto --global-redirect (reference, same generator): $(field "$ls_line" rate)/s, RSS $(field "$ls_line" rss_before) -> $(field "$ls_line" rss_after) KiB, CPU $(field "$ls_line" cpu_ms) ms"
+	[[ -z $ls_line ]] || report "  pluto --global-redirect (reference, same generator): $(field "$ls_line" rate)/s, RSS $(field "$ls_line" rss_before) -> $(field "$ls_line" rss_after) KiB, CPU $(field "$ls_line" cpu_ms) ms ($(us_per "$ls_line") us each)"
 }
 
 section_handshake() {
