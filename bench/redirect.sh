@@ -9,9 +9,10 @@
 #          gw1 runs "rikectl redirect --to GW2 --all" while the client pings
 #          through the tunnel every 10 ms. Largest gap between echo replies
 #          and pings lost, riked client vs charon client (the same riked
-#          gateways for both), RUNS rounds interleaved. Extra row "sw-gw":
-#          charon client and charon gateways (swanctl --redirect), the
-#          all-strongSwan figure of INTEROP-NOTES.md.
+#          gateways for both), RUNS rounds interleaved. Extra rows with
+#          charon gateways (swanctl --redirect): "rike-swgw" (riked client)
+#          and "sw-gw" (charon client, the all-strongSwan figure of
+#          INTEROP-NOTES.md).
 #
 #            [ns c] client == 10.88.1.1 -- 10.88.1.2 [ns g1] riked gw1
 #                          == 10.88.2.1 -- 10.88.2.2 [ns g2] riked gw2
@@ -39,7 +40,8 @@
 # Usage: sudo bench/redirect.sh [--quick] [outage|flood|handshake|drain ...]
 # Environment: RIKE_BIN (build dir, default ./build), RUNS (outage rounds,
 # 5; quick 2), FLOOD_S (10; quick 4), HS_K (500; quick 100), DRAIN_N (1000;
-# quick 200), DRAIN_RATE (100), SAMPLE (8), OUTAGE_KINDS ("rike sw sw-gw").
+# quick 200), DRAIN_RATE (100), SAMPLE (8), OUTAGE_KINDS ("rike sw rike-swgw
+# sw-gw").
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -56,7 +58,7 @@ for a in "$@"; do
 	esac
 done
 ((${#SECTIONS[@]})) || SECTIONS=(outage flood handshake drain)
-read -r -a OUTAGE_KINDS <<<"${OUTAGE_KINDS:-rike sw sw-gw}"
+read -r -a OUTAGE_KINDS <<<"${OUTAGE_KINDS:-rike sw rike-swgw sw-gw}"
 if ((QUICK)); then
 	RUNS=${RUNS:-2} FLOOD_S=${FLOOD_S:-4} HS_K=${HS_K:-100} DRAIN_N=${DRAIN_N:-200}
 else
@@ -146,12 +148,15 @@ outage_setup() {
 }
 
 # outage_run KIND RUN: KIND rike (riked client), sw (charon client), both
-# with riked gateways; sw-gw: charon client and charon gateways. Appends
+# with riked gateways; rike-swgw / sw-gw: the same clients with charon
+# gateways. Appends
 # "KIND gap_ms lost sent" to $RK_RUN/outage.txt
 outage_run() {
-	local kind=$1 run=$2 g1="g1$1$2" g2="g2$1$2" cl="c$1$2" p r
-	if [[ $kind == sw-gw ]]; then
-		g1=sg1$run g2=sg2$run cl=sc$run
+	local kind=$1 run=$2 g1="g1$1$2" g2="g2$1$2" cl="c$1$2" p r swgw=0 rkcl=0
+	[[ $kind == *-swgw || $kind == sw-gw ]] && swgw=1
+	[[ $kind == rike* ]] && rkcl=1
+	if ((swgw)); then
+		g1=sg1$kind$run g2=sg2$kind$run cl=sc$kind$run
 		for p in "g1 $g1 10.88.1.2" "g2 $g2 10.88.2.2"; do
 			read -r -a r <<<"$p"
 			sw_start "${r[0]}" "${r[1]}" "$(sw_quiet)"
@@ -162,7 +167,7 @@ outage_run() {
 		rk_start g1 "$g1" "$(gw_conf "$g1" 10.88.1.2 10.10.1.0/24 'redirect = { grace = 2; };')"
 		rk_start g2 "$g2" "$(gw_conf "$g2" 10.88.2.2 10.10.1.0/24 '')"
 	fi
-	if [[ $kind == rike ]]; then
+	if ((rkcl)); then
 		rk_start c "$cl" "$(swrk_riked_conf "$cl" "$(swrk_riked_conn rd %any 10.88.1.2 \
 			cl.rike.test gw.rike.test 10.10.1.1/32 10.10.0.0/16 "$IKE" "$ESP" start)" |
 			sed 's/log_level = "debug"/log_level = "info"/')"
@@ -178,7 +183,7 @@ $(sw_quiet)"
 		ping -D -n -i 0.01 -w 4 -I 10.10.1.1 10.10.2.1
 	wait_until 3 grep -q 'bytes from' "$RK_RUN/o-$kind$run.ping" || rk_fail "$kind $run: no ping reply"
 	sleep 1
-	if [[ $kind == sw-gw ]]; then
+	if ((swgw)); then
 		sw_swanctl "$g1" --redirect --ike rd --gateway 10.88.2.2 >/dev/null 2>&1 ||
 			rk_fail "swanctl --redirect failed"
 	else
@@ -187,7 +192,7 @@ $(sw_quiet)"
 	wait_until 10 eval '! rk_pid_alive '"$(rk_label_pid "ping:$kind$run")" || rk_fail "ping did not end"
 	rk_kill_labels "ping:$kind$run"
 	# moved? (else the gap would measure nothing)
-	if [[ $kind == rike ]]; then
+	if ((rkcl)); then
 		[[ $(rk_ctl "$cl" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sas"][0]["remote"])') == 10.88.2.2* ]] ||
 			rk_fail "rike $run: client did not move to gw2"
 	else
@@ -196,8 +201,8 @@ $(sw_quiet)"
 	read -r sent got lost gap <<<"$(ping_gaps "$RK_RUN/o-$kind$run.ping")"
 	echo "$kind $gap $lost $sent" >>"$RK_RUN/outage.txt"
 	rk_log "outage $kind run $run: largest gap $gap ms, $lost/$sent lost"
-	if [[ $kind == rike ]]; then rk_stop c "$cl"; else sw_stop c "$cl"; fi
-	if [[ $kind == sw-gw ]]; then
+	if ((rkcl)); then rk_stop c "$cl"; else sw_stop c "$cl"; fi
+	if ((swgw)); then
 		sw_stop g1 "$g1"
 		sw_stop g2 "$g2"
 	else
@@ -232,7 +237,7 @@ section_outage() {
 		    if not g:
 		        continue
 		    med[k] = statistics.median(g)
-		    print("  %-6s largest gap median %.1f ms, max %.1f ms (runs: %s); pings lost %d of %d" % (
+		    print("  %-9s largest gap median %.1f ms, max %.1f ms (runs: %s); pings lost %d of %d" % (
 		        k, med[k], max(g), " ".join("%.0f" % x for x in g), lost, sent))
 		if "rike" in med and "sw" in med and med["sw"] > 0:
 		    print("  rike/strongSwan clients (same riked gateways), median largest gap: %.2f" % (
