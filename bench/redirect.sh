@@ -348,7 +348,12 @@ reuse_ikesa = no"
 	# of the clients and the configuration load excluded)
 	r=$(grep child-up "$(rk_log_file "$gw")" | awk -v k="$k" 'NR == 1 { a = $1 } NR == k { b = $1 }
 		END { printf "%.0f %.0f", (k - 1) / (b - a), (b - a) * 1000 }')
-	rk_log "handshakes $kind: $k IKE+Child SAs, ${r#* } ms from the first to the last: ${r% *}/s"
+	local gcpu ccpu
+	gcpu=$(pid_cpu_ms "$(rk_label_pid "rk:$gw")")
+	if [[ $kind == rike ]]; then ccpu=$(pid_cpu_ms "$(rk_label_pid "rk:$cl")"); else ccpu=$(pid_cpu_ms "$(rk_label_pid "sw:$cl")"); fi
+	rk_log "handshakes $kind: $k IKE+Child SAs, ${r#* } ms from the first to the last: ${r% *}/s;" \
+		"CPU since start: gateway $gcpu ms ($((gcpu * 1000 / k)) us/SA), client $ccpu ms"
+	echo "$gcpu $ccpu" >"$RK_RUN/hs-cpu-$kind"
 	if [[ $kind == rike ]]; then rk_stop hc "$cl"; else sw_stop hc "$cl"; fi
 	rk_stop g "$gw"
 	echo "${r% *}" >"$RK_RUN/hs-$kind"
@@ -401,6 +406,7 @@ section_handshake() {
 	hs_rk=$(cat "$RK_RUN/hs-rike")
 	hs_sw=$(cat "$RK_RUN/hs-sw")
 	report "handshake: full IKE_SA_INIT + IKE_AUTH (+ Child SA) on a riked gateway, counted there: $hs_rk/s from a riked client with $HS_K connections, $hs_sw/s from charon with $HS_K connections (both clients on the same 2 cores)"
+	report "  CPU ms (gateway, client): riked client $(cat "$RK_RUN/hs-cpu-rike"), charon client $(cat "$RK_RUN/hs-cpu-sw")"
 	if [[ -s $RK_RUN/flood-rate ]]; then
 		rate=$(cat "$RK_RUN/flood-rate")
 		report "  IKE_SA_INIT redirects / full handshakes: $(awk -v r="$rate" -v h="$hs_rk" 'BEGIN { printf "%.1fx", r / h }') (riked client), $(awk -v r="$rate" -v h="$hs_sw" 'BEGIN { printf "%.1fx", r / h }') (charon client); goal >= 10x"
