@@ -198,7 +198,7 @@ $(sw_quiet)"
 	else
 		[[ $(sw_sa_remote "$cl" rd) == 10.88.2.2 ]] || rk_fail "$kind $run: charon did not move to gw2"
 	fi
-	read -r sent got lost gap <<<"$(ping_gaps "$RK_RUN/o-$kind$run.ping")"
+	read -r sent _ lost gap <<<"$(ping_gaps "$RK_RUN/o-$kind$run.ping")"
 	echo "$kind $gap $lost $sent" >>"$RK_RUN/outage.txt"
 	rk_log "outage $kind run $run: largest gap $gap ms, $lost/$sent lost"
 	if ((rkcl)); then rk_stop c "$cl"; else sw_stop c "$cl"; fi

@@ -1045,8 +1045,12 @@ print(json.load(sys.stdin).get(sys.argv[1], "missing"))' "$2" 2>/dev/null) || a=
 	b=$(rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
 print(json.load(sys.stdin)["stats"].get("redirects_" + sys.argv[1], "missing"))' "$2" 2>/dev/null) ||
 		b="(rikectl status failed)"
-	if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && (("$a" $3 "$4" && "$b" $3 "$4")); then
-		return 0
+	if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]; then
+		case $3 in
+		-eq) ((a == $4 && b == $4)) && return 0 ;;
+		-ge) ((a >= $4 && b >= $4)) && return 0 ;;
+		*) rk_fail "rd_counter_check: unknown comparison $3" ;;
+		esac
 	fi
 	echo "$1: redirect --status $2 = $a, status stats redirects_$2 = $b (want $3 $4)"
 	return 1
