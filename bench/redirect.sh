@@ -30,8 +30,8 @@
 #
 #            [ns f] generator 10.89.0.1-64 -- 10.89.255.2 [ns g] gateway
 #
-#  drain   N established clients (one riked in ns c with N connections,
-#          distinct identities and inner /32s) moved from riked gw1 to riked
+#  drain   N established clients (riked instances of DRAIN_PER_CLIENT
+#          connections each, distinct identities and inner /32s) moved from riked gw1 to riked
 #          gw2 by "rikectl redirect --drain --to GW2 --rate R": time until
 #          gw2 holds N SAs and gw1 none; the longest gap seen by SAMPLE
 #          clients pinging every 20 ms; per connection, redirect-followed to
@@ -40,7 +40,7 @@
 # Usage: sudo bench/redirect.sh [--quick] [outage|flood|handshake|drain ...]
 # Environment: RIKE_BIN (build dir, default ./build), RUNS (outage rounds,
 # 5; quick 2), FLOOD_S (10; quick 4), HS_K (500; quick 100), DRAIN_N (1000;
-# quick 200), DRAIN_RATE (100), SAMPLE (8), OUTAGE_KINDS ("rike sw rike-swgw
+# quick 200), DRAIN_RATE (100), DRAIN_PER_CLIENT (50), SAMPLE (8), OUTAGE_KINDS ("rike sw rike-swgw
 # sw-gw").
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -65,6 +65,7 @@ else
 	RUNS=${RUNS:-5} FLOOD_S=${FLOOD_S:-10} HS_K=${HS_K:-500} DRAIN_N=${DRAIN_N:-1000}
 fi
 DRAIN_RATE=${DRAIN_RATE:-100}
+DRAIN_PER_CLIENT=${DRAIN_PER_CLIENT:-50}
 SAMPLE=${SAMPLE:-8}
 export RIKE_BIN=${RIKE_BIN:-$PWD/build}
 
@@ -135,6 +136,45 @@ median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# ping_window FILE T_EPOCH: from "ping -D" output, what the tunnel did
+# around the moment T_EPOCH (seconds) of the redirect command, as
+# "gap stall lost sent base_gap base_stall": in [T-0.2, T+2.5] s the largest
+# gap between replies (ms), the largest stall (ms: the longest rtt, or for
+# pings lost in between, the time from the last answered send to the next
+# answered send: traffic that did not get through), the pings lost and
+# sent; base_* the same in [T-1.2, T-0.2], the machine's noise floor (on a
+# loaded host ping itself is sometimes not scheduled for 100 ms: a gap with
+# consecutive sequence numbers and a small rtt is that, not the tunnel).
+ping_window() {
+	python3 - "$1" "$2" <<-'PY'
+		import re, sys
+		rows = []
+		for l in open(sys.argv[1]):
+		    m = re.match(r"\[(\d+\.\d+)\].*icmp_seq=(\d+).*time=([\d.]+) ms", l)
+		    if m:
+		        ts, seq, rtt = float(m.group(1)), int(m.group(2)), float(m.group(3)) / 1000
+		        rows.append((ts, seq, rtt, ts - rtt))
+		t = float(sys.argv[2])
+		def win(a, b):
+		    r = [x for x in rows if a <= x[3] <= b]
+		    gap = stall = 0.0
+		    lost = 0
+		    for i, x in enumerate(r):
+		        stall = max(stall, x[2])
+		        if i:
+		            p = r[i - 1]
+		            gap = max(gap, x[0] - p[0])
+		            if x[1] - p[1] > 1:
+		                lost += x[1] - p[1] - 1
+		                stall = max(stall, x[3] - p[3] + x[2])
+		    sent = (r[-1][1] - r[0][1] + 1) if r else 0
+		    return gap * 1000, stall * 1000, lost, sent
+		g, st, lo, se = win(t - 0.2, t + 2.5)
+		bg, bst, _, _ = win(t - 1.2, t - 0.2)
+		print("%.1f %.1f %d %d %.1f %.1f" % (g, st, lo, se, bg, bst))
+	PY
+}
+
 # ================================================================ outage
 outage_setup() {
 	ns_create c
@@ -182,7 +222,8 @@ $(sw_quiet)"
 	rk_spawn "ping:$kind$run" "$RK_RUN/o-$kind$run.ping" ip netns exec "$(ns_name c)" \
 		ping -D -n -i 0.01 -w 4 -I 10.10.1.1 10.10.2.1
 	wait_until 3 grep -q 'bytes from' "$RK_RUN/o-$kind$run.ping" || rk_fail "$kind $run: no ping reply"
-	sleep 1
+	sleep 1.5
+	local t_red=$EPOCHREALTIME
 	if ((swgw)); then
 		sw_swanctl "$g1" --redirect --ike rd --gateway 10.88.2.2 >/dev/null 2>&1 ||
 			rk_fail "swanctl --redirect failed"
@@ -198,9 +239,11 @@ $(sw_quiet)"
 	else
 		[[ $(sw_sa_remote "$cl" rd) == 10.88.2.2 ]] || rk_fail "$kind $run: charon did not move to gw2"
 	fi
-	read -r sent _ lost gap <<<"$(ping_gaps "$RK_RUN/o-$kind$run.ping")"
-	echo "$kind $gap $lost $sent" >>"$RK_RUN/outage.txt"
-	rk_log "outage $kind run $run: largest gap $gap ms, $lost/$sent lost"
+	local gap stall lost sent bgap bstall
+	read -r gap stall lost sent bgap bstall <<<"$(ping_window "$RK_RUN/o-$kind$run.ping" "$t_red")"
+	echo "$kind $gap $lost $sent $stall $bgap $bstall" >>"$RK_RUN/outage.txt"
+	rk_log "outage $kind run $run: around the redirect largest gap $gap ms, stall $stall ms," \
+		"$lost/$sent lost (the second before: gap $bgap ms, stall $bstall ms)"
 	if ((rkcl)); then rk_stop c "$cl"; else sw_stop c "$cl"; fi
 	if ((swgw)); then
 		sw_stop g1 "$g1"
@@ -225,23 +268,28 @@ section_outage() {
 			outage_run "$kind" "$run"
 		done
 	done
-	report "outage: established SA redirected by its gateway, ping every 10 ms, $RUNS runs each"
+	report "outage: established SA redirected by its gateway, ping every 10 ms, $RUNS runs each; window [-0.2 s, +2.5 s] around the command"
 	python3 - "$RK_RUN/outage.txt" "${OUTAGE_KINDS[@]}" >"$RK_RUN/outage.rep" <<-'PY'
 		import statistics, sys
 		rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 		med = {}
 		for k in sys.argv[2:]:
-		    g = [float(r[1]) for r in rows if r[0] == k]
-		    lost = sum(int(r[2]) for r in rows if r[0] == k)
-		    sent = sum(int(r[3]) for r in rows if r[0] == k)
-		    if not g:
+		    rs = [r for r in rows if r[0] == k]
+		    if not rs:
 		        continue
-		    med[k] = statistics.median(g)
-		    print("  %-9s largest gap median %.1f ms, max %.1f ms (runs: %s); pings lost %d of %d" % (
-		        k, med[k], max(g), " ".join("%.0f" % x for x in g), lost, sent))
-		if "rike" in med and "sw" in med and med["sw"] > 0:
-		    print("  rike/strongSwan clients (same riked gateways), median largest gap: %.2f" % (
-		        med["rike"] / med["sw"]))
+		    g = [float(r[1]) for r in rs]
+		    st = [float(r[4]) for r in rs]
+		    lost = sum(int(r[2]) for r in rs)
+		    sent = sum(int(r[3]) for r in rs)
+		    med[k] = (statistics.median(g), statistics.median(st))
+		    print("  %-9s largest gap median %.1f ms (runs: %s); stall median %.1f ms (runs: %s); "
+		          "lost %d of %d; noise floor (second before) gap/stall medians %.1f/%.1f ms" % (
+		        k, med[k][0], " ".join("%.0f" % x for x in g), med[k][1],
+		        " ".join("%.0f" % x for x in st), lost, sent,
+		        statistics.median(float(r[5]) for r in rs), statistics.median(float(r[6]) for r in rs)))
+		if "rike" in med and "sw" in med and med["sw"][0] > 0:
+		    print("  rike/strongSwan clients (same riked gateways), medians: largest gap %.2f, stall %.2f" % (
+		        med["rike"][0] / med["sw"][0], med["rike"][1] / med["sw"][1] if med["sw"][1] else 0))
 	PY
 	while IFS= read -r l; do report "$l"; done <"$RK_RUN/outage.rep"
 }
@@ -414,83 +462,118 @@ section_handshake() {
 }
 
 # ================================================================ drain
+# Clients: ceil(N / PER) riked instances, each in its own namespace dcK with
+# PER connections (distinct identities d<i>.rike.test and inner /32s
+# 10.50.x.y), all on one bridge with the two gateways:
+#
+#   [dc0] 10.91.1.1 --+
+#   [dc1] 10.91.1.2 --+-- br0 [dsw] --+-- 10.91.0.1 [d1] riked gw1
+#   ...               |               +-- 10.91.0.2 [d2] riked gw2
+#
+# PER (DRAIN_PER_CLIENT) stays at most 64 by default: riked remembers the
+# follow times (RFC 5685 7) of at most 64 connections per process and lets
+# the rest share one ring, so a single riked with more than ~68 redirected
+# connections refuses the rest as "loop: 5 redirects in 300 s".
 section_drain() {
-	local n=$DRAIN_N i t0 t1 pids=() every
-	ns_create dc
-	ns_create d1
-	ns_create d2
-	link_ns dc d1 10.91.1.1/24 10.91.1.2/24
-	link_ns dc d2 10.91.2.1/24 10.91.2.2/24
-	ns_addr d1 lo 10.10.2.1/32
-	ns_addr d2 lo 10.10.2.1/32
+	local n=$DRAIN_N per=$DRAIN_PER_CLIENT i k nk t0 t1 every dur
+	local -a samples=()
+	nk=$(((n + per - 1) / per))
+	ns_create dsw
+	ip -n "$(ns_name dsw)" link add br0 type bridge || rk_fail "bridge"
+	ip -n "$(ns_name dsw)" link set br0 up || rk_fail "bridge up"
+	for k in d1 d2; do
+		ns_create "$k"
+		link_ns "$k" dsw "10.91.0.${k#d}/16" ""
+		ip -n "$(ns_name dsw)" link set "to_$k" master br0 || rk_fail "bridge port"
+		ns_addr "$k" lo 10.10.2.1/32
+	done
 	local hopen='half_open_per_source = 100000; half_open_cookie_threshold = 1000000;'
-	rk_start d1 dg1 "$(gw_conf dg1 10.91.1.2 10.50.0.0/16 'redirect = { grace = 10; };' "$hopen")"
-	rk_start d2 dg2 "$(gw_conf dg2 10.91.2.2 10.50.0.0/16 '' "$hopen")"
-	for ((i = 0; i < n; i++)); do
-		((i)) && echo ","
-		swrk_riked_conn "d$i" %any 10.91.1.2 "d$i.rike.test" gw.rike.test \
-			"10.50.$((i / 250)).$((i % 250 + 1))/32" 10.10.2.1/32 "$IKE" "$ESP" start \
-			"keep_up = true;"
-	done >"$RK_RUN/drain-conns"
-	RIKED_WRAPPER=$RK_RUN/stamp.sh rk_start dc dcl "$(swrk_riked_conf dcl "$(cat "$RK_RUN/drain-conns")" |
-		sed 's/log_level = "debug"/log_level = "info"/')"
-	wait_until $((n / 5 + 30)) sa_count_is dg1 "$n" ||
+	rk_start d1 dg1 "$(gw_conf dg1 10.91.0.1 10.50.0.0/16 'redirect = { grace = 10; };' "$hopen")"
+	rk_start d2 dg2 "$(gw_conf dg2 10.91.0.2 10.50.0.0/16 '' "$hopen")"
+	for ((k = 0; k < nk; k++)); do
+		ns_create "dc$k"
+		link_ns "dc$k" dsw "10.91.1.$((k + 1))/16" ""
+		ip -n "$(ns_name dsw)" link set "to_dc$k" master br0 || rk_fail "bridge port"
+		for ((i = k * per; i < (k + 1) * per && i < n; i++)); do
+			((i > k * per)) && echo ","
+			swrk_riked_conn "d$i" %any 10.91.0.1 "d$i.rike.test" gw.rike.test \
+				"10.50.$((i / 250)).$((i % 250 + 1))/32" 10.10.2.1/32 "$IKE" "$ESP" start \
+				"keep_up = true;"
+		done >"$RK_RUN/drain-conns-$k"
+		RIKED_WRAPPER=$RK_RUN/stamp.sh rk_start "dc$k" "dcl$k" \
+			"$(swrk_riked_conf "dcl$k" "$(cat "$RK_RUN/drain-conns-$k")" |
+				sed 's/log_level = "debug"/log_level = "info"/')"
+	done
+	wait_until $((n / 5 + 60)) sa_count_is dg1 "$n" ||
 		rk_fail "drain: gw1 has $(sa_count dg1 ESTABLISHED) of $n SAs"
-	rk_log "drain: $n clients established with gw1"
+	rk_log "drain: $n clients ($nk riked instances x <= $per connections) established with gw1"
 	# SAMPLE clients spread over the list ping every 20 ms from their /32
 	every=$((n / SAMPLE))
 	((every > 0)) || every=1
-	local dur=$((n / DRAIN_RATE + 8))
+	dur=$((n / DRAIN_RATE + 10))
 	for ((i = 0; i < n; i += every)); do
-		local a="10.50.$((i / 250)).$((i % 250 + 1))"
-		ns_addr dc lo "$a/32"
-		rk_spawn "ping:d$i" "$RK_RUN/d$i.ping" ip netns exec "$(ns_name dc)" \
+		local a="10.50.$((i / 250)).$((i % 250 + 1))" kk=$((i / per))
+		ns_addr "dc$kk" lo "$a/32"
+		rk_spawn "ping:d$i" "$RK_RUN/d$i.ping" ip netns exec "$(ns_name "dc$kk")" \
 			ping -D -n -i 0.02 -w "$dur" -I "$a" 10.10.2.1
-		pids+=("d$i")
+		samples+=("d$i")
 	done
-	sleep 1
+	sleep 1.5
 	t0=$(rk_now_us)
-	out=$(rk_ctl dg1 redirect --drain --to 10.91.2.2 --rate "$DRAIN_RATE") || rk_fail "drain failed: $out"
+	out=$(rk_ctl dg1 redirect --drain --to 10.91.0.2 --rate "$DRAIN_RATE") || rk_fail "drain failed: $out"
 	rk_log "drain: $out"
 	wait_until $((n / DRAIN_RATE * 3 + 30)) eval 'sa_count_is dg2 '"$n"' && [[ $(sa_count dg1) == 0 ]]' ||
 		rk_fail "drain: gw2 has $(sa_count dg2 ESTABLISHED)/$n, gw1 $(sa_count dg1) left"
 	t1=$(rk_now_us)
 	rk_log "drain status: $(rk_ctl dg1 redirect --status --json)"
-	local worst=0 lost=0 sent=0 r
-	for i in "${pids[@]}"; do
+	local worst=0 wstall=0 lost=0 sent=0 r gap stall l se
+	for i in "${samples[@]}"; do
 		wait_until $((dur + 5)) eval '! rk_pid_alive '"$(rk_label_pid "ping:$i")" || true
 		rk_kill_labels "ping:$i"
-		read -r s g l gap <<<"$(ping_gaps "$RK_RUN/$i.ping")"
-		rk_log "drain sample $i: largest gap $gap ms, $l/$s lost"
-		sent=$((sent + s))
+		# the window is around this client's own move (its redirect-followed
+		# line, timestamped as read); the second before it is the noise floor
+		local tf bg bs
+		tf=$(awk -v c="\"$i\"" '$0 ~ c && /redirect-followed/ { print $1; exit }' \
+			"$(rk_log_file "dcl$((${i#d} / per))")")
+		[[ -n $tf ]] || rk_fail "drain: no redirect-followed for $i"
+		read -r gap stall l se bg bs <<<"$(ping_window "$RK_RUN/$i.ping" "$tf")"
+		rk_log "drain sample $i: around its move largest gap $gap ms, stall $stall ms, $l/$se lost" \
+			"(the second before: gap $bg ms, stall $bs ms)"
+		sent=$((sent + se))
 		lost=$((lost + l))
 		worst=$(awk -v a="$worst" -v b="$gap" 'BEGIN { print (b > a) ? b : a }')
+		wstall=$(awk -v a="$wstall" -v b="$stall" 'BEGIN { print (b > a) ? b : a }')
 	done
 	# per connection: redirect-followed -> the next child-up of that conn
-	r=$(python3 - "$(rk_log_file dcl)" <<-'PY'
+	r=$(python3 - "$RK_RUN"/rk-dcl*/riked.log <<-'PY'
 		import re, sys
 		fol, up = {}, {}
-		for line in open(sys.argv[1], errors="replace"):
-		    m = re.match(r'(\d+\.\d+) .*"(d\d+)" .*\b(redirect-followed|child-up)\b', line)
-		    if not m:
-		        continue
-		    t, c, ev = float(m.group(1)), m.group(2), m.group(3)
-		    if ev == "redirect-followed":
-		        fol.setdefault(c, t)
-		    elif c in fol and c not in up:
-		        up[c] = t
+		for f in sys.argv[1:]:
+		    for line in open(f, errors="replace"):
+		        m = re.match(r'(\d+\.\d+) .*"(d\d+)" .*\b(redirect-followed|child-up)\b', line)
+		        if not m:
+		            continue
+		        t, c, ev = float(m.group(1)), m.group(2), m.group(3)
+		        if ev == "redirect-followed":
+		            fol.setdefault(c, t)
+		        elif c in fol and c not in up:
+		            up[c] = t
 		d = sorted((up[c] - fol[c]) * 1000 for c in up)
 		if not d:
 		    print("no redirect-followed/child-up pairs")
 		else:
-		    print("%d followed, redirect-followed -> child-up median %.1f ms, max %.1f ms" % (
+		    print("%d followed; redirect-followed -> new child-up median %.1f ms, max %.1f ms" % (
 		        len(d), d[len(d) // 2], d[-1]))
 	PY
 	)
-	report "drain: $n established clients (one riked, $n connections) from riked gw1 to gw2, --rate $DRAIN_RATE"
-	report "  all moved in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }') s (ideal $(awk -v n="$n" -v r="$DRAIN_RATE" 'BEGIN { printf "%.1f", n / r }') s); $r"
-	report "  $SAMPLE sample clients pinging every 20 ms: longest gap $worst ms, $lost of $sent lost"
-	rk_stop dc dcl
+	local refused
+	refused=$(cat "$RK_RUN"/rk-dcl*/riked.log | grep -c 'redirect-refused')
+	report "drain: $n established clients ($nk riked instances x <= $per connections) from riked gw1 to gw2, --rate $DRAIN_RATE"
+	report "  all moved in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }') s (ideal $(awk -v n="$n" -v r="$DRAIN_RATE" 'BEGIN { printf "%.1f", n / r }') s); $r; $refused refused"
+	report "  ${#samples[@]} sample clients pinging every 20 ms, in [-0.2 s, +2.5 s] around each one's move: largest gap $worst ms, largest stall $wstall ms, $lost of $sent lost"
+	for ((k = 0; k < nk; k++)); do
+		rk_stop "dc$k" "dcl$k"
+	done
 	rk_stop d1 dg1
 	rk_stop d2 dg2
 }
