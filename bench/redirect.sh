@@ -88,10 +88,16 @@ report() {
 	rk_log "RESULT $*"
 }
 
-# riked's output with a receive timestamp on every line (as qcd_recovery.sh)
+# riked's output with a receive timestamp on every line (as qcd_recovery.sh,
+# but stamped by one python3 per riked: a bash read loop costs ~10x more
+# per line, and 20 of them at ~1000 lines/s slowed the drain down)
 cat >"$RK_RUN/stamp.sh" <<'EOF'
 #!/bin/bash
-exec > >(while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done) 2>&1
+exec > >(exec python3 -c 'import sys, time
+out = sys.stdout
+for l in sys.stdin:
+    out.write("%.6f %s" % (time.time(), l))
+    out.flush()') 2>&1
 exec "$@"
 EOF
 chmod 755 "$RK_RUN/stamp.sh"
@@ -126,6 +132,11 @@ sa_count() {
 d = json.load(sys.stdin)
 print(sum(1 for s in d["sas"] if len(sys.argv) < 2 or s["state"] == sys.argv[1]))' "${@:2}" 2>/dev/null ||
 		echo -1
+}
+
+# log_count_ge NAME WORD N: riked NAME's log has at least N lines with WORD
+log_count_ge() {
+	(($(grep -c -- "$2" "$(rk_log_file "$1")") >= $3))
 }
 
 sa_count_is() {
@@ -488,8 +499,9 @@ section_drain() {
 		ns_addr "$k" lo 10.10.2.1/32
 	done
 	local hopen='half_open_per_source = 100000; half_open_cookie_threshold = 1000000;'
-	rk_start d1 dg1 "$(gw_conf dg1 10.91.0.1 10.50.0.0/16 'redirect = { grace = 10; };' "$hopen")"
-	rk_start d2 dg2 "$(gw_conf dg2 10.91.0.2 10.50.0.0/16 '' "$hopen")"
+	RIKED_WRAPPER=$RK_RUN/stamp.sh rk_start d1 dg1 \
+		"$(gw_conf dg1 10.91.0.1 10.50.0.0/16 'redirect = { grace = 10; };' "$hopen")"
+	RIKED_WRAPPER=$RK_RUN/stamp.sh rk_start d2 dg2 "$(gw_conf dg2 10.91.0.2 10.50.0.0/16 '' "$hopen")"
 	for ((k = 0; k < nk; k++)); do
 		ns_create "dc$k"
 		link_ns "dc$k" dsw "10.91.1.$((k + 1))/16" ""
@@ -504,8 +516,11 @@ section_drain() {
 			"$(swrk_riked_conf "dcl$k" "$(cat "$RK_RUN/drain-conns-$k")" |
 				sed 's/log_level = "debug"/log_level = "info"/')"
 	done
-	wait_until $((n / 5 + 60)) sa_count_is dg1 "$n" ||
-		rk_fail "drain: gw1 has $(sa_count dg1 ESTABLISHED) of $n SAs"
+	# progress from the gateways' child-up lines: polling "status --json" of
+	# 1000 SAs ten times a second would itself load the machine
+	wait_until $((n / 5 + 60)) log_count_ge dg1 child-up "$n" ||
+		rk_fail "drain: gw1 logged $(grep -c child-up "$(rk_log_file dg1)") of $n child-up"
+	sa_count_is dg1 "$n" || rk_fail "drain: gw1 has $(sa_count dg1 ESTABLISHED) of $n SAs"
 	rk_log "drain: $n clients ($nk riked instances x <= $per connections) established with gw1"
 	# SAMPLE clients spread over the list ping every 20 ms from their /32
 	every=$((n / SAMPLE))
@@ -522,9 +537,20 @@ section_drain() {
 	t0=$(rk_now_us)
 	out=$(rk_ctl dg1 redirect --drain --to 10.91.0.2 --rate "$DRAIN_RATE") || rk_fail "drain failed: $out"
 	rk_log "drain: $out"
-	wait_until $((n / DRAIN_RATE * 3 + 30)) eval 'sa_count_is dg2 '"$n"' && [[ $(sa_count dg1) == 0 ]]' ||
-		rk_fail "drain: gw2 has $(sa_count dg2 ESTABLISHED)/$n, gw1 $(sa_count dg1) left"
-	t1=$(rk_now_us)
+	wait_until $((n / DRAIN_RATE * 3 + 30)) log_count_ge dg2 child-up "$n" ||
+		rk_fail "drain: gw2 logged $(grep -c child-up "$(rk_log_file dg2)") of $n child-up"
+	# the moment of the n-th child-up on gw2 (as read from its log)
+	t1=$(grep child-up "$(rk_log_file dg2)" | awk -v n="$n" 'NR == n { printf "%.0f", $1 * 1e6; exit }')
+	sa_count_is dg2 "$n" || rk_fail "drain: gw2 holds $(sa_count dg2 ESTABLISHED) of $n SAs"
+	# gw1 deletes what a client keeps after grace (10 s); the clients delete
+	# the old SA themselves once the new one is up (RFC 5685 5)
+	local left
+	for ((i = 0; i < 30; i++)); do
+		left=$(sa_count dg1)
+		[[ $left == 0 ]] && break
+		sleep 1
+	done
+	[[ $left == 0 ]] || rk_fail "drain: gw1 still holds $left SAs 30 s after the move"
 	rk_log "drain status: $(rk_ctl dg1 redirect --status --json)"
 	local worst=0 wstall=0 lost=0 sent=0 r gap stall l se
 	for i in "${samples[@]}"; do
