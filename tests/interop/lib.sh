@@ -881,3 +881,177 @@ swrk_ping() {
 	}
 	rk_log "ping $2 -> $3: $n/$n answered, rtt $(sed -n 's/^rtt [^=]*= //p' <<<"$out")"
 }
+
+# ================================================================ libreswan
+# pluto (libreswan 4.10) as a test peer next to strongSwan, without
+# installing it (its Debian package conflicts with strongSwan's): the .deb
+# and the two it needs that are not on these machines (libldns3,
+# libnss3-tools for certutil) are unpacked with dpkg -x into RK_LS_ROOT
+# (tests/interop/get-libreswan.sh does that). pluto execs a compiled-in
+# /usr/libexec/ipsec/addconn, so inside pluto's own mount namespace a tmpfs
+# covers /usr/libexec and the unpacked usr/libexec/ipsec is bound there.
+# libreswan cannot install Child SAs here (no kernel ESP): IKE-level tests
+# only (INTEROP-NOTES.md).
+
+RK_LS_ROOT=${RK_LS_ROOT:-/var/cache/rike-interop/libreswan}
+
+ls_env() {
+	LD_LIBRARY_PATH="$RK_LS_ROOT/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"
+}
+
+# Exit 77 unless an unpacked libreswan 4.10 is found in RK_LS_ROOT.
+ls_need() {
+	local b=$RK_LS_ROOT/usr/libexec/ipsec
+	[[ -x $b/pluto && -x $b/whack && -x $b/addconn && -x $RK_LS_ROOT/usr/bin/certutil ]] ||
+		rk_skip "libreswan not unpacked in RK_LS_ROOT=$RK_LS_ROOT (run tests/interop/get-libreswan.sh)"
+	ls_env ldd "$b/pluto" "$RK_LS_ROOT/usr/bin/certutil" 2>/dev/null | grep -q 'not found' &&
+		rk_skip "libreswan in $RK_LS_ROOT misses libraries: $(ls_env ldd "$b/pluto" | grep 'not found')"
+	ls_env "$b/pluto" --version 2>&1 | grep -q 'Libreswan 4\.' ||
+		rk_skip "$b/pluto is not libreswan 4.x"
+	return 0
+}
+
+ls_dir() {
+	echo "$RK_RUN/ls-$1"
+}
+
+# ls_whack NAME ARGS...: whack against pluto NAME's control socket (bounded).
+ls_whack() {
+	ls_env timeout 10 "$RK_LS_ROOT/usr/libexec/ipsec/whack" --ctlsocket "$(ls_dir "$1")/run/pluto.ctl" "${@:2}"
+}
+
+# ls_start NS NAME CONFIG_TEXT [PLUTO_ARGS...]: write CONFIG_TEXT (the conn
+# sections of an ipsec.conf; "config setup" is written here) and the PSK
+# secrets file, create an empty NSS database, start pluto in NS and add
+# every conn with "auto=add" (addconn --autoall). Waits up to 10 s for the
+# control socket. PSK: RK_SW_PSK, for any pair of identities.
+ls_start() {
+	local ns dir pid b=$RK_LS_ROOT/usr/libexec/ipsec
+	ns=$(ns_name "$1") || exit 1
+	dir=$(ls_dir "$2")
+	mkdir -p "$dir/run" "$dir/nss" "$dir/ipsec.d" || rk_fail "mkdir $dir"
+	cat >"$dir/ipsec.conf" <<-EOF
+		config setup
+		    logfile=$dir/pluto.log
+		    logappend=no
+		    logtime=yes
+		    plutodebug=base
+		    dumpdir=$dir/run
+		    ipsecdir=$dir/ipsec.d
+		    nssdir=$dir/nss
+		$3
+	EOF
+	# a PSK written 0x... is hexadecimal for riked and swanctl; libreswan
+	# reads it so only unquoted (quoted, it is the literal string)
+	if [[ $RK_SW_PSK == 0x* ]]; then
+		printf '%%any %%any : PSK %s\n' "$RK_SW_PSK" >"$dir/ipsec.secrets"
+	else
+		printf '%%any %%any : PSK "%s"\n' "$RK_SW_PSK" >"$dir/ipsec.secrets"
+	fi
+	chmod 600 "$dir/ipsec.secrets"
+	ls_env "$RK_LS_ROOT/usr/bin/certutil" -N -d "sql:$dir/nss" --empty-password \
+		>"$dir/certutil.out" 2>&1 || rk_fail "certutil -N for pluto $2 (see $dir/certutil.out)"
+	RK_LOGS+=("$dir/pluto.log")
+	# shellcheck disable=SC2016 # $1.. are sh -c's arguments
+	ls_env rk_spawn "ls:$2" "$dir/pluto.out" ip netns exec "$ns" unshare -m sh -c \
+		'mount -t tmpfs none /usr/libexec && mkdir /usr/libexec/ipsec &&
+		 mount --bind "$1" /usr/libexec/ipsec && shift && exec "$@"' sh "$b" \
+		"$b/pluto" --nofork --config "$dir/ipsec.conf" --secretsfile "$dir/ipsec.secrets" \
+		--rundir "$dir/run" --nssdir "$dir/nss" --ipsecdir "$dir/ipsec.d" \
+		--logfile "$dir/pluto.log" "${@:4}"
+	pid=$(rk_label_pid "ls:$2")
+	wait_until 10 ls_ready "$2" "$pid" || true
+	rk_pid_alive "$pid" || rk_fail "pluto $2 died at startup (see $dir/pluto.out, pluto.log)"
+	[[ -S $dir/run/pluto.ctl ]] || rk_fail "pluto $2: no control socket after 10 s"
+	ls_env timeout 10 "$b/addconn" --ctlsocket "$dir/run/pluto.ctl" --config "$dir/ipsec.conf" \
+		--autoall >>"$dir/addconn.out" 2>&1 || rk_fail "addconn for pluto $2 (see $dir/addconn.out)"
+	rk_log "pluto $2 up in $1 (pid $pid)"
+}
+
+# Ready (control socket answers), or dead.
+ls_ready() {
+	rk_pid_alive "$2" || return 0
+	[[ -S $(ls_dir "$1")/run/pluto.ctl ]] && ls_whack "$1" --briefstatus
+}
+
+ls_log() {
+	echo "$(ls_dir "$1")/pluto.log"
+}
+
+ls_stop() {
+	rk_kill_labels "ls:$2"
+	rk_log "pluto $2 stopped"
+}
+
+# ================================================================ redirect (RFC 5685)
+# Helpers of the test_*redirect*.sh tests and bench/redirect.sh.
+
+# rk_sa_count NAME CONN [STATE]: IKE SAs of CONN (any, or in STATE) in
+# riked NAME's status --json; "-" when rikectl fails.
+rk_sa_count() {
+	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for s in d["sas"] if s["conn"] == sys.argv[1] and
+          (len(sys.argv) < 3 or s["state"] == sys.argv[2])))' "${@:2}" 2>/dev/null || echo -
+}
+
+# rk_has_sa NAME CONN: true when riked NAME holds an ESTABLISHED IKE SA of
+# CONN with an installed Child SA.
+rk_has_sa() {
+	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(s["conn"] == sys.argv[1] and s["state"] == "ESTABLISHED" and
+                  any(c.get("installed") for c in s["children"]) for s in d["sas"]) else 1)' "$2"
+}
+
+# rk_no_sa NAME CONN: true when riked NAME holds no IKE SA of CONN.
+rk_no_sa() {
+	[[ $(rk_sa_count "$1" "$2") == 0 ]]
+}
+
+# sw_sa_remote SW_NAME IKE: the remote host of charon's ESTABLISHED IKE SA
+# IKE ("" when there is none).
+sw_sa_remote() {
+	sw_swanctl "$1" --list-sas --ike "$2" 2>/dev/null | awk -v n="$2" '
+		$1 == n ":" { up = ($3 == "ESTABLISHED,") }
+		up && $1 == "remote" { sub(/\[.*/, "", $NF); print $NF; exit }'
+}
+
+# ping_gaps FILE [INTERVAL_MS]: from "ping -D" output, print
+# "sent received lost max_gap_ms" (max_gap_ms: largest time between two
+# consecutive echo replies, by receive timestamp; sent: highest icmp_seq
+# answered or the count ping printed at exit).
+ping_gaps() {
+	awk '
+		/bytes from/ {
+			ts = substr($1, 2, length($1) - 2) + 0
+			if (n++ > 0 && (ts - last) * 1000 > gap) gap = (ts - last) * 1000
+			last = ts
+			for (i = 1; i <= NF; i++) if ($i ~ /^icmp_seq=/) { s = substr($i, 10) + 0; if (s > hi) hi = s }
+		}
+		/packets transmitted/ { tx = $1 + 0 }
+		END { if (tx < hi) tx = hi; printf "%d %d %d %.1f\n", tx, n, tx - n, gap }' "$1"
+}
+
+# rd_counter_check NAME KEY OP N: riked NAME's redirect counter KEY
+# (sent_init, sent_auth, sent_active, followed, refused, ignored) compared
+# with N (OP: -eq, -ge) in both places the spec puts it: "rikectl redirect
+# --status --json" (KEY) and the stats of "rikectl status --json"
+# (redirects_KEY). Prints what differs and returns 1.
+rd_counter_check() {
+	local a b
+	a=$(rk_ctl "$1" redirect --status --json 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin).get(sys.argv[1], "missing"))' "$2" 2>/dev/null) || a="(rikectl redirect --status failed)"
+	b=$(rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["stats"].get("redirects_" + sys.argv[1], "missing"))' "$2" 2>/dev/null) ||
+		b="(rikectl status failed)"
+	if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]; then
+		case $3 in
+		-eq) ((a == $4 && b == $4)) && return 0 ;;
+		-ge) ((a >= $4 && b >= $4)) && return 0 ;;
+		*) rk_fail "rd_counter_check: unknown comparison $3" ;;
+		esac
+	fi
+	echo "$1: redirect --status $2 = $a, status stats redirects_$2 = $b (want $3 $4)"
+	return 1
+}
