@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 jobs=$(nproc)
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
+# libreswan 4.10 as an interop peer, unpacked beside strongSwan (its package
+# conflicts with strongSwan's); without it the libreswan tests skip.
+if [ $quick -eq 0 ] && [ "$(id -u)" -eq 0 ] && [ ! -x /var/cache/rike-interop/libreswan/usr/libexec/ipsec/pluto ]; then
+	bash tests/interop/get-libreswan.sh >/dev/null || echo "libreswan could not be unpacked: its tests will skip"
+fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"

@@ -38,7 +38,6 @@
 
 #define REDIRECT_RETRY_MS 30000 /* a refused redirect: the connection tries again */
 #define REDIRECT_JOBS     64    /* FQDN targets being resolved */
-#define REDIRECT_LOOPS    64    /* connections whose follows are remembered */
 #define REDIRECT_DEADLINE 4096  /* SAs waiting for their grace time */
 #define DRAIN_TICK_MS     100
 
@@ -87,8 +86,8 @@ static const struct redirect_provider *const providers[] = {
 struct redirect {
 	void *pstate[N_PROVIDERS];
 	struct job jobs[REDIRECT_JOBS];
-	struct loop loops[REDIRECT_LOOPS];
-	size_t n_loops;
+	struct loop *loops; /* owned: one per connection that followed a redirect */
+	size_t n_loops, cap_loops;
 	struct deadline dl[REDIRECT_DEADLINE]; /* min-heap by at */
 	size_t n_dl;
 	unsigned drain_rate;
@@ -270,15 +269,28 @@ static bool allowed(const struct cfg_redirect *p, const char *target)
 	return false;
 }
 
+/* Each connection keeps its own history (7: "for a particular IKEv2 SA
+ * setup"); NULL only when memory runs out. */
 static struct loop *loop_of(struct redirect *r, const char *conn)
 {
+	struct loop *l;
+
 	for (size_t i = 0; i < r->n_loops; i++)
 		if (!strcmp(r->loops[i].conn, conn))
 			return &r->loops[i];
-	if (r->n_loops == REDIRECT_LOOPS)
-		return &r->loops[REDIRECT_LOOPS - 1];
-	snprintf(r->loops[r->n_loops].conn, CFG_NAME_MAX, "%s", conn);
-	return &r->loops[r->n_loops++];
+	if (r->n_loops == r->cap_loops) {
+		size_t cap = r->cap_loops ? 2 * r->cap_loops : 16;
+
+		l = realloc(r->loops, cap * sizeof(*l));
+		if (!l)
+			return NULL;
+		r->loops = l;
+		r->cap_loops = cap;
+	}
+	l = &r->loops[r->n_loops++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->conn, CFG_NAME_MAX, "%s", conn);
+	return l;
 }
 
 /* 7: a redirect that would be the (max+1)-th in period seconds is a loop. */
@@ -364,7 +376,7 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 		return;
 	}
 	l = loop_of(r, c->name);
-	if (loop_full(ike, c, l)) {
+	if (!l || loop_full(ike, c, l)) {
 		snprintf(why, sizeof(why), "loop: %u redirects in %u s", c->redirect.max,
 		         c->redirect.period);
 		refuse(ike, sa, place, why);
@@ -375,7 +387,13 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 	from = *ike_sa_remote(sa);
 	addr_set_port(&from, 0);
 	snprintf(rsa_of(sa)->to, CFG_GW_MAX, "%s", target);
-	sa_log(sa, LOG_NOTICE, "redirect-followed", "to %s (in %s)", target, place_name(place));
+	{
+		char old[64];
+
+		addr_format_host(&from, old, sizeof(old));
+		sa_log(sa, LOG_NOTICE, "redirect-followed", "to %s from %s (in %s)", target, old,
+		       place_name(place));
+	}
 	if (conf_gw_kind(target) == IKEV2_GW_ID_FQDN) {
 		size_t j;
 
@@ -935,6 +953,7 @@ static void redirect_free(struct ike *ike, void *global)
 	for (size_t i = 0; i < N_PROVIDERS; i++)
 		if (providers[i]->free)
 			providers[i]->free(r->pstate[i]);
+	free(r->loops);
 	free(r);
 }
 
