@@ -60,6 +60,11 @@ struct mobike_sa {
 	size_t n_peer_addrs;
 	struct ike_addr verified[MOBIKE_VERIFIED]; /* remote addresses proven to receive */
 	size_t n_verified;
+	/* The peer's addresses this SA has used (its IKE_AUTH address first):
+	 * the additional set leaves out the one in use, so without these a
+	 * move away from it could never come back (IPv4 -> IPv6 -> IPv4). */
+	struct ike_addr used[MOBIKE_PEER_ADDRS];
+	size_t n_used;
 	enum mobike_job job;    /* what our queued/outstanding request is for */
 	uint32_t gen, sent_gen; /* initiator: changes seen / the one the update is for */
 	struct ike_addr new_local, new_remote; /* the path the update or check is for */
@@ -97,6 +102,22 @@ static void path_text(const struct ike_addr *l, const struct ike_addr *r, char *
 	snprintf(buf, len, "%s - %s", a, b);
 }
 
+static bool in_set(const struct ike_addr *set, size_t n, const struct ike_addr *a);
+
+static void note_used(struct mobike_sa *s, const struct ike_addr *r)
+{
+	struct ike_addr a = *r;
+
+	addr_set_port(&a, 0);
+	if (in_set(s->used, s->n_used, &a))
+		return;
+	if (s->n_used == MOBIKE_PEER_ADDRS)
+		memmove(&s->used[0], &s->used[1], sizeof(s->used[0]) * (MOBIKE_PEER_ADDRS - 1));
+	else
+		s->n_used++;
+	s->used[s->n_used - 1] = a;
+}
+
 /* Move the SA (IKE and Child SAs) and say so, once (both sides). */
 static void move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *l,
                  const struct ike_addr *r, const char *why)
@@ -106,6 +127,8 @@ static void move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *l,
 	path_text(ike_sa_local(sa), ike_sa_remote(sa), from, sizeof(from));
 	path_text(l, r, to, sizeof(to));
 	mb_of(ike)->moves++;
+	note_used(msa_of(sa), ike_sa_remote(sa));
+	note_used(msa_of(sa), r);
 	sa_log(sa, LOG_NOTICE, "mobike-moved", "%s -> %s (%s)", from, to, why);
 	ike_sa_move(ike, sa, l, r);
 }
@@ -131,8 +154,16 @@ static bool local_has(struct ike *ike, const struct ike_addr *a)
 /* 3.4, 3.6: our addresses other than the one in use, or NO_ADDITIONAL_ADDRESSES. */
 static int add_addresses(struct ike *ike, struct ike_sa *sa, struct wire_msg *m)
 {
-	size_t n, k = 0;
+	size_t n, k = 0, clen;
 	const struct ike_addr *l = ike_local_addrs(ike, &n);
+	struct ike_addr cur = *ike_sa_local(sa);
+	const uint8_t *cb = addr_bytes(&cur, &clen);
+	static const uint8_t zero[16];
+
+	/* The address in use is not an additional one; with a wildcard local
+	 * address, it is the one the routing table picks (3.4). */
+	if (!cb || !memcmp(cb, zero, clen))
+		(void)ike_route(ike, ike_sa_remote(sa), &cur);
 
 	for (size_t i = 0; i < n; i++) {
 		struct wire_addr wa;
@@ -140,7 +171,7 @@ static int add_addresses(struct ike *ike, struct ike_sa *sa, struct wire_msg *m)
 		size_t alen, dlen;
 		const uint8_t *p = addr_bytes(&l[i], &alen);
 
-		if (!p || same_host(&l[i], ike_sa_local(sa)) || k == WIRE_ADDITIONAL_ADDR_MAX)
+		if (!p || same_host(&l[i], &cur) || k == WIRE_ADDITIONAL_ADDR_MAX)
 			continue;
 		wa.len = (uint8_t)alen;
 		memcpy(wa.addr, p, alen);
@@ -300,7 +331,18 @@ static int build_request(struct ext_ctx *c)
 }
 
 /* The initiator's decision (3.5): which path now, and go there at once. */
+static void reconsider_from(struct ike *ike, struct ike_sa *sa, const char *why,
+                            const struct ike_addr *prefer);
+
 static void reconsider(struct ike *ike, struct ike_sa *sa, const char *why)
+{
+	reconsider_from(ike, sa, why, NULL);
+}
+
+/* prefer: the peer moved itself there (its new address set came from it and
+ * leaves out the one in use, 3.5): try it first, and not the old one. */
+static void reconsider_from(struct ike *ike, struct ike_sa *sa, const char *why,
+                            const struct ike_addr *prefer)
 {
 	struct mobike_sa *s = msa_of(sa);
 	struct ike_addr src, dst = *ike_sa_remote(sa);
@@ -309,14 +351,20 @@ static void reconsider(struct ike *ike, struct ike_sa *sa, const char *why)
 
 	if (!active(s) || !ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED)
 		return;
-	/* The peer's current address first, then its other addresses. */
-	for (size_t i = 0; i <= s->n_peer_addrs; i++) {
+	/* The peer's current address first, then its other addresses, then
+	 * those it used before. */
+	for (size_t i = 0; i <= s->n_peer_addrs + s->n_used; i++) {
 		if (i)
-			dst = s->peer_addrs[i - 1];
+			dst = i <= s->n_peer_addrs ? s->peer_addrs[i - 1]
+			                           : s->used[i - 1 - s->n_peer_addrs];
+		else if (prefer)
+			dst = *prefer;
+		if (prefer && i && same_host(&dst, ike_sa_remote(sa)))
+			continue;
 		if (ike_route(ike, &dst, &src) < 0 || !local_has(ike, &src))
 			continue;
 		addr_set_port(&src, lport);
-		if (i)
+		if (i || prefer)
 			addr_set_port(&dst, addr_port(ike_sa_remote(sa)));
 		else
 			dst = *ike_sa_remote(sa);
@@ -349,7 +397,8 @@ static enum ext_result update_in(struct ext_ctx *c)
 	                !addr_equal(c->local, ike_sa_local(c->sa));
 	/* Authenticated before this update: its set, and addresses checked. */
 	bool known = in_set(s->verified, s->n_verified, c->remote) ||
-	             in_set(s->peer_addrs, s->n_peer_addrs, c->remote);
+	             in_set(s->peer_addrs, s->n_peer_addrs, c->remote) ||
+	             in_set(s->used, s->n_used, c->remote);
 	int nat;
 
 	mb->updates_received++;
@@ -498,6 +547,7 @@ static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
 	case EXT_AUTH_RESP_IN:
 		s->peer = wire_msg_find_notify(c->in, IKEV2_N_MOBIKE_SUPPORTED) != NULL;
 		take_addresses(s, c->in);
+		note_used(s, c->remote); /* authenticated: the peer is there */
 		return EXT_CONTINUE;
 	case EXT_INFO_REQ_OUT:
 		return build_request(c) < 0 ? EXT_FAIL : EXT_CONTINUE;
@@ -537,12 +587,17 @@ static bool mobike_transmit(struct ext_ctx *c, unsigned tries, struct ike_addr *
 	if (!ike_sa_initiator(c->sa) || tries < MOBIKE_PROBE_FROM)
 		return false;
 	l = ike_local_addrs(c->ike, &nl);
-	np = s->n_peer_addrs + 1;
+	np = s->n_peer_addrs + s->n_used + 1;
 	if (!nl)
 		return false;
 	k = tries - MOBIKE_PROBE_FROM;
 	*local = l[k % nl];
-	*remote = k / nl % np ? s->peer_addrs[k / nl % np - 1] : *ike_sa_remote(c->sa);
+	if (!(k / nl % np))
+		*remote = *ike_sa_remote(c->sa);
+	else if (k / nl % np <= s->n_peer_addrs)
+		*remote = s->peer_addrs[k / nl % np - 1];
+	else
+		*remote = s->used[k / nl % np - 1 - s->n_peer_addrs];
 	if (local->ss.ss_family != remote->ss.ss_family)
 		return false;
 	addr_set_port(local, addr_port(ike_sa_local(c->sa)));
