@@ -881,3 +881,282 @@ swrk_ping() {
 	}
 	rk_log "ping $2 -> $3: $n/$n answered, rtt $(sed -n 's/^rtt [^=]*= //p' <<<"$out")"
 }
+
+# ================================================================ mobility
+# Helpers of the MOBIKE tests (test_mobike_*.sh) and bench/mobike.sh:
+# extra links, address changes, a continuous ping with loss accounting, and
+# strongSwan's IKE keys turned into a tshark decryption row, so notifies
+# inside SK (UPDATE_SA_ADDRESSES, COOKIE2) can be checked on the wire.
+
+# link_ns_if A B IF_A IF_B ADDR_A ADDR_B: like link_ns, with the interface
+# names given (several links between the same two namespaces).
+link_ns_if() {
+	local nsa nsb
+	nsa=$(ns_name "$1") || exit 1
+	nsb=$(ns_name "$2") || exit 1
+	ip link add "$3" netns "$nsa" type veth peer name "$4" netns "$nsb" ||
+		rk_fail "veth $1/$3 <-> $2/$4"
+	RK_VETHS+=("$nsa $3" "$nsb $4")
+	[[ -z ${5:-} ]] || ns_addr "$1" "$3" "$5"
+	[[ -z ${6:-} ]] || ns_addr "$2" "$4" "$6"
+	ip -n "$nsa" link set "$3" up || rk_fail "link up $3"
+	ip -n "$nsb" link set "$4" up || rk_fail "link up $4"
+}
+
+# ns_mobile NAME: sysctls of a namespace whose addresses come and go:
+# secondaries are promoted when the primary address of a subnet is deleted
+# (else the kernel deletes them with it) and reverse-path filtering is off
+# (multihomed hosts receive on either link).
+ns_mobile() {
+	ns_exec "$1" sysctl -qw net.ipv4.conf.all.promote_secondaries=1 \
+		net.ipv4.conf.default.promote_secondaries=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 >/dev/null || rk_fail "sysctls in $1"
+	local d
+	for d in $(ip -n "$(ns_name "$1")" -o link show | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+		ns_exec "$1" sysctl -qw "net.ipv4.conf.$d.promote_secondaries=1" \
+			"net.ipv4.conf.$d.rp_filter=0" >/dev/null 2>&1 || true
+	done
+}
+
+# ns_addr_del NAME IFACE ADDR (same prefix defaults as ns_addr). Sets
+# RK_DEL_T0/RK_DEL_T1 to the epoch time (EPOCHREALTIME) just before and
+# just after the ip command.
+ns_addr_del() {
+	local ns addr=$3
+	ns=$(ns_name "$1") || exit 1
+	if [[ $addr == *:* ]]; then
+		[[ $addr == */* ]] || addr="$addr/64"
+	else
+		[[ $addr == */* ]] || addr="$addr/24"
+	fi
+	RK_DEL_T0=$EPOCHREALTIME
+	ip -n "$ns" addr del "$addr" dev "$2" || rk_fail "addr del $addr on $2 in $1"
+	RK_DEL_T1=$EPOCHREALTIME
+}
+
+# ns_link_down NAME IFACE: like ns_addr_del, for `ip link set IFACE down`.
+ns_link_down() {
+	local ns
+	ns=$(ns_name "$1") || exit 1
+	RK_DEL_T0=$EPOCHREALTIME
+	ip -n "$ns" link set "$2" down || rk_fail "link $2 down in $1"
+	RK_DEL_T1=$EPOCHREALTIME
+}
+
+# mon_start LABEL NS: `ip -ts monitor address link route` in NS, to
+# $RK_RUN/mon-LABEL.out: when the kernel applied an address or link change
+# (the ip command's own start-up, 5-15 ms on a loaded machine, is not).
+mon_start() {
+	local ns
+	ns=$(ns_name "$2") || exit 1
+	rk_spawn "mon:$1" "$RK_RUN/mon-$1.out" ip netns exec "$ns" ip -ts monitor address link route
+	sleep 0.2
+}
+
+# mon_time LABEL AFTER REGEX: epoch time of the first event line after
+# epoch time AFTER that matches REGEX (python re); empty if none.
+mon_time() {
+	python3 - "$RK_RUN/mon-$1.out" "$2" "$3" <<-'PYEOF'
+		import datetime, re, sys
+		f, after, rx = sys.argv[1], float(sys.argv[2]) - 0.001, re.compile(sys.argv[3])
+		for line in open(f, errors="replace"):
+		    m = re.match(r'^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\] (.*)', line)
+		    if not m:
+		        continue
+		    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+		    if t >= after and rx.search(m.group(2)):
+		        print("%.6f" % t)
+		        break
+	PYEOF
+}
+
+# mon_event_time LABEL REGEX: the kernel's time of the change that
+# ns_addr_del / ns_link_down just made (mon_time after RK_DEL_T0), waited
+# for up to 2 s; RK_DEL_T1 (the ip command's return) when the monitor did
+# not report it.
+mon_event_time() {
+	local t="" i
+	for ((i = 0; i < 20; i++)); do
+		t=$(mon_time "$1" "$RK_DEL_T0" "$2")
+		[[ -n $t ]] && break
+		sleep 0.1
+	done
+	if [[ -z $t ]]; then
+		rk_log "ip monitor did not report /$2/; using the ip command's return time"
+		t=$RK_DEL_T1
+	fi
+	echo "$t"
+}
+
+# ---------------------------------------------------------------- ping stream
+
+# ping_start LABEL NS SRC DST [INTERVAL_S]: a continuous ping (default every
+# 10 ms) with receive timestamps (-D) into ping_file LABEL.
+ping_start() {
+	local ns
+	ns=$(ns_name "$2") || exit 1
+	rk_spawn "ping:$1" "$(ping_file "$1")" ip netns exec "$ns" \
+		ping -D -n -i "${5:-0.01}" -I "$3" "$4"
+}
+
+ping_file() {
+	echo "$RK_RUN/ping-$1.out"
+}
+
+# ping_stop LABEL: SIGINT (ping prints its summary), after letting the
+# requests in flight come back.
+ping_stop() {
+	sleep 0.2
+	RK_SIG=INT rk_kill_labels "ping:$1"
+}
+
+# ping_replied_since LABEL T: true when a reply arrived after epoch time T.
+ping_replied_since() {
+	local f
+	f=$(ping_file "$1")
+	tail -n 50 "$f" 2>/dev/null | awk -v t="$2" '
+		/bytes from/ { ts = substr($1, 2, length($1) - 2); if (ts + 0 > t + 0) ok = 1 }
+		END { exit !ok }'
+}
+
+# ping_report LABEL T0 [T_END]: what the stream saw around an event at epoch
+# time T0, one line of key=value:
+#   sent, recv      requests up to the last one answered, replies (duplicates once)
+#   lost            requests up to the last answered one that got no reply
+#   outage_ms       T0 -> first reply to a request sent at or after T0
+#                   (send time = receive time - rtt), "none" if there was none
+#   maxgap_ms       largest gap between consecutive replies from T0 - 1 s on
+#   after           replies to requests sent after T0
+#   tail_lost       lost among the last 50 requests up to the last answered one
+# Only requests sent before T_END (default: all) count.
+ping_report() {
+	python3 - "$(ping_file "$1")" "$2" "${3:-0}" <<-'PYEOF'
+		import re, sys
+		f, t0, tend = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+		rx = re.compile(r'^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+) .*time=([\d.]+) ms')
+		rep = {}
+		for line in open(f, errors="replace"):
+		    m = rx.match(line)
+		    if not m:
+		        continue
+		    recv, seq, rtt = float(m.group(1)), int(m.group(2)), float(m.group(3)) / 1000
+		    if tend and recv - rtt > tend:
+		        continue
+		    rep.setdefault(seq, (recv, recv - rtt))
+		if not rep:
+		    print("sent=0 recv=0 lost=0 outage_ms=none maxgap_ms=none after=0 tail_lost=0")
+		    sys.exit(0)
+		lo, hi = min(rep), max(rep)
+		missing = [s for s in range(lo, hi + 1) if s not in rep]
+		after = sorted(v[0] for v in rep.values() if v[1] >= t0)
+		outage = "%.1f" % ((after[0] - t0) * 1000) if after else "none"
+		times = sorted(v[0] for v in rep.values() if v[0] >= t0 - 1)
+		gaps = [b - a for a, b in zip(times, times[1:])]
+		maxgap = "%.1f" % (max(gaps) * 1000) if gaps else "none"
+		tail = [s for s in range(max(lo, hi - 49), hi + 1) if s not in rep]
+		print("sent=%d recv=%d lost=%d outage_ms=%s maxgap_ms=%s after=%d tail_lost=%d" % (
+		    hi - lo + 1, len(rep), len(missing), outage, maxgap, len(after), len(tail)))
+	PYEOF
+}
+
+# kv KEY "k=v k=v ...": the value of KEY in a ping_report line.
+kv() {
+	local w
+	for w in $2; do
+		[[ $w == "$1="* ]] && {
+			echo "${w#*=}"
+			return 0
+		}
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- IKE keys on the wire
+
+# sw_keylog_conf NAME: strongswan.conf lines (for sw_start's EXTRA) that make
+# charon NAME log IKE key material (ike = 4) to $dir/keys.log. Test peers
+# only: this logs secrets.
+sw_keylog_conf() {
+	cat <<-EOF
+		filelog {
+			keys {
+				path = $(sw_dir "$1")/keys.log
+				ike_name = yes
+				append = no
+				flush_line = yes
+				default = -1
+				ike = 4
+			}
+		}
+	EOF
+}
+
+# sw_ike_keyrow NAME IKE: a Wireshark ikev2_decryption_table row for charon
+# NAME's current IKE SA of connection IKE (SPIs from swanctl, SK_ei/SK_er
+# from keys.log, matched by the SA's unique id). AES-GCM-16 with 256-bit keys
+# only (the suite the MOBIKE tests use); fails the test otherwise.
+sw_ike_keyrow() {
+	local raw spi_i spi_r uid enc
+	raw=$(sw_list_sas "" "$1" --ike "$2" --raw 2>/dev/null) || rk_fail "swanctl --list-sas ($1)"
+	spi_i=$(sed -n 's/.* initiator-spi=\([0-9a-f]*\) .*/\1/p' <<<"$raw" | head -1)
+	spi_r=$(sed -n 's/.* responder-spi=\([0-9a-f]*\) .*/\1/p' <<<"$raw" | head -1)
+	uid=$(sed -n 's/^list-sa event {[^ ]* {uniqueid=\([0-9]*\) .*/\1/p' <<<"$raw" | head -1)
+	enc=$(sed -n 's/.* encr-alg=\([^ ]*\) encr-keysize=\([0-9]*\) .*/\1-\2/p' <<<"$raw" | head -1)
+	[[ -n $spi_i && -n $spi_r && -n $uid ]] || rk_fail "charon $1 has no IKE SA '$2'"
+	[[ $enc == AES_GCM_16-256 ]] || rk_fail "sw_ike_keyrow: IKE cipher $enc unsupported"
+	python3 - "$(sw_dir "$1")/keys.log" "$2" "$uid" "$spi_i" "$spi_r" <<-'PYEOF' ||
+		import re, sys
+		log, name, uid, spi_i, spi_r = sys.argv[1:]
+		# a responder's SA has no name before IKE_AUTH: "<UID>", later "<NAME|UID>"
+		tag = re.compile(r'<(?:%s\|)?%s> ' % (re.escape(name), uid))
+		keys, cur = {}, None
+		hexl = re.compile(r'^\s*\d+: ((?:[0-9A-F]{2} )+)')
+		for line in open(log, errors="replace"):
+		    t = tag.search(line)
+		    if not t:
+		        continue
+		    rest = line[t.end():]
+		    m = re.match(r'\s*(Sk_e[ir]) secret => (\d+) bytes', rest)
+		    if m:
+		        cur = m.group(1)
+		        keys[cur] = ""
+		        continue
+		    h = hexl.match(rest) if cur else None
+		    if h:
+		        keys[cur] += h.group(1).replace(" ", "").lower()
+		    else:
+		        cur = None
+		if len(keys.get("Sk_ei", "")) != 72 or len(keys.get("Sk_er", "")) != 72:
+		    sys.exit("no AES-GCM-256 SK_ei/SK_er for %s in %s" % (tag, log))
+		print('%s,%s,%s,%s,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"' % (
+		    spi_i, spi_r, keys["Sk_ei"], keys["Sk_er"]))
+	PYEOF
+		rk_fail "no IKE keys of $2 in charon $1's keys.log"
+}
+
+# tshark_ike FILE [KEYROW]: one line per IKE message in capture FILE:
+#   frame epoch_time src dst exchange R-flag msgid notify,notify,...
+# (notify types as numbers, including those inside SK when KEYROW decrypts
+# them; "-" when none). tshark failing fails the test.
+tshark_ike() {
+	local -a o=()
+	[[ -z ${2:-} ]] || o=(-o "uat:ikev2_decryption_table:$2")
+	tshark_read "$1" "${o[@]}" -Y isakmp -T fields -E occurrence=a -E aggregator=, \
+		-e frame.number -e frame.time_epoch -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst \
+		-e isakmp.exchangetype -e isakmp.flag_r -e isakmp.messageid -e isakmp.notify.msgtype |
+		awk -F'\t' '{ printf "%s %s %s %s %s %s %s %s\n", $1, $2, ($3 != "" ? $3 : $4),
+			($5 != "" ? $5 : $6), $7, $8, $9, ($10 != "" ? $10 : "-") }' || {
+		cat "$RK_RUN/tshark-read.err" >&2
+		rk_fail "tshark -r $1 (IKE) failed"
+	}
+}
+
+# tshark_esp FILE: one line per ESP-in-UDP packet: frame epoch_time src dst spi
+tshark_esp() {
+	tshark_read "$1" -Y esp -T fields -e frame.number -e frame.time_epoch \
+		-e ip.src -e ipv6.src -e ip.dst -e ipv6.dst -e esp.spi |
+		awk -F'\t' '{ print $1, $2, ($3 != "" ? $3 : $4), ($5 != "" ? $5 : $6), $7 }' || {
+		cat "$RK_RUN/tshark-read.err" >&2
+		rk_fail "tshark -r $1 (ESP) failed"
+	}
+}
