@@ -176,16 +176,16 @@ mob_rk_events() {
 	grep -E ' mobike-[a-z-]+( |$)' "$(rk_log_file "$1")"
 }
 
-# mob_wire_check CAP KEYROW T0 OLD NEW GW_OLD GW_NEW RR
-# The capture CAP (on the gateway side), decrypted with KEYROW, after the
+# mob_wire_check CAP KEYROW T0 OLD NEW GW_OLD GW_NEW RR [T_END]
+# The capture CAP (only what came before epoch time T_END, if given) (on the gateway side), decrypted with KEYROW, after the
 # client's address change at epoch time T0 from OLD to NEW (the gateway from
 # GW_OLD to GW_NEW; the same unless the family changes):
 #  - one IKE_SA_INIT request in the whole capture (no new IKE SA);
 #  - IKE_AUTH request and response both carry MOBIKE_SUPPORTED (RFC 4555 3.3);
 #  - after T0, an INFORMATIONAL request NEW -> GW_NEW carrying
 #    UPDATE_SA_ADDRESSES (3.5) and its response GW_NEW -> NEW;
-#  - ESP NEW -> GW_NEW and GW_NEW -> NEW after the update; no ESP
-#    GW_OLD -> OLD once ESP GW_NEW -> NEW has started;
+#  - ESP NEW -> GW_NEW after the update and GW_NEW -> NEW after T0; no
+#    ESP GW_OLD -> OLD once that has started;
 #  - RR=1: the gateway's return-routability check (3.7): an INFORMATIONAL
 #    request GW_NEW -> NEW with COOKIE2 after the update, answered from NEW
 #    with COOKIE2, and ESP GW_NEW -> NEW no earlier than that request.
@@ -196,19 +196,22 @@ mob_wire_check() {
 	tshark_esp "$cap" >"$RK_RUN/wire-esp.txt"
 	out=$(python3 - "$RK_RUN/wire-ike.txt" "$RK_RUN/wire-esp.txt" "${@:3}" <<-'PYEOF'
 		import sys
-		ikef, espf, t0, old, new, gwo, gwn, rr = sys.argv[1:]
+		ikef, espf, t0, old, new, gwo, gwn, rr = sys.argv[1:9]
 		t0, rr = float(t0), rr == "1"
+		tend = float(sys.argv[9]) if len(sys.argv) > 9 and sys.argv[9] else float("inf")
 		ike = []
 		for l in open(ikef):
 		    f = l.split()
 		    if len(f) < 8:
+		        continue
+		    if float(f[1]) >= tend:
 		        continue
 		    ike.append(dict(fr=int(f[0]), t=float(f[1]), src=f[2], dst=f[3], x=int(f[4]),
 		                    r=f[5] in ("1", "True"), mid=f[6], n=set(f[7].split(",")) - {"-"}))
 		esp = []
 		for l in open(espf):
 		    f = l.split()
-		    if len(f) >= 5:
+		    if len(f) >= 5 and float(f[1]) < tend:
 		        esp.append(dict(fr=int(f[0]), t=float(f[1]), src=f[2], dst=f[3], spi=f[4]))
 		errs, notes = [], []
 		ms = lambda t: "%+.1f ms" % ((t - t0) * 1000)
@@ -239,7 +242,7 @@ mob_wire_check() {
 		else:
 		    notes.append("response frame %d %s" % (resp[0]["fr"], ms(resp[0]["t"])))
 		up_new = [p for p in esp if p["src"] == new and p["dst"] == gwn and p["t"] >= u["t"]]
-		dn_new = [p for p in esp if p["src"] == gwn and p["dst"] == new]
+		dn_new = [p for p in esp if p["src"] == gwn and p["dst"] == new and p["t"] >= t0]
 		if not up_new:
 		    errs.append("no ESP %s -> %s after the update" % (new, gwn))
 		else:
