@@ -2,8 +2,8 @@
 #
 # test_mobike_gateway.sh: strongSwan 5.9.8 as the MOBIKE (RFC 4555) mobile
 # client, riked as the gateway. The client gets a second address on its
-# link, then its current address is deleted under a 10 ms ping through the
-# tunnel; strongSwan sends UPDATE_SA_ADDRESSES from the new address (after
+# link and its current address is deleted right after (before strongSwan
+# announces the new one) under a 10 ms ping through the tunnel; strongSwan sends UPDATE_SA_ADDRESSES from the new address (after
 # its fixed 100 ms wait) and riked, as the responder, checks return
 # routability (RFC 4555 3.7: an INFORMATIONAL request with COOKIE2 to the
 # new address) before its ESP goes there (3.5).
@@ -70,8 +70,10 @@ fi
 ping_start c c "$MOB_CL_IN" "$MOB_GW_IN"
 wait_until 10 ping_replied_since c "$EPOCHREALTIME" || rk_fail "no traffic through the tunnel"
 mon_start c c
+# The new address appears and the old one goes at once (renumbering), within
+# strongSwan's 100 ms wait: it sends no address list (3.6) first, so the
+# gateway has no authenticated word on 10.77.0.3 and must check it (3.7).
 ns_addr c to_g 10.77.0.3/24
-sleep 1 # strongSwan announces the new address (ADDITIONAL_IP4_ADDRESS, 3.6) first
 ns_addr_del c to_g 10.77.0.1/24
 t0=$(mon_event_time c 'Deleted .*inet 10\.77\.0\.1/')
 rk_log "deleted 10.77.0.1 at $t0"
