@@ -256,10 +256,13 @@ mob_wire_check() {
 		    if stale:
 		        errs.append("%d ESP packets %s -> %s after ESP went to %s (last %s)" % (
 		            len(stale), gwo, old, new, ms(stale[-1]["t"])))
-		    if rr:
-		        chk = [m for m in ike if m["x"] == 37 and not m["r"] and m["src"] == gwn and
-		               m["dst"] == new and m["t"] >= u["t"]]
-		        ck = [m for m in chk if "16401" in m["n"]]
+		    chk = [m for m in ike if m["x"] == 37 and not m["r"] and m["src"] == gwn and
+		           m["dst"] == new and m["t"] >= u["t"]]
+		    ck = [m for m in chk if "16401" in m["n"]]
+		    if not rr:
+		        notes.append("gateway COOKIE2 check: %s" % (
+		            "frame %d %s" % (ck[0]["fr"], ms(ck[0]["t"])) if ck else "none"))
+		    else:
 		        if not ck:
 		            errs.append("no return-routability check: no INFORMATIONAL request %s -> %s "
 		                        "with COOKIE2 after the update (gateway requests: %s)" % (
