@@ -1031,6 +1031,7 @@ ping_replied_since() {
 #   maxgap_ms       largest gap between consecutive replies from T0 - 1 s on
 #   after           replies to requests sent after T0
 #   tail_lost       lost among the last 50 requests up to the last answered one
+#   rate_hz         requests per second the stream achieved
 # Only requests sent before T_END (default: all) count.
 ping_report() {
 	python3 - "$(ping_file "$1")" "$2" "${3:-0}" <<-'PYEOF'
@@ -1047,7 +1048,7 @@ ping_report() {
 		        continue
 		    rep.setdefault(seq, (recv, recv - rtt))
 		if not rep:
-		    print("sent=0 recv=0 lost=0 outage_ms=none maxgap_ms=none after=0 tail_lost=0")
+		    print("sent=0 recv=0 lost=0 outage_ms=none maxgap_ms=none after=0 tail_lost=0 rate_hz=none")
 		    sys.exit(0)
 		lo, hi = min(rep), max(rep)
 		missing = [s for s in range(lo, hi + 1) if s not in rep]
@@ -1057,8 +1058,10 @@ ping_report() {
 		gaps = [b - a for a, b in zip(times, times[1:])]
 		maxgap = "%.1f" % (max(gaps) * 1000) if gaps else "none"
 		tail = [s for s in range(max(lo, hi - 49), hi + 1) if s not in rep]
-		print("sent=%d recv=%d lost=%d outage_ms=%s maxgap_ms=%s after=%d tail_lost=%d" % (
-		    hi - lo + 1, len(rep), len(missing), outage, maxgap, len(after), len(tail)))
+		span = rep[hi][1] - rep[lo][1]
+		rate = "%.0f" % ((hi - lo) / span) if span > 0 else "none"
+		print("sent=%d recv=%d lost=%d outage_ms=%s maxgap_ms=%s after=%d tail_lost=%d rate_hz=%s" % (
+		    hi - lo + 1, len(rep), len(missing), outage, maxgap, len(after), len(tail), rate))
 	PYEOF
 }
 
