@@ -21,9 +21,11 @@
 # userspace data plane, strongSwan's kernel-libipsec).
 #
 # Each round runs its own ping through the tunnel, every 10 ms with receive
-# timestamps; the change is timed by `ip -ts monitor` in the client's
-# namespace (the kernel's event, not the ip command's start). Per round:
-#   outage  event -> first echo reply to a request sent after the event
+# timestamps. The change is handed to an `ip -batch` already running in the
+# client's namespace (ipb_start: starting a new ip took 5-35 ms here) and
+# timed from that moment, a lower bound of the kernel's change (`ip -ts
+# monitor` reading it is logged as an upper bound). Per round:
+#   outage  change -> first echo reply to a request sent after the change
 #   lost    requests of the round's stream that got no reply
 #   gap     largest gap between two consecutive replies
 # A round without a reply within BOUND_S (10) is a miss; the client is then
@@ -70,7 +72,7 @@ for c in "${CONFIGS[@]}"; do
 	esac
 done
 
-RESULTS=$RK_RUN/results.txt # "config round outage_ms lost gap_ms" or "config round miss"
+RESULTS=$RK_RUN/results.txt # "config round outage_ms lost gap_ms monitor_ms rate_hz" or "config round miss"
 : >"$RESULTS"
 
 # riked's output with a receive timestamp (epoch seconds) on every line, so
@@ -125,6 +127,7 @@ setup() {
 	mob_client "$k" "${p}_c" "${p}_c" "${GWA[$cfg]}"
 	wait_until 10 mob_up "$GWK" "${p}_g" || rk_fail "$cfg: gateway has no SA"
 	mon_start "${p}_c" "${p}_c"
+	ipb_start "${p}_c"
 	rk_log "$cfg: up ($(mob_state "$k" "${p}_c"))"
 }
 declare -A GWA=()
@@ -161,17 +164,18 @@ change() {
 	*-addr)
 		[[ $cur == 10.77.0.1 || $cur == 10.77.0.3 ]] || rk_fail "$cfg: client on '$cur'"
 		ns_addr_del "${p}_c" "to_${p}_g" "$cur/24"
-		T_EVENT=$(mon_event_time "${p}_c" "Deleted .*inet ${cur//./\\.}/")
+		T_MON=$(mon_event_time "${p}_c" "Deleted .*inet ${cur//./\\.}/")
 		UNDO="ns_addr ${p}_c to_${p}_g $cur/24"
 		;;
 	*-link)
 		dev=$(uplink_of "$cur")
 		[[ $dev != "?" ]] || rk_fail "$cfg: client on '$cur'"
 		ns_link_down "${p}_c" "$dev"
-		T_EVENT=$(mon_event_time "${p}_c" "$dev.*state DOWN|$dev.*<[^>]*> ")
+		T_MON=$(mon_event_time "${p}_c" "$dev.*state DOWN|$dev.*<[^>]*> ")
 		UNDO="ip -n $(ns_name "${p}_c") link set $dev up && add_route $cfg $dev"
 		;;
 	esac
+	T_EVENT=$RK_DEL_T0
 	WHAT="$cur"
 }
 
@@ -217,9 +221,10 @@ round() {
 		ping_stop "$lbl"
 		rep=$(ping_report "$lbl" "$T_EVENT")
 		[[ $k == rike ]] && ev=$(rike_events "$(rk_log_file "${p}_c")" "$T_EVENT")
-		echo "$cfg $r $(kv outage_ms "$rep") $(kv lost "$rep") $(kv maxgap_ms "$rep")" >>"$RESULTS"
-		out=$(printf '%-10s round %2d: %s gone, outage %6s ms, lost %3s, largest gap %6s ms' "$cfg" "$r" \
-			"$WHAT" "$(kv outage_ms "$rep")" "$(kv lost "$rep")" "$(kv maxgap_ms "$rep")")
+		echo "$cfg $r $(kv outage_ms "$rep") $(kv lost "$rep") $(kv maxgap_ms "$rep") $(mob_ms "$T_EVENT" "$T_MON") $(kv rate_hz "$rep")" >>"$RESULTS"
+		out=$(printf '%-10s round %2d: %s gone, outage %6s ms, lost %3s, largest gap %6s ms, ip monitor %s ms, %s/s' \
+			"$cfg" "$r" "$WHAT" "$(kv outage_ms "$rep")" "$(kv lost "$rep")" "$(kv maxgap_ms "$rep")" \
+			"$(mob_ms "$T_EVENT" "$T_MON")" "$(kv rate_hz "$rep")")
 		echo "$out${ev:+ ($ev)}"
 		eval "$UNDO" || rk_fail "$cfg: cannot restore ($UNDO)"
 		sleep 1.5 # the client announces the address again / may move back

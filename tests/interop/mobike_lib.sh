@@ -287,14 +287,15 @@ mob_wire_check() {
 	rk_log "on the wire: $out"
 }
 
-# mob_report WHAT LABEL T_EVENT: log the ping stream's figures around the
-# change at epoch time T_EVENT (from mon_event_time); fail when traffic did
-# not resume or the last 50 requests were not all answered. Loss and outage
-# are reported, not asserted (timing targets live in bench/mobike.sh).
+# mob_report WHAT LABEL T_EVENT [T_MON]: log the ping stream's figures
+# around the change handed to ip at epoch time T_EVENT (RK_DEL_T0; T_MON:
+# when ip monitor read it, from mon_event_time); fail when traffic did not
+# resume or the last 50 requests were not all answered. Loss and outage are
+# reported, not asserted (timing targets live in bench/mobike.sh).
 mob_report() {
 	local r
 	r=$(ping_report "$2" "$3")
-	rk_log "$1: pings $r (ip ran from $(mob_ms "$3" "$RK_DEL_T0") to $(mob_ms "$3" "$RK_DEL_T1") ms of the kernel event)"
+	rk_log "$1: pings $r (from the change handed to ip; ip monitor read it at ${4:+$(mob_ms "$3" "$4")} ms, seen done at $(mob_ms "$3" "$RK_DEL_T1") ms)"
 	[[ $(kv outage_ms "$r") != none ]] || rk_fail "$1: no ping answered after the change"
 	(($(kv after "$r") >= 50)) || rk_fail "$1: only $(kv after "$r") pings answered after the change"
 	[[ $(kv tail_lost "$r") == 0 ]] || rk_fail "$1: pings still lost at the end ($r)"

@@ -66,15 +66,17 @@ fi
 ping_start c c "$MOB_CL_IN" "$MOB_GW_IN"
 wait_until 10 ping_replied_since c "$EPOCHREALTIME" || rk_fail "no traffic through the tunnel"
 mon_start c c
+ipb_start c
 ns_addr c to_g 10.77.0.3/24
 sleep 1 # the client may announce its new address (RFC 4555 3.6) first
 ns_addr_del c to_g 10.77.0.1/24
-t0=$(mon_event_time c 'Deleted .*inet 10\.77\.0\.1/')
+t0=$RK_DEL_T0
+tm=$(mon_event_time c 'Deleted .*inet 10\.77\.0\.1/')
 rk_log "deleted 10.77.0.1 at $t0"
 wait_until 10 mob_ping_resumed c "$t0" || rk_fail "pings did not resume within 10 s"
 sleep 2
 ping_stop c
-mob_report "address change" c "$t0"
+mob_report "address change" c "$t0" "$tm"
 
 wait_until 5 mob_local_is "$CL" c 10.77.0.3 || rk_fail "client path: $(mob_state "$CL" c)"
 after=$(mob_state "$CL" c)

@@ -76,6 +76,8 @@ if [[ $GW == rike ]]; then
 fi
 
 mon_start c c
+
+ipb_start c
 STEPS=()
 WIRE=()
 
@@ -85,7 +87,7 @@ WIRE=()
 # word on NEW: it must check return routability (3.7). ANNOUNCE=1: 1 s
 # later, after strongSwan's ADDITIONAL_IP4_ADDRESS: the check may be skipped.
 move() {
-	local step=$1 old=$2 new=$3 ann=$4 t0 after gw_after st p_remote n_upd n_rr n_mv rr0=0
+	local step=$1 old=$2 new=$3 ann=$4 t0 tm after gw_after st p_remote n_upd n_rr n_mv rr0=0
 	rk_log "---- $step: $old -> $new"
 	[[ $GW == rike ]] && rr0=$(swrk_json g 'd["stats"]["mobike_rr_checks"]')
 	ping_start "$step" c "$MOB_CL_IN" "$MOB_GW_IN"
@@ -93,11 +95,12 @@ move() {
 	ns_addr c to_g "$new/24"
 	((ann)) && sleep 1
 	ns_addr_del c to_g "$old/24"
-	t0=$(mon_event_time c "Deleted .*inet ${old//./\\.}/")
+	t0=$RK_DEL_T0
+	tm=$(mon_event_time c "Deleted .*inet ${old//./\\.}/")
 	wait_until 10 mob_ping_resumed "$step" "$t0" || rk_fail "$step: pings did not resume within 10 s"
 	sleep 2
 	ping_stop "$step"
-	mob_report "$step" "$step" "$t0"
+	mob_report "$step" "$step" "$t0" "$tm"
 
 	wait_until 5 mob_local_is sw c "$new" || rk_fail "$step: client path: $(mob_state sw c)"
 	after=$(mob_state sw c)

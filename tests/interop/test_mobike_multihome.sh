@@ -62,14 +62,16 @@ rk_log "client: $before; gateway: $gw_before"
 ping_start c c "$MOB_CL_IN" "$MOB_GW_IN"
 wait_until 10 ping_replied_since c "$EPOCHREALTIME" || rk_fail "no traffic through the tunnel"
 mon_start c c
+ipb_start c
 sleep 0.5
 ns_link_down c up1
-t0=$(mon_event_time c 'up1.*state DOWN|up1.*<[^>]*> ')
+t0=$RK_DEL_T0
+tm=$(mon_event_time c 'up1.*state DOWN|up1.*<[^>]*> ')
 rk_log "up1 down at $t0"
 wait_until 10 mob_ping_resumed c "$t0" || rk_fail "pings did not resume within 10 s"
 sleep 2
 ping_stop c
-mob_report "uplink failure" c "$t0"
+mob_report "uplink failure" c "$t0" "$tm"
 
 wait_until 5 mob_local_is "$CL" c 10.78.0.1 || rk_fail "client path: $(mob_state "$CL" c)"
 after=$(mob_state "$CL" c)

@@ -58,21 +58,23 @@ rk_log "client: $start; gateway: $gw_start"
 [[ $(mob_local "$CL" c) == 10.77.0.1 ]] || rk_fail "client does not start on 10.77.0.1 ($start)"
 grep -q "ADD_6_ADDR" "$(sw_log g)" || rk_log "note: charon's log shows no ADDITIONAL_IP6_ADDRESS sent"
 mon_start c c
+ipb_start c
 
 # move STEP OLD NEW GW_OLD GW_NEW DEL_PREFIX ADD_BACK: delete OLD (after
 # re-adding ADD_BACK, if given) under a 10 ms ping and check the move.
 move() {
-	local step=$1 old=$2 new=$3 gwo=$4 gwn=$5 del=$6 t0 after gw_after
+	local step=$1 old=$2 new=$3 gwo=$4 gwn=$5 del=$6 t0 tm after gw_after
 	rk_log "---- $step: $old -> $new"
 	ping_start "$step" c "$MOB_CL_IN" "$MOB_GW_IN"
 	wait_until 10 ping_replied_since "$step" "$EPOCHREALTIME" || rk_fail "$step: no traffic"
 	sleep 1
 	ns_addr_del c to_g "$del"
-	t0=$(mon_event_time c "Deleted .*inet6? ${old//./\\.}/")
+	t0=$RK_DEL_T0
+	tm=$(mon_event_time c "Deleted .*inet6? ${old//./\\.}/")
 	wait_until 10 mob_ping_resumed "$step" "$t0" || rk_fail "$step: pings did not resume within 10 s"
 	sleep 2
 	ping_stop "$step"
-	mob_report "$step" "$step" "$t0"
+	mob_report "$step" "$step" "$t0" "$tm"
 	wait_until 5 mob_local_is "$CL" c "$new" || rk_fail "$step: client path $(mob_state "$CL" c)"
 	after=$(mob_state "$CL" c)
 	gw_after=$(mob_state sw g)
