@@ -85,6 +85,10 @@ exec "$@"
 EOF
 chmod 755 "$RK_RUN/stamp.sh"
 RIKED_WRAPPER=$RK_RUN/stamp.sh # read by rk_riked_argv (lib.sh)
+# Both daemons log what an operator would keep: strongSwan's default level 1
+# (level 2 logs every ESP packet), riked's info (its mobike-* events), and
+# no key logging.
+export RK_SW_LOGLEVEL=${RK_SW_LOGLEVEL:-1} RK_RIKED_LOGLEVEL=${RK_RIKED_LOGLEVEL:-info} MOB_SW_KEYLOG=0
 
 # Namespace prefix of a configuration: rike-addr -> ra (ra_c, ra_g), ...
 pfx() {
@@ -187,14 +191,22 @@ rike_events() {
 	}' "$log" | sed 's/, $//'
 }
 
+RESTARTS=0
 restart_client() {
 	local cfg=$1 p k
 	p=$(pfx "$cfg")
 	k=$(kind "$cfg")
 	rk_log "$cfg: restarting the client (not measured)"
+	RESTARTS=$((RESTARTS + 1))
 	case $k in
-	rike) rk_stop "${p}_c" "${p}_c" ;;
-	sw) sw_stop "${p}_c" "${p}_c" ;;
+	rike)
+		rk_stop "${p}_c" "${p}_c"
+		mv "$(rk_log_file "${p}_c")" "$(rk_log_file "${p}_c").$RESTARTS"
+		;;
+	sw)
+		sw_stop "${p}_c" "${p}_c"
+		mv "$(sw_log "${p}_c")" "$(sw_log "${p}_c").$RESTARTS"
+		;;
 	esac
 	eval "$UNDO" || true
 	mob_client "$k" "${p}_c" "${p}_c" "${GWA[$cfg]}"

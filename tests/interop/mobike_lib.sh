@@ -34,6 +34,12 @@ mob_riked_conf() {
 		"$MOB_ESP" "$8" "${9:-}")"
 }
 
+# strongswan.conf additions of charon NAME: its IKE keys for tshark, unless
+# MOB_SW_KEYLOG=0 (the benchmark: no extra logging in the measured daemon).
+mob_sw_extra() {
+	[[ ${MOB_SW_KEYLOG:-1} == 0 ]] || sw_keylog_conf "$1"
+}
+
 # mob_gateway KIND NS NAME [LOCAL]: the gateway (responder, any peer
 # address). LOCAL (riked only) defaults to %any. strongSwan's default is
 # mobike = yes.
@@ -41,7 +47,7 @@ mob_gateway() {
 	local kind=$1 ns=$2 name=$3
 	case $kind in
 	sw)
-		sw_start "$ns" "$name" "$(sw_keylog_conf "$name")"
+		sw_start "$ns" "$name" "$(mob_sw_extra "$name")"
 		sw_load "$ns" "$name" "$(swrk_sw_conf m %any %any "$MOB_GW_ID" "$MOB_CL_ID" \
 			"$MOB_GW_IN/32" "$MOB_CL_IN/32" "$MOB_IKE" "$MOB_ESP")" || rk_fail "swanctl load ($name)"
 		;;
@@ -59,7 +65,7 @@ mob_client() {
 	local kind=$1 ns=$2 name=$3 remote=$4
 	case $kind in
 	sw)
-		sw_start "$ns" "$name" "$(sw_keylog_conf "$name")"
+		sw_start "$ns" "$name" "$(mob_sw_extra "$name")"
 		sw_load "$ns" "$name" "$(swrk_sw_conf m %any "$remote" "$MOB_CL_ID" "$MOB_GW_ID" \
 			"$MOB_CL_IN/32" "$MOB_GW_IN/32" "$MOB_IKE" "$MOB_ESP")" || rk_fail "swanctl load ($name)"
 		sw_initiate "$ns" "$name" m m 15 || rk_fail "charon $name: initiate failed"
