@@ -11,7 +11,7 @@
 #         (the new address existed before the old one went); the next round
 #         adds it back and deletes the other.
 #   link: [ns *c] client up1 10.77.0.1/24 ---- dn1 10.77.0.2/24  gateway [ns *g]
-#                        up2 10.78.0.1/24 ---- dn2 10.78.0.2/24  10.79.0.1/32 (lo)
+#                        up2 10.78.0.1/24 ---- dn2 10.78.0.2/24  10.79.0.1/32 (gw0)
 #         routes to 10.79.0.1 via up1 (metric 10) and up2 (metric 20); the
 #         uplink the SA uses goes down (`ip link set DEV down`); the next
 #         round brings it up again (with its route) and fails the active one.
@@ -25,7 +25,9 @@
 # client's namespace (ipb_start: starting a new ip took 5-35 ms here) and
 # timed from that moment, a lower bound of the kernel's change (`ip -ts
 # monitor` reading it is logged as an upper bound). Per round:
-#   outage  change -> first echo reply to a request sent after the change
+#   outage  change handed to ip -> first echo reply to a request sent after
+#           ip monitor read the change (conservative: a request sent while
+#           the change was under way could still pass the old path)
 #   lost    requests of the round's stream that got no reply
 #   gap     largest gap between two consecutive replies
 # A round without a reply within BOUND_S (10) is a miss; the client is then
@@ -119,7 +121,7 @@ setup() {
 		link_ns_if "${p}_c" "${p}_g" up2 dn2 10.78.0.1/24 10.78.0.2/24
 		ns_mobile "${p}_c"
 		ns_mobile "${p}_g"
-		ns_addr "${p}_g" lo 10.79.0.1/32
+		ns_stub_addr "${p}_g" gw0 10.79.0.1/32
 		add_route "$cfg" up1
 		add_route "$cfg" up2
 		GWA[$cfg]=10.79.0.1
@@ -231,7 +233,7 @@ round() {
 	if wait_until "$BOUND_S" mob_ping_resumed "$lbl" "$T_EVENT"; then
 		sleep 1
 		ping_stop "$lbl"
-		rep=$(ping_report "$lbl" "$T_EVENT")
+		rep=$(ping_report "$lbl" "$T_EVENT" 0 "$T_MON")
 		[[ $k == rike ]] && ev=$(rike_events "$(rk_log_file "${p}_c")" "$T_EVENT")
 		echo "$cfg $r $(kv outage_ms "$rep") $(kv lost "$rep") $(kv maxgap_ms "$rep") $(mob_ms "$T_EVENT" "$T_MON") $(kv rate_hz "$rep")" >>"$RESULTS"
 		out=$(printf '%-10s round %2d: %s gone, outage %6s ms, lost %3s, largest gap %6s ms, ip monitor %s ms, %s/s' \

@@ -903,6 +903,21 @@ link_ns_if() {
 	ip -n "$nsb" link set "$4" up || rk_fail "link up $4"
 }
 
+# ns_stub_addr NAME IFACE ADDR: ADDR on an interface of its own inside
+# namespace NAME (one end of a veth pair kept inside NAME, both ends up),
+# for an address reachable over several links. Not on lo: strongSwan counts
+# addresses on loopback as unusable and, on the next address event (an
+# IPv6 link-local address appearing), moves its end of a MOBIKE SA away
+# from such an address by itself.
+ns_stub_addr() {
+	local ns
+	ns=$(ns_name "$1") || exit 1
+	ip -n "$ns" link add "$2" type veth peer name "${2}p" || rk_fail "stub $2 in $1"
+	RK_VETHS+=("$ns $2")
+	ip -n "$ns" link set "$2" up && ip -n "$ns" link set "${2}p" up || rk_fail "stub $2 up"
+	ns_addr "$1" "$2" "$3"
+}
+
 # ns_mobile NAME: sysctls of a namespace whose addresses come and go:
 # secondaries are promoted when the primary address of a subnet is deleted
 # (else the kernel deletes them with it) and reverse-path filtering is off
@@ -1069,21 +1084,23 @@ ping_replied_since() {
 		END { exit !ok }'
 }
 
-# ping_report LABEL T0 [T_END]: what the stream saw around an event at epoch
-# time T0, one line of key=value:
+# ping_report LABEL T0 [T_END] [T_DONE]: what the stream saw around an event
+# at epoch time T0 (known done by T_DONE, default T0), one line of key=value:
 #   sent, recv      requests up to the last one answered, replies (duplicates once)
 #   lost            requests up to the last answered one that got no reply
-#   outage_ms       T0 -> first reply to a request sent at or after T0
-#                   (send time = receive time - rtt), "none" if there was none
+#   outage_ms       T0 -> first reply to a request sent at or after T_DONE
+#                   (send time = receive time - rtt), "none" if there was none:
+#                   a request sent while the change was still under way may
+#                   get through the old path and must not end the outage
 #   maxgap_ms       largest gap between consecutive replies from T0 - 1 s on
 #   after           replies to requests sent after T0
 #   tail_lost       lost among the last 50 requests up to the last answered one
 #   rate_hz         requests per second the stream achieved
 # Only requests sent before T_END (default: all) count.
 ping_report() {
-	python3 - "$(ping_file "$1")" "$2" "${3:-0}" <<-'PYEOF'
+	python3 - "$(ping_file "$1")" "$2" "${3:-0}" "${4:-$2}" <<-'PYEOF'
 		import re, sys
-		f, t0, tend = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+		f, t0, tend, tdone = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 		rx = re.compile(r'^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+) .*time=([\d.]+) ms')
 		rep = {}
 		for line in open(f, errors="replace"):
@@ -1100,7 +1117,8 @@ ping_report() {
 		lo, hi = min(rep), max(rep)
 		missing = [s for s in range(lo, hi + 1) if s not in rep]
 		after = sorted(v[0] for v in rep.values() if v[1] >= t0)
-		outage = "%.1f" % ((after[0] - t0) * 1000) if after else "none"
+		done = sorted(v[0] for v in rep.values() if v[1] >= tdone)
+		outage = "%.1f" % ((done[0] - t0) * 1000) if done else "none"
 		times = sorted(v[0] for v in rep.values() if v[0] >= t0 - 1)
 		gaps = [b - a for a, b in zip(times, times[1:])]
 		maxgap = "%.1f" % (max(gaps) * 1000) if gaps else "none"

@@ -295,12 +295,13 @@ mob_wire_check() {
 
 # mob_report WHAT LABEL T_EVENT [T_MON]: log the ping stream's figures
 # around the change handed to ip at epoch time T_EVENT (RK_DEL_T0; T_MON:
-# when ip monitor read it, from mon_event_time); fail when traffic did not
+# when ip monitor read it, from mon_event_time; the outage runs from
+# T_EVENT to the first reply to a request sent after T_MON); fail when traffic did not
 # resume or the last 50 requests were not all answered. Loss and outage are
 # reported, not asserted (timing targets live in bench/mobike.sh).
 mob_report() {
 	local r
-	r=$(ping_report "$2" "$3")
+	r=$(ping_report "$2" "$3" 0 "${4:-$3}")
 	rk_log "$1: pings $r (from the change handed to ip; ip monitor read it at ${4:+$(mob_ms "$3" "$4")} ms, seen done at $(mob_ms "$3" "$RK_DEL_T1") ms)"
 	[[ $(kv outage_ms "$r") != none ]] || rk_fail "$1: no ping answered after the change"
 	(($(kv after "$r") >= 50)) || rk_fail "$1: only $(kv after "$r") pings answered after the change"

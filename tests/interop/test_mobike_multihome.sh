@@ -11,7 +11,7 @@
 #   | riked, mobile     |========================================| charon       |
 #   | client, local     |  up2 10.78.0.1/24 --- 10.78.0.2/24 dn2  | gateway      |
 #   | %any              |========================================| 10.79.0.1/32 |
-#   +-------------------+                                         | (lo)         |
+#   +-------------------+                                         | (on gw0)     |
 #   routes to 10.79.0.1: via up1 metric 10, via up2 metric 20     +--------------+
 #                                            tshark on g "any" and on dn2
 #
@@ -43,7 +43,7 @@ link_ns_if c g up1 dn1 10.77.0.1/24 10.77.0.2/24
 link_ns_if c g up2 dn2 10.78.0.1/24 10.78.0.2/24
 ns_mobile c
 ns_mobile g
-ns_addr g lo "$GW_ADDR/32"
+ns_stub_addr g gw0 "$GW_ADDR/32"
 ns_addr c lo "$MOB_CL_IN/32"
 ns_addr g lo "$MOB_GW_IN/32"
 ip -n "$(ns_name c)" route add "$GW_ADDR/32" via 10.77.0.2 dev up1 metric 10 || rk_fail "route via up1"
