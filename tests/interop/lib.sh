@@ -914,7 +914,8 @@ ns_stub_addr() {
 	ns=$(ns_name "$1") || exit 1
 	ip -n "$ns" link add "$2" type veth peer name "${2}p" || rk_fail "stub $2 in $1"
 	RK_VETHS+=("$ns $2")
-	ip -n "$ns" link set "$2" up && ip -n "$ns" link set "${2}p" up || rk_fail "stub $2 up"
+	ip -n "$ns" link set "$2" up || rk_fail "stub $2 up"
+	ip -n "$ns" link set "${2}p" up || rk_fail "stub ${2}p up"
 	ns_addr "$1" "$2" "$3"
 }
 
