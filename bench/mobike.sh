@@ -37,12 +37,19 @@
 # Usage: sudo RIKE_BIN=$PWD/build bench/mobike.sh [--quick] [N=10] [CONFIG...]
 #   CONFIG: rike-addr sw-addr rike-link sw-link (default: all four)
 #   --quick: N=3
+#   --report RESULTS [CONFIG...]: only print the summary of an earlier run's
+#   per-round results (the file the run names at its end)
 # Environment: RIKE_BIN (build directory, default ./build), BENCH_GW (sw|rike),
 # BOUND_S (10), RIKE_KEEP=1 keeps the run directory.
 set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 N=10
+REPORT=""
+if [[ ${1:-} == --report ]]; then
+	REPORT=${2:?--report needs a results file}
+	shift 2
+fi
 if [[ ${1:-} == --quick ]]; then
 	N=3
 	shift
@@ -260,7 +267,8 @@ med() {
 			if (m >= 1e17) print "miss"; else printf "%.1f\n", m }'
 }
 maxcol() {
-	awk -v c="$1" -v k="$2" '$1 == c && $3 != "miss" { if ($k > m) m = $k; n++ } END { print n ? m : "-" }' "$RESULTS"
+	awk -v c="$1" -v k="$2" '$1 == c && $3 != "miss" { if (!n || $k + 0 > m) m = $k + 0; n++ }
+		END { print n ? m : "-" }' "$RESULTS"
 }
 misses() {
 	awk -v c="$1" '$1 == c && $3 == "miss" { n++ } END { print n + 0 }' "$RESULTS"
@@ -268,7 +276,7 @@ misses() {
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "-" || b == "-" || a == "miss" || b == "miss") { print "-"; exit }
-		if (b + 0 == 0) { print (a + 0 == 0) ? "1x" : "inf"; exit }
+		if (b + 0 == 0) { print (a + 0 == 0) ? "1x" : a " vs 0"; exit }
 		printf "%.1fx\n", a / b }'
 }
 
@@ -291,7 +299,7 @@ summary() {
 		local o l
 		o=$(med rike-addr 3)
 		l=$(maxcol rike-addr 4)
-		if [[ $o != - && $o != miss ]] && awk -v o="$o" 'BEGIN { exit !(o < 20) }' && [[ $l == 0 ]]; then
+		if [[ $o != - && $o != miss && $l == 0 ]] && awk -v o="$o" 'BEGIN { exit !(o < 20) }'; then
 			echo "  goal (rike-addr median outage < 20 ms, no ping lost in any round): met"
 		else
 			echo "  goal (rike-addr median outage < 20 ms, no ping lost in any round): NOT met (median $o ms, max lost $l)"
@@ -299,6 +307,12 @@ summary() {
 	fi
 }
 
+if [[ -n $REPORT ]]; then
+	cp "$REPORT" "$RESULTS" || rk_fail "cannot read $REPORT"
+	N=$(awk '{ n[$1]++ } END { for (c in n) if (n[c] > m) m = n[c]; print m + 0 }' "$RESULTS")
+	summary
+	rk_pass "summary of $REPORT"
+fi
 rk_log "mobike bench: N=$N, gateway $GWK, configurations: ${CONFIGS[*]}; riked from $RIKE_BIN"
 for c in "${CONFIGS[@]}"; do
 	setup "$c"
