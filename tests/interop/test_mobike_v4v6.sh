@@ -65,6 +65,7 @@ ipb_start c
 move() {
 	local step=$1 old=$2 new=$3 gwo=$4 gwn=$5 del=$6 t0 tm after gw_after
 	rk_log "---- $step: $old -> $new"
+	[[ $CL == rike ]] && rk_log "$step: riked's peer addresses before: $(swrk_json c 'd["sas"][0]["mobike"]["peer_addresses"]')"
 	ping_start "$step" c "$MOB_CL_IN" "$MOB_GW_IN"
 	wait_until 10 ping_replied_since "$step" "$EPOCHREALTIME" || rk_fail "$step: no traffic"
 	sleep 1
