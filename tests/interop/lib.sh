@@ -353,7 +353,7 @@ sw_write_conf() {
 					ike_name = yes
 					append = no
 					flush_line = yes
-					default = 2
+					default = ${RK_SW_LOGLEVEL:-2}
 				}
 			}
 			syslog {
@@ -643,11 +643,11 @@ rk_ctl() {
 }
 
 # swrk_riked_conf NAME CONNECTION_GROUPS: a whole riked.conf (userspace data
-# plane, debug log to stderr, control socket /run/riked.sock) around the
-# given "{ ... }" connection groups.
+# plane, debug log (or $RK_RIKED_LOGLEVEL) to stderr, control socket
+# /run/riked.sock) around the given "{ ... }" connection groups.
 swrk_riked_conf() {
 	cat <<-EOF
-		riked = { log = "stderr"; log_level = "debug"; dataplane = "userspace";
+		riked = { log = "stderr"; log_level = "${RK_RIKED_LOGLEVEL:-debug}"; dataplane = "userspace";
 		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; };
 		connections = ( $2 );
 	EOF
@@ -1054,4 +1054,355 @@ print(json.load(sys.stdin)["stats"].get("redirects_" + sys.argv[1], "missing"))'
 	fi
 	echo "$1: redirect --status $2 = $a, status stats redirects_$2 = $b (want $3 $4)"
 	return 1
+}
+
+# ================================================================ mobility
+# Helpers of the MOBIKE tests (test_mobike_*.sh) and bench/mobike.sh:
+# extra links, address changes, a continuous ping with loss accounting, and
+# strongSwan's IKE keys turned into a tshark decryption row, so notifies
+# inside SK (UPDATE_SA_ADDRESSES, COOKIE2) can be checked on the wire.
+
+# link_ns_if A B IF_A IF_B ADDR_A ADDR_B: like link_ns, with the interface
+# names given (several links between the same two namespaces).
+link_ns_if() {
+	local nsa nsb
+	nsa=$(ns_name "$1") || exit 1
+	nsb=$(ns_name "$2") || exit 1
+	ip link add "$3" netns "$nsa" type veth peer name "$4" netns "$nsb" ||
+		rk_fail "veth $1/$3 <-> $2/$4"
+	RK_VETHS+=("$nsa $3" "$nsb $4")
+	[[ -z ${5:-} ]] || ns_addr "$1" "$3" "$5"
+	[[ -z ${6:-} ]] || ns_addr "$2" "$4" "$6"
+	ip -n "$nsa" link set "$3" up || rk_fail "link up $3"
+	ip -n "$nsb" link set "$4" up || rk_fail "link up $4"
+}
+
+# ns_stub_addr NAME IFACE ADDR: ADDR on an interface of its own inside
+# namespace NAME (one end of a veth pair kept inside NAME, both ends up),
+# for an address reachable over several links. Not on lo: strongSwan counts
+# addresses on loopback as unusable and, on the next address event (an
+# IPv6 link-local address appearing), moves its end of a MOBIKE SA away
+# from such an address by itself.
+ns_stub_addr() {
+	local ns
+	ns=$(ns_name "$1") || exit 1
+	ip -n "$ns" link add "$2" type veth peer name "${2}p" || rk_fail "stub $2 in $1"
+	RK_VETHS+=("$ns $2")
+	ip -n "$ns" link set "$2" up || rk_fail "stub $2 up"
+	ip -n "$ns" link set "${2}p" up || rk_fail "stub ${2}p up"
+	ns_addr "$1" "$2" "$3"
+}
+
+# ns_mobile NAME: sysctls of a namespace whose addresses come and go:
+# secondaries are promoted when the primary address of a subnet is deleted
+# (else the kernel deletes them with it) and reverse-path filtering is off
+# (multihomed hosts receive on either link).
+ns_mobile() {
+	ns_exec "$1" sysctl -qw net.ipv4.conf.all.promote_secondaries=1 \
+		net.ipv4.conf.default.promote_secondaries=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 >/dev/null || rk_fail "sysctls in $1"
+	local d
+	for d in $(ip -n "$(ns_name "$1")" -o link show | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+		ns_exec "$1" sysctl -qw "net.ipv4.conf.$d.promote_secondaries=1" \
+			"net.ipv4.conf.$d.rp_filter=0" >/dev/null 2>&1 || true
+	done
+}
+
+# ipb_start NAME: a long-running `ip -force -batch` in namespace NAME that
+# reads its commands from a FIFO. ns_addr_del and ns_link_down then hand it
+# the change instead of starting ip: a fresh `ip` took 5-35 ms to start on
+# this loaded machine, so the time before it ran was no useful bound. The
+# FIFO is opened read-write by the test shell (never blocks, never EOF).
+declare -A RK_IPB_FD=()
+ipb_start() {
+	local ns fifo="$RK_RUN/ipb-$1.fifo" fd
+	ns=$(ns_name "$1") || exit 1
+	mkfifo "$fifo" || rk_fail "mkfifo $fifo"
+	exec {fd}<>"$fifo"
+	RK_IPB_FD[$1]=$fd
+	# shellcheck disable=SC2046 # rk_rt is empty or "chrt -f 10"
+	rk_spawn "ipb:$1" "$RK_RUN/ipb-$1.log" ip netns exec "$ns" $(rk_rt) ip -force -batch "$fifo"
+}
+
+# rk_rt: "chrt -f 10" when realtime scheduling works here, else nothing. The
+# ip batch and ip monitor run with it: on this loaded 2-core machine they
+# were woken 1-15 ms late otherwise, which blurred the time of the change.
+rk_rt() {
+	if chrt -f 10 true >/dev/null 2>&1; then
+		echo "chrt -f 10"
+	fi
+}
+
+# rk_ip_change NAME CHECK_CMD IP_ARGS...: run `ip IP_ARGS` in NAME (through
+# its ipb_start batch if there is one, else a new ip), then wait (2 s at
+# most) until CHECK_CMD succeeds. RK_DEL_T0 = epoch time just before the
+# change was handed over (a lower bound of the kernel's change),
+# RK_DEL_T1 = when CHECK_CMD first saw it done (an upper bound).
+rk_ip_change() {
+	local name=$1 check=$2 ns fd
+	shift 2
+	ns=$(ns_name "$name") || exit 1
+	fd=${RK_IPB_FD[$name]:-}
+	RK_DEL_T0=$EPOCHREALTIME
+	if [[ -n $fd ]]; then
+		printf '%s\n' "$*" >&"$fd" || rk_fail "ip batch in $name: $*"
+	else
+		ip -n "$ns" "$@" || rk_fail "ip $* in $name"
+	fi
+	local i
+	for ((i = 0; i < 200; i++)); do
+		eval "$check" && break
+		sleep 0.01
+	done
+	RK_DEL_T1=$EPOCHREALTIME
+	((i < 200)) || rk_fail "ip $* in $name: not done after 2 s (see $RK_RUN/ipb-$name.log)"
+}
+
+# ns_addr_del NAME IFACE ADDR (same prefix defaults as ns_addr), timed as
+# rk_ip_change says (RK_DEL_T0, RK_DEL_T1).
+ns_addr_del() {
+	local ns addr=$3
+	ns=$(ns_name "$1") || exit 1
+	if [[ $addr == *:* ]]; then
+		[[ $addr == */* ]] || addr="$addr/64"
+	else
+		[[ $addr == */* ]] || addr="$addr/24"
+	fi
+	rk_ip_change "$1" "! ip -n $ns -o addr show dev $2 | grep -q ' ${addr%/*}/'" \
+		addr del "$addr" dev "$2"
+}
+
+# ns_link_down NAME IFACE: like ns_addr_del, for `ip link set IFACE down`.
+ns_link_down() {
+	local ns
+	ns=$(ns_name "$1") || exit 1
+	rk_ip_change "$1" "! ip -n $ns -o link show dev $2 | grep -q '[<,]UP[,>]'" link set "$2" down
+}
+
+# mon_start LABEL NS: `ip -ts monitor address link route` in NS, to
+# $RK_RUN/mon-LABEL.out: when the kernel applied an address or link change
+# (the ip command's own start-up, 5-15 ms on a loaded machine, is not).
+mon_start() {
+	local ns
+	ns=$(ns_name "$2") || exit 1
+	# shellcheck disable=SC2046 # rk_rt is empty or "chrt -f 10"
+	rk_spawn "mon:$1" "$RK_RUN/mon-$1.out" ip netns exec "$ns" $(rk_rt) ip -ts monitor address link route
+	sleep 0.2
+}
+
+# mon_time LABEL AFTER REGEX: epoch time of the first event line after
+# epoch time AFTER that matches REGEX (python re); empty if none.
+mon_time() {
+	python3 - "$RK_RUN/mon-$1.out" "$2" "$3" <<-'PYEOF'
+		import datetime, re, sys
+		f, after, rx = sys.argv[1], float(sys.argv[2]) - 0.001, re.compile(sys.argv[3])
+		for line in open(f, errors="replace"):
+		    m = re.match(r'^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\] (.*)', line)
+		    if not m:
+		        continue
+		    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+		    if t >= after and rx.search(m.group(2)):
+		        print("%.6f" % t)
+		        break
+	PYEOF
+}
+
+# mon_event_time LABEL REGEX: when `ip monitor` read the change that
+# ns_addr_del / ns_link_down just made (mon_time after RK_DEL_T0), waited
+# for up to 2 s; RK_DEL_T1 when the monitor did not report it. An upper
+# bound of the kernel's time: a daemon may react before the monitor reads.
+mon_event_time() {
+	local t="" i
+	for ((i = 0; i < 20; i++)); do
+		t=$(mon_time "$1" "$RK_DEL_T0" "$2")
+		[[ -n $t ]] && break
+		sleep 0.1
+	done
+	if [[ -z $t ]]; then
+		rk_log "ip monitor did not report /$2/; using the ip command's return time"
+		t=$RK_DEL_T1
+	fi
+	echo "$t"
+}
+
+# ---------------------------------------------------------------- ping stream
+
+# ping_start LABEL NS SRC DST [INTERVAL_S]: a continuous ping (default every
+# 10 ms) with receive timestamps (-D) into ping_file LABEL. With -l 3, ping's
+# token bucket may send up to 3 at once to catch up: without it a ping woken
+# late never catches up, and on this loaded 2-core machine "-i 0.01" gave
+# ~60 requests/s instead of 100.
+ping_start() {
+	local ns
+	ns=$(ns_name "$2") || exit 1
+	rk_spawn "ping:$1" "$(ping_file "$1")" ip netns exec "$ns" \
+		ping -D -n -l 3 -i "${5:-0.01}" -I "$3" "$4"
+}
+
+ping_file() {
+	echo "$RK_RUN/ping-$1.out"
+}
+
+# ping_stop LABEL: SIGINT (ping prints its summary), after letting the
+# requests in flight come back.
+ping_stop() {
+	sleep 0.2
+	RK_SIG=INT rk_kill_labels "ping:$1"
+}
+
+# ping_replied_since LABEL T: true when a reply arrived after epoch time T.
+ping_replied_since() {
+	local f
+	f=$(ping_file "$1")
+	tail -n 50 "$f" 2>/dev/null | awk -v t="$2" '
+		/bytes from/ { ts = substr($1, 2, length($1) - 2); if (ts + 0 > t + 0) ok = 1 }
+		END { exit !ok }'
+}
+
+# ping_report LABEL T0 [T_END] [T_DONE]: what the stream saw around an event
+# at epoch time T0 (known done by T_DONE, default T0), one line of key=value:
+#   sent, recv      requests up to the last one answered, replies (duplicates once)
+#   lost            requests up to the last answered one that got no reply
+#   outage_ms       T0 -> first reply to a request sent at or after T_DONE
+#                   (send time = receive time - rtt), "none" if there was none:
+#                   a request sent while the change was still under way may
+#                   get through the old path and must not end the outage
+#   maxgap_ms       largest gap between consecutive replies from T0 - 1 s on
+#   after           replies to requests sent after T0
+#   tail_lost       lost among the last 50 requests up to the last answered one
+#   rate_hz         requests per second the stream achieved
+# Only requests sent before T_END (default: all) count.
+ping_report() {
+	python3 - "$(ping_file "$1")" "$2" "${3:-0}" "${4:-$2}" <<-'PYEOF'
+		import re, sys
+		f, t0, tend, tdone = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+		rx = re.compile(r'^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+) .*time=([\d.]+) ms')
+		rep = {}
+		for line in open(f, errors="replace"):
+		    m = rx.match(line)
+		    if not m:
+		        continue
+		    recv, seq, rtt = float(m.group(1)), int(m.group(2)), float(m.group(3)) / 1000
+		    if tend and recv - rtt > tend:
+		        continue
+		    rep.setdefault(seq, (recv, recv - rtt))
+		if not rep:
+		    print("sent=0 recv=0 lost=0 outage_ms=none maxgap_ms=none after=0 tail_lost=0 rate_hz=none")
+		    sys.exit(0)
+		lo, hi = min(rep), max(rep)
+		missing = [s for s in range(lo, hi + 1) if s not in rep]
+		after = sorted(v[0] for v in rep.values() if v[1] >= t0)
+		done = sorted(v[0] for v in rep.values() if v[1] >= tdone)
+		outage = "%.1f" % ((done[0] - t0) * 1000) if done else "none"
+		times = sorted(v[0] for v in rep.values() if v[0] >= t0 - 1)
+		gaps = [b - a for a, b in zip(times, times[1:])]
+		maxgap = "%.1f" % (max(gaps) * 1000) if gaps else "none"
+		tail = [s for s in range(max(lo, hi - 49), hi + 1) if s not in rep]
+		span = rep[hi][1] - rep[lo][1]
+		rate = "%.0f" % ((hi - lo) / span) if span > 0 else "none"
+		print("sent=%d recv=%d lost=%d outage_ms=%s maxgap_ms=%s after=%d tail_lost=%d rate_hz=%s" % (
+		    hi - lo + 1, len(rep), len(missing), outage, maxgap, len(after), len(tail), rate))
+	PYEOF
+}
+
+# kv KEY "k=v k=v ...": the value of KEY in a ping_report line.
+kv() {
+	local w
+	for w in $2; do
+		[[ $w == "$1="* ]] && {
+			echo "${w#*=}"
+			return 0
+		}
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- IKE keys on the wire
+
+# sw_keylog_conf NAME: strongswan.conf lines (for sw_start's EXTRA) that make
+# charon NAME log IKE key material (ike = 4) to $dir/keys.log. Test peers
+# only: this logs secrets.
+sw_keylog_conf() {
+	cat <<-EOF
+		filelog {
+			keys {
+				path = $(sw_dir "$1")/keys.log
+				ike_name = yes
+				append = no
+				flush_line = yes
+				default = -1
+				ike = 4
+			}
+		}
+	EOF
+}
+
+# sw_ike_keyrow NAME IKE: a Wireshark ikev2_decryption_table row for charon
+# NAME's current IKE SA of connection IKE (SPIs from swanctl, SK_ei/SK_er
+# from keys.log, matched by the SA's unique id). AES-GCM-16 with 256-bit keys
+# only (the suite the MOBIKE tests use); fails the test otherwise.
+sw_ike_keyrow() {
+	local raw spi_i spi_r uid enc
+	raw=$(sw_list_sas "" "$1" --ike "$2" --raw 2>/dev/null) || rk_fail "swanctl --list-sas ($1)"
+	spi_i=$(sed -n 's/.* initiator-spi=\([0-9a-f]*\) .*/\1/p' <<<"$raw" | head -1)
+	spi_r=$(sed -n 's/.* responder-spi=\([0-9a-f]*\) .*/\1/p' <<<"$raw" | head -1)
+	uid=$(sed -n 's/^list-sa event {[^ ]* {uniqueid=\([0-9]*\) .*/\1/p' <<<"$raw" | head -1)
+	enc=$(sed -n 's/.* encr-alg=\([^ ]*\) encr-keysize=\([0-9]*\) .*/\1-\2/p' <<<"$raw" | head -1)
+	[[ -n $spi_i && -n $spi_r && -n $uid ]] || rk_fail "charon $1 has no IKE SA '$2'"
+	[[ $enc == AES_GCM_16-256 ]] || rk_fail "sw_ike_keyrow: IKE cipher $enc unsupported"
+	python3 - "$(sw_dir "$1")/keys.log" "$2" "$uid" "$spi_i" "$spi_r" <<-'PYEOF' ||
+		import re, sys
+		log, name, uid, spi_i, spi_r = sys.argv[1:]
+		# a responder's SA has no name before IKE_AUTH: "<UID>", later "<NAME|UID>"
+		tag = re.compile(r'<(?:%s\|)?%s> ' % (re.escape(name), uid))
+		keys, cur = {}, None
+		hexl = re.compile(r'^\s*\d+: ((?:[0-9A-F]{2} )+)')
+		for line in open(log, errors="replace"):
+		    t = tag.search(line)
+		    if not t:
+		        continue
+		    rest = line[t.end():]
+		    m = re.match(r'\s*(Sk_e[ir]) secret => (\d+) bytes', rest)
+		    if m:
+		        cur = m.group(1)
+		        keys[cur] = ""
+		        continue
+		    h = hexl.match(rest) if cur else None
+		    if h:
+		        keys[cur] += h.group(1).replace(" ", "").lower()
+		    else:
+		        cur = None
+		if len(keys.get("Sk_ei", "")) != 72 or len(keys.get("Sk_er", "")) != 72:
+		    sys.exit("no AES-GCM-256 SK_ei/SK_er for %s in %s" % (tag, log))
+		print('%s,%s,%s,%s,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"' % (
+		    spi_i, spi_r, keys["Sk_ei"], keys["Sk_er"]))
+	PYEOF
+		rk_fail "no IKE keys of $2 in charon $1's keys.log"
+}
+
+# tshark_ike FILE [KEYROW]: one line per IKE message in capture FILE:
+#   frame epoch_time src dst exchange R-flag msgid notify,notify,...
+# (notify types as numbers, including those inside SK when KEYROW decrypts
+# them; "-" when none). tshark failing fails the test.
+tshark_ike() {
+	local -a o=()
+	[[ -z ${2:-} ]] || o=(-o "uat:ikev2_decryption_table:$2")
+	tshark_read "$1" "${o[@]}" -Y isakmp -T fields -E occurrence=a -E aggregator=, \
+		-e frame.number -e frame.time_epoch -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst \
+		-e isakmp.exchangetype -e isakmp.flag_r -e isakmp.messageid -e isakmp.notify.msgtype |
+		awk -F'\t' '{ printf "%s %s %s %s %s %s %s %s\n", $1, $2, ($3 != "" ? $3 : $4),
+			($5 != "" ? $5 : $6), $7, $8, $9, ($10 != "" ? $10 : "-") }' || {
+		cat "$RK_RUN/tshark-read.err" >&2
+		rk_fail "tshark -r $1 (IKE) failed"
+	}
+}
+
+# tshark_esp FILE: one line per ESP-in-UDP packet: frame epoch_time src dst spi
+tshark_esp() {
+	tshark_read "$1" -Y esp -T fields -e frame.number -e frame.time_epoch \
+		-e ip.src -e ipv6.src -e ip.dst -e ipv6.dst -e esp.spi |
+		awk -F'\t' '{ print $1, $2, ($3 != "" ? $3 : $4), ($5 != "" ? $5 : $6), $7 }' || {
+		cat "$RK_RUN/tshark-read.err" >&2
+		rk_fail "tshark -r $1 (ESP) failed"
+	}
 }
