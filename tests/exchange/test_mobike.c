@@ -312,6 +312,37 @@ static void test_nat_appears_and_goes(void **state)
 	assert_int_equal(ike_sa_state(hx_sa(n, HX_B)), IKE_S_ESTABLISHED);
 }
 
+/* 3.5, 3.6: the responder's address goes; it moves itself and says so
+ * from its new address, and the initiator follows with an update. */
+static void test_responder_moves(void **state)
+{
+	static const char *const b_new[] = {"192.0.2.22", NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	hx_alias(n, "192.0.2.22", HX_B);
+	hx_set_local(n, HX_B, b_new);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_B)), "192.0.2.22"));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_A)), "192.0.2.22"));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_A)), IKE_S_ESTABLISHED);
+}
+
+/* 3.6: a new address with the path unchanged is still announced. */
+static void test_new_address_announced(void **state)
+{
+	static const char *const more[] = {HX_ADDR_A, A2, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	assert_false(b_json_has(n, "\"address\":\"192.0.2.11\""));
+	hx_set_local(n, HX_A, more);
+	assert_int_equal(n->nq, 1);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_ADDITIONAL_IP4_ADDRESS));
+	assert_false(hx_has_notify(n, 0, IKEV2_N_UPDATE_SA_ADDRESSES));
+	hx_settle(n, 1000);
+	assert_true(b_json_has(n, "\"address\":\"192.0.2.11\""));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +359,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_update_vs_child_rekey, hx_teardown),
 	    cmocka_unit_test_teardown(test_transport_proxy_stays, hx_teardown),
 	    cmocka_unit_test_teardown(test_nat_appears_and_goes, hx_teardown),
+	    cmocka_unit_test_teardown(test_responder_moves, hx_teardown),
+	    cmocka_unit_test_teardown(test_new_address_announced, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
