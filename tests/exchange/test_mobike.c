@@ -10,7 +10,7 @@
  * address that cannot receive (the check fails, traffic never goes
  * there); NO_NATS_ALLOWED (3.9); path testing when the current path dies
  * (3.10); the collisions: update vs update, vs IKE rekey, vs Child
- * rekey, vs delete; and the draft's proxy case (a transport-mode SA for
+ * rekey, vs delete, vs a pending redirect; and the draft's proxy case (a transport-mode SA for
  * another host stays); a NAT appearing and going away (3.8).
  */
 #include "harness.h"
@@ -343,6 +343,38 @@ static void test_new_address_announced(void **state)
 	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
 }
 
+/* Update while a redirect is pending (RFC 5685 5 + RFC 4555 3.5): b asks
+ * a to go to c while a's own update is out; each request is answered on
+ * its own, a's update moves the old SA, and a then moves to c, make
+ * before break, with the old SA deleted. */
+static void test_update_vs_redirect(void **state)
+{
+	static const char *const one[] = {HX_ADDR_A, NULL}, *const moved[] = {A2, NULL};
+	static const char *const b_addrs[] = {HX_ADDR_B, NULL}, *const c_addrs[] = {HX_ADDR_C,
+	                                                                            NULL};
+	struct hx_conf gw = {.mobike = true, .remote = "%any"};
+	struct hx_net *n = hx_new3(&mob, &gw, &gw);
+	struct ike_redirect_sel all = {.all = true};
+
+	*state = n;
+	hx_alias(n, A2, HX_A);
+	hx_set_local(n, HX_A, one);
+	hx_set_local(n, HX_B, b_addrs);
+	hx_set_local(n, HX_C, c_addrs);
+	hx_establish(n);
+	hx_set_local(n, HX_A, moved); /* a's update is out */
+	assert_int_equal(ike_redirect(hx_ike(n, HX_B), &all, HX_ADDR_C), 1);
+	assert_int_equal(n->nq, 2); /* and b's REDIRECT */
+	hx_settle(n, 5000);
+	assert_int_equal(hx_count_sas(n, HX_A), 1);
+	assert_int_equal(hx_count_sas(n, HX_B), 0);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_A)), HX_ADDR_C));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_C)), IKE_S_ESTABLISHED);
+	assert_int_equal(n->p[HX_A].n_installed, 1);
+	assert_int_equal(n->p[HX_C].n_installed, 1);
+	assert_int_equal(n->p[HX_B].n_installed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +393,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_nat_appears_and_goes, hx_teardown),
 	    cmocka_unit_test_teardown(test_responder_moves, hx_teardown),
 	    cmocka_unit_test_teardown(test_new_address_announced, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_redirect, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
