@@ -115,7 +115,19 @@ void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 	crypto_wipe(&i, sizeof(i));
 }
 
-void child_move_all(struct ike *ike, struct ike_sa *sa)
+/* A transport-mode Child SA protects traffic of the IKE peer itself only if
+ * its remote selector is that one address. */
+static bool ts_is_host(const struct ike_ts_set *ts, const struct ike_addr *a)
+{
+	size_t n;
+	const uint8_t *p = addr_bytes(a, &n);
+
+	return p && ts->n == 1 &&
+	       ts->ts[0].type == (n == 4 ? IKEV2_TS_IPV4_ADDR_RANGE : IKEV2_TS_IPV6_ADDR_RANGE) &&
+	       !memcmp(ts->ts[0].start, p, n) && !memcmp(ts->ts[0].end, p, n);
+}
+
+void child_move_all(struct ike *ike, struct ike_sa *sa, const struct ike_addr *old_remote)
 {
 	struct ike_child_info i;
 
@@ -123,6 +135,10 @@ void child_move_all(struct ike *ike, struct ike_sa *sa)
 		return;
 	for (struct child_sa *c = sa->children; c; c = c->next) {
 		if (!c->installed)
+			continue;
+		/* The address-management draft's proxy case: a transport-mode
+		 * SA for another host than the IKE peer stays where it is. */
+		if (c->transport && !ts_is_host(&c->ts_remote, old_remote))
 			continue;
 		child_info(sa, c, &i);
 		ike->host.child_moved(ike->host.ctx, &i);

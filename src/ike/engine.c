@@ -312,13 +312,14 @@ int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *
 void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
                  const struct ike_addr *remote)
 {
+	struct ike_addr old = sa->remote;
 	char a[64];
 
 	sa->local = *local;
 	sa->remote = *remote;
 	addr_format(remote, a, sizeof(a));
 	sa_log(sa, LOG_INFO, "path-changed", "peer now at %s", a);
-	child_move_all(ike, sa);
+	child_move_all(ike, sa, &old);
 }
 
 void ike_sa_float(struct ike *ike, struct ike_sa *sa)

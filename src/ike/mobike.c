@@ -72,6 +72,7 @@ struct mobike_sa {
 	const char *why;                       /* the reason of the pending move, for the log */
 	bool probing;                          /* the current path died: transmissions try others */
 	struct ike_addr probe_local, probe_remote; /* the path the last probe used */
+	uint64_t announced; /* a digest of the address set the peer last heard of */
 };
 
 struct mobike {
@@ -442,11 +443,18 @@ static enum ext_result info_req_in(struct ext_ctx *c)
 	}
 	take_addresses(s, c->in);
 	if (ike_sa_initiator(c->sa) &&
-	    !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa)) &&
 	    (wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP4_ADDRESS) ||
 	     wire_msg_find_notify(c->in, IKEV2_N_ADDITIONAL_IP6_ADDRESS) ||
-	     wire_msg_find_notify(c->in, IKEV2_N_NO_ADDITIONAL_ADDRESSES)))
-		reconsider(c->ike, c->sa, "peer's addresses changed");
+	     wire_msg_find_notify(c->in, IKEV2_N_NO_ADDITIONAL_ADDRESSES))) {
+		/* 3.5: the responder may move itself; it says so from its new
+		 * address with a set that leaves the old one out. */
+		bool moved = !same_host(c->remote, ike_sa_remote(c->sa)) &&
+		             !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa));
+
+		if (moved || !in_set(s->peer_addrs, s->n_peer_addrs, ike_sa_remote(c->sa)))
+			reconsider_from(c->ike, c->sa, "peer's addresses changed",
+			                moved ? c->remote : NULL);
+	}
 	return EXT_CONTINUE;
 }
 
@@ -513,6 +521,24 @@ static enum ext_result info_resp_in(struct ext_ctx *c)
 	return EXT_CONTINUE;
 }
 
+/* Order-independent digest of our local address set (what 3.6 announces). */
+static uint64_t set_digest(struct ike *ike)
+{
+	size_t n, alen;
+	const struct ike_addr *l = ike_local_addrs(ike, &n);
+	uint64_t d = n;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = addr_bytes(&l[i], &alen);
+		uint64_t h = 0xcbf29ce484222325ULL;
+
+		for (size_t k = 0; p && k < alen; k++)
+			h = (h ^ p[k]) * 0x100000001b3ULL;
+		d += h;
+	}
+	return d;
+}
+
 /* ---- the hook ---- */
 
 static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
@@ -537,6 +563,7 @@ static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
 		if (pt == EXT_AUTH_RESP_OUT && !s->peer)
 			return EXT_CONTINUE; /* 3.2: answer only an initiator that offered it */
 		s->ours = true;
+		s->announced = set_digest(c->ike);
 		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_MOBIKE_SUPPORTED, NULL, 0) < 0 ||
 		    add_addresses(c->ike, c->sa, c->out) < 0 ||
 		    (pt == EXT_AUTH_REQ_OUT &&
@@ -640,6 +667,8 @@ static enum ext_result mobike_path_seen(struct ext_ctx *c)
 static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	struct mobike_sa *s = msa_of(sa);
+	uint64_t digest = set_digest(ike);
+	struct ike_addr src;
 
 	(void)arg;
 	if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED)
@@ -647,13 +676,23 @@ static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	if (ike_sa_initiator(sa)) {
 		reconsider(ike, sa,
 		           local_has(ike, ike_sa_local(sa)) ? "route changed" : "address gone");
+		if (s->job == JOB_UPDATE) {
+			s->announced = digest; /* the update carries the set */
+			return;
+		}
+	} else if (!local_has(ike, ike_sa_local(sa)) &&
+	           ike_route(ike, ike_sa_remote(sa), &src) == 0 && local_has(ike, &src)) {
+		/* 3.5: the responder's own address is gone: it may move its SAs
+		 * to another one, and tells the initiator from there (3.6). */
+		addr_set_port(&src, addr_port(ike_sa_local(sa)));
+		move(ike, sa, &src, ike_sa_remote(sa), "our address gone");
+	}
+	/* 3.6: the peer hears of every change of our set. */
+	if (digest == s->announced || s->job != JOB_NONE)
 		return;
-	}
-	/* The responder tells the initiator its new set (3.6). */
-	if (s->job == JOB_NONE) {
-		s->job = JOB_ADDRS;
-		ike_ext_request(ike, sa, &mobike_ext);
-	}
+	s->announced = digest;
+	s->job = JOB_ADDRS;
+	ike_ext_request(ike, sa, &mobike_ext);
 }
 
 static void mobike_addresses_changed(struct ike *ike)

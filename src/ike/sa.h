@@ -465,7 +465,7 @@ int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
 /* Take an installed Child SA out of the data plane (it stays in the SA). */
 void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* The IKE SA moved: its installed Child SAs follow (RFC 7296 2.23, RFC 4555 3.5). */
-void child_move_all(struct ike *ike, struct ike_sa *sa);
+void child_move_all(struct ike *ike, struct ike_sa *sa, const struct ike_addr *old_remote);
 void child_schedule(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* informational.c */
 int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task) WUR;

@@ -9,7 +9,9 @@
  * the authenticated set (3.4); an update whose source was rewritten to an
  * address that cannot receive (the check fails, traffic never goes
  * there); NO_NATS_ALLOWED (3.9); path testing when the current path dies
- * (3.10); and the collisions: update vs update, update vs IKE rekey.
+ * (3.10); the collisions: update vs update, vs IKE rekey, vs Child
+ * rekey, vs delete, vs a pending redirect; and the draft's proxy case (a transport-mode SA for
+ * another host stays); a NAT appearing and going away (3.8).
  */
 #include "harness.h"
 #include "ike/ext.h"
@@ -225,6 +227,154 @@ static void test_update_vs_rekey(void **state)
 	hx_assert_ike_up(n);
 }
 
+/* Update vs delete: our delete waits for the update's answer, then both go. */
+static void test_update_vs_delete(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	hx_set_local(n, HX_A, moved);
+	assert_int_equal(n->nq, 1); /* the update is out */
+	assert_int_equal(ike_down(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(n->nq, 1); /* the delete waits its turn */
+	hx_settle(n, 3000);
+	assert_int_equal(hx_count_sas(n, HX_A), 0);
+	assert_int_equal(hx_count_sas(n, HX_B), 0);
+	assert_int_equal(n->p[HX_A].n_installed, 0);
+	assert_int_equal(n->p[HX_B].n_installed, 0);
+}
+
+/* Update vs Child rekey: the rekey goes on as it was, the update after it,
+ * and the rekeyed Child SA ends on the new path on both sides. */
+static void test_update_vs_child_rekey(void **state)
+{
+	static const char *const both[] = {HX_ADDR_A, A2, NULL};
+	static const char *const moved[] = {A2, NULL};
+	struct hx_net *n = up(state, NULL, both);
+	uint32_t old_spi = n->p[HX_A].installed[0].spi_in;
+
+	assert_int_equal(ike_rekey_child(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_set_local(n, HX_A, moved);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A2));
+	assert_int_equal(n->p[HX_A].n_installed, 1);
+	assert_int_equal(n->p[HX_B].n_installed, 1);
+	assert_true(n->p[HX_A].installed[0].spi_in != old_spi);
+	hx_assert_one_child_pair(n);
+}
+
+/* The address-management draft's proxy case: a transport-mode SA whose
+ * selectors are another host's stays where it is; the IKE SA moves. */
+static void test_transport_proxy_stays(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	struct hx_conf ca = {.mobike = true, .mode = "transport"};
+	struct hx_conf cb = {.mobike = true, .mode = "transport"};
+	struct hx_net *n = hx_new(&ca, &cb);
+	static const char *const one[] = {HX_ADDR_A, NULL}, *const b_addrs[] = {HX_ADDR_B, NULL};
+
+	*state = n;
+	hx_alias(n, A2, HX_A);
+	hx_set_local(n, HX_A, one);
+	hx_set_local(n, HX_B, b_addrs);
+	hx_establish(n);
+	hx_set_local(n, HX_A, moved);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_A)), A2));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), A2));
+	/* 10.1.0.0/16 <-> 10.2.0.0/16 is not the IKE peer: no Child SA moved. */
+	assert_int_equal(n->p[HX_A].n_moved, 0);
+	assert_int_equal(n->p[HX_B].n_moved, 0);
+}
+
+/* 3.8: a NAT appears on the new path: b sees it in the update's NAT-D,
+ * checks the mapped address, and its SA follows it with UDP encapsulation;
+ * when a moves back without the NAT, b follows again. */
+static void test_nat_appears_and_goes(void **state)
+{
+	static const char *const moved[] = {A2, NULL};
+	static const char *const back[] = {HX_ADDR_A, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	n->nat = true;
+	hx_set_local(n, HX_A, moved);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_NAT));
+	assert_int_equal(hx_port(ike_sa_remote(hx_sa(n, HX_B))), HX_NAT_PORT_4500);
+	assert_true(ike_sa_natt(hx_sa(n, HX_B)));
+	assert_true(b_json_has(n, "\"mobike_rr_checks\":1"));
+	n->nat = false;
+	hx_set_local(n, HX_A, back);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
+	assert_int_equal(hx_port(ike_sa_remote(hx_sa(n, HX_B))), 4500);
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_B)), IKE_S_ESTABLISHED);
+}
+
+/* 3.5, 3.6: the responder's address goes; it moves itself and says so
+ * from its new address, and the initiator follows with an update. */
+static void test_responder_moves(void **state)
+{
+	static const char *const b_new[] = {"192.0.2.22", NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	hx_alias(n, "192.0.2.22", HX_B);
+	hx_set_local(n, HX_B, b_new);
+	hx_settle(n, 3000);
+	assert_true(hx_is_host(ike_sa_local(hx_sa(n, HX_B)), "192.0.2.22"));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_A)), "192.0.2.22"));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_A)), IKE_S_ESTABLISHED);
+}
+
+/* 3.6: a new address with the path unchanged is still announced. */
+static void test_new_address_announced(void **state)
+{
+	static const char *const more[] = {HX_ADDR_A, A2, NULL};
+	struct hx_net *n = up(state, NULL, NULL);
+
+	assert_false(b_json_has(n, "\"address\":\"192.0.2.11\""));
+	hx_set_local(n, HX_A, more);
+	assert_int_equal(n->nq, 1);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_ADDITIONAL_IP4_ADDRESS));
+	assert_false(hx_has_notify(n, 0, IKEV2_N_UPDATE_SA_ADDRESSES));
+	hx_settle(n, 1000);
+	assert_true(b_json_has(n, "\"address\":\"192.0.2.11\""));
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
+}
+
+/* Update while a redirect is pending (RFC 5685 5 + RFC 4555 3.5): b asks
+ * a to go to c while a's own update is out; each request is answered on
+ * its own, a's update moves the old SA, and a then moves to c, make
+ * before break, with the old SA deleted. */
+static void test_update_vs_redirect(void **state)
+{
+	static const char *const one[] = {HX_ADDR_A, NULL}, *const moved[] = {A2, NULL};
+	static const char *const b_addrs[] = {HX_ADDR_B, NULL}, *const c_addrs[] = {HX_ADDR_C,
+	                                                                            NULL};
+	struct hx_conf gw = {.mobike = true, .remote = "%any"};
+	struct hx_net *n = hx_new3(&mob, &gw, &gw);
+	struct ike_redirect_sel all = {.all = true};
+
+	*state = n;
+	hx_alias(n, A2, HX_A);
+	hx_set_local(n, HX_A, one);
+	hx_set_local(n, HX_B, b_addrs);
+	hx_set_local(n, HX_C, c_addrs);
+	hx_establish(n);
+	hx_set_local(n, HX_A, moved); /* a's update is out */
+	assert_int_equal(ike_redirect(hx_ike(n, HX_B), &all, HX_ADDR_C), 1);
+	assert_int_equal(n->nq, 2); /* and b's REDIRECT */
+	hx_settle(n, 5000);
+	assert_int_equal(hx_count_sas(n, HX_A), 1);
+	assert_int_equal(hx_count_sas(n, HX_B), 0);
+	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_A)), HX_ADDR_C));
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_C)), IKE_S_ESTABLISHED);
+	assert_int_equal(n->p[HX_A].n_installed, 1);
+	assert_int_equal(n->p[HX_C].n_installed, 1);
+	assert_int_equal(n->p[HX_B].n_installed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +387,13 @@ int main(void)
 	    cmocka_unit_test_teardown(test_path_dies, hx_teardown),
 	    cmocka_unit_test_teardown(test_update_vs_update, hx_teardown),
 	    cmocka_unit_test_teardown(test_update_vs_rekey, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_delete, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_child_rekey, hx_teardown),
+	    cmocka_unit_test_teardown(test_transport_proxy_stays, hx_teardown),
+	    cmocka_unit_test_teardown(test_nat_appears_and_goes, hx_teardown),
+	    cmocka_unit_test_teardown(test_responder_moves, hx_teardown),
+	    cmocka_unit_test_teardown(test_new_address_announced, hx_teardown),
+	    cmocka_unit_test_teardown(test_update_vs_redirect, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
