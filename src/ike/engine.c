@@ -300,15 +300,6 @@ bool ike_retransmit_now(struct ike *ike, struct ike_sa *sa)
 	return true;
 }
 
-int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
-                     const struct ike_addr *remote)
-{
-	if (!sa->out.active)
-		return -1;
-	send_msg(ike, local, remote, &sa->out.pkt, &sa->out.frags);
-	return 0;
-}
-
 void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
                  const struct ike_addr *remote)
 {
@@ -334,11 +325,6 @@ int ike_route(struct ike *ike, const struct ike_addr *dst, struct ike_addr *src)
 	if (!ike->host.route)
 		return -1;
 	return ike->host.route(ike->host.ctx, dst, src);
-}
-
-uint16_t ike_natt_port(const struct ike *ike)
-{
-	return ike->cfg->natt_port;
 }
 
 void ike_check_liveness(struct ike *ike, struct ike_sa *sa)

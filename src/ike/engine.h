@@ -74,12 +74,9 @@ bool ike_sa_rekeying(const struct ike_sa *sa);
 /* The peer's authenticated identity as text (user@fqdn, an FQDN, an address,
  * or hex for other types) into buf; its length, 0 before IKE_AUTH. */
 size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len);
-/* The Child SA whose outbound SPI (the peer's) is spi, or NULL. */
-struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 
 uint32_t child_sa_reqid(const struct child_sa *c);
 uint32_t child_sa_spi_in(const struct child_sa *c);
-uint32_t child_sa_spi_out(const struct child_sa *c);
 
 /* The state line format of STYLE.md: conn, serial, SPIs, event, details. */
 void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
@@ -141,10 +138,6 @@ bool ike_retransmit_now(struct ike *ike, struct ike_sa *sa);
  * (collisions: ike/ext.h). One per extension and SA is queued at a time.
  */
 void ike_ext_request(struct ike *ike, struct ike_sa *sa, const struct ike_ext *e);
-/* Send the outstanding request once more on another path now, without
- * counting a retransmission (RFC 4555 3.8 path probing). -1 if none is out. */
-int ike_send_on_path(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
-                     const struct ike_addr *remote) WUR;
 /* Switch the SA to another path; its Child SAs follow (RFC 4555 3.5, 2.23). */
 void ike_sa_move(struct ike *ike, struct ike_sa *sa, const struct ike_addr *local,
                  const struct ike_addr *remote);
@@ -167,8 +160,6 @@ bool ike_sa_natt(const struct ike_sa *sa);
 void ike_sa_float(struct ike *ike, struct ike_sa *sa);
 /* The source address the host's routing would use to reach dst; -1: none. */
 int ike_route(struct ike *ike, const struct ike_addr *dst, struct ike_addr *src);
-/* The NAT-T port (4500 unless configured otherwise). */
-uint16_t ike_natt_port(const struct ike *ike);
 
 /* ---- building payloads ---- */
 

@@ -441,7 +441,8 @@ static void redirect_resolved(struct ike *ike, uint64_t tag, const char *name,
 	go(ike, j->conn, &addrs[0], &j->from, j->replaces, name);
 }
 
-/* A REDIRECT in a message, decoded; 0 when there is none, -1 when malformed. */
+/* A REDIRECT in a message, decoded; 0 when there is none, -1 when it is
+ * malformed or we never announced support (3: it is then ignored). */
 static int find_redirect(struct ext_ctx *c, struct wire_redirect *out, char target[CFG_GW_MAX])
 {
 	const struct wire_payload *p = wire_msg_find_notify(c->in, IKEV2_N_REDIRECT);
@@ -452,6 +453,13 @@ static int find_redirect(struct ext_ctx *c, struct wire_redirect *out, char targ
 	if (wire_redirect_decode(&p->u.notify, out, &err) < 0) {
 		if (log_rl_allow(LOG_RL_REDIRECT, (const struct sockaddr *)&c->remote->ss))
 			sa_log(c->sa, LOG_NOTICE, "redirect-ignored", "%s", err.reason);
+		rd_of(c->ike)->ignored++;
+		return -1;
+	}
+	if (!((struct redirect_sa *)c->state)->announced) {
+		if (log_rl_allow(LOG_RL_REDIRECT, (const struct sockaddr *)&c->remote->ss))
+			sa_log(c->sa, LOG_NOTICE, "redirect-ignored",
+			       "REDIRECT although we did not announce support");
 		rd_of(c->ike)->ignored++;
 		return -1;
 	}
@@ -476,7 +484,6 @@ static enum ext_result ignore(struct ext_ctx *c, const char *why, enum ext_resul
 /* IKE_SA_INIT response (3): our Ni must come back; else discard and wait. */
 static enum ext_result client_init(struct ext_ctx *c)
 {
-	struct redirect_sa *s = c->state;
 	struct wire_redirect rr;
 	char target[CFG_GW_MAX];
 	const uint8_t *ni;
@@ -487,8 +494,6 @@ static enum ext_result client_init(struct ext_ctx *c)
 		return EXT_CONTINUE;
 	if (k < 0)
 		return EXT_HANDLED;
-	if (!s->announced)
-		return ignore(c, "REDIRECT although we did not announce support", EXT_HANDLED);
 	ni = ike_sa_ni(c->sa, &ni_len);
 	if (rr.nonce_len != ni_len || crypto_memcmp(rr.nonce, ni, ni_len))
 		return ignore(c, "REDIRECT whose nonce data is not our Ni", EXT_HANDLED);
@@ -504,8 +509,6 @@ static enum ext_result client_auth(struct ext_ctx *c)
 
 	if (find_redirect(c, &rr, target) <= 0)
 		return EXT_CONTINUE;
-	if (!((struct redirect_sa *)c->state)->announced)
-		return ignore(c, "REDIRECT although we did not announce support", EXT_CONTINUE);
 	follow(c->ike, c->sa, REDIRECT_IN_AUTH, target);
 	return EXT_NO_CHILD;
 }
@@ -518,8 +521,6 @@ static enum ext_result client_active(struct ext_ctx *c)
 
 	if (find_redirect(c, &rr, target) <= 0)
 		return EXT_CONTINUE;
-	if (!((struct redirect_sa *)c->state)->announced)
-		return ignore(c, "REDIRECT although we did not announce support", EXT_CONTINUE);
 	if (rr.nonce_len)
 		return ignore(c, "gateway-initiated REDIRECT with nonce data", EXT_CONTINUE);
 	if (ike_sa_rekeying(c->sa))

@@ -475,11 +475,6 @@ size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len)
 	return strlen(buf);
 }
 
-struct child_sa *ike_sa_child_by_spi_out(struct ike_sa *sa, uint32_t spi)
-{
-	return child_by_spi_out(sa, spi);
-}
-
 uint32_t child_sa_reqid(const struct child_sa *c)
 {
 	return c->reqid;
@@ -488,11 +483,6 @@ uint32_t child_sa_reqid(const struct child_sa *c)
 uint32_t child_sa_spi_in(const struct child_sa *c)
 {
 	return c->spi_in;
-}
-
-uint32_t child_sa_spi_out(const struct child_sa *c)
-{
-	return c->spi_out;
 }
 
 struct ike_sa *ike_sa_by_serial(struct ike *ike, uint64_t serial)
