@@ -169,6 +169,20 @@ int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 	return 0;
 }
 
+/*
+ * Our install failed after the peer created its half (we initiated the
+ * exchange, or answered it already): delete it towards the peer (1.4.1)
+ * instead of leaving the peer sending into an SA we do not have.
+ */
+void child_abandon(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	sa_log(sa, LOG_WARNING, "child-abandoned",
+	       "reqid %u spi %08x/%08x not installed, deleting it at the peer", c->reqid, c->spi_in,
+	       c->spi_out);
+	c->delete_pending = true;
+	ike_queue(ike, sa, TASK_CHILD_DELETE);
+}
+
 /* The ESP proposals to offer; DH only when the exchange carries KE (1.2). */
 size_t child_offer(const struct cfg_conn *conn, bool with_dh, struct proposal *out)
 {

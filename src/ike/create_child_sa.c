@@ -524,7 +524,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 	                      true) < 0 ||
 	    child_install(ike, sa, ch) < 0) {
 		if (ch)
-			child_remove(ike, sa, ch);
+			child_abandon(ike, sa, ch);
 		goto out;
 	}
 	ch->by_us = true;

@@ -212,12 +212,10 @@ static void first_child_initiator(struct ike *ike, struct ike_sa *sa, const stru
 		return;
 	}
 	ch = child_from(ike, sa, &r, sa->pend.child_spi);
-	if (!ch ||
-	    child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, true) < 0 ||
-	    child_install(ike, sa, ch) < 0) {
-		if (ch)
-			child_remove(ike, sa, ch);
-	}
+	if (ch &&
+	    (child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, true) < 0 ||
+	     child_install(ike, sa, ch) < 0))
+		child_abandon(ike, sa, ch);
 }
 
 void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)

@@ -462,6 +462,7 @@ int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, 
                       const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
                       bool we_initiated) WUR;
 int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
+void child_abandon(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* Take an installed Child SA out of the data plane (it stays in the SA). */
 void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* The IKE SA moved: its installed Child SAs follow (RFC 7296 2.23, RFC 4555 3.5). */

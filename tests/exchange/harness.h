@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -87,6 +88,7 @@ struct hx_peer {
 	struct hx_child installed[HX_MAX_CHILD];
 	size_t n_installed;
 	size_t n_child_up, n_child_down, n_moved;
+	unsigned fail_child_up; /* child_up calls still to refuse, as a full data plane would */
 	uint32_t down_spis[HX_MAX_CHILD * 4];
 	size_t n_down_spis;
 	uint64_t sent; /* datagrams this peer sent */
@@ -303,6 +305,11 @@ static int hx_child_up(void *ctx, const struct ike_child_info *c)
 	struct hx_peer *p = ctx;
 
 	p->n_child_up++;
+	if (p->fail_child_up) {
+		p->fail_child_up--;
+		errno = E2BIG;
+		return -1;
+	}
 	for (size_t i = 0; i < p->n_installed; i++)
 		if (p->installed[i].spi_in == c->spi_in)
 			fail_msg("%s: child_up for inbound SPI %08x that is already installed",

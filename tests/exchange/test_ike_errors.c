@@ -196,6 +196,26 @@ static void test_child_ts_not_widened(void **state)
 	assert_memory_equal(n->p[HX_B].installed[0].ts_local.ts[0].end, hi, 4);
 }
 
+/*
+ * a's data plane refuses the Child SA (a full SPD, too many selectors): a
+ * deletes it towards b (1.4.1), so b does not keep sending into an SA that
+ * a does not have. Without the delete b would keep its child installed.
+ */
+static void test_child_install_failed_initiator(void **state)
+{
+	struct hx_net *n = hx_new(NULL, NULL);
+
+	*state = n;
+	n->p[HX_A].fail_child_up = 1;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_settle(n, 2000);
+	hx_assert_ike_up(n);
+	assert_int_equal(n->p[HX_A].n_installed, 0);
+	assert_int_equal(n->p[HX_B].n_installed, 0);
+	assert_int_equal(n->p[HX_B].n_child_up, 1);
+	assert_int_equal(n->p[HX_B].n_child_down, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +226,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_child_no_proposal, hx_teardown),
 	    cmocka_unit_test_teardown(test_child_ts_unacceptable, hx_teardown),
 	    cmocka_unit_test_teardown(test_child_ts_not_widened, hx_teardown),
+	    cmocka_unit_test_teardown(test_child_install_failed_initiator, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
