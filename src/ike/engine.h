@@ -85,6 +85,8 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 /* ---- look-ups (borrowed, valid until the engine call returns) ---- */
 
 struct ike_sa *ike_sa_by_serial(struct ike *ike, uint64_t serial);
+/* The serial the newest IKE SA got; serials grow by one per SA and are never reused. */
+uint64_t ike_last_serial(const struct ike *ike);
 /* The live SA with exactly these SPIs, whichever of them is ours (RFC 6290 9.2). */
 struct ike_sa *ike_sa_by_spis(struct ike *ike, const uint8_t spi_i[8], const uint8_t spi_r[8]);
 /* The SA holding a Child SA whose outbound SPI is spi (RFC 6290 8.2 hints). */

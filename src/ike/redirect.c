@@ -93,6 +93,8 @@ struct redirect {
 	unsigned drain_rate;
 	double drain_budget;
 	uint64_t drain_ms;
+	uint64_t drain_cursor; /* the next serial the drain looks at */
+	uint64_t drain_visits; /* serials it looked at, in all (status) */
 	uint64_t sent_init, sent_auth, sent_active, followed, refused, ignored;
 };
 
@@ -767,6 +769,7 @@ int ike_redirect_drain(struct ike *ike, const char *target, unsigned rate)
 	r->drain_rate = rate ? rate : 50;
 	r->drain_budget = 0;
 	r->drain_ms = ike_now(ike);
+	r->drain_cursor = 1;
 	log_msg(LOG_NOTICE, "ike", target ? "draining to %s at %u SA(s)/s" : "drain stopped%s",
 	        target ? target : "", r->drain_rate);
 	return 0;
@@ -817,6 +820,7 @@ void ike_redirect_status(struct ike *ike, bool json, FILE *out)
 		json_kv_str(&j, "to", to);
 	json_kv_uint(&j, "rate", r->drain_rate);
 	json_kv_uint(&j, "left", x.left);
+	json_kv_uint(&j, "drain_visits", r->drain_visits);
 	json_kv_uint(&j, "sent_init", r->sent_init);
 	json_kv_uint(&j, "sent_auth", r->sent_auth);
 	json_kv_uint(&j, "sent_active", r->sent_active);
@@ -829,10 +833,18 @@ void ike_redirect_status(struct ike *ike, bool json, FILE *out)
 
 /* ---- timers: grace deadlines and the drain's pace ---- */
 
+/*
+ * The drain walks the SAs once, in serial order, from a cursor: each tick
+ * costs what it moves plus the serials it skips, never a scan of the whole
+ * table. An SA that appears later has a higher serial (an IKE rekey's new
+ * SA too), so the cursor reaches it; new clients are redirected in
+ * IKE_SA_INIT or IKE_AUTH by the drain provider instead.
+ */
 static void drain_tick(struct ike *ike, struct redirect *r, uint64_t now)
 {
 	const char *to = redirect_drain_target(drain_of(r));
 	struct count_ctx x = {0};
+	uint64_t last = ike_last_serial(ike);
 
 	if (!to)
 		return;
@@ -843,7 +855,13 @@ static void drain_tick(struct ike *ike, struct redirect *r, uint64_t now)
 	x.want = r->drain_budget < 256 ? (size_t)r->drain_budget : 256;
 	if (!x.want)
 		return;
-	ike_sa_foreach(ike, count_fn, &x);
+	for (; r->drain_cursor <= last && x.n < x.want; r->drain_cursor++) {
+		struct ike_sa *sa = ike_sa_by_serial(ike, r->drain_cursor);
+
+		r->drain_visits++;
+		if (sa)
+			count_fn(ike, sa, &x);
+	}
 	for (size_t i = 0; i < x.n; i++)
 		send_to(ike, x.pick[i], to);
 	r->drain_budget -= (double)x.n;

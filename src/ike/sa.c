@@ -532,6 +532,11 @@ void ike_sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, v
 	sa_foreach(ike, fn, arg);
 }
 
+uint64_t ike_last_serial(const struct ike *ike)
+{
+	return ike->next_serial;
+}
+
 size_t ike_sa_count(const struct ike *ike)
 {
 	return ike->by_spi->n;
