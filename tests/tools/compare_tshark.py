@@ -50,7 +50,7 @@ def pdml_payloads(parent):
     return out
 
 
-def load_pdml(path):
+def load_pdml(path, offset=0):
     frames = {}
     for _, pkt in ET.iterparse(path):
         if pkt.tag != "packet":
@@ -59,7 +59,7 @@ def load_pdml(path):
         isakmp = None
         for proto in pkt.findall("proto"):
             if proto.get("name") == "frame":
-                num = int(first_show(proto, "frame.number"))
+                num = int(first_show(proto, "frame.number")) - offset
             if proto.get("name") == "isakmp" and isakmp is None:
                 isakmp = proto
         if num is not None and isakmp is not None:
@@ -110,17 +110,54 @@ def compare(frame, ours, theirs, report):
     return True, inner
 
 
+def split(merged, counts, outdir):
+    """Cut the PDML of captures merged with `mergecap -a` back into one PDML
+    per capture, in the order of COUNTS (capinfos -T -c: file, frames), each
+    with the frame number its first frame had (for --frame-offset)."""
+    sizes = []
+    with open(counts) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 2 and parts[1].isdigit():
+                sizes.append(int(parts[1]))
+    head, packets, cur = [], [], None
+    with open(merged) as f:
+        for line in f:
+            if cur is None and line.startswith("<packet>"):
+                cur = [line]
+            elif cur is not None:
+                cur.append(line)
+                if line.startswith("</packet>"):
+                    packets.append("".join(cur))
+                    cur = None
+            elif not packets and not line.startswith("</pdml>"):
+                head.append(line)
+    if sum(sizes) != len(packets):
+        sys.exit(f"split: {len(packets)} packets in {merged}, {sum(sizes)} in {counts}")
+    first = 0
+    for i, n in enumerate(sizes):
+        with open(f"{outdir}/{i}.xml", "w") as out:
+            out.write("".join(head) + "".join(packets[first:first + n]) + "</pdml>\n")
+        with open(f"{outdir}/{i}.offset", "w") as out:
+            out.write(f"{first}\n")
+        first += n
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "split":
+        split(*sys.argv[2:])
+        return 0
     ap = argparse.ArgumentParser()
     ap.add_argument("--rike", required=True)
     ap.add_argument("--pdml", required=True)
     ap.add_argument("--name", default="")
     ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--frame-offset", type=int, default=0)
     args = ap.parse_args()
 
     with open(args.rike) as f:
         rike = json.load(f)
-    tshark = load_pdml(args.pdml)
+    tshark = load_pdml(args.pdml, args.frame_offset)
     compared = mismatched = rejected = missing = inner = 0
     report = []
     for msg in rike:
