@@ -487,6 +487,8 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 	w->solved = solved;
 	if (work_submit(ike, sa, w) < 0)
 		sa_kill_quiet(ike, sa, "crypto workers busy");
+	else
+		ike_sa_changed(ike, sa); /* its half-open deadline runs meanwhile */
 }
 
 /* g^ir, or the IKE_AUTH puzzle's wait for it (RFC 8019 7.2.4). */

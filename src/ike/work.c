@@ -67,8 +67,7 @@ void work_free(struct ike_work *w)
 	free(w);
 }
 
-struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kind,
-                          uint16_t group)
+struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kind, uint16_t group)
 {
 	struct ike_work *w = calloc(1, sizeof(*w));
 
@@ -131,8 +130,7 @@ struct wire_msg *work_msg(struct ike_work *w)
 		return NULL;
 	wire_msg_init(m);
 	m->hdr = w->hdr;
-	if (!w->msg.len ||
-	    wire_decode_chain(w->msg.p, w->msg.len, w->msg_np, true, m, &err) == 0)
+	if (!w->msg.len || wire_decode_chain(w->msg.p, w->msg.len, w->msg_np, true, m, &err) == 0)
 		return m;
 	wire_msg_free(m);
 	free(m);
@@ -188,8 +186,8 @@ int work_submit(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
 	ike->stats.work_jobs++;
 	/* Without workers, or with a full queue for work that is not an
 	 * unauthenticated peer's (RFC 8019: those are dropped), run it now. */
-	if (!ike->pool || (workpool_outstanding(ike->pool) >= ike->pool_max &&
-	                   w->kind != WORK_INIT_RESPOND)) {
+	if (!ike->pool ||
+	    (workpool_outstanding(ike->pool) >= ike->pool_max && w->kind != WORK_INIT_RESPOND)) {
 		sa->work = w->ticket;
 		w->job.run(&w->job);
 		work_finish(ike, w);
