@@ -218,7 +218,7 @@ static void test_deleted_while_rekey_pending(void **state)
 	hx_establish(n);
 	assert_int_equal(ike_rekey_ike(hx_ike(n, HX_A), HX_CONN), 0);
 	hx_pump(n);
-	assert_int_equal(hx_deliver(n), 0);      /* b answers */
+	assert_int_equal(hx_deliver(n), 0);        /* b answers */
 	assert_int_equal(hx_deliver_nopump(n), 0); /* a computes g^ir */
 	assert_int_equal(ike_work_outstanding(hx_ike(n, HX_A)), 1);
 	/* The SA cannot start its delete while the job is out; the peer is
