@@ -152,6 +152,25 @@ bool work_room(const struct ike *ike)
 	return !ike->pool || workpool_outstanding(ike->pool) < ike->pool_max;
 }
 
+/*
+ * The SA's connection was removed by a reload while the job computed: it is
+ * being deleted (its Delete was queued and goes next), so the exchange that
+ * asked is given up, our request included.
+ */
+static void abandon(struct ike *ike, struct ike_sa *sa, const struct ike_work *w)
+{
+	struct ike_sa *nsa;
+
+	ike->stats.work_stale++;
+	if (w->kind != WORK_CCSA_DERIVE || !sa->out.active)
+		return;
+	nsa = sa->pend.new_sa ? sa_lookup_serial(ike, sa->pend.new_sa) : NULL;
+	if (nsa)
+		sa_kill(ike, nsa, "connection removed");
+	sa->pend.new_sa = 0;
+	ike_request_done(ike, sa);
+}
+
 /* The result reaches the SA that asked, if it is still there and waiting. */
 static void work_finish(struct ike *ike, struct ike_work *w)
 {
@@ -163,16 +182,12 @@ static void work_finish(struct ike *ike, struct ike_work *w)
 		return;
 	}
 	sa->work = 0;
-	switch (w->kind) {
-	case WORK_INIT_RESPOND:
-	case WORK_INIT_KEYGEN:
-	case WORK_INIT_DERIVE:
+	if (!sa->conn)
+		abandon(ike, sa, w);
+	else if (w->kind <= WORK_INIT_DERIVE)
 		ike_sa_init_resume(ike, sa, w);
-		break;
-	default:
+	else
 		ccsa_resume(ike, sa, w);
-		break;
-	}
 	work_free(w);
 	if (sa->state != IKE_S_DEAD && !sa->work) {
 		ike_kick(ike, sa);

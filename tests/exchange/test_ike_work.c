@@ -230,6 +230,40 @@ static void test_deleted_while_rekey_pending(void **state)
 	assert_int_equal(hx_stats(n, HX_A)->work_stale, 1);
 }
 
+/*
+ * A reload removes the connection while b computes its answer to a's Child
+ * rekey: the result is given up (counted) and b's Delete of the IKE SA
+ * (queued by the reload, RFC 7296 1.4.1) goes out instead of an answer.
+ */
+static void test_conn_removed_while_pending(void **state)
+{
+	struct hx_net *n = two_workers(state, NULL);
+	struct cfg empty;
+	char err[256] = "";
+
+	hx_establish(n);
+	assert_int_equal(ike_rekey_child(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_pump(n);
+	assert_int_equal(hx_deliver_nopump(n), 0);
+	assert_int_equal(ike_work_outstanding(hx_ike(n, HX_B)), 1);
+	assert_int_equal(cfg_load_string("riked = { crypto_workers = 2; };\nconnections = ( );\n",
+	                                 "empty.conf", &empty, err, sizeof(err)),
+	                 0);
+	ike_reload(hx_ike(n, HX_B), &empty);
+	assert_int_equal(n->nq, 0); /* the Delete waits for the job */
+	hx_pump_side(n, HX_B);
+	assert_int_equal(hx_stats(n, HX_B)->work_stale, 1);
+	/* HDR, SK {D(IKE)} --> from b, not the CREATE_CHILD_SA response */
+	assert_int_equal(n->nq, 1);
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_INFORMATIONAL, false);
+	assert_true(hx_has_payload(n, 0, IKEV2_PL_D));
+	hx_settle(n, 5000);
+	assert_int_equal(hx_count_sas(n, HX_B), 0);
+	ike_free(n->p[HX_B].ike); /* before the config it borrows */
+	n->p[HX_B].ike = NULL;
+	cfg_free(&empty);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +274,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_expired_while_pending, hx_teardown),
 	    cmocka_unit_test_teardown(test_ccsa_retransmit_while_pending, hx_teardown),
 	    cmocka_unit_test_teardown(test_deleted_while_rekey_pending, hx_teardown),
+	    cmocka_unit_test_teardown(test_conn_removed_while_pending, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
