@@ -174,6 +174,19 @@ int crypto_dh_public(const struct crypto_dh *dh, uint8_t *out, size_t *len) WUR;
  */
 int crypto_dh_shared(struct crypto_dh *dh, const uint8_t *peer, size_t peerlen, uint8_t *out,
                      size_t *outlen) WUR;
+/*
+ * Key pairs made on another thread (the IKE engine's crypto workers):
+ * crypto_dh_seed() runs on the thread that owns the random source and
+ * draws what crypto_dh_new_seeded() then needs on any thread. With a test
+ * source installed (crypto_set_random) that is the private value itself,
+ * so work done elsewhere replays exactly; otherwise nothing (*len 0) and
+ * the key is generated from OpenSSL's DRBG, which is thread-safe. Each
+ * crypto_dh is used by one thread at a time; crypto_dh_new() is the two
+ * steps at once. out holds CRYPTO_DH_SEED_MAX octets; wipe it after use.
+ */
+#define CRYPTO_DH_SEED_MAX 66
+int crypto_dh_seed(uint16_t group, uint8_t *out, size_t *len) WUR;
+struct crypto_dh *crypto_dh_new_seeded(uint16_t group, const uint8_t *seed, size_t len);
 /* For known-answer tests: a DH object with a given private value. */
 struct crypto_dh *crypto_dh_new_private(uint16_t group, const uint8_t *priv, size_t privlen);
 

@@ -288,25 +288,62 @@ struct crypto_dh *crypto_dh_new_private(uint16_t group, const uint8_t *priv, siz
 }
 
 /*
+ * Would priv make a key? The cheap checks of dh_private: MODP 1 < x < p-1,
+ * ECP 0 < d < n; X25519/X448 take any octets.
+ */
+static bool priv_usable(const struct dh_group *g, const uint8_t *priv, size_t len)
+{
+	BIGNUM *x = BN_secure_new();
+	EC_GROUP *grp = NULL;
+	bool ok = false;
+
+	if (g->kind == DH_ECX || x == NULL) {
+		BN_clear_free(x);
+		return g->kind == DH_ECX;
+	}
+	if (BN_bin2bn(priv, (int)len, x) == NULL)
+		goto out;
+	if (g->kind == DH_MODP) {
+		ok = modp_in_range(g, x);
+		goto out;
+	}
+	grp = EC_GROUP_new_by_curve_name(g->nid);
+	ok = grp != NULL && !BN_is_zero(x) && BN_cmp(x, EC_GROUP_get0_order(grp)) < 0;
+out:
+	EC_GROUP_free(grp);
+	BN_clear_free(x);
+	return ok;
+}
+
+/*
  * With a test random source installed, the private value comes from it so
  * that exchanges replay exactly: 512 bits for MODP, a field-sized scalar
  * (retried until below the order) for ECP, raw octets for X25519/X448.
+ * Without one, nothing: the key is generated where it is made.
  */
-static struct crypto_dh *dh_new_deterministic(const struct dh_group *g)
+int crypto_dh_seed(uint16_t group, uint8_t *out, size_t *len)
 {
-	uint8_t priv[66];
-	size_t len = g->kind == DH_MODP ? 64 : g->secret_len;
-	struct crypto_dh *dh = NULL;
+	const struct dh_group *g = dh_lookup(group);
+	size_t n;
 
-	for (int tries = 0; dh == NULL && tries < 32; tries++) {
-		if (crypto_random(priv, len) != 0)
+	*len = 0;
+	if (g == NULL)
+		return -1;
+	if (!crypto_random_is_deterministic())
+		return 0;
+	n = g->kind == DH_MODP ? 64 : g->secret_len;
+	for (int tries = 0; tries < 32; tries++) {
+		if (crypto_random(out, n) != 0)
 			break;
 		if (g->id == IKEV2_DH_ECP_521)
-			priv[0] &= 0x01; /* 521 bits */
-		dh = crypto_dh_new_private(g->id, priv, len);
+			out[0] &= 0x01; /* 521 bits */
+		if (priv_usable(g, out, n)) {
+			*len = n;
+			return 0;
+		}
 	}
-	OPENSSL_cleanse(priv, sizeof(priv));
-	return dh;
+	OPENSSL_cleanse(out, n);
+	return -1;
 }
 
 static EVP_PKEY *dh_generate(const struct dh_group *g)
@@ -328,15 +365,15 @@ static EVP_PKEY *dh_generate(const struct dh_group *g)
 	return pk;
 }
 
-struct crypto_dh *crypto_dh_new(uint16_t group)
+struct crypto_dh *crypto_dh_new_seeded(uint16_t group, const uint8_t *seed, size_t len)
 {
 	const struct dh_group *g = dh_lookup(group);
 	struct crypto_dh *dh;
 
 	if (g == NULL)
 		return NULL;
-	if (crypto_random_is_deterministic())
-		return dh_new_deterministic(g);
+	if (len)
+		return crypto_dh_new_private(group, seed, len);
 	dh = OPENSSL_zalloc(sizeof(*dh));
 	if (dh == NULL)
 		return NULL;
@@ -346,6 +383,18 @@ struct crypto_dh *crypto_dh_new(uint16_t group)
 		crypto_dh_free(dh);
 		return NULL;
 	}
+	return dh;
+}
+
+struct crypto_dh *crypto_dh_new(uint16_t group)
+{
+	uint8_t seed[CRYPTO_DH_SEED_MAX];
+	size_t len;
+	struct crypto_dh *dh = NULL;
+
+	if (crypto_dh_seed(group, seed, &len) == 0)
+		dh = crypto_dh_new_seeded(group, seed, len);
+	OPENSSL_cleanse(seed, sizeof(seed));
 	return dh;
 }
 

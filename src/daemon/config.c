@@ -582,6 +582,7 @@ static const char *const riked_keys[] = {"log",
                                          "under_attack",
                                          "puzzles",
                                          "auth_failures",
+                                         "crypto_workers",
                                          NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
 static const char *const attack_keys[] = {"half_open_timeout", "dh_per_second", NULL};
@@ -607,6 +608,7 @@ static void globals_default(struct cfg *cfg)
 	cfg->qcd_rollover_interval = 0;
 	cfg->attack_half_open_timeout = 5;
 	cfg->dh_per_second = 0;
+	cfg->crypto_workers = CFG_CRYPTO_WORKERS_AUTO;
 	cfg->puzzles = false;
 	cfg->puzzle_difficulty = 8;
 	cfg->puzzle_solve_work = 16384;
@@ -734,6 +736,7 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "half_open_max", 1, 10000000, &cfg->half_open_max) < 0 ||
 	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
+	     get_u32(c, g, "crypto_workers", 0, CFG_CRYPTO_WORKERS_MAX, &cfg->crypto_workers) < 0 ||
 	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0 ||
 	     globals_attack(c, g, cfg) < 0 || globals_puzzles(c, g, cfg) < 0 ||
 	     globals_authfail(c, g, cfg) < 0))

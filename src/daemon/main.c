@@ -58,6 +58,7 @@ struct riked {
 	struct resolver *res;
 	struct addrmon *am; /* NULL: addresses not followed */
 	struct event *timer, *rl_timer, *stop_timer;
+	struct event *work; /* the engine's crypto workers are done (ike_work_fd) */
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
 	uint64_t stop_deadline;
@@ -105,6 +106,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ike_run_timers(rd->ike);
+	rearm(rd);
+}
+
+static void work_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct riked *rd = arg;
+
+	(void)fd;
+	(void)what;
+	ike_work_done(rd->ike);
 	rearm(rd);
 }
 
@@ -834,6 +845,11 @@ static int start_engine(struct riked *rd)
 		log_msg(LOG_ERR, "daemon", "cannot create the IKE engine");
 		return -1;
 	}
+	if (ike_work_fd(rd->ike) >= 0 &&
+	    (!(rd->work =
+	           event_new(rd->base, ike_work_fd(rd->ike), EV_READ | EV_PERSIST, work_cb, rd)) ||
+	     event_add(rd->work, NULL) < 0))
+		return -1;
 	if (rd->am)
 		addrmon_flush(rd->am); /* the first ike_local_addresses */
 	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
@@ -847,6 +863,8 @@ static void stop_all(struct riked *rd)
 {
 	ctl_free(rd->ctl);
 	addrmon_free(rd->am);
+	if (rd->work)
+		event_free(rd->work);
 	ike_free(rd->ike);
 	rd->ike = NULL;
 	resolver_free(rd->res); /* drops lookups in flight unanswered */

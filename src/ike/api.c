@@ -455,6 +455,11 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 		        st->puzzles_auth_weak, st->puzzles_auth_missing, st->puzzles_solved_local,
 		        st->puzzles_auth_solved_local, st->puzzles_given_up, st->auth_failed,
 		        st->auth_blocked, st->drop_auth_blocked);
+		fprintf(out,
+		        "crypto workers %u: jobs %" PRIu64 " out %zu; dropped pending %" PRIu64
+		        " busy %" PRIu64 "; stale %" PRIu64 "\n",
+		        ike_work_threads(ike), st->work_jobs, ike_work_outstanding(ike),
+		        st->drop_work_pending, st->drop_work_busy, st->work_stale);
 		return;
 	}
 	json_arr_end(&j);
@@ -503,6 +508,13 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "auth_failed", st->auth_failed);
 	json_kv_uint(&j, "auth_blocked", st->auth_blocked);
 	json_kv_uint(&j, "drop_auth_blocked", st->drop_auth_blocked);
+	/* crypto workers (work.c) */
+	json_kv_uint(&j, "crypto_workers", ike_work_threads(ike));
+	json_kv_uint(&j, "work_outstanding", ike_work_outstanding(ike));
+	json_kv_uint(&j, "work_jobs", st->work_jobs);
+	json_kv_uint(&j, "drop_work_pending", st->drop_work_pending);
+	json_kv_uint(&j, "drop_work_busy", st->drop_work_busy);
+	json_kv_uint(&j, "work_stale", st->work_stale);
 	json_obj_end(&j);
 	json_obj_end(&j);
 }

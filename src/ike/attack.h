@@ -66,6 +66,8 @@ int puzzle_add_solution(struct ike_sa *sa, struct wire_msg *m) WUR;
  * puzzles are on; sa->auth_puzzle is then the difficulty asked, and the
  * caller defers the DH computation to puzzle_auth_check.
  */
+/* Would puzzle_auth_present() ask for an IKE_AUTH puzzle (the DH then waits)? */
+bool puzzle_auth_wanted(const struct ike *ike, const struct ike_sa *sa, unsigned solved);
 int puzzle_auth_present(struct ike *ike, struct ike_sa *sa, unsigned solved,
                         struct wire_msg *m) WUR;
 /* Initiator, 7.2.2-7.2.3: solve the IKE_SA_INIT response's PUZZLE, if any,

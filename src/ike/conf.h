@@ -151,6 +151,9 @@ struct cfg_conn {
 	bool encap;                   /* force UDP encapsulation (RFC 3948) */
 };
 
+#define CFG_CRYPTO_WORKERS_AUTO UINT32_MAX
+#define CFG_CRYPTO_WORKERS_MAX  64
+
 struct cfg {
 	char *path; /* owned */
 	enum log_target log_target;
@@ -166,6 +169,8 @@ struct cfg {
 	/* RFC 8019 4.1, 4.2, 6: what changes while the responder is under attack. */
 	uint32_t attack_half_open_timeout; /* seconds, at most half_open_timeout */
 	uint32_t dh_per_second;            /* responder IKE_SA_INIT DH budget, 0 = none */
+	/* Key-exchange worker threads, 0 = on the event loop; AUTO: one per online CPU. */
+	uint32_t crypto_workers;
 	/* RFC 8019 7.1: client puzzles. */
 	bool puzzles;               /* present puzzles with cookies while under attack */
 	uint8_t puzzle_difficulty;  /* trailing zero bits asked for, 1..20 */

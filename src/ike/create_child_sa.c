@@ -18,6 +18,7 @@
  *   peer rekeys Child / we rekey that Child            -> answer; lowest nonce decides (2.8.1)
  *   peer rekeys Child that is gone                     -> CHILD_SA_NOT_FOUND (2.25)
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ike/sa.h"
@@ -78,6 +79,40 @@ static uint64_t temp_failure(struct ike *ike, struct ike_sa *sa)
 	return now + TEMP_FAILURE_RETRY_MS + r % TEMP_FAILURE_RETRY_MS;
 }
 
+/*
+ * The key exchange runs as a crypto job (work.c) between two passes of the
+ * same processor. First pass: queue the job with what it needs (a group to
+ * make our key pair in, or ours given; the peer's KE data) and the message
+ * being processed, and stop. The second pass, on the same message, takes
+ * the result (work_take_result) where the first one stopped.
+ */
+static int defer(struct ike *ike, struct ike_sa *sa, enum work_kind kind, uint16_t group,
+                 struct crypto_dh **dh, const struct wire_payload *kep, const struct wire_msg *m)
+{
+	struct ike_work *w = work_new(ike, sa, kind, group);
+
+	if (!w || (kep && work_set_peer_ke(w, kep->u.ke.data, kep->u.ke.len) < 0) ||
+	    (m && work_keep_msg(ike, w, m) < 0)) {
+		work_free(w);
+		return -1;
+	}
+	if (dh) {
+		w->dh = *dh; /* the job's until the second pass */
+		*dh = NULL;
+	}
+	return work_submit(ike, sa, w);
+}
+
+/* Second pass: g^ir from the job (RFC 6989 checks done there); -1 when invalid. */
+static int job_gir(const struct ike_work *r, uint8_t *gir, size_t *gir_len)
+{
+	if (r->rc < 0 || !r->gir_len || r->gir_len > *gir_len)
+		return -1;
+	memcpy(gir, r->gir, r->gir_len);
+	*gir_len = r->gir_len;
+	return 0;
+}
+
 /* ---- initiator ---- */
 
 static struct child_sa *child_to_rekey(struct ike_sa *sa)
@@ -117,11 +152,8 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, s
 	if (child_build_offer(sa, m, pfs, sa->pend.child_spi) < 0 ||
 	    build_nonce(m, sa->pend.nonce, sa->pend.nonce_len) < 0)
 		return -1;
-	if (pfs) {
-		sa->pend.dh = crypto_dh_new(conn->esp_proposals[0].dh[0]);
-		if (!sa->pend.dh || build_ke(m, sa->pend.dh) < 0)
-			return -1;
-	}
+	if (pfs && (!sa->pend.dh || build_ke(m, sa->pend.dh) < 0))
+		return -1;
 	return child_build_ts(m, &sa->pend.ts_i, &sa->pend.ts_r,
 	                      old ? old->transport : conn->mode == CFG_MODE_TRANSPORT);
 }
@@ -145,20 +177,44 @@ static int start_ike_rekey(struct ike *ike, struct ike_sa *sa, struct wire_msg *
 				props[i].dh[j] = props[i].dh[0];
 				props[i].dh[0] = sa->suite.dh;
 			}
-	sa->pend.dh = crypto_dh_new(sa->suite.dh);
 	if (!sa->pend.dh || build_sa(m, props, n, IKEV2_PROTO_IKE, nsa->spi_i, 8) < 0 ||
 	    build_nonce(m, sa->pend.nonce, sa->pend.nonce_len) < 0 || build_ke(m, sa->pend.dh) < 0)
 		return -1;
 	return 0;
 }
 
+/* The group of our KE: the IKE SA's (2.18), the PFS group (1.3.1), or none. */
+static uint16_t start_group(const struct ike_sa *sa, enum ike_task task)
+{
+	if (task == TASK_IKE_REKEY)
+		return sa->suite.dh;
+	return pfs_configured(sa->conn) ? sa->conn->esp_proposals[0].dh[0] : 0;
+}
+
 int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 {
+	uint16_t group = start_group(sa, task);
+	struct ike_work *r = work_take_result(ike, sa, WORK_CCSA_KEYGEN);
 	struct wire_msg m;
 	int rc;
 
 	crypto_dh_free(sa->pend.dh);
 	sa->pend.dh = NULL;
+	/* First pass: our key pair is made by a job; the second one sends. */
+	if (group && !r) {
+		struct ike_work *w = work_new(ike, sa, WORK_CCSA_KEYGEN, group);
+
+		if (!w)
+			return -1;
+		w->task = task;
+		return work_submit(ike, sa, w);
+	}
+	if (group) {
+		if (r->rc < 0 || !r->dh || crypto_dh_group(r->dh) != group)
+			return -1;
+		sa->pend.dh = r->dh;
+		r->dh = NULL;
+	}
 	sa->pend.new_sa = 0;
 	sa->pend.nonce_len = IKE_NONCE_LEN;
 	if (crypto_random(sa->pend.nonce, sa->pend.nonce_len) < 0)
@@ -179,6 +235,10 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		if (nsa)
 			sa_kill(ike, nsa, "rekey not sent");
 	}
+	if (rc != 0) {
+		crypto_dh_free(sa->pend.dh); /* never used for another exchange */
+		sa->pend.dh = NULL;
+	}
 	wire_msg_free(&m);
 	return rc > 0 ? 0 : rc;
 }
@@ -188,8 +248,7 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 /* The new IKE SA's keys (2.18) and its inheritance of the old one's state. */
 static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa,
                             const struct ike_chosen *c, const uint8_t *ni, size_t ni_len,
-                            const uint8_t *nr, size_t nr_len, struct crypto_dh *dh,
-                            const uint8_t *peer_ke, size_t peer_ke_len)
+                            const uint8_t *nr, size_t nr_len, const struct ike_work *r)
 {
 	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
 	size_t gir_len = sizeof(gir);
@@ -205,7 +264,7 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->ni_len = ni_len;
 	memcpy(nsa->nr, nr, nr_len);
 	nsa->nr_len = nr_len;
-	if (crypto_dh_shared(dh, peer_ke, peer_ke_len, gir, &gir_len) < 0)
+	if (job_gir(r, gir, &gir_len) < 0)
 		goto out;
 	g.p = gir;
 	g.len = gir_len;
@@ -303,6 +362,7 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	struct ike_chosen c;
 	struct ike_sa *nsa;
 	struct crypto_dh *dh = NULL;
+	struct ike_work *res;
 	uint8_t nr[IKE_NONCE_LEN];
 	struct wire_msg r;
 
@@ -315,15 +375,21 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	}
 	if (check_ke(ike, sa, m, c.dh, &kep) < 0 || !kep)
 		return;
+	if (!(res = work_take_result(ike, sa, WORK_CCSA_RESPOND))) {
+		if (defer(ike, sa, WORK_CCSA_RESPOND, c.dh, NULL, kep, m) < 0)
+			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_TEMPORARY_FAILURE, 0,
+			                    NULL, 0, NULL, 0);
+		return;
+	}
 	nsa = sa_new(ike, sa->conn, false);
 	if (!nsa)
 		return;
 	memcpy(nsa->spi_i, c.spi, 8);
 	wire_msg_init(&r);
-	dh = crypto_dh_new(c.dh);
-	if (!dh || crypto_random(nr, sizeof(nr)) < 0 ||
-	    ike_rekey_finish(ike, sa, nsa, &c, ni, ni_len, nr, sizeof(nr), dh, kep->u.ke.data,
-	                     kep->u.ke.len) < 0)
+	dh = res->dh;
+	res->dh = NULL;
+	if (!dh || crypto_dh_group(dh) != c.dh || crypto_random(nr, sizeof(nr)) < 0 ||
+	    ike_rekey_finish(ike, sa, nsa, &c, ni, ni_len, nr, sizeof(nr), res) < 0)
 		goto fail;
 	memcpy(c.spi, nsa->spi_r, 8);
 	if (build_sa_chosen(&r, &c) < 0 || build_nonce(&r, nr, sizeof(nr)) < 0 ||
@@ -356,6 +422,7 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	const struct wire_payload *kep;
 	struct child_offer_result res;
 	struct crypto_dh *dh = NULL;
+	struct ike_work *job = NULL;
 	uint8_t nr[IKE_NONCE_LEN], gir[CRYPTO_MAX_DH_LEN];
 	size_t gir_len = sizeof(gir);
 	struct child_sa *ch = NULL;
@@ -370,11 +437,21 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	}
 	if (check_ke(ike, sa, m, res.chosen.dh, &kep) < 0)
 		return;
+	/* 1.3.1: with a KE, a job makes our key pair and g^ir first. */
+	if (kep && !(job = work_take_result(ike, sa, WORK_CCSA_RESPOND))) {
+		if (defer(ike, sa, WORK_CCSA_RESPOND, res.chosen.dh, NULL, kep, m) < 0)
+			(void)answer_notify(ike, sa, m->hdr.msg_id, IKEV2_N_TEMPORARY_FAILURE, 0,
+			                    NULL, 0, NULL, 0);
+		return;
+	}
 	wire_msg_init(&r);
 	spi = child_alloc_spi(ike);
-	if (kep && (!(dh = crypto_dh_new(res.chosen.dh)) ||
-	            crypto_dh_shared(dh, kep->u.ke.data, kep->u.ke.len, gir, &gir_len) < 0))
-		goto fail;
+	if (job) {
+		dh = job->dh;
+		job->dh = NULL;
+		if (!dh || crypto_dh_group(dh) != res.chosen.dh || job_gir(job, gir, &gir_len) < 0)
+			goto fail;
+	}
 	ch = child_from(ike, sa, &res, spi);
 	if (!ch || crypto_random(nr, sizeof(nr)) < 0 ||
 	    child_derive_keys(sa, ch, ni, ni_len, nr, sizeof(nr), kep ? gir : NULL,
@@ -484,8 +561,9 @@ static void child_collision(struct ike *ike, struct ike_sa *sa, struct child_sa 
 	}
 }
 
-static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
-                           enum ike_task task)
+/* Returns 1 when the first pass stopped for a job (work.c). */
+static int response_child(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m,
+                          enum ike_task task)
 {
 	struct child_sa *old =
 	    task == TASK_CHILD_REKEY ? child_by_spi_in(sa, sa->pend.rekey_spi) : NULL;
@@ -495,6 +573,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 	uint8_t gir[CRYPTO_MAX_DH_LEN];
 	size_t gir_len = sizeof(gir);
 	struct child_sa *ch;
+	struct ike_work *job = NULL;
 	uint16_t err = child_error_notify(m);
 
 	if (err) {
@@ -507,15 +586,21 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 			child_remove(ike, sa, old);
 			sa->tasks |= 1u << TASK_CHILD_CREATE;
 		}
-		return;
+		return 0;
 	}
 	if (!np ||
 	    child_check_answer(sa, m, sa->pend.dh != NULL, &sa->pend.ts_i, &sa->pend.ts_r, &res) <
 	        0 ||
-	    (sa->pend.dh && (!kep || crypto_dh_shared(sa->pend.dh, kep->u.ke.data, kep->u.ke.len,
-	                                              gir, &gir_len) < 0))) {
+	    (sa->pend.dh && !kep)) {
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable CREATE_CHILD_SA answer");
-		return;
+		return 0;
+	}
+	/* 1.3.1: g^ir of the PFS exchange is computed by a job. */
+	if (sa->pend.dh && !(job = work_take_result(ike, sa, WORK_CCSA_DERIVE)))
+		return defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend.dh, kep, m) < 0 ? 0 : 1;
+	if (sa->pend.dh && job_gir(job, gir, &gir_len) < 0) {
+		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable CREATE_CHILD_SA answer");
+		return 0;
 	}
 	ch = child_from(ike, sa, &res, sa->pend.child_spi);
 	if (!ch ||
@@ -540,6 +625,7 @@ static void response_child(struct ike *ike, struct ike_sa *sa, const struct wire
 	sa->tasks |= 1u << TASK_CHILD_DELETE;
 out:
 	crypto_wipe(gir, sizeof(gir));
+	return 0;
 }
 
 /* 2.8.2: both sides rekeyed the IKE SA; the one with the lowest nonce goes. */
@@ -567,17 +653,19 @@ static void ike_collision(struct ike *ike, struct ike_sa *old, struct ike_sa *mi
 	}
 }
 
-static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
+/* Returns 1 when the first pass stopped for a job (work.c). */
+static int response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	uint16_t err = child_error_notify(m);
+	struct ike_work *job;
 	struct ike_chosen c;
 
 	if (!nsa)
-		return;
+		return 0;
 	if (err || !sap || !np || !kep ||
 	    propsel_check(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
 	                  IKEV2_PROTO_IKE, &c) < 0 ||
@@ -589,13 +677,20 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		sa->rekey_ms = err == IKEV2_N_TEMPORARY_FAILURE
 		                   ? temp_failure(ike, sa)
 		                   : ike_now(ike) + TEMP_FAILURE_GIVE_UP_MS;
-		return;
+		return 0;
+	}
+	/* 2.18: g^ir is computed by a job. */
+	if (!(job = work_take_result(ike, sa, WORK_CCSA_DERIVE))) {
+		if (sa->pend.dh && defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend.dh, kep, m) == 0)
+			return 1;
+		sa_kill(ike, nsa, "IKE rekey key derivation failed");
+		return 0;
 	}
 	memcpy(nsa->spi_r, c.spi, 8);
 	if (ike_rekey_finish(ike, sa, nsa, &c, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
-	                     np->u.nonce.len, sa->pend.dh, kep->u.ke.data, kep->u.ke.len) < 0) {
+	                     np->u.nonce.len, job) < 0) {
 		sa_kill(ike, nsa, "IKE rekey key derivation failed");
-		return;
+		return 0;
 	}
 	nsa->by_us = true;
 	sa->temp_fail_ms = 0;
@@ -607,18 +702,62 @@ static void response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct 
 		move_children(ike, sa, nsa);
 		retire(ike, sa, nsa, true);
 	}
+	return 0;
 }
 
 void ccsa_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	enum ike_task task = sa->out.task;
+	int deferred;
 
 	if (task == TASK_IKE_REKEY)
-		response_ike_rekey(ike, sa, m);
+		deferred = response_ike_rekey(ike, sa, m);
 	else
-		response_child(ike, sa, m, task);
+		deferred = response_child(ike, sa, m, task);
+	if (deferred)
+		return; /* the request stays out until the second pass */
 	crypto_dh_free(sa->pend.dh);
 	sa->pend.dh = NULL;
 	sa->pend.new_sa = 0;
 	ike_request_done(ike, sa);
+}
+
+/* A job for sa is done: the pass that stopped for it runs again (defer). */
+void ccsa_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
+{
+	const struct ike_addr *rl = ike->rx_local, *rr = ike->rx_remote;
+	struct wire_msg *m = NULL;
+
+	ike->resuming = w;
+	if (w->kind == WORK_CCSA_KEYGEN) {
+		if (sa->state != IKE_S_ESTABLISHED || ccsa_start(ike, sa, w->task) < 0)
+			sa_log(sa, LOG_WARNING, "task-failed", "task %d", w->task);
+		goto out;
+	}
+	if (!(m = work_msg(w))) {
+		sa_log(sa, LOG_WARNING, "ccsa-failed", "message kept for the key exchange lost");
+		goto out;
+	}
+	if (w->kind == WORK_CCSA_DERIVE) {
+		/* Still the answer to our outstanding request: nothing else ran. */
+		if (!sa->out.active || sa->out.msg_id != m->hdr.msg_id)
+			goto out;
+		sa->pend.dh = w->dh;
+		w->dh = NULL;
+		ccsa_response(ike, sa, m);
+		goto out;
+	}
+	if (w->has_addrs) {
+		ike->rx_local = &w->local;
+		ike->rx_remote = &w->remote;
+	}
+	ccsa_request(ike, sa, m);
+out:
+	ike->resuming = NULL;
+	ike->rx_local = rl;
+	ike->rx_remote = rr;
+	if (m) {
+		wire_msg_free(m);
+		free(m);
+	}
 }

@@ -48,7 +48,7 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	if (!ike->by_spi || !ike->by_serial || !ike->by_init || !ike->ho_by_src || !ike->timers ||
 	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
 	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || attack_new(ike) < 0 ||
-	    ext_init(ike) < 0) {
+	    ext_init(ike) < 0 || work_init(ike) < 0) {
 		ike_free(ike);
 		return NULL;
 	}
@@ -67,6 +67,7 @@ void ike_free(struct ike *ike)
 	if (!ike)
 		return;
 	ike->shutting_down = true;
+	work_fini(ike); /* first: no result comes back to an SA being freed */
 	if (ike->by_serial && ike->by_spi && ike->by_init && ike->ho_by_src) {
 		sa_foreach(ike, free_one, NULL);
 		sa_reap(ike);
@@ -396,7 +397,8 @@ static int task_start(struct ike *ike, struct ike_sa *sa, enum ike_task t)
 
 void ike_kick(struct ike *ike, struct ike_sa *sa)
 {
-	if (sa->out.active || sa->state == IKE_S_DEAD)
+	/* Window 1 (2.3); and nothing new while a crypto job computes for it. */
+	if (sa->out.active || sa->work || sa->state == IKE_S_DEAD)
 		return;
 	for (size_t i = 0; i < sizeof(task_order) / sizeof(task_order[0]); i++) {
 		enum ike_task t = task_order[i];
@@ -414,7 +416,7 @@ void ike_kick(struct ike *ike, struct ike_sa *sa)
 			sa_log(sa, LOG_WARNING, "task-failed", "task %d", t);
 			continue;
 		}
-		if (sa->out.active || sa->state == IKE_S_DEAD)
+		if (sa->out.active || sa->work || sa->state == IKE_S_DEAD)
 			return;
 	}
 }
@@ -426,7 +428,7 @@ static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 {
 	uint64_t t = UINT64_MAX, ho = halfopen_deadline(ike, sa);
 
-	if (sa->out.active)
+	if (sa->out.active && !sa->work)
 		t = sa->out.next_ms;
 	if (ho && ho < t)
 		t = ho;
@@ -452,7 +454,8 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 {
 	unsigned max = sa->conn ? sa->conn->retransmit.tries : 5;
 
-	if (!sa->out.active || now < sa->out.next_ms)
+	/* While a crypto job computes for the SA (work.c) its answer is in. */
+	if (!sa->out.active || sa->work || now < sa->out.next_ms)
 		return;
 	if (sa->out.tries >= max) {
 		/* 2.4: give up and consider the peer dead. */
@@ -785,6 +788,9 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 			if (sa->cache.valid && sa->cache.msg_id == 0) {
 				ike->stats.resent_responses++;
 				send_msg(ike, local, remote, &sa->cache.pkt, &sa->cache.frags);
+			} else if (sa->work) {
+				/* Its answer is being computed (work.c): it goes out when done. */
+				ike->stats.drop_work_pending++;
 			}
 			return;
 		}
@@ -792,6 +798,10 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 		return;
 	}
 	sa = sa_lookup_spi(ike, m->hdr.spi_i);
+	if (sa && sa->work) {
+		ike->stats.drop_work_pending++; /* a duplicate: the first is being used */
+		return;
+	}
 	if (!sa || !sa->initiator || sa->state != IKE_S_INIT_SENT || !sa->out.active ||
 	    m->hdr.msg_id != sa->out.msg_id) {
 		drop(ike, &ike->stats.drop_unknown_spi, remote, "unexpected IKE_SA_INIT response");
@@ -854,6 +864,12 @@ void ike_input(struct ike *ike, const struct ike_addr *local, const struct ike_a
 	}
 	if (check_msg_id(ike, sa, m, local, remote) < 0)
 		goto out;
+	/* A crypto job computes for the SA (work.c): the peer's retransmission
+	 * comes back once it is done. */
+	if (sa->work) {
+		drop(ike, &ike->stats.drop_work_pending, remote, "crypto work pending");
+		goto out;
+	}
 	/* RFC 8019 7.2.4: an IKE_AUTH puzzle's solution before the keys exist. */
 	if (puzzle_auth_check(ike, sa, m) < 0)
 		goto out;

@@ -169,6 +169,18 @@ int ike_redirect_drain(struct ike *ike, const char *target, unsigned rate) WUR;
 /* Drain state and redirect counters (rikectl redirect --status). */
 void ike_redirect_status(struct ike *ike, bool json, FILE *out);
 
+/*
+ * Crypto workers (riked.conf crypto_workers): key exchanges are computed on
+ * threads of the engine's own. The fd (-1 without workers) turns readable
+ * when results are ready; the host then calls ike_work_done() on the
+ * engine's thread, which resumes the exchanges that waited for them.
+ */
+int ike_work_fd(const struct ike *ike);
+void ike_work_done(struct ike *ike);
+/* Jobs handed to the workers and not yet resumed; the number of threads. */
+size_t ike_work_outstanding(const struct ike *ike);
+unsigned ike_work_threads(const struct ike *ike);
+
 /* Status for rikectl (text or JSON). */
 void ike_status(struct ike *ike, bool json, FILE *out);
 
@@ -203,6 +215,11 @@ struct ike_stats {
 	/* RFC 8019 5: failed IKE_AUTH (responder), sources blocked for it,
 	 * IKE_SA_INIT requests of blocked sources dropped. */
 	uint64_t auth_failed, auth_blocked, drop_auth_blocked;
+	/* Crypto workers: key-exchange jobs made (run inline without workers);
+	 * messages dropped because their SA's job was still out (a
+	 * retransmission, most often), requests dropped because the queue was
+	 * full, results thrown away because their SA was gone. */
+	uint64_t work_jobs, drop_work_pending, drop_work_busy, work_stale;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);
 

@@ -55,6 +55,28 @@ static uint16_t initial_group(const struct ike_sa *sa)
 	           : 0;
 }
 
+static int draw_ni(struct ike_sa *sa)
+{
+	if (sa->ni_len)
+		return 0;
+	sa->ni_len = IKE_NONCE_LEN;
+	return crypto_random(sa->ni, sa->ni_len);
+}
+
+/* Our key pair is made by a crypto job (work.c); the request goes out when
+ * it is back (ike_sa_init_resume). */
+static int start_keygen(struct ike *ike, struct ike_sa *sa)
+{
+	struct ike_work *w =
+	    sa->dh_group ? work_new(ike, sa, WORK_INIT_KEYGEN, sa->dh_group) : NULL;
+
+	if (!w || draw_ni(sa) < 0) {
+		work_free(w);
+		return -1;
+	}
+	return work_submit(ike, sa, w);
+}
+
 int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 {
 	static const uint8_t zero[8];
@@ -64,16 +86,13 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	/* 2.6: a retry after N(COOKIE) keeps every other payload unchanged,
 	 * so the nonce and key exchange are made once (per group). */
 	sa->dh_group = initial_group(sa);
-	if (!sa->dh || crypto_dh_group(sa->dh) != sa->dh_group) {
+	if (sa->dh && crypto_dh_group(sa->dh) != sa->dh_group) {
 		crypto_dh_free(sa->dh);
-		sa->dh = crypto_dh_new(sa->dh_group);
-	}
-	if (!sa->ni_len) {
-		sa->ni_len = IKE_NONCE_LEN;
-		if (crypto_random(sa->ni, sa->ni_len) < 0)
-			return -1;
+		sa->dh = NULL;
 	}
 	if (!sa->dh)
+		return start_keygen(ike, sa);
+	if (draw_ni(sa) < 0)
 		return -1;
 	wire_msg_init(&m);
 	/* 2.6: the cookie is the first payload of the retried request. */
@@ -120,30 +139,66 @@ int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct cr
 	return 0;
 }
 
-/* Derive SKEYSEED and the SK_* keys once both KE values are known (2.14). */
-int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
-                       size_t peer_ke_len)
+/* SKEYSEED and the SK_* keys from g^ir (2.14); our key pair is done with. */
+static int init_keys(struct ike *ike, struct ike_sa *sa, const uint8_t *gir, size_t gir_len)
 {
-	uint8_t gir[CRYPTO_MAX_DH_LEN], skeyseed[CRYPTO_MAX_PRF_LEN];
-	size_t gir_len = sizeof(gir);
-	struct crypto_chunk ni = {sa->ni, sa->ni_len}, nr = {sa->nr, sa->nr_len}, g;
+	uint8_t skeyseed[CRYPTO_MAX_PRF_LEN];
+	struct crypto_chunk ni = {sa->ni, sa->ni_len}, nr = {sa->nr, sa->nr_len};
+	struct crypto_chunk g = {gir, gir_len};
 	int rc = -1;
 
-	attack_dh_done(ike); /* RFC 8019 4.2: counted */
-	if (crypto_dh_shared(sa->dh, peer_ke, peer_ke_len, gir, &gir_len) < 0)
-		goto out;
-	g.p = gir;
-	g.len = gir_len;
-	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) < 0 ||
-	    ike_keys_install(sa, skeyseed, &ni, &nr) < 0)
-		goto out;
-	rc = 0;
-out:
-	crypto_wipe(gir, sizeof(gir));
+	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) == 0 &&
+	    ike_keys_install(sa, skeyseed, &ni, &nr) == 0)
+		rc = 0;
 	crypto_wipe(skeyseed, sizeof(skeyseed));
 	crypto_dh_free(sa->dh);
 	sa->dh = NULL;
 	return rc;
+}
+
+/* Derive SKEYSEED and the SK_* keys once both KE values are known (2.14),
+ * on the engine's thread (RFC 8019 7.2.4: after an IKE_AUTH puzzle). */
+int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
+                       size_t peer_ke_len)
+{
+	uint8_t gir[CRYPTO_MAX_DH_LEN];
+	size_t gir_len = sizeof(gir);
+	int rc;
+
+	attack_dh_done(ike); /* RFC 8019 4.2: counted */
+	if (crypto_dh_shared(sa->dh, peer_ke, peer_ke_len, gir, &gir_len) < 0) {
+		crypto_dh_free(sa->dh);
+		sa->dh = NULL;
+		return -1;
+	}
+	rc = init_keys(ike, sa, gir, gir_len);
+	crypto_wipe(gir, sizeof(gir));
+	return rc;
+}
+
+/* One of the IKE_SA_INIT messages we kept, decoded again (it was checked
+ * when it came): the request (responder) or the response (initiator). */
+static struct wire_msg *decode_kept(const struct wire_wr *kept)
+{
+	struct wire_msg *m = malloc(sizeof(*m));
+	struct wire_error err;
+
+	if (!m)
+		return NULL;
+	wire_msg_init(m);
+	if (wire_decode(kept->p, kept->len, m, &err) == 0)
+		return m;
+	wire_msg_free(m);
+	free(m);
+	return NULL;
+}
+
+static void free_kept(struct wire_msg *m)
+{
+	if (!m)
+		return;
+	wire_msg_free(m);
+	free(m);
 }
 
 static void suite_from(struct crypto_ike_suite *s, const struct ike_chosen *c)
@@ -242,6 +297,7 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 {
 	const struct wire_payload *sap, *kep;
 	struct ike_chosen c;
+	struct ike_work *w;
 
 	if (ext_run(ike, EXT_SA_INIT_RESP_IN, sa, m, NULL, NULL, NULL) != EXT_CONTINUE)
 		return;
@@ -260,21 +316,42 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 	suite_from(&sa->suite, &c);
 	sa_set_peer_spi(ike, sa, m->hdr.spi_r);
 	wire_wr_reset(&sa->init_resp);
-	if (wire_wr_bytes(&sa->init_resp, buf, len) < 0 ||
-	    ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0) {
+	/* g^ir is computed by a crypto job (work.c); init_derived goes on. */
+	w = work_new(ike, sa, WORK_INIT_DERIVE, 0);
+	if (!w || wire_wr_bytes(&sa->init_resp, buf, len) < 0 ||
+	    work_set_peer_ke(w, kep->u.ke.data, kep->u.ke.len) < 0) {
+		work_free(w);
 		sa_kill(ike, sa, "key derivation failed (bad KE?)");
 		return;
+	}
+	w->dh = sa->dh;
+	sa->dh = NULL;
+	if (work_submit(ike, sa, w) < 0)
+		sa_kill(ike, sa, "key derivation failed (no memory)");
+}
+
+/* Initiator: the IKE_SA_INIT response with g^ir computed (2.14). */
+static void init_derived(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
+{
+	struct wire_msg *m = NULL;
+
+	if (w->rc < 0 || init_keys(ike, sa, w->gir, w->gir_len) < 0 ||
+	    !(m = decode_kept(&sa->init_resp))) {
+		sa_kill(ike, sa, "key derivation failed (bad KE?)");
+		goto out;
 	}
 	/* RFC 8019 7.2.2: an IKE_AUTH puzzle is solved before IKE_AUTH goes out. */
 	if (puzzle_auth_solve(ike, sa, m) < 0) {
 		sa_fail(ike, sa, "IKE_AUTH puzzle not solved");
-		return;
+		goto out;
 	}
 	nat_check(sa, m);
 	sa->peer_frag = wire_msg_find_notify(m, IKEV2_N_IKEV2_FRAGMENTATION_SUPPORTED) != NULL;
 	maybe_float(ike, sa);
 	sa->tasks |= 1u << TASK_IKE_AUTH;
 	ike_request_done(ike, sa);
+out:
+	free_kept(m);
 }
 
 /* ---- responder ---- */
@@ -368,15 +445,23 @@ static int build_init_response(struct ike *ike, struct ike_sa *sa, const struct 
 	return ext_run(ike, EXT_SA_INIT_RESP_OUT, sa, req, m, NULL, NULL) == EXT_FAIL ? -1 : 0;
 }
 
-/* Create the half-open SA and answer (the normal path). */
+/*
+ * Create the half-open SA; a crypto job (work.c) makes our key pair and
+ * g^ir, and respond_computed answers. Until then a retransmitted request
+ * is dropped (counted): the answer goes out once, when it is ready.
+ */
 static void respond(struct ike *ike, const struct cfg_conn *conn, const struct ike_addr *local,
                     const struct ike_addr *remote, const uint8_t *buf, size_t len,
                     const struct wire_msg *req, const struct ike_chosen *c, unsigned solved)
 {
 	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
+	struct ike_work *w;
 	struct ike_sa *sa;
-	struct wire_msg m;
 
+	if (!work_room(ike)) {
+		ike->stats.drop_work_busy++; /* the initiator's retransmission comes back */
+		return;
+	}
 	halfopen_admit(ike, remote); /* RFC 8019 5: room first, oldest out */
 	sa = sa_new(ike, conn, false);
 	if (!sa)
@@ -387,15 +472,50 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 	sa_index_init(ike, sa);
 	suite_from(&sa->suite, c);
 	sa->dh_group = c->dh;
-	sa->dh = crypto_dh_new(c->dh);
+	w = work_new(ike, sa, WORK_INIT_RESPOND, c->dh);
 	sa->nr_len = IKE_NONCE_LEN;
-	wire_msg_init(&m);
-	if (!sa->dh || set_nonce(sa->ni, &sa->ni_len, req) < 0 ||
+	if (!w || set_nonce(sa->ni, &sa->ni_len, req) < 0 ||
 	    crypto_random(sa->nr, sa->nr_len) < 0 || wire_wr_bytes(&sa->init_req, buf, len) < 0 ||
-	    build_init_response(ike, sa, c, req, &m) < 0 ||
-	    puzzle_auth_present(ike, sa, solved, &m) < 0 ||
-	    /* RFC 8019 7.2.4: with an IKE_AUTH puzzle, the DH waits for its solution. */
-	    (!sa->auth_puzzle && ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) < 0)) {
+	    /* RFC 8019 7.2.4: with an IKE_AUTH puzzle, g^ir waits for its solution. */
+	    (!puzzle_auth_wanted(ike, sa, solved) &&
+	     work_set_peer_ke(w, kep->u.ke.data, kep->u.ke.len) < 0)) {
+		work_free(w);
+		sa_kill(ike, sa, "IKE_SA_INIT failed (bad KE or no memory)");
+		return;
+	}
+	w->chosen = *c;
+	w->solved = solved;
+	if (work_submit(ike, sa, w) < 0)
+		sa_kill_quiet(ike, sa, "crypto workers busy");
+	else
+		ike_sa_changed(ike, sa); /* its half-open deadline runs meanwhile */
+}
+
+/* g^ir, or the IKE_AUTH puzzle's wait for it (RFC 8019 7.2.4). */
+static int respond_keys(struct ike *ike, struct ike_sa *sa, const struct ike_work *w,
+                        const struct wire_msg *req)
+{
+	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
+
+	if (sa->auth_puzzle)
+		return 0;
+	if (w->gir_len)
+		return init_keys(ike, sa, w->gir, w->gir_len);
+	/* The configuration changed meanwhile: no puzzle after all. */
+	return kep ? ike_sa_init_derive(ike, sa, kep->u.ke.data, kep->u.ke.len) : -1;
+}
+
+/* Responder: our key pair (and g^ir) are ready; answer (the normal path). */
+static void respond_computed(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
+{
+	struct wire_msg *req = decode_kept(&sa->init_req);
+	struct wire_msg m;
+
+	wire_msg_init(&m);
+	sa->dh = w->dh;
+	w->dh = NULL;
+	if (w->rc < 0 || !req || build_init_response(ike, sa, &w->chosen, req, &m) < 0 ||
+	    puzzle_auth_present(ike, sa, w->solved, &m) < 0 || respond_keys(ike, sa, w, req) < 0) {
 		sa_kill(ike, sa, "IKE_SA_INIT failed (bad KE or no memory)");
 		goto out;
 	}
@@ -405,11 +525,38 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 		sa_kill(ike, sa, "cannot send IKE_SA_INIT response");
 		goto out;
 	}
-	sa_log(sa, LOG_INFO, "init-answered", "group %u", c->dh);
+	sa_log(sa, LOG_INFO, "init-answered", "group %u", w->chosen.dh);
 	maybe_float(ike, sa);
 	ike_sa_changed(ike, sa);
 out:
 	wire_msg_free(&m);
+	free_kept(req);
+}
+
+/* Initiator: our key pair is ready; the request goes out. */
+static void keygen_done(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
+{
+	sa->dh = w->dh;
+	w->dh = NULL;
+	if (w->rc < 0 || !sa->dh || ike_sa_init_start(ike, sa) < 0)
+		sa_log(sa, LOG_WARNING, "task-failed", "task %d", TASK_IKE_SA_INIT);
+}
+
+void ike_sa_init_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
+{
+	if (w->peer_ke_len)
+		attack_dh_done(ike); /* RFC 8019 4.2: counted, valid or not */
+	switch (w->kind) {
+	case WORK_INIT_RESPOND:
+		respond_computed(ike, sa, w);
+		break;
+	case WORK_INIT_KEYGEN:
+		keygen_done(ike, sa, w);
+		break;
+	default:
+		init_derived(ike, sa, w);
+		break;
+	}
 }
 
 void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,

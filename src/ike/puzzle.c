@@ -136,6 +136,13 @@ static size_t auth_string(const struct ike_sa *sa, uint8_t *s)
 	return sa->nr_len + 8;
 }
 
+bool puzzle_auth_wanted(const struct ike *ike, const struct ike_sa *sa, unsigned solved)
+{
+	/* 7.2.1: only after a puzzle solved in this IKE_SA_INIT exchange. */
+	return ike->cfg->puzzles && ike->cfg->puzzle_auth_difficulty && solved &&
+	       crypto_puzzle_key_len(sa->suite.prf);
+}
+
 int puzzle_auth_present(struct ike *ike, struct ike_sa *sa, unsigned solved, struct wire_msg *m)
 {
 	unsigned d = ike->cfg->puzzle_auth_difficulty;
@@ -143,8 +150,7 @@ int puzzle_auth_present(struct ike *ike, struct ike_sa *sa, unsigned solved, str
 	uint8_t pd[WIRE_PUZZLE_LEN];
 	size_t plen;
 
-	/* 7.2.1: only after a puzzle solved in this IKE_SA_INIT exchange. */
-	if (!ike->cfg->puzzles || !d || !solved || !crypto_puzzle_key_len(pz.prf))
+	if (!puzzle_auth_wanted(ike, sa, solved))
 		return 0;
 	/* 7.2.1.1: never 0, and no harder than the 7.1 solution showed. */
 	pz.difficulty = (uint8_t)(solved < d ? solved : d);

@@ -20,6 +20,7 @@
 #include "ike/ext.h"
 #include "ike/ike.h"
 #include "util/ratelimit.h"
+#include "util/workpool.h"
 #include "wire/payload.h"
 #include "wire/sk.h"
 
@@ -200,6 +201,8 @@ struct ike_sa {
 	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
 	 * while it is set and the SA has no keys, the DH waits for the PS. */
 	uint8_t auth_puzzle;
+	/* The ticket of the crypto job computing for this SA (work.c), 0: none. */
+	uint64_t work;
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -247,6 +250,11 @@ struct ike {
 	struct ratelimit answer_all;
 	/* The addresses of the request being processed (responses go there, 2.11). */
 	const struct ike_addr *rx_local, *rx_remote;
+	/* Crypto workers (work.c): NULL when jobs run inline. */
+	struct workpool *pool;
+	size_t pool_max;           /* jobs out at most */
+	uint64_t next_ticket;      /* of the last job */
+	struct ike_work *resuming; /* the result a second pass may take (work_take_result) */
 };
 
 /* ---- extensions (ext.c): the engine's side of ike/ext.h ---- */
@@ -432,6 +440,76 @@ int ts_narrow(const struct ike_ts_set *proposed, const struct ike_ts_set *allowe
 /* Initiator: the responder's answer must be a subset of what we proposed. */
 bool ts_subset(const struct ike_ts_set *answer, const struct ike_ts_set *proposed);
 
+/* ---- crypto work off the event loop (work.c) ---- */
+
+enum work_kind {
+	WORK_INIT_RESPOND, /* responder IKE_SA_INIT: our key pair and g^ir, then the answer */
+	WORK_INIT_KEYGEN,  /* initiator IKE_SA_INIT: our key pair, then the request */
+	WORK_INIT_DERIVE,  /* initiator, the IKE_SA_INIT response: g^ir, then the keys */
+	WORK_CCSA_KEYGEN,  /* CREATE_CHILD_SA initiator: our key pair, then the request */
+	WORK_CCSA_DERIVE,  /* CREATE_CHILD_SA initiator, the response: g^ir */
+	WORK_CCSA_RESPOND, /* CREATE_CHILD_SA responder: our key pair and g^ir, then the answer */
+};
+
+struct ike_work {
+	struct workpool_job job; /* the pool's */
+	enum work_kind kind;
+	uint64_t serial, ticket; /* the SA that asked, and the ticket it holds */
+	/* In: the group and seed of a key pair to make (crypto_dh_seed), or
+	 * a key pair given (dh, owned); the peer's KE data, if any. */
+	uint16_t group;
+	uint8_t seed[CRYPTO_DH_SEED_MAX];
+	size_t seed_len;
+	uint8_t peer_ke[CRYPTO_MAX_DH_LEN];
+	size_t peer_ke_len;
+	struct crypto_dh *dh;
+	/* Out: 0, or -1 when the key pair could not be made or the peer's
+	 * value is invalid (RFC 6989); g^ir when peer_ke was given. */
+	int rc;
+	uint8_t gir[CRYPTO_MAX_DH_LEN];
+	size_t gir_len;
+	/* What the exchange resumes with (the engine's thread only). */
+	struct ike_chosen chosen;
+	unsigned solved;    /* RFC 8019 7.1: the request's puzzle solution */
+	enum ike_task task; /* CREATE_CHILD_SA initiator: the task it is */
+	/* CREATE_CHILD_SA: the message being processed, decrypted (work_keep_msg),
+	 * and where it came from (2.11: the response goes there). */
+	struct wire_hdr hdr;
+	uint8_t msg_np;
+	struct wire_wr msg;
+	struct ike_addr local, remote;
+	bool has_addrs;
+};
+
+int work_init(struct ike *ike) WUR;
+void work_fini(struct ike *ike);
+/* A job for sa; group != 0: a key pair of that group is to be made, and its
+ * seed is drawn now. NULL on failure. */
+struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kind, uint16_t group);
+int work_set_peer_ke(struct ike_work *w, const uint8_t *ke, size_t len) WUR;
+void work_free(struct ike_work *w);
+/* A job could be queued now (always without workers). */
+bool work_room(const struct ike *ike);
+/*
+ * Hand w to a worker; sa then waits (sa->work) until the exchange's resume
+ * function gets the result. Without workers it runs at once and the resume
+ * function is called before this returns. -1 when the queue is full (w is
+ * freed, the drop counted).
+ */
+int work_submit(struct ike *ike, struct ike_sa *sa, struct ike_work *w) WUR;
+/* Keep the (decrypted) message m in w, and the addresses of the request
+ * being processed, for the second pass; the message again from w (free
+ * with wire_msg_free and free), NULL on failure. */
+int work_keep_msg(struct ike *ike, struct ike_work *w, const struct wire_msg *m) WUR;
+struct wire_msg *work_msg(struct ike_work *w);
+/*
+ * CREATE_CHILD_SA runs its processors twice around a job: the first pass
+ * stops where the key exchange is needed and submits a job; when it is
+ * done the same processor runs again on the same message, and takes the
+ * result here (once). NULL: no result of this kind for sa (first pass).
+ */
+struct ike_work *work_take_result(struct ike *ike, const struct ike_sa *sa, enum work_kind kind);
+
 /* ---- exchanges ---- */
 
 /* ike_sa_init.c */
@@ -441,6 +519,8 @@ void ike_sa_init_request(struct ike *ike, const struct ike_addr *local,
                          const struct wire_msg *m);
 void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, size_t len,
                           const struct wire_msg *m);
+/* A job of kind WORK_INIT_* finished for sa, which still waited for it. */
+void ike_sa_init_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w);
 bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
                         const struct ike_addr *remote);
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
@@ -457,6 +537,7 @@ void ike_established(struct ike *ike, struct ike_sa *sa, const char *why);
 int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task) WUR;
 void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
 void ccsa_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);
+void ccsa_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w);
 /* Child SA keys and installation (child.c): 2.17 */
 int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, size_t ni_len,
                       const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 
 #include "crypto/crypto.h"
 #include "daemon/config.h"
@@ -154,6 +155,10 @@ struct hx_conf {
 	unsigned dpd;
 	unsigned cookie_threshold; /* 0 = the default 64; use HX_COOKIE_ALWAYS for 0 */
 	const char *log_level;
+	/* Crypto worker threads (crypto_workers); 0, the default, computes
+	 * inline so that every step is deterministic. With workers, the
+	 * harness waits for their results after each delivery (hx_pump). */
+	unsigned workers;
 };
 
 #define HX_COOKIE_ALWAYS 0xffffffffu
@@ -394,7 +399,8 @@ static char *hx_conf_text(const struct hx_conf *c, int side)
 	if (asprintf(
 	        &s,
 	        "riked = { log = \"stderr\"; log_level = \"%s\"; dataplane = \"userspace\";\n"
-	        "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u; %s\n"
+	        "  ike_port = 500; natt_port = 4500; half_open_cookie_threshold = %u;\n"
+	        "  crypto_workers = %u; %s\n"
 	        "  qcd = { enabled = false; }; };\n"
 	        "connections = ( {\n"
 	        "  name = \"" HX_CONN "\"; local = \"%s\"; remote = \"%s\";\n"
@@ -406,8 +412,8 @@ static char *hx_conf_text(const struct hx_conf *c, int side)
 	        "  retransmit = { %s };\n"
 	        "  %s\n"
 	        "} );\n",
-	        c->log_level ? c->log_level : "info", thr, c->globals ? c->globals : "", me,
-	        c->remote ? c->remote : peer, c->local_id ? c->local_id : my_id,
+	        c->log_level ? c->log_level : "info", thr, c->workers, c->globals ? c->globals : "",
+	        me, c->remote ? c->remote : peer, c->local_id ? c->local_id : my_id,
 	        c->remote_id ? c->remote_id : peer_id, c->psk ? c->psk : HX_PSK,
 	        c->ike ? c->ike : HX_IKE_DEFAULT, c->esp ? c->esp : HX_ESP_DEFAULT,
 	        c->local_ts && !*c->local_ts ? "" : "local_ts = [ ",
@@ -627,8 +633,37 @@ static void hx_q_remove(struct hx_net *n, size_t i, struct hx_dgram *out)
 	n->nq--;
 }
 
-/* Deliver datagram i of the queue; -1 when there is none. */
-HX int hx_deliver_at(struct hx_net *n, size_t i)
+/*
+ * Crypto workers: wait (poll on the engine's fd, 10 s at most) until every
+ * job of side's engine is back, and resume them; the number of waits. A
+ * test that wants something to happen while a job is out delivers with
+ * hx_deliver_nopump and calls this itself.
+ */
+HX unsigned hx_pump_side(struct hx_net *n, int side)
+{
+	struct ike *ike = n->p[side].ike;
+	unsigned waits = 0;
+
+	for (unsigned i = 0; i < 1000 && ike_work_outstanding(ike); i++) {
+		struct pollfd pfd = {.fd = ike_work_fd(ike), .events = POLLIN};
+
+		if (poll(&pfd, 1, 10) > 0)
+			ike_work_done(ike);
+		waits++;
+	}
+	assert_int_equal(ike_work_outstanding(ike), 0);
+	return waits;
+}
+
+HX void hx_pump(struct hx_net *n)
+{
+	for (int i = 0; i < n->npeers; i++)
+		if (ike_work_fd(n->p[i].ike) >= 0)
+			(void)hx_pump_side(n, i);
+}
+
+/* Deliver datagram i without waiting for the crypto jobs it starts. */
+HX int hx_deliver_at_nopump(struct hx_net *n, size_t i)
 {
 	struct hx_dgram d;
 
@@ -638,6 +673,20 @@ HX int hx_deliver_at(struct hx_net *n, size_t i)
 	hx_input(n, &d.from, &d.to, d.buf, d.len);
 	free(d.buf);
 	return 0;
+}
+
+HX int hx_deliver_nopump(struct hx_net *n)
+{
+	return hx_deliver_at_nopump(n, 0);
+}
+
+/* Deliver datagram i of the queue; -1 when there is none. */
+HX int hx_deliver_at(struct hx_net *n, size_t i)
+{
+	int rc = hx_deliver_at_nopump(n, i);
+
+	hx_pump(n);
+	return rc;
 }
 
 HX int hx_deliver(struct hx_net *n)
@@ -650,6 +699,7 @@ HX size_t hx_deliver_all(struct hx_net *n, size_t max)
 {
 	size_t k = 0;
 
+	hx_pump(n); /* what the test started (ike_up and the like) */
 	while (n->nq && k < max) {
 		assert_int_equal(hx_deliver(n), 0);
 		k++;
@@ -741,6 +791,7 @@ HX void hx_timers(struct hx_net *n)
 {
 	for (int i = 0; i < n->npeers; i++)
 		ike_run_timers(n->p[i].ike);
+	hx_pump(n); /* what the timers started (rekeys) */
 }
 
 /* Advance the clock by ms, stopping at every timer deadline on the way. */

@@ -50,5 +50,14 @@ check 1 "$TMP: cannot read: Is a directory" -c "$TMP"
 printf '@include "conns.conf"\n' >"$TMP/inc.conf"
 check 1 "$TMP/inc.conf:1: cannot include $TMP/conns.conf: No such file or directory" -c "$TMP/inc.conf"
 
+# crypto_workers: 0 (inline) to 64 threads.
+for v in 0 64; do
+	sed "1i riked = { crypto_workers = $v; };" "$conf" >"$TMP/w.conf"
+	chmod 0600 "$TMP/w.conf"
+	check 0 - -c "$TMP/w.conf"
+done
+sed '1i riked = { crypto_workers = 65; };' "$conf" >"$TMP/w.conf"
+check 1 "$TMP/w.conf:1: 'crypto_workers' = 65 is out of range 0..64" -c "$TMP/w.conf"
+
 [ "$fail" = 0 ] && echo "PASS"
 exit "$fail"
