@@ -137,6 +137,7 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
 	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) < 0 ||
 	    ike_keys_install(sa, skeyseed, &ni, &nr) < 0)
 		goto out;
+	ike_keys_to_host(ike, sa); /* debugging key export (views.c) */
 	rc = 0;
 out:
 	crypto_wipe(gir, sizeof(gir));
