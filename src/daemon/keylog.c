@@ -193,7 +193,8 @@ static void esp_row(struct keylog *k, const struct ike_child_info *c, bool in)
 	addr_format_host(in ? &c->local : &c->remote, dst, sizeof(dst));
 	hex(ek, in ? c->key_in_e : c->key_out_e, c->key_e_len);
 	hex(ak, in ? c->key_in_a : c->key_out_a, c->key_a_len);
-	n = snprintf(row, sizeof(row), "\"%s\",\"%s\",\"%s\",\"0x%08" PRIx32 "\",\"%s\",\"%s%s\",\"%s\",\"%s%s\"\n",
+	n = snprintf(row, sizeof(row),
+	             "\"%s\",\"%s\",\"%s\",\"0x%08" PRIx32 "\",\"%s\",\"%s%s\",\"%s\",\"%s%s\"\n",
 	             c->local.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", src, dst,
 	             in ? c->spi_in : c->spi_out, encr, c->key_e_len ? "0x" : "", ek, integ,
 	             c->key_a_len ? "0x" : "", ak);

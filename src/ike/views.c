@@ -12,8 +12,8 @@
 
 /* Every state an SA is seen in between engine calls (IKE_S_DEAD SAs are
  * freed before the call returns). */
-const char *const ike_state_names[] = {"INIT_SENT",   "AUTH_SENT", "INIT_DONE", "ESTABLISHED",
-                                       "REKEYED",     "DELETING",  NULL};
+const char *const ike_state_names[] = {"INIT_SENT", "AUTH_SENT", "INIT_DONE", "ESTABLISHED",
+                                       "REKEYED",   "DELETING",  NULL};
 
 void ike_get_gauges(const struct ike *ike, struct ike_gauges *g)
 {
@@ -43,9 +43,9 @@ static void view_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 
 	(void)ike;
 	for (const struct child_sa *c = sa->children; c; c = c->next) {
-		struct ike_child_view cv = {sa->conn_name, sa->serial, c->reqid,   c->spi_in,
-		                            c->spi_out,    c->bytes_in, c->pkts_in, c->bytes_out,
-		                            c->pkts_out};
+		struct ike_child_view cv = {sa->conn_name, sa->serial,   c->reqid,
+		                            c->spi_in,     c->spi_out,   c->bytes_in,
+		                            c->pkts_in,    c->bytes_out, c->pkts_out};
 		v.children++;
 		if (x->child_fn)
 			x->child_fn(x->arg, &cv);
