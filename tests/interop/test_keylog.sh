@@ -3,25 +3,27 @@
 # test_keylog.sh: riked's debugging key export (riked.conf(5) KEY EXPORT)
 # decrypts riked's own IKE and ESP in tshark and in rikectl decode.
 #
-#   inner 10.10.1.1/32 (lo)                           inner 10.10.2.1/32 (lo)
+#   inner 10.10.1.1, 10.10.3.1 (lo)              inner 10.10.2.1, 10.10.4.1 (lo)
 #   +------ ns a ------+  to_b 10.77.0.1/24           +------ ns b ------+
 #   | riked "ra"       |------------------------------| riked "rb"       |
 #   | keylog on        |   tshark    10.77.0.2/24 to_a|                  |
 #   +------------------+                              +------------------+
 #
-# riked a (initiator, keylog = { directory = ... }) brings up a tunnel with
-# riked b (aes256gcm16 for IKE, aes128 + sha256 for ESP: one AEAD and one
-# cipher + integrity suite, each with its salt or key layout), rekeys the
-# IKE SA (a second row, RFC 7296 2.18 keys), pings through the tunnel and
-# sends an INFORMATIONAL on the new IKE SA (rikectl dpd), while tshark
-# captures a's outer veth. Then:
+# riked a (initiator, keylog = { directory = ... }) brings up two
+# connections with riked b, each its own IKE SA: "k" (IKE aes128-sha256,
+# ESP aes128-sha256: cipher + integrity keys) between 10.10.1.0/24 and
+# 10.10.2.0/24, and "g" (IKE and ESP aes256gcm16: AEAD keys with their
+# salt) between 10.10.3.0/24 and 10.10.4.0/24. It rekeys k's IKE SA (a
+# third row, RFC 7296 2.18 keys), pings through both tunnels and sends an
+# INFORMATIONAL on the new IKE SA (rikectl dpd), while tshark captures a's
+# outer veth. Then:
 #   - the files are mode 0600 and riked logged its warning;
 #   - without keys, tshark shows neither the IDs of IKE_AUTH nor inner ICMP
 #     (the control: the capture is encrypted);
 #   - with tshark's configuration directory pointed at the export, tshark
-#     shows IKE_AUTH's IDi (a.rike.test) and IDr (b.rike.test), the
-#     INFORMATIONALs of the rekeyed IKE SA decrypted, and every echo request
-#     and reply of the pings as inner ICMP between 10.10.1.1 and 10.10.2.1;
+#     shows both IKE_AUTHs' IDi and IDr, the INFORMATIONALs of the rekeyed
+#     IKE SA decrypted, and every echo request and reply of the pings as
+#     inner ICMP in both tunnels;
 #   - rikectl decode --keys with the exported table verifies the ICV of
 #     every SK payload of both IKE SAs and shows IKE_AUTH's IDi and IDr.
 
@@ -40,15 +42,27 @@ OUT_A=10.77.0.1
 OUT_B=10.77.0.2
 IN_A=10.10.1.1
 IN_B=10.10.2.1
+IN_A2=10.10.3.1
+IN_B2=10.10.4.1
 KEYDIR="$RK_RUN/keys"
 
-# rk_conf NAME LOCAL REMOTE LOCAL_TS REMOTE_TS ID PEER_ID START EXTRA_GLOBALS
+# rk_conf NAME SIDE(a|b) START EXTRA_GLOBALS: connections k and g. The
+# responder answers IKE_SA_INIT with the first connection that fits the
+# addresses (k) before IDs pick one, so b's k also offers g's IKE suite.
 rk_conf() {
+	local l=$OUT_A r=$OUT_B me=a you=b lk=10.10.1.0/24 rk=10.10.2.0/24 lg=10.10.3.0/24 rg=10.10.4.0/24
+	local ike_k=aes128-sha256-prfsha256-x25519
+	if [[ $2 == b ]]; then
+		l=$OUT_B r=$OUT_A me=b you=a lk=10.10.2.0/24 rk=10.10.1.0/24 lg=10.10.4.0/24 rg=10.10.3.0/24
+		ike_k="$ike_k\", \"aes256gcm16-prfsha256-x25519"
+	fi
 	cat <<-EOF
 		riked = { log = "stderr"; log_level = "debug"; dataplane = "userspace";
-		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; $9 };
-		connections = ( $(swrk_riked_conn k "$2" "$3" "$6" "$7" "$4" "$5" \
-			aes256gcm16-prfsha256-x25519 aes128-sha256 "$8") );
+		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; $4 };
+		connections = ( $(swrk_riked_conn k $l $r $me.rike.test $you.rike.test $lk $rk \
+			"$ike_k" aes128-sha256 "$3"),
+			$(swrk_riked_conn g $l $r ${me}2.rike.test ${you}2.rike.test $lg $rg \
+			aes256gcm16-prfsha256-x25519 aes256gcm16 "$3") );
 	EOF
 }
 
@@ -56,7 +70,7 @@ rk_conf() {
 rk_up() {
 	local out
 	out=$(rk_ctl "$1" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	(($(grep -c 'child reqid' <<<"$out") == 2))
 }
 
 # shellcheck disable=SC2317 # called through wait_until
@@ -80,17 +94,21 @@ ns_create b
 link_ns a b "$OUT_A/24" "$OUT_B/24"
 ns_addr a lo "$IN_A/32"
 ns_addr b lo "$IN_B/32"
+ns_addr a lo "$IN_A2/32"
+ns_addr b lo "$IN_B2/32"
 tshark_start a to_b k.pcapng ""
-rk_start b rb "$(rk_conf rb $OUT_B $OUT_A 10.10.2.0/24 10.10.1.0/24 b.rike.test a.rike.test wait "")"
-rk_start a ra "$(rk_conf ra $OUT_A $OUT_B 10.10.1.0/24 10.10.2.0/24 a.rike.test b.rike.test start \
-	"keylog = { directory = \"$KEYDIR\"; };")"
-wait_until 15 rk_up ra || rk_fail "no tunnel"
-wait_until 5 rows ikev2_decryption_table 1 || rk_fail "no IKE key row"
-wait_until 5 rows esp_sa 2 || rk_fail "no ESP key rows"
+rk_start b rb "$(rk_conf rb b wait "")"
+rk_start a ra "$(rk_conf ra a start "keylog = { directory = \"$KEYDIR\"; };")"
+wait_until 20 rk_up ra || rk_fail "no tunnels"
+wait_until 5 rows ikev2_decryption_table 2 || rk_fail "no IKE key rows"
+wait_until 5 rows esp_sa 4 || rk_fail "no ESP key rows"
 rk_ctl ra rekey-ike k >/dev/null || rk_fail "rikectl rekey-ike"
-wait_until 10 rows ikev2_decryption_table 2 || rk_fail "no key row for the rekeyed IKE SA"
-ns_exec a ping -c $PINGS -i 0.2 -W 2 -I $IN_A $IN_B >"$RK_RUN/ping.out" 2>&1 ||
-	rk_fail "ping through the tunnel: $(cat "$RK_RUN/ping.out")"
+wait_until 10 rows ikev2_decryption_table 3 || rk_fail "no key row for the rekeyed IKE SA"
+for p in "$IN_A $IN_B" "$IN_A2 $IN_B2"; do
+	read -r src dst <<<"$p"
+	ns_exec a ping -c $PINGS -i 0.2 -W 2 -I "$src" "$dst" >"$RK_RUN/ping.out" 2>&1 ||
+		rk_fail "ping $src -> $dst through the tunnel: $(cat "$RK_RUN/ping.out")"
+done
 sleep 0.5 # the old IKE SA's delete completes
 rk_ctl ra dpd k >/dev/null || rk_fail "rikectl dpd"
 sleep 0.5
@@ -116,15 +134,17 @@ grep -v '^#' "$KEYDIR/esp_sa" | cut -d, -f1-5,7 | sed 's/^/  /' >&2
 
 EMPTY="$RK_RUN/empty-conf"
 mkdir -p "$EMPTY"
-spi=$(grep -v '^#' "$KEYDIR/ikev2_decryption_table" | sed -n 2p | cut -d, -f1)
+spi=$(grep -v '^#' "$KEYDIR/ikev2_decryption_table" | sed -n 3p | cut -d, -f1)
 
 # SUMMARY (python3) over one tshark read: the FQDN IDs of IKE_AUTH; the
-# inner echo requests a->b and replies b->a; the INFORMATIONALs of IKE SA
-# argv[1] that decrypted (the pad length is a field of the decrypted
-# payload). Prints "ids requests replies informationals".
+# INFORMATIONALs of IKE SA argv[1] that decrypted (the pad length is a
+# field of the decrypted payload); for each address pair argv[2:], the
+# inner echo requests one way and replies the other.
+# Prints "ids,... informationals requests replies requests replies".
 SUMMARY='
 import sys
-ids, req, rep, inf = set(), 0, 0, 0
+pairs = [tuple(sys.argv[i:i + 2]) for i in range(2, len(sys.argv), 2)]
+ids, inf, icmp_n = set(), 0, {}
 for line in sys.stdin:
     f = line.rstrip("\n").split("\t")
     ex, ispi, pad, fqdn, src, dst, icmp = (f + [""] * 7)[:7]
@@ -134,28 +154,30 @@ for line in sys.stdin:
         inf += 1
     s, d = src.split(","), dst.split(",")
     if icmp and len(s) == 2:
-        if (s[1], d[1], icmp) == (sys.argv[2], sys.argv[3], "8"):
-            req += 1
-        if (s[1], d[1], icmp) == (sys.argv[3], sys.argv[2], "0"):
-            rep += 1
-print(" ".join(sorted(ids)) or "-", req, rep, inf)
+        icmp_n[(s[1], d[1], icmp)] = icmp_n.get((s[1], d[1], icmp), 0) + 1
+out = [",".join(sorted(ids)) or "-", str(inf)]
+for a, b in pairs:
+    out += [str(icmp_n.get((a, b, "8"), 0)), str(icmp_n.get((b, a, "0"), 0))]
+print(" ".join(out))
 '
 summary() {
 	ts k.pcapng "$1" -T fields -E occurrence=a -E aggregator=, -e isakmp.exchangetype \
 		-e isakmp.ispi -e isakmp.enc.pad_length -e isakmp.id.data.fqdn -e ip.src -e ip.dst \
-		-e icmp.type | python3 -c "$SUMMARY" "$spi" $IN_A $IN_B
+		-e icmp.type | python3 -c "$SUMMARY" "$spi" $IN_A $IN_B $IN_A2 $IN_B2
 }
 
-read -r id req rep inf < <(summary "$EMPTY")
-[[ "$id $req $rep $inf" == "- 0 0 0" ]] ||
-	rk_fail "without keys tshark decrypted something: IDs '$id', $req/$rep ICMP, $inf INFORMATIONALs"
-read -r id1 id2 req rep inf < <(summary "$KEYDIR")
-[[ "$id1 $id2" == "a.rike.test b.rike.test" ]] || rk_fail "IKE_AUTH IDs with the keys: '$id1 $id2'"
-rk_log "tshark with the exported keys: IKE_AUTH IDi/IDr = $id1 $id2"
-((req == PINGS && rep == PINGS)) ||
-	rk_fail "inner ICMP decrypted: $req requests, $rep replies (want $PINGS each)"
-rk_log "tshark with the exported keys: $req inner echo requests, $rep replies"
-# The rekeyed IKE SA (the second row): the liveness check and its QCD
+read -r id inf n1 n2 n3 n4 < <(summary "$EMPTY")
+[[ "$id $inf $n1 $n2 $n3 $n4" == "- 0 0 0 0 0" ]] ||
+	rk_fail "without keys tshark decrypted something: IDs '$id', $inf INFORMATIONALs, ICMP $n1/$n2/$n3/$n4"
+read -r id inf n1 n2 n3 n4 < <(summary "$KEYDIR")
+[[ $id == "a.rike.test,a2.rike.test,b.rike.test,b2.rike.test" ]] ||
+	rk_fail "IKE_AUTH IDs with the keys: '$id'"
+rk_log "tshark with the exported keys: IKE_AUTH IDs $id"
+[[ "$n1 $n2 $n3 $n4" == "$PINGS $PINGS $PINGS $PINGS" ]] ||
+	rk_fail "inner ICMP decrypted (requests/replies k, then g): $n1/$n2 $n3/$n4, want $PINGS each"
+rk_log "tshark with the exported keys: inner echo requests/replies k (AES-CBC + SHA-256)" \
+	"$n1/$n2, g (AES-GCM) $n3/$n4"
+# The rekeyed IKE SA (the third row): the liveness check and its QCD
 # token travel on it (the old SA's delete on the old one).
 ((inf >= 2)) || rk_fail "INFORMATIONALs of the rekeyed IKE SA $spi decrypted: $inf"
 rk_log "tshark: $inf INFORMATIONALs of the rekeyed IKE SA $spi decrypt"
@@ -166,7 +188,7 @@ rk_log "tshark: $inf INFORMATIONALs of the rekeyed IKE SA $spi decrypt"
 	rk_fail "rikectl decode failed: $(tail -5 "$RK_RUN/decode.txt")"
 sk=$(grep -c 'SK type=46' "$RK_RUN/decode.txt")
 ok=$(grep -c 'SK type=46.* icv=verified' "$RK_RUN/decode.txt")
-((sk >= 6 && ok == sk)) || rk_fail "rikectl decode verified $ok of $sk SK payloads (see $RK_RUN/decode.txt)"
+((sk >= 8 && ok == sk)) || rk_fail "rikectl decode verified $ok of $sk SK payloads (see $RK_RUN/decode.txt)"
 grep -q 'IDi .*value="a\.rike\.test"' "$RK_RUN/decode.txt" &&
 	grep -q 'IDr .*value="b\.rike\.test"' "$RK_RUN/decode.txt" ||
 	rk_fail "rikectl decode shows no decrypted IDi/IDr (see $RK_RUN/decode.txt)"
