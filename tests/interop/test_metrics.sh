@@ -21,6 +21,7 @@
 #   - the Child SA's packet and byte counters (both directions) and the
 #     data plane's moved by at least the pings, and IKE's sent/received
 #     counters agree with a liveness check made in between (rikectl dpd);
+#   - three clients stalled mid-request block neither scrapes nor IKE;
 #   - riked-metrics(7) documents exactly the metric families served;
 #   - another path is 404, another method 405;
 # and riked -n refuses a non-loopback listen address without allow_remote.
@@ -178,6 +179,24 @@ grep -q '^rike_build_info{version="' "$S1" || rk_fail "no rike_build_info"
 ns_exec a ping -c $PINGS -i 0.2 -W 2 -I $IN_A $IN_B >"$RK_RUN/ping.out" 2>&1 ||
 	rk_fail "ping through the tunnel: $(cat "$RK_RUN/ping.out")"
 grep -q " $PINGS received" "$RK_RUN/ping.out" || rk_fail "pings lost: $(cat "$RK_RUN/ping.out")"
+# Three clients that send half a request and stall: MHD runs on riked's
+# loop without blocking, so the liveness check and the scrapes still go on.
+# They hold on until the file "$RK_RUN/unstall" appears (at most 30 s);
+# riked drops idle clients after 10 s, so this checks only the start.
+ns_exec a timeout 40 python3 -c '
+import os, socket, sys, time
+socks = []
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    socks.append(s)
+print("stalled", flush=True)
+for i in range(300):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)' $PORT "$RK_RUN/unstall" >"$RK_RUN/stall.out" 2>&1 &
+STALL=$!
+wait_until 5 grep -q stalled "$RK_RUN/stall.out" || rk_fail "stalled clients: $(cat "$RK_RUN/stall.out")"
 rk_ctl ra dpd m >/dev/null || rk_fail "rikectl dpd"
 # shellcheck disable=SC2317 # called through wait_until
 dpd_answered() {
@@ -186,7 +205,11 @@ dpd_answered() {
 }
 wait_until 5 dpd_answered || rk_fail "the liveness check's answer did not count"
 read -r code ctype < <(scrape a "$RK_RUN/s2.txt")
+kill -0 $STALL 2>/dev/null || rk_fail "the stalled clients were gone before the scrapes"
+touch "$RK_RUN/unstall"
 parse "$RK_RUN/s2.txt" "$RK_RUN/s2.samples"
+rk_log "scrapes and the liveness check went on with 3 clients stalled mid-request"
+wait $STALL
 S2="$RK_RUN/s2.samples"
 
 for kind in packets bytes; do
