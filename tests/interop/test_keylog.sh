@@ -17,7 +17,8 @@
 # third row, RFC 7296 2.18 keys), pings through both tunnels and sends an
 # INFORMATIONAL on the new IKE SA (rikectl dpd), while tshark captures a's
 # outer veth. Then:
-#   - the files are mode 0600 and riked logged its warning;
+#   - the files are mode 0600 and riked logged its warning; b (keylog on
+#     too) wrote the same rows, from the responder's side of each SA;
 #   - without keys, tshark shows neither the IDs of IKE_AUTH nor inner ICMP
 #     (the control: the capture is encrypted);
 #   - with tshark's configuration directory pointed at the export, tshark
@@ -45,6 +46,7 @@ IN_B=10.10.2.1
 IN_A2=10.10.3.1
 IN_B2=10.10.4.1
 KEYDIR="$RK_RUN/keys"
+KEYDIR_B="$RK_RUN/keys-b"
 
 # rk_conf NAME SIDE(a|b) START EXTRA_GLOBALS: connections k and g. The
 # responder answers IKE_SA_INIT with the first connection that fits the
@@ -97,7 +99,7 @@ ns_addr b lo "$IN_B/32"
 ns_addr a lo "$IN_A2/32"
 ns_addr b lo "$IN_B2/32"
 tshark_start a to_b k.pcapng ""
-rk_start b rb "$(rk_conf rb b wait "")"
+rk_start b rb "$(rk_conf rb b wait "keylog = { directory = \"$KEYDIR_B\"; };")"
 rk_start a ra "$(rk_conf ra a start "keylog = { directory = \"$KEYDIR\"; };")"
 wait_until 20 rk_up ra || rk_fail "no tunnels"
 wait_until 5 rows ikev2_decryption_table 2 || rk_fail "no IKE key rows"
@@ -129,6 +131,13 @@ rk_log "ikev2_decryption_table: $(grep -vc '^#' "$KEYDIR/ikev2_decryption_table"
 sed -n 's/^\([0-9a-f]*,[0-9a-f]*\),.*,\("[^"]*"\),.*,\("[^"]*"\)$/  \1 \2 \3/p' \
 	"$KEYDIR/ikev2_decryption_table" >&2
 grep -v '^#' "$KEYDIR/esp_sa" | cut -d, -f1-5,7 | sed 's/^/  /' >&2
+
+# b (the responder) exported the same SAs: the same rows, in its order.
+for f in ikev2_decryption_table esp_sa; do
+	diff <(grep -v '^#' "$KEYDIR/$f" | sort) <(grep -v '^#' "$KEYDIR_B/$f" | sort) >&2 ||
+		rk_fail "$f: the responder's rows differ from the initiator's"
+done
+rk_log "the responder exported the same rows as the initiator"
 
 # ---------------------------------------------------------------- tshark
 
