@@ -196,7 +196,7 @@ for i in range(300):
         break
     time.sleep(0.1)' $PORT "$RK_RUN/unstall" >"$RK_RUN/stall.out" 2>&1 &
 STALL=$!
-wait_until 5 grep -q stalled "$RK_RUN/stall.out" || rk_fail "stalled clients: $(cat "$RK_RUN/stall.out")"
+wait_until 15 grep -q stalled "$RK_RUN/stall.out" || rk_fail "stalled clients: $(cat "$RK_RUN/stall.out")"
 rk_ctl ra dpd m >/dev/null || rk_fail "rikectl dpd"
 # shellcheck disable=SC2317 # called through wait_until
 dpd_answered() {
