@@ -94,14 +94,12 @@ struct stat_def {
 /* Plain counters, one family each. */
 static const struct stat_def ike_plain[] = {
     {"rike_ike_messages_received_total", "IKE datagrams received (RFC 7296)", NULL, ST(rx)},
-    {"rike_ike_messages_sent_total", "IKE datagrams sent, retransmissions included", NULL,
-     ST(tx)},
+    {"rike_ike_messages_sent_total", "IKE datagrams sent, retransmissions included", NULL, ST(tx)},
     {"rike_ike_retransmits_total", "IKE requests retransmitted (RFC 7296 2.1)", NULL,
      ST(retransmits)},
     {"rike_ike_responses_resent_total", "cached IKE responses resent to retransmitted requests",
      NULL, ST(resent_responses)},
-    {"rike_ike_cookies_sent_total", "COOKIE notifies sent (RFC 7296 2.6)", NULL,
-     ST(cookies_sent)},
+    {"rike_ike_cookies_sent_total", "COOKIE notifies sent (RFC 7296 2.6)", NULL, ST(cookies_sent)},
     {"rike_ike_cookies_invalid_total", "IKE_SA_INIT requests with a COOKIE that did not verify",
      NULL, ST(cookies_invalid)},
     {"rike_ike_half_open_expired_total", "half-open SAs that timed out (RFC 8019 4.1)", NULL,
@@ -110,8 +108,7 @@ static const struct stat_def ike_plain[] = {
      ST(half_open_evicted)},
     {"rike_ike_sa_established_total", "IKE SAs established", NULL, ST(sa_established)},
     {"rike_ike_sa_failed_total", "IKE SA setups that failed", NULL, ST(sa_failed)},
-    {"rike_ike_fragments_sent_total", "IKE Fragment messages sent (RFC 7383)", NULL,
-     ST(frags_tx)},
+    {"rike_ike_fragments_sent_total", "IKE Fragment messages sent (RFC 7383)", NULL, ST(frags_tx)},
     {"rike_ike_fragments_received_total", "IKE Fragment messages accepted (RFC 7383)", NULL,
      ST(frags_rx)},
     {"rike_ike_attacks_total", "times the responder went under attack (RFC 8019 4)", NULL,
@@ -126,8 +123,8 @@ static const struct stat_def ike_plain[] = {
      ST(puzzles_solved)},
     {"rike_ike_puzzles_weak_total", "IKE_SA_INIT puzzle solutions weak or malformed", NULL,
      ST(puzzles_weak)},
-    {"rike_ike_puzzles_ignored_total", "IKE_SA_INIT requests without a solution to a puzzle",
-     NULL, ST(puzzles_ignored)},
+    {"rike_ike_puzzles_ignored_total", "IKE_SA_INIT requests without a solution to a puzzle", NULL,
+     ST(puzzles_ignored)},
     {"rike_ike_puzzles_deferred_total", "low-priority requests deferred (RFC 8019 7.1.5)", NULL,
      ST(puzzles_deferred)},
     {"rike_ike_puzzles_auth_sent_total", "IKE_AUTH puzzles sent (RFC 8019 7.2)", NULL,
@@ -238,7 +235,7 @@ struct views {
 	FILE *out;
 	size_t by_state[METRICS_MAX_STATES];
 	size_t children;
-	int pass; /* 0: count, 1: Child SA bytes, 2: packets */
+	int pass;            /* 0: count, 1: Child SA bytes, 2: packets */
 	struct conn_sa *sas; /* owned */
 	size_t n, cap;
 	bool oom;
@@ -305,11 +302,13 @@ static void write_conns(struct views *w)
 static void child_sample(void *arg, const struct ike_child_view *v)
 {
 	struct views *w = arg;
-	const char *name = w->pass == 1 ? "rike_child_sa_bytes_total" : "rike_child_sa_packets_total";
+	const char *name =
+	    w->pass == 1 ? "rike_child_sa_bytes_total" : "rike_child_sa_packets_total";
 	char reqid[16], spi[16];
-	const char *in[] = {"conn", v->conn, "reqid", reqid, "spi_in", spi, "direction", "in", NULL};
-	const char *outl[] = {"conn", v->conn, "reqid", reqid, "spi_in", spi, "direction", "out",
-	                      NULL};
+	const char *in[] = {"conn", v->conn,     "reqid", reqid, "spi_in",
+	                    spi,    "direction", "in",    NULL};
+	const char *outl[] = {"conn", v->conn,     "reqid", reqid, "spi_in",
+	                      spi,    "direction", "out",   NULL};
 
 	if (w->pass == 0) {
 		w->children++;
@@ -342,15 +341,16 @@ static void write_views(struct ike *ike, FILE *out)
 	    g.half_open);
 	one(out, "rike_ike_half_open_bytes", "gauge", "octets held by half-open SAs",
 	    g.half_open_bytes);
-	one(out, "rike_ike_under_attack", "gauge", "1 while the responder is under attack (RFC 8019)",
-	    g.under_attack);
+	one(out, "rike_ike_under_attack", "gauge",
+	    "1 while the responder is under attack (RFC 8019)", g.under_attack);
 	one(out, "rike_ike_dh_last_second", "gauge",
 	    "IKE_SA_INIT Diffie-Hellman computations in the last second", g.dh_last_second);
 	family(out, "rike_child_sa_bytes_total", "counter",
 	       "inner (plaintext) octets of a Child SA, by direction");
 	w.pass = 1;
 	ike_views(ike, NULL, child_sample, &w);
-	family(out, "rike_child_sa_packets_total", "counter", "packets of a Child SA, by direction");
+	family(out, "rike_child_sa_packets_total", "counter",
+	       "packets of a Child SA, by direction");
 	w.pass = 2;
 	ike_views(ike, NULL, child_sample, &w);
 }
@@ -363,11 +363,16 @@ static const struct {
 	const char *reason;
 	size_t off;
 } dp_drops[] = {
-    {"replay", DS(drop_replay)},         {"auth", DS(drop_auth)},
-    {"unknown_spi", DS(drop_unknown_spi)}, {"no_sa", DS(drop_no_sa)},
-    {"no_policy", DS(drop_no_policy)},   {"selector", DS(drop_selector)},
-    {"malformed", DS(drop_malformed)},   {"expired", DS(drop_expired)},
-    {"io", DS(drop_io)},                 {"send", DS(drop_send)},
+    {"replay", DS(drop_replay)},
+    {"auth", DS(drop_auth)},
+    {"unknown_spi", DS(drop_unknown_spi)},
+    {"no_sa", DS(drop_no_sa)},
+    {"no_policy", DS(drop_no_policy)},
+    {"selector", DS(drop_selector)},
+    {"malformed", DS(drop_malformed)},
+    {"expired", DS(drop_expired)},
+    {"io", DS(drop_io)},
+    {"send", DS(drop_send)},
 };
 
 static uint64_t dp_at(const struct dp_stats *st, size_t off)
@@ -427,12 +432,11 @@ void metrics_write(struct ike *ike, struct dpglue *dpg, const char *version, dou
 
 /* ---- HTTP (libmicrohttpd, external select on the libevent loop) ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body,
-                             size_t len, const char *ctype)
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
+                             const char *ctype)
 {
-	struct MHD_Response *r =
-	    MHD_create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE
-	                                                    : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result ret;
 
 	if (!r) {
@@ -545,11 +549,11 @@ struct metrics *metrics_new(struct event_base *base, const struct sockaddr_stora
 	if (addr->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* No MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only from MHD_run on our loop. */
-	m->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)METRICS_TIMEOUT_SEC, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_END);
+	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR,
+	                          (const struct sockaddr *)addr, MHD_OPTION_CONNECTION_LIMIT,
+	                          (unsigned)METRICS_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
+	                          (unsigned)METRICS_TIMEOUT_SEC, MHD_OPTION_EXTERNAL_LOGGER,
+	                          mhd_log, NULL, MHD_OPTION_END);
 	if (!m->mhd) {
 		snprintf(why, whylen, "cannot serve metrics: %s",
 		         errno ? strerror(errno) : "libmicrohttpd failed to start");
