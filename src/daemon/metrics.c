@@ -280,7 +280,8 @@ static void write_conns(struct views *w)
 	FILE *out = w->out;
 	size_t i, j, n;
 
-	qsort(w->sas, w->n, sizeof(*w->sas), conn_sa_cmp);
+	if (w->n) /* qsort(NULL, 0) is undefined */
+		qsort(w->sas, w->n, sizeof(*w->sas), conn_sa_cmp);
 	family(out, "rike_conn_ike_sas", "gauge", "IKE SAs now, by connection and state");
 	for (i = 0; i < w->n; i = j) {
 		const char *l[] = {"conn", w->sas[i].conn, "state", w->sas[i].state, NULL};
