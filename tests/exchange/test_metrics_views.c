@@ -207,15 +207,17 @@ static void test_exposition(void **state)
 	assert_line(t, "rike_ike_half_open 0");
 	assert_line(t, "rike_ike_dropped_total{reason=\"icv\"} 0");
 	assert_line(t, "rike_ike_qcd_tokens_verified_total 0");
-	snprintf(line, sizeof(line),
-	         "rike_child_sa_bytes_total{conn=\"t\",reqid=\"%u\",spi_in=\"%08x\",direction=\"in\"} "
-	         "1000",
-	         ch->reqid, ch->spi_in);
+	snprintf(
+	    line, sizeof(line),
+	    "rike_child_sa_bytes_total{conn=\"t\",reqid=\"%u\",spi_in=\"%08x\",direction=\"in\"} "
+	    "1000",
+	    ch->reqid, ch->spi_in);
 	assert_line(t, line);
-	snprintf(line, sizeof(line),
-	         "rike_child_sa_packets_total{conn=\"t\",reqid=\"%u\",spi_in=\"%08x\",direction=\"out\"}"
-	         " 20",
-	         ch->reqid, ch->spi_in);
+	snprintf(
+	    line, sizeof(line),
+	    "rike_child_sa_packets_total{conn=\"t\",reqid=\"%u\",spi_in=\"%08x\",direction=\"out\"}"
+	    " 20",
+	    ch->reqid, ch->spi_in);
 	assert_line(t, line);
 	/* No data plane here: none of its families. */
 	assert_null(strstr(t, "rike_dataplane_"));
