@@ -146,8 +146,9 @@ static char *hex(char *out, const uint8_t *p, size_t n)
 static void put_row(struct keylog *k, int fd, char *row, int n, const char *what)
 {
 	if (n < 0 || n >= KEYLOG_ROW_MAX || write(fd, row, (size_t)n) != n)
-		log_msg(LOG_ERR, "keylog", "writing the %s row to %s failed: %s", what, k->dir,
-		        n < 0 || n >= KEYLOG_ROW_MAX ? "row too long" : strerror(errno));
+		log_ratelimited(LOG_ERR, LOG_RL_OTHER, NULL, "keylog",
+		                "writing the %s row to %s failed: %s", what, k->dir,
+		                n < 0 || n >= KEYLOG_ROW_MAX ? "row too long" : strerror(errno));
 	explicit_bzero(row, KEYLOG_ROW_MAX);
 }
 
@@ -163,10 +164,11 @@ void keylog_ike(struct keylog *k, const struct ike_keys_info *i)
 		return;
 	if (keytable_encr_wsname(i->encr, i->encr_keybits, encr, sizeof(encr)) < 0 || !integ ||
 	    i->e_len > CRYPTO_MAX_KEY_LEN || i->a_len > CRYPTO_MAX_PRF_LEN) {
-		log_msg(LOG_WARNING, "keylog",
-		        "\"%s\" #%" PRIu64 ": Wireshark has no name for its IKE algorithms "
-		        "(encr %u/%u integ %u): keys not exported",
-		        i->conn, i->ike_serial, i->encr, i->encr_keybits, i->integ);
+		/* Rate-limited: IKE_SA_INIT, unauthenticated, gets here. */
+		log_ratelimited(LOG_WARNING, LOG_RL_OTHER, NULL, "keylog",
+		                "\"%s\" #%" PRIu64 ": Wireshark has no name for its IKE algorithms "
+		                "(encr %u/%u integ %u): keys not exported",
+		                i->conn, i->ike_serial, i->encr, i->encr_keybits, i->integ);
 		return;
 	}
 	/* 2.14: SK_ei/SK_er then SK_ai/SK_ar; empty integrity keys for AEAD. */
@@ -209,10 +211,10 @@ void keylog_child(struct keylog *k, const struct ike_child_info *c)
 		return;
 	if (!keytable_esp_encr_wsname(c->encr) || !keytable_esp_integ_wsname(c->integ) ||
 	    c->key_e_len > CRYPTO_MAX_KEY_LEN || c->key_a_len > CRYPTO_MAX_PRF_LEN) {
-		log_msg(LOG_WARNING, "keylog",
-		        "\"%s\" #%" PRIu64 ": Wireshark has no name for its ESP algorithms "
-		        "(encr %u integ %u): keys of reqid %u not exported",
-		        c->conn, c->ike_serial, c->encr, c->integ, c->reqid);
+		log_ratelimited(LOG_WARNING, LOG_RL_OTHER, NULL, "keylog",
+		                "\"%s\" #%" PRIu64 ": Wireshark has no name for its ESP algorithms "
+		                "(encr %u integ %u): keys of reqid %u not exported",
+		                c->conn, c->ike_serial, c->encr, c->integ, c->reqid);
 		return;
 	}
 	esp_row(k, c, true);
