@@ -583,6 +583,8 @@ static const char *const riked_keys[] = {"log",
                                          "puzzles",
                                          "auth_failures",
                                          "crypto_workers",
+                                         "metrics",
+                                         "keylog",
                                          NULL};
 static const char *const qcd_keys[] = {"enabled", "rollover_interval", NULL};
 static const char *const attack_keys[] = {"half_open_timeout", "dh_per_second", NULL};
@@ -717,6 +719,92 @@ static int globals_authfail(struct ld *c, const config_setting_t *g, struct cfg 
 	return 0;
 }
 
+/* ---- metrics = { ... }; and keylog = { ... }; (riked.conf(5) METRICS, KEY EXPORT) ---- */
+
+static const char *const metrics_keys[] = {"listen", "allow_remote", NULL};
+static const char *const keylog_keys[] = {"directory", NULL};
+
+/* "ADDR:PORT" or "[ADDR6]:PORT", numeric, port 1..65535. */
+static int listen_parse(const char *s, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t hl;
+	unsigned long port;
+
+	if (!colon || num_parse(colon + 1, 65535, &port) < 0 || port == 0)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		h = s + 1;
+		hl -= 2;
+	} else if (memchr(s, ':', hl)) {
+		return -1; /* IPv6 needs brackets */
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (addr_parse(host, (uint16_t)port, ss) < 0 || ss->ss_family == AF_UNSPEC)
+		return -1;
+	return (ss->ss_family == AF_INET6) == (h != s) ? 0 : -1;
+}
+
+static bool addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* The Prometheus endpoint: off unless listen is set; only a loopback
+ * address unless allow_remote (the counters tell an attacker how the
+ * gateway is doing, and HTTP here has no authentication). */
+static int globals_metrics(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *m;
+	const char *listen = NULL;
+	bool remote = false;
+
+	if (get_group(c, g, "metrics", &m) < 0)
+		return -1;
+	if (!m)
+		return 0;
+	if (check_keys(c, m, metrics_keys, "riked.metrics") < 0 ||
+	    get_str(c, m, "listen", &listen) < 0 || get_bool(c, m, "allow_remote", &remote) < 0)
+		return -1;
+	if (!listen)
+		return fail(c, m, "'metrics' needs 'listen' = \"ADDRESS:PORT\"");
+	if (listen_parse(listen, &cfg->metrics_addr) < 0)
+		return fail(c, member(m, "listen"),
+		            "'listen' = \"%s\" is not a numeric ADDRESS:PORT ([ADDRESS]:PORT for "
+		            "IPv6, port 1-65535)",
+		            listen);
+	if (!remote && !addr_is_loopback(&cfg->metrics_addr))
+		return fail(c, member(m, "listen"),
+		            "'listen' = \"%s\" is not a loopback address: the metrics endpoint has "
+		            "no authentication; set 'allow_remote = true' to serve it anyway",
+		            listen);
+	return 0;
+}
+
+/* The debugging key export: off unless a directory is named. */
+static int globals_keylog(struct ld *c, const config_setting_t *g, struct cfg *cfg)
+{
+	const config_setting_t *k;
+
+	if (get_group(c, g, "keylog", &k) < 0)
+		return -1;
+	if (!k)
+		return 0;
+	if (check_keys(c, k, keylog_keys, "riked.keylog") < 0)
+		return -1;
+	if (!member(k, "directory"))
+		return fail(c, k, "'keylog' needs 'directory' = \"/absolute/path\"");
+	return get_path(c, k, "directory", PATH_MAX - 32, NULL, &cfg->keylog_dir);
+}
+
 static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *cfg)
 {
 	const config_setting_t *g = NULL;
@@ -739,7 +827,8 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "crypto_workers", 0, CFG_CRYPTO_WORKERS_MAX, &cfg->crypto_workers) < 0 ||
 	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0 ||
 	     globals_attack(c, g, cfg) < 0 || globals_puzzles(c, g, cfg) < 0 ||
-	     globals_authfail(c, g, cfg) < 0))
+	     globals_authfail(c, g, cfg) < 0 || globals_metrics(c, g, cfg) < 0 ||
+	     globals_keylog(c, g, cfg) < 0))
 		return -1;
 	/* RFC 8019 4.1: under attack the half-open timeout gets shorter, never
 	 * longer; the default (5) follows a shorter half_open_timeout. */
@@ -1452,6 +1541,7 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->control_socket);
 	free(cfg->state_dir);
 	free(cfg->secrets_exposed);
+	free(cfg->keylog_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1540,7 +1630,8 @@ bool cfg_needs_restart(const struct cfg *a, const struct cfg *b)
 {
 	return a->ike_port != b->ike_port || a->natt_port != b->natt_port ||
 	       a->dataplane != b->dataplane || !str_eq(a->control_socket, b->control_socket) ||
-	       !str_eq(a->state_dir, b->state_dir);
+	       !str_eq(a->state_dir, b->state_dir) || !str_eq(a->keylog_dir, b->keylog_dir) ||
+	       memcmp(&a->metrics_addr, &b->metrics_addr, sizeof(a->metrics_addr));
 }
 
 const char *cfg_mode_name(enum cfg_mode m)

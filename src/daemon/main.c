@@ -24,6 +24,8 @@
 #include "daemon/config.h"
 #include "daemon/ctl.h"
 #include "daemon/dpglue.h"
+#include "daemon/keylog.h"
+#include "daemon/metrics.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "daemon/net.h"
@@ -56,7 +58,9 @@ struct riked {
 	struct dpglue *dpg;
 	struct ctl *ctl;
 	struct resolver *res;
-	struct addrmon *am; /* NULL: addresses not followed */
+	struct addrmon *am;      /* NULL: addresses not followed */
+	struct metrics *metrics; /* NULL: off (riked.conf metrics) */
+	struct keylog *keylog;   /* NULL: off (riked.conf keylog) */
 	struct event *timer, *rl_timer, *stop_timer;
 	struct event *work; /* the engine's crypto workers are done (ike_work_fd) */
 	struct event *sig_hup, *sig_term, *sig_int;
@@ -149,7 +153,13 @@ static uint64_t host_now(void *ctx)
 
 static int host_child_up(void *ctx, const struct ike_child_info *c)
 {
+	keylog_child(((struct riked *)ctx)->keylog, c);
 	return dpglue_child_up(((struct riked *)ctx)->dpg, c);
+}
+
+static void host_ike_keys(void *ctx, const struct ike_keys_info *k)
+{
+	keylog_ike(((struct riked *)ctx)->keylog, k);
 }
 
 static void host_child_down(void *ctx, const struct ike_child_info *c)
@@ -159,6 +169,7 @@ static void host_child_down(void *ctx, const struct ike_child_info *c)
 
 static void host_child_moved(void *ctx, const struct ike_child_info *c)
 {
+	keylog_child(((struct riked *)ctx)->keylog, c); /* the rows name the addresses */
 	dpglue_child_moved(((struct riked *)ctx)->dpg, c);
 }
 
@@ -266,7 +277,7 @@ static void keep_restart_settings(struct cfg *old_cfg, struct cfg *new_cfg)
 	if (!cfg_needs_restart(old_cfg, new_cfg))
 		return;
 	log_msg(LOG_WARNING, "daemon",
-	        "ports, control socket, state directory or data plane "
+	        "ports, control socket, state directory, data plane, metrics or keylog "
 	        "changed: restart riked to apply; keeping the old values");
 	new_cfg->ike_port = old_cfg->ike_port;
 	new_cfg->natt_port = old_cfg->natt_port;
@@ -816,6 +827,7 @@ static int start_engine(struct riked *rd)
 	    .child_moved = host_child_moved,
 	    .resolve = host_resolve,
 	    .route = host_route,
+	    .ike_keys = host_ike_keys,
 	};
 	char why[256];
 
@@ -840,6 +852,11 @@ static int start_engine(struct riked *rd)
 	rd->am = addrmon_new(rd->base, on_addresses, rd);
 	if (rd->am && addrmon_ignore_link(rd->am, DP_DEFAULT_IFNAME) < 0)
 		return -1;
+	if (rd->cfg->keylog_dir &&
+	    !(rd->keylog = keylog_new(rd->base, rd->cfg->keylog_dir, why, sizeof(why)))) {
+		log_msg(LOG_ERR, "keylog", "cannot export keys: %s", why);
+		return -1;
+	}
 	rd->ike = ike_new(rd->cfg, &host);
 	if (!rd->ike) {
 		log_msg(LOG_ERR, "daemon", "cannot create the IKE engine");
@@ -850,6 +867,12 @@ static int start_engine(struct riked *rd)
 	           event_new(rd->base, ike_work_fd(rd->ike), EV_READ | EV_PERSIST, work_cb, rd)) ||
 	     event_add(rd->work, NULL) < 0))
 		return -1;
+	if (rd->cfg->metrics_addr.ss_family &&
+	    !(rd->metrics = metrics_new(rd->base, &rd->cfg->metrics_addr, rd->ike, rd->dpg,
+	                                RIKE_VERSION, why, sizeof(why)))) {
+		log_msg(LOG_ERR, "metrics", "%s", why);
+		return -1;
+	}
 	if (rd->am)
 		addrmon_flush(rd->am); /* the first ike_local_addresses */
 	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
@@ -862,6 +885,7 @@ static int start_engine(struct riked *rd)
 static void stop_all(struct riked *rd)
 {
 	ctl_free(rd->ctl);
+	metrics_free(rd->metrics);
 	addrmon_free(rd->am);
 	if (rd->work)
 		event_free(rd->work);
@@ -869,6 +893,7 @@ static void stop_all(struct riked *rd)
 	rd->ike = NULL;
 	resolver_free(rd->res); /* drops lookups in flight unanswered */
 	dpglue_free(rd->dpg);
+	keylog_free(rd->keylog);
 	net_free(rd->net);
 	if (rd->stop_timer)
 		event_free(rd->stop_timer);

@@ -414,6 +414,11 @@ static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 	json_obj_end(j);
 }
 
+static void counter_json(void *arg, const char *name, uint64_t v)
+{
+	json_kv_uint(arg, name, v);
+}
+
 void ike_status(struct ike *ike, bool json, FILE *out)
 {
 	struct json j;
@@ -483,7 +488,7 @@ void ike_status(struct ike *ike, bool json, FILE *out)
 	json_kv_uint(&j, "frags_tx", st->frags_tx);
 	json_kv_uint(&j, "frags_rx", st->frags_rx);
 	json_kv_uint(&j, "drop_frag_retrans", st->drop_frag_retrans);
-	ext_counters(ike, &j);
+	ext_counters(ike, counter_json, &j);
 	json_kv_uint(&j, "sa_established", st->sa_established);
 	json_kv_uint(&j, "sa_failed", st->sa_failed);
 	/* RFC 8019 */

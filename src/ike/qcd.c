@@ -617,6 +617,23 @@ static void qcd_inherit(struct ext_ctx *c, const void *old)
 	s->resend = o->resend;
 }
 
+/* RFC 6290: tokens sent (4.1, 4.3), peers' tokens stored, INVALID_IKE_SPI
+ * answers with tokens (4.5), tokens that verified or did not (4.4, 8.1). */
+static void qcd_counters(struct ike *ike, void *global,
+                         void (*fn)(void *arg, const char *name, uint64_t v), void *arg)
+{
+	const struct qcd *q = global;
+
+	(void)ike;
+	if (!q)
+		return;
+	fn(arg, "qcd_tokens_sent", q->sent);
+	fn(arg, "qcd_tokens_stored", q->stored);
+	fn(arg, "qcd_tokens_answered", q->answered);
+	fn(arg, "qcd_tokens_verified", q->verified);
+	fn(arg, "qcd_tokens_rejected", q->rejected);
+}
+
 struct qcd_view qcd_view(const struct ike_sa *sa)
 {
 	const struct qcd_sa *s = qsa_of(sa);
@@ -648,4 +665,5 @@ const struct ike_ext qcd_ext = {
     .next_timeout = qcd_next_timeout,
     .esp_unknown_spi = qcd_esp_unknown_spi,
     .status = qcd_status,
+    .counters = qcd_counters,
 };

@@ -899,19 +899,20 @@ static int64_t redirect_next_timeout(struct ike *ike, uint64_t now)
 
 /* ---- status, setup ---- */
 
-static void redirect_counters(struct ike *ike, void *global, struct json *j)
+static void redirect_counters(struct ike *ike, void *global,
+                              void (*fn)(void *arg, const char *name, uint64_t v), void *arg)
 {
 	struct redirect *r = global;
 
 	(void)ike;
 	if (!r)
 		return;
-	json_kv_uint(j, "redirects_sent_init", r->sent_init);
-	json_kv_uint(j, "redirects_sent_auth", r->sent_auth);
-	json_kv_uint(j, "redirects_sent_active", r->sent_active);
-	json_kv_uint(j, "redirects_followed", r->followed);
-	json_kv_uint(j, "redirects_refused", r->refused);
-	json_kv_uint(j, "redirects_ignored", r->ignored);
+	fn(arg, "redirects_sent_init", r->sent_init);
+	fn(arg, "redirects_sent_auth", r->sent_auth);
+	fn(arg, "redirects_sent_active", r->sent_active);
+	fn(arg, "redirects_followed", r->followed);
+	fn(arg, "redirects_refused", r->refused);
+	fn(arg, "redirects_ignored", r->ignored);
 }
 
 static void redirect_status(struct ext_ctx *c, struct json *j, char *text, size_t len)

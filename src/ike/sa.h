@@ -306,7 +306,7 @@ void ext_addresses_changed(struct ike *ike);
 void ext_sa_down(struct ike *ike, struct ike_sa *sa, bool peer_dead);
 void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
                          const struct ike_addr *remote);
-void ext_counters(struct ike *ike, struct json *j);
+void ext_counters(struct ike *ike, void (*fn)(void *arg, const char *name, uint64_t v), void *arg);
 /* The extensions' status of an SA: JSON fields into j, or text appended to text. */
 void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len);
 void ike_sa_changed(struct ike *ike, struct ike_sa *sa);
@@ -527,6 +527,8 @@ int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_k
                        size_t peer_ke_len) WUR;
 int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct crypto_chunk *ni,
                      const struct crypto_chunk *nr) WUR;
+/* views.c: hand the SA's fresh SK_e and SK_a to host.ike_keys, if set. */
+void ike_keys_to_host(struct ike *ike, const struct ike_sa *sa);
 /* ike_auth.c */
 int ike_auth_start(struct ike *ike, struct ike_sa *sa) WUR;
 void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m);

@@ -339,3 +339,108 @@ const struct keytable_entry *keytable_lookup(const struct keytable *t, const uin
 			return &t->rows[i];
 	return NULL;
 }
+
+/* ---- writing: Wireshark's names for IKEv2 transforms ---- */
+
+static const struct {
+	uint16_t id;
+	const char *mode;
+	unsigned icv; /* 0: not AEAD */
+	const char *rfc;
+} kt_aes_names[] = {
+    {IKEV2_ENCR_AES_CBC, "CBC", 0, "RFC3602"},     {IKEV2_ENCR_AES_CTR, "CTR", 0, "RFC5930"},
+    {IKEV2_ENCR_AES_CCM_8, "CCM", 8, "RFC5282"},   {IKEV2_ENCR_AES_CCM_12, "CCM", 12, "RFC5282"},
+    {IKEV2_ENCR_AES_CCM_16, "CCM", 16, "RFC5282"}, {IKEV2_ENCR_AES_GCM_8, "GCM", 8, "RFC5282"},
+    {IKEV2_ENCR_AES_GCM_12, "GCM", 12, "RFC5282"}, {IKEV2_ENCR_AES_GCM_16, "GCM", 16, "RFC5282"},
+};
+
+int keytable_encr_wsname(uint16_t encr, uint16_t keybits, char *buf, size_t len)
+{
+	int n = -1;
+
+	if (encr == IKEV2_ENCR_NULL)
+		n = snprintf(buf, len, "NULL [RFC2410]");
+	else if (encr == IKEV2_ENCR_3DES)
+		n = snprintf(buf, len, "3DES [RFC2451]");
+	for (size_t i = 0; n < 0 && i < ARRAY_LEN(kt_aes_names); i++) {
+		if (kt_aes_names[i].id != encr)
+			continue;
+		if (keybits != 128 && keybits != 192 && keybits != 256)
+			return -1;
+		if (kt_aes_names[i].icv)
+			n = snprintf(buf, len, "AES-%s-%u with %u octet ICV [%s]",
+			             kt_aes_names[i].mode, keybits, kt_aes_names[i].icv,
+			             kt_aes_names[i].rfc);
+		else
+			n = snprintf(buf, len, "AES-%s-%u [%s]", kt_aes_names[i].mode, keybits,
+			             kt_aes_names[i].rfc);
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+const char *keytable_integ_wsname(uint16_t integ)
+{
+	static const struct {
+		uint16_t id;
+		const char *name;
+	} t[] = {
+	    {IKEV2_AUTH_NONE, "NONE [RFC4306]"},
+	    {IKEV2_AUTH_HMAC_MD5_96, "HMAC_MD5_96 [RFC2403]"},
+	    {IKEV2_AUTH_HMAC_SHA1_96, "HMAC_SHA1_96 [RFC2404]"},
+	    {IKEV2_AUTH_HMAC_MD5_128, "HMAC_MD5_128 [RFC4595]"},
+	    {IKEV2_AUTH_HMAC_SHA1_160, "HMAC_SHA1_160 [RFC4595]"},
+	    {IKEV2_AUTH_HMAC_SHA2_256_128, "HMAC_SHA2_256_128 [RFC4868]"},
+	    {IKEV2_AUTH_HMAC_SHA2_384_192, "HMAC_SHA2_384_192 [RFC4868]"},
+	    {IKEV2_AUTH_HMAC_SHA2_512_256, "HMAC_SHA2_512_256 [RFC4868]"},
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(t); i++)
+		if (t[i].id == integ)
+			return t[i].name;
+	return NULL;
+}
+
+/* ESP (RFC 4303) as Wireshark's ESP dissector names them; the key length
+ * comes from the key itself (with the salt for CTR and GCM, RFC 3686 5.1,
+ * RFC 4106 8.1). */
+const char *keytable_esp_encr_wsname(uint16_t encr)
+{
+	switch (encr) {
+	case IKEV2_ENCR_NULL:
+		return "NULL";
+	case IKEV2_ENCR_3DES:
+		return "TripleDES-CBC [RFC2451]";
+	case IKEV2_ENCR_AES_CBC:
+		return "AES-CBC [RFC3602]";
+	case IKEV2_ENCR_AES_CTR:
+		return "AES-CTR [RFC3686]";
+	case IKEV2_ENCR_AES_GCM_8:
+		return "AES-GCM with 8 octet ICV [RFC4106]";
+	case IKEV2_ENCR_AES_GCM_12:
+		return "AES-GCM with 12 octet ICV [RFC4106]";
+	case IKEV2_ENCR_AES_GCM_16:
+		return "AES-GCM with 16 octet ICV [RFC4106]";
+	default:
+		return NULL;
+	}
+}
+
+const char *keytable_esp_integ_wsname(uint16_t integ)
+{
+	switch (integ) {
+	case IKEV2_AUTH_NONE:
+		return "NULL";
+	case IKEV2_AUTH_HMAC_MD5_96:
+		return "HMAC-MD5-96 [RFC2403]";
+	case IKEV2_AUTH_HMAC_SHA1_96:
+		return "HMAC-SHA-1-96 [RFC2404]";
+	case IKEV2_AUTH_HMAC_SHA2_256_128:
+		return "HMAC-SHA-256-128 [RFC4868]";
+	case IKEV2_AUTH_HMAC_SHA2_384_192:
+		return "HMAC-SHA-384-192 [RFC4868]";
+	case IKEV2_AUTH_HMAC_SHA2_512_256:
+		return "HMAC-SHA-512-256 [RFC4868]";
+	default:
+		return NULL;
+	}
+}

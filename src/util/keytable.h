@@ -54,4 +54,17 @@ const struct keytable_entry *keytable_lookup(const struct keytable *t, const uin
 int keytable_encr_name(const char *name, uint16_t *encr, uint16_t *keybits) WUR;
 int keytable_integ_name(const char *name, uint16_t *integ, size_t *unchecked_icv_len) WUR;
 
+/*
+ * The other way, for writers of the tables (riked's keylog): Wireshark's
+ * name for an IKEv2 cipher with its key length in bits (0 when it has
+ * one size) into buf, in the ikev2_decryption_table; -1 when Wireshark
+ * has none. The integrity name, or NULL. Every name written parses back
+ * to the same transform with keytable_encr_name/keytable_integ_name.
+ */
+int keytable_encr_wsname(uint16_t encr, uint16_t keybits, char *buf, size_t len) WUR;
+const char *keytable_integ_wsname(uint16_t integ);
+/* The same for the ESP SA table (Wireshark's esp_sa UAT), or NULL. */
+const char *keytable_esp_encr_wsname(uint16_t encr);
+const char *keytable_esp_integ_wsname(uint16_t integ);
+
 #endif

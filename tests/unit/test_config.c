@@ -206,6 +206,53 @@ static void expect_err(const char *text, const char *want)
 	assert_null(cfg.path);
 }
 
+/* riked.conf(5) METRICS and KEY EXPORT: off by default; a loopback
+ * listen address, another only with allow_remote; an absolute directory. */
+static void test_metrics_keylog(void **state)
+{
+	struct cfg cfg;
+	const struct sockaddr_in6 *s6;
+
+	(void)state;
+	load_ok("", &cfg);
+	assert_int_equal(cfg.metrics_addr.ss_family, 0);
+	assert_null(cfg.keylog_dir);
+	cfg_free(&cfg);
+	load_ok("riked = { metrics = { listen = \"127.0.0.2:9466\"; };\n"
+	        "  keylog = { directory = \"/var/lib/riked/keys\"; }; };",
+	        &cfg);
+	assert_int_equal(cfg.metrics_addr.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&cfg.metrics_addr)->sin_port), 9466);
+	assert_string_equal(cfg.keylog_dir, "/var/lib/riked/keys");
+	cfg_free(&cfg);
+	load_ok("riked = { metrics = { listen = \"[::1]:80\"; }; };", &cfg);
+	s6 = (const struct sockaddr_in6 *)&cfg.metrics_addr;
+	assert_int_equal(s6->sin6_family, AF_INET6);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr));
+	assert_int_equal(ntohs(s6->sin6_port), 80);
+	cfg_free(&cfg);
+	load_ok("riked = { metrics = { listen = \"[2001:db8::1]:9466\"; allow_remote = true; }; };",
+	        &cfg);
+	assert_int_equal(cfg.metrics_addr.ss_family, AF_INET6);
+	cfg_free(&cfg);
+	expect_err("riked = {\n  metrics = { listen = \"192.0.2.1:9466\"; };\n};",
+	           "t.conf:2: 'listen' = \"192.0.2.1:9466\" is not a loopback address");
+	expect_err("riked = {\n  metrics = { listen = \"::1:9466\"; };\n};",
+	           "t.conf:2: 'listen' = \"::1:9466\" is not a numeric ADDRESS:PORT");
+	expect_err("riked = {\n  metrics = { listen = \"[127.0.0.1]:9466\"; };\n};",
+	           "t.conf:2: 'listen' = \"[127.0.0.1]:9466\" is not a numeric");
+	expect_err("riked = {\n  metrics = { listen = \"127.0.0.1:65536\"; };\n};",
+	           "t.conf:2: 'listen' = \"127.0.0.1:65536\" is not a numeric");
+	expect_err("riked = {\n  metrics = { listen = \"127.0.0.1\"; };\n};",
+	           "t.conf:2: 'listen' = \"127.0.0.1\" is not a numeric");
+	expect_err("riked = {\n  metrics = { };\n};", "t.conf:2: 'metrics' needs 'listen'");
+	expect_err("riked = {\n  metrics = { listen = \"127.0.0.1:1\"; port = 2; };\n};",
+	           "t.conf:2: unknown");
+	expect_err("riked = {\n  keylog = { directory = \"keys\"; };\n};",
+	           "t.conf:2: 'directory' must be an absolute path");
+	expect_err("riked = {\n  keylog = { };\n};", "t.conf:2: 'keylog' needs 'directory'");
+}
+
 static void test_global_errors(void **state)
 {
 	expect_err("riked = { log = ; };", "t.conf:1: syntax error");
@@ -652,6 +699,7 @@ int main(void)
 	    cmocka_unit_test(test_example_responder),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_global_errors),
+	    cmocka_unit_test(test_metrics_keylog),
 	    cmocka_unit_test(test_conn_errors),
 	    cmocka_unit_test(test_id_auth_errors),
 	    cmocka_unit_test(test_proposal_ts_errors),

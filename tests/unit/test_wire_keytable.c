@@ -100,12 +100,77 @@ static void test_rows(void **state)
 	    -1);
 }
 
+/* What riked's keylog writes reads back as the same transform, and the
+ * names are Wireshark's own spelling (a few checked literally). */
+static void test_write_names(void **state)
+{
+	static const uint16_t encrs[] = {IKEV2_ENCR_AES_CBC,    IKEV2_ENCR_AES_CTR,
+	                                 IKEV2_ENCR_AES_CCM_8,  IKEV2_ENCR_AES_CCM_12,
+	                                 IKEV2_ENCR_AES_CCM_16, IKEV2_ENCR_AES_GCM_8,
+	                                 IKEV2_ENCR_AES_GCM_12, IKEV2_ENCR_AES_GCM_16};
+	static const uint16_t bits[] = {128, 192, 256};
+	static const uint16_t integs[] = {IKEV2_AUTH_NONE,
+	                                  IKEV2_AUTH_HMAC_MD5_96,
+	                                  IKEV2_AUTH_HMAC_SHA1_96,
+	                                  IKEV2_AUTH_HMAC_MD5_128,
+	                                  IKEV2_AUTH_HMAC_SHA1_160,
+	                                  IKEV2_AUTH_HMAC_SHA2_256_128,
+	                                  IKEV2_AUTH_HMAC_SHA2_384_192,
+	                                  IKEV2_AUTH_HMAC_SHA2_512_256};
+	char name[96];
+	uint16_t id, kb;
+	size_t icv;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(encrs) / sizeof(encrs[0]); i++) {
+		for (size_t b = 0; b < 3; b++) {
+			assert_int_equal(
+			    keytable_encr_wsname(encrs[i], bits[b], name, sizeof(name)), 0);
+			assert_int_equal(keytable_encr_name(name, &id, &kb), 0);
+			assert_int_equal(id, encrs[i]);
+			assert_int_equal(kb, bits[b]);
+		}
+		/* AES without a key length cannot be named */
+		assert_int_equal(keytable_encr_wsname(encrs[i], 0, name, sizeof(name)), -1);
+	}
+	assert_int_equal(keytable_encr_wsname(IKEV2_ENCR_AES_GCM_16, 256, name, sizeof(name)), 0);
+	assert_string_equal(name, "AES-GCM-256 with 16 octet ICV [RFC5282]");
+	assert_int_equal(keytable_encr_wsname(IKEV2_ENCR_AES_CBC, 128, name, sizeof(name)), 0);
+	assert_string_equal(name, "AES-CBC-128 [RFC3602]");
+	assert_int_equal(keytable_encr_wsname(IKEV2_ENCR_3DES, 0, name, sizeof(name)), 0);
+	assert_int_equal(keytable_encr_name(name, &id, &kb), 0);
+	assert_int_equal(id, IKEV2_ENCR_3DES);
+	assert_int_equal(keytable_encr_wsname(IKEV2_ENCR_CHACHA20_POLY1305, 0, name, sizeof(name)),
+	                 -1);
+	assert_int_equal(keytable_encr_wsname(IKEV2_ENCR_AES_GCM_16, 256, name, 8), -1);
+	for (size_t i = 0; i < sizeof(integs) / sizeof(integs[0]); i++) {
+		const char *n = keytable_integ_wsname(integs[i]);
+
+		assert_non_null(n);
+		assert_int_equal(keytable_integ_name(n, &id, &icv), 0);
+		assert_int_equal(id, integs[i]);
+		assert_int_equal(icv, 0);
+		assert_non_null(keytable_esp_integ_wsname(integs[i]) ||
+		                integs[i] == IKEV2_AUTH_HMAC_MD5_128 ||
+		                integs[i] == IKEV2_AUTH_HMAC_SHA1_160);
+	}
+	assert_null(keytable_integ_wsname(IKEV2_AUTH_AES_XCBC_96));
+	assert_string_equal(keytable_esp_encr_wsname(IKEV2_ENCR_AES_GCM_16),
+	                    "AES-GCM with 16 octet ICV [RFC4106]");
+	assert_string_equal(keytable_esp_encr_wsname(IKEV2_ENCR_AES_CBC), "AES-CBC [RFC3602]");
+	assert_string_equal(keytable_esp_integ_wsname(IKEV2_AUTH_HMAC_SHA2_256_128),
+	                    "HMAC-SHA-256-128 [RFC4868]");
+	assert_string_equal(keytable_esp_integ_wsname(IKEV2_AUTH_NONE), "NULL");
+	assert_null(keytable_esp_encr_wsname(IKEV2_ENCR_CHACHA20_POLY1305));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_encr_names),
 	    cmocka_unit_test(test_integ_names),
 	    cmocka_unit_test(test_rows),
+	    cmocka_unit_test(test_write_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
