@@ -254,25 +254,30 @@ static int sock_options(int fd, sa_family_t family, bool wildcard)
 	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
 }
 
-/*
- * RFC 3948 2.2: with UDP_ENCAP_ESPINUDP the kernel's XFRM takes ESP off the
- * socket; IKE (behind the non-ESP marker) still reaches us. Without it (the
- * userspace data plane reads ESP here) the socket asks for UDP GRO: a burst
- * of datagrams from one peer arrives as one train (read_one splits it).
- * Never both: XFRM's decapsulation wants one datagram per packet.
- */
+/* RFC 3948 2.2: with UDP_ENCAP_ESPINUDP the kernel's XFRM takes ESP off the
+ * socket; IKE (behind the non-ESP marker) still reaches us. */
 static int sock_udp_encap(int fd, bool on)
 {
-	int type = on ? UDP_ENCAP_ESPINUDP : 0, gro = !on;
+	int type = on ? UDP_ENCAP_ESPINUDP : 0, off = 0;
 
+	/* XFRM's decapsulation wants one datagram per packet. */
 	if (on)
-		(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &gro, sizeof(gro));
-	if (setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type)) < 0)
-		return -1;
-	/* Kernels before 5.0 have no UDP_GRO: datagrams come one by one. */
-	if (!on)
-		(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &gro, sizeof(gro));
-	return 0;
+		(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &off, sizeof(off));
+	return setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type));
+}
+
+/*
+ * Without XFRM (the userspace data plane reads ESP here) the NAT-T socket
+ * asks for UDP GRO: a burst of datagrams from one peer arrives as one train
+ * (read_one splits it). Only on a socket that never had UDP_ENCAP: once set,
+ * even to 0, the kernel treats the socket as an encapsulation socket and
+ * cuts every train into datagrams again. Kernels before 5.0 have no UDP_GRO.
+ */
+static void sock_udp_gro(int fd)
+{
+	int on = 1;
+
+	(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on));
 }
 
 static void sock_close(struct net_sock *s)
@@ -301,9 +306,11 @@ static struct net_sock *sock_open(struct net *net, const struct sockaddr_storage
 	s->natt = port == net->natt_port;
 	s->fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (s->fd < 0 || sock_options(s->fd, addr->ss_family, s->wildcard) < 0 ||
-	    (s->natt && sock_udp_encap(s->fd, net->udp_encap) < 0) ||
+	    (s->natt && net->udp_encap && sock_udp_encap(s->fd, true) < 0) ||
 	    bind(s->fd, (const struct sockaddr *)&s->addr, net_sa_len(&s->addr)) < 0)
 		goto fail;
+	if (s->natt && !net->udp_encap)
+		sock_udp_gro(s->fd);
 	s->ev = event_new(net->base, s->fd, EV_READ | EV_PERSIST, read_cb, s);
 	if (!s->ev || event_add(s->ev, NULL) < 0)
 		goto fail;
