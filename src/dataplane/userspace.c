@@ -37,7 +37,8 @@
 #define US_BATCH           128 /* outbound packets per flush (one TUN super-packet is <= 48) */
 #define US_TUN_READS       16  /* TUN reads per wakeup */
 #define US_HEADROOM        64
-#define US_SEG_SLACK       64 /* beyond the MTU in each outbound slot */
+#define US_SEG_SLACK       64   /* beyond the MTU in each outbound slot */
+#define US_SEG_MIN         9000 /* outbound slot size at least, whatever the MTU */
 #define US_TBUF_CAP        (DP_VNET_HDR_LEN + DP_GSO_MAX + 1)
 #define US_HASH            1024
 #define US_MAX_PREFIXES    32 /* routes per remote selector */
@@ -1284,8 +1285,11 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 	us->tun_fd = us->udp4 = us->udp6 = -1;
 	us->mtu = o->mtu;
 	us->table = o->route_table ? o->route_table : 254; /* RT_TABLE_MAIN */
-	/* An outbound slot holds one packet of at most the MTU, with room for ESP. */
-	us->seg_cap = US_HEADROOM + us->mtu + DP_ESP_MAX_TAILROOM + US_SEG_SLACK;
+	/* An outbound slot holds one packet of at most the MTU (or a jumbo frame,
+	 * should someone raise the device's MTU later), with room for ESP; pages
+	 * a slot never fills are never touched. */
+	us->seg_cap = US_HEADROOM + (us->mtu > US_SEG_MIN ? us->mtu : US_SEG_MIN) +
+	              DP_ESP_MAX_TAILROOM + US_SEG_SLACK;
 	us->slab = malloc((size_t)US_BATCH * us->seg_cap);
 	us->tbuf = malloc(US_TBUF_CAP);
 	us->gbuf = malloc(US_TBUF_CAP);
