@@ -96,7 +96,8 @@ uint16_t dp_csum_fold(uint32_t sum)
 
 uint32_t dp_csum_pseudo(int family, const uint8_t *iphdr, uint8_t proto, size_t l4len)
 {
-	uint32_t s = family == AF_INET ? dp_csum_add(0, iphdr + 12, 8) : dp_csum_add(0, iphdr + 8, 32);
+	uint32_t s =
+	    family == AF_INET ? dp_csum_add(0, iphdr + 12, 8) : dp_csum_add(0, iphdr + 8, 32);
 	uint64_t t = (uint64_t)s + proto + (l4len >> 16) + (l4len & 0xffff);
 
 	t = (t & 0xffffffffu) + (t >> 32);
@@ -183,8 +184,8 @@ static int gso_whole(struct dp_gso *g, uint8_t *out, size_t cap, size_t *len)
 	memcpy(out, g->pkt, g->len);
 	if (g->h.flags & DP_VNET_F_NEEDS_CSUM) {
 		size_t at = (size_t)g->h.csum_start + g->h.csum_offset;
-		uint16_t c = dp_csum_fold(dp_csum_add(0, out + g->h.csum_start,
-		                                      g->len - g->h.csum_start));
+		uint16_t c =
+		    dp_csum_fold(dp_csum_add(0, out + g->h.csum_start, g->len - g->h.csum_start));
 		dp_put16(out + at, c ? c : 0xffff); /* as skb_checksum_help */
 	}
 	*len = g->len;
@@ -227,7 +228,7 @@ int dp_gso_next(struct dp_gso *g, uint8_t *out, size_t cap, size_t *len)
 		uint8_t *th = out + g->l4;
 		dp_put32(th + 4, dp_get32(th + 4) + (uint32_t)(g->off - g->hdrlen));
 		if (!last)
-			th[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+			th[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
 		if (g->idx > 0)
 			th[13] &= (uint8_t)~TCP_CWR;
 		dp_put16(th + 16, 0);
@@ -357,8 +358,8 @@ size_t dp_gro_finish(struct dp_gro *g)
 			dp_put16(t + 4, (uint16_t)(len - 40));
 		}
 		/* CHECKSUM_PARTIAL: the field holds the pseudo-header sum, not complemented. */
-		dp_put16(t + g->l4 + 16,
-		         (uint16_t)~dp_csum_fold(dp_csum_pseudo(g->family, t, IPPROTO_TCP, len - g->l4)));
+		dp_put16(t + g->l4 + 16, (uint16_t)~dp_csum_fold(dp_csum_pseudo(
+		                             g->family, t, IPPROTO_TCP, len - g->l4)));
 		h = (struct dp_vnet){.flags = DP_VNET_F_NEEDS_CSUM,
 		                     .gso_type = g->family == AF_INET ? DP_VNET_GSO_TCPV4
 		                                                      : DP_VNET_GSO_TCPV6,

@@ -116,6 +116,7 @@ struct us {
 	uint32_t unk_recent[US_UNKNOWN_PER_SEC];
 	/* TUN offloads (gso.h) */
 	bool vnet;           /* a virtio-net header on every TUN read and write */
+	bool no_gro;         /* the kernel refused a coalesced write: no more of them */
 	unsigned offloads;   /* TUN_F_* the kernel granted */
 	uint8_t *tbuf;       /* owned: one TUN read, US_TBUF_CAP */
 	uint8_t *gbuf;       /* owned: the inbound super-packet, US_TBUF_CAP */
@@ -1063,14 +1064,26 @@ static void us_tun_cb(evutil_socket_t fd, short what, void *arg)
 	us_flush(us, n);
 }
 
-/* Write what the coalescer holds to TUN (one packet, or a TCP super-packet). */
+/*
+ * Write what the coalescer holds to TUN (one packet, or a TCP super-packet).
+ * Should the kernel refuse a super-packet (EINVAL: a virtio-net header it
+ * does not take), its segments are counted as lost and coalescing stops.
+ */
 static void us_gro_flush(struct us *us)
 {
 	unsigned nseg = us->gro.nseg;
 	size_t n = dp_gro_finish(&us->gro);
 
-	if (n && write(us->tun_fd, us->gbuf, n) != (ssize_t)n)
-		us->c->stats.drop_io += nseg;
+	if (!n || write(us->tun_fd, us->gbuf, n) == (ssize_t)n)
+		return;
+	us->c->stats.drop_io += nseg;
+	if (nseg > 1 && errno == EINVAL && !us->no_gro) {
+		us->no_gro = true;
+		dp_log(us->dp, DP_LOG_WARN,
+		       "dp: TUN refused a coalesced TCP packet (%s): "
+		       "writing packets one by one from now on",
+		       strerror(errno));
+	}
 }
 
 static void us_rx_cb(evutil_socket_t fd, short what, void *arg)
@@ -1095,7 +1108,7 @@ static void us_tun_write(struct us *us, const uint8_t *p, size_t len)
 			us->c->stats.drop_io++;
 		return;
 	}
-	rc = dp_gro_add(&us->gro, p, len);
+	rc = us->no_gro ? -1 : dp_gro_add(&us->gro, p, len);
 	if (rc == 0) {
 		us_gro_flush(us);
 		rc = dp_gro_add(&us->gro, p, len);

@@ -153,9 +153,8 @@ static void test_csum(void **state)
 }
 
 /* Segment pkt and check every segment against the rules of GSO. */
-static unsigned check_segments(const struct dp_vnet *h, const uint8_t *pkt, size_t len,
-                               size_t l4, size_t hdrlen, uint8_t proto, uint8_t **segs,
-                               size_t *seglens)
+static unsigned check_segments(const struct dp_vnet *h, const uint8_t *pkt, size_t len, size_t l4,
+                               size_t hdrlen, uint8_t proto, uint8_t **segs, size_t *seglens)
 {
 	struct dp_gso g;
 	uint8_t out[2048];
@@ -433,8 +432,8 @@ static void test_gro_rules(void **state)
 	struct {
 		size_t at;
 		uint8_t v;
-	} differ[] = {{1, 4}, {8, 63}, {15, 9}, {19, 2}, {21, 1}, {23, 9}, {27, 1}, {31, 7},
-	              {33, 0x11}, {35, 1}};
+	} differ[] = {{1, 4},  {8, 63}, {15, 9}, {19, 2},    {21, 1},
+	              {23, 9}, {27, 1}, {31, 7}, {33, 0x11}, {35, 1}};
 	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
 		assert_int_equal(dp_gro_add(&gro, a, la), 1);
 		memcpy(b, a, la);
