@@ -1,27 +1,35 @@
 #!/bin/bash
 #
-# bench/throughput.sh: TCP throughput through one IPsec tunnel, rike against
-# strongSwan, on this machine in the same run.
+# bench/throughput.sh: TCP throughput through one IPsec tunnel and through two
+# at once, rike against strongSwan, on this machine in the same run.
 #
-#   inner 10.10.1.1/32 (lo)                         inner 10.10.2.1/32 (lo)
+#   inner 10.10.1.i/32 (lo)                         inner 10.10.2.i/32 (lo)
 #   [ns a] iperf3 -c -- TUN -- daemon == veth 10.77.0.0/24 == daemon -- TUN -- iperf3 -s [ns b]
+#
+#   1 tunnel:  one connection, 10.10.1.0/24 <-> 10.10.2.0/24, one iperf3 stream
+#   2 tunnels: two connections (two IKE SAs, two Child SAs, distinct IDs),
+#              10.10.1.i/32 <-> 10.10.2.i/32 for i = 1, 2, one iperf3 stream
+#              through each at the same time (the sum is reported)
 #
 #   rike:       riked <-> riked, userspace ESP (TUN rike0, ESP in UDP 4500)
 #   strongSwan: charon <-> charon, kernel-libipsec (TUN ipsec0, ESP in UDP 4500)
 #   baseline:   iperf3 over the plain veth (no tunnel, MTU 1500)
 #
-# For each ESP cipher both tunnels carry one iperf3 TCP stream for $SECS
-# seconds after $WARM seconds of warm-up (iperf3 -O, not counted). All
+# For each ESP cipher and tunnel count, each tunnel carries one iperf3 TCP
+# stream for $SECS seconds after $WARM seconds of warm-up (iperf3 -O, not
+# counted). All
 # measurements are repeated $RUNS times, interleaved (round 1 runs every
 # setup, then round 2, ...) so that load from other processes hits all of
 # them alike; the medians and the ratio rike/strongSwan are printed. Each
 # measurement gets fresh namespaces and daemons; also printed is the CPU the
 # two daemons used (user+system, in % of one core, over the whole iperf3
-# run including warm-up).
+# run including warm-up) and the throughput per core the daemons used
+# (Mbit/s / ((CPU a + CPU b) / 100)), which depends less on how much CPU
+# other processes on the machine leave over.
 #
 # Usage:  sudo bash bench/throughput.sh
 #         (installs scripts/deps.sh, builds riked into build-bench/)
-# Knobs:  SECS=10 WARM=2 RUNS=3 CIPHERS="aes256gcm16 aes128gcm16"
+# Knobs:  SECS=10 WARM=2 RUNS=3 CIPHERS="aes256gcm16 aes128gcm16" TUNNELS="1 2"
 #         RIKE_BIN=DIR  use riked/rikectl from DIR instead of building
 # Cleans up everything (lib.sh's EXIT trap): namespaces, daemons, iperf3.
 
@@ -33,6 +41,7 @@ SECS=${SECS:-10}
 WARM=${WARM:-2}
 RUNS=${RUNS:-3}
 read -r -a CIPHERS <<<"${CIPHERS:-aes256gcm16 aes128gcm16}"
+read -r -a TUNNELS <<<"${TUNNELS:-1 2}"
 IKE_PROPOSAL=aes256gcm16-prfsha256-x25519
 
 if [[ -z ${RIKE_BIN:-} ]]; then
@@ -58,65 +67,82 @@ RIKECTL="$(rk_bin_dir)/rikectl"
 PSK=0x5f4dcc3b5aa765d61d8327deb882cf99a1b2c3d4e5f60718
 OUT_A=10.77.0.1
 OUT_B=10.77.0.2
-IN_A=10.10.1.1
-IN_B=10.10.2.1
 N=0 # measurements so far (names namespaces and daemons)
 
 # ---------------------------------------------------------------- configs
 
-# rk_conf NAME LOCAL REMOTE LOCAL_TS REMOTE_TS ID PEER_ID START CIPHER
+# Traffic selectors of tunnel I of T on side SIDE (1 = a, 2 = b): ts_of I T SIDE
+ts_of() {
+	if (($2 == 1)); then echo "10.10.$3.0/24"; else echo "10.10.$3.$1/32"; fi
+}
+
+# rk_conf NAME LOCAL REMOTE SIDE PEER_SIDE START CIPHER T: T connections
 rk_conf() {
+	local i
 	cat <<-EOF
 		riked = { log = "stderr"; log_level = "notice"; dataplane = "userspace";
 		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; };
-		connections = ( {
-		  name = "bench"; local = "$2"; remote = "$3";
-		  local_id = "$6"; remote_id = "$7";
-		  auth = { method = "psk"; secret = "$PSK"; };
-		  ike_proposals = [ "$IKE_PROPOSAL" ];
-		  esp_proposals = [ "$9" ];
-		  local_ts = [ "$4" ]; remote_ts = [ "$5" ];
-		  start = "$8";
-		} );
+		connections = (
 	EOF
+	for ((i = 1; i <= $8; i++)); do
+		cat <<-EOF
+			  {
+			  name = "bench$i"; local = "$2"; remote = "$3";
+			  local_id = "s$4-$i.rike.test"; remote_id = "s$5-$i.rike.test";
+			  auth = { method = "psk"; secret = "$PSK"; };
+			  ike_proposals = [ "$IKE_PROPOSAL" ];
+			  esp_proposals = [ "$7" ];
+			  local_ts = [ "$(ts_of "$i" "$8" "$4")" ]; remote_ts = [ "$(ts_of "$i" "$8" "$5")" ];
+			  start = "$6";
+			  }$( ((i < $8)) && echo ,)
+		EOF
+	done
+	echo ");"
 }
 
-# sw_conf LOCAL REMOTE LOCAL_TS REMOTE_TS ID PEER_ID CIPHER
+# sw_conf LOCAL REMOTE SIDE PEER_SIDE CIPHER T: T connections bench1..T, child bench
 sw_conf() {
-	cat <<-EOF
-		connections {
-			bench {
+	local i
+	echo "connections {"
+	for ((i = 1; i <= $6; i++)); do
+		cat <<-EOF
+			bench$i {
 				version = 2
 				local_addrs = $1
 				remote_addrs = $2
 				proposals = $IKE_PROPOSAL
 				local {
 					auth = psk
-					id = $5
+					id = s$3-$i.rike.test
 				}
 				remote {
 					auth = psk
-					id = $6
+					id = s$4-$i.rike.test
 				}
 				children {
 					bench {
 						mode = tunnel
-						local_ts = $3
-						remote_ts = $4
-						esp_proposals = $7
+						local_ts = $(ts_of "$i" "$6" "$3")
+						remote_ts = $(ts_of "$i" "$6" "$4")
+						esp_proposals = $5
 						start_action = none
 					}
 				}
 			}
-		}
-		secrets {
-			ike-bench {
-				id-a = $5
-				id-b = $6
+		EOF
+	done
+	echo "}"
+	echo "secrets {"
+	for ((i = 1; i <= $6; i++)); do
+		cat <<-EOF
+			ike-bench$i {
+				id-a = s$3-$i.rike.test
+				id-b = s$4-$i.rike.test
 				secret = $PSK
 			}
-		}
-	EOF
+		EOF
+	done
+	echo "}"
 }
 
 # ---------------------------------------------------------------- helpers
@@ -124,22 +150,26 @@ sw_conf() {
 # The charon debug log at level 2 costs CPU per packet: keep it quiet.
 SW_QUIET='filelog { charon { default = 0 } }'
 
+# rk_up NAME T: T Child SAs installed
 rk_up() {
 	local out
 	out=$(timeout 5 "$RIKECTL" -s "$(rk_dir "$1")/run/riked.sock" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	(($(grep -c 'child reqid' <<<"$out") >= $2))
 }
 
-# topo: fresh namespaces aN and bN joined by a veth, inner /32s on lo.
+# topo: fresh namespaces aN and bN joined by a veth, inner /32s 10.10.{1,2}.{1,2} on lo.
 topo() {
+	local i
 	N=$((N + 1))
 	A=a$N
 	B=b$N
 	ns_create "$A"
 	ns_create "$B"
 	link_ns "$A" "$B" "$OUT_A/24" "$OUT_B/24"
-	ns_addr "$A" lo "$IN_A/32"
-	ns_addr "$B" lo "$IN_B/32"
+	for i in 1 2; do
+		ns_addr "$A" lo "10.10.1.$i/32"
+		ns_addr "$B" lo "10.10.2.$i/32"
+	done
 	ns_exec "$A" ping -c 1 -W 2 "$OUT_B" >/dev/null 2>&1 || rk_fail "veth $A<->$B passes nothing"
 }
 
@@ -161,30 +191,49 @@ tun_drops() {
 }
 
 listening() {
-	ns_exec "$1" ss -Hltn "sport = :5201" | grep -q .
+	ns_exec "$1" ss -Hltn "sport = :$2" | grep -q .
 }
 
-# iperf NS_CLIENT NS_SERVER SRC DST PIDS...: one TCP stream from SRC in
-# NS_CLIENT to DST in NS_SERVER; sets MBPS (received, Mbit/s) and CPU (the
-# CPU use of each of PIDS, in % of one core: "57 93").
+# iperf NS_CLIENT NS_SERVER T PIDS...: T TCP streams at once, stream i from
+# 10.10.1.i in NS_CLIENT to 10.10.2.i in NS_SERVER (port 5200 + i), or one
+# from $OUT_A to $OUT_B when T = 0 (the plain veth); sets MBPS (received,
+# Mbit/s, the sum), RETR and CPU (the CPU use of each of PIDS, in % of one
+# core: "57 93").
 iperf() {
-	local a=$1 b=$2 src=$3 dst=$4 out p i t_start t_end
-	shift 4
-	local -a t0=() t1=()
-	rk_spawn "ip:$N" "$RK_RUN/iperf-$N.log" ip netns exec "$(ns_name "$b")" \
-		iperf3 -s -1 -B "$dst"
-	wait_until 5 listening "$b" || rk_fail "iperf3 server did not start"
+	local a=$1 b=$2 t=$3 p i n t_start t_end src dst
+	shift 3
+	local -a t0=() t1=() cl=()
+	n=$((t > 0 ? t : 1))
+	rm -f "$RK_RUN"/iperf-"$N"-*.json
+	for ((i = 1; i <= n; i++)); do
+		dst=10.10.2.$i
+		((t > 0)) || dst=$OUT_B
+		rk_spawn "ip:$N:$i" "$RK_RUN/iperf-$N-$i.log" ip netns exec "$(ns_name "$b")" \
+			iperf3 -s -1 -B "$dst" -p $((5200 + i))
+		wait_until 5 listening "$b" $((5200 + i)) || rk_fail "iperf3 server did not start"
+	done
 	for p in "$@"; do t0+=("$(cpu_ticks "$p")"); done
 	t_start=$(rk_now_us)
-	out=$(ns_exec "$a" timeout $((SECS + WARM + 20)) iperf3 -c "$dst" -B "$src" \
-		-t "$SECS" -O "$WARM" -J) || rk_fail "iperf3 $src -> $dst failed"
+	for ((i = 1; i <= n; i++)); do
+		src=10.10.1.$i dst=10.10.2.$i
+		((t > 0)) || { src=$OUT_A dst=$OUT_B; }
+		ns_exec "$a" timeout $((SECS + WARM + 20)) iperf3 -c "$dst" -B "$src" \
+			-p $((5200 + i)) -t "$SECS" -O "$WARM" -J >"$RK_RUN/iperf-$N-$i.json" &
+		cl+=($!)
+	done
+	for ((i = 0; i < n; i++)); do
+		wait "${cl[i]}" || rk_fail "iperf3 stream $((i + 1)) failed"
+	done
 	t_end=$(rk_now_us)
 	for p in "$@"; do t1+=("$(cpu_ticks "$p")"); done
-	rk_kill_labels "ip:$N"
+	for ((i = 1; i <= n; i++)); do rk_kill_labels "ip:$N:$i"; done
 	read -r MBPS RETR < <(python3 -c 'import json, sys
-e = json.load(sys.stdin)["end"]
-print("%.0f %d" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"]["retransmits"]))' \
-		<<<"$out") || rk_fail "cannot read iperf3's JSON"
+m = r = 0
+for f in sys.argv[1:]:
+    e = json.load(open(f))["end"]
+    m += e["sum_received"]["bits_per_second"] / 1e6
+    r += e["sum_sent"]["retransmits"]
+print("%.0f %d" % (m, r))' "$RK_RUN"/iperf-"$N"-*.json) || rk_fail "cannot read iperf3's JSON"
 	DROPS="UDP rcvbuf drops a/b $(udp_drops "$a")/$(udp_drops "$b"), TUN drops a/b $(tun_drops "$a")/$(tun_drops "$b")"
 	CPU=""
 	for i in "${!t0[@]}"; do
@@ -196,40 +245,49 @@ print("%.0f %d" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"]["re
 
 bench_veth() {
 	topo
-	iperf "$A" "$B" "$OUT_A" "$OUT_B"
+	iperf "$A" "$B" 0
+}
+
+# pings NAME: one ping through each of the T tunnels
+pings() {
+	local i
+	for ((i = 1; i <= T; i++)); do
+		ns_exec "$A" ping -c 1 -W 2 -I "10.10.1.$i" "10.10.2.$i" >/dev/null ||
+			rk_fail "no ping through $1 tunnel $i"
+	done
 }
 
 bench_rike() {
 	local cipher=$1 pa pb
 	topo
-	rk_start "$B" "r$B" "$(rk_conf "r$B" $OUT_B $OUT_A 10.10.2.0/24 10.10.1.0/24 \
-		b.rike.test a.rike.test wait "$cipher")"
-	rk_start "$A" "r$A" "$(rk_conf "r$A" $OUT_A $OUT_B 10.10.1.0/24 10.10.2.0/24 \
-		a.rike.test b.rike.test start "$cipher")"
-	wait_until 15 rk_up "r$A" || rk_fail "rike tunnel ($cipher) did not come up"
-	ns_exec "$A" ping -c 1 -W 2 -I "$IN_A" "$IN_B" >/dev/null || rk_fail "no ping through rike"
+	rk_start "$B" "r$B" "$(rk_conf "r$B" $OUT_B $OUT_A 2 1 wait "$cipher" "$T")"
+	rk_start "$A" "r$A" "$(rk_conf "r$A" $OUT_A $OUT_B 1 2 start "$cipher" "$T")"
+	wait_until 15 rk_up "r$A" "$T" || rk_fail "rike tunnels ($cipher, $T) did not come up"
+	pings rike
 	pa=$(rk_label_pid "rk:r$A")
 	pb=$(rk_label_pid "rk:r$B")
-	iperf "$A" "$B" "$IN_A" "$IN_B" "$pa" "$pb"
+	iperf "$A" "$B" "$T" "$pa" "$pb"
 	rk_stop "$A" "r$A"
 	rk_stop "$B" "r$B"
 }
 
 bench_sw() {
-	local cipher=$1 pa pb
+	local cipher=$1 pa pb i
 	topo
 	sw_start "$A" "s$A" "$SW_QUIET"
 	sw_start "$B" "s$B" "$SW_QUIET"
-	sw_load "$A" "s$A" "$(sw_conf $OUT_A $OUT_B 10.10.1.0/24 10.10.2.0/24 a.rike.test \
-		b.rike.test "$cipher")" || rk_fail "swanctl load"
-	sw_load "$B" "s$B" "$(sw_conf $OUT_B $OUT_A 10.10.2.0/24 10.10.1.0/24 b.rike.test \
-		a.rike.test "$cipher")" || rk_fail "swanctl load"
-	sw_initiate "$A" "s$A" bench bench 15 || rk_fail "strongSwan tunnel ($cipher) did not come up"
-	wait_until 10 sw_sa_up "$A" "s$A" bench bench || rk_fail "strongSwan SA not installed"
-	ns_exec "$A" ping -c 1 -W 2 -I "$IN_A" "$IN_B" >/dev/null || rk_fail "no ping through charon"
+	sw_load "$A" "s$A" "$(sw_conf $OUT_A $OUT_B 1 2 "$cipher" "$T")" || rk_fail "swanctl load"
+	sw_load "$B" "s$B" "$(sw_conf $OUT_B $OUT_A 2 1 "$cipher" "$T")" || rk_fail "swanctl load"
+	for ((i = 1; i <= T; i++)); do
+		sw_initiate "$A" "s$A" bench bench$i 15 ||
+			rk_fail "strongSwan tunnel $i ($cipher) did not come up"
+		wait_until 10 sw_sa_up "$A" "s$A" "bench$i" bench ||
+			rk_fail "strongSwan SA $i not installed"
+	done
+	pings charon
 	pa=$(rk_label_pid "sw:s$A")
 	pb=$(rk_label_pid "sw:s$B")
-	iperf "$A" "$B" "$IN_A" "$IN_B" "$pa" "$pb"
+	iperf "$A" "$B" "$T" "$pa" "$pb"
 	sw_stop "$A" "s$A"
 	sw_stop "$B" "s$B"
 }
@@ -243,49 +301,59 @@ record() { # record SETUP MBPS CPU...
 	rk_log "round $r: $1 $2 Mbit/s, $RETR TCP retransmits${3:+, daemon CPU a/b: ${*:3} % of a core}; $DROPS"
 }
 
-echo "rike throughput: iperf3, 1 TCP stream, ${SECS} s after ${WARM} s warm-up, $RUNS" \
-	"rounds (medians), $(nproc) CPUs, $(uname -r)"
+echo "rike throughput: iperf3, one TCP stream per tunnel, ${SECS} s after ${WARM} s" \
+	"warm-up, $RUNS rounds (medians), $(nproc) CPUs, $(uname -r)"
 echo "riked: $(rk_bin_dir)/riked; strongSwan: $("$RK_CHARON" --version 2>/dev/null | head -1 ||
 	echo charon) with kernel-libipsec"
 for ((r = 1; r <= RUNS; r++)); do
 	bench_veth
 	record veth "$MBPS"
 	for c in "${CIPHERS[@]}"; do
-		bench_rike "$c"
-		# shellcheck disable=SC2086 # CPU is a list
-		record "rike/$c" "$MBPS" $CPU
-		bench_sw "$c"
-		# shellcheck disable=SC2086
-		record "strongswan/$c" "$MBPS" $CPU
+		for T in "${TUNNELS[@]}"; do
+			bench_rike "$c"
+			# shellcheck disable=SC2086 # CPU is a list
+			record "rike/$c/$T" "$MBPS" $CPU
+			bench_sw "$c"
+			# shellcheck disable=SC2086
+			record "strongswan/$c/$T" "$MBPS" $CPU
+		done
 	done
 done
 
-python3 - "$RESULTS" "${CIPHERS[@]}" <<'EOF'
+python3 - "$RESULTS" "${TUNNELS[*]}" "${CIPHERS[@]}" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    rows.setdefault(f[0], []).append((float(f[1]), f[2:]))
+    rows.setdefault(f[0], []).append((float(f[1]), [float(x) for x in f[2:]]))
 def med(k):
     return statistics.median(v for v, _ in rows[k])
-def cpu(k):
+def cpus(k):
     c = [x for _, x in rows[k] if x]
-    if not c:
-        return ""
-    return "/".join("%.0f%%" % statistics.median(float(x[i]) for x in c)
-                    for i in range(len(c[0])))
+    return [statistics.median(x[i] for x in c) for i in range(len(c[0]))] if c else []
+def cpu(k):
+    return "/".join("%.0f%%" % x for x in cpus(k))
+def per_core(k):
+    # Mbit/s per core the two daemons used, per round, then the median
+    v = [m / (sum(x) / 100) for m, x in rows[k] if x and sum(x) > 0]
+    return statistics.median(v) if v else 0
 def runs(k):
     return " ".join("%.0f" % v for v, _ in rows[k])
 print()
-print("%-12s %12s %12s %10s   %-16s %-16s" % ("cipher", "rike Mbit/s", "sSwan Mbit/s",
-                                              "rike/sSwan", "rike CPU a/b", "sSwan CPU a/b"))
-for c in sys.argv[2:]:
-    r, s = med("rike/" + c), med("strongswan/" + c)
-    print("%-12s %12.0f %12.0f %9.2fx   %-16s %-16s" % (c, r, s, r / s if s else 0,
-                                                      cpu("rike/" + c), cpu("strongswan/" + c)))
-print("%-12s %12.0f   (plain veth, no tunnel)" % ("baseline", med("veth")))
+print("%-12s %7s %11s %12s %9s   %-11s %-11s %10s %10s %9s" % (
+    "cipher", "tunnels", "rike Mbit/s", "sSwan Mbit/s", "rike/sSw", "rike CPU", "sSwan CPU",
+    "rike /core", "sSw /core", "rike/sSw"))
+for c in sys.argv[3:]:
+    for t in sys.argv[2].split():
+        r, s = med("rike/%s/%s" % (c, t)), med("strongswan/%s/%s" % (c, t))
+        rc, sc = per_core("rike/%s/%s" % (c, t)), per_core("strongswan/%s/%s" % (c, t))
+        print("%-12s %7s %11.0f %12.0f %8.2fx   %-11s %-11s %10.0f %10.0f %8.2fx" % (
+            c, t, r, s, r / s if s else 0, cpu("rike/%s/%s" % (c, t)),
+            cpu("strongswan/%s/%s" % (c, t)), rc, sc, rc / sc if sc else 0))
+print("%-12s %7s %11.0f   (plain veth, no tunnel)" % ("baseline", "", med("veth")))
 print()
+print("CPU: of the daemons a/b, % of one core; /core: Mbit/s per core the two daemons used")
 print("all rounds (Mbit/s):")
 for k in rows:
-    print("  %-24s %s" % (k, runs(k)))
+    print("  %-26s %s" % (k, runs(k)))
 EOF

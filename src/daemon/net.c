@@ -126,27 +126,27 @@ static void local_from_cmsg(const struct net_sock *s, struct msghdr *mh,
 }
 
 /* RFC 3948 2.1-2.3: IKE (marker or keepalive) to the engine, ESP to the data plane. */
-static void deliver(struct net_sock *s, size_t len, const struct sockaddr_storage *local,
-                    const struct sockaddr_storage *remote)
+static void deliver(struct net_sock *s, uint8_t *buf, size_t len,
+                    const struct sockaddr_storage *local, const struct sockaddr_storage *remote)
 {
 	struct net *net = s->net;
-	const uint8_t *p = net->buf;
+	const uint8_t *p = buf;
 	size_t l = len;
 
 	if (!s->natt) {
 		if (net->h.ike)
-			net->h.ike(net->ctx, local, remote, net->buf, len);
+			net->h.ike(net->ctx, local, remote, buf, len);
 		return;
 	}
 	switch (wire_udp4500_classify(&p, &l)) {
 	case 1: /* non-ESP marker: the engine strips it */
 	case 2: /* NAT-keepalive: the engine drops it */
 		if (net->h.ike)
-			net->h.ike(net->ctx, local, remote, net->buf, len);
+			net->h.ike(net->ctx, local, remote, buf, len);
 		break;
 	case 0:
 		if (net->h.esp)
-			net->h.esp(net->ctx, net->buf, len, local, remote);
+			net->h.esp(net->ctx, buf, len, local, remote);
 		break;
 	default:
 		log_ratelimited(LOG_DEBUG, LOG_RL_MALFORMED, (const struct sockaddr *)remote, "net",
@@ -155,13 +155,32 @@ static void deliver(struct net_sock *s, size_t len, const struct sockaddr_storag
 	}
 }
 
-/* Reads at most one datagram; 1 if one was handled, 0 when drained, -1 on error. */
+/* The segment size of a UDP GRO train (the datagrams it holds), or 0. */
+static size_t gro_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads at most one datagram, or one UDP GRO train of datagrams from one
+ * peer, each handled on its own; 1 if one was handled, 0 when drained, -1
+ * on error.
+ */
 static int read_one(struct net_sock *s)
 {
 	union {
 		struct cmsghdr align;
 		uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-		          CMSG_SPACE(sizeof(struct in_pktinfo))];
+		          CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int))];
 	} ctl;
 	struct sockaddr_storage remote, local;
 	struct iovec iov = {s->net->buf, sizeof(s->net->buf)};
@@ -183,7 +202,12 @@ static int read_one(struct net_sock *s)
 	    remote.ss_family != s->addr.ss_family)
 		return 1;
 	local_from_cmsg(s, &mh, &local);
-	deliver(s, (size_t)n, &local, &remote);
+	size_t seg = gro_size(&mh), len = (size_t)n;
+	if (seg == 0 || seg > len)
+		seg = len;
+	/* The kernel coalesced equal-size datagrams (the last may be shorter). */
+	for (size_t off = 0; off < len; off += seg)
+		deliver(s, s->net->buf + off, len - off < seg ? len - off : seg, &local, &remote);
 	return 1;
 }
 
@@ -234,9 +258,26 @@ static int sock_options(int fd, sa_family_t family, bool wildcard)
  * socket; IKE (behind the non-ESP marker) still reaches us. */
 static int sock_udp_encap(int fd, bool on)
 {
-	int type = on ? UDP_ENCAP_ESPINUDP : 0;
+	int type = on ? UDP_ENCAP_ESPINUDP : 0, off = 0;
 
+	/* XFRM's decapsulation wants one datagram per packet. */
+	if (on)
+		(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &off, sizeof(off));
 	return setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type));
+}
+
+/*
+ * Without XFRM (the userspace data plane reads ESP here) the NAT-T socket
+ * asks for UDP GRO: a burst of datagrams from one peer arrives as one train
+ * (read_one splits it). Only on a socket that never had UDP_ENCAP: once set,
+ * even to 0, the kernel treats the socket as an encapsulation socket and
+ * cuts every train into datagrams again. Kernels before 5.0 have no UDP_GRO.
+ */
+static void sock_udp_gro(int fd)
+{
+	int on = 1;
+
+	(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on));
 }
 
 static void sock_close(struct net_sock *s)
@@ -268,6 +309,8 @@ static struct net_sock *sock_open(struct net *net, const struct sockaddr_storage
 	    (s->natt && net->udp_encap && sock_udp_encap(s->fd, true) < 0) ||
 	    bind(s->fd, (const struct sockaddr *)&s->addr, net_sa_len(&s->addr)) < 0)
 		goto fail;
+	if (s->natt && !net->udp_encap)
+		sock_udp_gro(s->fd);
 	s->ev = event_new(net->base, s->fd, EV_READ | EV_PERSIST, read_cb, s);
 	if (!s->ev || event_add(s->ev, NULL) < 0)
 		goto fail;

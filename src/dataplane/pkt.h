@@ -1,6 +1,6 @@
 /*
  * Internal: packet buffers of the data plane and the only place (with
- * pkt.c) that reads or writes packet bytes at offsets. Every accessor takes
+ * pkt.c and gso.c) that reads or writes packet bytes at offsets. Every accessor takes
  * the buffer's length and checks the offset, in the spirit of
  * wire/cursor.h; the data plane does not use the wire cursors themselves
  * because it works in place on buffers with head- and tailroom and must not
@@ -86,6 +86,12 @@ static inline uint32_t dp_get32(const uint8_t *p)
 static inline uint16_t dp_get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void dp_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
 }
 
 static inline void dp_put32(uint8_t *p, uint32_t v)

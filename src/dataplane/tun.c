@@ -1,6 +1,7 @@
 /*
  * The TUN device of the userspace backend (IFF_TUN | IFF_NO_PI: one IP
- * packet per read or write) and the rtnetlink requests (via libmnl) that
+ * packet per read or write, with IFF_VNET_HDR a virtio-net header in front
+ * and the offloads of dp_tun_offload, see gso.h) and the rtnetlink requests (via libmnl) that
  * bring it up, route the remote traffic selectors into it and put local
  * addresses (virtual IPs) on it, all in the current network namespace.
  */
@@ -13,6 +14,7 @@
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -27,7 +29,7 @@ struct dp_nl {
 	unsigned seq;
 };
 
-int dp_tun_open(const char *name, unsigned *ifindex)
+int dp_tun_open(const char *name, unsigned *ifindex, bool vnet)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -35,7 +37,7 @@ int dp_tun_open(const char *name, unsigned *ifindex)
 	if (fd < 0)
 		return -1;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	if (strlen(name) >= IFNAMSIZ) {
 		errno = EINVAL;
 		goto fail;
@@ -52,6 +54,27 @@ fail:;
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+unsigned dp_tun_offload(int fd)
+{
+	static const unsigned tries[] = {
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+	    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+	    TUN_F_CSUM,
+	};
+	int le = 1, sz = 10; /* struct virtio_net_hdr */
+
+	/* Fields in little-endian whatever the host (the default on little-endian
+	 * hosts, where kernels without cross-endian support refuse the ioctl). */
+	if (ioctl(fd, TUNSETVNETLE, &le) < 0 && htons(1) == 1)
+		return DP_TUN_NO_VNET;
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
+		return DP_TUN_NO_VNET;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+		if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0)
+			return tries[i];
+	return 0;
 }
 
 struct dp_nl *dp_nl_open(void)

@@ -2,6 +2,7 @@
 #ifndef RIKE_DP_TUN_H
 #define RIKE_DP_TUN_H
 
+#include <linux/if_tun.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,8 +11,19 @@
 
 struct dp_nl;
 
-/* Create (or attach to) TUN device name; returns a non-blocking fd or -1. */
-int dp_tun_open(const char *name, unsigned *ifindex) WUR;
+/* Create (or attach to) TUN device name, with a virtio-net header on every
+ * packet if vnet (IFF_VNET_HDR); returns a non-blocking fd or -1. */
+int dp_tun_open(const char *name, unsigned *ifindex, bool vnet) WUR;
+#define DP_TUN_NO_VNET (~0u)
+/* Linux 6.2 (UDP segmentation offload); Debian 12's headers predate them. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+/* Ask for the offloads (TUN_F_*) of the kernel, best first: TSO and USO, TSO,
+ * checksums only. Returns what was granted, or DP_TUN_NO_VNET if the
+ * header cannot be used (then reopen without it). */
+unsigned dp_tun_offload(int fd);
 
 struct dp_nl *dp_nl_open(void);
 void dp_nl_close(struct dp_nl *nl);

@@ -7,8 +7,11 @@
  * inbound (5.2) processing: SPD lookup -> SA -> ESP -> UDP, and UDP -> SA
  * by SPI -> ESP -> selector check -> TUN. Lifetimes (4.4.2.1) are enforced
  * per packet (bytes, packets, sequence numbers) and by timers (seconds).
- * One thread, one libevent loop; packets are batched (read from TUN in
- * bursts, sent with sendmmsg) and never allocate. Events for the daemon are
+ * One thread, one libevent loop; packets are batched and never allocate:
+ * the TUN device hands over TCP/UDP super-packets of up to 64 KiB (TSO/USO
+ * with a virtio-net header, gso.c) that are cut into MTU-sized packets,
+ * each encrypted, and sent as UDP GSO trains; inbound TCP segments of one
+ * flow are coalesced into one write to TUN. Events for the daemon are
  * queued and delivered from a separate loop callback, never re-entrantly.
  */
 #include "dataplane/dp_backend.h"
@@ -24,14 +27,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dataplane/esp.h"
+#include "dataplane/gso.h"
 #include "dataplane/tun.h"
 
-#define US_BATCH           32
+#define US_BATCH           128 /* outbound packets per flush (one TUN super-packet is <= 48) */
+#define US_TUN_READS       16  /* TUN reads per wakeup */
 #define US_HEADROOM        64
-#define US_BUF_CAP         (65535 + US_HEADROOM + 64)
+#define US_SEG_SLACK       64   /* beyond the MTU in each outbound slot */
+#define US_SEG_MIN         9000 /* outbound slot size at least, whatever the MTU */
+#define US_TBUF_CAP        (DP_VNET_HDR_LEN + DP_GSO_MAX + 1)
 #define US_HASH            1024
 #define US_MAX_PREFIXES    32 /* routes per remote selector */
 #define US_MAX_ACQUIRE     16 /* queued acquire events */
@@ -106,8 +114,17 @@ struct us {
 	uint64_t unk_sec;
 	unsigned unk_in_sec;
 	uint32_t unk_recent[US_UNKNOWN_PER_SEC];
+	/* TUN offloads (gso.h) */
+	bool vnet;           /* a virtio-net header on every TUN read and write */
+	bool no_gro;         /* the kernel refused a coalesced write: no more of them */
+	unsigned offloads;   /* TUN_F_* the kernel granted */
+	uint8_t *tbuf;       /* owned: one TUN read, US_TBUF_CAP */
+	uint8_t *gbuf;       /* owned: the inbound super-packet, US_TBUF_CAP */
+	struct dp_gro gro;   /* coalesces inbound TCP segments in gbuf */
+	struct event *rx_ev; /* writes what gro holds after a burst of input */
 	/* outbound batch */
-	uint8_t *slab; /* owned: US_BATCH buffers of US_BUF_CAP */
+	uint8_t *slab; /* owned: US_BATCH buffers of seg_cap */
+	size_t seg_cap;
 	struct dp_buf bufs[US_BATCH];
 	struct mmsghdr msgs[US_BATCH];
 	struct iovec iov[US_BATCH];
@@ -984,27 +1001,128 @@ static void us_flush(struct us *us, size_t n)
 	}
 }
 
+/*
+ * Cut one TUN read (us->tbuf, r octets) into IP packets (segmentation of a
+ * TSO/USO super-packet, or the packet itself with its checksum completed)
+ * and encapsulate each into the next slot from n, flushing when the slots
+ * run out; returns the slots in use.
+ */
+static size_t us_out_read(struct us *us, size_t r, size_t n)
+{
+	struct dp_vnet h = {0};
+	const uint8_t *pkt = us->tbuf;
+	struct dp_gso g;
+
+	if (us->vnet) {
+		if (r < DP_VNET_HDR_LEN)
+			return us->c->stats.drop_malformed++, n;
+		dp_vnet_get(us->tbuf, &h);
+		pkt += DP_VNET_HDR_LEN;
+		r -= DP_VNET_HDR_LEN;
+	}
+	if (dp_gso_start(&g, &h, pkt, r))
+		return us->c->stats.drop_malformed++, n;
+	for (;;) {
+		struct dp_buf *b;
+		size_t len;
+		int rc;
+
+		if (n == US_BATCH) {
+			us_flush(us, n);
+			n = 0;
+		}
+		b = &us->bufs[n];
+		b->off = US_HEADROOM;
+		b->len = 0;
+		rc = dp_gso_next(&g, dp_buf_data(b), b->cap - b->off - DP_ESP_MAX_TAILROOM, &len);
+		if (rc <= 0) {
+			if (rc < 0)
+				us->c->stats.drop_malformed++;
+			return n;
+		}
+		b->len = len;
+		if (us_out_one(us, b, n) == 0)
+			n++;
+	}
+}
+
 static void us_tun_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct us *us = arg;
 	size_t n = 0;
 
 	us->now = us_now();
-	for (int reads = 0; reads < US_BATCH && n < US_BATCH; reads++) {
-		struct dp_buf *b = &us->bufs[n];
-		b->off = US_HEADROOM;
-		b->len = 0;
-		ssize_t r = read(us->tun_fd, dp_buf_data(b), b->cap - b->off - DP_ESP_MAX_TAILROOM);
+	for (int reads = 0; reads < US_TUN_READS; reads++) {
+		ssize_t r = read(us->tun_fd, us->tbuf, US_TBUF_CAP);
 		if (r <= 0) {
 			if (r < 0 && errno != EAGAIN && errno != EINTR)
 				us->c->stats.drop_io++;
 			break;
 		}
-		b->len = (size_t)r;
-		if (us_out_one(us, b, n) == 0)
-			n++;
+		n = us_out_read(us, (size_t)r, n);
 	}
 	us_flush(us, n);
+}
+
+/*
+ * Write what the coalescer holds to TUN (one packet, or a TCP super-packet).
+ * Should the kernel refuse a super-packet (EINVAL: a virtio-net header it
+ * does not take), its segments are counted as lost and coalescing stops.
+ */
+static void us_gro_flush(struct us *us)
+{
+	unsigned nseg = us->gro.nseg;
+	size_t n = dp_gro_finish(&us->gro);
+
+	if (!n || write(us->tun_fd, us->gbuf, n) == (ssize_t)n)
+		return;
+	us->c->stats.drop_io += nseg;
+	if (nseg > 1 && errno == EINVAL && !us->no_gro) {
+		us->no_gro = true;
+		dp_log(us->dp, DP_LOG_WARN,
+		       "dp: TUN refused a coalesced TCP packet (%s): "
+		       "writing packets one by one from now on",
+		       strerror(errno));
+	}
+}
+
+static void us_rx_cb(evutil_socket_t fd, short what, void *arg)
+{
+	us_gro_flush(arg);
+}
+
+/*
+ * Hand an inbound inner packet to TUN: with the virtio-net header, TCP
+ * segments of one flow are coalesced until the burst ends (rx_ev, run by
+ * the loop after the input callbacks) and written as one; everything else
+ * is written at once, after what is held, so nothing is reordered.
+ */
+static void us_tun_write(struct us *us, const uint8_t *p, size_t len)
+{
+	uint8_t hdr[DP_VNET_HDR_LEN];
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)p, len}};
+	int rc;
+
+	if (!us->vnet) {
+		if (write(us->tun_fd, p, len) != (ssize_t)len)
+			us->c->stats.drop_io++;
+		return;
+	}
+	rc = us->no_gro ? -1 : dp_gro_add(&us->gro, p, len);
+	if (rc == 0) {
+		us_gro_flush(us);
+		rc = dp_gro_add(&us->gro, p, len);
+	}
+	if (rc > 0) {
+		if (!event_pending(us->rx_ev, EV_TIMEOUT, NULL))
+			event_active(us->rx_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	us_gro_flush(us);
+	/* Authenticated by ESP: the kernel need not verify the inner checksums. */
+	dp_vnet_put(hdr, &(struct dp_vnet){.flags = DP_VNET_F_DATA_VALID});
+	if (writev(us->tun_fd, iov, 2) != (ssize_t)(sizeof(hdr) + len))
+		us->c->stats.drop_io++;
 }
 
 /* RFC 4301 5.2 step 4: the inner packet must match the SA's selectors. */
@@ -1036,13 +1154,10 @@ static void us_deliver(struct us *us, struct us_sa *sa, struct dp_buf *b, uint8_
 		return;
 	}
 	b->len = f.iplen; /* drop TFC padding (RFC 4303 2.4) */
-	if (write(us->tun_fd, dp_buf_data(b), b->len) != (ssize_t)b->len) {
-		st->drop_io++;
-		return;
-	}
 	us_count(us, sa, b->len);
 	st->rx_packets++;
 	st->rx_bytes += b->len;
+	us_tun_write(us, dp_buf_data(b), b->len);
 }
 
 static void us_input_udp(void *be, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
@@ -1113,13 +1228,27 @@ static void us_destroy(void *be)
 	}
 	if (us->tun_ev)
 		event_free(us->tun_ev);
+	if (us->rx_ev)
+		event_free(us->rx_ev);
 	if (us->notify_ev)
 		event_free(us->notify_ev);
 	if (us->tun_fd >= 0)
 		close(us->tun_fd); /* the device and its routes go with it */
 	dp_nl_close(us->nl);
 	free(us->slab);
+	free(us->tbuf);
+	free(us->gbuf);
 	free(us);
+}
+
+static void us_log_offloads(struct us *us, const char *ifname)
+{
+	unsigned f = us->offloads;
+
+	dp_log(us->dp, DP_LOG_INFO, "dp: TUN %s: %s%s%s%s", ifname,
+	       us->vnet ? "virtio-net header, coalesced writes" : "no virtio-net header",
+	       f & TUN_F_CSUM ? ", checksum offload" : "", f & TUN_F_TSO4 ? ", TSO" : "",
+	       f & TUN_F_USO4 ? ", USO" : "");
 }
 
 static int us_open_tun(struct us *us, const struct dp_options *o)
@@ -1127,12 +1256,23 @@ static int us_open_tun(struct us *us, const struct dp_options *o)
 	us->nl = dp_nl_open();
 	if (!us->nl)
 		return -1;
-	us->tun_fd = dp_tun_open(o->ifname, &us->ifindex);
+	us->tun_fd = dp_tun_open(o->ifname, &us->ifindex, true);
+	if (us->tun_fd >= 0) {
+		us->offloads = dp_tun_offload(us->tun_fd);
+		us->vnet = us->offloads != DP_TUN_NO_VNET;
+	}
+	if (!us->vnet) { /* no IFF_VNET_HDR: one plain packet per read and write */
+		if (us->tun_fd >= 0)
+			close(us->tun_fd);
+		us->offloads = 0;
+		us->tun_fd = dp_tun_open(o->ifname, &us->ifindex, false);
+	}
 	if (us->tun_fd < 0) {
 		dp_log(us->dp, DP_LOG_ERR, "dp: cannot open TUN %s: %s", o->ifname,
 		       strerror(errno));
 		return -1;
 	}
+	us_log_offloads(us, o->ifname);
 	if (dp_nl_link_up(us->nl, us->ifindex, us->mtu)) {
 		dp_log(us->dp, DP_LOG_ERR, "dp: cannot bring %s up: %s", o->ifname,
 		       strerror(errno));
@@ -1140,7 +1280,8 @@ static int us_open_tun(struct us *us, const struct dp_options *o)
 	}
 	us->tun_ev = event_new(us->base, us->tun_fd, EV_READ | EV_PERSIST, us_tun_cb, us);
 	us->notify_ev = event_new(us->base, -1, 0, us_notify_cb, us);
-	if (!us->tun_ev || !us->notify_ev || event_add(us->tun_ev, NULL))
+	us->rx_ev = event_new(us->base, -1, 0, us_rx_cb, us);
+	if (!us->tun_ev || !us->notify_ev || !us->rx_ev || event_add(us->tun_ev, NULL))
 		return -1;
 	return 0;
 }
@@ -1157,11 +1298,20 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 	us->tun_fd = us->udp4 = us->udp6 = -1;
 	us->mtu = o->mtu;
 	us->table = o->route_table ? o->route_table : 254; /* RT_TABLE_MAIN */
-	us->slab = malloc((size_t)US_BATCH * US_BUF_CAP);
-	if (!us->slab)
+	/* An outbound slot holds one packet of at most the MTU (or a jumbo frame,
+	 * should someone raise the device's MTU later), with room for ESP; pages
+	 * a slot never fills are never touched. */
+	us->seg_cap = US_HEADROOM + (us->mtu > US_SEG_MIN ? us->mtu : US_SEG_MIN) +
+	              DP_ESP_MAX_TAILROOM + US_SEG_SLACK;
+	us->slab = malloc((size_t)US_BATCH * us->seg_cap);
+	us->tbuf = malloc(US_TBUF_CAP);
+	us->gbuf = malloc(US_TBUF_CAP);
+	if (!us->slab || !us->tbuf || !us->gbuf)
 		goto fail;
+	us->gro.buf = us->gbuf;
 	for (size_t i = 0; i < US_BATCH; i++)
-		us->bufs[i] = (struct dp_buf){.base = us->slab + i * US_BUF_CAP, .cap = US_BUF_CAP};
+		us->bufs[i] =
+		    (struct dp_buf){.base = us->slab + i * us->seg_cap, .cap = us->seg_cap};
 	if (us_open_tun(us, o))
 		goto fail;
 	return us;

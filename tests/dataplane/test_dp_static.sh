@@ -104,6 +104,9 @@ run_case() {
 	shift 3
 	echo "== outer IPv$fam, $encr${integ:+ + $integ} $*"
 	dp_tunnel_start "$fam" "$encr" "$integ" "$@" || { fail "tunnel did not start"; return; }
+	# The TCP transfers below must take the offload path (TSO reads, coalesced writes).
+	grep -q 'TUN .*: virtio-net header' "$DP_TMP/log.A" || fail "TUN offloads not in use: $(cat "$DP_TMP/log.A")"
+	grep -h 'TUN .*:' "$DP_TMP/log.A" | head -1
 	capture_start
 	ip netns exec "$NSA" ping -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping 10.2.0.1"
 	ip netns exec "$NSA" ping -6 -c 3 -i 0.2 -W 2 fd02::1 >/dev/null || fail "ping fd02::1"

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ struct seen {
 	unsigned ike, esp;
 	struct sockaddr_storage local, remote;
 	uint8_t buf[64];
-	size_t len;
+	size_t len, total; /* octets of every datagram seen */
 };
 
 static void on_ike(void *ctx, const struct sockaddr_storage *local,
@@ -37,6 +38,7 @@ static void on_ike(void *ctx, const struct sockaddr_storage *local,
 	s->local = *local;
 	s->remote = *remote;
 	s->len = len < sizeof(s->buf) ? len : sizeof(s->buf);
+	s->total += len;
 	memcpy(s->buf, buf, s->len);
 }
 
@@ -49,6 +51,7 @@ static void on_esp(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_st
 	s->local = *local;
 	s->remote = *remote;
 	s->len = len < sizeof(s->buf) ? len : sizeof(s->buf);
+	s->total += len;
 	memcpy(s->buf, buf, s->len);
 }
 
@@ -245,6 +248,47 @@ static void test_natt_demux(void **state)
 	assert_int_equal(net_natt_fd(f->net, AF_INET6), -1);
 }
 
+/* A UDP GSO train to the NAT-T port (which asks for UDP GRO, so it may
+ * arrive in one read): every datagram is classified and handed on alone. */
+static void test_natt_gro_train(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t train[6 * 40 + 17];
+	uint16_t seg = 40;
+	union {
+		struct cmsghdr align;
+		uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+	} ctl;
+	struct sockaddr_storage to;
+	struct iovec iov = {train, sizeof(train)};
+	struct msghdr mh = {.msg_name = &to,
+	                    .msg_namelen = sizeof(struct sockaddr_in),
+	                    .msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.b,
+	                    .msg_controllen = sizeof(ctl.b)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	for (size_t i = 0; i < sizeof(train); i++)
+		train[i] = (uint8_t)(i % 40 == 0 ? 0x80 + i / 40 : i);
+	memset(train + 2 * 40, 0, 4); /* datagram 2: non-ESP marker, IKE */
+	sin4(&to, "127.0.0.1", f->natt_port);
+	cm->cmsg_level = IPPROTO_UDP;
+	cm->cmsg_type = 103; /* UDP_SEGMENT */
+	cm->cmsg_len = CMSG_LEN(sizeof(seg));
+	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+	if (sendmsg(f->client4, &mh, 0) < 0) {
+		print_message("no UDP GSO here (%s): skipped\n", strerror(errno));
+		skip();
+	}
+	pump(f, 7);
+	assert_int_equal(f->seen.esp, 6);
+	assert_int_equal(f->seen.ike, 1);
+	assert_int_equal(f->seen.total, sizeof(train));
+	assert_int_equal(f->seen.len, 17); /* the shorter last one, last */
+	assert_memory_equal(f->seen.buf, train + 6 * 40, 17);
+}
+
 /* On the wildcard socket pktinfo names the address used (127.0.0.2, not
  * the socket's 0.0.0.0), and a reply from it leaves from that address. */
 static void test_wildcard_pktinfo(void **state)
@@ -306,6 +350,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ike_port_roundtrip, setup_specific, teardown),
 	    cmocka_unit_test_setup_teardown(test_natt_demux, setup_specific, teardown),
+	    cmocka_unit_test_setup_teardown(test_natt_gro_train, setup_specific, teardown),
 	    cmocka_unit_test_setup_teardown(test_wildcard_pktinfo, setup_wildcard, teardown),
 	    cmocka_unit_test_setup_teardown(test_wildcard_ipv6, setup_wildcard, teardown),
 	};
