@@ -32,6 +32,13 @@ foreach(page ${RIKE_MAN_PAGES})
   install(FILES ${gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 add_custom_target(rike_man ALL DEPENDS ${RIKE_MAN_GZ})
+# Building only the programs (`--target riked rikectl`) still readies all
+# that `cmake --install` needs.
+foreach(t IN LISTS RIKE_INSTALL_SBIN RIKE_INSTALL_BIN)
+  if(TARGET ${t})
+    add_dependencies(${t} rike_man)
+  endif()
+endforeach()
 
 # Examples and the package's starting configuration.
 install(FILES ${CMAKE_SOURCE_DIR}/examples/riked.conf ${CMAKE_SOURCE_DIR}/examples/responder.conf

@@ -83,13 +83,15 @@ static void test_established_lines(void **state)
 	/* b's connection is a candidate while only IKE_SA_INIT was seen... */
 	assert_int_equal(log_count("\"t?\" #", "init-answered", NULL), 1);
 	/* ...and final once IKE_AUTH matched a's identity. */
-	assert_int_equal(log_count("\"t\" #", "state INIT_DONE -> ESTABLISHED: authenticated; "
-	                                      "peer 192.0.2.1:500 id fqdn:a.example",
+	assert_int_equal(log_count("\"t\" #",
+	                           "state INIT_DONE -> ESTABLISHED: authenticated; "
+	                           "peer 192.0.2.1:500 id fqdn:a.example",
 	                           NULL),
 	                 1);
 	assert_int_equal(log_count("\"t\" #", "state INIT_SENT -> AUTH_SENT", NULL), 1);
-	assert_int_equal(log_count("\"t\" #", "state AUTH_SENT -> ESTABLISHED: authenticated; "
-	                                      "peer 192.0.2.2:500 id fqdn:b.example",
+	assert_int_equal(log_count("\"t\" #",
+	                           "state AUTH_SENT -> ESTABLISHED: authenticated; "
+	                           "peer 192.0.2.2:500 id fqdn:b.example",
 	                           NULL),
 	                 1);
 	/* The old "NEW OLD" order is gone; a label with "?" never says ESTABLISHED. */

@@ -17,7 +17,11 @@
 #  5. checks READY=1, WATCHDOG=1 pings, a reload (SIGHUP: RELOADING=1 then
 #     READY=1, a new connection taken, a broken file reported and the old
 #     configuration kept), the log format (RFC 3339 timestamps), and stop
-#     (SIGTERM: STOPPING=1, exit 0).
+#     (SIGTERM: STOPPING=1, exit 0);
+#  6. starts it again with log = "journal" and a connection, with a journal
+#     socket this test listens on, and checks the entries' fields
+#     (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, RIKE_CONN, RIKE_SA_SERIAL,
+#     RIKE_SPI_I, RIKE_SPI_R, RIKE_EVENT).
 #
 # Root only (mounts, namespaces); skips (77) without the tools it needs.
 set -u
@@ -155,7 +159,7 @@ fi
 
 NOTES=$TMP/notify.log
 : >"$NOTES"
-python3 "$SRC/tests/tools/notify_listen.py" "$R/run/notify.sock" "$NOTES" 30 80 &
+python3 "$SRC/tests/tools/notify_listen.py" "$R/run/notify.sock" "$NOTES" 30 150 &
 listen_pid=$!
 for _ in $(seq 100); do
 	[ -S "$R/run/notify.sock" ] && break
@@ -237,30 +241,89 @@ grep -q 'reload failed, keeping the old configuration' "$LOG" || bad "broken rel
 bad_ts=$(grep -Evc '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z riked\[[0-9]+\]: ' "$LOG")
 [ "$bad_ts" -eq 0 ] || bad "$bad_ts log lines without a timestamp: $(grep -Ev '^[0-9]{4}-' "$LOG" | head -n 3)"
 
-# Stop: STOPPING=1 and a clean exit.
-n0=$(lines)
-kill -TERM "$riked_pid"
-rc=
+# stop_riked WHAT: SIGTERM, then STOPPING=1 and exit 0 within 10 s.
+stop_riked() {
+	local n0 rc=
+	n0=$(lines)
+	kill -TERM "$riked_pid"
+	for _ in $(seq 100); do
+		if ! kill -0 "$riked_pid" 2>/dev/null; then
+			wait "$riked_pid"
+			rc=$?
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$rc" ] || bad "$1: riked still running 10 s after SIGTERM"
+	[ -n "$rc" ] || kill -KILL "$riked_pid"
+	riked_pid=
+	[[ $rc == 0 ]] || bad "$1: riked exited $rc after SIGTERM"
+	tail -n +"$((n0 + 1))" "$NOTES" | grep -q 'STOPPING=1' || bad "$1: SIGTERM, no STOPPING=1"
+}
+stop_riked "stop"
+grep -q 'riked .* stopped' "$LOG" || bad "no stop line in the log"
+
+# ---- the journal: structured entries (sd_journal_sendv's native protocol) ----
+mkdir -p "$R/run/systemd/journal"
+JNL=$TMP/journal.log
+: >"$JNL"
+python3 "$SRC/tests/tools/notify_listen.py" "$R/run/systemd/journal/socket" "$JNL" 30 60 &
+jpid=$!
 for _ in $(seq 100); do
-	if ! kill -0 "$riked_pid" 2>/dev/null; then
-		wait "$riked_pid"
-		rc=$?
-		break
-	fi
+	[ -S "$R/run/systemd/journal/socket" ] && break
 	sleep 0.1
 done
-[ -n "$rc" ] || bad "riked still running 10 s after SIGTERM"
-riked_pid=
-[[ $rc == 0 ]] || bad "riked exited $rc after SIGTERM"
-tail -n +"$((n0 + 1))" "$NOTES" | grep -q 'STOPPING=1' || bad "SIGTERM: no STOPPING=1"
-grep -q 'riked .* stopped' "$LOG" || bad "no stop line in the log"
+cat >"$R/etc/riked/riked.conf" <<'CONF'
+riked = { log = "journal"; dataplane = "userspace"; };
+connections = ( {
+  name = "jconn";
+  local = "127.0.0.1";
+  remote = "127.0.0.2";
+  local_id = "a.example";
+  remote_id = "b.example";
+  auth = { method = "psk"; secret = "0x00112233445566778899aabbccddeeff"; };
+  start = "start";
+} );
+CONF
+n0=$(lines)
+NOTIFY_SOCKET=/run/notify.sock chroot "$R" "${priv[@]}" $exec_start >"$TMP/riked2.log" 2>&1 &
+riked_pid=$!
+wait_note 'READY=1' "$n0" 20 || bad "journal: no READY=1: $(cat "$TMP/riked2.log")"
+# jentry FIELD=VALUE...: an entry (one line of $JNL, fields split by "|") with all of them.
+jentry() {
+	local line f ok
+	while IFS= read -r line; do
+		ok=1
+		for f in "$@"; do
+			[[ "|${line#* }|" == *"|$f|"* ]] || ok=0
+		done
+		[ $ok -eq 1 ] && return 0
+	done <"$JNL"
+	return 1
+}
+for _ in $(seq 50); do
+	jentry RIKE_EVENT=init-sent && break
+	sleep 0.1
+done
+jentry PRIORITY=5 SYSLOG_IDENTIFIER=riked RIKE_SUBSYS=daemon ||
+	bad "journal: no daemon entry with PRIORITY=5 SYSLOG_IDENTIFIER=riked"
+grep -q 'MESSAGE=notice daemon riked .* starting: config /etc/riked/riked.conf' "$JNL" ||
+	bad "journal: no start MESSAGE"
+jentry PRIORITY=6 RIKE_SUBSYS=ike RIKE_CONN=jconn RIKE_SA_SERIAL=1 RIKE_EVENT=init-sent \
+	'RIKE_SPI_R=0000000000000000' || bad "journal: no init-sent entry with the SA's fields"
+grep -Eq '\|RIKE_SPI_I=[0-9a-f]{16}\|' "$JNL" || bad "journal: RIKE_SPI_I is not 16 hex digits"
+[ -s "$TMP/riked2.log" ] && bad "journal: riked wrote to stderr: $(head -n 3 "$TMP/riked2.log")"
+stop_riked "journal"
+kill "$jpid" 2>/dev/null
 
 if [ $fail -ne 0 ]; then
 	echo "---- riked's log"
 	cat "$LOG"
 	echo "---- notify messages (without watchdog pings)"
 	grep -v '^[0-9.]* WATCHDOG=1$' "$NOTES"
+	echo "---- journal entries"
+	cat "$JNL" 2>/dev/null
 	exit 1
 fi
-echo "PASS: package installed, unit's command line ran: READY, $pings watchdog pings in 2 s, reload, stop"
+echo "PASS: package installed, unit's command line ran: READY, $pings watchdog pings in 2 s, reload, stop, journal fields"
 exit 0
