@@ -20,6 +20,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+/* no CODE_FILE/CODE_LINE: they would always name emit_journal */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>

@@ -12,8 +12,11 @@
 #     `systemd-analyze verify` of the unit where it works;
 #  4. runs the unit's ExecStartPre and ExecStart command lines as written in
 #     the installed unit, with the unit's CapabilityBoundingSet= and
-#     NoNewPrivileges= (setpriv), under a notify socket this test listens
-#     on (sd_notify(3): tests/tools/notify_listen.py), with WATCHDOG_USEC;
+#     NoNewPrivileges= (setpriv) and, as ProtectSystem=strict with its
+#     RuntimeDirectory= and StateDirectory= would, in a mount namespace of
+#     its own where all is read-only but /run/riked, /var/lib/riked and
+#     /tmp, under a notify socket this test listens on (sd_notify(3):
+#     tests/tools/notify_listen.py), with WATCHDOG_USEC;
 #  5. checks READY=1, WATCHDOG=1 pings, a reload (SIGHUP: RELOADING=1 then
 #     READY=1, a new connection taken, a broken file reported and the old
 #     configuration kept), the log format (RFC 3339 timestamps), and stop
@@ -152,7 +155,25 @@ priv=(setpriv --bounding-set="$bset")
 [[ $(key NoNewPrivileges) == yes ]] && priv+=(--no-new-privs)
 echo "ExecStart: $exec_start; capabilities: $caps"
 
-if [ -n "$exec_pre" ] && ! chroot "$R" "${priv[@]}" $exec_pre >"$TMP/pre.log" 2>&1; then
+# as_unit CMD...: CMD in the root as the unit runs it (see 4. above). It
+# execs, so that `as_unit ... &` leaves riked's PID in $!; run it in a
+# subshell in the foreground.
+mkdir -p "$R/run/riked" "$R/var/lib/riked"
+as_unit() {
+	exec unshare --mount --propagation private bash -c '
+		R=$1
+		shift
+		for d in run/riked var/lib/riked tmp; do
+			mount --bind "$R/$d" "$R/$d" || exit 1
+		done
+		mount --rbind "$R" "$R" || exit 1
+		for d in "" /usr /etc /var/lib/dpkg /run; do
+			mount -o remount,bind,ro "$R$d" || exit 1
+		done
+		exec chroot "$R" "$@"' as_unit "$R" "${priv[@]}" "$@"
+}
+
+if [ -n "$exec_pre" ] && ! (as_unit $exec_pre) >"$TMP/pre.log" 2>&1; then
 	cat "$TMP/pre.log"
 	bad "ExecStartPre ($exec_pre) failed on the shipped configuration"
 fi
@@ -173,7 +194,7 @@ LOG=$TMP/riked.log
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 # $exec_start is split on spaces as systemd would split it (no quoting in it).
 NOTIFY_SOCKET=/run/notify.sock WATCHDOG_USEC=1000000 \
-	chroot "$R" "${priv[@]}" $exec_start >"$LOG" 2>&1 &
+	as_unit $exec_start >"$LOG" 2>&1 &
 riked_pid=$!
 
 # wait_note PATTERN [AFTER_LINE] [SECONDS]: a notify line matching after line AFTER_LINE.
@@ -204,6 +225,8 @@ sleep 2
 pings=$(tail -n +"$((n0 + 1))" "$NOTES" | grep -c 'WATCHDOG=1')
 [ "$pings" -ge 2 ] || bad "$pings WATCHDOG=1 in 2 s with WATCHDOG_USEC=1000000"
 
+# The file system is read-only for riked but for its own directories.
+grep -q 'riked: .*Read-only file system' "$LOG" && bad "riked tried to write outside its directories"
 # The control socket works with the unit's directories.
 chroot "$R" rikectl status >"$TMP/status.txt" 2>&1 || bad "rikectl status: $(cat "$TMP/status.txt")"
 
@@ -286,7 +309,7 @@ connections = ( {
 } );
 CONF
 n0=$(lines)
-NOTIFY_SOCKET=/run/notify.sock chroot "$R" "${priv[@]}" $exec_start >"$TMP/riked2.log" 2>&1 &
+NOTIFY_SOCKET=/run/notify.sock as_unit $exec_start >"$TMP/riked2.log" 2>&1 &
 riked_pid=$!
 wait_note 'READY=1' "$n0" 20 || bad "journal: no READY=1: $(cat "$TMP/riked2.log")"
 # jentry FIELD=VALUE...: an entry (one line of $JNL, fields split by "|") with all of them.
