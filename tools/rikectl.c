@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "rikectl.h"
+#include "rike_version.h" /* generated: cmake/version.cmake */
 
 static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
+	    "usage: rikectl --version\n"
+	    "       rikectl decode FILE.pcap [--keys TABLE] [--json] [--dump-dir DIR]\n"
 	    "       rikectl [-s SOCKET] up|down NAME\n"
 	    "       rikectl [-s SOCKET] status|list-sas [--json]\n"
 	    "       rikectl [-s SOCKET] reload\n"
@@ -29,6 +31,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("rikectl %s\n", RIKE_VERSION_FULL);
+		return 0;
 	}
 	if (!strcmp(argv[1], "decode"))
 		return rikectl_decode(argc - 1, argv + 1);

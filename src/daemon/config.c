@@ -591,7 +591,7 @@ static const char *const attack_keys[] = {"half_open_timeout", "dh_per_second", 
 static const char *const puzzle_keys[] = {"enabled", "difficulty", "solve_work", "auth_difficulty",
                                           NULL};
 static const char *const authfail_keys[] = {"max", "window", "block", NULL};
-static const char *const log_targets[] = {"stderr", "syslog", NULL};
+static const char *const log_targets[] = {"stderr", "syslog", "journal", NULL};
 static const char *const dataplanes[] = {"userspace", "xfrm", NULL};
 
 static void globals_default(struct cfg *cfg)
@@ -642,7 +642,7 @@ static int globals_log(struct ld *c, const config_setting_t *g, struct cfg *cfg)
 
 	if (get_enum(c, g, "log", log_targets, &t) < 0 || get_str(c, g, "log_level", &lvl) < 0)
 		return -1;
-	cfg->log_target = t ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR;
+	cfg->log_target = t == 2 ? LOG_TARGET_JOURNAL : t ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR;
 	if (lvl && log_level_parse(lvl, &cfg->log_level) < 0)
 		return fail(c, member(g, "log_level"),
 		            "'log_level' = \"%s\" is not debug, info, notice, warning or error",

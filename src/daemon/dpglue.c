@@ -14,6 +14,7 @@
  * 2.9, RFC 4301 4.4.1).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <stdlib.h>
@@ -56,6 +57,10 @@ struct dpglue {
 	struct dpg_child *children; /* newest first */
 	size_t nchildren;
 };
+
+/* The Child SA whose install or removal is under way: the data plane
+ * logs about it before dpglue lists it, or after it is gone (ev_log). */
+static const struct ike_child_info *dpg_logging;
 
 /* A failure about one Child SA, with errno's text. */
 static void glue_fail(int level, const struct ike_child_info *c, const char *event)
@@ -370,6 +375,7 @@ int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 {
 	struct dpg_child *e = calloc(1, sizeof(*e));
 
+	dpg_logging = c;
 	if (!e)
 		goto fail;
 	e->reqid = c->reqid;
@@ -393,10 +399,12 @@ int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %zu policies", c->reqid,
 	       c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
 	       c->encap || c->natt || dpglue_requires_encap(g) ? " in UDP" : "", e->npols);
+	dpg_logging = NULL;
 	return 0;
 fail:
 	glue_fail(LOG_ERR, c, "child-install-failed");
 	free(e);
+	dpg_logging = NULL;
 	return -1;
 }
 
@@ -421,8 +429,10 @@ void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 	*pp = e->next;
 	g->nchildren--;
 	release_policies(g, e);
+	dpg_logging = c;
 	bad = dp_sa_del(g->dp, e->reqid, DP_DIR_IN, e->spi_in) < 0;
 	bad |= dp_sa_del(g->dp, e->reqid, DP_DIR_OUT, e->spi_out) < 0;
+	dpg_logging = NULL;
 	if (bad)
 		glue_fail(LOG_WARNING, c, "child-remove-failed");
 	else
@@ -534,14 +544,54 @@ static void ev_acquire(void *ctx, const struct dp_acquire *a)
 	log_msg(LOG_DEBUG, "dp", "acquire for reqid %u ignored (no trap support yet)", a->reqid);
 }
 
+/* The IKE SA serial of the Child SA `reqid`, 0 if unknown. */
+static uint64_t serial_of(const struct dpglue *g, uint32_t reqid)
+{
+	if (dpg_logging && dpg_logging->reqid == reqid)
+		return dpg_logging->ike_serial;
+	for (const struct dpg_child *e = g->children; e; e = e->next)
+		if (e->reqid == reqid)
+			return e->ike_serial;
+	return 0;
+}
+
+/*
+ * The data plane's lines in the SA line format (util/log.h): a message
+ * naming "reqid=N" of a Child SA we installed, such as
+ *   dp: SA added reqid=3 dir=in spi=0x0a0b0c0d
+ * is logged as
+ *   dp "site-b" #4 SPI_I:SPI_R sa-added reqid=3 dir=in spi=0x0a0b0c0d
+ * with the connection and IKE SA of that Child SA; other messages keep
+ * the plain "dp <message>" line.
+ */
 static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
 {
 	static const int levels[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	const struct dpglue *g = ctx;
+	int lvl = (size_t)level < ARRAY_LEN(levels) ? levels[level] : LOG_DEBUG;
+	const char *r, *conn;
+	uint64_t serial = 0, spi_i, spi_r;
+	char event[48];
+	size_t n = 0;
 
-	(void)ctx;
+	if (!log_enabled(lvl))
+		return;
 	if (!strncmp(msg, "dp: ", 4)) /* the subsystem is already "dp" */
 		msg += 4;
-	log_msg((size_t)level < ARRAY_LEN(levels) ? levels[level] : LOG_DEBUG, "dp", "%s", msg);
+	r = strstr(msg, "reqid=");
+	if (r && g && g->ike)
+		serial = serial_of(g, (uint32_t)strtoul(r + 6, NULL, 10));
+	if (!serial || ike_sa_log_id(g->ike, serial, &conn, &spi_i, &spi_r) < 0) {
+		log_msg(lvl, "dp", "%s", msg);
+		return;
+	}
+	/* The words before "reqid=" are the event: "SA added" -> "sa-added". */
+	for (const char *p = msg; p < r && n + 1 < sizeof(event); p++)
+		event[n++] = *p == ' ' || *p == ':' ? '-' : (char)tolower((unsigned char)*p);
+	while (n && event[n - 1] == '-')
+		n--;
+	event[n] = '\0';
+	log_sa(lvl, "dp", conn, serial, spi_i, spi_r, n ? event : "dataplane", "%s", r);
 }
 
 /* ---- life cycle ---- */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,9 +36,7 @@
 #include "ike/ike.h"
 #include "store/spimap.h"
 
-#ifndef RIKE_VERSION
-#define RIKE_VERSION "0.1.0"
-#endif
+#include "rike_version.h" /* generated: cmake/version.cmake */
 
 #define RIKED_DEFAULT_CONFIG "/etc/riked/riked.conf"
 #define RIKED_RUN_DIR        "/run/riked"
@@ -61,7 +60,7 @@ struct riked {
 	struct addrmon *am;      /* NULL: addresses not followed */
 	struct metrics *metrics; /* NULL: off (riked.conf metrics) */
 	struct keylog *keylog;   /* NULL: off (riked.conf keylog) */
-	struct event *timer, *rl_timer, *stop_timer;
+	struct event *timer, *rl_timer, *stop_timer, *wd_timer;
 	struct event *work; /* the engine's crypto workers are done (ike_work_fd) */
 	struct event *sig_hup, *sig_term, *sig_int;
 	bool stopping;
@@ -348,6 +347,51 @@ static int reload(struct riked *rd, FILE *out)
 	return 0;
 }
 
+/*
+ * sd_notify(3) around a reload (SIGHUP, `systemctl reload`, `rikectl
+ * reload`): RELOADING=1 with the monotonic time systemd 253's
+ * Type=notify-reload wants, then READY=1 whether or not the new file was
+ * taken. Without NOTIFY_SOCKET these are no-ops.
+ */
+static int reload_notify(struct riked *rd, FILE *out)
+{
+	int rc;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
+	           mono_ms() * 1000, rd->opt.config);
+	rc = reload(rd, out);
+	sd_notifyf(0, "READY=1\nSTATUS=%s: %zu connections",
+	           rc < 0 ? "reload failed, old configuration kept" : "running", rd->cfg->nconns);
+	return rc;
+}
+
+/* WATCHDOG=1 from the event loop: a loop that stops turning stops them. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* WatchdogSec= of the unit (WATCHDOG_USEC): ping at half the interval. */
+static int start_watchdog(struct riked *rd)
+{
+	uint64_t usec = 0;
+	struct timeval tv;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return 0;
+	usec /= 2;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	rd->wd_timer = event_new(rd->base, -1, EV_PERSIST, watchdog_cb, rd);
+	if (!rd->wd_timer || event_add(rd->wd_timer, &tv) < 0)
+		return -1;
+	log_msg(LOG_INFO, "daemon", "systemd watchdog: pinging every %" PRIu64 " ms", usec / 1000);
+	return 0;
+}
+
 /* ---- control socket handlers ---- */
 
 static int ctl_up(void *ctx, const char *name, FILE *out)
@@ -443,7 +487,7 @@ static int ctl_status(void *ctx, bool json, FILE *out)
 
 static int ctl_reload(void *ctx, FILE *out)
 {
-	return reload(ctx, out);
+	return reload_notify(ctx, out);
 }
 
 /* "qcd rollover" (RFC 6290 5.1) and "qcd reset" (after a corrupt secret file). */
@@ -640,6 +684,7 @@ static void begin_stop(struct riked *rd, int sig)
 		return;
 	}
 	rd->stopping = true;
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_msg(LOG_NOTICE, "daemon", "signal %d: closing %zu IKE SAs and stopping", sig,
 	        ike_sa_count(rd->ike));
 	ctl_free(rd->ctl);
@@ -660,7 +705,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sig == SIGHUP) {
 		log_msg(LOG_NOTICE, "daemon", "SIGHUP: reloading %s", rd->opt.config);
-		(void)reload(rd, NULL);
+		(void)reload_notify(rd, NULL);
 		return;
 	}
 	begin_stop(rd, (int)sig);
@@ -670,19 +715,25 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: riked [-f] [-c FILE] [-n] [-d]\n"
+	fprintf(f, "usage: riked [-f] [-c FILE] [-n] [-d] [-V|--version]\n"
 	           "  -f       stay in the foreground\n"
 	           "  -c FILE  configuration (default " RIKED_DEFAULT_CONFIG ")\n"
 	           "  -n       check the configuration and exit\n"
-	           "  -d       debug logging\n");
+	           "  -d       debug logging\n"
+	           "  -V       print the version and exit\n");
 }
 
 static int parse_args(int argc, char **argv, struct riked_opts *o)
 {
+	static const struct option longopts[] = {
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	int ch;
 
 	o->config = RIKED_DEFAULT_CONFIG;
-	while ((ch = getopt(argc, argv, "fc:ndhV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "fc:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			o->foreground = true;
@@ -697,7 +748,7 @@ static int parse_args(int argc, char **argv, struct riked_opts *o)
 			o->debug = true;
 			break;
 		case 'V':
-			printf("riked %s\n", RIKE_VERSION);
+			printf("riked %s\n", RIKE_VERSION_FULL);
 			exit(0);
 		case 'h':
 			usage(stdout);
@@ -899,6 +950,8 @@ static void stop_all(struct riked *rd)
 		event_free(rd->stop_timer);
 	if (rd->rl_timer)
 		event_free(rd->rl_timer);
+	if (rd->wd_timer)
+		event_free(rd->wd_timer);
 	if (rd->timer)
 		event_free(rd->timer);
 	if (rd->sig_hup)
@@ -985,11 +1038,15 @@ int main(int argc, char **argv)
 		apply_log_config(&rd, rd.cfg, true);
 	}
 	log_msg(LOG_NOTICE, "daemon", "riked %s starting: config %s, dataplane %s, %zu connections",
-	        RIKE_VERSION, rd.opt.config, dpglue_backend_name(rd.cfg->dataplane),
+	        RIKE_VERSION_FULL, rd.opt.config, dpglue_backend_name(rd.cfg->dataplane),
 	        rd.cfg->nconns);
 	warn_exposed_secrets(rd.cfg);
 	ike_start(rd.ike);
 	rearm(&rd);
+	/* sd_notify(3): the sockets are bound and the configuration loaded. */
+	if (start_watchdog(&rd) < 0)
+		goto out;
+	sd_notifyf(0, "READY=1\nSTATUS=running: %zu connections", rd.cfg->nconns);
 	rc = event_base_dispatch(rd.base) < 0 ? 1 : 0;
 	log_msg(LOG_NOTICE, "daemon", "riked %s stopped", RIKE_VERSION);
 out:

@@ -282,6 +282,7 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->peer_id_type = old->peer_id_type; /* the same authenticated peer (2.8) */
 	nsa->peer_id_len = old->peer_id_len;
 	memcpy(nsa->peer_id_hash, old->peer_id_hash, sizeof(old->peer_id_hash));
+	memcpy(nsa->peer_id, old->peer_id, sizeof(old->peer_id)); /* for log lines */
 	ext_inherit(ike, old, nsa);
 	set_min_nonce(nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
 	rc = 0;

@@ -277,5 +277,10 @@ extern const char *const ike_state_names[];
 /* Lookups for tests and the host (borrowed pointers, valid until the next engine call). */
 struct ike_sa *ike_sa_by_conn(struct ike *ike, const char *conn);
 size_t ike_sa_count(const struct ike *ike);
+/* The connection name and SPIs that IKE SA `serial`'s log lines carry, so
+ * that the host's lines about its Child SAs (the data plane's) name it the
+ * same way; -1 if it is gone. */
+int ike_sa_log_id(struct ike *ike, uint64_t serial, const char **conn, uint64_t *spi_i,
+                  uint64_t *spi_r) WUR;
 
 #endif

@@ -237,8 +237,12 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 	}
 	if ((c->remote_id.type && !id_equal(&c->remote_id, &idr->u.id)) ||
 	    !verify_auth(sa, m, IKEV2_PL_IDR)) {
+		char claim[2 * CFG_ID_MAX + 16];
+
 		/* 2.21.2: we do not tell the responder; we just delete. */
-		sa_log(sa, LOG_WARNING, "auth-failed", "responder's AUTH or ID does not verify");
+		sa_id_text(idr->u.id.type, idr->u.id.data, idr->u.id.len, claim, sizeof(claim));
+		sa_log(sa, LOG_WARNING, "auth-failed",
+		       "responder's AUTH or ID does not verify (claimed id %s)", claim);
 		ike->stats.sa_failed++;
 		sa_fail(ike, sa, "responder authentication failed");
 		return;
@@ -377,9 +381,15 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 		snprintf(sa->conn_name, sizeof(sa->conn_name), "%s", c->name);
 	}
 	if (!c || !verify_auth(sa, m, IKEV2_PL_IDI)) {
+		const struct wire_payload *idi = wire_msg_find(m, IKEV2_PL_IDI, NULL);
+		char claim[2 * CFG_ID_MAX + 16] = "none";
+
+		if (idi)
+			sa_id_text(idi->u.id.type, idi->u.id.data, idi->u.id.len, claim,
+			           sizeof(claim));
 		if (log_rl_allow(LOG_RL_AUTH, (const struct sockaddr *)&sa->remote.ss))
-			sa_log(sa, LOG_WARNING, "auth-failed", "initiator's %s",
-			       c ? "AUTH does not verify" : "ID matches no connection");
+			sa_log(sa, LOG_WARNING, "auth-failed", "initiator's %s (claimed id %s)",
+			       c ? "AUTH does not verify" : "ID matches no connection", claim);
 		auth_failed_answer(ike, sa, m->hdr.msg_id);
 		return;
 	}

@@ -116,7 +116,7 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 	sa->next_msg_id = 0; /* 2.6, 1.2: restarts reuse message ID 0 */
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_IKE_SA_INIT, TASK_IKE_SA_INIT, &m);
 	if (rc == 0)
-		sa_log(sa, LOG_INFO, "init-sent", "group %u", sa->dh_group);
+		sa_log(sa, LOG_INFO, "init-sent", "group \"%s\"", sa_group_name(sa->dh_group));
 out:
 	wire_msg_free(&m);
 	return rc;
@@ -527,7 +527,7 @@ static void respond_computed(struct ike *ike, struct ike_sa *sa, struct ike_work
 		sa_kill(ike, sa, "cannot send IKE_SA_INIT response");
 		goto out;
 	}
-	sa_log(sa, LOG_INFO, "init-answered", "group %u", w->chosen.dh);
+	sa_log(sa, LOG_INFO, "init-answered", "group \"%s\"", sa_group_name(w->chosen.dh));
 	maybe_float(ike, sa);
 	ike_sa_changed(ike, sa);
 out:

@@ -4,6 +4,7 @@
  * retransmitted IKE_SA_INIT finds its half-open SA (RFC 7296 2.1, 2.6).
  * Also Child SA bookkeeping and the state-change log line.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +159,78 @@ const char *sa_state_name(enum ike_state st)
 	return st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
 }
 
+/* An identity as riked.conf spells IDs (RFC 7296 3.5): ipv4:, ipv6:,
+ * fqdn:, email:, keyid:HEX (DNs and other types: id:HEX). */
+void sa_id_text(uint8_t type, const uint8_t *data, size_t n, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	int o;
+
+	switch (type) {
+	case IKEV2_ID_IPV4_ADDR:
+	case IKEV2_ID_IPV6_ADDR:
+		if (n != (type == IKEV2_ID_IPV4_ADDR ? 4u : 16u) ||
+		    !inet_ntop(type == IKEV2_ID_IPV4_ADDR ? AF_INET : AF_INET6, data, host,
+		               sizeof(host)))
+			break;
+		snprintf(buf, len, "%s:%s", type == IKEV2_ID_IPV4_ADDR ? "ipv4" : "ipv6", host);
+		return;
+	case IKEV2_ID_FQDN:
+	case IKEV2_ID_RFC822_ADDR:
+		/* printable as it stands: log.c escapes control characters */
+		snprintf(buf, len, "%s:%.*s", type == IKEV2_ID_FQDN ? "fqdn" : "email", (int)n,
+		         (const char *)data);
+		return;
+	}
+	o = snprintf(buf, len, "%s:", type == IKEV2_ID_KEY_ID ? "keyid" : "id");
+	for (size_t i = 0; i < n && o > 0 && (size_t)o + 3 < len; i++)
+		o += snprintf(buf + o, len - (size_t)o, "%02x", data[i]);
+}
+
+void sa_peer_text(const struct ike_sa *sa, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN + 16], id[2 * CFG_ID_MAX + 16] = "";
+
+	addr_format(&sa->remote, a, sizeof(a));
+	/* the identity only once AUTH has proven it (verify_auth) */
+	if (sa->peer_id_type)
+		sa_id_text(sa->peer_id_type, sa->peer_id,
+		           sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len
+		                                                 : sizeof(sa->peer_id),
+		           id, sizeof(id));
+	snprintf(buf, len, "peer %s%s%s", a, id[0] ? " id " : "", id);
+}
+
+const char *sa_group_name(uint16_t group)
+{
+	const char *n = ikev2_dh_name(group);
+
+	return n ? n : "unassigned";
+}
+
+/* A responder's connection is a candidate until IKE_AUTH has matched the
+ * initiator's identity (RFC 7296 2.15): its label says so with a "?". */
+static const char *sa_label(const struct ike_sa *sa, char *buf, size_t len)
+{
+	if (!sa->initiator && sa->state == IKE_S_INIT_DONE) {
+		snprintf(buf, len, "%s?", sa->conn_name);
+		return buf;
+	}
+	return sa->conn_name[0] ? sa->conn_name : NULL;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), m = strlen(tail);
+
+	return n >= m && !strcmp(s + n - m, tail);
+}
+
 void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
 {
-	char details[LOG_LINE_MAX] = "";
+	char details[LOG_LINE_MAX] = "", peer[INET6_ADDRSTRLEN + 2 * CFG_ID_MAX + 48],
+	     label[sizeof(sa->conn_name) + 2];
+	size_t n;
 	va_list ap;
 
 	if (!log_enabled(level))
@@ -170,19 +240,33 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 		vsnprintf(details, sizeof(details), fmt, ap);
 		va_end(ap);
 	}
-	log_sa(level, "ike", sa->conn_name[0] ? sa->conn_name : NULL, sa->serial,
-	       sa_spi64(sa->spi_i), sa_spi64(sa->spi_r), event, "%s", details);
+	/* Every failure names whom it was with. */
+	if (event && ends_with(event, "-failed")) {
+		sa_peer_text(sa, peer, sizeof(peer));
+		n = strlen(details);
+		snprintf(details + n, sizeof(details) - n, "%s%s", n ? "; " : "", peer);
+	}
+	log_sa(level, "ike", sa_label(sa, label, sizeof(label)), sa->serial, sa_spi64(sa->spi_i),
+	       sa_spi64(sa->spi_r), event, "%s", details);
 }
 
+/* The state line: "state OLD -> NEW[: why]", with the peer's address and
+ * identity when the SA is established or dies. */
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
 {
-	if (sa->state == st)
+	enum ike_state old = sa->state;
+	char peer[INET6_ADDRSTRLEN + 2 * CFG_ID_MAX + 48] = "";
+
+	if (old == st)
 		return;
-	sa_log(sa, sa->quiet ? LOG_DEBUG : LOG_INFO, sa_state_name(st), "%s%s%s",
-	       sa_state_name(sa->state), why ? ": " : "", why ? why : "");
 	if (st != IKE_S_INIT_DONE)
 		halfopen_remove(ike, sa);
 	sa->state = st;
+	if (st == IKE_S_ESTABLISHED || st == IKE_S_DEAD)
+		sa_peer_text(sa, peer, sizeof(peer));
+	sa_log(sa, sa->quiet ? LOG_DEBUG : LOG_INFO, "state", "%s -> %s%s%s%s%s",
+	       sa_state_name(old), sa_state_name(st), why ? ": " : "", why ? why : "",
+	       peer[0] ? "; " : "", peer);
 }
 
 /* The address the IKE_SA_INIT came from is kept: the SA may float later. */
@@ -387,6 +471,19 @@ uint64_t ike_sa_serial(const struct ike_sa *sa)
 const char *ike_sa_name(const struct ike_sa *sa)
 {
 	return sa->conn_name;
+}
+
+int ike_sa_log_id(struct ike *ike, uint64_t serial, const char **conn, uint64_t *spi_i,
+                  uint64_t *spi_r)
+{
+	const struct ike_sa *sa = sa_lookup_serial(ike, serial);
+
+	if (!sa)
+		return -1;
+	*conn = sa->conn_name;
+	*spi_i = sa_spi64(sa->spi_i);
+	*spi_r = sa_spi64(sa->spi_r);
+	return 0;
 }
 
 const struct cfg_conn *ike_sa_conn(const struct ike_sa *sa)

@@ -353,6 +353,13 @@ struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const str
                               const uint8_t *ni, size_t ni_len);
 /* An IKE SPI as a number (for hashes and log lines). */
 uint64_t sa_spi64(const uint8_t spi[8]);
+/* "peer ADDR:PORT id TYPE:VALUE" for log lines; the identity only once
+ * AUTH has verified it. */
+void sa_peer_text(const struct ike_sa *sa, char *buf, size_t len);
+/* An ID payload's identity as riked.conf spells it (fqdn:, ipv4:, ...). */
+void sa_id_text(uint8_t type, const uint8_t *data, size_t n, char *buf, size_t len);
+/* A DH group's IANA name (wire/names.c) for log lines, never NULL. */
+const char *sa_group_name(uint16_t group);
 /* Our own SPI of the SA (SPIi when we initiated it). */
 const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);

@@ -5,7 +5,9 @@
  * token bucket per (kind, source address) plus a global bucket, in the
  * manner of WireGuard's ratelimiter.c. The buckets live in a small
  * direct-mapped table indexed by a keyed hash, so memory is fixed however
- * many sources an attacker spoofs.
+ * many sources an attacker spoofs. Under systemd (the journal as stderr)
+ * each line goes to the journal with the SA's identity as fields, so that
+ * `journalctl RIKE_CONN=site-b` selects one connection's lines.
  */
 #include "util/log.h"
 #include "util/ratelimit.h"
@@ -13,8 +15,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+/* no CODE_FILE/CODE_LINE: they would always name emit_journal */
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +42,7 @@ static struct {
 	int min_level;
 	FILE *stream;
 	uint64_t (*now_ms)(void);
+	uint64_t (*wall_ms)(void);
 	uint64_t seed;
 	unsigned burst, per_sec, gburst, gper_sec;
 	struct ratelimit global;
@@ -63,15 +72,35 @@ static const char *const rl_kind_names[LOG_RL_KINDS] = {
     [LOG_RL_OTHER] = "other",
 };
 
+/* systemd.exec(5): JOURNAL_STREAM is "DEVICE:INODE" of the stream that
+ * stdout and stderr were connected to; it counts only if stderr still is. */
+static bool stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(const char *ident, enum log_target target, int min_level)
 {
 	if (lg.target == LOG_TARGET_SYSLOG)
 		closelog();
+	if (target == LOG_TARGET_STDERR && stderr_is_journal())
+		target = LOG_TARGET_JOURNAL;
 	snprintf(lg.ident, sizeof(lg.ident), "%s", ident ? ident : "riked");
 	lg.target = target;
 	lg.min_level = min_level;
 	if (target == LOG_TARGET_SYSLOG)
 		openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+enum log_target log_target(void)
+{
+	return lg.target;
 }
 
 void log_set_stream(FILE *f)
@@ -133,9 +162,69 @@ static void escape(char *dst, size_t cap, const char *src)
 	dst[o] = '\0';
 }
 
-static void emit(int level, const char *body)
+/* The SA of a line, for the journal's fields (NULL: a line without one). */
+struct log_sa_id {
+	const char *subsys, *conn, *event;
+	uint64_t serial, spi_i, spi_r;
+};
+
+static uint64_t wall_ms(void)
 {
-	char line[LOG_LINE_MAX];
+	struct timespec ts;
+
+	if (lg.wall_ms)
+		return lg.wall_ms();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* RFC 3339 5.6, UTC with milliseconds: 2026-12-07T05:20:01.123Z. */
+static void timestamp(char *buf, size_t len)
+{
+	uint64_t ms = wall_ms();
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf + strlen(buf), len - strlen(buf), ".%03uZ", (unsigned)(ms % 1000));
+}
+
+/* One journal entry: the line as MESSAGE plus fields (systemd.journal-fields(7)
+ * for PRIORITY and SYSLOG_IDENTIFIER; RIKE_* are ours). */
+static void emit_journal(int level, const char *subsys, const struct log_sa_id *sa,
+                         const char *line)
+{
+	char f[9][LOG_LINE_MAX + 16];
+	struct iovec iov[9];
+	int n = 0;
+
+	snprintf(f[n++], sizeof(f[0]), "MESSAGE=%s %s", log_level_name(level), line);
+	snprintf(f[n++], sizeof(f[0]), "PRIORITY=%d", level);
+	snprintf(f[n++], sizeof(f[0]), "SYSLOG_IDENTIFIER=%s", lg.ident);
+	snprintf(f[n++], sizeof(f[0]), "RIKE_SUBSYS=%s", subsys ? subsys : "-");
+	if (sa) {
+		snprintf(f[n++], sizeof(f[0]), "RIKE_CONN=%s", sa->conn ? sa->conn : "-");
+		snprintf(f[n++], sizeof(f[0]), "RIKE_SA_SERIAL=%llu",
+		         (unsigned long long)sa->serial);
+		snprintf(f[n++], sizeof(f[0]), "RIKE_SPI_I=%016llx", (unsigned long long)sa->spi_i);
+		snprintf(f[n++], sizeof(f[0]), "RIKE_SPI_R=%016llx", (unsigned long long)sa->spi_r);
+		snprintf(f[n++], sizeof(f[0]), "RIKE_EVENT=%s", sa->event ? sa->event : "-");
+	}
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = f[i];
+		iov[i].iov_len = strlen(f[i]);
+	}
+	if (sd_journal_sendv(iov, n) < 0) /* the journal is gone: stderr still is ours */
+		fprintf(stderr, "%s[%ld]: %s %s\n", lg.ident, (long)getpid(), log_level_name(level),
+		        line);
+}
+
+static void emit(int level, const char *subsys, const struct log_sa_id *sa, const char *body)
+{
+	char line[LOG_LINE_MAX], ts[40];
 	FILE *f;
 
 	escape(line, sizeof(line), body);
@@ -144,19 +233,26 @@ static void emit(int level, const char *body)
 		syslog(level, "%s %s", log_level_name(level), line);
 		return;
 	}
+	if (lg.target == LOG_TARGET_JOURNAL) {
+		emit_journal(level, subsys, sa, line);
+		return;
+	}
 	f = lg.target == LOG_TARGET_STREAM && lg.stream ? lg.stream : stderr;
-	fprintf(f, "%s[%ld]: %s %s\n", lg.ident, (long)getpid(), log_level_name(level), line);
+	timestamp(ts, sizeof(ts));
+	fprintf(f, "%s %s[%ld]: %s %s\n", ts, lg.ident, (long)getpid(), log_level_name(level),
+	        line);
 	fflush(f);
 }
 
-static void vlog(int level, const char *prefix, const char *fmt, va_list ap)
+static void vlog(int level, const char *subsys, const struct log_sa_id *sa, const char *prefix,
+                 const char *fmt, va_list ap)
 {
 	char body[LOG_LINE_MAX];
 	int n = snprintf(body, sizeof(body), "%s", prefix);
 
 	if (fmt && n >= 0 && (size_t)n < sizeof(body))
 		vsnprintf(body + n, sizeof(body) - (size_t)n, fmt, ap);
-	emit(level, body);
+	emit(level, subsys, sa, body);
 }
 
 void log_msg(int level, const char *subsys, const char *fmt, ...)
@@ -168,13 +264,14 @@ void log_msg(int level, const char *subsys, const char *fmt, ...)
 		return;
 	snprintf(prefix, sizeof(prefix), "%s ", subsys ? subsys : "-");
 	va_start(ap, fmt);
-	vlog(level, prefix, fmt, ap);
+	vlog(level, subsys, NULL, prefix, fmt, ap);
 	va_end(ap);
 }
 
 void log_sa(int level, const char *subsys, const char *conn, uint64_t serial, uint64_t spi_i,
             uint64_t spi_r, const char *event, const char *fmt, ...)
 {
+	const struct log_sa_id sa = {subsys, conn, event, serial, spi_i, spi_r};
 	char prefix[256];
 	va_list ap;
 
@@ -185,7 +282,7 @@ void log_sa(int level, const char *subsys, const char *conn, uint64_t serial, ui
 	         (unsigned long long)spi_i, (unsigned long long)spi_r, event ? event : "-",
 	         fmt ? " " : "");
 	va_start(ap, fmt);
-	vlog(level, prefix, fmt, ap);
+	vlog(level, subsys, &sa, prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -202,6 +299,11 @@ static uint64_t monotonic_ms(void)
 void log_set_clock(uint64_t (*now_ms)(void))
 {
 	lg.now_ms = now_ms;
+}
+
+void log_set_wallclock(uint64_t (*now_ms)(void))
+{
+	lg.wall_ms = now_ms;
 }
 
 void log_rl_configure(unsigned burst, unsigned per_sec, unsigned global_burst,
@@ -318,7 +420,7 @@ bool log_ratelimited(int level, enum log_rl_kind kind, const struct sockaddr *sr
 		return false;
 	snprintf(prefix, sizeof(prefix), "%s ", subsys ? subsys : "-");
 	va_start(ap, fmt);
-	vlog(level, prefix, fmt, ap);
+	vlog(level, subsys, NULL, prefix, fmt, ap);
 	va_end(ap);
 	return true;
 }

@@ -1,7 +1,10 @@
 /*
  * riked's log: one line per event in the format of STYLE.md,
  *   riked[pid]: <level> <subsystem> "<conn>" #<serial> <spi_i>:<spi_r> <event> <details>
- * written to stderr or syslog, plus a token-bucket rate limiter for every
+ * written to stderr (after an RFC 3339 UTC timestamp with milliseconds),
+ * syslog or systemd's journal (with the SA's fields as journal fields:
+ * RIKE_CONN, RIKE_SA_SERIAL, RIKE_SPI_I, RIKE_SPI_R, RIKE_SUBSYS,
+ * RIKE_EVENT), plus a token-bucket rate limiter for every
  * message that unauthenticated input can trigger. Secrets (keys, nonces,
  * PSKs, DH private values, the QCD secret) must never be passed to these
  * functions. Levels are syslog's: LOG_DEBUG, LOG_INFO, LOG_NOTICE,
@@ -25,12 +28,17 @@
 enum log_target {
 	LOG_TARGET_STDERR,
 	LOG_TARGET_SYSLOG,
-	LOG_TARGET_STREAM, /* a caller-supplied FILE, for tests */
+	LOG_TARGET_STREAM, /* a caller-supplied FILE, for tests; formatted as stderr */
+	LOG_TARGET_JOURNAL,
 };
 
 /* Starts logging as `ident` (e.g. "riked") at `min_level` and above.
- * Re-callable (e.g. after a reload changed the target). */
+ * Re-callable (e.g. after a reload changed the target). LOG_TARGET_STDERR
+ * becomes LOG_TARGET_JOURNAL when stderr is systemd's journal stream
+ * (JOURNAL_STREAM names stderr's device and inode, systemd.exec(5)). */
 void log_init(const char *ident, enum log_target target, int min_level);
+/* The target log_init chose. */
+enum log_target log_target(void);
 /* The FILE used by LOG_TARGET_STREAM (borrowed). */
 void log_set_stream(FILE *f);
 void log_set_level(int min_level);
@@ -73,6 +81,9 @@ void log_rl_configure(unsigned burst, unsigned per_sec, unsigned global_burst,
                       unsigned global_per_sec);
 /* Milliseconds of a monotonic clock; NULL restores CLOCK_MONOTONIC. */
 void log_set_clock(uint64_t (*now_ms)(void));
+/* Milliseconds since the epoch for the timestamps; NULL restores
+ * CLOCK_REALTIME (tests). */
+void log_set_wallclock(uint64_t (*now_ms)(void));
 /* Forgets all buckets and counts (tests). */
 void log_rl_reset(void);
 /* True if a message of this kind from `src` (may be NULL) may be logged now;

@@ -304,6 +304,7 @@ setup_rk_rk() {
 	rk_start a1 ra1 "$(rk_conf ra1 $OUT_A $OUT_B 10.10.1.0/24 10.10.2.0/24 a.rike.test b.rike.test start)"
 	wait_until 15 rk_up ra1 || rk_fail "(a): no tunnel"
 	wait_until 5 rk_up rb1 || rk_fail "(a): b has no tunnel"
+	log_lines_check
 	traffic a1 b1
 	tshark_stop a1.pcapng
 	check_wire a1.pcapng
@@ -311,6 +312,25 @@ setup_rk_rk() {
 	rk_check_counters b1 rb1 "$ESP_BA" "$ESP_AB"
 	replay_check a1.pcapng
 	small_mtu_check
+}
+
+# The operator's lines (issue 14): "state OLD -> NEW", the peer's address
+# and identity on the established line, the group by name, the responder's
+# candidate connection marked "?" before IKE_AUTH, and the data plane's
+# lines in the SA format naming the connection.
+log_lines_check() {
+	local la lb
+	la=$(rk_log_file ra1)
+	lb=$(rk_log_file rb1)
+	grep -q '"traffic" #1 [0-9a-f]*:[0-9a-f]* state AUTH_SENT -> ESTABLISHED: authenticated; peer '"$OUT_B"':[0-9]* id fqdn:b\.rike\.test$' "$la" ||
+		rk_fail "a: no established line naming the peer"
+	grep -q 'state INIT_DONE -> ESTABLISHED: authenticated; peer '"$OUT_A"':[0-9]* id fqdn:a\.rike\.test$' "$lb" ||
+		rk_fail "b: no established line naming the peer"
+	grep -q 'init-sent group "Curve25519"' "$la" || rk_fail "a: the group is not named"
+	grep -q '"traffic?" #1 .* init-answered group "Curve25519"' "$lb" ||
+		rk_fail "b: IKE_SA_INIT answered without the candidate label"
+	grep -q 'info dp "traffic" #1 [0-9a-f]*:[0-9a-f]* sa-added reqid=1 dir=in' "$la" ||
+		rk_fail "a: the data plane's lines do not name the connection"
 }
 
 # Outer MTU 1300 < a full ESP datagram (~1460): the kernel refuses a GSO

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -25,12 +26,21 @@ static uint64_t fake_clock(void)
 	return fake_ms;
 }
 
+/* 2026-12-07T05:20:01.123Z */
+static uint64_t fake_wallclock(void)
+{
+	return 1796620801123ULL;
+}
+
+#define TS "2026-12-07T05:20:01.123Z "
+
 static int setup(void **state)
 {
 	mem = open_memstream(&buf, &len);
 	log_init("riked", LOG_TARGET_STREAM, LOG_DEBUG);
 	log_set_stream(mem);
 	log_set_clock(fake_clock);
+	log_set_wallclock(fake_wallclock);
 	log_rl_configure(5, 1, 50, 20);
 	fake_ms = 1000;
 	return mem ? 0 : -1;
@@ -42,6 +52,7 @@ static int teardown(void **state)
 	free(buf);
 	log_set_stream(NULL);
 	log_set_clock(NULL);
+	log_set_wallclock(NULL);
 	return 0;
 }
 
@@ -76,6 +87,7 @@ static void test_sa_line(void **state)
 	log_sa(LOG_INFO, "ike", "site-b", 7, 0x0123456789abcdefULL, 0xfedcba9876543210ULL,
 	       "established", "proposal %s", "aes256gcm16-prfsha384-ecp384");
 	snprintf(want, sizeof(want),
+	         TS
 	         "riked[%d]: info ike \"site-b\" #7 0123456789abcdef:fedcba9876543210 established "
 	         "proposal aes256gcm16-prfsha384-ecp384\n",
 	         (int)getpid());
@@ -83,7 +95,7 @@ static void test_sa_line(void **state)
 
 	log_sa(LOG_NOTICE, "child", NULL, 1, 1, 0, "deleted", NULL);
 	snprintf(want, sizeof(want),
-	         "riked[%d]: notice child \"-\" #1 0000000000000001:0000000000000000 deleted\n",
+	         TS "riked[%d]: notice child \"-\" #1 0000000000000001:0000000000000000 deleted\n",
 	         (int)getpid());
 	assert_string_equal(take(), want);
 }
@@ -94,7 +106,8 @@ static void test_msg_and_levels(void **state)
 	int lvl;
 
 	log_msg(LOG_WARNING, "ctl", "socket %s gone", "/run/x");
-	snprintf(want, sizeof(want), "riked[%d]: warning ctl socket /run/x gone\n", (int)getpid());
+	snprintf(want, sizeof(want), TS "riked[%d]: warning ctl socket /run/x gone\n",
+	         (int)getpid());
 	assert_string_equal(take(), want);
 
 	log_set_level(LOG_NOTICE);
@@ -241,10 +254,37 @@ static void test_ratelimit_level_off(void **state)
 	assert_null(strstr(take(), "suppressed"));
 }
 
+/* systemd.exec(5): riked logs to the journal only when JOURNAL_STREAM
+ * names the stream its stderr is (not one a parent passed on). */
+static void test_journal_stream(void **state)
+{
+	struct stat st;
+	char v[64];
+
+	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", v, 1);
+	log_init("riked", LOG_TARGET_STDERR, LOG_DEBUG);
+	assert_int_equal(log_target(), LOG_TARGET_JOURNAL);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", v, 1);
+	log_init("riked", LOG_TARGET_STDERR, LOG_DEBUG);
+	assert_int_equal(log_target(), LOG_TARGET_STDERR);
+	unsetenv("JOURNAL_STREAM");
+	log_init("riked", LOG_TARGET_STDERR, LOG_DEBUG);
+	assert_int_equal(log_target(), LOG_TARGET_STDERR);
+	/* an explicit stream (tests) is never redirected */
+	log_init("riked", LOG_TARGET_STREAM, LOG_DEBUG);
+	assert_int_equal(log_target(), LOG_TARGET_STREAM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sa_line),
+	    cmocka_unit_test(test_journal_stream),
 	    cmocka_unit_test(test_msg_and_levels),
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_ratelimit_bucket),
