@@ -126,8 +126,8 @@ SW_QUIET='filelog { charon { default = 0 } }'
 
 rk_up() {
 	local out
-	out=$(timeout 5 "$RIKECTL" -s "$(rk_dir "$1")/run/riked.sock" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	out=$(timeout 5 "$RIKECTL" -s "$(rk_dir "$1")/run/riked.sock" list-sas 2>/dev/null) || return 1
+	grep -q ESTABLISHED <<<"$out" && grep -q "reqid [0-9]*, INSTALLED" <<<"$out"
 }
 
 # topo: fresh namespaces aN and bN joined by a veth, inner /32s on lo.

@@ -449,14 +449,15 @@ void ext_child_event(struct ike *ike, struct ike_sa *sa, struct child_sa *child,
 	}
 }
 
-void ext_counters(struct ike *ike, struct json *j)
+void ext_counters(struct ike *ike, struct json_object *j)
 {
 	for (size_t i = 0; i < N_EXT; i++)
 		if (extensions[i]->counters)
 			extensions[i]->counters(ike, ike->ext[i], j);
 }
 
-void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len)
+void ext_status(struct ike *ike, const struct ike_sa *sa, struct json_object *j, char *text,
+                size_t len)
 {
 	struct ext_ctx c;
 

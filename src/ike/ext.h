@@ -92,7 +92,8 @@
 #define RIKE_IKE_EXT_H
 
 #include "ike/engine.h"
-#include "util/json.h"
+
+#include <json-c/json.h>
 
 enum ext_point {
 	EXT_SA_INIT_REQ_OUT,
@@ -173,10 +174,11 @@ struct ike_ext {
 	int64_t (*next_timeout)(struct ike *ike, uint64_t now);
 	void (*timers)(struct ike *ike, uint64_t now);
 	/* The extension's counters, as fields of the engine's stats object. */
-	void (*counters)(struct ike *ike, void *global, struct json *j);
-	/* Status of c->sa: fields into j (an object is open), or a short
-	 * " name value" text appended to text (len octets, NUL-terminated). */
-	void (*status)(struct ext_ctx *c, struct json *j, char *text, size_t len);
+	void (*counters)(struct ike *ike, void *global, struct json_object *j);
+	/* Status of c->sa: members added to the JSON object j (json-c), or,
+	 * with j NULL, a short " name value" text appended to text (len
+	 * octets, NUL-terminated). */
+	void (*status)(struct ext_ctx *c, struct json_object *j, char *text, size_t len);
 };
 
 /* The extensions (one file each). */

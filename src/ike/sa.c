@@ -180,6 +180,8 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 		return;
 	sa_log(sa, sa->quiet ? LOG_DEBUG : LOG_INFO, sa_state_name(st), "%s%s%s",
 	       sa_state_name(sa->state), why ? ": " : "", why ? why : "");
+	if (st == IKE_S_ESTABLISHED && sa->conn_name[0])
+		ike_conn_error_clear(ike, sa->conn_name);
 	if (st != IKE_S_INIT_DONE)
 		halfopen_remove(ike, sa);
 	sa->state = st;
@@ -323,6 +325,14 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		if (nsa && nsa->state != IKE_S_ESTABLISHED)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}
+	/* The connection's last error (rikectl list-conns): an attempt of ours
+	 * that failed, or an SA that died, unless the operator or a reload
+	 * took it down. A responder's SA names its connection only once
+	 * authenticated. */
+	if (sa->conn_name[0] && !sa->no_restart &&
+	    (sa->state == IKE_S_ESTABLISHED ||
+	     (sa->initiator && sa->state != IKE_S_REKEYED && sa->state != IKE_S_DELETING)))
+		ike_conn_error_set(ike, sa->conn_name, why);
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, sa_spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)
