@@ -232,13 +232,28 @@ static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, str
 
 /* ---- list-sas: every SA, close to swanctl --list-sas ---- */
 
+/* An algorithm's registered name without its "ENCR_"/"AUTH_" prefix, as
+ * swanctl shows them ("AES_GCM_16", "HMAC_SHA2_256_128"). */
+static const char *alg(struct json_object *o, const char *key)
+{
+	const char *s = jstr(o, key);
+
+	return !strncmp(s, "ENCR_", 5) || !strncmp(s, "AUTH_", 5) ? s + 5 : s;
+}
+
+/* No integrity transform (AEAD, RFC 5282): nothing to show. */
+static bool no_integ(struct json_object *o)
+{
+	return !strcmp(alg(o, "integ"), "NONE");
+}
+
 static void text_algs(FILE *f, struct json_object *sa)
 {
-	fprintf(f, "  %s", jstr(sa, "encr"));
+	fprintf(f, "  %s", alg(sa, "encr"));
 	if (ju64(sa, "encr_keybits"))
 		fprintf(f, "-%" PRIu64, ju64(sa, "encr_keybits"));
-	if (strcmp(jstr(sa, "integ"), "NONE"))
-		fprintf(f, "/%s", jstr(sa, "integ"));
+	if (!no_integ(sa))
+		fprintf(f, "/%s", alg(sa, "integ"));
 	fprintf(f, "/%s/%s\n", jstr(sa, "prf"), jstr(sa, "dh"));
 }
 
@@ -257,11 +272,11 @@ static void text_child(FILE *f, const char *conn, struct json_object *c)
 	char a[32], b[32], e[32];
 
 	fprintf(f, "  %s: reqid %" PRIu64 ", %s, %s, ESP:%s", conn, ju64(c, "reqid"),
-	        jstr(c, "state"), jstr(c, "mode"), jstr(c, "encr"));
+	        jstr(c, "state"), jstr(c, "mode"), alg(c, "encr"));
 	if (ju64(c, "encr_keybits"))
 		fprintf(f, "-%" PRIu64, ju64(c, "encr_keybits"));
-	if (strcmp(jstr(c, "integ"), "NONE"))
-		fprintf(f, "/%s", jstr(c, "integ"));
+	if (!no_integ(c))
+		fprintf(f, "/%s", alg(c, "integ"));
 	if (strcmp(jstr(c, "pfs_group"), "none"))
 		fprintf(f, "/%s", jstr(c, "pfs_group"));
 	fprintf(f, "%s%s\n", jbool(c, "esn") ? "/ESN" : "", jbool(c, "udp_encap") ? ", UDP" : "");
@@ -304,8 +319,7 @@ static void text_sa(struct ctlcmd_host *h, FILE *f, struct json_object *sa)
 		text_child(f, jstr(sa, "conn"), json_object_array_get_idx(ch, i));
 }
 
-static enum ctl_err cmd_list_sas(struct ctlcmd_host *h, int argc, char **argv,
-                                 struct ctl_reply *r)
+static enum ctl_err cmd_list_sas(struct ctlcmd_host *h, int argc, char **argv, struct ctl_reply *r)
 {
 	struct json_object *sas, *keep;
 	const char *name = argc > 1 ? argv[1] : NULL;
@@ -480,8 +494,7 @@ static enum ctl_err cmd_down(struct ctlcmd_host *h, int argc, char **argv, struc
 	return conn_result(r, name, "deleting", "closing");
 }
 
-static enum ctl_err cmd_exchange(struct ctlcmd_host *h, int argc, char **argv,
-                                 struct ctl_reply *r)
+static enum ctl_err cmd_exchange(struct ctlcmd_host *h, int argc, char **argv, struct ctl_reply *r)
 {
 	static const struct {
 		const char *cmd;
@@ -523,8 +536,7 @@ static void add_name(struct json_object *report, const char *key, const char *na
 	json_object_array_add(a, json_object_new_string(name));
 }
 
-void ctlcmd_reload_plan(const struct cfg *old_cfg, const struct cfg *n,
-                        struct json_object *report)
+void ctlcmd_reload_plan(const struct cfg *old_cfg, const struct cfg *n, struct json_object *report)
 {
 	struct json_object *changed = json_object_new_array();
 
@@ -571,11 +583,14 @@ static size_t text_names(char *buf, size_t len, size_t off, const char *label,
 	for (size_t i = 0; i < n && off < len; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
 		const char *name = changed ? jstr(e, "name") : json_object_get_string(e);
-		const char *how = !changed                                ? ""
+		const char *how = !changed                               ? ""
 		                  : strcmp(jstr(e, "action"), "replace") ? " (in place)"
-		                                                          : " (replaced)";
+		                                                         : " (replaced)";
 
-		off += (size_t)snprintf(buf + off, len - off, "%s%s%s%s", i ? ", " : off ? "; " : "",
+		off += (size_t)snprintf(buf + off, len - off, "%s%s%s%s",
+		                        i     ? ", "
+		                        : off ? "; "
+		                              : "",
 		                        i ? "" : label, name, how);
 	}
 	return off < len ? off : len;
@@ -605,7 +620,8 @@ static enum ctl_err cmd_reload(struct ctlcmd_host *h, int argc, char **argv, str
 	}
 	put_u64(rep, "connections", (*h->cfg)->nconns);
 	if (r->json) {
-		json_object_object_foreach(rep, k, v) json_object_object_add(r->json, k, json_object_get(v));
+		json_object_object_foreach(rep, k, v)
+		    json_object_object_add(r->json, k, json_object_get(v));
 	} else {
 		ctlcmd_reload_text(rep, text, sizeof(text));
 		fprintf(r->text, "reloaded %zu connections: %s\n", (*h->cfg)->nconns, text);
@@ -630,7 +646,8 @@ static enum ctl_err cmd_qcd(struct ctlcmd_host *h, int argc, char **argv, struct
 		rc = ike_qcd_reset(*h->ike, force, what, sizeof(what));
 	} else {
 		rc = ike_qcd_rollover(*h->ike);
-		snprintf(what, sizeof(what), rc < 0 ? "rollover failed (see the log)" : "rolled over");
+		snprintf(what, sizeof(what),
+		         rc < 0 ? "rollover failed (see the log)" : "rolled over");
 	}
 	rearm(h);
 	if (rc != 0) {
@@ -699,8 +716,8 @@ static enum ctl_err redirect_drain(struct ctlcmd_host *h, const struct redirect_
 		if (c->kind == REDIRECT_CMD_STOP)
 			fprintf(r->text, "drain stopped\n");
 		else
-			fprintf(r->text, "draining to %s at %u/s, %" PRIu64 " SA(s) to move\n", c->to,
-			        c->rate, left);
+			fprintf(r->text, "draining to %s at %u/s, %" PRIu64 " SA(s) to move\n",
+			        c->to, c->rate, left);
 		return CTL_OK;
 	}
 	put_bool(r->json, "draining", c->kind == REDIRECT_CMD_DRAIN);
@@ -714,8 +731,7 @@ static enum ctl_err redirect_drain(struct ctlcmd_host *h, const struct redirect_
 
 /* "redirect ..." (rikectl(8)); rikectl checks the syntax too, so a usage
  * error normally never gets here. */
-static enum ctl_err cmd_redirect(struct ctlcmd_host *h, int argc, char **argv,
-                                 struct ctl_reply *r)
+static enum ctl_err cmd_redirect(struct ctlcmd_host *h, int argc, char **argv, struct ctl_reply *r)
 {
 	struct redirect_cmd c;
 	char why[160];
@@ -750,8 +766,8 @@ static void text_tree(FILE *f, struct json_object *o, int depth)
 			fprintf(f, "%*s}\n", depth * 2, "");
 		} else {
 			fprintf(f, "%*s%s = %s\n", depth * 2, "", k,
-			        json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED |
-			                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+			        json_object_to_json_string_ext(
+			            v, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
 	}
 }
@@ -761,7 +777,8 @@ static enum ctl_err cmd_config(struct ctlcmd_host *h, int argc, char **argv, str
 	struct json_object *o = cfg_to_json(*h->cfg), *conns = jget(o, "connections");
 
 	if (r->json) {
-		json_object_object_foreach(o, k, v) json_object_object_add(r->json, k, json_object_get(v));
+		json_object_object_foreach(o, k, v)
+		    json_object_object_add(r->json, k, json_object_get(v));
 		json_object_put(o);
 		return CTL_OK;
 	}
@@ -803,8 +820,8 @@ enum ctl_err ctlcmd_run(void *ctx, int argc, char **argv, struct ctl_reply *r)
 		if (strcmp(argv[0], cmds[i].name))
 			continue;
 		if (argc - 1 < cmds[i].min_args || argc - 1 > cmds[i].max_args) {
-			fprintf(r->text, "usage: %s%s%s\n", cmds[i].name, cmds[i].usage[0] ? " " : "",
-			        cmds[i].usage);
+			fprintf(r->text, "usage: %s%s%s\n", cmds[i].name,
+			        cmds[i].usage[0] ? " " : "", cmds[i].usage);
 			return CTL_E_USAGE;
 		}
 		return cmds[i].fn(h, argc, argv, r);

@@ -42,8 +42,7 @@ enum ctl_err ctlcmd_run(void *ctx, int argc, char **argv, struct ctl_reply *r);
  *     "added": [NAME...], "removed": [NAME...],
  *     "changed": [{"name": NAME, "action": "replace" | "in-place"}...]
  */
-void ctlcmd_reload_plan(const struct cfg *old_cfg, const struct cfg *n,
-                        struct json_object *report);
+void ctlcmd_reload_plan(const struct cfg *old_cfg, const struct cfg *n, struct json_object *report);
 /* After ike_reload(n): replace the SAs of the connections the plan says
  * (ike_replace: deleted towards the peer, re-initiated per start action). */
 void ctlcmd_reload_apply(struct ike *ike, struct json_object *report);
