@@ -669,7 +669,7 @@ static enum ctl_err cmd_qcd(struct ctlcmd_host *h, int argc, char **argv, struct
 static enum ctl_err redirect_bad_gw(const char *gw, struct ctl_reply *r)
 {
 	fprintf(r->text, "bad gateway '%s': not an IPv4 or IPv6 address or an FQDN\n", gw);
-	return CTL_E_USAGE;
+	return CTL_E_FAILED;
 }
 
 /* RFC 5685 5: gateway-initiated redirect of the selected established SAs. */

@@ -232,6 +232,18 @@ want 0 "'three' established" "up"
 ctl ra down three --timeout 0
 want 0 "'three' closing" "down --timeout 0 does not wait"
 
+rk_log "---- bash completion"
+# shellcheck source=../../tools/rikectl.bash-completion
+source "$(dirname "${BASH_SOURCE[0]}")/../../tools/rikectl.bash-completion"
+COMP_WORDS=(rikectl -s "$(rk_dir ra)/run/riked.sock" up "")
+COMP_CWORD=4
+PATH="$(rk_bin_dir):$PATH" _rikectl
+[[ " ${COMPREPLY[*]} " == *" one "*" three "*" idle "* ]] || rk_fail "completion of up: ${COMPREPLY[*]}"
+COMP_WORDS=(rikectl li)
+COMP_CWORD=1
+_rikectl
+[[ ${COMPREPLY[*]} == "list-conns list-sas" ]] || rk_fail "completion of li: ${COMPREPLY[*]}"
+
 rk_log "---- client errors"
 RC=0
 OUT=$("$RIKECTL" -s "$RK_RUN/none.sock" status --json 2>/dev/null) || RC=$?
