@@ -129,7 +129,8 @@ static void ob(struct out *o, const char *key, const char *label)
 		push(o, key, json_object_new_object());
 		return;
 	}
-	fprintf(o->f, "\n%*s%s", o->indent * 2, "", label);
+	fprintf(o->f, "\n%*s", o->indent * 2, "");
+	text_value(o->f, label, strlen(label)); /* "Ni, Nr" is one quoted word */
 }
 
 static void oe(struct out *o)
