@@ -326,12 +326,11 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}
 	/* The connection's last error (rikectl list-conns): an attempt of ours
-	 * that failed, or an SA that died, unless the operator or a reload
-	 * took it down. A responder's SA names its connection only once
-	 * authenticated. */
-	if (sa->conn_name[0] && !sa->no_restart &&
-	    (sa->state == IKE_S_ESTABLISHED ||
-	     (sa->initiator && sa->state != IKE_S_REKEYED && sa->state != IKE_S_DELETING)))
+	 * that failed before it was established, unless the operator or a
+	 * reload stopped it (a dead peer: ike_peer_gone). */
+	if (sa->conn_name[0] && sa->initiator && !sa->no_restart &&
+	    sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
+	    sa->state != IKE_S_DELETING)
 		ike_conn_error_set(ike, sa->conn_name, why);
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, sa_spi64(sa_our_spi(sa)), sa);
