@@ -238,7 +238,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../tools/rikectl.bash-completion"
 COMP_WORDS=(rikectl -s "$(rk_dir ra)/run/riked.sock" up "")
 COMP_CWORD=4
 PATH="$(rk_bin_dir):$PATH" _rikectl
-[[ " ${COMPREPLY[*]} " == *" one "*" three "*" idle "* ]] || rk_fail "completion of up: ${COMPREPLY[*]}"
+for c in one three idle; do
+	[[ " ${COMPREPLY[*]} " == *" $c "* ]] || rk_fail "completion of up lacks $c: ${COMPREPLY[*]}"
+done
 COMP_WORDS=(rikectl li)
 COMP_CWORD=1
 _rikectl
