@@ -198,7 +198,7 @@ half_open() {
 	local out
 	case $KIND in
 	rike)
-		out=$(rk_ctl "r$GW" status --json 2>/dev/null) || {
+		out=$(rk_status_json "r$GW" 2>/dev/null) || {
 			echo "? ?"
 			return
 		}
@@ -393,7 +393,7 @@ measure() {
 	if [[ $KIND == rike ]]; then
 		# riked's own counters: cookies_sent, and half_open_expired and
 		# half_open_evicted where riked has them.
-		rkstats=" $(rk_ctl "r$GW" status --json 2>/dev/null | python3 -c 'import json, sys
+		rkstats=" $(rk_status_json "r$GW" 2>/dev/null | python3 -c 'import json, sys
 st = json.load(sys.stdin)["stats"]
 print(" ".join("%s=%s" % (k, st[k]) for k in
                ("cookies_sent", "cookies_invalid", "half_open_expired", "half_open_evicted") if k in st))' \

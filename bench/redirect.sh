@@ -128,7 +128,7 @@ pid_rss_kb() {
 
 # sa_count NAME [STATE]: IKE SAs on riked NAME (status --json)
 sa_count() {
-	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+	rk_status_json "$1" 2>/dev/null | python3 -c 'import json, sys
 d = json.load(sys.stdin)
 print(sum(1 for s in d["sas"] if len(sys.argv) < 2 or s["state"] == sys.argv[1]))' "${@:2}" 2>/dev/null ||
 		echo -1
@@ -245,7 +245,7 @@ $(sw_quiet)"
 	rk_kill_labels "ping:$kind$run"
 	# moved? (else the gap would measure nothing)
 	if ((rkcl)); then
-		[[ $(rk_ctl "$cl" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sas"][0]["remote"])') == 10.88.2.2* ]] ||
+		[[ $(rk_status_json "$cl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sas"][0]["remote"])') == 10.88.2.2* ]] ||
 			rk_fail "rike $run: client did not move to gw2"
 	else
 		[[ $(sw_sa_remote "$cl" rd) == 10.88.2.2 ]] || rk_fail "$kind $run: charon did not move to gw2"
@@ -442,7 +442,7 @@ section_flood() {
 	[[ $(field "$a" bad_nonce) == 0 && $(field "$b" bad_nonce) == 0 ]] ||
 		rk_fail "riked's REDIRECT carried wrong nonce data"
 	(($(field "$a" redirect) > 0)) || rk_fail "riked answered no IKE_SA_INIT with REDIRECT"
-	stats=$(rk_ctl gwf status --json | python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]
+	stats=$(rk_status_json gwf | python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]
 print("half_open %s cookies_sent %s redirects_sent_init %s sa_established %s" % (s.get("half_open"),
       s.get("cookies_sent"), s.get("redirects_sent_init"), s.get("sa_established")))')
 	rk_log "gateway stats after the floods: $stats"

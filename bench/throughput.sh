@@ -153,8 +153,8 @@ SW_QUIET='filelog { charon { default = 0 } }'
 # rk_up NAME T: T Child SAs installed
 rk_up() {
 	local out
-	out=$(timeout 5 "$RIKECTL" -s "$(rk_dir "$1")/run/riked.sock" status 2>/dev/null) || return 1
-	(($(grep -c 'child reqid' <<<"$out") >= $2))
+	out=$(timeout 5 "$RIKECTL" -s "$(rk_dir "$1")/run/riked.sock" list-sas 2>/dev/null) || return 1
+	(($(grep -c "reqid [0-9]*, INSTALLED" <<<"$out") >= $2))
 }
 
 # topo: fresh namespaces aN and bN joined by a veth, inner /32s 10.10.{1,2}.{1,2} on lo.

@@ -41,10 +41,10 @@ ns_addr b lo 10.10.2.1/32
 rk_start b b "$(conf b 10.99.0.2 10.99.0.1 10.10.2.0/24 10.10.1.0/24 gw-b.example gw-a.example wait)"
 rk_start a a "$(conf a 10.99.0.1 10.99.0.2 10.10.1.0/24 10.10.2.0/24 gw-a.example gw-b.example start)"
 ctl() { "$RIKE_BIN/rikectl" -s "$RK_RUN/rk-$1/run/riked.sock" "${@:2}"; }
-up() { ctl a status 2>/dev/null | grep -q 'ESTABLISHED' && ctl a status | grep -q 'child reqid'; }
+up() { [[ $(ctl a list-conns demo --json 2>/dev/null) == *'"state":"established"'* ]]; }
 wait_until 15 up || rk_fail "the tunnel did not come up (logs above)"
 rk_log "tunnel up:"
-ctl a status
+ctl a list-sas
 tshark_start a to_b "$RK_RUN/outer.pcap"
 rk_log "ping 10.10.2.1 from 10.10.1.1 through the tunnel:"
 ns_exec a ping -c 5 -i 0.2 -W 2 -I 10.10.1.1 10.10.2.1
@@ -53,8 +53,8 @@ clear=$(tshark_count "$RK_RUN/outer.pcap" icmp)
 esp=$(tshark_count "$RK_RUN/outer.pcap" "udp.port == 4500 && !isakmp")
 rk_log "on the outer link: $esp ESP-in-UDP frames, $clear clear ICMP frames"
 [ "$clear" -eq 0 ] || rk_fail "inner traffic visible on the outer link"
-rk_log "counters after the ping (rikectl status --json, child SA of a):"
-ctl a status --json | python3 -c 'import json,sys; d=json.load(sys.stdin)
+rk_log "counters after the ping (rikectl list-sas --json, child SA of a):"
+ctl a list-sas --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["result"]
 for s in d["sas"]:
     for c in s["children"]:
         print("  %s #%d child %s/%s: %d packets / %d bytes out, %d packets / %d bytes in" % (s["conn"], s["serial"], c["spi_in"], c["spi_out"], c["packets_out"], c["bytes_out"], c["packets_in"], c["bytes_in"]))'

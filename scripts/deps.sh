@@ -2,7 +2,7 @@
 # Install the Debian packages rike builds, tests and demos with. Idempotent.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libssl-dev libevent-dev libconfig-dev libsqlite3-dev libmnl-dev libpcap-dev libcmocka-dev libc-ares-dev libmicrohttpd-dev libsystemd-dev
+      libssl-dev libevent-dev libconfig-dev libsqlite3-dev libmnl-dev libpcap-dev libcmocka-dev libc-ares-dev libmicrohttpd-dev libsystemd-dev libjson-c-dev
       iproute2 nftables iputils-ping tshark procps psmisc iperf3 python3
       strongswan-charon strongswan-swanctl libcharon-extra-plugins
       libstrongswan-extra-plugins libstrongswan-standard-plugins)

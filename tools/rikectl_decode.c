@@ -16,6 +16,7 @@
  * seed the fuzz targets (tests/fuzz/README.md).
  */
 #include <arpa/inet.h>
+#include <json-c/json.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@
 #include <pcap/pcap.h>
 
 #include "rikectl.h"
-#include "util/json.h"
 #include "util/keytable.h"
 #include "util/pcapread.h"
 #include "wire/ikev2.h"
@@ -38,36 +38,111 @@
 
 /* ---- emitter: one walk, text tree or JSON ---- */
 
+#define OUT_MAX_DEPTH 32
+
+/*
+ * JSON: each frame is built as a json-c tree (stack[0] its object) and
+ * written out when it is complete, so memory stays bounded by one frame;
+ * the frames are the elements of one top-level array. Text: one line per
+ * object, "key=value" pairs, values quoted when they are not a plain word
+ * (text_value).
+ */
 struct out {
 	bool json;
-	struct json j;
+	struct json_object *stack[OUT_MAX_DEPTH];
+	int depth;
+	unsigned nframes;
 	FILE *f;
 	int indent;
 };
+
+/* Adds v to the innermost open object (under key) or array. */
+static void put(struct out *o, const char *key, struct json_object *v)
+{
+	struct json_object *top = o->depth ? o->stack[o->depth - 1] : NULL;
+
+	if (top && json_object_is_type(top, json_type_array))
+		json_object_array_add(top, v);
+	else if (top)
+		json_object_object_add(top, key, v);
+	else
+		json_object_put(v);
+}
+
+static void push(struct out *o, const char *key, struct json_object *v)
+{
+	if (o->depth == OUT_MAX_DEPTH) { /* deeper than any message nests */
+		json_object_put(v);
+		return;
+	}
+	if (o->depth)
+		put(o, key, json_object_get(v));
+	o->stack[o->depth++] = v;
+}
+
+static void pop(struct out *o)
+{
+	struct json_object *v;
+
+	if (o->depth == 0)
+		return;
+	v = o->stack[--o->depth];
+	if (o->depth == 0) { /* a whole frame */
+		fprintf(o->f, "%s\n%s", o->nframes++ ? "," : "[",
+		        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+		                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(v);
+}
+
+/* Text values: a word of printable characters other than '"', '\\' and
+ * '=' stands as it is; anything else is double-quoted, with '"' and '\\'
+ * escaped by a backslash and other octets as \xNN (rikectl(8), "decode"). */
+static void text_value(FILE *f, const char *v, size_t n)
+{
+	bool plain = n > 0;
+
+	for (size_t i = 0; i < n && plain; i++)
+		plain = v[i] > 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\' && v[i] != '=';
+	if (plain) {
+		fwrite(v, 1, n, f);
+		return;
+	}
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
 
 /* Begin an object; key names it inside an object, label starts its text line. */
 static void ob(struct out *o, const char *key, const char *label)
 {
 	if (o->json) {
-		if (key)
-			json_key(&o->j, key);
-		json_obj_begin(&o->j);
+		push(o, key, json_object_new_object());
 		return;
 	}
-	fprintf(o->f, "\n%*s%s", o->indent * 2, "", label);
+	fprintf(o->f, "\n%*s", o->indent * 2, "");
+	text_value(o->f, label, strlen(label)); /* "Ni, Nr" is one quoted word */
 }
 
 static void oe(struct out *o)
 {
 	if (o->json)
-		json_obj_end(&o->j);
+		pop(o);
 }
 
 static void ab(struct out *o, const char *key)
 {
 	if (o->json) {
-		json_key(&o->j, key);
-		json_arr_begin(&o->j);
+		push(o, key, json_object_new_array());
 		return;
 	}
 	o->indent++;
@@ -76,58 +151,63 @@ static void ab(struct out *o, const char *key)
 static void ae(struct out *o)
 {
 	if (o->json)
-		json_arr_end(&o->j);
+		pop(o);
 	else
 		o->indent--;
 }
 
 static void ks(struct out *o, const char *key, const char *v)
 {
-	if (o->json)
-		json_kv_str(&o->j, key, v);
-	else
-		fprintf(o->f, " %s=%s", key, v ? v : "?");
+	if (!v)
+		v = "?";
+	if (o->json) {
+		put(o, key, json_object_new_string(v));
+		return;
+	}
+	fprintf(o->f, " %s=", key);
+	text_value(o->f, v, strlen(v));
 }
 
 static void ku(struct out *o, const char *key, uint64_t v)
 {
 	if (o->json)
-		json_kv_uint(&o->j, key, v);
+		put(o, key, json_object_new_uint64(v));
 	else
 		fprintf(o->f, " %s=%llu", key, (unsigned long long)v);
 }
 
 static void kx(struct out *o, const char *key, const uint8_t *p, size_t n)
 {
-	if (o->json) {
-		json_kv_hex(&o->j, key, p, n);
-		return;
-	}
-	fprintf(o->f, " %s=", key);
-	for (size_t i = 0; i < n; i++)
-		fprintf(o->f, "%02x", p[i]);
+	char *h = malloc(2 * n + 1);
+
+	for (size_t i = 0; h && i < n; i++)
+		snprintf(h + 2 * i, 3, "%02x", p[i]);
+	if (h)
+		h[2 * n] = '\0';
+	if (o->json)
+		put(o, key, json_object_new_string(h ? h : "?"));
+	else
+		fprintf(o->f, " %s=%s", key, h && n ? h : "\"\"");
+	free(h);
 }
 
 static void kb(struct out *o, const char *key, bool v)
 {
 	if (o->json)
-		json_kv_bool(&o->j, key, v);
+		put(o, key, json_object_new_boolean(v));
 	else if (v)
 		fprintf(o->f, " %s", key);
 }
 
-/* A string of n octets (printable ones as is, others escaped in JSON). */
+/* A string of n octets (JSON escapes what it must; text as text_value). */
 static void ktext(struct out *o, const char *key, const uint8_t *p, size_t n)
 {
 	if (o->json) {
-		json_key(&o->j, key);
-		json_strn(&o->j, (const char *)p, n);
+		put(o, key, json_object_new_string_len((const char *)p, (int)n));
 		return;
 	}
-	fprintf(o->f, " %s=\"", key);
-	for (size_t i = 0; i < n; i++)
-		fputc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?', o->f);
-	fputc('"', o->f);
+	fprintf(o->f, " %s=", key);
+	text_value(o->f, (const char *)p, n);
 }
 
 /* Type and its registered name. */
@@ -544,11 +624,11 @@ static void put_hdr(struct out *o, const struct wire_hdr *h)
 	ab(o, "flags");
 	if (o->json) {
 		if (h->flags & IKEV2_FLAG_INITIATOR)
-			json_str(&o->j, "I");
+			put(o, NULL, json_object_new_string("I"));
 		if (h->flags & IKEV2_FLAG_RESPONSE)
-			json_str(&o->j, "R");
+			put(o, NULL, json_object_new_string("R"));
 		if (h->flags & IKEV2_FLAG_VERSION)
-			json_str(&o->j, "V");
+			put(o, NULL, json_object_new_string("V"));
 	} else {
 		fprintf(o->f, " flags=%s%s%s", h->flags & IKEV2_FLAG_INITIATOR ? "I" : "-",
 		        h->flags & IKEV2_FLAG_RESPONSE ? "R" : "-",
@@ -765,17 +845,14 @@ int rikectl_decode(int argc, char **argv)
 		goto out;
 	c.o.json = json;
 	c.o.f = stdout;
-	json_init(&c.o.j, stdout);
-	if (json)
-		json_arr_begin(&c.o.j);
 	if (pcapread_udp(file, on_datagram, &c, errbuf) < 0) {
 		if (json)
-			json_arr_end(&c.o.j);
+			printf("%s]\n", c.o.nframes ? "\n" : "[");
 		fprintf(stderr, "rikectl: %s\n", errbuf);
 		goto out;
 	}
 	if (json)
-		json_arr_end(&c.o.j);
+		printf("%s]\n", c.o.nframes ? "\n" : "[");
 	summary(&c);
 	rc = 0;
 out:

@@ -198,5 +198,9 @@ void crypto_wipe(void *p, size_t len);
 /* SHA-256 for digests of stored tokens, NAT detection uses SHA-1. */
 int crypto_sha1(const struct crypto_chunk *in, size_t nin, uint8_t out[20]) WUR;
 int crypto_sha256(const struct crypto_chunk *in, size_t nin, uint8_t out[32]) WUR;
+/* Hex digits (pairs, either case, no prefix or separators) into at most
+ * cap octets; *len octets written. An empty string gives 0 octets.
+ * -1 on an odd length, a non-hex character or more than cap octets. */
+int crypto_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len) WUR;
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * Small primitives the rest of rike needs without touching libcrypto:
  * constant-time comparison (for ICVs, cookies and QCD tokens), wiping
- * secrets, and SHA-1 (NAT detection, RFC 7296 2.23) / SHA-256 digests.
+ * secrets, SHA-1 (NAT detection, RFC 7296 2.23) / SHA-256 digests, and
+ * hex decoding (PSKs, key IDs, key tables) through OpenSSL's parser.
  */
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <string.h>
 
 #include "crypto/crypto.h"
 
@@ -50,4 +53,20 @@ int crypto_sha1(const struct crypto_chunk *in, size_t nin, uint8_t out[20])
 int crypto_sha256(const struct crypto_chunk *in, size_t nin, uint8_t out[32])
 {
 	return digest("SHA2-256", in, nin, out, 32);
+}
+
+int crypto_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = 0;
+
+	*len = 0;
+	if (strlen(s) % 2)
+		return -1;
+	/* sep '\0': no separators, only pairs of hex digits. */
+	if (OPENSSL_hexstr2buf_ex(out, cap, &n, s, '\0') != 1) {
+		ERR_clear_error(); /* odd length, bad digit or too long: not ours to keep */
+		return -1;
+	}
+	*len = n;
+	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "wire/ikev2.h"
 
 /* Loader state: where errors go and the file name for them. */
@@ -156,6 +158,108 @@ static int get_double(struct ld *c, const config_setting_t *g, const char *key, 
 	return 0;
 }
 
+/* "4h", "30s", "500ms", "2d", "1h30m": numbers each followed by a unit
+ * (ms, s, m, h, d), in milliseconds; at most a year. */
+int cfg_duration_parse(const char *str, uint64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	const uint64_t cap = 366ull * 86400000;
+	uint64_t total = 0;
+	const char *p = str;
+
+	if (!*p)
+		return -1;
+	while (*p) {
+		uint64_t v = 0;
+		size_t u, digits = 0;
+
+		for (; *p >= '0' && *p <= '9' && digits < 12; p++, digits++)
+			v = v * 10 + (uint64_t)(*p - '0');
+		if (!digits || (*p >= '0' && *p <= '9'))
+			return -1;
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			size_t n = strlen(units[u].unit);
+
+			/* "m" must not take the "m" of "ms" */
+			if (!strncmp(p, units[u].unit, n) && !(u == 2 && p[1] == 's'))
+				break;
+		}
+		if (u == sizeof(units) / sizeof(units[0]))
+			return -1;
+		p += strlen(units[u].unit);
+		total += v * units[u].ms;
+		if (total > cap)
+			return -1;
+	}
+	*ms = total;
+	return 0;
+}
+
+/* A duration in milliseconds: a string with units (cfg_duration_parse), or
+ * a plain number in `plain_ms` milliseconds (the setting's old unit). */
+static int get_duration_ms(struct ld *c, const config_setting_t *g, const char *key,
+                           uint64_t plain_ms, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+{
+	const config_setting_t *s = member(g, key);
+	uint64_t v;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if (cfg_duration_parse(config_setting_get_string(s), &v) < 0)
+			return fail(c, s,
+			            "'%s' = \"%s\" is not a duration (a number and a unit: ms, s, "
+			            "m, h, d; e.g. \"30s\", \"4h\", \"1h30m\")",
+			            key, config_setting_get_string(s));
+	} else if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	           config_setting_type(s) == CONFIG_TYPE_INT64) {
+		long long n = config_setting_get_int64(s);
+
+		if (n < 0 || (uint64_t)n > UINT64_MAX / 1000 / plain_ms)
+			return fail(c, s, "'%s' = %lld is out of range", key, n);
+		v = (uint64_t)n * plain_ms;
+	} else if (config_setting_type(s) == CONFIG_TYPE_FLOAT && plain_ms == 1000) {
+		double d = config_setting_get_float(s);
+
+		if (!(d >= 0 && d <= 366.0 * 86400))
+			return fail(c, s, "'%s' = %g is out of range", key, d);
+		v = (uint64_t)(d * 1000 + 0.5);
+	} else {
+		return fail(c, s, "'%s' must be a duration (a number of seconds, or e.g. \"30s\")",
+		            key);
+	}
+	if ((v < min_ms || v > max_ms) && config_setting_type(s) != CONFIG_TYPE_STRING &&
+	    config_setting_type(s) != CONFIG_TYPE_FLOAT)
+		return fail(c, s, "'%s' = %lld is out of range %llu..%llu", key,
+		            config_setting_get_int64(s), (unsigned long long)(min_ms / plain_ms),
+		            (unsigned long long)(max_ms / plain_ms));
+	if (v < min_ms || v > max_ms)
+		return fail(c, s, "'%s' = %s is out of range %gs..%gs", key,
+		            config_setting_type(s) == CONFIG_TYPE_STRING
+		                ? config_setting_get_string(s)
+		                : "the value",
+		            (double)min_ms / 1000, (double)max_ms / 1000);
+	*out = v;
+	return 0;
+}
+
+/* A duration setting kept in whole seconds (lifetimes, intervals, timeouts). */
+static int get_secs(struct ld *c, const config_setting_t *g, const char *key, uint32_t min,
+                    uint32_t max, uint32_t *out)
+{
+	uint64_t ms = (uint64_t)*out * 1000;
+
+	if (get_duration_ms(c, g, key, 1000, (uint64_t)min * 1000, (uint64_t)max * 1000, &ms) < 0)
+		return -1;
+	if (ms % 1000)
+		return fail(c, member(g, key), "'%s' must be whole seconds", key);
+	*out = (uint32_t)(ms / 1000);
+	return 0;
+}
+
 /* A string that must be one of `names`; stores its index. */
 static int get_enum(struct ld *c, const config_setting_t *g, const char *key,
                     const char *const *names, int *out)
@@ -262,23 +366,10 @@ static bool fqdn_valid(const char *s)
 	return conf_fqdn_valid(s);
 }
 
+/* Non-empty hex (RFC 7296 3.5 KEY_ID, PSKs given as 0xHEX). */
 static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
 {
-	size_t len = strlen(s);
-
-	if (len == 0 || len % 2 || len / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*n = len / 2;
-	return 0;
+	return s[0] ? crypto_hex_decode(s, out, cap, n) : -1;
 }
 
 static int id_set(struct cfg_id *id, uint8_t type, const void *data, size_t len)
@@ -503,35 +594,7 @@ int cfg_ts_parse(const char *s, struct cfg_ts *ts, char *err, size_t errlen)
 
 void cfg_ts_format(const struct cfg_ts *ts, char *buf, size_t len)
 {
-	int af = ts->type == IKEV2_TS_IPV4_ADDR_RANGE ? AF_INET : AF_INET6;
-	size_t alen = af == AF_INET ? 4 : 16, plen = 0, off;
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-	bool prefix = true;
-
-	inet_ntop(af, ts->start, a, sizeof(a));
-	inet_ntop(af, ts->end, b, sizeof(b));
-	/* A prefix if end = start with a run of trailing bits set. */
-	while (plen < alen * 8 &&
-	       !((ts->start[plen / 8] ^ ts->end[plen / 8]) & (0x80 >> (plen % 8))))
-		plen++;
-	for (size_t bit = plen; bit < alen * 8; bit++)
-		if ((ts->start[bit / 8] & (0x80 >> (bit % 8))) ||
-		    !(ts->end[bit / 8] & (0x80 >> (bit % 8))))
-			prefix = false;
-	if (prefix)
-		snprintf(buf, len, "%s/%zu", a, plen);
-	else
-		snprintf(buf, len, "%s-%s", a, b);
-	off = strlen(buf);
-	if (ts->ip_proto == 0 || off >= len)
-		return;
-	if (ts->start_port == 0 && ts->end_port == 65535)
-		snprintf(buf + off, len - off, "[%u]", ts->ip_proto);
-	else if (ts->start_port == ts->end_port)
-		snprintf(buf + off, len - off, "[%u/%u]", ts->ip_proto, ts->start_port);
-	else
-		snprintf(buf + off, len - off, "[%u/%u-%u]", ts->ip_proto, ts->start_port,
-		         ts->end_port);
+	conf_ts_format(ts, buf, len);
 }
 
 /* RFC 8247 2.1-2.4 and RFC 8031 for IKE: AEAD first (AES-GCM-16 and
@@ -660,7 +723,7 @@ static int globals_qcd(struct ld *c, const config_setting_t *g, struct cfg *cfg)
 		return 0;
 	if (check_keys(c, q, qcd_keys, "riked.qcd") < 0 ||
 	    get_bool(c, q, "enabled", &cfg->qcd_enabled) < 0 ||
-	    get_u32(c, q, "rollover_interval", 0, 365u * 86400, &cfg->qcd_rollover_interval) < 0)
+	    get_secs(c, q, "rollover_interval", 0, 365u * 86400, &cfg->qcd_rollover_interval) < 0)
 		return -1;
 	return 0;
 }
@@ -675,7 +738,7 @@ static int globals_attack(struct ld *c, const config_setting_t *g, struct cfg *c
 	if (!a)
 		return 0;
 	if (check_keys(c, a, attack_keys, "riked.under_attack") < 0 ||
-	    get_u32(c, a, "half_open_timeout", 2, 3600, &cfg->attack_half_open_timeout) < 0 ||
+	    get_secs(c, a, "half_open_timeout", 2, 3600, &cfg->attack_half_open_timeout) < 0 ||
 	    get_u32(c, a, "dh_per_second", 0, 1000000, &cfg->dh_per_second) < 0)
 		return -1;
 	return 0;
@@ -713,8 +776,8 @@ static int globals_authfail(struct ld *c, const config_setting_t *g, struct cfg 
 		return 0;
 	if (check_keys(c, a, authfail_keys, "riked.auth_failures") < 0 ||
 	    get_u32(c, a, "max", 0, 1000, &cfg->auth_fail_max) < 0 ||
-	    get_u32(c, a, "window", 1, 86400, &cfg->auth_fail_window) < 0 ||
-	    get_u32(c, a, "block", 1, 86400, &cfg->auth_fail_block) < 0)
+	    get_secs(c, a, "window", 1, 86400, &cfg->auth_fail_window) < 0 ||
+	    get_secs(c, a, "block", 1, 86400, &cfg->auth_fail_block) < 0)
 		return -1;
 	return 0;
 }
@@ -820,7 +883,7 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "natt_port", 1, 65535, &natt) < 0 ||
 	     get_u32(c, g, "half_open_cookie_threshold", 0, 1000000,
 	             &cfg->half_open_cookie_threshold) < 0 ||
-	     get_u32(c, g, "half_open_timeout", 1, 3600, &cfg->half_open_timeout) < 0 ||
+	     get_secs(c, g, "half_open_timeout", 1, 3600, &cfg->half_open_timeout) < 0 ||
 	     get_u32(c, g, "half_open_max", 1, 10000000, &cfg->half_open_max) < 0 ||
 	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
@@ -1139,12 +1202,12 @@ static int conn_times(struct ld *c, const config_setting_t *g, struct cfg_conn *
 {
 	uint64_t worst;
 
-	if (get_u32(c, g, "ike_lifetime", 60, 30u * 86400, &cc->ike_lifetime) < 0 ||
-	    get_u32(c, g, "child_lifetime", 60, 30u * 86400, &cc->child_lifetime) < 0 ||
-	    get_u32(c, g, "rekey_margin", 1, 30u * 86400, &cc->rekey_margin) < 0 ||
+	if (get_secs(c, g, "ike_lifetime", 60, 30u * 86400, &cc->ike_lifetime) < 0 ||
+	    get_secs(c, g, "child_lifetime", 60, 30u * 86400, &cc->child_lifetime) < 0 ||
+	    get_secs(c, g, "rekey_margin", 1, 30u * 86400, &cc->rekey_margin) < 0 ||
 	    get_u32(c, g, "rekey_fuzz", 0, 200, &cc->rekey_fuzz) < 0 ||
 	    get_u64(c, g, "child_life_bytes", 0, UINT64_MAX >> 1, &cc->child_life_bytes) < 0 ||
-	    get_u32(c, g, "dpd_interval", 0, 86400, &cc->dpd_interval) < 0)
+	    get_secs(c, g, "dpd_interval", 0, 86400, &cc->dpd_interval) < 0)
 		return -1;
 	worst = (uint64_t)cc->rekey_margin * (100 + cc->rekey_fuzz) / 100;
 	if (worst >= cc->child_lifetime)
@@ -1162,6 +1225,17 @@ static int conn_times(struct ld *c, const config_setting_t *g, struct cfg_conn *
 	return 0;
 }
 
+/* retransmit.timeout: seconds as a number (0.5), or a duration ("500ms"). */
+static int get_retransmit_timeout(struct ld *c, const config_setting_t *r, double *out)
+{
+	uint64_t ms = (uint64_t)(*out * 1000 + 0.5);
+
+	if (get_duration_ms(c, r, "timeout", 1000, 50, 60000, &ms) < 0)
+		return -1;
+	*out = (double)ms / 1000;
+	return 0;
+}
+
 static int conn_retransmit(struct ld *c, const config_setting_t *g, struct cfg_conn *cc)
 {
 	const config_setting_t *r;
@@ -1171,7 +1245,7 @@ static int conn_retransmit(struct ld *c, const config_setting_t *g, struct cfg_c
 	if (!r)
 		return 0;
 	if (check_keys(c, r, retransmit_keys, "retransmit") < 0 ||
-	    get_double(c, r, "timeout", 0.05, 60, &cc->retransmit.timeout) < 0 ||
+	    get_retransmit_timeout(c, r, &cc->retransmit.timeout) < 0 ||
 	    get_double(c, r, "base", 1.0, 4.0, &cc->retransmit.base) < 0 ||
 	    get_u32(c, r, "tries", 1, 20, &cc->retransmit.tries) < 0)
 		return -1;
@@ -1274,8 +1348,8 @@ static int conn_redirect(struct ld *c, const config_setting_t *g, struct cfg_con
 	if (check_keys(c, r, redirect_keys, "redirect") < 0 ||
 	    get_bool(c, r, "accept", &rd->accept) < 0 ||
 	    get_u32(c, r, "max", 1, 100, &rd->max) < 0 ||
-	    get_u32(c, r, "period", 1, 86400, &rd->period) < 0 ||
-	    get_u32(c, r, "grace", 0, 3600, &rd->grace) < 0 ||
+	    get_secs(c, r, "period", 1, 86400, &rd->period) < 0 ||
+	    get_secs(c, r, "grace", 0, 3600, &rd->grace) < 0 ||
 	    /* RFC 5685 9.2: a new gateway is an IPv4 or IPv6 address or an FQDN. */
 	    redirect_list(c, r, "to", rd->to, &rd->n_to, gw_valid, "an address or FQDN") < 0 ||
 	    redirect_list(c, r, "allow", rd->allow, &rd->n_allow, conf_allow_valid,
@@ -1642,4 +1716,169 @@ const char *cfg_mode_name(enum cfg_mode m)
 const char *cfg_start_name(enum cfg_start s)
 {
 	return s == CFG_START_WAIT ? "wait" : s == CFG_START_TRAP ? "trap" : "start";
+}
+
+/* Settings that a running SA picks up from its connection when next used
+ * (lifetimes at the next rekey, DPD at the next check, retransmission at
+ * the next send, keep_up and start at the next decision); any other change
+ * needs a new SA. */
+bool cfg_conn_in_place(const struct cfg_conn *a, const struct cfg_conn *b)
+{
+	struct cfg_conn t = *b; /* a shallow copy: only compared, never freed */
+
+	t.ike_lifetime = a->ike_lifetime;
+	t.child_lifetime = a->child_lifetime;
+	t.rekey_margin = a->rekey_margin;
+	t.rekey_fuzz = a->rekey_fuzz;
+	t.child_life_bytes = a->child_life_bytes;
+	t.dpd_interval = a->dpd_interval;
+	t.retransmit = a->retransmit;
+	t.keep_up = a->keep_up;
+	t.start = a->start;
+	return cfg_conn_equal(a, &t);
+}
+
+void cfg_summary(const struct cfg *cfg, char *buf, size_t len)
+{
+	size_t start = 0, wait = 0, qcd = 0, mobike = 0, redirect = 0, frag = 0;
+
+	for (size_t i = 0; i < cfg->nconns; i++) {
+		const struct cfg_conn *c = &cfg->conns[i];
+
+		start += c->start == CFG_START_START;
+		wait += c->start != CFG_START_START;
+		qcd += c->qcd && cfg->qcd_enabled;
+		mobike += c->mobike;
+		redirect += c->redirect.accept || c->redirect.n_to || c->redirect.n_by_id;
+		frag += c->fragmentation;
+	}
+	snprintf(buf, len,
+	         "%s: %zu connection(s) (%zu start, %zu wait); dataplane %s; extensions: qcd %zu, "
+	         "mobike %zu, redirect %zu, fragmentation %zu; puzzles %s",
+	         cfg->path ? cfg->path : "configuration", cfg->nconns, start, wait,
+	         cfg->dataplane == CFG_DP_XFRM ? "xfrm" : "userspace", qcd, mobike, redirect, frag,
+	         cfg->puzzles ? "on" : "off");
+}
+
+/* ---- the configuration as loaded, for rikectl config (secrets masked) ---- */
+
+static void js_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+static void js_u64(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void js_bool(struct json_object *o, const char *k, bool v)
+{
+	json_object_object_add(o, k, json_object_new_boolean(v));
+}
+
+static struct json_object *js_ts(const struct cfg_ts *ts, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[128];
+
+	for (size_t i = 0; i < n; i++) {
+		cfg_ts_format(&ts[i], buf, sizeof(buf));
+		json_object_array_add(a, json_object_new_string(buf));
+	}
+	return a;
+}
+
+static struct json_object *js_props(const struct proposal *p, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[512];
+
+	for (size_t i = 0; i < n; i++)
+		if (proposal_format(&p[i], buf, sizeof(buf)) == 0)
+			json_object_array_add(a, json_object_new_string(buf));
+	return a;
+}
+
+static struct json_object *js_conn(const struct cfg *cfg, const struct cfg_conn *c)
+{
+	struct json_object *o = json_object_new_object(), *au = json_object_new_object(),
+	                   *rt = json_object_new_object();
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	js_str(o, "name", c->name);
+	js_u64(o, "line", c->line);
+	cfg_addr_format(&c->local, buf, sizeof(buf));
+	js_str(o, "local", buf);
+	cfg_addr_format(&c->remote, buf, sizeof(buf));
+	js_str(o, "remote", buf);
+	js_u64(o, "remote_port",
+	       c->remote.ss_family == AF_INET
+	           ? ntohs(((const struct sockaddr_in *)&c->remote)->sin_port)
+	       : c->remote.ss_family == AF_INET6
+	           ? ntohs(((const struct sockaddr_in6 *)&c->remote)->sin6_port)
+	           : 0);
+	js_str(o, "local_id", c->local_id.type ? c->local_id.text : "%any");
+	js_str(o, "remote_id", c->remote_id.type ? c->remote_id.text : "%any");
+	js_str(au, "method", "psk");
+	js_str(au, "secret", "<hidden>"); /* never shown, not even its length */
+	json_object_object_add(o, "auth", au);
+	json_object_object_add(o, "ike", js_props(c->ike_proposals, c->n_ike_proposals));
+	json_object_object_add(o, "esp", js_props(c->esp_proposals, c->n_esp_proposals));
+	json_object_object_add(o, "local_ts", js_ts(c->local_ts, c->n_local_ts));
+	json_object_object_add(o, "remote_ts", js_ts(c->remote_ts, c->n_remote_ts));
+	js_str(o, "mode", cfg_mode_name(c->mode));
+	js_u64(o, "ike_lifetime", c->ike_lifetime);
+	js_u64(o, "child_lifetime", c->child_lifetime);
+	js_u64(o, "rekey_margin", c->rekey_margin);
+	js_u64(o, "rekey_fuzz", c->rekey_fuzz);
+	js_u64(o, "child_life_bytes", c->child_life_bytes);
+	js_u64(o, "dpd_interval", c->dpd_interval);
+	js_str(o, "start", cfg_start_name(c->start));
+	js_bool(o, "keep_up", c->keep_up);
+	json_object_object_add(rt, "timeout", json_object_new_double(c->retransmit.timeout));
+	json_object_object_add(rt, "base", json_object_new_double(c->retransmit.base));
+	js_u64(rt, "tries", c->retransmit.tries);
+	json_object_object_add(o, "retransmit", rt);
+	js_bool(o, "qcd", c->qcd && cfg->qcd_enabled);
+	js_bool(o, "mobike", c->mobike);
+	js_bool(o, "redirect_accept", c->redirect.accept);
+	js_u64(o, "redirect_targets", c->redirect.n_to);
+	js_bool(o, "fragmentation", c->fragmentation);
+	js_u64(o, "fragment_size", c->fragment_size);
+	js_bool(o, "encap", c->encap);
+	return o;
+}
+
+struct json_object *cfg_to_json(const struct cfg *cfg)
+{
+	struct json_object *o = json_object_new_object(), *g = json_object_new_object(),
+	                   *conns = json_object_new_array();
+
+	js_str(o, "file", cfg->path);
+	js_str(g, "log_target", cfg->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");
+	js_str(g, "log_level", log_level_name(cfg->log_level));
+	js_str(g, "control_socket", cfg->control_socket);
+	js_str(g, "state_dir", cfg->state_dir);
+	js_str(g, "dataplane", cfg->dataplane == CFG_DP_XFRM ? "xfrm" : "userspace");
+	js_u64(g, "ike_port", cfg->ike_port);
+	js_u64(g, "natt_port", cfg->natt_port);
+	js_u64(g, "half_open_cookie_threshold", cfg->half_open_cookie_threshold);
+	js_u64(g, "half_open_timeout", cfg->half_open_timeout);
+	js_u64(g, "half_open_max", cfg->half_open_max);
+	js_u64(g, "half_open_per_source", cfg->half_open_per_source);
+	js_u64(g, "half_open_memory", cfg->half_open_memory);
+	js_u64(g, "attack_half_open_timeout", cfg->attack_half_open_timeout);
+	js_u64(g, "dh_per_second", cfg->dh_per_second);
+	js_bool(g, "puzzles", cfg->puzzles);
+	js_u64(g, "auth_fail_max", cfg->auth_fail_max);
+	js_u64(g, "auth_fail_window", cfg->auth_fail_window);
+	js_u64(g, "auth_fail_block", cfg->auth_fail_block);
+	js_bool(g, "qcd", cfg->qcd_enabled);
+	js_u64(g, "qcd_rollover_interval", cfg->qcd_rollover_interval);
+	json_object_object_add(o, "global", g);
+	for (size_t i = 0; i < cfg->nconns; i++)
+		json_object_array_add(conns, js_conn(cfg, &cfg->conns[i]));
+	json_object_object_add(o, "connections", conns);
+	return o;
 }

@@ -27,6 +27,16 @@ int cfg_load_string(const char *text, const char *name, struct cfg *cfg, char *e
 /* Frees and wipes (PSKs) everything; NULL-safe; leaves `cfg` empty. */
 void cfg_free(struct cfg *cfg);
 bool cfg_conn_equal(const struct cfg_conn *a, const struct cfg_conn *b);
+/* a and b (the same connection, before and after a reload) differ only in
+ * settings a running SA takes up by itself (lifetimes, rekey margin and
+ * fuzz, DPD interval, retransmission, keep_up, start): no new SA needed. */
+bool cfg_conn_in_place(const struct cfg_conn *a, const struct cfg_conn *b);
+/* One line for riked -n: connections, data plane, extensions. */
+void cfg_summary(const struct cfg *cfg, char *buf, size_t len);
+/* The configuration as loaded, pre-shared keys masked (rikectl config);
+ * a json-c object the caller owns. */
+struct json_object;
+struct json_object *cfg_to_json(const struct cfg *cfg);
 
 /* Reload (SIGHUP, rikectl reload): what changed between two configs. */
 enum cfg_change { CFG_CONN_ADDED, CFG_CONN_REMOVED, CFG_CONN_CHANGED };
@@ -50,6 +60,8 @@ void cfg_ts_format(const struct cfg_ts *ts, char *buf, size_t len);
 void cfg_addr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 /* Parsers shared with the control socket and tests. */
+/* A duration with units ("500ms", "30s", "4h", "2d", "1h30m") in ms. */
+int cfg_duration_parse(const char *s, uint64_t *ms) WUR;
 int cfg_ts_parse(const char *s, struct cfg_ts *ts, char *err, size_t errlen) WUR;
 int cfg_id_parse(const char *s, struct cfg_id *id, char *err, size_t errlen) WUR;
 /* Fills the default proposals (RFC 8247 for IKE, RFC 8221 for ESP). */

@@ -2,7 +2,9 @@
  * The control socket's server (see ctl.h). It owns the listening unix
  * socket and one small record per client; a client is a libevent
  * bufferevent that reads one capped request line, runs the handler into a
- * memory FILE (open_memstream), queues "OK"/"ERR reason" plus the body and
+ * memory FILE (open_memstream) and, with --json, a json-c object, wraps
+ * the latter in the versioned envelope, queues "OK"/"ERR code message"
+ * plus the body and
  * is freed once the output has drained. Every client has a deadline, and
  * at most CTL_MAX_CLIENTS are served at once, so a stuck or hostile client
  * costs a bounded amount of memory and never blocks the IKE loop.
@@ -14,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <json-c/json.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,47 +91,21 @@ int ctl_parse_request(char *line, char **argv, bool *json, const char **why)
 	return argc ? argc : -1;
 }
 
-static int usage(FILE *out, const char *u)
+const char *ctl_err_code(enum ctl_err e)
 {
-	fprintf(out, "usage: %s\n", u);
-	return -1;
-}
+	static const char *const codes[] = {
+	    [CTL_OK] = "ok",
+	    [CTL_E_USAGE] = "usage",
+	    [CTL_E_UNKNOWN] = "unknown-command",
+	    [CTL_E_NOT_FOUND] = "not-found",
+	    [CTL_E_NO_SA] = "no-sa",
+	    [CTL_E_REFUSED] = "refused",
+	    [CTL_E_FAILED] = "failed",
+	    [CTL_E_UNSUPPORTED] = "unsupported",
+	    [CTL_E_INTERNAL] = "internal",
+	};
 
-static int unsupported(FILE *out, const char *cmd)
-{
-	fprintf(out, "%s is not supported\n", cmd);
-	return -1;
-}
-
-/* The built-in commands; everything else goes to ops->command. */
-static int dispatch(struct ctl *ctl, int argc, char **argv, bool json, FILE *out)
-{
-	const struct ctl_ops *o = ctl->ops;
-	const char *cmd = argv[0];
-
-	if (!strcmp(cmd, "up") || !strcmp(cmd, "down")) {
-		int (*fn)(void *, const char *, FILE *) = cmd[0] == 'u' ? o->up : o->down;
-
-		if (argc != 2)
-			return usage(out, cmd[0] == 'u' ? "up NAME" : "down NAME");
-		return fn ? fn(ctl->ctx, argv[1], out) : unsupported(out, cmd);
-	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "list-sas")) {
-		int (*fn)(void *, bool, FILE *) = cmd[0] == 's' ? o->status : o->list_sas;
-
-		if (argc != 1)
-			return usage(out, cmd[0] == 's' ? "status [--json]" : "list-sas [--json]");
-		return fn ? fn(ctl->ctx, json, out) : unsupported(out, cmd);
-	}
-	if (!strcmp(cmd, "reload")) {
-		if (argc != 1)
-			return usage(out, "reload");
-		return o->reload ? o->reload(ctl->ctx, out) : unsupported(out, cmd);
-	}
-	if (o->command)
-		return o->command(ctl->ctx, argc, argv, json, out);
-	fprintf(out, "unknown command\n");
-	return -1;
+	return (size_t)e < sizeof(codes) / sizeof(codes[0]) ? codes[e] : "failed";
 }
 
 static void arm_deadline(struct ctl_client *cl)
@@ -138,63 +115,115 @@ static void arm_deadline(struct ctl_client *cl)
 	evtimer_add(cl->deadline, &tv);
 }
 
-/* Queues "OK\n<body>" or "ERR <first line>\n<rest>" and stops reading. */
-static void reply(struct ctl_client *cl, int rc, const char *body, size_t len)
+/* Queues "OK\n<body>" or "ERR <code> <message>\n<body>" and stops reading. */
+static void reply(struct ctl_client *cl, const char *code, const char *msg, const char *body,
+                  size_t len)
 {
 	struct evbuffer *o = bufferevent_get_output(cl->bev);
-	const char *nl;
 
-	if (rc == 0) {
+	if (!code)
 		evbuffer_add(o, "OK\n", 3);
-		evbuffer_add(o, body, len);
-	} else {
-		nl = memchr(body, '\n', len);
-		if (len == 0 || nl == body) {
-			evbuffer_add_printf(o, "ERR failed\n");
-		} else {
-			evbuffer_add_printf(o, "ERR %.*s\n", (int)(nl ? nl - body : (ptrdiff_t)len),
-			                    body);
-		}
-		if (nl)
-			evbuffer_add(o, nl + 1, len - (size_t)(nl + 1 - body));
-	}
+	else
+		evbuffer_add_printf(o, "ERR %s %s\n", code, msg && msg[0] ? msg : "failed");
+	evbuffer_add(o, body, len);
 	cl->replied = true;
 	bufferevent_disable(cl->bev, EV_READ);
 	arm_deadline(cl); /* a fresh period to take the reply */
 }
 
-static void reply_err(struct ctl_client *cl, const char *why)
+static void reply_err(struct ctl_client *cl, const char *code, const char *why)
 {
-	reply(cl, -1, why, strlen(why));
+	reply(cl, code, why, "", 0);
+}
+
+/* The versioned JSON envelope (ctl.h, rikectl(8) "JSON"). */
+static char *json_envelope(const char *cmd, enum ctl_err rc, struct json_object *result,
+                           const char *msg)
+{
+	struct json_object *o = json_object_new_object(), *e;
+	char *s;
+
+	json_object_object_add(o, "schema", json_object_new_int(CTL_SCHEMA));
+	json_object_object_add(o, "command", cmd ? json_object_new_string(cmd) : NULL);
+	json_object_object_add(o, "ok", json_object_new_boolean(rc == CTL_OK));
+	if (rc == CTL_OK) {
+		json_object_object_add(o, "result", json_object_get(result));
+	} else {
+		e = json_object_new_object();
+		json_object_object_add(e, "code", json_object_new_string(ctl_err_code(rc)));
+		json_object_object_add(e, "message", json_object_new_string(msg));
+		json_object_object_add(o, "error", e);
+	}
+	if (asprintf(&s, "%s\n",
+	             json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                                   JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		s = NULL;
+	json_object_put(o);
+	return s;
+}
+
+/* The error message is the first line of the handler's text. */
+static void split_message(char *body, size_t len, char **msg, char **rest)
+{
+	char *nl = memchr(body, '\n', len);
+
+	*msg = body;
+	*rest = nl ? nl + 1 : body + len;
+	if (nl)
+		*nl = '\0';
 }
 
 static void handle_line(struct ctl_client *cl, char *line)
 {
-	char *argv[CTL_MAX_ARGS];
-	char *body = NULL;
+	char *argv[CTL_MAX_ARGS], *body = NULL, *msg, *rest, *js = NULL;
+	struct ctl_reply r = {0};
 	size_t len = 0;
 	const char *why;
 	bool json;
-	FILE *out;
 	int argc = ctl_parse_request(line, argv, &json, &why);
-	int rc;
+	enum ctl_err rc;
 
 	if (argc < 0) {
-		reply_err(cl, why);
+		reply_err(cl, "bad-request", why);
 		return;
 	}
-	out = open_memstream(&body, &len);
-	if (!out) {
-		reply_err(cl, "out of memory");
+	r.text = open_memstream(&body, &len);
+	r.json = json ? json_object_new_object() : NULL;
+	if (!r.text || (json && !r.json)) {
+		if (r.text)
+			fclose(r.text);
+		free(body);
+		json_object_put(r.json);
+		reply_err(cl, "internal", "out of memory");
 		return;
 	}
-	rc = dispatch(cl->ctl, argc, argv, json, out);
-	if (fclose(out) != 0 || !body)
-		reply_err(cl, "out of memory");
-	else if (len > CTL_MAX_REPLY)
-		reply_err(cl, "reply too large");
-	else
-		reply(cl, rc, body, len);
+	if (cl->ctl->ops->command) {
+		rc = cl->ctl->ops->command(cl->ctl->ctx, argc, argv, &r);
+	} else {
+		fprintf(r.text, "%s is not supported\n", argv[0]);
+		rc = CTL_E_UNSUPPORTED;
+	}
+	if (fclose(r.text) != 0 || !body) {
+		reply_err(cl, "internal", "out of memory");
+	} else if (len > CTL_MAX_REPLY) {
+		reply_err(cl, "internal", "reply too large");
+	} else {
+		msg = rest = body + len;
+		if (rc)
+			split_message(body, len, &msg, &rest);
+		if (json)
+			js = json_envelope(argv[0], rc, r.json, rc ? msg : NULL);
+		if (json && !js)
+			reply_err(cl, "internal", "out of memory");
+		else if (json)
+			reply(cl, rc ? ctl_err_code(rc) : NULL, msg, js, strlen(js));
+		else if (rc)
+			reply(cl, ctl_err_code(rc), msg, rest, len - (size_t)(rest - body));
+		else
+			reply(cl, NULL, NULL, body, len);
+		free(js);
+	}
+	json_object_put(r.json);
 	free(body);
 }
 
@@ -209,7 +238,7 @@ static void client_try_request(struct ctl_client *cl, bool eof)
 		return;
 	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
 	if (!line && evbuffer_get_length(in) >= CTL_MAX_REQUEST) {
-		reply_err(cl, "request too long");
+		reply_err(cl, "bad-request", "request too long");
 		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "request too long");
 		return;
 	}
@@ -226,7 +255,8 @@ static void client_try_request(struct ctl_client *cl, bool eof)
 	if (n > 0 && line[n - 1] == '\r')
 		line[--n] = '\0';
 	if (n >= CTL_MAX_REQUEST || memchr(line, '\0', n))
-		reply_err(cl, n >= CTL_MAX_REQUEST ? "request too long" : "NUL in request");
+		reply_err(cl, "bad-request",
+		          n >= CTL_MAX_REQUEST ? "request too long" : "NUL in request");
 	else
 		handle_line(cl, line);
 	free(line);
@@ -245,7 +275,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	}
 	log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "request not complete within %u s",
 	                cl->ctl->timeout_sec);
-	reply_err(cl, "request timed out");
+	reply_err(cl, "timeout", "request timed out");
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -319,12 +349,12 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
 	if (!peer_allowed(fd)) {
 		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "client refused: wrong user");
-		refuse(fd, "ERR permission denied\n");
+		refuse(fd, "ERR permission-denied permission denied\n");
 		return;
 	}
 	if (ctl->nclients >= CTL_MAX_CLIENTS) {
 		log_ratelimited(LOG_WARNING, LOG_RL_CTL, NULL, "ctl", "client refused: busy");
-		refuse(fd, "ERR busy\n");
+		refuse(fd, "ERR busy too many clients\n");
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -336,7 +366,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		if (cl && cl->deadline)
 			event_free(cl->deadline);
 		free(cl);
-		refuse(fd, "ERR out of memory\n");
+		refuse(fd, "ERR internal out of memory\n");
 		return;
 	}
 	cl->ctl = ctl;

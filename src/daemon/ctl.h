@@ -3,7 +3,8 @@
  * libevent loop. A client sends one line
  *     <command> [args...] [--json]\n
  * and the server answers and closes. The answer's first line is "OK" or
- * "ERR <reason>"; the body follows. rikectl(8) is the client.
+ * "ERR <code> <message>"; the body (text, or the JSON reply) follows.
+ * rikectl(8) is the client.
  */
 #ifndef RIKE_DAEMON_CTL_H
 #define RIKE_DAEMON_CTL_H
@@ -22,22 +23,45 @@ struct ctl;
 #define CTL_TIMEOUT_SEC 10   /* to send the whole request, then to take the whole reply */
 #define CTL_MAX_REPLY   (16u << 20)
 
+/* Why a command failed: the code names it in "ERR <code> <message>" and in
+ * the JSON error object (rikectl(8) lists them). CTL_E_USAGE makes rikectl
+ * exit 2, every other code 1. */
+enum ctl_err {
+	CTL_OK = 0,
+	CTL_E_USAGE,       /* "usage": wrong arguments */
+	CTL_E_UNKNOWN,     /* "unknown-command" */
+	CTL_E_NOT_FOUND,   /* "not-found": no such connection */
+	CTL_E_NO_SA,       /* "no-sa": the connection has no SA to act on */
+	CTL_E_REFUSED,     /* "refused": would do harm without --force */
+	CTL_E_FAILED,      /* "failed": tried and it did not work */
+	CTL_E_UNSUPPORTED, /* "unsupported" */
+	CTL_E_INTERNAL,    /* "internal": out of memory and the like */
+};
+const char *ctl_err_code(enum ctl_err e);
+
 /*
- * The daemon's handlers. Each writes its output (text, or JSON when `json`)
- * to `out` and returns 0 for OK or -1 for ERR; on ERR the first line written
- * to `out` becomes the reason ("ERR <reason>") and the rest the body. Any
- * handler may be NULL ("ERR not supported"). `command` receives every
- * command not listed here (e.g. "qcd rollover", "redirect NAME GW") with
- * argv[0] the command; NULL means "ERR unknown command". Handlers run on
- * the loop and must not block; `argv` strings are valid only for the call.
+ * What a handler answers into. `text` always exists: the text body, or on
+ * error the message (its first line; further lines are a text body). With
+ * --json, `json` is an empty json-c object for the result's members
+ * (NULL otherwise); the server wraps it (rikectl(8), "JSON"):
+ *     {"schema":1,"command":C,"ok":true,"result":{...}}
+ *     {"schema":1,"command":C,"ok":false,"error":{"code":...,"message":...}}
+ */
+struct ctl_reply {
+	FILE *text;
+	struct json_object *json;
+};
+
+#define CTL_SCHEMA 1 /* the JSON replies' "schema"; raised on incompatible changes */
+
+/*
+ * The daemon's commands: one handler sees every request, argv[0] being the
+ * command ("up", "qcd", ...), "--json" removed. It returns CTL_OK or an
+ * error code having written the message to r->text. Handlers run on the
+ * loop and must not block; `argv` strings are valid only for the call.
  */
 struct ctl_ops {
-	int (*up)(void *ctx, const char *name, FILE *out);
-	int (*down)(void *ctx, const char *name, FILE *out);
-	int (*status)(void *ctx, bool json, FILE *out);
-	int (*list_sas)(void *ctx, bool json, FILE *out);
-	int (*reload)(void *ctx, FILE *out);
-	int (*command)(void *ctx, int argc, char **argv, bool json, FILE *out);
+	enum ctl_err (*command)(void *ctx, int argc, char **argv, struct ctl_reply *r);
 };
 
 /*

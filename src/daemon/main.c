@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,13 +25,12 @@
 #include "daemon/addrmon.h"
 #include "daemon/config.h"
 #include "daemon/ctl.h"
+#include "daemon/ctlcmd.h"
 #include "daemon/dpglue.h"
 #include "daemon/keylog.h"
 #include "daemon/metrics.h"
-#include "util/json.h"
 #include "util/log.h"
 #include "daemon/net.h"
-#include "daemon/redirect_cmd.h"
 #include "daemon/resolve.h"
 #include "dataplane/dp.h"
 #include "ike/ike.h"
@@ -56,6 +56,7 @@ struct riked {
 	struct net *net;
 	struct dpglue *dpg;
 	struct ctl *ctl;
+	struct ctlcmd_host ctlh; /* what the control commands see (ctlcmd.c) */
 	struct resolver *res;
 	struct addrmon *am;      /* NULL: addresses not followed */
 	struct metrics *metrics; /* NULL: off (riked.conf metrics) */
@@ -314,25 +315,30 @@ static void spimap_report(int level, const char *msg)
 	log_msg(level, "qcd", "%s", msg);
 }
 
-/* SIGHUP and "rikectl reload": on error the old configuration stays. */
-static int reload(struct riked *rd, FILE *out)
+/* SIGHUP and "rikectl reload": on error the old configuration stays.
+ * Added connections start, removed ones are deleted towards the peer,
+ * changed ones are replaced or changed in place (ctlcmd_reload_plan);
+ * `report` (may be NULL) receives which. */
+static int reload(struct riked *rd, struct json_object *report, char *err, size_t errlen)
 {
 	struct cfg *n = calloc(1, sizeof(*n)), *old = rd->cfg;
-	char err[512];
+	struct json_object *plan = json_object_new_object();
+	char what[1024];
 
-	if (!n || cfg_load(rd->opt.config, n, err, sizeof(err)) < 0) {
-		if (!n)
-			snprintf(err, sizeof(err), "out of memory");
+	if (!n || !plan || cfg_load(rd->opt.config, n, err, errlen) < 0) {
+		if (!n || !plan)
+			snprintf(err, errlen, "out of memory");
 		log_msg(LOG_ERR, "daemon", "reload failed, keeping the old configuration: %s", err);
-		if (out)
-			fprintf(out, "%s\n", err);
 		free(n);
+		json_object_put(plan);
 		return -1;
 	}
 	keep_restart_settings(old, n);
+	ctlcmd_reload_plan(old, n, plan);
 	apply_log_config(rd, n, !rd->opt.foreground);
 	warn_exposed_secrets(n);
 	ike_reload(rd->ike, n); /* the engine now borrows n */
+	ctlcmd_reload_apply(rd->ike, plan);
 	rd->cfg = n;
 	cfg_free(old);
 	free(old);
@@ -340,10 +346,15 @@ static int reload(struct riked *rd, FILE *out)
 		log_msg(LOG_ERR, "daemon",
 		        "reload: sockets could not follow the new local addresses");
 	rearm(rd);
-	log_msg(LOG_NOTICE, "daemon", "configuration reloaded from %s (%zu connections)",
-	        rd->opt.config, n->nconns);
-	if (out)
-		fprintf(out, "reloaded %zu connections\n", n->nconns);
+	ctlcmd_reload_text(plan, what, sizeof(what));
+	log_msg(LOG_NOTICE, "daemon", "configuration reloaded from %s (%zu connections): %s",
+	        rd->opt.config, n->nconns, what);
+	json_object_object_foreach(plan, k, v)
+	{
+		if (report)
+			json_object_object_add(report, k, json_object_get(v));
+	}
+	json_object_put(plan);
 	return 0;
 }
 
@@ -353,13 +364,13 @@ static int reload(struct riked *rd, FILE *out)
  * Type=notify-reload wants, then READY=1 whether or not the new file was
  * taken. Without NOTIFY_SOCKET these are no-ops.
  */
-static int reload_notify(struct riked *rd, FILE *out)
+static int reload_notify(struct riked *rd, struct json_object *report, char *err, size_t errlen)
 {
 	int rc;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
 	           mono_ms() * 1000, rd->opt.config);
-	rc = reload(rd, out);
+	rc = reload(rd, report, err, errlen);
 	sd_notifyf(0, "READY=1\nSTATUS=%s: %zu connections",
 	           rc < 0 ? "reload failed, old configuration kept" : "running", rd->cfg->nconns);
 	return rc;
@@ -392,274 +403,12 @@ static int start_watchdog(struct riked *rd)
 	return 0;
 }
 
-/* ---- control socket handlers ---- */
-
-static int ctl_up(void *ctx, const char *name, FILE *out)
+static int ctl_reload(void *ctx, struct json_object *report, char *err, size_t errlen)
 {
-	struct riked *rd = ctx;
-	int rc = ike_up(rd->ike, name);
-
-	rearm(rd);
-	if (rc < 0) {
-		fprintf(out, "no connection '%s'\n", name);
-		return -1;
-	}
-	fprintf(out, "initiating '%s'\n", name);
-	return 0;
+	return reload_notify(ctx, report, err, errlen);
 }
 
-static int ctl_down(void *ctx, const char *name, FILE *out)
-{
-	struct riked *rd = ctx;
-	int rc = ike_down(rd->ike, name);
-
-	rearm(rd);
-	if (rc < 0) {
-		fprintf(out, "no connection '%s'\n", name);
-		return -1;
-	}
-	fprintf(out, "closing '%s'\n", name);
-	return 0;
-}
-
-/*
- * The data plane's counters and drops by reason (RFC 4303 3.4), as the
- * members of a JSON object (no braces) or one text line.
- */
-static void status_dataplane(const struct riked *rd, bool json, FILE *out)
-{
-	static const char *const names[] = {
-	    "rx_packets",     "rx_bytes",         "tx_packets", "tx_bytes",       "drop_replay",
-	    "drop_auth",      "drop_unknown_spi", "drop_no_sa", "drop_no_policy", "drop_selector",
-	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets",  "drop_send"};
-	struct dp_stats st;
-
-	dpglue_stats(rd->dpg, &st);
-	const uint64_t v[] = {st.rx_packets,       st.rx_bytes,       st.tx_packets,
-	                      st.tx_bytes,         st.drop_replay,    st.drop_auth,
-	                      st.drop_unknown_spi, st.drop_no_sa,     st.drop_no_policy,
-	                      st.drop_selector,    st.drop_malformed, st.drop_expired,
-	                      st.drop_io,          st.dummy_packets,  st.drop_send};
-	if (!json)
-		fputs("dataplane:", out);
-	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		fprintf(out, json ? "%s\"%s\":%" PRIu64 : " %s%s %" PRIu64, json && i ? "," : "",
-		        names[i], v[i]);
-	if (!json)
-		fputc('\n', out);
-}
-
-/*
- * ike_status's JSON is one object ending in "}\n": the data plane's
- * counters go in as its last member, "dataplane".
- */
-static int ctl_status(void *ctx, bool json, FILE *out)
-{
-	struct riked *rd = ctx;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m;
-
-	/* The engine reports the counters it last heard of: refresh them. */
-	dpglue_refresh_counters(rd->dpg);
-	if (!json) {
-		ike_status(rd->ike, false, out);
-		status_dataplane(rd, false, out);
-		return 0;
-	}
-	m = open_memstream(&buf, &len);
-	if (!m) {
-		ike_status(rd->ike, true, out);
-		return 0;
-	}
-	ike_status(rd->ike, true, m);
-	if (fclose(m) == 0 && len >= 2 && !strcmp(buf + len - 2, "}\n")) {
-		fwrite(buf, 1, len - 2, out);
-		fputs(",\"dataplane\":{", out);
-		status_dataplane(rd, true, out);
-		fputs("}}\n", out);
-	} else if (buf) {
-		fwrite(buf, 1, len, out);
-	}
-	free(buf);
-	return 0;
-}
-
-static int ctl_reload(void *ctx, FILE *out)
-{
-	return reload_notify(ctx, out);
-}
-
-/* "qcd rollover" (RFC 6290 5.1) and "qcd reset" (after a corrupt secret file). */
-static int ctl_qcd(struct riked *rd, int argc, char **argv, FILE *out)
-{
-	int rc;
-
-	if (argc != 2 || (strcmp(argv[1], "rollover") && strcmp(argv[1], "reset"))) {
-		fprintf(out, "usage: qcd rollover|reset\n");
-		return -1;
-	}
-	rc = !strcmp(argv[1], "rollover") ? ike_qcd_rollover(rd->ike) : ike_qcd_reset(rd->ike);
-	rearm(rd);
-	fprintf(out, rc < 0 ? "qcd %s failed (see the log)\n" : "qcd %s done\n", argv[1]);
-	return rc;
-}
-
-/* The "left" member of ike_redirect_status's JSON (the spec's status
- * fields): SAs a drain still has to move. */
-static long drain_left(struct riked *rd)
-{
-	char *buf = NULL, *p;
-	size_t len = 0;
-	long left = -1;
-	FILE *m = open_memstream(&buf, &len);
-
-	if (!m)
-		return -1;
-	ike_redirect_status(rd->ike, true, m);
-	if (fclose(m) == 0 && buf && (p = strstr(buf, "\"left\":")))
-		left = strtol(p + 7, NULL, 10);
-	free(buf);
-	return left;
-}
-
-static int redirect_bad_gw(const char *gw, FILE *out)
-{
-	fprintf(out, "bad gateway '%s': not an IPv4 or IPv6 address or an FQDN\n", gw);
-	return -1;
-}
-
-/* RFC 5685 5: gateway-initiated redirect of the selected established SAs. */
-static int redirect_move(struct riked *rd, const struct redirect_cmd *c, bool json, FILE *out)
-{
-	struct json j;
-	int n = ike_redirect(rd->ike, &c->sel, c->to);
-
-	rearm(rd);
-	if (n < 0)
-		return redirect_bad_gw(c->to, out);
-	if (n == 0) {
-		fprintf(out, "no established SA matches whose peer announced REDIRECT_SUPPORTED\n");
-		return -1;
-	}
-	if (!json) {
-		fprintf(out, "redirected %d SA(s) to %s\n", n, c->to);
-		return 0;
-	}
-	json_init(&j, out);
-	json_obj_begin(&j);
-	json_kv_uint(&j, "redirected", (uint64_t)n);
-	json_kv_str(&j, "to", c->to);
-	json_obj_end(&j);
-	return 0;
-}
-
-/* Drain: new clients are redirected in IKE_SA_INIT, established ones moved at c->rate/s. */
-static int redirect_drain(struct riked *rd, const struct redirect_cmd *c, bool json, FILE *out)
-{
-	struct json j;
-	long left;
-
-	if (ike_redirect_drain(rd->ike, c->kind == REDIRECT_CMD_DRAIN ? c->to : NULL, c->rate) <
-	    0) {
-		rearm(rd);
-		return redirect_bad_gw(c->to, out);
-	}
-	rearm(rd);
-	left = c->kind == REDIRECT_CMD_DRAIN ? drain_left(rd) : 0;
-	if (!json) {
-		if (c->kind == REDIRECT_CMD_STOP)
-			fprintf(out, "drain stopped\n");
-		else if (left >= 0)
-			fprintf(out, "draining to %s at %u/s, %ld SA(s) to move\n", c->to, c->rate,
-			        left);
-		else
-			fprintf(out, "draining to %s at %u/s\n", c->to, c->rate);
-		return 0;
-	}
-	json_init(&j, out);
-	json_obj_begin(&j);
-	json_kv_bool(&j, "draining", c->kind == REDIRECT_CMD_DRAIN);
-	if (c->kind == REDIRECT_CMD_DRAIN) {
-		json_kv_str(&j, "to", c->to);
-		json_kv_uint(&j, "rate", c->rate);
-		if (left >= 0)
-			json_kv_uint(&j, "left", (uint64_t)left);
-	}
-	json_obj_end(&j);
-	return 0;
-}
-
-/* "redirect ..." (rikectl(8)); rikectl checks the syntax too, so a usage
- * error normally never gets here. */
-static int ctl_redirect(struct riked *rd, int argc, char **argv, bool json, FILE *out)
-{
-	struct redirect_cmd c;
-	char why[160];
-
-	if (redirect_cmd_parse(argc, argv, &c, why, sizeof(why)) < 0) {
-		fprintf(out, "%s\nusage: " REDIRECT_CMD_USAGE, why);
-		return -1;
-	}
-	switch (c.kind) {
-	case REDIRECT_CMD_MOVE:
-		return redirect_move(rd, &c, json, out);
-	case REDIRECT_CMD_DRAIN:
-	case REDIRECT_CMD_STOP:
-		return redirect_drain(rd, &c, json, out);
-	case REDIRECT_CMD_STATUS:
-		ike_redirect_status(rd->ike, json, out);
-		return 0;
-	}
-	return -1;
-}
-
-/* "rekey-ike NAME", "rekey-child NAME", "dpd NAME", "qcd ...", "redirect ...". */
-static int ctl_command(void *ctx, int argc, char **argv, bool json, FILE *out)
-{
-	static const struct {
-		const char *cmd;
-		int (*fn)(struct ike *, const char *);
-	} cmds[] = {
-	    {"rekey-ike", ike_rekey_ike},
-	    {"rekey-child", ike_rekey_child},
-	    {"dpd", ike_dpd_now},
-	};
-	struct riked *rd = ctx;
-
-	if (!strcmp(argv[0], "qcd"))
-		return ctl_qcd(rd, argc, argv, out);
-	if (!strcmp(argv[0], "redirect"))
-		return ctl_redirect(rd, argc, argv, json, out);
-	for (size_t i = 0; i < ARRAY_LEN(cmds); i++) {
-		if (strcmp(argv[0], cmds[i].cmd))
-			continue;
-		if (argc != 2) {
-			fprintf(out, "usage: %s NAME\n", cmds[i].cmd);
-			return -1;
-		}
-		int rc = cmds[i].fn(rd->ike, argv[1]);
-
-		rearm(rd);
-		if (rc < 0) {
-			fprintf(out, "no established SA for '%s'\n", argv[1]);
-			return -1;
-		}
-		fprintf(out, "%s '%s' started\n", cmds[i].cmd, argv[1]);
-		return 0;
-	}
-	fprintf(out, "unknown command '%s'\n", argv[0]);
-	return -1;
-}
-
-static const struct ctl_ops riked_ctl_ops = {
-    .up = ctl_up,
-    .down = ctl_down,
-    .status = ctl_status,
-    .list_sas = ctl_status,
-    .reload = ctl_reload,
-    .command = ctl_command,
-};
+static const struct ctl_ops riked_ctl_ops = {.command = ctlcmd_run};
 
 /* ---- shutdown ---- */
 
@@ -704,8 +453,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
+		char err[512];
+
 		log_msg(LOG_NOTICE, "daemon", "SIGHUP: reloading %s", rd->opt.config);
-		(void)reload_notify(rd, NULL);
+		(void)reload_notify(rd, NULL, err, sizeof(err));
 		return;
 	}
 	begin_stop(rd, (int)sig);
@@ -927,7 +678,17 @@ static int start_engine(struct riked *rd)
 	if (rd->am)
 		addrmon_flush(rd->am); /* the first ike_local_addresses */
 	dpglue_set_ike(rd->dpg, rd->ike, rearm_cb, rd);
-	rd->ctl = ctl_new(rd->base, rd->cfg->control_socket, &riked_ctl_ops, rd);
+	rd->ctlh = (struct ctlcmd_host){
+	    .ike = &rd->ike,
+	    .dpg = &rd->dpg,
+	    .cfg = &rd->cfg,
+	    .version = RIKE_VERSION,
+	    .started = time(NULL),
+	    .ctx = rd,
+	    .rearm = rearm_cb,
+	    .reload = ctl_reload,
+	};
+	rd->ctl = ctl_new(rd->base, rd->cfg->control_socket, &riked_ctl_ops, &rd->ctlh);
 	return rd->ctl ? 0 : -1;
 }
 
@@ -1017,6 +778,10 @@ int main(int argc, char **argv)
 	if (load_config(&rd) < 0)
 		goto out;
 	if (rd.opt.check) {
+		char line[PATH_MAX + 256];
+
+		cfg_summary(rd.cfg, line, sizeof(line));
+		printf("configuration OK: %s\n", line);
 		rc = 0;
 		goto out;
 	}

@@ -5,13 +5,14 @@
  * status report for rikectl.
  */
 #include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
 #include "ike/attack.h"
 #include "ike/sa.h"
-#include "util/json.h"
 
 /* ---- connections ---- */
 
@@ -93,7 +94,8 @@ int ike_up(struct ike *ike, const char *name)
 		return -1;
 	sa = ike_sa_by_conn(ike, name);
 	if (sa && sa->state != IKE_S_DELETING)
-		return 0; /* already up or coming up */
+		return 0;                /* already up or coming up */
+	ike_conn_error_clear(ike, name); /* a new attempt */
 	return initiate(ike, c);
 }
 
@@ -189,6 +191,32 @@ void ike_reload(struct ike *ike, const struct cfg *cfg)
 	ike->n_restarts = 0;
 	ike_start(ike);
 	sa_reap(ike);
+}
+
+static void replace_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	if (strcmp(sa->conn_name, arg))
+		return;
+	sa->no_restart = true;
+	sa_log(sa, LOG_INFO, "conn-changed", "connection changed by reload: replacing the SA");
+	if (sa->state == IKE_S_ESTABLISHED)
+		ike_queue(ike, sa, TASK_IKE_DELETE); /* RFC 7296 1.4.1 */
+	else if (sa->state != IKE_S_DELETING && sa->state != IKE_S_REKEYED)
+		sa_kill(ike, sa, "connection changed");
+}
+
+int ike_replace(struct ike *ike, const char *name)
+{
+	const struct cfg_conn *c = conf_conn_lookup(ike->cfg, name);
+
+	if (!c)
+		return -1;
+	sa_foreach(ike, replace_fn, (void *)name);
+	sa_reap(ike);
+	ike_conn_error_clear(ike, name);
+	/* The new SA is negotiated with the new settings; the old one's
+	 * delete is already queued on it. */
+	return c->start == CFG_START_START ? initiate(ike, c) : 0;
 }
 
 /* ---- operator-driven exchanges ---- */
@@ -323,203 +351,304 @@ static const char *nm(const char *s)
 	return s ? s : "?";
 }
 
-static void status_child_json(struct json *j, const struct child_sa *c, uint64_t now)
+static void put_str(struct json_object *o, const char *key, const char *v)
 {
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static void put_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void put_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+/* Seconds from now until t (0 when past or unset). */
+static uint64_t secs_until(uint64_t t, uint64_t now)
+{
+	return t > now ? (t - now) / 1000 : 0;
+}
+
+static struct json_object *ts_array(const struct ike_ts_set *set)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[128];
+
+	for (size_t i = 0; i < set->n; i++) {
+		conf_ts_format(&set->ts[i], buf, sizeof(buf));
+		json_object_array_add(a, json_object_new_string(buf));
+	}
+	return a;
+}
+
+static struct json_object *child_json(const struct child_sa *c, uint64_t now)
+{
+	struct json_object *j = json_object_new_object();
 	char spi[9];
 
-	json_obj_begin(j);
-	json_kv_uint(j, "reqid", c->reqid);
+	put_u64(j, "reqid", c->reqid);
+	put_str(j, "state", c->installed ? "INSTALLED" : c->rekeyed ? "REKEYED" : "CREATED");
 	snprintf(spi, sizeof(spi), "%08x", c->spi_in);
-	json_kv_str(j, "spi_in", spi);
+	put_str(j, "spi_in", spi);
 	snprintf(spi, sizeof(spi), "%08x", c->spi_out);
-	json_kv_str(j, "spi_out", spi);
-	json_kv_str(j, "mode", c->transport ? "transport" : "tunnel");
-	json_kv_str(j, "encr", nm(ikev2_encr_name(c->encr)));
-	json_kv_uint(j, "encr_keybits", c->encr_keybits);
-	json_kv_str(j, "integ", nm(ikev2_integ_name(c->integ)));
-	json_kv_bool(j, "esn", c->esn);
-	json_kv_bool(j, "udp_encap", c->encap);
-	json_kv_str(j, "pfs_group", c->pfs_group ? nm(ikev2_dh_name(c->pfs_group)) : "none");
-	json_kv_uint(j, "age_s", (now - c->created_ms) / 1000);
-	json_kv_uint(j, "rekey_in_s", c->rekey_ms > now ? (c->rekey_ms - now) / 1000 : 0);
-	json_kv_uint(j, "expires_in_s", c->expire_ms > now ? (c->expire_ms - now) / 1000 : 0);
-	json_kv_uint(j, "bytes_in", c->bytes_in);
-	json_kv_uint(j, "packets_in", c->pkts_in);
-	json_kv_uint(j, "bytes_out", c->bytes_out);
-	json_kv_uint(j, "packets_out", c->pkts_out);
-	json_kv_bool(j, "installed", c->installed);
-	json_obj_end(j);
+	put_str(j, "spi_out", spi);
+	put_str(j, "mode", c->transport ? "transport" : "tunnel");
+	put_str(j, "encr", nm(ikev2_encr_name(c->encr)));
+	put_u64(j, "encr_keybits", c->encr_keybits);
+	put_str(j, "integ", nm(ikev2_integ_name(c->integ)));
+	put_bool(j, "esn", c->esn);
+	put_bool(j, "udp_encap", c->encap);
+	put_str(j, "pfs_group", c->pfs_group ? nm(ikev2_dh_name(c->pfs_group)) : "none");
+	json_object_object_add(j, "ts_local", ts_array(&c->ts_local));
+	json_object_object_add(j, "ts_remote", ts_array(&c->ts_remote));
+	put_u64(j, "age_s", (now - c->created_ms) / 1000);
+	put_u64(j, "rekey_in_s", secs_until(c->rekey_ms, now));
+	put_u64(j, "expires_in_s", secs_until(c->expire_ms, now));
+	put_u64(j, "bytes_in", c->bytes_in);
+	put_u64(j, "packets_in", c->pkts_in);
+	put_u64(j, "bytes_out", c->bytes_out);
+	put_u64(j, "packets_out", c->pkts_out);
+	put_bool(j, "installed", c->installed);
+	return j;
 }
 
 struct status_ctx {
-	struct json *j;
-	FILE *out;
-	bool json;
+	struct json_object *arr;
 	uint64_t now;
 };
 
+/* One IKE SA, as list-sas shows it (rikectl(8) "list-sas"). */
 static void status_sa(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	struct status_ctx *s = arg;
-	char si[17], sr[17], la[64], ra[64], ext[256] = "";
-	struct json *j = s->j;
+	struct json_object *j = json_object_new_object(), *ch = json_object_new_array();
+	char si[17], sr[17], a[64], id[CFG_ID_MAX * 2 + 8];
 
+	put_str(j, "conn", sa->conn_name);
+	put_u64(j, "serial", sa->serial);
+	put_str(j, "state", sa_state_name(sa->state));
+	put_str(j, "role", sa->initiator ? "initiator" : "responder");
 	hex(si, sa->spi_i, 8);
 	hex(sr, sa->spi_r, 8);
-	addr_format(&sa->local, la, sizeof(la));
-	addr_format(&sa->remote, ra, sizeof(ra));
-	if (!s->json) {
-		ext_status(ike, sa, NULL, ext, sizeof(ext));
-		fprintf(s->out, "\"%s\" #%" PRIu64 " %s %s:%s %s <-> %s %s/%s/%s/%s%s%s\n",
-		        sa->conn_name, sa->serial, sa_state_name(sa->state), si, sr, la, ra,
-		        nm(ikev2_encr_name(sa->suite.encr)), nm(ikev2_integ_name(sa->suite.integ)),
-		        nm(ikev2_prf_name(sa->suite.prf)), nm(ikev2_dh_name(sa->suite.dh)),
-		        sa->natt ? " natt" : "", ext);
-		for (struct child_sa *c = sa->children; c; c = c->next)
-			fprintf(s->out,
-			        "  child reqid %u %08x/%08x %s %s %" PRIu64 " bytes in %" PRIu64
-			        " out %" PRIu64 " pkts in %" PRIu64 " out\n",
-			        c->reqid, c->spi_in, c->spi_out,
-			        c->transport ? "transport" : "tunnel", nm(ikev2_encr_name(c->encr)),
-			        c->bytes_in, c->bytes_out, c->pkts_in, c->pkts_out);
-		return;
-	}
-	json_obj_begin(j);
-	json_kv_str(j, "conn", sa->conn_name);
-	json_kv_uint(j, "serial", sa->serial);
-	json_kv_str(j, "state", sa_state_name(sa->state));
-	json_kv_str(j, "role", sa->initiator ? "initiator" : "responder");
-	json_kv_str(j, "spi_i", si);
-	json_kv_str(j, "spi_r", sr);
-	json_kv_str(j, "local", la);
-	json_kv_str(j, "remote", ra);
-	json_kv_str(j, "encr", nm(ikev2_encr_name(sa->suite.encr)));
-	json_kv_uint(j, "encr_keybits", sa->suite.encr_keybits);
-	json_kv_str(j, "integ", nm(ikev2_integ_name(sa->suite.integ)));
-	json_kv_str(j, "prf", nm(ikev2_prf_name(sa->suite.prf)));
-	json_kv_str(j, "dh", nm(ikev2_dh_name(sa->suite.dh)));
-	json_kv_bool(j, "nat_t", sa->natt);
-	json_kv_bool(j, "nat_local", sa->nat_local);
-	json_kv_bool(j, "nat_remote", sa->nat_remote);
-	json_kv_uint(j, "age_s", (s->now - sa->created_ms) / 1000);
-	json_kv_uint(j, "rekey_in_s", sa->rekey_ms > s->now ? (sa->rekey_ms - s->now) / 1000 : 0);
-	json_kv_uint(j, "expires_in_s",
-	             sa->expire_ms > s->now ? (sa->expire_ms - s->now) / 1000 : 0);
+	put_str(j, "spi_i", si);
+	put_str(j, "spi_r", sr);
+	addr_format_host(&sa->local, a, sizeof(a));
+	put_str(j, "local_host", a);
+	put_u64(j, "local_port", addr_port(&sa->local));
+	addr_format_host(&sa->remote, a, sizeof(a));
+	put_str(j, "remote_host", a);
+	put_u64(j, "remote_port", addr_port(&sa->remote));
+	addr_format(&sa->local, a, sizeof(a));
+	put_str(j, "local", a);
+	addr_format(&sa->remote, a, sizeof(a));
+	put_str(j, "remote", a);
+	put_str(j, "local_id",
+	        sa->conn && sa->conn->local_id.text[0] ? sa->conn->local_id.text : "");
+	ike_sa_peer_id(sa, id, sizeof(id));
+	put_str(j, "remote_id", id);
+	put_str(j, "encr", nm(ikev2_encr_name(sa->suite.encr)));
+	put_u64(j, "encr_keybits", sa->suite.encr_keybits);
+	put_str(j, "integ", nm(ikev2_integ_name(sa->suite.integ)));
+	put_str(j, "prf", nm(ikev2_prf_name(sa->suite.prf)));
+	put_str(j, "dh", nm(ikev2_dh_name(sa->suite.dh)));
+	put_bool(j, "nat_t", sa->natt);
+	put_bool(j, "nat_local", sa->nat_local);
+	put_bool(j, "nat_remote", sa->nat_remote);
+	put_u64(j, "age_s", (s->now - sa->created_ms) / 1000);
+	put_u64(j, "rekey_in_s", secs_until(sa->rekey_ms, s->now));
+	put_u64(j, "expires_in_s", secs_until(sa->expire_ms, s->now));
 	ext_status(ike, sa, j, NULL, 0);
-	json_key(j, "children");
-	json_arr_begin(j);
 	for (struct child_sa *c = sa->children; c; c = c->next)
-		status_child_json(j, c, s->now);
-	json_arr_end(j);
-	json_obj_end(j);
+		json_object_array_add(ch, child_json(c, s->now));
+	json_object_object_add(j, "children", ch);
+	json_object_array_add(s->arr, j);
 }
 
 static void counter_json(void *arg, const char *name, uint64_t v)
 {
-	json_kv_uint(arg, name, v);
+	put_u64(arg, name, v);
 }
 
-void ike_status(struct ike *ike, bool json, FILE *out)
+struct json_object *ike_sas_json(struct ike *ike)
 {
-	struct json j;
-	struct status_ctx s = {&j, out, json, ike_now(ike)};
+	struct status_ctx s = {json_object_new_array(), ike_now(ike)};
+
+	sa_foreach(ike, status_sa, &s);
+	return s.arr;
+}
+
+/* The extensions' one-word states of an SA ("qcd token-sent/...", "mobike on"). */
+void ike_sa_ext_text(struct ike *ike, uint64_t serial, char *buf, size_t len)
+{
+	struct ike_sa *sa = sa_lookup_serial(ike, serial);
+
+	buf[0] = '\0';
+	if (sa)
+		ext_status(ike, sa, NULL, buf, len);
+}
+
+void ike_stats_text(struct ike *ike, FILE *out)
+{
 	const struct ike_stats *st = &ike->stats;
 
-	json_init(&j, out);
-	if (json) {
-		json_obj_begin(&j);
-		json_key(&j, "sas");
-		json_arr_begin(&j);
-	}
-	sa_foreach(ike, status_sa, &s);
-	if (!json) {
-		fprintf(out,
-		        "stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
-		        " unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
-		        "; retransmits %" PRIu64 " cookies %" PRIu64 " (invalid %" PRIu64
-		        "); half-open %zu (%zu KiB, expired %" PRIu64 " evicted %" PRIu64
-		        "); fragments tx %" PRIu64 " rx %" PRIu64 " ignored %" PRIu64 "\n",
-		        st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
-		        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent,
-		        st->cookies_invalid, ike->half_open, ike->ho_bytes / 1024,
-		        st->half_open_expired, st->half_open_evicted, st->frags_tx, st->frags_rx,
-		        st->drop_frag_retrans);
-		/* RFC 8019 */
-		fprintf(out,
-		        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64
-		        " (last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
-		        "); puzzles sent %" PRIu64 " solved %" PRIu64 " weak %" PRIu64
-		        " ignored %" PRIu64 " deferred %" PRIu64 "; ike_auth puzzles sent %" PRIu64
-		        " solved %" PRIu64 " weak %" PRIu64 " missing %" PRIu64
-		        ", as initiator solved %" PRIu64 " (ike_auth %" PRIu64 ") given-up %" PRIu64
-		        "; auth failed %" PRIu64 " blocked %" PRIu64 " refused %" PRIu64 "\n",
-		        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed,
-		        attack_dh_last_second(ike), st->dh_saturated, st->drop_dh_budget,
-		        st->puzzles_sent, st->puzzles_solved, st->puzzles_weak, st->puzzles_ignored,
-		        st->puzzles_deferred, st->puzzles_auth_sent, st->puzzles_auth_solved,
-		        st->puzzles_auth_weak, st->puzzles_auth_missing, st->puzzles_solved_local,
-		        st->puzzles_auth_solved_local, st->puzzles_given_up, st->auth_failed,
-		        st->auth_blocked, st->drop_auth_blocked);
-		fprintf(out,
-		        "crypto workers %u: jobs %" PRIu64 " out %zu; dropped pending %" PRIu64
-		        " busy %" PRIu64 "; stale %" PRIu64 "\n",
-		        ike_work_threads(ike), st->work_jobs, ike_work_outstanding(ike),
-		        st->drop_work_pending, st->drop_work_busy, st->work_stale);
-		return;
-	}
-	json_arr_end(&j);
-	json_key(&j, "stats");
-	json_obj_begin(&j);
-	json_kv_uint(&j, "rx", st->rx);
-	json_kv_uint(&j, "tx", st->tx);
-	json_kv_uint(&j, "drop_malformed", st->drop_malformed);
-	json_kv_uint(&j, "drop_unknown_spi", st->drop_unknown_spi);
-	json_kv_uint(&j, "drop_icv", st->drop_icv);
-	json_kv_uint(&j, "drop_msgid", st->drop_msgid);
-	json_kv_uint(&j, "drop_rules", st->drop_rules);
-	json_kv_uint(&j, "retransmits", st->retransmits);
-	json_kv_uint(&j, "resent_responses", st->resent_responses);
-	json_kv_uint(&j, "cookies_sent", st->cookies_sent);
-	json_kv_uint(&j, "cookies_invalid", st->cookies_invalid);
-	json_kv_uint(&j, "half_open", ike->half_open);
-	json_kv_uint(&j, "half_open_bytes", ike->ho_bytes);
-	json_kv_uint(&j, "half_open_expired", st->half_open_expired);
-	json_kv_uint(&j, "half_open_evicted", st->half_open_evicted);
-	json_kv_uint(&j, "frags_tx", st->frags_tx);
-	json_kv_uint(&j, "frags_rx", st->frags_rx);
-	json_kv_uint(&j, "drop_frag_retrans", st->drop_frag_retrans);
-	ext_counters(ike, counter_json, &j);
-	json_kv_uint(&j, "sa_established", st->sa_established);
-	json_kv_uint(&j, "sa_failed", st->sa_failed);
+	fprintf(out,
+	        "stats: rx %" PRIu64 " tx %" PRIu64 " drops: malformed %" PRIu64
+	        " unknown-spi %" PRIu64 " icv %" PRIu64 " msgid %" PRIu64 " rules %" PRIu64
+	        "; retransmits %" PRIu64 " cookies %" PRIu64 " (invalid %" PRIu64
+	        "); half-open %zu (%zu KiB, expired %" PRIu64 " evicted %" PRIu64
+	        "); fragments tx %" PRIu64 " rx %" PRIu64 " ignored %" PRIu64 "\n",
+	        st->rx, st->tx, st->drop_malformed, st->drop_unknown_spi, st->drop_icv,
+	        st->drop_msgid, st->drop_rules, st->retransmits, st->cookies_sent,
+	        st->cookies_invalid, ike->half_open, ike->ho_bytes / 1024, st->half_open_expired,
+	        st->half_open_evicted, st->frags_tx, st->frags_rx, st->drop_frag_retrans);
 	/* RFC 8019 */
-	json_kv_uint(&j, "under_attack", attack_on(ike));
-	json_kv_uint(&j, "attack_started", st->attack_started);
-	json_kv_uint(&j, "dh_computed", st->dh_computed);
-	json_kv_uint(&j, "dh_last_second", attack_dh_last_second(ike));
-	json_kv_uint(&j, "dh_saturated", st->dh_saturated);
-	json_kv_uint(&j, "drop_dh_budget", st->drop_dh_budget);
-	json_kv_uint(&j, "puzzles_sent", st->puzzles_sent);
-	json_kv_uint(&j, "puzzles_solved", st->puzzles_solved);
-	json_kv_uint(&j, "puzzles_weak", st->puzzles_weak);
-	json_kv_uint(&j, "puzzles_ignored", st->puzzles_ignored);
-	json_kv_uint(&j, "puzzles_deferred", st->puzzles_deferred);
-	json_kv_uint(&j, "puzzles_solved_local", st->puzzles_solved_local);
-	json_kv_uint(&j, "puzzles_given_up", st->puzzles_given_up);
-	json_kv_uint(&j, "puzzles_auth_sent", st->puzzles_auth_sent);
-	json_kv_uint(&j, "puzzles_auth_solved", st->puzzles_auth_solved);
-	json_kv_uint(&j, "puzzles_auth_weak", st->puzzles_auth_weak);
-	json_kv_uint(&j, "puzzles_auth_missing", st->puzzles_auth_missing);
-	json_kv_uint(&j, "puzzles_auth_solved_local", st->puzzles_auth_solved_local);
-	json_kv_uint(&j, "auth_failed", st->auth_failed);
-	json_kv_uint(&j, "auth_blocked", st->auth_blocked);
-	json_kv_uint(&j, "drop_auth_blocked", st->drop_auth_blocked);
-	/* crypto workers (work.c) */
-	json_kv_uint(&j, "crypto_workers", ike_work_threads(ike));
-	json_kv_uint(&j, "work_outstanding", ike_work_outstanding(ike));
-	json_kv_uint(&j, "work_jobs", st->work_jobs);
-	json_kv_uint(&j, "drop_work_pending", st->drop_work_pending);
-	json_kv_uint(&j, "drop_work_busy", st->drop_work_busy);
-	json_kv_uint(&j, "work_stale", st->work_stale);
-	json_obj_end(&j);
-	json_obj_end(&j);
+	fprintf(out,
+	        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64
+	        " (last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
+	        "); puzzles sent %" PRIu64 " solved %" PRIu64 " weak %" PRIu64 " ignored %" PRIu64
+	        " deferred %" PRIu64 "; ike_auth puzzles sent %" PRIu64 " solved %" PRIu64
+	        " weak %" PRIu64 " missing %" PRIu64 ", as initiator solved %" PRIu64
+	        " (ike_auth %" PRIu64 ") given-up %" PRIu64 "; auth failed %" PRIu64
+	        " blocked %" PRIu64 " refused %" PRIu64 "\n",
+	        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed,
+	        attack_dh_last_second(ike), st->dh_saturated, st->drop_dh_budget, st->puzzles_sent,
+	        st->puzzles_solved, st->puzzles_weak, st->puzzles_ignored, st->puzzles_deferred,
+	        st->puzzles_auth_sent, st->puzzles_auth_solved, st->puzzles_auth_weak,
+	        st->puzzles_auth_missing, st->puzzles_solved_local, st->puzzles_auth_solved_local,
+	        st->puzzles_given_up, st->auth_failed, st->auth_blocked, st->drop_auth_blocked);
+	fprintf(out,
+	        "crypto workers %u: jobs %" PRIu64 " out %zu; dropped pending %" PRIu64
+	        " busy %" PRIu64 "; stale %" PRIu64 "\n",
+	        ike_work_threads(ike), st->work_jobs, ike_work_outstanding(ike),
+	        st->drop_work_pending, st->drop_work_busy, st->work_stale);
+}
+
+struct json_object *ike_stats_json(struct ike *ike)
+{
+	const struct ike_stats *st = &ike->stats;
+	struct json_object *j = json_object_new_object();
+	const struct {
+		const char *name;
+		uint64_t v;
+	} v[] = {
+	    {"rx", st->rx},
+	    {"tx", st->tx},
+	    {"drop_malformed", st->drop_malformed},
+	    {"drop_unknown_spi", st->drop_unknown_spi},
+	    {"drop_icv", st->drop_icv},
+	    {"drop_msgid", st->drop_msgid},
+	    {"drop_rules", st->drop_rules},
+	    {"retransmits", st->retransmits},
+	    {"resent_responses", st->resent_responses},
+	    {"cookies_sent", st->cookies_sent},
+	    {"cookies_invalid", st->cookies_invalid},
+	    {"half_open", ike->half_open},
+	    {"half_open_bytes", ike->ho_bytes},
+	    {"half_open_expired", st->half_open_expired},
+	    {"half_open_evicted", st->half_open_evicted},
+	    {"frags_tx", st->frags_tx},
+	    {"frags_rx", st->frags_rx},
+	    {"drop_frag_retrans", st->drop_frag_retrans},
+	    {"sa_established", st->sa_established},
+	    {"sa_failed", st->sa_failed},
+	    /* RFC 8019 */
+	    {"under_attack", attack_on(ike)},
+	    {"attack_started", st->attack_started},
+	    {"dh_computed", st->dh_computed},
+	    {"dh_last_second", attack_dh_last_second(ike)},
+	    {"dh_saturated", st->dh_saturated},
+	    {"drop_dh_budget", st->drop_dh_budget},
+	    {"puzzles_sent", st->puzzles_sent},
+	    {"puzzles_solved", st->puzzles_solved},
+	    {"puzzles_weak", st->puzzles_weak},
+	    {"puzzles_ignored", st->puzzles_ignored},
+	    {"puzzles_deferred", st->puzzles_deferred},
+	    {"puzzles_solved_local", st->puzzles_solved_local},
+	    {"puzzles_given_up", st->puzzles_given_up},
+	    {"puzzles_auth_sent", st->puzzles_auth_sent},
+	    {"puzzles_auth_solved", st->puzzles_auth_solved},
+	    {"puzzles_auth_weak", st->puzzles_auth_weak},
+	    {"puzzles_auth_missing", st->puzzles_auth_missing},
+	    {"puzzles_auth_solved_local", st->puzzles_auth_solved_local},
+	    {"auth_failed", st->auth_failed},
+	    {"auth_blocked", st->auth_blocked},
+	    {"drop_auth_blocked", st->drop_auth_blocked},
+	    /* crypto workers */
+	    {"crypto_workers", ike_work_threads(ike)},
+	    {"work_outstanding", ike_work_outstanding(ike)},
+	    {"work_jobs", st->work_jobs},
+	    {"drop_work_pending", st->drop_work_pending},
+	    {"drop_work_busy", st->drop_work_busy},
+	    {"work_stale", st->work_stale},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		put_u64(j, v[i].name, v[i].v);
+	ext_counters(ike, counter_json, j);
+	return j;
+}
+
+/* ---- connection states (rikectl list-conns, up, down) ---- */
+
+static struct ike_conn_err *conn_err_find(struct ike *ike, const char *name)
+{
+	for (size_t i = 0; i < ike->n_conn_errs; i++)
+		if (!strcmp(ike->conn_errs[i].name, name))
+			return &ike->conn_errs[i];
+	return NULL;
+}
+
+void ike_conn_error_set(struct ike *ike, const char *name, const char *why)
+{
+	struct ike_conn_err *e = conn_err_find(ike, name);
+
+	if (!e && ike->n_conn_errs < IKE_MAX_CONN_ERRS)
+		e = &ike->conn_errs[ike->n_conn_errs++];
+	if (!e)
+		return; /* the table is full: the state shows as "configured" */
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	snprintf(e->why, sizeof(e->why), "%s", why ? why : "failed");
+}
+
+void ike_conn_error_clear(struct ike *ike, const char *name)
+{
+	struct ike_conn_err *e = conn_err_find(ike, name);
+
+	if (e)
+		*e = ike->conn_errs[--ike->n_conn_errs];
+}
+
+enum ike_conn_state ike_conn_state(struct ike *ike, const char *name, const char **why)
+{
+	struct ike_sa *sa = ike_sa_by_conn(ike, name);
+	const struct ike_conn_err *e = conn_err_find(ike, name);
+
+	*why = e ? e->why : NULL;
+	if (!sa)
+		return e ? IKE_CONN_FAILED : IKE_CONN_CONFIGURED;
+	switch (sa->state) {
+	case IKE_S_ESTABLISHED:
+	case IKE_S_REKEYED:
+		return IKE_CONN_ESTABLISHED;
+	case IKE_S_DELETING:
+		return IKE_CONN_DELETING;
+	case IKE_S_DEAD:
+		return e ? IKE_CONN_FAILED : IKE_CONN_CONFIGURED;
+	default:
+		return IKE_CONN_CONNECTING;
+	}
+}
+
+const char *ike_conn_state_name(enum ike_conn_state st)
+{
+	static const char *const names[] = {
+	    [IKE_CONN_CONFIGURED] = "configured",   [IKE_CONN_CONNECTING] = "connecting",
+	    [IKE_CONN_ESTABLISHED] = "established", [IKE_CONN_DELETING] = "deleting",
+	    [IKE_CONN_FAILED] = "failed",
+	};
+
+	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }

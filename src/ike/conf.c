@@ -3,6 +3,7 @@
  * the gateway names that both the parser and Redirect read (RFC 5685 9.2).
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,4 +78,37 @@ const struct cfg_conn *conf_conn_lookup(const struct cfg *cfg, const char *name)
 		if (!strcmp(cfg->conns[i].name, name))
 			return &cfg->conns[i];
 	return NULL;
+}
+
+void conf_ts_format(const struct cfg_ts *ts, char *buf, size_t len)
+{
+	int af = ts->type == IKEV2_TS_IPV4_ADDR_RANGE ? AF_INET : AF_INET6;
+	size_t alen = af == AF_INET ? 4 : 16, plen = 0, off;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	bool prefix = true;
+
+	inet_ntop(af, ts->start, a, sizeof(a));
+	inet_ntop(af, ts->end, b, sizeof(b));
+	/* A prefix if end = start with a run of trailing bits set. */
+	while (plen < alen * 8 &&
+	       !((ts->start[plen / 8] ^ ts->end[plen / 8]) & (0x80 >> (plen % 8))))
+		plen++;
+	for (size_t bit = plen; bit < alen * 8; bit++)
+		if ((ts->start[bit / 8] & (0x80 >> (bit % 8))) ||
+		    !(ts->end[bit / 8] & (0x80 >> (bit % 8))))
+			prefix = false;
+	if (prefix)
+		snprintf(buf, len, "%s/%zu", a, plen);
+	else
+		snprintf(buf, len, "%s-%s", a, b);
+	off = strlen(buf);
+	if (ts->ip_proto == 0 || off >= len)
+		return;
+	if (ts->start_port == 0 && ts->end_port == 65535)
+		snprintf(buf + off, len - off, "[%u]", ts->ip_proto);
+	else if (ts->start_port == ts->end_port)
+		snprintf(buf + off, len - off, "[%u/%u]", ts->ip_proto, ts->start_port);
+	else
+		snprintf(buf + off, len - off, "[%u/%u-%u]", ts->ip_proto, ts->start_port,
+		         ts->end_port);
 }

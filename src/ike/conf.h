@@ -206,5 +206,7 @@ bool conf_allow_valid(const char *s);
 
 /* Borrowed pointer to the named connection, or NULL. */
 const struct cfg_conn *conf_conn_lookup(const struct cfg *cfg, const char *name);
+/* A selector as text: "10.0.0.0/24", "10.1.1.1-10.1.1.9[6/80]" (riked.conf(5)). */
+void conf_ts_format(const struct cfg_ts *ts, char *buf, size_t len);
 
 #endif

@@ -360,6 +360,10 @@ void ike_peer_gone(struct ike *ike, struct ike_sa *sa, bool peer_dead, const cha
 	               (peer_dead || sa->state == IKE_S_ESTABLISHED);
 
 	ext_sa_down(ike, sa, peer_dead);
+	/* rikectl list-conns: a dead peer is the connection's failure; a
+	 * Delete from the peer is not. */
+	if (peer_dead && sa->conn_name[0] && !sa->no_restart)
+		ike_conn_error_set(ike, sa->conn_name, why);
 	if (restart)
 		ike_restart(ike, sa->conn_name, peer_dead ? 0 : 1000);
 	sa_kill(ike, sa, why);

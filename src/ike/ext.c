@@ -456,7 +456,8 @@ void ext_counters(struct ike *ike, void (*fn)(void *arg, const char *name, uint6
 			extensions[i]->counters(ike, ike->ext[i], fn, arg);
 }
 
-void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len)
+void ext_status(struct ike *ike, const struct ike_sa *sa, struct json_object *j, char *text,
+                size_t len)
 {
 	struct ext_ctx c;
 

@@ -92,7 +92,8 @@
 #define RIKE_IKE_EXT_H
 
 #include "ike/engine.h"
-#include "util/json.h"
+
+#include <json-c/json.h>
 
 enum ext_point {
 	EXT_SA_INIT_REQ_OUT,
@@ -177,9 +178,10 @@ struct ike_ext {
 	 * object, metrics as rike_ike_NAME_total). */
 	void (*counters)(struct ike *ike, void *global,
 	                 void (*fn)(void *arg, const char *name, uint64_t v), void *arg);
-	/* Status of c->sa: fields into j (an object is open), or a short
-	 * " name value" text appended to text (len octets, NUL-terminated). */
-	void (*status)(struct ext_ctx *c, struct json *j, char *text, size_t len);
+	/* Status of c->sa: members added to the JSON object j (json-c), or,
+	 * with j NULL, a short " name value" text appended to text (len
+	 * octets, NUL-terminated). */
+	void (*status)(struct ext_ctx *c, struct json_object *j, char *text, size_t len);
 };
 
 /* The extensions (one file each). */

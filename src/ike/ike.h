@@ -126,8 +126,14 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host);
 void ike_free(struct ike *ike);
 /* Start connections whose start action is "start". */
 void ike_start(struct ike *ike);
-/* Swap in a new configuration: removed connections are torn down, new ones started. */
+/* Swap in a new configuration: removed connections are torn down, new ones started;
+ * the others keep their SAs, which now follow the new settings. */
 void ike_reload(struct ike *ike, const struct cfg *cfg);
+/* After ike_reload, for a connection whose change needs a new SA (its
+ * addresses, identities, proposals, selectors...): delete its SAs towards
+ * the peer and, with start action "start", initiate a new one. -1 when
+ * the connection does not exist or could not be initiated. */
+int ike_replace(struct ike *ike, const char *name) WUR;
 
 /* One UDP datagram arrived on a local address/port (port 4500 datagrams
  * still carry their non-ESP marker; ESP must not be passed here). */
@@ -159,8 +165,10 @@ void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint
 
 /* RFC 6290: roll the QCD secret over now (also on a schedule). */
 int ike_qcd_rollover(struct ike *ike) WUR;
-/* Force a new QCD secret after the file was found corrupt (operator action). */
-int ike_qcd_reset(struct ike *ike) WUR;
+/* A new QCD secret after the file was found corrupt (operator action): 0
+ * done, -1 failed, 1 refused because the secret is healthy and `force` is
+ * false. `what` says what was done, or would break, or why it failed. */
+int ike_qcd_reset(struct ike *ike, bool force, char *what, size_t len) WUR;
 
 /* The answer to host.resolve(id): n addresses (port 0), n = 0 when the name
  * did not resolve. The engine gives up on a lookup by itself after 5 s. */
@@ -184,8 +192,10 @@ int ike_redirect(struct ike *ike, const struct ike_redirect_sel *sel, const char
  * established ones moved at rate SAs per second; target NULL stops.
  * -1 when target is not an address or FQDN. */
 int ike_redirect_drain(struct ike *ike, const char *target, unsigned rate) WUR;
-/* Drain state and redirect counters (rikectl redirect --status). */
-void ike_redirect_status(struct ike *ike, bool json, FILE *out);
+/* Drain state and redirect counters (rikectl redirect --status): as text
+ * to out, or, with j (a json-c object) not NULL, as members of j. */
+struct json_object;
+void ike_redirect_status(struct ike *ike, FILE *out, struct json_object *j);
 
 /*
  * Crypto workers (riked.conf crypto_workers): key exchanges are computed on
@@ -199,8 +209,29 @@ void ike_work_done(struct ike *ike);
 size_t ike_work_outstanding(const struct ike *ike);
 unsigned ike_work_threads(const struct ike *ike);
 
-/* Status for rikectl (text or JSON). */
-void ike_status(struct ike *ike, bool json, FILE *out);
+/* ---- status for rikectl (json-c objects: the caller owns them) ---- */
+
+/* Every IKE SA with its Child SAs (rikectl(8) list-sas gives the members). */
+struct json_object *ike_sas_json(struct ike *ike);
+/* The engine's and the extensions' counters, as an object of numbers. */
+struct json_object *ike_stats_json(struct ike *ike);
+/* The same counters as two text lines ("stats:", "defence:"). */
+void ike_stats_text(struct ike *ike, FILE *out);
+/* The extensions' short text state of SA `serial` (" qcd ... mobike on"). */
+void ike_sa_ext_text(struct ike *ike, uint64_t serial, char *buf, size_t len);
+
+/* A connection as the operator sees it (rikectl list-conns). FAILED: no SA,
+ * and the last one failed or died; *why then says why (borrowed, valid
+ * until the next engine call), else NULL. */
+enum ike_conn_state {
+	IKE_CONN_CONFIGURED,
+	IKE_CONN_CONNECTING,
+	IKE_CONN_ESTABLISHED,
+	IKE_CONN_DELETING,
+	IKE_CONN_FAILED,
+};
+enum ike_conn_state ike_conn_state(struct ike *ike, const char *name, const char **why);
+const char *ike_conn_state_name(enum ike_conn_state st);
 
 /* Counters of dropped input, by reason, for status and tests. */
 struct ike_stats {

@@ -711,9 +711,10 @@ static void mobike_inherit(struct ext_ctx *c, const void *old)
 	s->probing = false;
 }
 
-static void mobike_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
+static void mobike_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
 	const struct mobike_sa *s = c->state;
+	struct json_object *m, *path, *peers;
 	char a[64];
 	size_t used;
 
@@ -722,27 +723,27 @@ static void mobike_status(struct ext_ctx *c, struct json *j, char *text, size_t 
 		snprintf(text + used, len - used, " mobike %s", active(s) ? "on" : "off");
 		return;
 	}
-	json_key(j, "mobike");
-	json_obj_begin(j);
-	json_kv_bool(j, "enabled", active(s));
-	json_key(j, "path");
-	json_obj_begin(j);
+	m = json_object_new_object();
+	json_object_object_add(m, "enabled", json_object_new_boolean(active(s)));
+	path = json_object_new_object();
 	addr_format(ike_sa_local(c->sa), a, sizeof(a));
-	json_kv_str(j, "local", a);
+	json_object_object_add(path, "local", json_object_new_string(a));
 	addr_format(ike_sa_remote(c->sa), a, sizeof(a));
-	json_kv_str(j, "remote", a);
-	json_obj_end(j);
-	json_key(j, "peer_addresses");
-	json_arr_begin(j);
+	json_object_object_add(path, "remote", json_object_new_string(a));
+	json_object_object_add(m, "path", path);
+	peers = json_object_new_array();
 	for (size_t i = 0; i < s->n_peer_addrs; i++) {
-		json_obj_begin(j);
+		struct json_object *p = json_object_new_object();
+
 		addr_format_host(&s->peer_addrs[i], a, sizeof(a));
-		json_kv_str(j, "address", a);
-		json_kv_bool(j, "verified", in_set(s->verified, s->n_verified, &s->peer_addrs[i]));
-		json_obj_end(j);
+		json_object_object_add(p, "address", json_object_new_string(a));
+		json_object_object_add(
+		    p, "verified",
+		    json_object_new_boolean(in_set(s->verified, s->n_verified, &s->peer_addrs[i])));
+		json_object_array_add(peers, p);
 	}
-	json_arr_end(j);
-	json_obj_end(j);
+	json_object_object_add(m, "peer_addresses", peers);
+	json_object_object_add(j, "mobike", m);
 }
 
 static void mobike_counters(struct ike *ike, void *global,

@@ -463,19 +463,59 @@ int ike_qcd_rollover(struct ike *ike)
 	return 0;
 }
 
-int ike_qcd_reset(struct ike *ike)
+static void count_sent_fn(struct ike *ike, struct ike_sa *sa, void *arg)
+{
+	(void)ike;
+	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && qsa_of(sa)->sent)
+		(*(size_t *)arg)++;
+}
+
+/*
+ * A reset drops every generation of the secret (qcd_secret_reset): the
+ * tokens peers hold stop verifying (RFC 6290 4.1, 5.1), so on a healthy
+ * secret it needs `force`. With force the SAs that had a token are sent a
+ * new one (4.3, as after a rollover); peers of SAs that are gone, or that
+ * do not take the new token, keep one that no longer verifies.
+ */
+int ike_qcd_reset(struct ike *ike, bool force, char *what, size_t len)
 {
 	struct qcd *q = qcd_of(ike);
 	char why[256] = "";
+	size_t held = 0, gens;
+	bool healthy;
 
-	if (!q || !q->path[0])
+	if (!q || !q->path[0]) {
+		snprintf(what, len, "QCD is not enabled");
 		return -1;
+	}
+	healthy = q->maker;
+	gens = q->secret.n;
+	ike_sa_foreach(ike, count_sent_fn, &held);
+	if (healthy && !force) {
+		snprintf(what, len,
+		         "the QCD secret is healthy: a reset drops its %zu generation(s), so the "
+		         "tokens held by the peers of %zu established SA(s) (and of earlier SAs) "
+		         "stop verifying; use 'qcd rollover', or 'qcd reset --force'",
+		         gens, held);
+		return 1;
+	}
 	if (qcd_secret_reset(q->path, &q->secret, why, sizeof(why)) < 0) {
 		log_msg(LOG_ERR, "qcd", "reset failed: %s", why);
+		snprintf(what, len, "reset failed: %s", why);
 		return -1;
 	}
 	q->maker = true;
-	log_msg(LOG_NOTICE, "qcd", "new secret created by the operator; token maker enabled");
+	if (healthy) {
+		ike_sa_foreach(ike, resend_fn, NULL);
+		snprintf(what, len,
+		         "healthy secret replaced (forced): %zu generation(s) dropped; %zu "
+		         "established SA(s) are sent new tokens; tokens that peers of other SAs "
+		         "hold no longer verify",
+		         gens, held);
+	} else {
+		snprintf(what, len, "new secret created; token maker enabled");
+	}
+	log_msg(LOG_NOTICE, "qcd", "%s", what);
 	return 0;
 }
 
@@ -585,9 +625,10 @@ static void qcd_free(struct ike *ike, void *global)
 	free(q);
 }
 
-static void qcd_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
+static void qcd_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
 	const struct qcd_sa *s = c->state;
+	struct json_object *q;
 	size_t used;
 
 	if (!j) {
@@ -597,13 +638,12 @@ static void qcd_status(struct ext_ctx *c, struct json *j, char *text, size_t len
 		         s->n_peer ? "peer-token-held" : "no-peer-token");
 		return;
 	}
-	json_key(j, "qcd");
-	json_obj_begin(j);
-	json_kv_bool(j, "enabled", enabled_for(c->ike, c->sa));
-	json_kv_bool(j, "token_sent", s->sent);
-	json_kv_bool(j, "peer_token_held", s->n_peer > 0);
-	json_kv_uint(j, "peer_tokens", s->n_peer);
-	json_obj_end(j);
+	q = json_object_new_object();
+	json_object_object_add(q, "enabled", json_object_new_boolean(enabled_for(c->ike, c->sa)));
+	json_object_object_add(q, "token_sent", json_object_new_boolean(s->sent));
+	json_object_object_add(q, "peer_token_held", json_object_new_boolean(s->n_peer > 0));
+	json_object_object_add(q, "peer_tokens", json_object_new_uint64(s->n_peer));
+	json_object_object_add(j, "qcd", q);
 }
 
 /* IKE rekey (4.3): the new SA's tokens come in the rekey itself; only a

@@ -793,17 +793,16 @@ static void count_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 		x->pick[x->n++] = sa;
 }
 
-void ike_redirect_status(struct ike *ike, bool json, FILE *out)
+void ike_redirect_status(struct ike *ike, FILE *out, struct json_object *j)
 {
 	struct redirect *r = rd_of(ike);
 	const char *to = r ? redirect_drain_target(drain_of(r)) : NULL;
 	struct count_ctx x = {0};
-	struct json j;
 
 	if (!r)
 		return;
 	ike_sa_foreach(ike, count_fn, &x);
-	if (!json) {
+	if (!j) {
 		fprintf(out,
 		        "drain: %s%s%s; %zu established client SA(s) not redirected\n"
 		        "sent: %" PRIu64 " in IKE_SA_INIT, %" PRIu64 " in IKE_AUTH, %" PRIu64
@@ -813,22 +812,18 @@ void ike_redirect_status(struct ike *ike, bool json, FILE *out)
 		        r->sent_auth, r->sent_active, r->followed, r->refused, r->ignored);
 		return;
 	}
-	json_init(&j, out);
-	json_obj_begin(&j);
-	json_kv_bool(&j, "draining", to != NULL);
+	json_object_object_add(j, "draining", json_object_new_boolean(to != NULL));
 	if (to)
-		json_kv_str(&j, "to", to);
-	json_kv_uint(&j, "rate", r->drain_rate);
-	json_kv_uint(&j, "left", x.left);
-	json_kv_uint(&j, "drain_visits", r->drain_visits);
-	json_kv_uint(&j, "sent_init", r->sent_init);
-	json_kv_uint(&j, "sent_auth", r->sent_auth);
-	json_kv_uint(&j, "sent_active", r->sent_active);
-	json_kv_uint(&j, "followed", r->followed);
-	json_kv_uint(&j, "refused", r->refused);
-	json_kv_uint(&j, "ignored", r->ignored);
-	json_obj_end(&j);
-	fputc('\n', out);
+		json_object_object_add(j, "to", json_object_new_string(to));
+	json_object_object_add(j, "rate", json_object_new_uint64(r->drain_rate));
+	json_object_object_add(j, "left", json_object_new_uint64(x.left));
+	json_object_object_add(j, "drain_visits", json_object_new_uint64(r->drain_visits));
+	json_object_object_add(j, "sent_init", json_object_new_uint64(r->sent_init));
+	json_object_object_add(j, "sent_auth", json_object_new_uint64(r->sent_auth));
+	json_object_object_add(j, "sent_active", json_object_new_uint64(r->sent_active));
+	json_object_object_add(j, "followed", json_object_new_uint64(r->followed));
+	json_object_object_add(j, "refused", json_object_new_uint64(r->refused));
+	json_object_object_add(j, "ignored", json_object_new_uint64(r->ignored));
 }
 
 /* ---- timers: grace deadlines and the drain's pace ---- */
@@ -915,9 +910,10 @@ static void redirect_counters(struct ike *ike, void *global,
 	fn(arg, "redirects_ignored", r->ignored);
 }
 
-static void redirect_status(struct ext_ctx *c, struct json *j, char *text, size_t len)
+static void redirect_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
 	const struct redirect_sa *s = c->state;
+	struct json_object *r;
 	size_t used;
 
 	if (!j) {
@@ -928,20 +924,14 @@ static void redirect_status(struct ext_ctx *c, struct json *j, char *text, size_
 		         s->to);
 		return;
 	}
-	json_key(j, "redirect");
-	json_obj_begin(j);
-	json_kv_bool(j, "peer_supported", s->announced || s->peer_supported);
-	json_key(j, "redirected_from");
-	if (s->from_text[0])
-		json_str(j, s->from_text);
-	else
-		json_null(j);
-	json_key(j, "redirected_to");
-	if (s->to[0])
-		json_str(j, s->to);
-	else
-		json_null(j);
-	json_obj_end(j);
+	r = json_object_new_object();
+	json_object_object_add(r, "peer_supported",
+	                       json_object_new_boolean(s->announced || s->peer_supported));
+	/* NULL values are JSON null. */
+	json_object_object_add(r, "redirected_from",
+	                       s->from_text[0] ? json_object_new_string(s->from_text) : NULL);
+	json_object_object_add(r, "redirected_to", s->to[0] ? json_object_new_string(s->to) : NULL);
+	json_object_object_add(j, "redirect", r);
 }
 
 static int redirect_init(struct ike *ike, void **global)

@@ -259,6 +259,8 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 
 	if (old == st)
 		return;
+	if (st == IKE_S_ESTABLISHED && sa->conn_name[0])
+		ike_conn_error_clear(ike, sa->conn_name);
 	if (st != IKE_S_INIT_DONE)
 		halfopen_remove(ike, sa);
 	sa->state = st;
@@ -407,6 +409,13 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		if (nsa && nsa->state != IKE_S_ESTABLISHED)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}
+	/* The connection's last error (rikectl list-conns): an attempt of ours
+	 * that failed before it was established, unless the operator or a
+	 * reload stopped it (a dead peer: ike_peer_gone). */
+	if (sa->conn_name[0] && sa->initiator && !sa->no_restart &&
+	    sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
+	    sa->state != IKE_S_DELETING)
+		ike_conn_error_set(ike, sa->conn_name, why);
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, sa_spi64(sa_our_spi(sa)), sa);
 	if (!sa->initiator)

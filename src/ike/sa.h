@@ -30,6 +30,7 @@
 #define IKE_MAX_EXT       8  /* extensions (ext.c) */
 #define IKE_MAX_LOCAL     16 /* local addresses the host reports */
 #define IKE_MAX_OUT_FRAGS 64 /* IKE Fragment messages one message of ours may need */
+#define IKE_MAX_CONN_ERRS 64 /* connections whose last failure is remembered */
 
 /* Work an SA may start as exchange initiator, one at a time (window 1). */
 enum ike_task {
@@ -209,6 +210,13 @@ struct ike_sa {
 
 struct ike_hash;
 
+/* Why a connection's last SA failed (rikectl list-conns); cleared when
+ * one is established or the operator starts it again. */
+struct ike_conn_err {
+	char name[CFG_NAME_MAX];
+	char why[128];
+};
+
 struct ike {
 	const struct cfg *cfg; /* borrowed */
 	struct ike_host host;
@@ -255,6 +263,8 @@ struct ike {
 	size_t pool_max;           /* jobs out at most */
 	uint64_t next_ticket;      /* of the last job */
 	struct ike_work *resuming; /* the result a second pass may take (work_take_result) */
+	struct ike_conn_err conn_errs[IKE_MAX_CONN_ERRS];
+	size_t n_conn_errs;
 };
 
 /* ---- extensions (ext.c): the engine's side of ike/ext.h ---- */
@@ -308,8 +318,12 @@ void ext_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *l
                          const struct ike_addr *remote);
 void ext_counters(struct ike *ike, void (*fn)(void *arg, const char *name, uint64_t v), void *arg);
 /* The extensions' status of an SA: JSON fields into j, or text appended to text. */
-void ext_status(struct ike *ike, const struct ike_sa *sa, struct json *j, char *text, size_t len);
+void ext_status(struct ike *ike, const struct ike_sa *sa, struct json_object *j, char *text,
+                size_t len);
 void ike_sa_changed(struct ike *ike, struct ike_sa *sa);
+/* A connection's last failure (api.c), for ike_conn_state(). */
+void ike_conn_error_set(struct ike *ike, const char *name, const char *why);
+void ike_conn_error_clear(struct ike *ike, const char *name);
 
 /* ---- resolve.c: the host's name lookups for extensions ---- */
 

@@ -9,13 +9,13 @@
  */
 #include "util/keytable.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "crypto/crypto.h"
 #include "wire/ikev2.h"
 
 #define KT_FIELDS   8
@@ -150,33 +150,12 @@ int keytable_integ_name(const char *name, uint16_t *integ, size_t *unchecked_icv
 	return -1;
 }
 
-static int kt_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Hex (an optional 0x prefix allowed) into out of at most max octets. */
 static int kt_hex(const char *s, uint8_t *out, size_t max, size_t *len)
 {
-	size_t n;
-
 	if (!strncasecmp(s, "0x", 2))
 		s += 2;
-	n = strlen(s);
-	if (n % 2 || n / 2 > max)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = kt_hexval(s[2 * i]), lo = kt_hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n / 2;
-	return 0;
+	return crypto_hex_decode(s, out, max, len);
 }
 
 /* Split a row at commas outside double quotes; quotes are removed. */

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
 
@@ -837,6 +838,32 @@ HX void hx_settle(struct hx_net *n, uint64_t ms)
 HX struct ike *hx_ike(struct hx_net *n, int side)
 {
 	return n->p[side].ike;
+}
+
+/* The engine's status as the control socket's JSON gives it (plain,
+ * no spaces): {"sas":[...],"stats":{...}}, for tests that grep it. */
+HX void hx_status_json(struct ike *ike, FILE *f)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "sas", ike_sas_json(ike));
+	json_object_object_add(o, "stats", ike_stats_json(ike));
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                            JSON_C_TO_STRING_NOSLASHESCAPE),
+	      f);
+	json_object_put(o);
+}
+
+/* ike_redirect_status's JSON, the same way. */
+HX void hx_redirect_json(struct ike *ike, FILE *f)
+{
+	struct json_object *o = json_object_new_object();
+
+	ike_redirect_status(ike, NULL, o);
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                            JSON_C_TO_STRING_NOSLASHESCAPE),
+	      f);
+	json_object_put(o);
 }
 
 HX struct ike_sa *hx_sa(struct hx_net *n, int side)

@@ -43,7 +43,7 @@ static bool b_json_has(struct hx_net *n, const char *needle)
 	FILE *f = open_memstream(&buf, &len);
 	bool found;
 
-	ike_status(hx_ike(n, HX_B), true, f);
+	hx_status_json(hx_ike(n, HX_B), f);
 	fclose(f);
 	found = strstr(buf, needle) != NULL;
 	free(buf);

@@ -538,7 +538,7 @@ static void test_token_in_ike_auth(void **state)
 	/* Status: a "qcd" object per SA. */
 	f = open_memstream(&js, &jlen);
 	assert_non_null(f);
-	ike_status(hx_ike(n, HX_A), true, f);
+	hx_status_json(hx_ike(n, HX_A), f);
 	fclose(f);
 	assert_non_null(strstr(js, "\"qcd\""));
 	assert_non_null(strstr(js, "\"token_sent\":true"));

@@ -62,7 +62,7 @@ static uint64_t counter(struct hx_net *n, int side, const char *key)
 	char pat[64];
 
 	assert_non_null(f);
-	ike_redirect_status(hx_ike(n, side), true, f);
+	hx_redirect_json(hx_ike(n, side), f);
 	fclose(f);
 	snprintf(pat, sizeof(pat), "\"%s\":", key);
 	at = strstr(buf, pat);

@@ -642,6 +642,19 @@ rk_ctl() {
 	timeout 10 "$(rk_bin_dir)/rikectl" -s "$(rk_dir "$1")/run/riked.sock" "${@:2}"
 }
 
+# rk_status_json NAME: riked NAME's SAs (list-sas) and counters (status)
+# as one object {"sas": [...], "stats": {...}, "dataplane": {...}}, taken
+# out of rikectl's schema-1 replies (rikectl(8), JSON).
+rk_status_json() {
+	local s l
+	s=$(rk_ctl "$1" status --json) || return 1
+	l=$(rk_ctl "$1" list-sas --json) || return 1
+	python3 -c 'import json, sys
+s = json.loads(sys.argv[1])["result"]
+l = json.loads(sys.argv[2])["result"]
+print(json.dumps({"sas": l["sas"], "stats": s["stats"], "dataplane": s["dataplane"]}))' "$s" "$l"
+}
+
 # swrk_riked_conf NAME CONNECTION_GROUPS: a whole riked.conf (userspace data
 # plane, debug log (or $RK_RIKED_LOGLEVEL) to stderr, control socket
 # /run/riked.sock) around the given "{ ... }" connection groups.
@@ -828,7 +841,7 @@ swrk_checker() {
 swrk_check() {
 	local py rkf="$RK_RUN/swrk-rk.json" swf="$RK_RUN/swrk-sw.txt" out rc
 	py=$(swrk_checker)
-	rk_ctl "$1" status --json >"$rkf" 2>/dev/null || {
+	rk_status_json "$1" >"$rkf" 2>/dev/null || {
 		echo "rikectl status failed" | tee "$RK_RUN/swrk-last.txt"
 		return 1
 	}
@@ -853,7 +866,7 @@ swrk_wait_check() {
 # swrk_json NAME PY_EXPR: evaluate a python expression over riked NAME's
 # status --json (bound to d), e.g. 'len(d["sas"])'. Prints the result.
 swrk_json() {
-	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+	rk_status_json "$1" 2>/dev/null | python3 -c 'import json, sys
 d = json.load(sys.stdin)
 print(eval(sys.argv[1]))' "$2"
 }
@@ -989,7 +1002,7 @@ ls_stop() {
 # rk_sa_count NAME CONN [STATE]: IKE SAs of CONN (any, or in STATE) in
 # riked NAME's status --json; "-" when rikectl fails.
 rk_sa_count() {
-	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+	rk_status_json "$1" 2>/dev/null | python3 -c 'import json, sys
 d = json.load(sys.stdin)
 print(sum(1 for s in d["sas"] if s["conn"] == sys.argv[1] and
           (len(sys.argv) < 3 or s["state"] == sys.argv[2])))' "${@:2}" 2>/dev/null || echo -
@@ -998,7 +1011,7 @@ print(sum(1 for s in d["sas"] if s["conn"] == sys.argv[1] and
 # rk_has_sa NAME CONN: true when riked NAME holds an ESTABLISHED IKE SA of
 # CONN with an installed Child SA.
 rk_has_sa() {
-	rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+	rk_status_json "$1" 2>/dev/null | python3 -c 'import json, sys
 d = json.load(sys.stdin)
 sys.exit(0 if any(s["conn"] == sys.argv[1] and s["state"] == "ESTABLISHED" and
                   any(c.get("installed") for c in s["children"]) for s in d["sas"]) else 1)' "$2"
@@ -1041,8 +1054,8 @@ ping_gaps() {
 rd_counter_check() {
 	local a b
 	a=$(rk_ctl "$1" redirect --status --json 2>/dev/null | python3 -c 'import json, sys
-print(json.load(sys.stdin).get(sys.argv[1], "missing"))' "$2" 2>/dev/null) || a="(rikectl redirect --status failed)"
-	b=$(rk_ctl "$1" status --json 2>/dev/null | python3 -c 'import json, sys
+print(json.load(sys.stdin)["result"].get(sys.argv[1], "missing"))' "$2" 2>/dev/null) || a="(rikectl redirect --status failed)"
+	b=$(rk_status_json "$1" 2>/dev/null | python3 -c 'import json, sys
 print(json.load(sys.stdin)["stats"].get("redirects_" + sys.argv[1], "missing"))' "$2" 2>/dev/null) ||
 		b="(rikectl status failed)"
 	if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]; then

@@ -86,7 +86,7 @@ mob_client() {
 mob_state() {
 	case $1 in
 	rike)
-		rk_ctl "$2" status --json 2>/dev/null | python3 -c '
+		rk_status_json "$2" 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 s = [x for x in d["sas"] if x["conn"] == "m"]

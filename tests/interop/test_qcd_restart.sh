@@ -66,8 +66,8 @@ ctl() {
 # shellcheck disable=SC2317 # called through wait_until
 rk_tunnel_up() {
 	local out
-	out=$(ctl "$1" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	out=$(ctl "$1" list-sas 2>/dev/null) || return 1
+	grep -q ESTABLISHED <<<"$out" && grep -q "reqid [0-9]*, INSTALLED" <<<"$out"
 }
 
 # Drop repeated entries from RK_LOGS (a restarted riked reuses its log path).
@@ -233,7 +233,7 @@ grep -q 'parsed IKE_AUTH request 1 .*N(CRASH_DET)' "$swlog" ||
 errs=$(grep -i 'error\|fail\|invalid\|critical\|unsupported\|unknown' "$swlog" | grep -v '\[LIB\]')
 [[ -z $errs ]] || rk_fail "charon logged: $errs"
 # "sent held": our token went out, none came back (strongSwan makes none).
-qcd_state=$(ctl swcl status --json | python3 -c 'import json, sys
+qcd_state=$(rk_status_json swcl | python3 -c 'import json, sys
 sas = json.load(sys.stdin)["sas"]
 assert sas, "no SA"
 print(all(s["qcd"]["token_sent"] for s in sas), sum(s["qcd"]["peer_tokens"] for s in sas))') ||

@@ -81,15 +81,15 @@ ctl() {
 # shellcheck disable=SC2317 # called through wait_until
 rk_up() {
 	local out
-	out=$(ctl "$1" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	out=$(ctl "$1" list-sas 2>/dev/null) || return 1
+	grep -q ESTABLISHED <<<"$out" && grep -q "reqid [0-9]*, INSTALLED" <<<"$out"
 }
 
 # rk_json NAME EXPR: evaluate a Python expression over riked NAME's
 # status --json (d = the document, c = the only Child SA's counters,
 # dp = the data plane's global counters).
 rk_json() {
-	ctl "$1" status --json | python3 -c '
+	rk_status_json "$1" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 ch = [c for s in d["sas"] for c in s["children"]]
@@ -105,7 +105,7 @@ print(eval(sys.argv[1]))' "$2" || rk_fail "rikectl status --json of $1: cannot e
 # shellcheck disable=SC2317 # called through wait_until
 dp_gt() {
 	local v
-	v=$(ctl "$1" status --json 2>/dev/null |
+	v=$(rk_status_json "$1" 2>/dev/null |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["dataplane"][sys.argv[1]])' "$2" \
 			2>/dev/null) || return 1
 	((v > $3))

@@ -44,6 +44,12 @@ check 0 "riked: warning: $conf holds pre-shared keys and is readable by group or
 [ "$(wc -l <"$TMP/err")" = 1 ] || { echo "FAIL: more than one warning line"; fail=1; }
 chmod 0600 "$conf"
 check 0 - -c "$conf"
+# A good file: one summary line on stdout (connections, data plane, extensions).
+want="configuration OK: $conf: 1 connection(s) (1 start, 0 wait); dataplane userspace; extensions: qcd 1, mobike 1, redirect 1, fragmentation 1; puzzles off"
+if [ "$(cat "$TMP/out")" != "$want" ]; then
+	echo "FAIL: riked -n summary: '$(cat "$TMP/out")', want '$want'"
+	fail=1
+fi
 
 check 1 "$TMP: cannot read: Is a directory" -c "$TMP"
 

@@ -439,7 +439,7 @@ static void test_timer_flag_errors(void **state)
 	expect_err(CONN_HEAD "  retransmit = { timeout = 1.0; tries = 0; };" CONN_TAIL,
 	           "t.conf:5: connection 'c': 'tries' = 0 is out of range");
 	expect_err(CONN_HEAD "  retransmit = { timeout = \"1\"; };" CONN_TAIL,
-	           "t.conf:5: connection 'c': 'timeout' must be a number");
+	           "t.conf:5: connection 'c': 'timeout' = \"1\" is not a duration");
 	expect_err(CONN_HEAD "  retransmit = { base = 0.5; };" CONN_TAIL,
 	           "t.conf:5: connection 'c': 'base' = 0.5 is out of range");
 	expect_err(CONN_HEAD "  retransmit = { timout = 1; };" CONN_TAIL,
@@ -692,6 +692,99 @@ static void test_diff(void **state)
 	cfg_free(&b);
 }
 
+/* Durations with units for every duration setting; plain numbers keep
+ * their unit (seconds); sub-second values only where the setting has them. */
+static void test_durations(void **state)
+{
+	struct cfg cfg;
+	uint64_t ms;
+
+	assert_int_equal(cfg_duration_parse("500ms", &ms), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(cfg_duration_parse("30s", &ms), 0);
+	assert_int_equal(ms, 30000);
+	assert_int_equal(cfg_duration_parse("4h", &ms), 0);
+	assert_int_equal(ms, 4 * 3600000ull);
+	assert_int_equal(cfg_duration_parse("2d", &ms), 0);
+	assert_int_equal(ms, 2 * 86400000ull);
+	assert_int_equal(cfg_duration_parse("1h30m", &ms), 0);
+	assert_int_equal(ms, 5400000);
+	assert_int_equal(cfg_duration_parse("1m", &ms), 0);
+	assert_int_equal(ms, 60000);
+	for (const char *const *b = (const char *const[]){"", "5", "h", "5x", "-5s", "5 s", "1.5h",
+	                                                  "400d", "99999999999999s", NULL};
+	     *b; b++)
+		if (cfg_duration_parse(*b, &ms) == 0)
+			fail_msg("'%s' accepted", *b);
+
+	load_ok("riked = { half_open_timeout = \"1m\"; qcd = { rollover_interval = \"2d\"; };\n"
+	        "  auth_failures = { window = \"90s\"; block = \"1h\"; }; };\n"
+	        "connections = ( { name = \"c\"; remote = \"10.0.0.2\";\n"
+	        "  auth = { method = \"psk\"; secret = \"s3cret\"; };\n"
+	        "  ike_lifetime = \"4h\"; child_lifetime = \"1h\"; rekey_margin = \"9m\";\n"
+	        "  dpd_interval = \"30s\"; retransmit = { timeout = \"500ms\"; };\n"
+	        "  redirect = { accept = true; period = \"5m\"; grace = \"10s\"; }; } );",
+	        &cfg);
+	assert_int_equal(cfg.half_open_timeout, 60);
+	assert_int_equal(cfg.qcd_rollover_interval, 2 * 86400);
+	assert_int_equal(cfg.auth_fail_window, 90);
+	assert_int_equal(cfg.auth_fail_block, 3600);
+	assert_int_equal(cfg.conns[0].ike_lifetime, 4 * 3600);
+	assert_int_equal(cfg.conns[0].child_lifetime, 3600);
+	assert_int_equal(cfg.conns[0].rekey_margin, 540);
+	assert_int_equal(cfg.conns[0].dpd_interval, 30);
+	assert_true(cfg.conns[0].retransmit.timeout == 0.5);
+	assert_int_equal(cfg.conns[0].redirect.period, 300);
+	assert_int_equal(cfg.conns[0].redirect.grace, 10);
+	cfg_free(&cfg);
+
+	/* plain numbers: seconds, as before */
+	load_ok("connections = ( { name = \"c\"; remote = \"10.0.0.2\";\n"
+	        "  auth = { method = \"psk\"; secret = \"s3cret\"; }; ike_lifetime = 7200;\n"
+	        "  retransmit = { timeout = 0.25; }; } );",
+	        &cfg);
+	assert_int_equal(cfg.conns[0].ike_lifetime, 7200);
+	assert_true(cfg.conns[0].retransmit.timeout == 0.25);
+	cfg_free(&cfg);
+
+	expect_err(CONN_HEAD "  dpd_interval = \"1500ms\";" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'dpd_interval' must be whole seconds");
+	expect_err(
+	    CONN_HEAD "  ike_lifetime = \"31d\";" CONN_TAIL,
+	    "t.conf:5: connection 'c': 'ike_lifetime' = 31d is out of range 60s..2.592e+06s");
+	expect_err(CONN_HEAD "  ike_lifetime = \"4 hours\";" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'ike_lifetime' = \"4 hours\" is not a duration");
+	expect_err(CONN_HEAD "  ike_lifetime = 10;" CONN_TAIL,
+	           "t.conf:5: connection 'c': 'ike_lifetime' = 10 is out of range 60..2592000");
+}
+
+/* Reload: what changes a running SA takes up in place, what needs a new SA. */
+static void test_in_place(void **state)
+{
+	struct cfg a, b;
+	char line[512];
+
+	load_ok("connections = (\n"
+	        "{ name = \"x\"; remote = \"10.0.0.1\"; " PSK " },\n"
+	        "{ name = \"y\"; remote = \"10.0.0.2\"; " PSK
+	        " local_ts = [ \"10.1.0.0/16\" ]; } );",
+	        &a);
+	load_ok("connections = (\n"
+	        "{ name = \"x\"; remote = \"10.0.0.1\"; " PSK
+	        " ike_lifetime = \"2h\"; dpd_interval = 5;"
+	        " retransmit = { tries = 3; }; },\n"
+	        "{ name = \"y\"; remote = \"10.0.0.2\"; " PSK
+	        " local_ts = [ \"10.2.0.0/16\" ]; } );",
+	        &b);
+	assert_false(cfg_conn_equal(&a.conns[0], &b.conns[0]));
+	assert_true(cfg_conn_in_place(&a.conns[0], &b.conns[0]));
+	assert_false(cfg_conn_in_place(&a.conns[1], &b.conns[1]));
+	cfg_summary(&b, line, sizeof(line));
+	assert_non_null(strstr(line, "2 connection(s) (2 start, 0 wait); dataplane"));
+	cfg_free(&a);
+	cfg_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +803,8 @@ int main(void)
 	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test(test_ts),
 	    cmocka_unit_test(test_diff),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

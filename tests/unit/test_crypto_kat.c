@@ -431,6 +431,24 @@ static void test_puzzle(void **state)
 	assert_true(z >= 2);
 }
 
+/* The one hex decoder (config PSKs and key IDs, key tables). */
+static void test_hex_decode(void **state)
+{
+	uint8_t out[4];
+	size_t n = 99;
+
+	assert_int_equal(crypto_hex_decode("00aBfF7e", out, sizeof(out), &n), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "\x00\xab\xff\x7e", 4);
+	assert_int_equal(crypto_hex_decode("", out, sizeof(out), &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(crypto_hex_decode("abc", out, sizeof(out), &n), -1);        /* odd */
+	assert_int_equal(crypto_hex_decode("0g", out, sizeof(out), &n), -1);         /* digit */
+	assert_int_equal(crypto_hex_decode("0011223344", out, sizeof(out), &n), -1); /* cap */
+	assert_int_equal(crypto_hex_decode("00:11", out, sizeof(out), &n), -1);      /* sep */
+	assert_int_equal(crypto_hex_decode("0x11", out, sizeof(out), &n), -1);       /* prefix */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +465,7 @@ int main(void)
 	    cmocka_unit_test(test_x448),
 	    cmocka_unit_test(test_ecp256),
 	    cmocka_unit_test(test_puzzle),
+	    cmocka_unit_test(test_hex_decode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, report);

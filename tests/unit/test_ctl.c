@@ -24,7 +24,7 @@
 #include "daemon/ctl.h"
 #include "daemon/redirect_cmd.h"
 #include "util/log.h"
-#include "util/json.h"
+#include <json-c/json.h>
 
 struct calls {
 	char last_name[64];
@@ -39,85 +39,86 @@ static struct event_base *base;
 static struct ctl *ctl;
 static char dir[64], sock_path[128];
 
-static int h_up(void *ctx, const char *name, FILE *out)
+/* One fake daemon: the commands rikectl's client knows, answered as
+ * riked's ctlcmd.c would in shape (text, or members of the JSON result). */
+static enum ctl_err h_command(void *ctx, int argc, char **argv, struct ctl_reply *r)
 {
-	snprintf(calls.last_name, sizeof(calls.last_name), "%s", name);
-	fprintf(out, "initiating %s\n", name);
-	return 0;
-}
+	const char *cmd = argv[0];
 
-static int h_down(void *ctx, const char *name, FILE *out)
-{
-	fprintf(out, "no such connection '%s'\nknown: site-b\n", name);
-	return -1;
-}
-
-static int h_status(void *ctx, bool json, FILE *out)
-{
-	struct json j;
-
-	calls.last_json = json;
-	if (!json) {
-		fprintf(out, "riked up, 1 connection\n");
-		return 0;
-	}
-	json_init(&j, out);
-	json_obj_begin(&j);
-	json_kv_uint(&j, "connections", 1);
-	json_kv_str(&j, "name", "site-b");
-	json_obj_end(&j);
-	return 0;
-}
-
-static int h_list_sas(void *ctx, bool json, FILE *out)
-{
-	calls.last_json = json;
-	fprintf(out, "no SAs\n");
-	return 0;
-}
-
-static int h_reload(void *ctx, FILE *out)
-{
-	calls.reloads++;
-	return 0;
-}
-
-static int h_command(void *ctx, int argc, char **argv, bool json, FILE *out)
-{
 	calls.last_argc = argc;
-	calls.last_json = json;
-	if (!strcmp(argv[0], "big")) {
+	calls.last_json = r->json != NULL;
+	if (!strcmp(cmd, "up") && argc == 2) {
+		snprintf(calls.last_name, sizeof(calls.last_name), "%s", argv[1]);
+		if (r->json)
+			json_object_object_add(r->json, "state",
+			                       json_object_new_string("connecting"));
+		else
+			fprintf(r->text, "initiating %s\n", argv[1]);
+		return CTL_OK;
+	}
+	if (!strcmp(cmd, "up")) {
+		fprintf(r->text, "usage: up NAME\n");
+		return CTL_E_USAGE;
+	}
+	if (!strcmp(cmd, "list-conns") && argc == 2) {
+		/* what "up" polls: the connection came up */
+		struct json_object *a = json_object_new_array(), *c = json_object_new_object();
+
+		json_object_object_add(c, "name", json_object_new_string(argv[1]));
+		json_object_object_add(c, "state", json_object_new_string("established"));
+		json_object_array_add(a, c);
+		json_object_object_add(r->json, "connections", a);
+		return CTL_OK;
+	}
+	if (!strcmp(cmd, "down")) {
+		fprintf(r->text, "no such connection '%s'\nknown: site-b\n", argv[1]);
+		return CTL_E_NOT_FOUND;
+	}
+	if (!strcmp(cmd, "status")) {
+		if (!r->json) {
+			fprintf(r->text, "riked up, 1 connection\n");
+			return CTL_OK;
+		}
+		json_object_object_add(r->json, "connections", json_object_new_int(1));
+		json_object_object_add(r->json, "name", json_object_new_string("site-b"));
+		return CTL_OK;
+	}
+	if (!strcmp(cmd, "list-sas")) {
+		fprintf(r->text, "no SAs\n");
+		return CTL_OK;
+	}
+	if (!strcmp(cmd, "reload")) {
+		calls.reloads++;
+		return CTL_OK;
+	}
+	if (!strcmp(cmd, "big")) {
 		for (int i = 0; i < 100000; i++)
-			fprintf(out, "line %06d of a large reply\n", i);
-		return 0;
+			fprintf(r->text, "line %06d of a large reply\n", i);
+		return CTL_OK;
 	}
-	if (!strcmp(argv[0], "qcd") && argc == 2 && !strcmp(argv[1], "rollover")) {
-		fprintf(out, "qcd secret rolled over\n");
-		return 0;
+	if (!strcmp(cmd, "qcd") && argc == 2 && !strcmp(argv[1], "rollover")) {
+		fprintf(r->text, "qcd secret rolled over\n");
+		return CTL_OK;
 	}
-	if (!strcmp(argv[0], "silent-fail"))
-		return -1;
-	if (!strcmp(argv[0], "redirect")) {
+	if (!strcmp(cmd, "silent-fail"))
+		return CTL_E_FAILED;
+	if (!strcmp(cmd, "redirect")) {
 		size_t off = 0;
 
 		for (int i = 0; i < argc; i++)
 			off += (size_t)snprintf(calls.last_req + off, sizeof(calls.last_req) - off,
 			                        "%s%s", i ? " " : "", argv[i]);
-		fprintf(out, "redirected 1 SA(s) to %s\n", argv[2]);
-		return 0;
+		if (r->json)
+			json_object_object_add(r->json, "redirected", json_object_new_int(1));
+		else
+			fprintf(r->text, "redirected 1 SA(s) to %s\n", argv[2]);
+		return CTL_OK;
 	}
-	fprintf(out, "unknown command '%s'\n", argv[0]);
-	return -1;
+	fprintf(r->text, "unknown command '%s'\n", cmd);
+	return CTL_E_UNKNOWN;
 }
 
-static const struct ctl_ops ops = {
-    .up = h_up,
-    .down = h_down,
-    .status = h_status,
-    .list_sas = h_list_sas,
-    .reload = h_reload,
-    .command = h_command,
-};
+static const struct ctl_ops ops = {.command = h_command};
 
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -206,9 +207,10 @@ static void test_commands(void **state)
 {
 	struct run r;
 
+	/* up waits for the connection (list-conns NAME) and says so. */
 	run_client(&r, (char *[]){"up", "-s", sock_path, "site-b", NULL});
 	assert_int_equal(r.rc, 0);
-	assert_string_equal(r.out, "initiating site-b\n");
+	assert_string_equal(r.out, "'site-b' established\n");
 	assert_string_equal(r.err, "");
 	assert_string_equal(calls.last_name, "site-b");
 	run_free(&r);
@@ -216,14 +218,15 @@ static void test_commands(void **state)
 	run_client(&r, (char *[]){"rikectl", "-s", sock_path, "down", "nope", NULL});
 	assert_int_equal(r.rc, 1);
 	assert_string_equal(r.err, "rikectl: no such connection 'nope'\n");
-	assert_string_equal(r.out, "known: site-b\n");
+	assert_string_equal(r.out, "");
 	run_free(&r);
 
 	run_client(
 	    &r, (char *[]){"/usr/sbin/rikectl", "--socket", sock_path, "status", "--json", NULL});
 	assert_int_equal(r.rc, 0);
 	assert_true(calls.last_json);
-	assert_string_equal(r.out, "{\"connections\":1,\"name\":\"site-b\"}\n");
+	assert_string_equal(r.out, "{\"schema\":1,\"command\":\"status\",\"ok\":true,"
+	                           "\"result\":{\"connections\":1,\"name\":\"site-b\"}}\n");
 	run_free(&r);
 
 	setenv("RIKE_CTL_SOCKET", sock_path, 1);
@@ -256,14 +259,21 @@ static void test_passthrough_and_usage(void **state)
 	assert_string_equal(r.err, "rikectl: failed\n");
 	run_free(&r);
 
+	/* Usage errors exit 2 (rikectl(8)), checked before asking the daemon. */
 	run_client(&r, (char *[]){"up", "-s", sock_path, NULL});
-	assert_int_equal(r.rc, 1);
+	assert_int_equal(r.rc, 2);
 	assert_string_equal(r.err, "rikectl: usage: up NAME\n");
 	run_free(&r);
 
 	run_client(&r, (char *[]){"status", "extra", "-s", sock_path, NULL});
-	assert_int_equal(r.rc, 1);
-	assert_string_equal(r.err, "rikectl: usage: status [--json]\n");
+	assert_int_equal(r.rc, 2);
+	assert_string_equal(r.err, "rikectl: usage: status\n");
+	run_free(&r);
+
+	/* ... and so do the daemon's own usage errors and unknown commands. */
+	run_client(&r, (char *[]){"frob", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_string_equal(r.err, "rikectl: unknown command 'frob'\n");
 	run_free(&r);
 
 	/* A large reply arrives whole through the non-blocking writer. */
@@ -301,6 +311,64 @@ static void test_client_errors(void **state)
 	run_client(&r, (char *[]){"up", "two words", "-s", sock_path, NULL});
 	assert_int_equal(r.rc, 2);
 	assert_non_null(strstr(r.err, "whitespace"));
+	run_free(&r);
+}
+
+/* --json: every answer is one schema-1 object on stdout, errors included,
+ * with the exit status the text would have (rikectl(8), JSON). */
+static void test_json_errors(void **state)
+{
+	struct run r;
+	char missing[160];
+
+	run_client(&r, (char *[]){"down", "nope", "--json", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 1);
+	assert_string_equal(r.out, "{\"schema\":1,\"command\":\"down\",\"ok\":false,\"error\":{"
+	                           "\"code\":\"not-found\",\"message\":\"no such connection "
+	                           "'nope'\"}}\n");
+	assert_string_equal(r.err, "");
+	run_free(&r);
+
+	/* rikectl's own usage error */
+	run_client(&r, (char *[]){"--json", "up", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_string_equal(r.out, "{\"schema\":1,\"command\":\"up\",\"ok\":false,\"error\":{"
+	                           "\"code\":\"usage\",\"message\":\"usage: up NAME\"}}\n");
+	run_free(&r);
+
+	/* the daemon's unknown command */
+	run_client(&r, (char *[]){"frob", "--json", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.out, "\"code\":\"unknown-command\""));
+	run_free(&r);
+
+	snprintf(missing, sizeof(missing), "%s/none.sock", dir);
+	run_client(&r, (char *[]){"status", "--json", "-s", missing, NULL});
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.out, "\"ok\":false,\"error\":{\"code\":\"unreachable\""));
+	run_free(&r);
+
+	/* up --json waits and answers with the final state */
+	run_client(&r, (char *[]){"up", "site-b", "--json", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "{\"schema\":1,\"command\":\"up\",\"ok\":true,\"result\":{"
+	                              "\"conn\":\"site-b\",\"state\":\"established\","
+	                              "\"already_established\":false"));
+	run_free(&r);
+
+	/* --timeout 0: up does not wait */
+	run_client(&r, (char *[]){"up", "site-b", "--timeout", "0", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "initiating site-b\n");
+	run_free(&r);
+
+	run_client(&r, (char *[]){"up", "site-b", "--timeout", "x", "-s", sock_path, NULL});
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+
+	run_client(&r, (char *[]){"rikectl", "--version", NULL});
+	assert_int_equal(r.rc, 0);
+	assert_true(!strncmp(r.out, "rikectl ", 8));
 	run_free(&r);
 }
 
@@ -355,23 +423,27 @@ static void test_malformed(void **state)
 	char big[3000];
 	char words[200] = "";
 
-	assert_string_equal(RAW("\n"), "ERR empty request\n");
-	assert_string_equal(RAW("  \t \n"), "ERR empty request\n");
-	assert_string_equal(RAW("--json\n"), "ERR empty request\n");
-	assert_string_equal(RAW("sta\x01tus\n"), "ERR control character in request\n");
-	assert_string_equal(RAW("sta\0tus\n"), "ERR NUL in request\n");
-	assert_string_equal(RAW("status\xff\n"), "ERR unknown command 'status\xff'\n");
+	assert_string_equal(RAW("\n"), "ERR bad-request empty request\n");
+	assert_string_equal(RAW("  \t \n"), "ERR bad-request empty request\n");
+	assert_string_equal(RAW("--json\n"), "ERR bad-request empty request\n");
+	assert_string_equal(RAW("sta\x01tus\n"), "ERR bad-request control character in request\n");
+	assert_string_equal(RAW("sta\0tus\n"), "ERR bad-request NUL in request\n");
+	assert_string_equal(RAW("status\xff\n"),
+	                    "ERR unknown-command unknown command 'status\xff'\n");
 	memset(big, 'a', sizeof(big));
-	assert_string_equal(raw(big, sizeof(big), false), "ERR request too long\n");
+	assert_string_equal(raw(big, sizeof(big), false), "ERR bad-request request too long\n");
 	/* CTL_MAX_REQUEST octets with the newline pass; one more does not. */
 	big[CTL_MAX_REQUEST] = '\n';
-	assert_string_equal(raw(big, CTL_MAX_REQUEST + 1, false), "ERR request too long\n");
+	assert_string_equal(raw(big, CTL_MAX_REQUEST + 1, false),
+	                    "ERR bad-request request too long\n");
 	big[CTL_MAX_REQUEST - 1] = '\n';
-	assert_true(!strncmp(raw(big, CTL_MAX_REQUEST, false), "ERR unknown command 'aaa", 24));
+	assert_true(!strncmp(raw(big, CTL_MAX_REQUEST, false),
+	                     "ERR unknown-command unknown command 'aaa", 40));
 	for (int i = 0; i < CTL_MAX_ARGS + 1; i++)
 		strcat(words, "w ");
 	strcat(words, "\n");
-	assert_string_equal(raw(words, strlen(words), false), "ERR too many arguments\n");
+	assert_string_equal(raw(words, strlen(words), false),
+	                    "ERR bad-request too many arguments\n");
 	/* Without a newline the request ends at EOF; CRLF is accepted. */
 	assert_string_equal(raw("status", 6, true), "OK\nriked up, 1 connection\n");
 	assert_string_equal(RAW("status\r\n"), "OK\nriked up, 1 connection\n");
@@ -405,7 +477,7 @@ static void test_client_cap(void **state)
 	for (int i = 0; i < 200 && ctl_nclients(ctl) < CTL_MAX_CLIENTS; i++)
 		event_base_loop(base, EVLOOP_ONCE);
 	assert_int_equal(ctl_nclients(ctl), CTL_MAX_CLIENTS);
-	assert_string_equal(raw_collect(raw_connect()), "ERR busy\n");
+	assert_string_equal(raw_collect(raw_connect()), "ERR busy too many clients\n");
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 		close(fds[i]);
 	for (int i = 0; i < 200 && ctl_nclients(ctl) > 0; i++)
@@ -456,7 +528,7 @@ static void test_trickle_deadline(void **state)
 	}
 	reply[n] = '\0';
 	close(fd);
-	assert_string_equal(reply, "ERR request timed out\n");
+	assert_string_equal(reply, "ERR timeout request timed out\n");
 	assert_true(time(NULL) - start < 6);
 	for (int i = 0; i < 200 && ctl_nclients(ctl) > 0; i++)
 		event_base_loop(base, EVLOOP_ONCE);
@@ -544,10 +616,12 @@ static void test_socket_files(void **state)
 	assert_non_null(ctl);
 
 	/* With no handlers every command fails cleanly. */
-	assert_string_equal(RAW("status\n"), "ERR status is not supported\n");
-	assert_string_equal(RAW("up x\n"), "ERR up is not supported\n");
-	assert_string_equal(RAW("reload\n"), "ERR reload is not supported\n");
-	assert_string_equal(RAW("frob\n"), "ERR unknown command\n");
+	assert_string_equal(RAW("status\n"), "ERR unsupported status is not supported\n");
+	assert_string_equal(RAW("up x\n"), "ERR unsupported up is not supported\n");
+	assert_string_equal(RAW("status --json\n"),
+	                    "ERR unsupported status is not supported\n"
+	                    "{\"schema\":1,\"command\":\"status\",\"ok\":false,\"error\":{\"code\":"
+	                    "\"unsupported\",\"message\":\"status is not supported\"}}\n");
 
 	/* A regular file in the way is an error, not deleted. */
 	ctl_free(ctl);
@@ -696,7 +770,8 @@ static void test_redirect_client(void **state)
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(calls.last_req, "redirect --to 192.0.2.9 --peer 2001:db8::/32");
 	assert_true(calls.last_json);
-	assert_string_equal(r.out, "redirected 1 SA(s) to 192.0.2.9\n");
+	assert_string_equal(r.out, "{\"schema\":1,\"command\":\"redirect\",\"ok\":true,"
+	                           "\"result\":{\"redirected\":1}}\n");
 	run_free(&r);
 
 	memset(&calls, 0, sizeof(calls));
@@ -721,6 +796,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_passthrough_and_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_json_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_cap, setup, teardown),
