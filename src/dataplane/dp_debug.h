@@ -7,6 +7,7 @@
 #ifndef RIKE_DP_DEBUG_H
 #define RIKE_DP_DEBUG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,5 +20,9 @@ int dp_debug_sa_in(struct dp *dp, uint32_t spi, uint32_t *reqid) WUR;
  * policy's reqid, and the SPI of the SA it uses (0 when it has none). */
 int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t *reqid,
                         uint32_t *spi) WUR;
+
+/* Keep the route bookkeeping but send no RTM_NEWROUTE/DELROUTE (tests that
+ * install 100,000 policies, where the kernel's work is not under test). */
+int dp_debug_skip_routes(struct dp *dp, bool skip) WUR;
 
 #endif

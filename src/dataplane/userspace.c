@@ -164,7 +164,8 @@ struct us {
 	struct us_sa *msg_sa[US_BATCH]; /* borrowed for one us_tun_cb */
 	struct sockaddr_storage msg_dst[US_BATCH];
 	uint8_t cmsg[US_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo))];
-	bool no_gso; /* UDP_SEGMENT failed once: send datagram by datagram */
+	bool no_gso;      /* UDP_SEGMENT failed once: send datagram by datagram */
+	bool skip_routes; /* dp_debug_skip_routes */
 	uint64_t send_log_sec;
 	unsigned send_logs; /* lines in send_log_sec */
 };
@@ -674,8 +675,8 @@ static int us_route_ref(struct us *us, const struct dp_prefix *pfx, const uint8_
 		return -1;
 	r->pfx = *pfx;
 	r->refs = 1;
-	r->owned = true;
-	if (dp_nl_route(us->nl, true, pfx, us->ifindex, us->table, src)) {
+	r->owned = !us->skip_routes;
+	if (r->owned && dp_nl_route(us->nl, true, pfx, us->ifindex, us->table, src)) {
 		if (errno != EEXIST) {
 			free(r);
 			return -1;
@@ -1431,6 +1432,18 @@ int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t 
 	}
 	*reqid = p->p.reqid;
 	*spi = p->sa ? p->sa->spi : 0;
+	return 0;
+}
+
+int dp_debug_skip_routes(struct dp *dp, bool skip)
+{
+	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
+
+	if (!us) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	us->skip_routes = skip;
 	return 0;
 }
 
