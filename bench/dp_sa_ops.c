@@ -85,7 +85,7 @@ static void client_sa(struct dp_sa *sa, uint32_t i, enum dp_dir dir, uint32_t sp
 	sa->encr_key_len = 36;
 	memset(sa->encr_key, (int)(i & 0xff), sa->encr_key_len);
 	sa->integ = IKEV2_AUTH_NONE;
-	sin4(&gw, 0xc0000201u, 4500);                 /* 192.0.2.1 */
+	sin4(&gw, 0xc0000201u, 4500);                  /* 192.0.2.1 */
 	sin4(&peer, 0xc6120000u + (i & 0xffff), 4500); /* 198.18.x.y */
 	sa->src = dir == DP_DIR_OUT ? gw : peer;
 	sa->dst = dir == DP_DIR_OUT ? peer : gw;
@@ -152,12 +152,12 @@ static size_t packet_to(uint8_t *p, uint32_t i)
 	return 28;
 }
 
-#define CHECK(x)                                                                              \
-	do {                                                                                  \
-		if (x) {                                                                      \
-			fprintf(stderr, "dp_sa_ops: %s failed: %s\n", #x, strerror(errno));   \
-			exit(1);                                                              \
-		}                                                                             \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (x) {                                                                           \
+			fprintf(stderr, "dp_sa_ops: %s failed: %s\n", #x, strerror(errno));        \
+			exit(1);                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static void run(struct event_base *base, uint32_t n)
@@ -257,7 +257,8 @@ int main(int argc, char **argv)
 	if (!base)
 		return 1;
 	printf("# ns per operation; heap = bytes the data plane holds per Child SA\n");
-	printf("#       N       add      sa     spi     spd  counters    rekey       del  heap/SA\n");
+	printf(
+	    "#       N       add      sa     spi     spd  counters    rekey       del  heap/SA\n");
 	fflush(stdout);
 	if (argc > 1) {
 		for (int i = 1; i < argc; i++) {

@@ -69,14 +69,16 @@ struct us_reqid {
 };
 
 struct us_sa {
-	struct dp_hnode h_id;         /* us->sa_by_id, key us_sa_key() */
-	struct dp_hnode h_in;         /* us->sa_in, key spi (inbound SAs) */
+	/* The index nodes and the keys they are checked against share the
+	 * first cache line: a lookup touches one line per SA it passes. */
+	struct dp_hnode h_id; /* us->sa_by_id, key us_sa_key() */
+	struct dp_hnode h_in; /* us->sa_in, key spi (inbound SAs) */
+	uint32_t reqid, spi;
+	enum dp_dir dir;
 	struct us_sa *rnext, **rprev; /* r->sas */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
 	struct us_reqid *r;
 	struct us *us;
-	uint32_t reqid, spi;
-	enum dp_dir dir;
 	struct sockaddr_storage src, dst;
 	struct dp_lifetime life;
 	struct dp_ts *ts_local, *ts_remote; /* into ts[] */
@@ -110,15 +112,16 @@ struct us_sel {
 #define US_NOT_PREFIX 0xff
 
 struct us_policy {
+	/* What the outbound lookup reads (us_spd_lookup) comes first. */
+	struct dp_hnode h_pfx; /* us->pol_by_pfx, key us_pfx_key(remote) */
+	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
+	uint64_t order;        /* insertion: equal priorities match in this order */
+	struct us_sel p;
+	struct us_sa *sa;                 /* borrowed: the newest live outbound SA of p.reqid */
 	struct dp_hnode h_sel;            /* us->pol_by_sel, key us_sel_key() */
-	struct dp_hnode h_pfx;            /* us->pol_by_pfx, key us_pfx_key(remote) */
 	struct us_policy *gnext, **gprev; /* us->pol_other, in match order */
 	struct us_policy *rnext, **rprev; /* r->pols */
 	struct us_reqid *r;
-	struct us_sel p;
-	uint64_t order;   /* insertion: equal priorities match in this order */
-	uint8_t plen;     /* the remote selector's prefix length, or US_NOT_PREFIX */
-	struct us_sa *sa; /* borrowed: the newest live outbound SA of p.reqid */
 	uint64_t last_acquire;
 };
 

@@ -144,9 +144,10 @@ static void test_steps_bounded(void **state)
 			n = dp_hash_steps - b;
 			max_move = n > max_move ? n : max_move;
 		}
-		print_message("  N=%-5u rekey steps: max %3llu, mean %5.2f; MOBIKE move: max %llu\n",
-		              have, (unsigned long long)max_rekey, (double)total / sample,
-		              (unsigned long long)max_move);
+		print_message(
+		    "  N=%-5u rekey steps: max %3llu, mean %5.2f; MOBIKE move: max %llu\n", have,
+		    (unsigned long long)max_rekey, (double)total / sample,
+		    (unsigned long long)max_move);
 		assert_true(max_rekey <= 200);
 		assert_true(max_move <= 16);
 		assert_int_equal(dpglue_nchildren(env.g), have);
