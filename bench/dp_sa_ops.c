@@ -14,7 +14,8 @@
  *   del       dp_policy_del + dp_sa_del x2 (and the route)
  *
  * and the heap the data plane holds per Child SA (mallinfo2 before and
- * after the adds; the kernel's routes are not counted).
+ * after the adds; the kernel's routes are not counted), and the mean
+ * dp_hash_steps of an sa and an spd lookup (the unit tests bound them).
  *
  * It runs in a network namespace of its own (unshare, root): the TUN
  * device and the routes vanish with it.
@@ -36,6 +37,7 @@
 
 #include "dataplane/dp.h"
 #include "dataplane/dp_debug.h"
+#include "dataplane/dp_hash.h"
 #include "wire/ikev2.h"
 
 /* CPU time of this thread (the kernel's netlink work for our routes runs
@@ -178,7 +180,7 @@ static void run(struct event_base *base, uint32_t n)
 	uint8_t pkt[64];
 	double t0, t_add, t_sa, t_spi, t_spd, t_ctr, t_rekey, t_del;
 	struct mallinfo2 m0, m1;
-	uint64_t sink = 0;
+	uint64_t sink = 0, st_sa, st_spd;
 
 	if (!dp) {
 		fprintf(stderr, "dp_sa_ops: cannot create the userspace data plane: %s\n",
@@ -196,6 +198,7 @@ static void run(struct event_base *base, uint32_t n)
 	t_add = (now_ns() - t0) / n;
 	m1 = mallinfo2();
 
+	st_sa = dp_hash_steps;
 	t0 = now_ns();
 	for (uint32_t k = 0; k < lookups; k++) {
 		uint32_t i = rnd() % n;
@@ -203,6 +206,7 @@ static void run(struct event_base *base, uint32_t n)
 		sink += c.seq;
 	}
 	t_sa = (now_ns() - t0) / lookups;
+	st_sa = dp_hash_steps - st_sa;
 
 	t0 = now_ns();
 	for (uint32_t k = 0; k < lookups; k++) {
@@ -211,6 +215,7 @@ static void run(struct event_base *base, uint32_t n)
 	}
 	t_spi = (now_ns() - t0) / lookups;
 
+	st_spd = dp_hash_steps;
 	t0 = now_ns();
 	for (uint32_t k = 0; k < lookups; k++) {
 		uint32_t i = rnd() % n, spi;
@@ -219,6 +224,7 @@ static void run(struct event_base *base, uint32_t n)
 		      spi != spi_out(i, 0));
 	}
 	t_spd = (now_ns() - t0) / lookups;
+	st_spd = dp_hash_steps - st_spd;
 
 	t0 = now_ns();
 	for (uint32_t i = 0; i < n; i++) {
@@ -245,10 +251,10 @@ static void run(struct event_base *base, uint32_t n)
 	}
 	t_del = (now_ns() - t0) / n;
 
-	printf("%9u  %8.0f  %6.0f  %6.0f  %6.0f  %8.0f  %7.0f  %8.0f  %9.0f%s\n", n, t_add, t_sa,
-	       t_spi, t_spd, t_ctr, t_rekey, t_del,
+	printf("%9u  %8.0f  %6.0f  %6.0f  %6.0f  %8.0f  %7.0f  %8.0f  %9.0f  %8.2f  %5.2f%s\n", n,
+	       t_add, t_sa, t_spi, t_spd, t_ctr, t_rekey, t_del,
 	       (double)(m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / n,
-	       sink == 42 ? " " : "");
+	       (double)st_sa / lookups, (double)st_spd / lookups, sink == 42 ? " " : "");
 	dp_free(dp);
 }
 
@@ -272,8 +278,8 @@ int main(int argc, char **argv)
 	}
 	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s\n",
 	       no_routes ? "; no kernel routes (-n)" : "");
-	printf(
-	    "#       N       add      sa     spi     spd  counters    rekey       del  heap/SA\n");
+	printf("#       N       add      sa     spi     spd  counters    rekey       del  heap/SA"
+	       "  steps:sa    spd\n");
 	fflush(stdout);
 	if (argc > first) {
 		for (int i = first; i < argc; i++) {
