@@ -8,10 +8,15 @@
  * redirected to another gateway brings up its new SAs before deleting
  * the old, RFC 5685 6); whoever goes, the policy passes to the newest
  * remaining pair that wants it, and only the last one removes it. Counters
- * are read per reqid. Outer addresses are the IKE SA's: after a NAT-T float
- * both ends use the NAT-T port and ESP is UDP-encapsulated (RFC 7296 2.23,
- * RFC 3948). Inner selectors come from the negotiated TSi/TSr (RFC 7296
- * 2.9, RFC 4301 4.4.1).
+ * are read per reqid.
+ *
+ * Scale (issue 13): the pairs are hashed by (reqid, inbound SPI) and by
+ * reqid, and the policies they want by selectors (dp_hash.h), so
+ * installing, handing over and removing a pair costs O(1) in the number
+ * of pairs; only dpglue_refresh_counters and dpglue_free walk them all. Outer addresses are the IKE
+ * SA's: after a NAT-T float both ends use the NAT-T port and ESP is UDP-encapsulated (RFC
+ * 7296 2.23, RFC 3948). Inner selectors come from the negotiated TSi/TSr (RFC 7296 2.9, RFC
+ * 4301 4.4.1).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -23,6 +28,7 @@
 #include "daemon/dpglue.h"
 #include "util/log.h"
 #include "dataplane/dp.h"
+#include "dataplane/dp_hash.h"
 #include "ike/ike.h"
 #include "wire/ikev2.h"
 
@@ -31,16 +37,26 @@ _Static_assert(DP_MAX_TS >= CFG_MAX_TS, "the data plane takes fewer selectors th
 
 #define DPG_PRIORITY_BASE 1000 /* policies: lower wins; minus prefix lengths */
 
+struct dpg_child;
+
 /* A policy a pair wants; `owned`: the data plane's entry is this pair's
- * (it names this pair's reqid, and this pair removes or hands it on). */
+ * (it names this pair's reqid, and this pair removes or hands it on).
+ * The rest of its dp_policy (reqid, route source) is rebuilt by pol_dp. */
 struct dpg_pol {
-	struct dp_policy p;
+	struct dp_hnode h;       /* g->by_sel, key sel_key() */
+	struct dpg_child *child; /* borrowed: the pair that wants it */
+	struct dp_ts ts_local, ts_remote;
+	uint32_t priority;
 	bool owned;
+	bool route_src; /* the local selector's single address is ours */
 };
 
 /* One installed Child SA (a pair of SAs). */
 struct dpg_child {
-	struct dpg_child *next;
+	struct dp_hnode h_id;           /* g->by_id, key (reqid, spi_in) */
+	struct dp_hnode h_reqid;        /* g->by_reqid, key reqid */
+	struct dpg_child *next, **prev; /* g->children, newest first */
+	uint64_t seq;                   /* installation order: newer is larger */
 	uint32_t reqid, spi_in, spi_out;
 	uint64_t ike_serial;
 	struct dpg_pol *pols; /* owned array */
@@ -56,6 +72,8 @@ struct dpglue {
 	uint16_t natt_port;
 	struct dpg_child *children; /* newest first */
 	size_t nchildren;
+	uint64_t seq;
+	struct dp_htab by_id, by_reqid, by_sel;
 };
 
 /* The Child SA whose install or removal is under way: the data plane
@@ -135,8 +153,6 @@ static bool ts_is_local_host(const struct dp_ts *ts)
 static void route_src_of(const struct dp_ts *local, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
-	if (!ts_is_local_host(local))
-		return;
 	ss->ss_family = local->family;
 	if (local->family == AF_INET)
 		memcpy(&((struct sockaddr_in *)ss)->sin_addr, local->addr_lo, 4);
@@ -214,85 +230,125 @@ out:
 
 /* ---- the policies ---- */
 
+/* Counted in dp_hash_steps (test_glue_scale): a walk of all pairs shows. */
 static bool same_ts(const struct dp_ts *a, const struct dp_ts *b)
 {
 	size_t n = a->family == AF_INET6 ? 16 : 4;
 
+	dp_hash_steps++;
 	return a->family == b->family && a->proto == b->proto && a->port_lo == b->port_lo &&
 	       a->port_hi == b->port_hi && !memcmp(a->addr_lo, b->addr_lo, n) &&
 	       !memcmp(a->addr_hi, b->addr_hi, n);
 }
 
-static bool same_selectors(const struct dp_policy *a, const struct dp_policy *b)
+static uint64_t ts_hash(uint64_t h, const struct dp_ts *ts)
 {
-	return same_ts(&a->ts_local, &b->ts_local) && same_ts(&a->ts_remote, &b->ts_remote);
+	size_t n = ts->family == AF_INET6 ? 16 : 4;
+	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
+	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
+	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
+
+	h = dp_hash_bytes(h, hdr, sizeof(hdr));
+	h = dp_hash_bytes(h, ts->addr_lo, n);
+	return dp_hash_bytes(h, ts->addr_hi, n);
 }
 
-/* The pair other than `skip` whose entry for p's selectors is owned, with
- * the entry; NULL if none. */
-static struct dpg_child *owner_of(struct dpglue *g, const struct dp_policy *p,
-                                  const struct dpg_child *skip, struct dpg_pol **pol)
+static uint64_t sel_key(const struct dp_ts *local, const struct dp_ts *remote)
 {
-	for (struct dpg_child *o = g->children; o; o = o->next) {
-		if (o == skip)
-			continue;
-		for (size_t i = 0; i < o->npols; i++) {
-			if (o->pols[i].owned && same_selectors(&o->pols[i].p, p)) {
-				*pol = &o->pols[i];
-				return o;
-			}
-		}
+	return ts_hash(ts_hash(DP_HASH_INIT, local), remote);
+}
+
+static bool pol_same(const struct dpg_pol *a, const struct dp_ts *local, const struct dp_ts *remote)
+{
+	return same_ts(&a->ts_local, local) && same_ts(&a->ts_remote, remote);
+}
+
+/* The dp_policy of a pair's entry. */
+static void pol_dp(const struct dpg_pol *e, struct dp_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->reqid = e->child->reqid;
+	p->priority = e->priority;
+	p->ts_local = e->ts_local;
+	p->ts_remote = e->ts_remote;
+	if (e->route_src)
+		route_src_of(&e->ts_local, &p->route_src);
+}
+
+/* The entry of a pair other than `skip` for these selectors that is
+ * owned; NULL if none. */
+static struct dpg_pol *owner_of(struct dpglue *g, const struct dpg_pol *mine,
+                                const struct dpg_child *skip)
+{
+	uint64_t key = mine->h.key;
+
+	for (struct dp_hnode *n = dp_htab_first(&g->by_sel, key); n; n = dp_htab_next(n, key)) {
+		struct dpg_pol *o = dp_hentry(n, struct dpg_pol, h);
+		if (o->child != skip && o->owned && pol_same(o, &mine->ts_local, &mine->ts_remote))
+			return o;
 	}
 	return NULL;
 }
 
-/* The entry of the newest pair other than `skip` that wants p's
+/* The entry of the newest pair other than `skip` that wants these
  * selectors, one with `reqid` first (it needs no change in the data
  * plane); NULL if nobody does. */
-static struct dpg_pol *heir_of(struct dpglue *g, const struct dp_policy *p,
+static struct dpg_pol *heir_of(struct dpglue *g, const struct dpg_pol *mine,
                                const struct dpg_child *skip, uint32_t reqid)
 {
-	struct dpg_pol *other = NULL;
+	struct dpg_pol *same = NULL, *other = NULL;
+	uint64_t key = mine->h.key;
 
-	for (struct dpg_child *o = g->children; o; o = o->next) {
-		if (o == skip)
+	for (struct dp_hnode *n = dp_htab_first(&g->by_sel, key); n; n = dp_htab_next(n, key)) {
+		struct dpg_pol *o = dp_hentry(n, struct dpg_pol, h);
+		if (o->child == skip || !pol_same(o, &mine->ts_local, &mine->ts_remote))
 			continue;
-		for (size_t i = 0; i < o->npols; i++) {
-			if (!same_selectors(&o->pols[i].p, p))
-				continue;
-			if (o->reqid == reqid)
-				return &o->pols[i];
-			if (!other)
-				other = &o->pols[i]; /* children are newest first */
-		}
+		if (o->child->reqid == reqid && (!same || o->child->seq > same->child->seq))
+			same = o;
+		if (!other || o->child->seq > other->child->seq)
+			other = o;
 	}
-	return other;
+	return same ? same : other;
+}
+
+/* The pair's entries leave the selector index. */
+static void unindex_policies(struct dpglue *g, struct dpg_child *e)
+{
+	for (size_t i = 0; i < e->npols; i++)
+		dp_htab_del(&g->by_sel, &e->pols[i].h);
 }
 
 /* e goes: each policy it owns passes to the newest pair that still wants
  * it, or is removed when none does. Traffic keeps its policy throughout. */
 static void release_policies(struct dpglue *g, struct dpg_child *e)
 {
+	struct dp_policy p;
+
+	unindex_policies(g, e);
 	for (size_t i = 0; i < e->npols; i++) {
 		struct dpg_pol *mine = &e->pols[i], *heir;
 
 		if (!mine->owned)
 			continue;
-		heir = heir_of(g, &mine->p, e, e->reqid);
-		if (heir && heir->p.reqid == mine->p.reqid) {
+		heir = heir_of(g, mine, e, e->reqid);
+		if (heir && heir->child->reqid == e->reqid) {
 			heir->owned = true; /* rekeyed: same reqid, nothing to change */
 			continue;
 		}
-		if (heir && dp_policy_update(g->dp, &heir->p) == 0) {
-			heir->owned = true;
-			log_msg(LOG_INFO, "dp", "policy of reqid %u handed back to reqid %u",
-			        mine->p.reqid, heir->p.reqid);
-			continue;
-		}
-		if (heir)
+		if (heir) {
+			pol_dp(heir, &p);
+			if (dp_policy_update(g->dp, &p) == 0) {
+				heir->owned = true;
+				log_msg(LOG_INFO, "dp",
+				        "policy of reqid %u handed back to reqid %u", e->reqid,
+				        heir->child->reqid);
+				continue;
+			}
 			log_msg(LOG_WARNING, "dp", "handing a policy of reqid %u to reqid %u: %s",
-			        mine->p.reqid, heir->p.reqid, strerror(errno));
-		if (dp_policy_del(g->dp, &mine->p) < 0)
+			        e->reqid, heir->child->reqid, strerror(errno));
+		}
+		pol_dp(mine, &p);
+		if (dp_policy_del(g->dp, &p) < 0)
 			log_msg(LOG_WARNING, "dp", "removing a policy of reqid %u: %s", e->reqid,
 			        strerror(errno));
 	}
@@ -310,30 +366,34 @@ static void release_policies(struct dpglue *g, struct dpg_child *e)
  */
 static int add_policy(struct dpglue *g, struct dpg_child *e, const struct dp_policy *p)
 {
-	struct dpg_pol *theirs = NULL, *mine = &e->pols[e->npols];
-	struct dpg_child *owner = owner_of(g, p, e, &theirs);
+	struct dpg_pol *theirs, *mine = &e->pols[e->npols];
 
-	mine->p = *p;
+	mine->child = e;
+	mine->ts_local = p->ts_local;
+	mine->ts_remote = p->ts_remote;
+	mine->priority = p->priority;
+	mine->route_src = p->route_src.ss_family != 0;
 	mine->owned = false;
-	if (owner && owner->reqid == p->reqid) {
-		e->npols++;
-		return 0;
-	}
-	if (owner) {
+	mine->h.key = sel_key(&p->ts_local, &p->ts_remote);
+	theirs = owner_of(g, mine, e);
+	if (theirs && theirs->child->reqid == p->reqid)
+		goto wanted;
+	if (theirs) {
 		if (dp_policy_update(g->dp, p) < 0)
 			return -1;
 		theirs->owned = false;
 		mine->owned = true;
-		e->npols++;
 		log_msg(LOG_INFO, "dp", "policy of reqid %u taken over by reqid %u",
-		        theirs->p.reqid, p->reqid);
-		return 0;
+		        theirs->child->reqid, p->reqid);
+		goto wanted;
 	}
 	if (dp_policy_add(g->dp, p) == 0)
 		mine->owned = true;
 	else if (errno != EEXIST)
 		return -1;
 	/* EEXIST: installed by something other than a pair of ours; leave it. */
+wanted:
+	dp_htab_add(&g->by_sel, &mine->h, mine->h.key);
 	e->npols++;
 	return 0;
 }
@@ -356,7 +416,8 @@ static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct
 				continue;
 			p.priority =
 			    DPG_PRIORITY_BASE - ts_plen(&p.ts_local) - ts_plen(&p.ts_remote);
-			route_src_of(&p.ts_local, &p.route_src);
+			if (ts_is_local_host(&p.ts_local))
+				route_src_of(&p.ts_local, &p.route_src);
 			if (add_policy(g, e, &p) < 0) {
 				int saved = errno;
 
@@ -370,6 +431,11 @@ static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct
 }
 
 /* ---- the engine's hooks ---- */
+
+static uint64_t child_key(uint32_t reqid, uint32_t spi_in)
+{
+	return (uint64_t)reqid << 32 | spi_in;
+}
 
 int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 {
@@ -392,9 +458,15 @@ int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 		errno = saved;
 		goto fail;
 	}
+	e->seq = ++g->seq;
 	e->next = g->children;
+	if (e->next)
+		e->next->prev = &e->next;
+	e->prev = &g->children;
 	g->children = e;
 	g->nchildren++;
+	dp_htab_add(&g->by_id, &e->h_id, child_key(e->reqid, e->spi_in));
+	dp_htab_add(&g->by_reqid, &e->h_reqid, e->reqid);
 	log_sa(LOG_INFO, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r,
 	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %zu policies", c->reqid,
 	       c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
@@ -408,25 +480,30 @@ fail:
 	return -1;
 }
 
-static struct dpg_child **find_child(struct dpglue *g, uint32_t reqid, uint32_t spi_in)
+static struct dpg_child *find_child(struct dpglue *g, uint32_t reqid, uint32_t spi_in)
 {
-	struct dpg_child **pp;
+	uint64_t key = child_key(reqid, spi_in);
 
-	for (pp = &g->children; *pp; pp = &(*pp)->next)
-		if ((*pp)->reqid == reqid && (*pp)->spi_in == spi_in)
-			return pp;
+	for (struct dp_hnode *n = dp_htab_first(&g->by_id, key); n; n = dp_htab_next(n, key)) {
+		struct dpg_child *e = dp_hentry(n, struct dpg_child, h_id);
+		if (e->reqid == reqid && e->spi_in == spi_in)
+			return e;
+	}
 	return NULL;
 }
 
 void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 {
-	struct dpg_child **pp = find_child(g, c->reqid, c->spi_in), *e;
+	struct dpg_child *e = find_child(g, c->reqid, c->spi_in);
 	bool bad;
 
-	if (!pp)
+	if (!e)
 		return; /* never installed (or install failed) */
-	e = *pp;
-	*pp = e->next;
+	*e->prev = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	dp_htab_del(&g->by_id, &e->h_id);
+	dp_htab_del(&g->by_reqid, &e->h_reqid);
 	g->nchildren--;
 	release_policies(g, e);
 	dpg_logging = c;
@@ -461,11 +538,16 @@ void dpglue_child_moved(struct dpglue *g, const struct ike_child_info *c)
 
 /* ---- counters ---- */
 
+/* Another pair with e's reqid is newer (a rekey in progress): a look at
+ * the few pairs of this reqid, not at all of them. */
 static bool newer_with_reqid(const struct dpglue *g, const struct dpg_child *e)
 {
-	for (const struct dpg_child *o = g->children; o != e; o = o->next)
-		if (o->reqid == e->reqid)
+	for (const struct dp_hnode *n = dp_htab_first(&g->by_reqid, e->reqid); n;
+	     n = dp_htab_next(n, e->reqid)) {
+		const struct dpg_child *o = dp_hentry(n, struct dpg_child, h_reqid);
+		if (o->reqid == e->reqid && o->seq > e->seq)
 			return true;
+	}
 	return false;
 }
 
@@ -617,12 +699,18 @@ struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uin
 	}
 	g->which = which;
 	g->natt_port = natt_port;
+	if (dp_htab_init(&g->by_id) < 0 || dp_htab_init(&g->by_reqid) < 0 ||
+	    dp_htab_init(&g->by_sel) < 0) {
+		snprintf(why, whylen, "out of memory");
+		dpglue_free(g);
+		return NULL;
+	}
 	g->dp = dp_new_opts(b, base, &ev, g,
 	                    &(struct dp_options){.ike_port = ike_port, .natt_port = natt_port});
 	if (!g->dp) {
 		snprintf(why, whylen, "cannot create the %s data plane: %s",
 		         dpglue_backend_name(which), strerror(errno));
-		free(g);
+		dpglue_free(g);
 		return NULL;
 	}
 	return g;
@@ -640,6 +728,9 @@ void dpglue_free(struct dpglue *g)
 		free(e);
 	}
 	dp_free(g->dp); /* removes every SA, policy and route */
+	dp_htab_fini(&g->by_id);
+	dp_htab_fini(&g->by_reqid);
+	dp_htab_fini(&g->by_sel);
 	free(g);
 }
 

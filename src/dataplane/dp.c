@@ -105,6 +105,11 @@ void dp_free(struct dp *dp)
 	free(dp);
 }
 
+void *dp_backend_state(struct dp *dp, const struct dp_backend_ops *ops)
+{
+	return dp->ops == ops ? dp->be : NULL;
+}
+
 unsigned dp_features(const struct dp *dp)
 {
 	return dp->ops->features;

@@ -50,6 +50,8 @@ void dp_encap_ports(struct dp *dp, uint32_t reqid, struct sockaddr_storage *loca
                     const struct sockaddr_storage *cur_remote);
 
 struct dp_common *dp_common(struct dp *dp);
+/* dp's backend state if dp runs `ops`, else NULL (dp_debug.h's hooks). */
+void *dp_backend_state(struct dp *dp, const struct dp_backend_ops *ops);
 void dp_log(struct dp *dp, enum dp_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

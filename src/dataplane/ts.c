@@ -5,6 +5,7 @@
  * into its TUN device.
  */
 #include "dataplane/ts.h"
+#include "dataplane/dp_hash.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,10 +24,12 @@ bool dp_ts_valid(const struct dp_ts *ts)
 	return n && memcmp(ts->addr_lo, ts->addr_hi, n) <= 0 && ts->port_lo <= ts->port_hi;
 }
 
+/* Comparisons count in dp_hash_steps: a scan of the SPD would show. */
 bool dp_ts_equal(const struct dp_ts *a, const struct dp_ts *b)
 {
 	size_t n = dp_addr_len(a->family);
 
+	dp_hash_steps++;
 	return a->family == b->family && a->proto == b->proto && a->port_lo == b->port_lo &&
 	       a->port_hi == b->port_hi && !memcmp(a->addr_lo, b->addr_lo, n) &&
 	       !memcmp(a->addr_hi, b->addr_hi, n);
@@ -44,6 +47,7 @@ bool dp_ts_match_flow(const struct dp_ts *ts, const struct dp_flow *f, bool src)
 {
 	uint16_t port = src ? f->sport : f->dport;
 
+	dp_hash_steps++;
 	if (!dp_ts_has_addr(ts, f->family, src ? f->src : f->dst))
 		return false;
 	if (ts->proto && ts->proto != f->proto)

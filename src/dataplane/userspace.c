@@ -1,9 +1,11 @@
 /*
  * The userspace backend (like strongSwan's kernel-libipsec): a TUN device
  * carries the cleartext side, ESP in UDP (RFC 3948) the protected side.
- * It keeps the SAD (inbound SAs hashed by SPI, RFC 4301 4.1 and 4.4.2) and
- * the SPD (policies by priority, RFC 4301 4.4.1), routes the remote
- * selectors into the TUN device, and does the outbound (RFC 4301 5.1) and
+ * It keeps the SAD (RFC 4301 4.4.2: inbound SAs hashed by SPI, RFC 4301
+ * 4.1, all SAs by (reqid, dir, spi)) and the SPD (RFC 4301 4.4.1: policies
+ * by selectors, and for the outbound lookup by remote prefix, see
+ * us_spd_lookup), routes the remote selectors into the TUN device, and
+ * does the outbound (RFC 4301 5.1) and
  * inbound (5.2) processing: SPD lookup -> SA -> ESP -> UDP, and UDP -> SA
  * by SPI -> ESP -> selector check -> TUN. Lifetimes (4.4.2.1) are enforced
  * per packet (bytes, packets, sequence numbers) and by timers (seconds).
@@ -13,6 +15,13 @@
  * each encrypted, and sent as UDP GSO trains; inbound TCP segments of one
  * flow are coalesced into one write to TUN. Events for the daemon are
  * queued and delivered from a separate loop callback, never re-entrantly.
+ *
+ * Scale (issue 13): every per-SA operation is O(1) expected in the number
+ * of SAs and policies. The SAs and policies of one reqid hang off a
+ * struct us_reqid, so make-before-break (the newest live outbound SA of a
+ * reqid protects its policies' traffic) relinks only that reqid's
+ * policies; pending expiries wait in a queue of their own; the indexes
+ * are dp_hash.h tables. A gateway's whole SPD is walked only by us_destroy.
  */
 #include "dataplane/dp_backend.h"
 #include "util/sockbuf.h"
@@ -30,6 +39,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dataplane/dp_debug.h"
+#include "dataplane/dp_hash.h"
 #include "dataplane/esp.h"
 #include "dataplane/gso.h"
 #include "dataplane/tun.h"
@@ -40,7 +51,6 @@
 #define US_SEG_SLACK       64   /* beyond the MTU in each outbound slot */
 #define US_SEG_MIN         9000 /* outbound slot size at least, whatever the MTU */
 #define US_TBUF_CAP        (DP_VNET_HDR_LEN + DP_GSO_MAX + 1)
-#define US_HASH            1024
 #define US_MAX_PREFIXES    32 /* routes per remote selector */
 #define US_MAX_ACQUIRE     16 /* queued acquire events */
 #define US_MAX_UNKNOWN     16 /* queued unknown-SPI events */
@@ -55,14 +65,31 @@ enum { US_PEND_SOFT = 1, US_PEND_HARD = 2 };
 
 struct us;
 
+struct us_policy;
+
+/* The SAs and policies of one reqid (a Child SA and the pairs that rekey
+ * it, RFC 7296 2.8); it lives while either list is non-empty. */
+struct us_reqid {
+	struct dp_hnode h; /* us->reqids, key reqid */
+	uint32_t reqid;
+	struct us_sa *sas;      /* newest first */
+	struct us_policy *pols; /* the policies naming this reqid */
+};
+
 struct us_sa {
-	struct us_sa *next, *hnext;
-	struct us *us;
+	/* The index nodes and the keys they are checked against share the
+	 * first cache line: a lookup touches one line per SA it passes. */
+	struct dp_hnode h_id; /* us->sa_by_id, key us_sa_key() */
+	struct dp_hnode h_in; /* us->sa_in, key spi (inbound SAs) */
 	uint32_t reqid, spi;
 	enum dp_dir dir;
+	struct us_sa *rnext, **rprev; /* r->sas */
+	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
+	struct us_reqid *r;
+	struct us *us;
 	struct sockaddr_storage src, dst;
 	struct dp_lifetime life;
-	struct dp_ts ts_local[DP_MAX_TS], ts_remote[DP_MAX_TS];
+	struct dp_ts *ts_local, *ts_remote; /* into ts[] */
 	size_t n_local, n_remote;
 	struct dp_esp_sa esp;
 	struct dp_sa_counters ctr;
@@ -72,21 +99,41 @@ struct us_sa {
 	bool dead;
 	struct event *soft_ev, *hard_ev;
 	uint64_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
+	struct dp_ts ts[];                    /* n_local + n_remote, allocated to size */
 };
 
 struct us_route {
-	struct us_route *next;
+	struct dp_hnode h; /* us->routes, key us_pfx_key(pfx) */
 	struct dp_prefix pfx;
 	unsigned refs;
 	bool owned; /* we added it (not there before) */
 };
 
+/* What the SPD keeps of a dp_policy (the route source is only needed
+ * while the routes are added; the XFRM template not at all). */
+struct us_sel {
+	uint32_t reqid;
+	uint32_t priority;
+	struct dp_ts ts_local, ts_remote;
+};
+
+#define US_NOT_PREFIX 0xff
+
 struct us_policy {
-	struct us_policy *next;
-	struct dp_policy p;
-	struct us_sa *sa; /* borrowed: the newest live outbound SA of p.reqid */
+	/* What the outbound lookup reads (us_spd_lookup) comes first. */
+	struct dp_hnode h_pfx; /* us->pol_by_pfx, key us_pfx_key(remote) */
+	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
+	uint64_t order;        /* insertion: equal priorities match in this order */
+	struct us_sel p;
+	struct us_sa *sa;                 /* borrowed: the newest live outbound SA of p.reqid */
+	struct dp_hnode h_sel;            /* us->pol_by_sel, key us_sel_key() */
+	struct us_policy *gnext, **gprev; /* us->pol_other, in match order */
+	struct us_policy *rnext, **rprev; /* r->pols */
+	struct us_reqid *r;
 	uint64_t last_acquire;
 };
+
+#define US_PLENS 129 /* prefix lengths 0..128 */
 
 struct us_unknown {
 	uint32_t spi;
@@ -103,9 +150,14 @@ struct us {
 	struct dp_nl *nl;
 	struct event *tun_ev, *notify_ev;
 	int udp4, udp6;
-	struct us_sa *sas, *in_hash[US_HASH];
-	struct us_policy *pols;
-	struct us_route *routes;
+	/* SAD, SPD, routes (see the top of the file) */
+	struct dp_htab sa_by_id, sa_in, reqids, pol_by_sel, pol_by_pfx, routes;
+	struct us_policy *pol_other;     /* policies whose remote selector is no prefix */
+	uint32_t plen_refs[2][US_PLENS]; /* [family is IPv6][len]: prefix policies */
+	uint8_t plens[2][US_PLENS];      /* the lengths in use, longest first */
+	unsigned nplens[2];
+	uint64_t pol_order;
+	struct us_sa *pending, **pending_tail; /* SAs with expiries to deliver */
 	uint64_t serial, now;
 	/* queued events */
 	struct dp_acquire acq[US_MAX_ACQUIRE];
@@ -132,7 +184,8 @@ struct us {
 	struct us_sa *msg_sa[US_BATCH]; /* borrowed for one us_tun_cb */
 	struct sockaddr_storage msg_dst[US_BATCH];
 	uint8_t cmsg[US_BATCH][CMSG_SPACE(sizeof(struct in6_pktinfo))];
-	bool no_gso; /* UDP_SEGMENT failed once: send datagram by datagram */
+	bool no_gso;      /* UDP_SEGMENT failed once: send datagram by datagram */
+	bool skip_routes; /* dp_debug_skip_routes */
 	uint64_t send_log_sec;
 	unsigned send_logs; /* lines in send_log_sec */
 };
@@ -143,11 +196,6 @@ static uint64_t us_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec;
-}
-
-static unsigned us_hash(uint32_t spi)
-{
-	return (spi * 2654435761u) >> 22 & (US_HASH - 1);
 }
 
 static const char *us_dir_name(enum dp_dir dir)
@@ -163,6 +211,33 @@ static void us_kick(struct us *us)
 		event_active(us->notify_ev, EV_TIMEOUT, 0);
 }
 
+static void us_relink(struct us_reqid *r);
+
+static void us_pending_add(struct us *us, struct us_sa *sa)
+{
+	if (sa->pprev)
+		return;
+	sa->pnext = NULL;
+	sa->pprev = us->pending_tail;
+	*us->pending_tail = sa;
+	us->pending_tail = &sa->pnext;
+}
+
+static void us_pending_del(struct us *us, struct us_sa *sa)
+{
+	if (!sa->pprev)
+		return;
+	*sa->pprev = sa->pnext;
+	if (sa->pnext)
+		sa->pnext->pprev = sa->pprev;
+	else
+		us->pending_tail = sa->pprev;
+	sa->pprev = NULL;
+	sa->pnext = NULL;
+}
+
+/* A hard expiry takes the SA out of service at once: the reqid's
+ * policies fall back to its next newest live outbound SA, if any. */
 static void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
 {
 	uint8_t bit = hard ? US_PEND_HARD : US_PEND_SOFT;
@@ -174,9 +249,11 @@ static void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
 	if (hard) {
 		sa->hard_why = why;
 		sa->dead = true;
+		us_relink(sa->r);
 	} else {
 		sa->soft_why = why;
 	}
+	us_pending_add(sa->us, sa);
 	us_kick(sa->us);
 }
 
@@ -187,12 +264,13 @@ struct us_expiry {
 	enum dp_expire_reason why;
 };
 
-/* Take up to max pending expiries off the SAs; returns how many. */
+/* Take up to max pending expiries off the queue; returns how many. */
 static size_t us_take_expiries(struct us *us, struct us_expiry *out, size_t max)
 {
 	size_t n = 0;
 
-	for (struct us_sa *sa = us->sas; sa && n < max; sa = sa->next) {
+	while (us->pending && n < max) {
+		struct us_sa *sa = us->pending;
 		for (int hard = 0; hard < 2 && n < max; hard++) {
 			uint8_t bit = hard ? US_PEND_HARD : US_PEND_SOFT;
 			if (!(sa->pending & bit))
@@ -201,6 +279,8 @@ static size_t us_take_expiries(struct us *us, struct us_expiry *out, size_t max)
 			out[n++] = (struct us_expiry){sa->reqid, sa->spi, sa->dir, hard,
 			                              hard ? sa->hard_why : sa->soft_why};
 		}
+		if (!sa->pending)
+			us_pending_del(us, sa);
 	}
 	return n;
 }
@@ -272,31 +352,82 @@ static void us_acquire(struct us *us, struct us_policy *p, const struct dp_flow 
 
 /* ---- SAD ---- */
 
+static uint64_t us_sa_key(uint32_t reqid, enum dp_dir dir, uint32_t spi)
+{
+	return (uint64_t)reqid << 33 ^ (uint64_t)(dir == DP_DIR_OUT) << 32 ^ spi;
+}
+
 static struct us_sa *us_sa_find(struct us *us, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
-	for (struct us_sa *sa = us->sas; sa; sa = sa->next)
+	uint64_t key = us_sa_key(reqid, dir, spi);
+
+	for (struct dp_hnode *n = dp_htab_first(&us->sa_by_id, key); n; n = dp_htab_next(n, key)) {
+		struct us_sa *sa = dp_hentry(n, struct us_sa, h_id);
 		if (sa->reqid == reqid && sa->dir == dir && sa->spi == spi)
 			return sa;
+	}
 	return NULL;
 }
 
+/* RFC 4301 4.1: our inbound SPIs are unique, the SPI alone names the SA. */
 static struct us_sa *us_sa_in(struct us *us, uint32_t spi)
 {
-	for (struct us_sa *sa = us->in_hash[us_hash(spi)]; sa; sa = sa->hnext)
+	for (struct dp_hnode *n = dp_htab_first(&us->sa_in, spi); n; n = dp_htab_next(n, spi)) {
+		struct us_sa *sa = dp_hentry(n, struct us_sa, h_in);
 		if (sa->spi == spi)
 			return sa;
+	}
 	return NULL;
 }
 
-/* Point every policy at the newest live outbound SA of its reqid (make-before-break). */
-static void us_relink(struct us *us)
+static struct us_reqid *us_reqid_find(struct us *us, uint32_t reqid)
 {
-	for (struct us_policy *p = us->pols; p; p = p->next) {
-		p->sa = NULL;
-		for (struct us_sa *sa = us->sas; sa; sa = sa->next)
-			if (sa->dir == DP_DIR_OUT && sa->reqid == p->p.reqid && !sa->dead &&
-			    (!p->sa || sa->serial > p->sa->serial))
-				p->sa = sa;
+	for (struct dp_hnode *n = dp_htab_first(&us->reqids, reqid); n;
+	     n = dp_htab_next(n, reqid)) {
+		struct us_reqid *r = dp_hentry(n, struct us_reqid, h);
+		if (r->reqid == reqid)
+			return r;
+	}
+	return NULL;
+}
+
+static struct us_reqid *us_reqid_get(struct us *us, uint32_t reqid)
+{
+	struct us_reqid *r = us_reqid_find(us, reqid);
+
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->reqid = reqid;
+	dp_htab_add(&us->reqids, &r->h, reqid);
+	return r;
+}
+
+/* r goes when nothing names its reqid any more. */
+static void us_reqid_put(struct us *us, struct us_reqid *r)
+{
+	if (r->sas || r->pols)
+		return;
+	dp_htab_del(&us->reqids, &r->h);
+	free(r);
+}
+
+/* Point r's policies at its newest live outbound SA (make-before-break):
+ * O(SAs and policies of this reqid), whatever else is installed. */
+static void us_relink(struct us_reqid *r)
+{
+	struct us_sa *best = NULL;
+
+	for (struct us_sa *sa = r->sas; sa; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == DP_DIR_OUT && !sa->dead && (!best || sa->serial > best->serial))
+			best = sa;
+	}
+	for (struct us_policy *p = r->pols; p; p = p->rnext) {
+		dp_hash_steps++;
+		p->sa = best;
 	}
 }
 
@@ -307,10 +438,7 @@ static void us_soft_cb(evutil_socket_t fd, short what, void *arg)
 
 static void us_hard_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct us_sa *sa = arg;
-
-	us_expire(sa, true, DP_EXPIRE_TIME);
-	us_relink(sa->us);
+	us_expire(arg, true, DP_EXPIRE_TIME);
 }
 
 static int us_sa_timer(struct us_sa *sa, uint32_t secs, struct event **ev, event_callback_fn fn)
@@ -369,21 +497,19 @@ static void us_sa_free(struct us_sa *sa)
 	free(sa);
 }
 
-static int us_sa_add(void *be, const struct dp_sa *p)
+/* An SA with its selectors, allocated to size (most have one a side). */
+static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
-	struct us *us = be;
-	struct us_sa *sa;
+	size_t nts = p->n_ts_local + p->n_ts_remote;
+	struct us_sa *sa = calloc(1, sizeof(*sa) + nts * sizeof(sa->ts[0]));
 
-	if (us_sa_check(us, p))
-		return -1;
-	sa = calloc(1, sizeof(*sa));
 	if (!sa)
-		return -1;
+		return NULL;
 	sa->us = us;
 	if (dp_esp_init(&sa->esp, p)) {
 		free(sa);
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
 	sa->reqid = p->reqid;
 	sa->spi = p->spi;
@@ -391,52 +517,75 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	sa->src = p->src;
 	sa->dst = p->dst;
 	sa->life = p->life;
-	memcpy(sa->ts_local, p->ts_local, sizeof(sa->ts_local));
-	memcpy(sa->ts_remote, p->ts_remote, sizeof(sa->ts_remote));
+	sa->ts_local = sa->ts;
+	sa->ts_remote = sa->ts + p->n_ts_local;
+	memcpy(sa->ts_local, p->ts_local, p->n_ts_local * sizeof(sa->ts[0]));
+	memcpy(sa->ts_remote, p->ts_remote, p->n_ts_remote * sizeof(sa->ts[0]));
 	sa->n_local = p->n_ts_local;
 	sa->n_remote = p->n_ts_remote;
-	sa->serial = ++us->serial;
 	if (us_sa_timer(sa, p->life.soft_secs, &sa->soft_ev, us_soft_cb) ||
 	    us_sa_timer(sa, p->life.hard_secs, &sa->hard_ev, us_hard_cb)) {
 		us_sa_free(sa);
 		errno = ENOMEM;
+		return NULL;
+	}
+	return sa;
+}
+
+static int us_sa_add(void *be, const struct dp_sa *p)
+{
+	struct us *us = be;
+	struct us_reqid *r;
+	struct us_sa *sa;
+
+	if (us_sa_check(us, p))
+		return -1;
+	r = us_reqid_get(us, p->reqid);
+	if (!r)
+		return -1;
+	sa = us_sa_new(us, p);
+	if (!sa) {
+		int saved = errno;
+		us_reqid_put(us, r);
+		errno = saved;
 		return -1;
 	}
-	sa->next = us->sas;
-	us->sas = sa;
-	if (sa->dir == DP_DIR_IN) {
-		sa->hnext = us->in_hash[us_hash(sa->spi)];
-		us->in_hash[us_hash(sa->spi)] = sa;
-	}
-	us_relink(us);
+	sa->serial = ++us->serial;
+	sa->r = r;
+	sa->rnext = r->sas;
+	if (r->sas)
+		r->sas->rprev = &sa->rnext;
+	sa->rprev = &r->sas;
+	r->sas = sa;
+	dp_htab_add(&us->sa_by_id, &sa->h_id, us_sa_key(sa->reqid, sa->dir, sa->spi));
+	if (sa->dir == DP_DIR_IN)
+		dp_htab_add(&us->sa_in, &sa->h_in, sa->spi);
+	us_relink(r);
 	dp_log(us->dp, DP_LOG_INFO, "dp: SA added reqid=%u dir=%s spi=0x%08x", sa->reqid,
 	       us_dir_name(sa->dir), sa->spi);
 	return 0;
-}
-
-static void us_unlink(struct us_sa **head, struct us_sa *sa, bool hash)
-{
-	for (struct us_sa **pp = head; *pp; pp = hash ? &(*pp)->hnext : &(*pp)->next) {
-		if (*pp == sa) {
-			*pp = hash ? sa->hnext : sa->next;
-			return;
-		}
-	}
 }
 
 static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
 	struct us *us = be;
 	struct us_sa *sa = us_sa_find(us, reqid, dir, spi);
+	struct us_reqid *r;
 
 	if (!sa) {
 		errno = ENOENT;
 		return -1;
 	}
-	us_unlink(&us->sas, sa, false);
+	r = sa->r;
+	dp_htab_del(&us->sa_by_id, &sa->h_id);
 	if (sa->dir == DP_DIR_IN)
-		us_unlink(&us->in_hash[us_hash(spi)], sa, true);
-	us_relink(us);
+		dp_htab_del(&us->sa_in, &sa->h_in);
+	*sa->rprev = sa->rnext;
+	if (sa->rnext)
+		sa->rnext->rprev = sa->rprev;
+	us_pending_del(us, sa);
+	us_relink(r);
+	us_reqid_put(us, r);
 	dp_log(us->dp, DP_LOG_INFO, "dp: SA deleted reqid=%u dir=%s spi=0x%08x packets=%llu", reqid,
 	       us_dir_name(dir), spi, (unsigned long long)sa->ctr.packets);
 	us_sa_free(sa);
@@ -448,15 +597,13 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
 {
 	struct us *us = be;
 	struct sockaddr_storage l = *local, r = *remote;
-	struct us_sa *first = NULL;
+	struct us_reqid *rq = us_reqid_find(us, reqid);
+	struct us_sa *first = rq ? rq->sas : NULL;
 
 	if (!us_addr_ok(local, remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	for (struct us_sa *sa = us->sas; sa && !first; sa = sa->next)
-		if (sa->reqid == reqid)
-			first = sa;
 	if (!first) {
 		errno = ENOENT;
 		return -1;
@@ -469,9 +616,7 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
 	/* RFC 4555 3.5: all SAs of the Child SA move together. Only the outer
 	 * addresses change: sequence numbers and the replay window stay with
 	 * the SA (RFC 4303 3.3.3, 3.4.3), so nothing in flight is refused. */
-	for (struct us_sa *sa = first; sa; sa = sa->next) {
-		if (sa->reqid != reqid)
-			continue;
+	for (struct us_sa *sa = first; sa; sa = sa->rnext) {
 		sa->src = sa->dir == DP_DIR_OUT ? l : r;
 		sa->dst = sa->dir == DP_DIR_OUT ? r : l;
 	}
@@ -494,36 +639,52 @@ static int us_sa_counters(void *be, uint32_t reqid, enum dp_dir dir, uint32_t sp
 
 /* ---- SPD and routes ---- */
 
+/* The key of a prefix: its family, length and masked address. */
+static uint64_t us_pfx_key(sa_family_t family, unsigned len, const uint8_t *addr)
+{
+	size_t alen = dp_addr_len(family);
+	uint8_t a[16] = {0}, hdr[2] = {(uint8_t)(family == AF_INET6), (uint8_t)len};
+
+	for (size_t i = 0; i < alen && i * 8 < len; i++)
+		a[i] =
+		    len >= (i + 1) * 8 ? addr[i] : addr[i] & (uint8_t)(0xff << (8 - (len - i * 8)));
+	return dp_hash_bytes(dp_hash_bytes(DP_HASH_INIT, hdr, sizeof(hdr)), a, alen);
+}
+
 static bool us_prefix_eq(const struct dp_prefix *a, const struct dp_prefix *b)
 {
 	return a->family == b->family && a->len == b->len &&
 	       !memcmp(a->addr, b->addr, dp_addr_len(a->family));
 }
 
-static struct us_route **us_route_find(struct us *us, const struct dp_prefix *pfx)
+static struct us_route *us_route_find(struct us *us, const struct dp_prefix *pfx)
 {
-	struct us_route **pp = &us->routes;
+	uint64_t key = us_pfx_key(pfx->family, pfx->len, pfx->addr);
 
-	while (*pp && !us_prefix_eq(&(*pp)->pfx, pfx))
-		pp = &(*pp)->next;
-	return pp;
+	for (struct dp_hnode *n = dp_htab_first(&us->routes, key); n; n = dp_htab_next(n, key)) {
+		struct us_route *r = dp_hentry(n, struct us_route, h);
+		if (us_prefix_eq(&r->pfx, pfx))
+			return r;
+	}
+	return NULL;
 }
 
 static void us_route_unref(struct us *us, const struct dp_prefix *pfx)
 {
-	struct us_route **pp = us_route_find(us, pfx), *r = *pp;
+	struct us_route *r = us_route_find(us, pfx);
 
 	if (!r || --r->refs)
 		return;
 	if (r->owned && dp_nl_route(us->nl, false, &r->pfx, us->ifindex, us->table, NULL))
 		dp_log(us->dp, DP_LOG_WARN, "dp: deleting a route failed: %s", strerror(errno));
-	*pp = r->next;
+	dp_htab_del(&us->routes, &r->h);
 	free(r);
 }
 
+/* One RTM_NEWROUTE round trip for a prefix not routed yet; never a dump. */
 static int us_route_ref(struct us *us, const struct dp_prefix *pfx, const uint8_t *src)
 {
-	struct us_route *r = *us_route_find(us, pfx);
+	struct us_route *r = us_route_find(us, pfx);
 
 	if (r) {
 		r->refs++;
@@ -534,16 +695,15 @@ static int us_route_ref(struct us *us, const struct dp_prefix *pfx, const uint8_
 		return -1;
 	r->pfx = *pfx;
 	r->refs = 1;
-	r->owned = true;
-	if (dp_nl_route(us->nl, true, pfx, us->ifindex, us->table, src)) {
+	r->owned = !us->skip_routes;
+	if (r->owned && dp_nl_route(us->nl, true, pfx, us->ifindex, us->table, src)) {
 		if (errno != EEXIST) {
 			free(r);
 			return -1;
 		}
 		r->owned = false; /* someone else's route: leave it alone */
 	}
-	r->next = us->routes;
-	us->routes = r;
+	dp_htab_add(&us->routes, &r->h, us_pfx_key(pfx->family, pfx->len, pfx->addr));
 	return 0;
 }
 
@@ -580,75 +740,175 @@ static int us_policy_route(struct us *us, const struct dp_policy *p)
 	return -1;
 }
 
-static void us_policy_unroute(struct us *us, const struct dp_policy *p)
+static void us_policy_unroute(struct us *us, const struct dp_ts *remote)
 {
 	struct dp_prefix pfx[US_MAX_PREFIXES];
 	size_t n;
 
-	if (dp_ts_prefixes(&p->ts_remote, pfx, US_MAX_PREFIXES, &n))
+	if (dp_ts_prefixes(remote, pfx, US_MAX_PREFIXES, &n))
 		return; /* cannot happen: the add succeeded with the same selector */
 	for (size_t i = 0; i < n; i++)
 		us_route_unref(us, &pfx[i]);
 }
 
-static struct us_policy **us_policy_find(struct us *us, const struct dp_policy *p)
+static uint64_t us_ts_hash(uint64_t h, const struct dp_ts *ts)
 {
-	struct us_policy **pp = &us->pols;
+	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
+	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
+	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
+	size_t alen = dp_addr_len(ts->family);
 
-	while (*pp &&
-	       !((*pp)->p.reqid == p->reqid && dp_ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
-	         dp_ts_equal(&(*pp)->p.ts_remote, &p->ts_remote)))
-		pp = &(*pp)->next;
-	return pp;
+	h = dp_hash_bytes(h, hdr, sizeof(hdr));
+	h = dp_hash_bytes(h, ts->addr_lo, alen);
+	return dp_hash_bytes(h, ts->addr_hi, alen);
+}
+
+/* The SPD's key (as XFRM's): both selectors, not the reqid. */
+static uint64_t us_sel_key(const struct dp_ts *local, const struct dp_ts *remote)
+{
+	return us_ts_hash(us_ts_hash(DP_HASH_INIT, local), remote);
 }
 
 /* The policy with p's selectors, whatever its reqid (the SPD's key, as in XFRM). */
-static struct us_policy **us_policy_find_sel(struct us *us, const struct dp_policy *p)
+static struct us_policy *us_policy_find_sel(struct us *us, const struct dp_policy *p)
 {
-	struct us_policy **pp = &us->pols;
+	uint64_t key = us_sel_key(&p->ts_local, &p->ts_remote);
 
-	while (*pp && !(dp_ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
-	                dp_ts_equal(&(*pp)->p.ts_remote, &p->ts_remote)))
-		pp = &(*pp)->next;
-	return pp;
+	for (struct dp_hnode *n = dp_htab_first(&us->pol_by_sel, key); n;
+	     n = dp_htab_next(n, key)) {
+		struct us_policy *q = dp_hentry(n, struct us_policy, h_sel);
+		if (dp_ts_equal(&q->p.ts_local, &p->ts_local) &&
+		    dp_ts_equal(&q->p.ts_remote, &p->ts_remote))
+			return q;
+	}
+	return NULL;
 }
 
-/* Into the list, ordered by priority; equal priorities in insertion order. */
-static void us_policy_insert(struct us *us, struct us_policy *np)
+/* The lengths of the remote prefixes in use, longest first: the SPD
+ * lookup probes pol_by_pfx once for each. */
+static void us_plens_ref(struct us *us, sa_family_t family, unsigned len, bool add)
 {
-	struct us_policy **pp;
+	int v6 = family == AF_INET6;
+	uint32_t *refs = &us->plen_refs[v6][len];
 
-	for (pp = &us->pols; *pp && (*pp)->p.priority <= np->p.priority; pp = &(*pp)->next)
-		;
-	np->next = *pp;
+	if (add ? (*refs)++ != 0 : --(*refs) != 0)
+		return;
+	us->nplens[v6] = 0;
+	for (unsigned l = US_PLENS; l-- > 0;)
+		if (us->plen_refs[v6][l])
+			us->plens[v6][us->nplens[v6]++] = (uint8_t)l;
+}
+
+/* Does a come before b in the SPD's order (lower priority value first,
+ * then the earlier insertion, RFC 4301 4.4.1: the first match wins)? */
+static bool us_pol_before(const struct us_policy *a, const struct us_policy *b)
+{
+	return !b || a->p.priority < b->p.priority ||
+	       (a->p.priority == b->p.priority && a->order < b->order);
+}
+
+/* Into the SPD's lookup indexes, last among its priority. */
+static void us_policy_index(struct us *us, struct us_policy *np)
+{
+	struct dp_prefix pfx;
+	size_t n;
+
+	np->order = ++us->pol_order;
+	if (dp_ts_prefixes(&np->p.ts_remote, &pfx, 1, &n) == 0) {
+		np->plen = pfx.len;
+		dp_htab_add(&us->pol_by_pfx, &np->h_pfx, us_pfx_key(pfx.family, pfx.len, pfx.addr));
+		us_plens_ref(us, pfx.family, pfx.len, true);
+		return;
+	}
+	/* Ranges that are no prefix (rare): an ordered list. */
+	struct us_policy **pp = &us->pol_other;
+	np->plen = US_NOT_PREFIX;
+	while (*pp && !us_pol_before(np, *pp)) {
+		dp_hash_steps++;
+		pp = &(*pp)->gnext;
+	}
+	np->gnext = *pp;
+	if (*pp)
+		(*pp)->gprev = &np->gnext;
+	np->gprev = pp;
 	*pp = np;
+}
+
+static void us_policy_unindex(struct us *us, struct us_policy *op)
+{
+	if (op->plen != US_NOT_PREFIX) {
+		dp_htab_del(&us->pol_by_pfx, &op->h_pfx);
+		us_plens_ref(us, op->p.ts_remote.family, op->plen, false);
+		return;
+	}
+	*op->gprev = op->gnext;
+	if (op->gnext)
+		op->gnext->gprev = op->gprev;
+}
+
+/* Hang the policy on its reqid and use that reqid's newest outbound SA. */
+static void us_policy_attach(struct us_policy *np, struct us_reqid *r)
+{
+	np->r = r;
+	np->rnext = r->pols;
+	if (r->pols)
+		r->pols->rprev = &np->rnext;
+	np->rprev = &r->pols;
+	r->pols = np;
+	us_relink(r);
+}
+
+static void us_policy_detach(struct us *us, struct us_policy *op)
+{
+	struct us_reqid *r = op->r;
+
+	*op->rprev = op->rnext;
+	if (op->rnext)
+		op->rnext->rprev = op->rprev;
+	op->r = NULL;
+	op->sa = NULL;
+	us_reqid_put(us, r);
+}
+
+static void us_sel_of(struct us_sel *s, const struct dp_policy *p)
+{
+	s->reqid = p->reqid;
+	s->priority = p->priority;
+	s->ts_local = p->ts_local;
+	s->ts_remote = p->ts_remote;
 }
 
 static int us_policy_add(void *be, const struct dp_policy *p)
 {
 	struct us *us = be;
 	struct us_policy *np;
+	struct us_reqid *r;
 
 	if (!dp_ts_valid(&p->ts_local) || !dp_ts_valid(&p->ts_remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (*us_policy_find_sel(us, p)) {
+	if (us_policy_find_sel(us, p)) {
 		errno = EEXIST;
 		return -1;
 	}
 	np = calloc(1, sizeof(*np));
-	if (!np)
+	r = np ? us_reqid_get(us, p->reqid) : NULL;
+	if (!r) {
+		free(np);
 		return -1;
-	np->p = *p;
+	}
+	us_sel_of(&np->p, p);
 	if (us_policy_route(us, p)) {
 		int saved = errno;
+		us_reqid_put(us, r);
 		free(np);
 		errno = saved;
 		return -1;
 	}
-	us_policy_insert(us, np);
-	us_relink(us);
+	dp_htab_add(&us->pol_by_sel, &np->h_sel, us_sel_key(&p->ts_local, &p->ts_remote));
+	us_policy_index(us, np);
+	us_policy_attach(np, r);
 	return 0;
 }
 
@@ -657,34 +917,49 @@ static int us_policy_add(void *be, const struct dp_policy *p)
 static int us_policy_update(void *be, const struct dp_policy *p)
 {
 	struct us *us = be;
-	struct us_policy **pp = us_policy_find_sel(us, p), *op = *pp;
+	struct us_policy *op = us_policy_find_sel(us, p);
+	struct us_reqid *r;
 
 	if (!op) {
 		errno = ENOENT;
 		return -1;
 	}
-	if (us_policy_route(us, p))
+	r = us_reqid_get(us, p->reqid);
+	if (!r)
 		return -1;
-	us_policy_unroute(us, &op->p);
-	*pp = op->next;
-	op->p = *p;
+	if (us_policy_route(us, p)) {
+		int saved = errno;
+		us_reqid_put(us, r);
+		errno = saved;
+		return -1;
+	}
+	us_policy_unroute(us, &op->p.ts_remote);
+	us_policy_unindex(us, op);
+	if (op->r != r) {
+		us_policy_detach(us, op);
+		us_policy_attach(op, r);
+	}
+	us_sel_of(&op->p, p);
 	op->last_acquire = 0;
-	us_policy_insert(us, op);
-	us_relink(us);
+	us_policy_index(us, op);
+	us_relink(r);
 	return 0;
 }
 
+/* Removes the policy with the same reqid and selectors. */
 static int us_policy_del(void *be, const struct dp_policy *p)
 {
 	struct us *us = be;
-	struct us_policy **pp = us_policy_find(us, p), *op = *pp;
+	struct us_policy *op = us_policy_find_sel(us, p);
 
-	if (!op) {
+	if (!op || op->p.reqid != p->reqid) {
 		errno = ENOENT;
 		return -1;
 	}
-	*pp = op->next;
-	us_policy_unroute(us, &op->p);
+	dp_htab_del(&us->pol_by_sel, &op->h_sel);
+	us_policy_unindex(us, op);
+	us_policy_detach(us, op);
+	us_policy_unroute(us, &op->p.ts_remote);
 	free(op);
 	return 0;
 }
@@ -750,7 +1025,6 @@ static void us_count(struct us *us, struct us_sa *sa, size_t bytes)
 		us_expire(sa, true,
 		          l->hard_bytes && c->bytes >= l->hard_bytes ? DP_EXPIRE_BYTES
 		                                                     : DP_EXPIRE_PACKETS);
-		us_relink(us);
 	} else if (l->soft_bytes && c->bytes >= l->soft_bytes) {
 		us_expire(sa, false, DP_EXPIRE_BYTES);
 	} else if (l->soft_packets && c->packets >= l->soft_packets) {
@@ -758,13 +1032,41 @@ static void us_count(struct us *us, struct us_sa *sa, size_t bytes)
 	}
 }
 
+static bool us_policy_matches(const struct us_policy *p, const struct dp_flow *f)
+{
+	return dp_ts_match_flow(&p->p.ts_local, f, true) &&
+	       dp_ts_match_flow(&p->p.ts_remote, f, false);
+}
+
+/*
+ * RFC 4301 5.1 step 1: the first policy in SPD order (us_pol_before) that
+ * matches the packet. A policy whose remote selector is a prefix (a
+ * remote-access client's /32 or /128 most often) is found by probing
+ * pol_by_pfx with the destination cut to each prefix length in use (at
+ * most 129, usually one or two); the rest are few and kept in order, and
+ * their walk stops at the first that could not win.
+ */
 static struct us_policy *us_spd_lookup(struct us *us, const struct dp_flow *f)
 {
-	for (struct us_policy *p = us->pols; p; p = p->next)
-		if (dp_ts_match_flow(&p->p.ts_local, f, true) &&
-		    dp_ts_match_flow(&p->p.ts_remote, f, false))
+	int v6 = f->family == AF_INET6;
+	struct us_policy *best = NULL;
+
+	for (unsigned i = 0; i < us->nplens[v6]; i++) {
+		uint8_t len = us->plens[v6][i];
+		uint64_t key = us_pfx_key(f->family, len, f->dst);
+		for (struct dp_hnode *n = dp_htab_first(&us->pol_by_pfx, key); n;
+		     n = dp_htab_next(n, key)) {
+			struct us_policy *p = dp_hentry(n, struct us_policy, h_pfx);
+			if (p->plen == len && us_pol_before(p, best) && us_policy_matches(p, f))
+				best = p;
+		}
+	}
+	for (struct us_policy *p = us->pol_other; p && us_pol_before(p, best); p = p->gnext) {
+		dp_hash_steps++;
+		if (us_policy_matches(p, f))
 			return p;
-	return NULL;
+	}
+	return best;
 }
 
 /* Fill message slot i to send b to the SA's peer from the SA's source address. */
@@ -874,7 +1176,6 @@ static int us_out_one(struct us *us, struct dp_buf *b, size_t i)
 		break;
 	case DP_ESP_SEQ_OVERFLOW:
 		us_expire(sa, true, DP_EXPIRE_SEQ);
-		us_relink(us);
 		return st->drop_expired++, -1;
 	default:
 		return st->drop_io++, -1;
@@ -1207,6 +1508,63 @@ static void us_input_udp(void *be, uint8_t *buf, size_t len, const struct sockad
 	}
 }
 
+/* ---- dp_debug.h ---- */
+
+int dp_debug_sa_in(struct dp *dp, uint32_t spi, uint32_t *reqid)
+{
+	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
+	struct us_sa *sa;
+
+	if (!us) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	sa = us_sa_in(us, spi);
+	if (!sa) {
+		errno = ENOENT;
+		return -1;
+	}
+	*reqid = sa->reqid;
+	return 0;
+}
+
+int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t *reqid,
+                        uint32_t *spi)
+{
+	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
+	struct us_policy *p;
+	struct dp_flow f;
+
+	if (!us) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (dp_flow_parse(pkt, len, &f)) {
+		errno = EINVAL;
+		return -1;
+	}
+	p = us_spd_lookup(us, &f);
+	if (!p) {
+		errno = ENOENT;
+		return -1;
+	}
+	*reqid = p->p.reqid;
+	*spi = p->sa ? p->sa->spi : 0;
+	return 0;
+}
+
+int dp_debug_skip_routes(struct dp *dp, bool skip)
+{
+	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
+
+	if (!us) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	us->skip_routes = skip;
+	return 0;
+}
+
 /* ---- life cycle ---- */
 
 static void us_destroy(void *be)
@@ -1215,17 +1573,32 @@ static void us_destroy(void *be)
 
 	if (!us)
 		return;
-	while (us->pols) {
-		struct us_policy *p = us->pols;
-		us->pols = p->next;
-		us_policy_unroute(us, &p->p);
-		free(p);
+	/* Everything hangs off a reqid record; the routes go with the device. */
+	for (size_t i = 0; us->reqids.b && i < dp_htab_size(&us->reqids); i++) {
+		struct dp_hnode *n = dp_htab_bucket(&us->reqids, i);
+		while (n) {
+			struct us_reqid *r = dp_hentry(n, struct us_reqid, h);
+			n = n->next;
+			while (r->pols) {
+				struct us_policy *p = r->pols;
+				r->pols = p->rnext;
+				us_policy_unroute(us, &p->p.ts_remote);
+				free(p);
+			}
+			while (r->sas) {
+				struct us_sa *sa = r->sas;
+				r->sas = sa->rnext;
+				us_sa_free(sa);
+			}
+			free(r);
+		}
 	}
-	while (us->sas) {
-		struct us_sa *sa = us->sas;
-		us->sas = sa->next;
-		us_sa_free(sa);
-	}
+	dp_htab_fini(&us->sa_by_id);
+	dp_htab_fini(&us->sa_in);
+	dp_htab_fini(&us->reqids);
+	dp_htab_fini(&us->pol_by_sel);
+	dp_htab_fini(&us->pol_by_pfx);
+	dp_htab_fini(&us->routes);
 	if (us->tun_ev)
 		event_free(us->tun_ev);
 	if (us->rx_ev)
@@ -1298,6 +1671,11 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 	us->tun_fd = us->udp4 = us->udp6 = -1;
 	us->mtu = o->mtu;
 	us->table = o->route_table ? o->route_table : 254; /* RT_TABLE_MAIN */
+	us->pending_tail = &us->pending;
+	if (dp_htab_init(&us->sa_by_id) || dp_htab_init(&us->sa_in) || dp_htab_init(&us->reqids) ||
+	    dp_htab_init(&us->pol_by_sel) || dp_htab_init(&us->pol_by_pfx) ||
+	    dp_htab_init(&us->routes))
+		goto fail;
 	/* An outbound slot holds one packet of at most the MTU (or a jumbo frame,
 	 * should someone raise the device's MTU later), with room for ESP; pages
 	 * a slot never fills are never touched. */

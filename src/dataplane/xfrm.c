@@ -14,8 +14,14 @@
  * everything in dp_free. The kernel sees no unknown SPIs for us (they only
  * count in /proc/net/xfrm_stat), so unknown_spi is never raised, and
  * dp_stats stays zero: the kernel's counters are per SA (dp_sa_counters).
+ *
+ * Scale (issue 13): each dp_* call is a fixed number of request/answer
+ * round trips (never a dump of the SAD or SPD), and the tables of what we
+ * installed are dp_hash.h indexes (SAs by (reqid, dir, spi) and by SPI,
+ * policies by selectors, both by reqid), so no call walks all SAs.
  */
 #include "dataplane/dp_backend.h"
+#include "dataplane/dp_hash.h"
 #include "dataplane/dp_xfrm.h"
 
 #include <arpa/inet.h>
@@ -664,8 +670,13 @@ bad:
 
 /* ---- the backend: what we installed ---- */
 
+struct dpx_reqid;
+
 struct dpx_sa {
-	struct dpx_sa *next;
+	struct dp_hnode h_id, h_spi;   /* x->sa_by_id (sa_key), x->sa_by_spi (spi) */
+	struct dpx_sa *next, **prev;   /* x->sas */
+	struct dpx_sa *rnext, **rprev; /* r->sas, newest first */
+	struct dpx_reqid *r;
 	uint32_t reqid, spi;
 	enum dp_dir dir;
 	enum dp_mode mode;
@@ -677,7 +688,10 @@ struct dpx_sa {
 #define DPX_DIRS 3 /* out, in, fwd */
 
 struct dpx_pol {
-	struct dpx_pol *next;
+	struct dp_hnode h_sel;          /* x->pol_by_sel, key sel_key() */
+	struct dpx_pol *next, **prev;   /* x->pols */
+	struct dpx_pol *rnext, **rprev; /* r->pols */
+	struct dpx_reqid *r;
 	struct dp_policy p;
 	struct dpx_ends ends;
 	uint8_t dirs[DPX_DIRS];
@@ -691,9 +705,66 @@ struct dpx {
 	struct mnl_socket *mc; /* ACQUIRE and EXPIRE events */
 	struct event *ev;
 	uint32_t seq;
-	struct dpx_sa *sas;
-	struct dpx_pol *pols;
+	struct dpx_sa *sas;   /* newest first */
+	struct dpx_pol *pols; /* newest first */
+	struct dp_htab sa_by_id, sa_by_spi, pol_by_sel, reqids;
 };
+
+/* What one reqid (a Child SA and its rekeyed successors) has installed. */
+struct dpx_reqid {
+	struct dp_hnode h; /* x->reqids, key reqid */
+	uint32_t reqid;
+	struct dpx_sa *sas;   /* newest first */
+	struct dpx_pol *pols; /* newest first */
+};
+
+/* Intrusive doubly linked lists: push at the head, unlink in O(1). */
+#define DPX_PUSH(head, e, nx, pv)                                                                  \
+	do {                                                                                       \
+		(e)->nx = (head);                                                                  \
+		if ((e)->nx)                                                                       \
+			(e)->nx->pv = &(e)->nx;                                                    \
+		(e)->pv = &(head);                                                                 \
+		(head) = (e);                                                                      \
+	} while (0)
+#define DPX_UNLINK(e, nx, pv)                                                                      \
+	do {                                                                                       \
+		*(e)->pv = (e)->nx;                                                                \
+		if ((e)->nx)                                                                       \
+			(e)->nx->pv = (e)->pv;                                                     \
+	} while (0)
+
+static struct dpx_reqid *reqid_find(struct dpx *x, uint32_t reqid)
+{
+	for (struct dp_hnode *n = dp_htab_first(&x->reqids, reqid); n; n = dp_htab_next(n, reqid)) {
+		struct dpx_reqid *r = dp_hentry(n, struct dpx_reqid, h);
+		if (r->reqid == reqid)
+			return r;
+	}
+	return NULL;
+}
+
+static struct dpx_reqid *reqid_get(struct dpx *x, uint32_t reqid)
+{
+	struct dpx_reqid *r = reqid_find(x, reqid);
+
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->reqid = reqid;
+	dp_htab_add(&x->reqids, &r->h, reqid);
+	return r;
+}
+
+static void reqid_put(struct dpx *x, struct dpx_reqid *r)
+{
+	if (!r || r->sas || r->pols)
+		return;
+	dp_htab_del(&x->reqids, &r->h);
+	free(r);
+}
 
 /* Send a request and wait for the kernel's answer; cb sees data replies. */
 static int dpx_talk(struct dpx *x, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
@@ -726,27 +797,40 @@ static int dpx_talk_secret(struct dpx *x, struct nlmsghdr *nlh, void *buf, size_
 	return rc;
 }
 
+/* Counted in dp_hash_steps, so a walk of all policies shows in the tests. */
 static bool ts_equal(const struct dp_ts *a, const struct dp_ts *b)
 {
 	size_t n = fam_len(a->family);
 
+	dp_hash_steps++;
 	return a->family == b->family && a->proto == b->proto && a->port_lo == b->port_lo &&
 	       a->port_hi == b->port_hi && !memcmp(a->addr_lo, b->addr_lo, n) &&
 	       !memcmp(a->addr_hi, b->addr_hi, n);
 }
 
-static struct dpx_sa **sa_find(struct dpx *x, uint32_t reqid, enum dp_dir dir, uint32_t spi)
+static uint64_t sa_key(uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
-	for (struct dpx_sa **pp = &x->sas; *pp; pp = &(*pp)->next)
-		if ((*pp)->reqid == reqid && (*pp)->dir == dir && (*pp)->spi == spi)
-			return pp;
+	return (uint64_t)reqid << 33 ^ (uint64_t)(dir == DP_DIR_OUT) << 32 ^ spi;
+}
+
+static struct dpx_sa *sa_find(struct dpx *x, uint32_t reqid, enum dp_dir dir, uint32_t spi)
+{
+	uint64_t key = sa_key(reqid, dir, spi);
+
+	for (struct dp_hnode *n = dp_htab_first(&x->sa_by_id, key); n; n = dp_htab_next(n, key)) {
+		struct dpx_sa *s = dp_hentry(n, struct dpx_sa, h_id);
+		if (s->reqid == reqid && s->dir == dir && s->spi == spi)
+			return s;
+	}
 	return NULL;
 }
 
 /* The SA a kernel event is about: ESP SAs are named by (daddr, spi). */
 static struct dpx_sa *sa_by_kernel_id(struct dpx *x, const struct dpx_sa_state *st)
 {
-	for (struct dpx_sa *s = x->sas; s; s = s->next) {
+	for (struct dp_hnode *n = dp_htab_first(&x->sa_by_spi, st->spi); n;
+	     n = dp_htab_next(n, st->spi)) {
+		struct dpx_sa *s = dp_hentry(n, struct dpx_sa, h_spi);
 		xfrm_address_t d;
 
 		if (s->spi != st->spi || s->dst.ss_family != st->family ||
@@ -758,13 +842,43 @@ static struct dpx_sa *sa_by_kernel_id(struct dpx *x, const struct dpx_sa_state *
 	return NULL;
 }
 
-static struct dpx_pol **pol_find(struct dpx *x, const struct dp_policy *p)
+static uint64_t ts_hash(uint64_t h, const struct dp_ts *ts)
 {
-	for (struct dpx_pol **pp = &x->pols; *pp; pp = &(*pp)->next)
-		if ((*pp)->p.reqid == p->reqid && ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
-		    ts_equal(&(*pp)->p.ts_remote, &p->ts_remote))
-			return pp;
+	size_t n = fam_len(ts->family);
+	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
+	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
+	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
+
+	h = dp_hash_bytes(h, hdr, sizeof(hdr));
+	h = dp_hash_bytes(h, ts->addr_lo, n);
+	return dp_hash_bytes(h, ts->addr_hi, n);
+}
+
+static uint64_t sel_key(const struct dp_policy *p)
+{
+	return ts_hash(ts_hash(DP_HASH_INIT, &p->ts_local), &p->ts_remote);
+}
+
+/* The policy with p's selectors, whatever its reqid: the kernel's key. */
+static struct dpx_pol *pol_find_sel(struct dpx *x, const struct dp_policy *p)
+{
+	uint64_t key = sel_key(p);
+
+	for (struct dp_hnode *n = dp_htab_first(&x->pol_by_sel, key); n; n = dp_htab_next(n, key)) {
+		struct dpx_pol *e = dp_hentry(n, struct dpx_pol, h_sel);
+		if (ts_equal(&e->p.ts_local, &p->ts_local) &&
+		    ts_equal(&e->p.ts_remote, &p->ts_remote))
+			return e;
+	}
 	return NULL;
+}
+
+/* The policy with p's selectors and reqid. */
+static struct dpx_pol *pol_find(struct dpx *x, const struct dp_policy *p)
+{
+	struct dpx_pol *e = pol_find_sel(x, p);
+
+	return e && e->p.reqid == p->reqid ? e : NULL;
 }
 
 /* ---- SAD ---- */
@@ -773,6 +887,7 @@ static int dpx_sa_add(void *be, const struct dp_sa *sa)
 {
 	struct dpx *x = be;
 	uint8_t buf[DPX_MSG_MAX] __attribute__((aligned(8)));
+	struct dpx_reqid *r;
 	struct dpx_sa *e;
 
 	if (sa_find(x, sa->reqid, sa->dir, sa->spi)) {
@@ -780,13 +895,17 @@ static int dpx_sa_add(void *be, const struct dp_sa *sa)
 		return -1;
 	}
 	e = calloc(1, sizeof(*e));
-	if (!e)
+	r = e ? reqid_get(x, sa->reqid) : NULL;
+	if (!r) {
+		free(e);
 		return -1;
+	}
 	if (dpx_talk_secret(x, dpx_msg_sa(buf, sizeof(buf), XFRM_MSG_NEWSA, sa), buf, sizeof(buf)) <
 	    0) {
 		int saved = errno;
 
 		free(e);
+		reqid_put(x, r);
 		errno = saved;
 		return -1;
 	}
@@ -797,8 +916,11 @@ static int dpx_sa_add(void *be, const struct dp_sa *sa)
 	e->encap = sa->encap;
 	e->src = sa->src;
 	e->dst = sa->dst;
-	e->next = x->sas;
-	x->sas = e;
+	e->r = r;
+	DPX_PUSH(x->sas, e, next, prev);
+	DPX_PUSH(r->sas, e, rnext, rprev);
+	dp_htab_add(&x->sa_by_id, &e->h_id, sa_key(e->reqid, e->dir, e->spi));
+	dp_htab_add(&x->sa_by_spi, &e->h_spi, e->spi);
 	return 0;
 }
 
@@ -816,20 +938,29 @@ static int kernel_del_sa(struct dpx *x, const struct dpx_sa *e)
 	return dpx_talk(x, nlh, NULL, NULL) < 0 && errno != ESRCH ? -1 : 0;
 }
 
+/* Out of our tables (the kernel's entry is gone or being removed). */
+static void sa_forget(struct dpx *x, struct dpx_sa *e)
+{
+	DPX_UNLINK(e, next, prev);
+	DPX_UNLINK(e, rnext, rprev);
+	dp_htab_del(&x->sa_by_id, &e->h_id);
+	dp_htab_del(&x->sa_by_spi, &e->h_spi);
+	reqid_put(x, e->r);
+	free(e);
+}
+
 static int dpx_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
 	struct dpx *x = be;
-	struct dpx_sa **pp = sa_find(x, reqid, dir, spi), *e;
+	struct dpx_sa *e = sa_find(x, reqid, dir, spi);
 
-	if (!pp) {
+	if (!e) {
 		errno = ENOENT;
 		return -1;
 	}
-	e = *pp;
 	if (kernel_del_sa(x, e) < 0)
 		return -1;
-	*pp = e->next;
-	free(e);
+	sa_forget(x, e);
 	return 0;
 }
 
@@ -859,15 +990,15 @@ static int dpx_sa_counters(void *be, uint32_t reqid, enum dp_dir dir, uint32_t s
 {
 	struct dpx *x = be;
 	uint8_t buf[DPX_MSG_MAX] __attribute__((aligned(8)));
-	struct dpx_sa **pp = sa_find(x, reqid, dir, spi);
+	struct dpx_sa *e = sa_find(x, reqid, dir, spi);
 	struct dpx_sa_state st;
 	struct nlmsghdr *nlh;
 
-	if (!pp) {
+	if (!e) {
 		errno = ENOENT;
 		return -1;
 	}
-	nlh = dpx_msg_sa_id(buf, sizeof(buf), XFRM_MSG_GETSA, &(*pp)->dst, spi);
+	nlh = dpx_msg_sa_id(buf, sizeof(buf), XFRM_MSG_GETSA, &e->dst, spi);
 	memset(&st, 0, sizeof(st));
 	if (!nlh || dpx_talk(x, nlh, getsa_cb, &st) < 0)
 		return -1;
@@ -886,10 +1017,11 @@ static int dpx_sa_counters(void *be, uint32_t reqid, enum dp_dir dir, uint32_t s
 /* The outer side of reqid's Child SA from the SAs we installed (RFC 4301 4.4.1.2). */
 static int ends_from_sas(struct dpx *x, uint32_t reqid, struct dpx_ends *e)
 {
+	const struct dpx_reqid *r = reqid_find(x, reqid);
 	const struct dpx_sa *in = NULL;
 
-	for (const struct dpx_sa *s = x->sas; s; s = s->next) {
-		if (s->reqid != reqid || s->gone)
+	for (const struct dpx_sa *s = r ? r->sas : NULL; s; s = s->rnext) {
+		if (s->gone)
 			continue;
 		if (s->dir == DP_DIR_OUT) {
 			*e = (struct dpx_ends){s->mode, s->src, s->dst, s->encap};
@@ -905,10 +1037,12 @@ static int ends_from_sas(struct dpx *x, uint32_t reqid, struct dpx_ends *e)
 	return 0;
 }
 
-static bool reqid_encap(const struct dpx *x, uint32_t reqid)
+static bool reqid_encap(struct dpx *x, uint32_t reqid)
 {
-	for (const struct dpx_sa *s = x->sas; s; s = s->next)
-		if (s->reqid == reqid && s->encap)
+	const struct dpx_reqid *r = reqid_find(x, reqid);
+
+	for (const struct dpx_sa *s = r ? r->sas : NULL; s; s = s->rnext)
+		if (s->encap)
 			return true;
 	return false;
 }
@@ -949,16 +1083,6 @@ static int kernel_del_policy(struct dpx *x, struct dpx_pol *e)
 	return rc;
 }
 
-/* The policy with p's selectors, whatever its reqid: the kernel's key. */
-static struct dpx_pol **pol_find_sel(struct dpx *x, const struct dp_policy *p)
-{
-	for (struct dpx_pol **pp = &x->pols; *pp; pp = &(*pp)->next)
-		if (ts_equal(&(*pp)->p.ts_local, &p->ts_local) &&
-		    ts_equal(&(*pp)->p.ts_remote, &p->ts_remote))
-			return pp;
-	return NULL;
-}
-
 static const uint8_t dpx_dirs[DPX_DIRS] = {XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD};
 
 /*
@@ -970,23 +1094,31 @@ static const uint8_t dpx_dirs[DPX_DIRS] = {XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM
 static int dpx_policy_update(void *be, const struct dp_policy *p)
 {
 	struct dpx *x = be;
-	struct dpx_pol **pp = pol_find_sel(x, p), *e;
+	struct dpx_pol *e = pol_find_sel(x, p);
+	struct dpx_reqid *r;
 	struct dpx_pol n;
 	size_t ndirs;
 
-	if (!pp) {
+	if (!e) {
 		errno = ENOENT;
 		return -1;
 	}
-	e = *pp;
 	memset(&n, 0, sizeof(n));
 	n.p = *p;
 	if (ends_of(x, p, &n.ends) < 0)
 		return -1;
+	r = reqid_get(x, p->reqid);
+	if (!r)
+		return -1;
 	ndirs = n.ends.mode == DP_MODE_TUNNEL ? DPX_DIRS : 2;
 	for (size_t i = 0; i < ndirs; i++) {
-		if (policy_msg(x, XFRM_MSG_UPDPOLICY, &n, dpx_dirs[i]) < 0)
+		if (policy_msg(x, XFRM_MSG_UPDPOLICY, &n, dpx_dirs[i]) < 0) {
+			int saved = errno;
+
+			reqid_put(x, r);
+			errno = saved;
 			return -1; /* directions done so far already carry the new reqid */
+		}
 		n.dirs[n.ndirs++] = dpx_dirs[i];
 	}
 	for (size_t i = 0; i < e->ndirs; i++)
@@ -994,6 +1126,14 @@ static int dpx_policy_update(void *be, const struct dp_policy *p)
 		    policy_msg(x, XFRM_MSG_DELPOLICY, e, e->dirs[i]) < 0 && errno != ENOENT)
 			dp_log(x->dp, DP_LOG_WARN, "xfrm: removing a policy direction: %s",
 			       strerror(errno));
+	if (e->r != r) {
+		struct dpx_reqid *old = e->r;
+
+		DPX_UNLINK(e, rnext, rprev);
+		e->r = r;
+		DPX_PUSH(r->pols, e, rnext, rprev);
+		reqid_put(x, old);
+	}
 	e->p = n.p;
 	e->ends = n.ends;
 	memcpy(e->dirs, n.dirs, sizeof(e->dirs));
@@ -1006,6 +1146,7 @@ static int dpx_policy_add(void *be, const struct dp_policy *p)
 {
 	const uint8_t *dirs = dpx_dirs;
 	struct dpx *x = be;
+	struct dpx_reqid *r;
 	struct dpx_pol *e;
 	size_t ndirs;
 	int saved;
@@ -1015,8 +1156,11 @@ static int dpx_policy_add(void *be, const struct dp_policy *p)
 		return -1;
 	}
 	e = calloc(1, sizeof(*e));
-	if (!e)
+	r = e ? reqid_get(x, p->reqid) : NULL;
+	if (!r) {
+		free(e);
 		return -1;
+	}
 	e->p = *p;
 	if (ends_of(x, p, &e->ends) < 0)
 		goto fail;
@@ -1031,31 +1175,41 @@ static int dpx_policy_add(void *be, const struct dp_policy *p)
 			goto fail;
 		e->dirs[e->ndirs++] = dirs[i];
 	}
-	e->next = x->pols;
-	x->pols = e;
+	e->r = r;
+	DPX_PUSH(x->pols, e, next, prev);
+	DPX_PUSH(r->pols, e, rnext, rprev);
+	dp_htab_add(&x->pol_by_sel, &e->h_sel, sel_key(p));
 	return 0;
 fail:
 	saved = errno;
 	(void)kernel_del_policy(x, e);
 	free(e);
+	reqid_put(x, r);
 	errno = saved;
 	return -1;
+}
+
+static void pol_forget(struct dpx *x, struct dpx_pol *e)
+{
+	DPX_UNLINK(e, next, prev);
+	DPX_UNLINK(e, rnext, rprev);
+	dp_htab_del(&x->pol_by_sel, &e->h_sel);
+	reqid_put(x, e->r);
+	free(e);
 }
 
 static int dpx_policy_del(void *be, const struct dp_policy *p)
 {
 	struct dpx *x = be;
-	struct dpx_pol **pp = pol_find(x, p), *e;
+	struct dpx_pol *e = pol_find(x, p);
 	int rc;
 
-	if (!pp) {
+	if (!e) {
 		errno = ENOENT;
 		return -1;
 	}
-	e = *pp;
 	rc = kernel_del_policy(x, e);
-	*pp = e->next;
-	free(e);
+	pol_forget(x, e);
 	return rc;
 }
 
@@ -1085,6 +1239,7 @@ static int dpx_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storag
 {
 	struct dpx *x = be;
 	struct sockaddr_storage l = *local, r = *remote;
+	struct dpx_reqid *rq = reqid_find(x, reqid);
 	struct dpx_ends to, cur;
 	bool any = false, encap = reqid_encap(x, reqid);
 
@@ -1092,17 +1247,15 @@ static int dpx_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storag
 		errno = EINVAL;
 		return -1;
 	}
-	for (struct dpx_pol *e = x->pols; e && !encap; e = e->next)
-		encap = e->p.reqid == reqid && e->ends.encap;
+	for (struct dpx_pol *e = rq ? rq->pols : NULL; e && !encap; e = e->rnext)
+		encap = e->ends.encap;
 	/* ESP in UDP never on the IKE port (RFC 3948 2.1): the kernel would
 	 * send it to port 500, where the peer takes it for IKE. */
 	if (encap && ends_from_sas(x, reqid, &cur) == 0)
 		dp_encap_ports(x->dp, reqid, &l, &r, &cur.local, &cur.remote);
 	else if (encap)
 		dp_encap_ports(x->dp, reqid, &l, &r, NULL, NULL);
-	for (struct dpx_pol *e = x->pols; e; e = e->next) {
-		if (e->p.reqid != reqid)
-			continue;
+	for (struct dpx_pol *e = rq ? rq->pols : NULL; e; e = e->rnext) {
 		/* SAs added after the policy may be UDP-encapsulated: the
 		 * kernel then needs the (new) ports (RFC 7296 2.23). */
 		to = (struct dpx_ends){e->ends.mode, l, r, encap};
@@ -1114,9 +1267,7 @@ static int dpx_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storag
 		errno = ENOENT; /* nothing to name the SAs by */
 		return -1;
 	}
-	for (struct dpx_sa *s = x->sas; s; s = s->next) {
-		if (s->reqid != reqid)
-			continue;
+	for (struct dpx_sa *s = rq->sas; s; s = s->rnext) {
 		s->src = s->dir == DP_DIR_OUT ? l : r;
 		s->dst = s->dir == DP_DIR_OUT ? r : l;
 	}
@@ -1146,10 +1297,9 @@ static void on_expire(struct dpx *x, const struct nlmsghdr *nlh)
 
 static struct dpx_pol *pol_by_reqid(struct dpx *x, uint32_t reqid)
 {
-	for (struct dpx_pol *e = x->pols; e; e = e->next)
-		if (e->p.reqid == reqid)
-			return e;
-	return NULL;
+	struct dpx_reqid *r = reqid_find(x, reqid);
+
+	return r ? r->pols : NULL;
 }
 
 static void on_acquire(struct dpx *x, const struct nlmsghdr *nlh)
@@ -1251,21 +1401,23 @@ static void dpx_destroy(void *be)
 	while (x->pols) {
 		struct dpx_pol *e = x->pols;
 
-		x->pols = e->next;
 		if (x->nl && kernel_del_policy(x, e) < 0)
 			dp_log(x->dp, DP_LOG_WARN, "xfrm: removing a policy of reqid %u: %s",
 			       e->p.reqid, strerror(errno));
-		free(e);
+		pol_forget(x, e);
 	}
 	while (x->sas) {
 		struct dpx_sa *s = x->sas;
 
-		x->sas = s->next;
 		if (x->nl && kernel_del_sa(x, s) < 0)
 			dp_log(x->dp, DP_LOG_WARN, "xfrm: removing SA %08x: %s", s->spi,
 			       strerror(errno));
-		free(s);
+		sa_forget(x, s);
 	}
+	dp_htab_fini(&x->sa_by_id);
+	dp_htab_fini(&x->sa_by_spi);
+	dp_htab_fini(&x->pol_by_sel);
+	dp_htab_fini(&x->reqids);
 	if (x->ev)
 		event_free(x->ev);
 	if (x->mc)
@@ -1292,6 +1444,12 @@ static void *dpx_create(struct dp *dp, struct event_base *base, const struct dp_
 		return NULL;
 	x->dp = dp;
 	x->seq = (uint32_t)time(NULL);
+	if (dp_htab_init(&x->sa_by_id) < 0 || dp_htab_init(&x->sa_by_spi) < 0 ||
+	    dp_htab_init(&x->pol_by_sel) < 0 || dp_htab_init(&x->reqids) < 0) {
+		dpx_destroy(x);
+		errno = ENOMEM;
+		return NULL;
+	}
 	x->nl = open_nl(0);
 	if (!x->nl || open_events(x, base) < 0) {
 		int saved = errno;

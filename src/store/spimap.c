@@ -44,6 +44,7 @@ struct spimap {
 	uint32_t backoff_ms;
 	uint64_t retry_at_ms;
 	uint64_t failures, streak;
+	uint64_t commits;
 	char err[256];
 	int64_t next_expire; /* wall-clock seconds */
 };
@@ -212,6 +213,11 @@ uint64_t spimap_failures(const struct spimap *m)
 	return m->failures;
 }
 
+uint64_t spimap_commits(const struct spimap *m)
+{
+	return m->commits;
+}
+
 int spimap_expire(struct spimap *m, int64_t now)
 {
 	int rc;
@@ -265,6 +271,7 @@ static int commit_queue(struct spimap *m)
 		goto rollback;
 	}
 	m->nq = 0;
+	m->commits++;
 	return 0;
 rollback:
 	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);

@@ -60,6 +60,9 @@ size_t spimap_pending(const struct spimap *m);
 /* Why the last flush failed ("" if none has); flushes that failed so far. */
 const char *spimap_error(const struct spimap *m);
 uint64_t spimap_failures(const struct spimap *m);
+/* Transactions committed so far: a burst of n operations costs about
+ * n / SPIMAP_BATCH of them (one fsync each at most), not n. */
+uint64_t spimap_commits(const struct spimap *m);
 /* Delete the rows that have been stale for SPIMAP_STALE_SEC at `now`
  * (seconds since the epoch); the number deleted, or -1. */
 int spimap_expire(struct spimap *m, int64_t now) WUR;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dataplane/dp.h"
+#include "dataplane/dp_hash.h"
 #include "dataplane/dp_xfrm.h"
 #include "dp_test_util.h"
 
@@ -1187,6 +1188,51 @@ static void test_kernel_sas(void **state)
 
 /* ---- set-up ---- */
 
+/*
+ * Issue 13: with 1, 1,000 and 3,000 policies installed (one /32 client
+ * each, as a remote-access gateway has), handing one to another reqid
+ * (make-before-break, XFRM_MSG_UPDPOLICY), deleting and adding it again
+ * visit a bounded number of index nodes and selector comparisons
+ * (dp_hash_steps) in the backend's tables, whatever the number installed.
+ */
+static void client_policy(struct dp_policy *p, uint32_t i, uint32_t reqid)
+{
+	uint32_t a = htonl(0x0a000001u + i);
+
+	policy(p, true);
+	p->reqid = reqid;
+	assert_int_equal(dp_ts_from_prefix(&p->ts_remote, AF_INET, &a, 32), 0);
+}
+
+static void test_kernel_policy_steps(void **state)
+{
+	static const uint32_t sizes[] = {1, 1000, 3000};
+	struct env *e = *state;
+	struct dp_policy p;
+	uint32_t have = 0;
+
+	NEED_NETNS();
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint64_t max = 0;
+		for (; have < sizes[k]; have++) {
+			client_policy(&p, have, 1000 + have);
+			assert_int_equal(dp_policy_add(e->dp, &p), 0);
+		}
+		for (uint32_t i = 0; i < have && i < 100; i++) {
+			uint64_t b = dp_hash_steps;
+			client_policy(&p, i, 900000 + i);
+			assert_int_equal(dp_policy_update(e->dp, &p), 0);
+			assert_int_equal(dp_policy_del(e->dp, &p), 0);
+			client_policy(&p, i, 1000 + i);
+			assert_int_equal(dp_policy_add(e->dp, &p), 0);
+			max = dp_hash_steps - b > max ? dp_hash_steps - b : max;
+		}
+		print_message("  %u policies: update + del + add, at most %llu steps\n", have,
+		              (unsigned long long)max);
+		assert_true(max <= 40);
+	}
+}
+
 /* A private network namespace, so nothing here touches the host's SPD. */
 static void enter_netns(void)
 {
@@ -1223,6 +1269,8 @@ int main(void)
 	    cmocka_unit_test(test_kernel_larval_sa),
 	    cmocka_unit_test_setup_teardown(test_kernel_udp_encap, kernel_setup, kernel_teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_sas, kernel_setup, kernel_teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_policy_steps, kernel_setup,
+	                                    kernel_teardown),
 	};
 	int rc = cmocka_run_group_tests_name("xfrm messages", pure, NULL, NULL);
 

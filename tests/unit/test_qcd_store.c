@@ -434,6 +434,37 @@ static struct spimap *open_map(const struct tdir *t)
 	return m;
 }
 
+/*
+ * Issue 13: a burst of Child SA installs (a gateway after a restart) is
+ * written in transactions of SPIMAP_BATCH, not one per SA; every entry is
+ * there afterwards, and so is every delete of the burst that removes them.
+ */
+static void test_spimap_burst_batched(void **state)
+{
+	struct tdir *t = *state;
+	struct spimap *m = open_map(t);
+	struct spimap_entry e;
+	const uint32_t n = 1000, batches = (n + SPIMAP_BATCH - 1) / SPIMAP_BATCH;
+
+	for (uint32_t i = 0; i < n; i++) {
+		entry(&e, 0xd0000000u + i, (uint8_t)i, 4);
+		assert_int_equal(spimap_put(m, &e), 0);
+	}
+	assert_int_equal(spimap_flush(m), 0);
+	assert_int_equal(spimap_commits(m), batches);
+	for (uint32_t i = 0; i < n; i += 97) {
+		entry(&e, 0xd0000000u + i, (uint8_t)i, 4);
+		expect_entry(m, &e);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(spimap_del(m, 0xd0000000u + i), 0);
+	assert_int_equal(spimap_flush(m), 0);
+	assert_int_equal(spimap_commits(m), 2 * batches);
+	expect_absent(m, 0xd0000000u);
+	expect_absent(m, 0xd0000000u + n - 1);
+	spimap_close(m);
+}
+
 /* put/get/del, before and after a flush; queued operations are visible at once. */
 static void test_spimap_basic(void **state)
 {
@@ -802,6 +833,7 @@ int main(void)
 	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_reopen, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_batch_autoflush, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_spimap_burst_batched, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_open_fails, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_modes, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_spimap_stale_expiry, setup_dir, teardown_dir),
