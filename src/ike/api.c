@@ -268,33 +268,6 @@ int ike_dpd_now(struct ike *ike, const char *name)
 
 /* ---- data-plane events ---- */
 
-struct reqid_ctx {
-	uint32_t reqid;
-	struct ike_sa *sa;
-	struct child_sa *c;
-};
-
-static void reqid_fn(struct ike *ike, struct ike_sa *sa, void *arg)
-{
-	struct reqid_ctx *r = arg;
-
-	(void)ike;
-	for (struct child_sa *c = sa->children; c && !r->c; c = c->next)
-		if (c->reqid == r->reqid) {
-			r->sa = sa;
-			r->c = c;
-		}
-}
-
-static struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa **sa)
-{
-	struct reqid_ctx r = {reqid, NULL, NULL};
-
-	sa_foreach(ike, reqid_fn, &r);
-	*sa = r.sa;
-	return r.c;
-}
-
 void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard)
 {
 	struct ike_sa *sa;

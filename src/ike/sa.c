@@ -370,11 +370,11 @@ void child_free(struct child_sa *c)
 
 void sa_free(struct ike *ike, struct ike_sa *sa)
 {
-	(void)ike;
 	while (sa->children) {
 		struct child_sa *c = sa->children;
 
 		sa->children = c->next;
+		hash_del(ike->by_reqid, c->reqid, sa);
 		child_free(c);
 	}
 	crypto_dh_free(sa->dh);
@@ -671,11 +671,32 @@ struct child_sa *child_new(struct ike *ike, struct ike_sa *sa)
 	if (!c)
 		return NULL;
 	c->reqid = ++ike->next_reqid;
+	if (hash_put(ike->by_reqid, c->reqid, sa) < 0) {
+		free(c);
+		return NULL;
+	}
 	c->protocol = IKEV2_PROTO_ESP;
 	c->created_ms = ike_now(ike);
 	c->next = sa->children;
 	sa->children = c;
 	return c;
+}
+
+/* The live IKE SA holding the Child SA of reqid, and that child: one hash
+ * probe and the children of one IKE SA, whatever the number of SAs. */
+struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa **sa)
+{
+	struct ike_sa *s = hash_get(ike->by_reqid, reqid);
+
+	*sa = NULL;
+	if (!s || s->state == IKE_S_DEAD)
+		return NULL;
+	for (struct child_sa *c = s->children; c; c = c->next)
+		if (c->reqid == reqid) {
+			*sa = s;
+			return c;
+		}
+	return NULL;
 }
 
 struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi)
@@ -701,6 +722,7 @@ void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 			*pp = c->next;
 			break;
 		}
+	hash_del(ike->by_reqid, c->reqid, sa);
 	child_uninstall(ike, sa, c);
 	ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	sa_log(sa, LOG_INFO, "child-deleted", "reqid %u spi %08x/%08x", c->reqid, c->spi_in,

@@ -223,6 +223,7 @@ struct ike {
 	struct ike_stats stats;
 	struct ike_hash *by_spi;    /* our SPI -> sa */
 	struct ike_hash *by_serial; /* serial -> sa */
+	struct ike_hash *by_reqid;  /* a Child SA's reqid -> the IKE SA holding it */
 	struct ike_hash
 	    *by_init; /* responder: hash(SPIi, peer) -> sa, for IKE_SA_INIT retransmits */
 	uint64_t next_serial;
@@ -386,6 +387,7 @@ void child_free(struct child_sa *c);
 struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
+struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa **sa);
 uint32_t child_alloc_spi(struct ike *ike);
 
 /* ---- timers (timer.c): a min-heap of (deadline, serial) ---- */
