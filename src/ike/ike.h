@@ -98,6 +98,9 @@ struct ike_host {
 	 * 0 when the lookup started; the host answers once with ike_resolved(id).
 	 * NULL or -1: names cannot be resolved. */
 	int (*resolve)(void *ctx, const char *name, uint64_t id);
+	/* An IKE SA changed state (from, to: enum ike_state of ike/engine.h;
+	 * why as in its state log line, may be NULL). NULL: not wanted. */
+	void (*sa_state)(void *ctx, uint64_t serial, int from, int to, const char *why);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;

@@ -123,6 +123,8 @@ static void our_id(const struct ike_sa *sa, struct cfg_id *id)
 	size_t n;
 	const uint8_t *a;
 
+	if (sa_own_id(sa, id))
+		return;
 	*id = sa->conn->local_id;
 	if (id->type)
 		return;
@@ -169,7 +171,8 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	int rc = -1;
 
 	sa->pend.child_spi = child_alloc_spi(ike);
-	ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
+	if (!sa_own_ts(sa, &sa->pend.ts_i))
+		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
 	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
 	wire_msg_init(&m);
 	our_id(sa, &id);
@@ -423,6 +426,8 @@ static bool have_other_sa(struct ike *ike, const struct ike_sa *sa)
 {
 	struct other_ctx o = {sa, false};
 
+	if (sa_own_initial_contact(sa) >= 0) /* the host knows (ike_sa_set_initial_contact) */
+		return !sa_own_initial_contact(sa);
 	sa_foreach(ike, other_fn, &o);
 	return o.found;
 }

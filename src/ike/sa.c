@@ -182,6 +182,8 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 	       sa_state_name(sa->state), why ? ": " : "", why ? why : "");
 	if (st != IKE_S_INIT_DONE)
 		halfopen_remove(ike, sa);
+	if (ike->host.sa_state)
+		ike->host.sa_state(ike->host.ctx, sa->serial, (int)sa->state, (int)st, why);
 	sa->state = st;
 }
 
@@ -301,6 +303,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->cache.pkt);
 	wire_skf_reasm_clear(&sa->reasm);
 	wire_skf_reasm_clear(&sa->reasm_resp);
+	free(sa->own);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
 	free(sa);

@@ -115,6 +115,15 @@ struct ike_pending {
 	uint64_t new_sa; /* IKE rekey: serial of the new IKE SA */
 };
 
+/* An initiator SA's own settings instead of its connection's (ike/engine.h:
+ * ike_sa_set_local_id, _local_ts, _initial_contact). */
+struct ike_sa_own {
+	struct cfg_id id; /* type 0: the connection's local_id */
+	struct cfg_ts ts[CFG_MAX_TS];
+	size_t n_ts;         /* 0: the connection's local_ts */
+	int initial_contact; /* -1: the engine decides, else 0/1 */
+};
+
 struct ike_sa {
 	uint64_t serial;
 	char conn_name[CFG_NAME_MAX];
@@ -157,6 +166,8 @@ struct ike_sa {
 	uint32_t tasks; /* bitmap of queued enum ike_task */
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
+
+	struct ike_sa_own *own; /* owned; settings of its own (sa_own.c), or NULL */
 
 	/* The peer's authenticated identity (2.4: INITIAL_CONTACT is about it):
 	 * its ID type, length and SHA-256, set once AUTH verified. */
@@ -358,6 +369,14 @@ struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 uint32_t child_alloc_spi(struct ike *ike);
+
+/* ---- sa_own.c ---- */
+
+/* Our ID and TSi for IKE_AUTH from the SA's own settings; false: none set. */
+bool sa_own_id(const struct ike_sa *sa, struct cfg_id *id);
+bool sa_own_ts(const struct ike_sa *sa, struct ike_ts_set *ts);
+/* -1: the engine decides INITIAL_CONTACT; else 0 or 1. */
+int sa_own_initial_contact(const struct ike_sa *sa);
 
 /* ---- timers (timer.c): a min-heap of (deadline, serial) ---- */
 
