@@ -53,7 +53,7 @@ struct load_opts {
 	uint64_t count, id_start, concurrency;
 	double rate, timeout, time_limit, hold, rtx_timeout;
 	unsigned rtx_tries;
-	bool json, no_delete, initial_contact;
+	bool json, no_delete, initial_contact, no_child;
 	int log_level;
 };
 
@@ -139,19 +139,26 @@ static uint64_t host_now(void *ctx)
 	return now_us() / 1000u;
 }
 
+static void client_up(struct load *l, struct load_sa *s)
+{
+	uint64_t t = now_us();
+
+	if (s->st == LOAD_UP || s->st == LOAD_FAILED)
+		return;
+	s->latency_us = (uint32_t)(t - s->start_us < UINT32_MAX ? t - s->start_us : UINT32_MAX);
+	sa_done(l, s, LOAD_UP);
+	l->rep.established++;
+	l->rep.last_up_us = t;
+}
+
 /* The Child SA was negotiated: the client is up (nothing is installed). */
 static int host_child_up(void *ctx, const struct ike_child_info *c)
 {
 	struct load *l = ctx;
 	struct load_sa *s = sa_rec(l, c->ike_serial);
-	uint64_t t = now_us();
 
-	if (!s || s->st == LOAD_UP || s->st == LOAD_FAILED)
-		return 0;
-	s->latency_us = (uint32_t)(t - s->start_us < UINT32_MAX ? t - s->start_us : UINT32_MAX);
-	sa_done(l, s, LOAD_UP);
-	l->rep.established++;
-	l->rep.last_up_us = t;
+	if (s)
+		client_up(l, s);
 	return 0;
 }
 
@@ -169,6 +176,10 @@ static void host_sa_state(void *ctx, uint64_t serial, int from, int to, const ch
 
 	if (!s)
 		return;
+	if (to == IKE_S_ESTABLISHED && l->o.no_child) {
+		client_up(l, s);
+		return;
+	}
 	if (to == IKE_S_ESTABLISHED && s->st == LOAD_PENDING) {
 		s->st = LOAD_IKE_UP;
 		l->just_up[l->n_just_up++] = (size_t)(s - l->sas);
@@ -311,6 +322,9 @@ static int build_cfg(struct load *l)
 		fprintf(stderr, "rike-load: %s\n", err);
 		goto out;
 	}
+	/* --no-child: IKE_AUTH without SA, TSi, TSr (RFC 6023 3). */
+	if (o->no_child && l->cfg.nconns == 1)
+		l->cfg.conns[0].n_esp_proposals = 0;
 	l->conn = conf_conn_lookup(&l->cfg, "load");
 	rc = l->conn ? 0 : -1;
 	goto out;
@@ -647,6 +661,7 @@ static void usage(FILE *f)
 	        "  --hold S             keep the SAs up S seconds after the report\n"
 	        "  --no-delete          leave the SAs on the responder at exit\n"
 	        "  --no-initial-contact do not send N(INITIAL_CONTACT)\n"
+	        "  --no-child           IKE SAs only: IKE_AUTH carries no Child SA\n"
 	        "  --traffic            (not implemented: refused)\n"
 	        "  --json               the report as one JSON object\n"
 	        "  --log-level LEVEL    engine log on stderr, default warning\n");
@@ -696,6 +711,7 @@ enum {
 	OPT_TRAFFIC,
 	OPT_INNER,
 	OPT_REMOTE_TS,
+	OPT_NO_CHILD,
 };
 
 static const struct option long_opts[] = {
@@ -723,6 +739,7 @@ static const struct option long_opts[] = {
     {"traffic", no_argument, NULL, OPT_TRAFFIC},
     {"inner-net", required_argument, NULL, OPT_INNER},
     {"remote-ts", required_argument, NULL, OPT_REMOTE_TS},
+    {"no-child", no_argument, NULL, OPT_NO_CHILD},
     {"json", no_argument, NULL, 'j'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
@@ -768,6 +785,9 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 			break;
 		case OPT_REMOTE_ID:
 			o->remote_id = optarg;
+			break;
+		case OPT_NO_CHILD:
+			o->no_child = true;
 			break;
 		case OPT_INNER:
 			o->inner = optarg;
