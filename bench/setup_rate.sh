@@ -35,7 +35,9 @@ CASES=${CASES:-riked-ike riked sw-pure sw-libipsec}
 PROJECT_SIZES=${PROJECT_SIZES:-}
 CONCURRENCY=${CONCURRENCY:-100}
 TIME_LIMIT=${TIME_LIMIT:-600}
-PSK=0x62656e63682d73657475702d726174652d6b6579
+# Plain text: the load-tester plugin takes its preshared_key literally,
+# swanctl and riked would decode a 0x... value.
+PSK=bench-setup-rate-key
 IKE_PROP=aes128gcm16-prfsha256-x25519
 ESP_PROP=aes128gcm16
 GW=10.77.0.2
@@ -131,12 +133,17 @@ start_responder() {
 		;;
 	sw-pure | sw-libipsec)
 		if [[ $1 == sw-pure ]]; then
+			# Its pid file and load-tester socket live in $SW_CACHE/run
+			# (--with-piddir), not under the per-instance /run: one such
+			# charon at a time, which this script keeps to.
+			mkdir -p "$SW_CACHE/run" && rm -f "$SW_CACHE/run/charon.pid"
 			RK_CHARON=$SW_PREFIX/libexec/ipsec/charon RK_SWANCTL=$SW_PREFIX/sbin/swanctl
 			RK_SW_PLUGINS="random nonce openssl pem pkcs1 x509 pubkey kdf curve25519 load-tester kernel-netlink socket-default vici"
 			RK_SW_LOGLEVEL=${SW_LOGLEVEL:--1} sw_start g "$2" "$SW_TUNING
 	plugins { load-tester { enable = yes
 		initiators = 0
 		fake_kernel = yes
+		preshared_key = $PSK
 		initiator_id = nobody@nowhere.invalid
 		responder_id = nobody.invalid } }"
 		else
