@@ -24,7 +24,6 @@ conf=$(swrk_riked_conf gw "{ name = \"clients\"; local = \"127.0.0.1\"; remote =
   ike_proposals = [ \"aes128gcm16-prfsha256-x25519\" ]; esp_proposals = [ \"aes128gcm16\" ]; }")
 # One source address for every client: the per-source half-open cap goes up.
 conf=${conf/dataplane = \"userspace\";/dataplane = \"userspace\"; ike_port = 15500; natt_port = 15501; half_open_per_source = 100000; half_open_cookie_threshold = 100000;}
-RK_RIKED_LOGLEVEL=notice
 conf=${conf/log_level = \"debug\"/log_level = \"notice\"}
 rk_start l gw "$conf"
 
