@@ -81,6 +81,7 @@ void ike_free(struct ike *ike)
 	hash_free(ike->by_reqid);
 	hash_free(ike->by_init);
 	hash_free(ike->ho_by_src);
+	hash_free(ike->by_peer_id);
 	timer_heap_free(ike->timers);
 	crypto_wipe(ike->cookie_secret, sizeof(ike->cookie_secret));
 	crypto_wipe(ike->cookie_prev, sizeof(ike->cookie_prev));
@@ -663,13 +664,14 @@ static int unprotect(struct ike *ike, struct ike_sa *sa, const uint8_t *buf, siz
 	}
 	if (last->type == IKEV2_PL_SKF) {
 		/* RFC 7296 2.2: the peer's requests and responses number apart. */
-		struct wire_skf_reasm *q =
-		    m->hdr.flags & IKEV2_FLAG_RESPONSE ? &sa->reasm_resp : &sa->reasm;
-		int rc = wire_skf_add(q, &sa->prot_in, buf, len, m, &err);
+		struct wire_skf_reasm *q = sa_reasm(sa, m->hdr.flags & IKEV2_FLAG_RESPONSE);
+		int rc = q ? wire_skf_add(q, &sa->prot_in, buf, len, m, &err) : -1;
 
 		if (rc < 0) {
 			drop(ike, &ike->stats.drop_icv, remote,
-			     err.reason ? err.reason : "fragment discarded");
+			     !q           ? "out of memory"
+			     : err.reason ? err.reason
+			                  : "fragment discarded");
 			return -1;
 		}
 		ike->stats.frags_rx++;

@@ -106,6 +106,20 @@ struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c,
                                const struct ike_addr *gw);
 void ike_sa_start(struct ike *ike, struct ike_sa *sa);
 /*
+ * Many clients from one engine (rike-load): before ike_sa_start, an
+ * initiator SA may get settings of its own instead of its connection's.
+ * Each returns -1 when out of memory or for a responder SA.
+ *  - local_id: the IDi it authenticates with (RFC 7296 3.5; copied);
+ *  - local_ts: the TSi it proposes for its first Child SA (2.9; 1 to
+ *    CFG_MAX_TS selectors, copied), e.g. an inner address of its own;
+ *  - initial_contact: whether it is the only IKE SA between its identities
+ *    (2.4), so IKE_AUTH carries N(INITIAL_CONTACT) or not without the
+ *    engine's search of the SA table for another SA with the same peer.
+ */
+int ike_sa_set_local_id(struct ike_sa *sa, const struct cfg_id *id) WUR;
+int ike_sa_set_local_ts(struct ike_sa *sa, const struct cfg_ts *ts, size_t n) WUR;
+int ike_sa_set_initial_contact(struct ike_sa *sa, bool initial) WUR;
+/*
  * The peer is gone (liveness gave up, QCD verified its token, a redirect
  * took it elsewhere): extensions hear sa_down, a keep_up connection is
  * re-initiated unless it was taken down on purpose, and the SA is removed

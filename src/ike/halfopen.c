@@ -35,7 +35,7 @@ static uint64_t src_key(const struct ike_addr *a)
 static size_t ho_cost(const struct ike_sa *sa)
 {
 	return sizeof(*sa) + sa->init_req.cap + sa->init_resp.cap + sa->cache.pkt.cap +
-	       sa->out.pkt.cap + sa->reasm.bytes + sa->reasm_resp.bytes;
+	       sa->out.pkt.cap + sa_reasm_bytes(sa);
 }
 
 void halfopen_add(struct ike *ike, struct ike_sa *sa)
@@ -150,10 +150,9 @@ void halfopen_account(struct ike *ike, struct ike_sa *sa)
 	ike->ho_bytes += sa->ho_bytes;
 	while (ike->ho_bytes > cap && ike->ho_head && ike->ho_head != sa)
 		evict(ike, ike->ho_head, "half-open SAs over the memory cap");
-	if (ike->ho_bytes > cap && (sa->reasm.bytes || sa->reasm_resp.bytes)) {
+	if (ike->ho_bytes > cap && sa_reasm_bytes(sa)) {
 		/* Only this one is left over the cap: its fragments go. */
-		wire_skf_reasm_clear(&sa->reasm);
-		wire_skf_reasm_clear(&sa->reasm_resp);
+		sa_reasm_clear(sa);
 		ike->stats.half_open_evicted++;
 		ike->ho_bytes -= sa->ho_bytes;
 		sa->ho_bytes = ho_cost(sa);

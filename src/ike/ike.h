@@ -116,6 +116,9 @@ struct ike_host {
 	/* An IKE SA's keys were derived (IKE_SA_INIT or an IKE rekey), on the
 	 * engine's thread. NULL: not wanted. Only for debugging exports. */
 	void (*ike_keys)(void *ctx, const struct ike_keys_info *k);
+	/* An IKE SA changed state (from, to: enum ike_state of ike/engine.h;
+	 * why as in its state log line, may be NULL). NULL: not wanted. */
+	void (*sa_state)(void *ctx, uint64_t serial, int from, int to, const char *why);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;

@@ -123,6 +123,8 @@ static void our_id(const struct ike_sa *sa, struct cfg_id *id)
 	size_t n;
 	const uint8_t *a;
 
+	if (sa_own_id(sa, id))
+		return;
 	*id = sa->conn->local_id;
 	if (id->type)
 		return;
@@ -169,7 +171,8 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	int rc = -1;
 
 	sa->pend.child_spi = child_alloc_spi(ike);
-	ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
+	if (!sa_own_ts(sa, &sa->pend.ts_i))
+		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
 	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
 	wire_msg_init(&m);
 	our_id(sa, &id);
@@ -329,10 +332,28 @@ static void replaced_fn(struct ike *ike, struct ike_sa *other, void *arg)
 	ike_queue(ike, other, TASK_IKE_DELETE);
 }
 
-/* 2.4: INITIAL_CONTACT means the peer holds no other SA with us. */
+#define IC_MAX 16 /* SAs of one identity replaced through the index at once */
+
+/* 2.4: INITIAL_CONTACT means the peer holds no other SA with us. The
+ * established SAs are indexed by identity (sa.c), so this costs the same
+ * with 10 SAs in the table as with 1,000,000; an identity with more than
+ * IC_MAX SAs falls back to a walk over the table. */
 static void initial_contact(struct ike *ike, struct ike_sa *sa)
 {
-	sa_foreach(ike, replaced_fn, sa);
+	uint64_t serials[IC_MAX];
+	size_t n = sa_same_peer_id(ike, sa, serials, IC_MAX);
+
+	if (n > IC_MAX) {
+		sa_foreach(ike, replaced_fn, sa);
+		return;
+	}
+	/* Looked up again: replacing one may change the others' states. */
+	for (size_t i = 0; i < n; i++) {
+		struct ike_sa *other = sa_lookup_serial(ike, serials[i]);
+
+		if (other && other->state != IKE_S_DEAD)
+			replaced_fn(ike, other, sa);
+	}
 }
 
 static int first_child_responder(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
@@ -431,6 +452,8 @@ static bool have_other_sa(struct ike *ike, const struct ike_sa *sa)
 {
 	struct other_ctx o = {sa, false};
 
+	if (sa_own_initial_contact(sa) >= 0) /* the host knows (ike_sa_set_initial_contact) */
+		return !sa_own_initial_contact(sa);
 	sa_foreach(ike, other_fn, &o);
 	return o.found;
 }

@@ -250,6 +250,101 @@ void sa_log(const struct ike_sa *sa, int level, const char *event, const char *f
 	       sa_spi64(sa->spi_r), event, "%s", details);
 }
 
+/* ---- established SAs by the peer's identity (RFC 7296 2.4) ---- */
+
+static uint64_t peer_id_key(const struct ike_sa *sa)
+{
+	uint64_t k;
+
+	memcpy(&k, sa->peer_id_hash, sizeof(k)); /* a SHA-256: any 8 octets will do */
+	return k ^ sa->peer_id_type;
+}
+
+/*
+ * An SA is in the index exactly while it is ESTABLISHED with a known peer
+ * identity, the SAs INITIAL_CONTACT replaces; so the index follows the
+ * state changes, wherever the identity was set (IKE_AUTH or an IKE rekey).
+ * The hash holds one SA per identity; the others of that identity hang off
+ * it (id_prev/id_next), so that removing one costs the same however many
+ * SAs share the identity (all of an initiator's SAs with one gateway do).
+ */
+static void peer_id_unlink(struct ike *ike, struct ike_sa *sa)
+{
+	if (sa->id_prev) {
+		sa->id_prev->id_next = sa->id_next;
+		if (sa->id_next)
+			sa->id_next->id_prev = sa->id_prev;
+	} else {
+		hash_del(ike->by_peer_id, peer_id_key(sa), sa);
+		if (sa->id_next) {
+			sa->id_next->id_prev = NULL;
+			if (hash_put(ike->by_peer_id, peer_id_key(sa), sa->id_next) < 0)
+				sa_log(sa, LOG_ERR, "index-failed", "out of memory");
+		}
+	}
+	sa->id_prev = sa->id_next = NULL;
+}
+
+static void peer_id_link(struct ike *ike, struct ike_sa *sa)
+{
+	struct ike_sa *head;
+
+	if (!ike->by_peer_id)
+		ike->by_peer_id = hash_new();
+	if (!ike->by_peer_id) {
+		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
+		return;
+	}
+	head = hash_get(ike->by_peer_id, peer_id_key(sa));
+	if (head) {
+		sa->id_prev = head;
+		sa->id_next = head->id_next;
+		if (head->id_next)
+			head->id_next->id_prev = sa;
+		head->id_next = sa;
+	} else if (hash_put(ike->by_peer_id, peer_id_key(sa), sa) < 0) {
+		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
+	}
+}
+
+static void sa_index_peer_id(struct ike *ike, struct ike_sa *sa, enum ike_state st)
+{
+	if (!sa->peer_id_type)
+		return;
+	if (sa->state == IKE_S_ESTABLISHED && st != IKE_S_ESTABLISHED && ike->by_peer_id)
+		peer_id_unlink(ike, sa);
+	if (st == IKE_S_ESTABLISHED && sa->state != IKE_S_ESTABLISHED)
+		peer_id_link(ike, sa);
+}
+
+struct same_id_ctx {
+	const struct ike_sa *sa;
+	uint64_t *out;
+	size_t max, n;
+};
+
+static void same_id_fn(struct ike_sa *other, struct same_id_ctx *c)
+{
+	if (other == c->sa || other->peer_id_type != c->sa->peer_id_type ||
+	    other->peer_id_len != c->sa->peer_id_len ||
+	    crypto_memcmp(other->peer_id_hash, c->sa->peer_id_hash, sizeof(other->peer_id_hash)))
+		return;
+	if (c->n < c->max)
+		c->out[c->n] = other->serial;
+	c->n++;
+}
+
+size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, size_t max)
+{
+	struct same_id_ctx c = {sa, out, max, 0};
+
+	if (!sa->peer_id_type || !ike->by_peer_id)
+		return 0;
+	for (struct ike_sa *o = hash_get(ike->by_peer_id, peer_id_key(sa)); o; o = o->id_next)
+		same_id_fn(o, &c);
+	return c.n;
+}
+
 /* The state line: "state OLD -> NEW[: why]", with the peer's address and
  * identity when the SA is established or dies. */
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why)
@@ -263,6 +358,9 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 		ike_conn_error_clear(ike, sa->conn_name);
 	if (st != IKE_S_INIT_DONE)
 		halfopen_remove(ike, sa);
+	sa_index_peer_id(ike, sa, st);
+	if (ike->host.sa_state)
+		ike->host.sa_state(ike->host.ctx, sa->serial, (int)sa->state, (int)st, why);
 	sa->state = st;
 	if (st == IKE_S_ESTABLISHED || st == IKE_S_DEAD)
 		sa_peer_text(sa, peer, sizeof(peer));
@@ -301,8 +399,6 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
 	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
-	wire_skf_reasm_init(&sa->reasm);
-	wire_skf_reasm_init(&sa->reasm_resp);
 	if (ext_sa_new(sa) < 0)
 		goto fail;
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
@@ -368,6 +464,33 @@ void child_free(struct child_sa *c)
 	free(c);
 }
 
+/* Most peers never fragment: the queues (2 KiB each) come with the first fragment. */
+struct wire_skf_reasm *sa_reasm(struct ike_sa *sa, bool response)
+{
+	struct wire_skf_reasm **q = response ? &sa->reasm_resp : &sa->reasm;
+
+	if (!*q) {
+		*q = malloc(sizeof(**q));
+		if (*q)
+			wire_skf_reasm_init(*q);
+	}
+	return *q;
+}
+
+size_t sa_reasm_bytes(const struct ike_sa *sa)
+{
+	return (sa->reasm ? sa->reasm->bytes : 0) + (sa->reasm_resp ? sa->reasm_resp->bytes : 0);
+}
+
+void sa_reasm_clear(struct ike_sa *sa)
+{
+	wire_skf_reasm_clear(sa->reasm);
+	wire_skf_reasm_clear(sa->reasm_resp);
+	free(sa->reasm);
+	free(sa->reasm_resp);
+	sa->reasm = sa->reasm_resp = NULL;
+}
+
 void sa_free(struct ike *ike, struct ike_sa *sa)
 {
 	while (sa->children) {
@@ -385,8 +508,8 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->init_resp);
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
-	wire_skf_reasm_clear(&sa->reasm);
-	wire_skf_reasm_clear(&sa->reasm_resp);
+	sa_reasm_clear(sa);
+	free(sa->own);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
 	free(sa);

@@ -117,6 +117,15 @@ struct ike_pending {
 	uint64_t new_sa; /* IKE rekey: serial of the new IKE SA */
 };
 
+/* An initiator SA's own settings instead of its connection's (ike/engine.h:
+ * ike_sa_set_local_id, _local_ts, _initial_contact). */
+struct ike_sa_own {
+	struct cfg_id id; /* type 0: the connection's local_id */
+	struct cfg_ts ts[CFG_MAX_TS];
+	size_t n_ts;         /* 0: the connection's local_ts */
+	int initial_contact; /* -1: the engine decides, else 0/1 */
+};
+
 struct ike_sa {
 	uint64_t serial;
 	char conn_name[CFG_NAME_MAX];
@@ -160,6 +169,8 @@ struct ike_sa {
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
+	struct ike_sa_own *own; /* owned; settings of its own (sa_own.c), or NULL */
+
 	/* The peer's authenticated identity (2.4: INITIAL_CONTACT is about it):
 	 * its ID type, length and SHA-256, set once AUTH verified. */
 	uint8_t peer_id_type;
@@ -176,9 +187,9 @@ struct ike_sa {
 	uint32_t ext_requests;
 
 	/* RFC 7383 2.6: the peer's fragmented requests and responses, apart. */
-	struct wire_skf_reasm reasm, reasm_resp;
-	struct child_sa *children; /* owned list */
-	uint64_t rekeyed_to;       /* serial of the IKE SA that replaced this one */
+	struct wire_skf_reasm *reasm, *reasm_resp; /* owned; NULL until a fragment comes */
+	struct child_sa *children;                 /* owned list */
+	uint64_t rekeyed_to;                       /* serial of the IKE SA that replaced this one */
 	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs. */
 	bool by_us;
 	uint8_t nonce_min[IKE_MAX_NONCE];
@@ -188,7 +199,8 @@ struct ike_sa {
 	bool delete_when_up;        /* ike_delete during IKE_AUTH: delete once established */
 	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
 	struct ike_sa *next_dead;   /* on ike->dead once killed */
-	bool quiet;                 /* unauthenticated and dropped in bulk: state lines at debug */
+	struct ike_sa *id_prev, *id_next; /* established SAs of this peer identity (sa.c) */
+	bool quiet; /* unauthenticated and dropped in bulk: state lines at debug */
 	/* Responder, half-open (halfopen.c): oldest-first list, source index, bytes held. */
 	struct ike_sa *ho_prev, *ho_next;
 	uint64_t ho_key;
@@ -235,13 +247,16 @@ struct ike {
 	size_t half_open;                 /* responder SAs waiting for IKE_AUTH (halfopen.c) */
 	struct ike_sa *ho_head, *ho_tail; /* those SAs, oldest first */
 	struct ike_hash *ho_by_src;       /* and by source address */
-	size_t ho_bytes;                  /* what they hold, fragments included */
-	uint64_t ho_summary_ms;           /* next "at a cap" log line */
-	uint8_t cookie_prev[32];          /* RFC 7296 2.6: the secret before the current one */
-	uint64_t cookie_rotate_ms;        /* next change of the cookie secret */
-	bool cookie_mode;                 /* cookies are demanded now */
-	uint64_t cookie_log_ms;           /* next "cookie mode" log line allowed */
-	struct ike_attack *attack;        /* owned: RFC 8019 defences (attack.c) */
+	/* Established SAs by the peer's authenticated identity (RFC 7296 2.4:
+	 * INITIAL_CONTACT); made with the first one (sa.c, sa_peer_id_key). */
+	struct ike_hash *by_peer_id;
+	size_t ho_bytes;           /* what they hold, fragments included */
+	uint64_t ho_summary_ms;    /* next "at a cap" log line */
+	uint8_t cookie_prev[32];   /* RFC 7296 2.6: the secret before the current one */
+	uint64_t cookie_rotate_ms; /* next change of the cookie secret */
+	bool cookie_mode;          /* cookies are demanded now */
+	uint64_t cookie_log_ms;    /* next "cookie mode" log line allowed */
+	struct ike_attack *attack; /* owned: RFC 8019 defences (attack.c) */
 	struct ike_timer_heap *timers;
 	/* Connections to re-initiate (keep_up), with when. */
 	struct {
@@ -353,6 +368,12 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
                    void *arg);
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
+/* RFC 7383 2.6: the reassembly queue for the peer's requests or responses,
+ * allocated with the first fragment (NULL: out of memory); what the queues
+ * hold; and dropping them. */
+struct wire_skf_reasm *sa_reasm(struct ike_sa *sa, bool response);
+size_t sa_reasm_bytes(const struct ike_sa *sa);
+void sa_reasm_clear(struct ike_sa *sa);
 /* Mark dead and unlink; freed by sa_reap at the end of the engine call. */
 void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why);
 /* The SA ends with nobody to tell (a failed setup, our delete answered):
@@ -380,6 +401,9 @@ const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
 void sa_index_init(struct ike *ike, struct ike_sa *sa);
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why);
+/* The established SAs whose peer has sa's authenticated identity, other
+ * than sa (RFC 7296 2.4), as serials into out[max]; how many there are. */
+size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, size_t max);
 /* Call fn for every live SA (safe against sa_kill inside fn). */
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
 struct child_sa *child_new(struct ike *ike, struct ike_sa *sa);
@@ -389,6 +413,14 @@ struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa **sa);
 uint32_t child_alloc_spi(struct ike *ike);
+
+/* ---- sa_own.c ---- */
+
+/* Our ID and TSi for IKE_AUTH from the SA's own settings; false: none set. */
+bool sa_own_id(const struct ike_sa *sa, struct cfg_id *id);
+bool sa_own_ts(const struct ike_sa *sa, struct ike_ts_set *ts);
+/* -1: the engine decides INITIAL_CONTACT; else 0 or 1. */
+int sa_own_initial_contact(const struct ike_sa *sa);
 
 /* ---- timers (timer.c): a min-heap of (deadline, serial) ---- */
 

@@ -35,11 +35,23 @@ static int prot_ciphers(struct wire_prot *p, const struct crypto_ike_suite *s, c
 	if (crypto_encr_info(s->encr, s->encr_keybits, &p->info) < 0 ||
 	    sk_e_len != p->info.key_len || p->info.iv_len > CRYPTO_MAX_IV_LEN)
 		return -1;
-	p->enc = crypto_cipher_new(s->encr, s->encr_keybits, sk_e, sk_e_len, true);
-	p->dec = crypto_cipher_new(s->encr, s->encr_keybits, sk_e, sk_e_len, false);
-	if (!p->enc || !p->dec)
+	if (sk_e_len > sizeof(p->key))
 		return -1;
+	memcpy(p->key, sk_e, sk_e_len);
+	p->key_len = (uint8_t)sk_e_len;
+	p->encr = s->encr;
+	p->encr_keybits = s->encr_keybits;
 	return 0;
+}
+
+/* The encrypting or decrypting context, made when first needed (NULL: failed). */
+static struct crypto_cipher *prot_cipher(struct wire_prot *p, bool enc)
+{
+	struct crypto_cipher **c = enc ? &p->enc : &p->dec;
+
+	if (!*c && p->key_len)
+		*c = crypto_cipher_new(p->encr, p->encr_keybits, p->key, p->key_len, enc);
+	return *c;
 }
 
 int wire_prot_init(struct wire_prot *p, const struct crypto_ike_suite *s, const uint8_t *sk_e,
@@ -90,7 +102,7 @@ void wire_prot_clear(struct wire_prot *p)
 	crypto_cipher_free(p->enc);
 	crypto_cipher_free(p->dec);
 	crypto_integ_free(p->integ);
-	memset(p, 0, sizeof(*p));
+	crypto_wipe(p, sizeof(*p));
 }
 
 /*
@@ -161,7 +173,7 @@ int wire_sk_decrypt(struct wire_prot *p, const uint8_t *buf, size_t len,
 	uint8_t *out;
 
 	memset(res, 0, sizeof(*res));
-	if (!p->dec || sk_locate(p, buf, len, sk, &aad_len, &ct_len, err) < 0)
+	if (!prot_cipher(p, false) || sk_locate(p, buf, len, sk, &aad_len, &ct_len, err) < 0)
 		return -1;
 	iv = sk->u.sk.data;
 	ct = iv + p->info.iv_len;
@@ -296,8 +308,8 @@ int wire_sk_seal_raw(struct wire_prot *p, const struct wire_hdr *hdr,
 	size_t base = out->len, hlen, body, total, ct_off, icv_off;
 	int rc = -1;
 
-	if (!p->enc || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) || plain_len == 0 ||
-	    (p->info.block_len > 1 && plain_len % p->info.block_len) ||
+	if (!prot_cipher(p, true) || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) ||
+	    plain_len == 0 || (p->info.block_len > 1 && plain_len % p->info.block_len) ||
 	    (sp->clear_len && (!sp->clear || !sp->clear_np)))
 		return -1;
 	hlen = sp->type == IKEV2_PL_SKF ? SKF_HDR_LEN : SK_HDR_LEN;

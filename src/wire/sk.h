@@ -30,8 +30,13 @@
 #define WIRE_SKF_MAX_PLAIN 65535u
 
 struct wire_prot {
-	struct crypto_cipher *enc;  /* owned */
-	struct crypto_cipher *dec;  /* owned */
+	/* owned; made on first use: an IKE SA's outbound keys only ever
+	 * encrypt and its inbound keys decrypt, so each holds one context */
+	struct crypto_cipher *enc;
+	struct crypto_cipher *dec;
+	uint8_t key[CRYPTO_MAX_KEY_LEN]; /* SK_e with its salt, for those; wiped */
+	uint8_t key_len;
+	uint16_t encr, encr_keybits;
 	struct crypto_integ *integ; /* owned; NULL for AEAD ciphers */
 	struct crypto_encr_info info;
 	size_t icv_len; /* AEAD tag or truncated integrity output */

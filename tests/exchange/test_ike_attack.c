@@ -323,7 +323,8 @@ static void test_initial_contact_same_identity(void **state)
 	struct ike_sa *old;
 	struct wire_hdr h;
 	uint8_t old_spi_i[8];
-	uint64_t first;
+	uint64_t first, found[4];
+	struct ike_sa probe;
 
 	*state = n;
 	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
@@ -331,6 +332,12 @@ static void test_initial_contact_same_identity(void **state)
 	hx_assert_ike_up(n);
 	first = hx_sa(n, HX_B)->serial;
 	memcpy(old_spi_i, hx_sa(n, HX_B)->spi_i, 8);
+	/* The established SA is found through b's identity index (sa.c), not
+	 * by a walk over the table: a probe with its identity finds it. */
+	probe = *hx_sa(n, HX_B);
+	probe.serial = 0;
+	assert_int_equal(sa_same_peer_id(hx_ike(n, HX_B), &probe, found, 4), 1);
+	assert_int_equal(found[0], first);
 	new_client(n, NULL);
 	assert_true(auth_has_initial_contact(n));
 	assert_int_equal(hx_deliver(n), 0); /* IKE_AUTH request, with INITIAL_CONTACT */
@@ -350,6 +357,11 @@ static void test_initial_contact_same_identity(void **state)
 	hx_settle(n, 30000);
 	assert_int_equal(hx_count_state(n, HX_B, IKE_S_ESTABLISHED, NULL), 1);
 	assert_null(sa_lookup_serial(hx_ike(n, HX_B), first));
+	/* The index left the old SA when it stopped being ESTABLISHED and
+	 * holds the new one alone. */
+	assert_int_equal(sa_same_peer_id(hx_ike(n, HX_B), &probe, found, 4), 1);
+	assert_true(found[0] != first);
+	assert_int_equal(sa_lookup_serial(hx_ike(n, HX_B), found[0])->state, IKE_S_ESTABLISHED);
 }
 
 int main(void)

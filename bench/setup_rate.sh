@@ -1,0 +1,274 @@
+#!/bin/bash
+# bench/setup_rate.sh: how fast a responder sets up IKE SAs with their Child
+# SA, what CPU and memory each costs it; riked against strongSwan, with the
+# same initiator (rike-load(8)) for every responder, in the same run.
+#
+#   [ns c] rike-load 10.77.0.1  ==== veth ====  10.77.0.2 responder [ns g]
+#
+# Responders (CASES, in this order, each started fresh for every size):
+#   riked-ike    riked, clients without Child SAs (rike-load --no-child):
+#                the IKE engine alone
+#   riked        riked, Child SAs installed in the userspace data plane
+#   sw-pure      strongSwan 5.9.8 charon whose kernel interface installs
+#                nothing (the load-tester plugin's fake_kernel; built from
+#                Debian's source package into SW_CACHE on first run)
+#   sw-libipsec  Debian's strongSwan 5.9.8 charon with kernel-libipsec
+#                (real Child SAs in its userspace data plane)
+# Per case and size: SA/s (rike-load's setup rate), responder CPU per SA
+# (utime+stime of /proc/PID/stat before and after), memory per SA (VmRSS
+# after - before, over the established SAs), then ratios riked/strongSwan.
+# PROJECT_SIZES adds runs of riked-ike (and sw-pure) at larger sizes for the
+# memory projection (RSS at 100,000 and 200,000 SAs, slope to 1,000,000).
+#
+# Environment: SIZES (default "5000 20000 100000"), CASES, PROJECT_SIZES
+# (default none), CONCURRENCY (100), TIME_LIMIT (s per run, 600), RIKE_BIN
+# (a build directory; default build/), SW_CACHE, OUT (the report's file;
+# default /tmp/rike-setup-rate-DATE.md). Needs root (namespaces).
+set -u -o pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+export RIKE_BIN=${RIKE_BIN:-$SRC/build}
+source "$SRC/tests/interop/lib.sh"
+
+SIZES=${SIZES:-5000 20000 100000}
+CASES=${CASES:-riked-ike riked sw-pure sw-libipsec}
+PROJECT_SIZES=${PROJECT_SIZES:-}
+CONCURRENCY=${CONCURRENCY:-100}
+TIME_LIMIT=${TIME_LIMIT:-600}
+# Plain text: the load-tester plugin takes its preshared_key literally,
+# swanctl and riked would decode a 0x... value.
+PSK=bench-setup-rate-key
+IKE_PROP=aes128gcm16-prfsha256-x25519
+ESP_PROP=aes128gcm16
+GW=10.77.0.2
+CL=10.77.0.1
+DEB_CHARON=$RK_CHARON
+DEB_SWANCTL=$RK_SWANCTL
+
+# ---------------------------------------------------------------- strongSwan with load-tester
+# Debian's packages lack the load-tester plugin (INTEROP-NOTES.md): build
+# 5.9.8 from Debian's own source package into SW_CACHE, once. apt-get uses
+# a private sources list there; the system's apt configuration is untouched.
+SW_VER=5.9.8
+SW_SHA256=d3303a43c0bd7b75a12b64855e8edcb53696f06190364f26d1533bde1f2e453c
+SW_CACHE=${SW_CACHE:-/var/cache/rike-bench/strongswan-$SW_VER-load-tester}
+SW_PREFIX=$SW_CACHE/prefix
+
+sw_build() {
+	local d=$SW_CACHE tarball
+	[[ -x $SW_PREFIX/libexec/ipsec/charon && -e $SW_PREFIX/lib/ipsec/plugins/libstrongswan-load-tester.so ]] &&
+		return 0
+	rk_log "building strongSwan $SW_VER with load-tester into $d (once, ~5-15 min)"
+	mkdir -p "$d/apt/lists/partial" "$d/src" || return 1
+	tarball=$d/src/strongswan_$SW_VER.orig.tar.bz2
+	if [[ ! -e $tarball ]]; then
+		printf 'deb-src http://deb.debian.org/debian bookworm main\n' >"$d/apt/sources.list"
+		local aopt=(-o Dir::Etc::SourceList="$d/apt/sources.list" -o Dir::Etc::SourceParts=-
+			-o Dir::State::Lists="$d/apt/lists" -o APT::Sandbox::User=root)
+		apt-get "${aopt[@]}" -q update >"$d/apt.log" 2>&1 || return 1
+		# Only the upstream tarball is needed (Debian's patches are not).
+		(cd "$d/src" && apt-get "${aopt[@]}" -q source --download-only strongswan >>"$d/apt.log" 2>&1)
+	fi
+	echo "$SW_SHA256  $tarball" | sha256sum -c --quiet - || return 1
+	rm -rf "$d/build" && mkdir -p "$d/build" && tar -xjf "$tarball" -C "$d/build" || return 1
+	(cd "$d/build/strongswan-$SW_VER" &&
+		./configure --prefix="$SW_PREFIX" --sysconfdir="$SW_PREFIX/etc" --with-piddir="$d/run" \
+			--enable-load-tester --enable-openssl --enable-swanctl --enable-vici \
+			--disable-stroke --disable-gmp --disable-ikev1 --disable-scepclient --disable-pki \
+			--disable-charon-cmd --enable-curve25519 &&
+		make -j2 && make install) >"$d/build.log" 2>&1
+}
+
+# ---------------------------------------------------------------- responders
+
+riked_conf() {
+	cat <<-EOF
+		riked = { log = "stderr"; log_level = "warning"; dataplane = "userspace";
+		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state";
+		          half_open_per_source = 1000000; half_open_cookie_threshold = 1000000;
+		          half_open_max = 1000000; qcd = { enabled = false; }; };
+		connections = ( { name = "clients"; local = "$GW"; remote = "%any";
+		  local_id = "gw.load.example"; remote_id = "%any";
+		  auth = { method = "psk"; secret = "$PSK"; };
+		  local_ts = [ "10.0.0.1/32" ]; remote_ts = [ "10.128.0.0/10" ];
+		  ike_proposals = [ "$IKE_PROP" ]; esp_proposals = [ "$ESP_PROP" ]; } );
+	EOF
+}
+
+sw_conf() {
+	cat <<-EOF
+		connections {
+		  clients {
+		    version = 2
+		    local_addrs = $GW
+		    proposals = $IKE_PROP
+		    local { auth = psk
+		            id = gw.load.example }
+		    remote { auth = psk }
+		    children {
+		      c { local_ts = 10.0.0.1/32
+		          remote_ts = 10.128.0.0/10
+		          esp_proposals = $ESP_PROP }
+		    }
+		  }
+		}
+		secrets { ike-all { secret = $PSK } }
+	EOF
+}
+
+# Tuned for many clients (INTEROP-NOTES.md), logging off.
+SW_TUNING="ikesa_table_size = 4096
+	ikesa_table_segments = 16
+	block_threshold = 1000000
+	cookie_threshold = 1000000
+	init_limit_half_open = 0"
+
+# start_responder CASE NAME (in this shell: lib.sh records the PID);
+# RESP_PID is the responder's PID afterwards.
+start_responder() {
+	case $1 in
+	riked | riked-ike)
+		rk_start g "$2" "$(riked_conf "$2")"
+		RESP_PID=$(rk_label_pid "rk:$2")
+		;;
+	sw-pure | sw-libipsec)
+		if [[ $1 == sw-pure ]]; then
+			# Its pid file and load-tester socket live in $SW_CACHE/run
+			# (--with-piddir), not under the per-instance /run: one such
+			# charon at a time, which this script keeps to.
+			mkdir -p "$SW_CACHE/run" && rm -f "$SW_CACHE/run/charon.pid"
+			RK_CHARON=$SW_PREFIX/libexec/ipsec/charon RK_SWANCTL=$SW_PREFIX/sbin/swanctl
+			RK_SW_PLUGINS="random nonce openssl pem pkcs1 x509 pubkey kdf curve25519 load-tester kernel-netlink socket-default vici"
+			RK_SW_LOGLEVEL=${SW_LOGLEVEL:--1} sw_start g "$2" "$SW_TUNING
+	plugins { load-tester { enable = yes
+		initiators = 0
+		fake_kernel = yes
+		preshared_key = $PSK
+		initiator_id = nobody@nowhere.invalid
+		responder_id = nobody.invalid } }"
+		else
+			RK_CHARON=$DEB_CHARON RK_SWANCTL=$DEB_SWANCTL
+			RK_SW_PLUGINS="random nonce openssl pem pkcs1 x509 pubkey kdf curve25519 kernel-libipsec kernel-netlink socket-default vici"
+			RK_SW_LOGLEVEL=${SW_LOGLEVEL:--1} sw_start g "$2" "$SW_TUNING"
+		fi
+		sw_load g "$2" "$(sw_conf)" || rk_fail "swanctl load for $2"
+		RESP_PID=$(rk_label_pid "sw:$2")
+		;;
+	esac
+}
+
+stop_responder() {
+	case $1 in
+	riked*) rk_stop g "$2" ;;
+	sw-*) sw_stop g "$2" ;;
+	esac
+}
+
+# The process's CPU (utime+stime, clock ticks) and RSS (KiB). charon's
+# children would not count, but it has none; both are single processes.
+proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+proc_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# run_one CASE N: one fresh responder, N clients; appends a result line
+# "case n established failed rate cpu_ms_per_sa kb_per_sa rss_kb secs reasons".
+run_one() {
+	local case=$1 n=$2 name pid cpu0 rss0 cpu1 rss1 extra=() json tick
+	name=$case-$n
+	start_responder "$case" "$name"
+	pid=$RESP_PID
+	[[ -n $pid ]] && rk_pid_alive "$pid" || rk_fail "cannot start $case"
+	sleep 1
+	cpu0=$(proc_cpu "$pid")
+	rss0=$(proc_rss "$pid")
+	[[ $case == riked-ike ]] && extra=(--no-child)
+	rk_log "$case: $n clients"
+	# --no-delete: the responder keeps its SAs for the RSS reading and is
+	# stopped afterwards; time-bounded by --time-limit and timeout(1).
+	timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
+		--remote $GW --local $CL --psk "$PSK" --remote-id gw.load.example \
+		--ike $IKE_PROP --esp $ESP_PROP --count "$n" --concurrency "$CONCURRENCY" \
+		--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
+		>"$RK_RUN/$name.json" 2>"$RK_RUN/$name.err"
+	sleep 1
+	cpu1=$(proc_cpu "$pid")
+	rss1=$(proc_rss "$pid")
+	tick=$(getconf CLK_TCK)
+	json=$(cat "$RK_RUN/$name.json")
+	[[ -n $json ]] || json='{"established":0,"failed":0,"setup_rate":0,"setup_secs":0,"failures":{}}'
+	python3 - "$case" "$n" "$cpu0" "$cpu1" "$rss0" "$rss1" "$tick" "$json" <<-'PY' >>"$RK_RUN/results"
+		import json, sys
+		case, n, c0, c1, r0, r1, tick = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])
+		r = json.loads(sys.argv[8])
+		est = r["established"]
+		cpu = (c1 - c0) * 1000.0 / tick / est if est else 0
+		mem = (r1 - r0) * 1024.0 / est / 1000 if est else 0
+		reasons = ";".join("%s=%d" % (k.replace(" ", "_"), v) for k, v in r["failures"].items()) or "-"
+		print(case, n, est, r["failed"], "%.0f" % r["setup_rate"], "%.3f" % cpu, "%.1f" % mem,
+		      r1, "%.1f" % r["setup_secs"], reasons)
+	PY
+	tail -1 "$RK_RUN/results" >&2
+	stop_responder "$case" "$name"
+}
+
+# ---------------------------------------------------------------- report
+
+report() {
+	python3 - "$RK_RUN/results" <<-'PY'
+		import sys
+		rows = [l.split(None, 9) for l in open(sys.argv[1]) if l.strip()]
+		res = {(r[0], int(r[1])): r for r in rows}
+		print("\n| responder | SAs | established | failed | SA/s | CPU ms/SA | KB/SA | RSS KiB | setup s | failures |")
+		print("|---|---|---|---|---|---|---|---|---|---|")
+		for r in rows:
+		    print("| " + " | ".join(x.strip() for x in r) + " |")
+		sizes = sorted({int(r[1]) for r in rows})
+		print("\nRatios riked/strongSwan (rate: higher is better for riked; CPU and memory: lower is):")
+		for n in sizes:
+		    for rk in ("riked", "riked-ike"):
+		        for sw in ("sw-pure", "sw-libipsec"):
+		            a, b = res.get((rk, n)), res.get((sw, n))
+		            if not a or not b:
+		                continue
+		            f = lambda i: "%.2fx" % (float(a[i]) / float(b[i])) if float(b[i]) else "-"
+		            print("  %6d  %-9s / %-11s  rate %s  cpu %s  mem %s" % (n, rk, sw, f(4), f(5), f(6)))
+		ike = sorted((n, int(r[7])) for (c, n), r in res.items() if c == "riked-ike")
+		if len(ike) >= 2:
+		    (n1, m1), (n2, m2) = ike[-2], ike[-1]
+		    slope = (m2 - m1) / (n2 - n1)
+		    print("\nMemory projection, riked IKE SAs (no Child SA): RSS %d KiB at %d, %d KiB at %d;"
+		          " slope %.2f KB/SA; 1,000,000 SAs: ~%.0f MiB" %
+		          (m1, n1, m2, n2, slope * 1.024, (m2 + slope * (1000000 - n2)) / 1024))
+	PY
+}
+
+# ---------------------------------------------------------------- main
+
+skip_unless_root
+rk_need
+need_cmd python3 awk
+[[ -x $RIKE_BIN/rike-load ]] || rk_fail "rike-load not built in $RIKE_BIN"
+if [[ " $CASES " == *" sw-pure "* ]]; then
+	sw_build || rk_fail "strongSwan with load-tester did not build (see $SW_CACHE/*.log)"
+fi
+ns_create c
+ns_create g
+link_ns c g $CL/24 $GW/24
+# The gateway's inner address (its TS), which charon's routes use as source.
+ns_exec g ip addr add 10.0.0.1/32 dev lo || rk_fail "inner address"
+# Many datagrams in flight: larger socket buffers than the defaults.
+ns_exec g sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 || true
+: >"$RK_RUN/results"
+rk_log "sizes: $SIZES; cases: $CASES; concurrency $CONCURRENCY; time limit ${TIME_LIMIT}s per run"
+for n in $SIZES; do
+	for c in $CASES; do
+		run_one "$c" "$n"
+	done
+done
+for n in $PROJECT_SIZES; do
+	for c in riked-ike sw-pure; do
+		[[ " $CASES " == *" $c "* ]] && run_one "$c" "$n"
+	done
+done
+OUT=${OUT:-/tmp/rike-setup-rate-$(date +%Y%m%d-%H%M%S).md}
+report | tee "$OUT"
+rk_pass "report in $OUT"

@@ -1,0 +1,144 @@
+/*
+ * rike-load's report: setup rate, latency percentiles of the clients that
+ * came up (start of IKE_SA_INIT to their Child SA, RFC 7296 1.2), and the
+ * failures grouped by reason, as text or as one JSON object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rike-load.h"
+#include "util/json.h"
+
+void load_fail_reason(struct load_report *r, const char *reason)
+{
+	size_t i;
+
+	r->failed++;
+	for (i = 0; i < r->n_reasons; i++)
+		if (!strncmp(r->reasons[i].text, reason, LOAD_REASON_MAX - 1)) {
+			r->reasons[i].n++;
+			return;
+		}
+	if (r->n_reasons < LOAD_MAX_REASONS) {
+		snprintf(r->reasons[i].text, LOAD_REASON_MAX, "%s", reason);
+		r->reasons[r->n_reasons++].n = 1;
+		return;
+	}
+	snprintf(r->reasons[LOAD_MAX_REASONS].text, LOAD_REASON_MAX, "other");
+	r->reasons[LOAD_MAX_REASONS].n++;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct load_pct {
+	double p50, p90, p99, max; /* milliseconds */
+};
+
+/* Nearest-rank percentiles of the Child SA setup latencies. */
+static void percentiles(const struct load_sa *sas, size_t n, struct load_pct *p)
+{
+	uint32_t *v = malloc((n ? n : 1) * sizeof(*v));
+	size_t k = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (sas[i].st == LOAD_UP)
+			v[k++] = sas[i].latency_us;
+	if (k) {
+		qsort(v, k, sizeof(*v), cmp_u32);
+		p->p50 = v[(k * 50 + 99) / 100 - 1] / 1000.0;
+		p->p90 = v[(k * 90 + 99) / 100 - 1] / 1000.0;
+		p->p99 = v[(k * 99 + 99) / 100 - 1] / 1000.0;
+		p->max = v[k - 1] / 1000.0;
+	}
+	free(v);
+}
+
+static double setup_secs(const struct load_report *r)
+{
+	if (!r->established || r->last_up_us <= r->first_start_us)
+		return 0;
+	return (double)(r->last_up_us - r->first_start_us) / 1e6;
+}
+
+static void print_json(const struct load_report *r, const struct load_pct *p, FILE *out)
+{
+	double secs = setup_secs(r);
+	bool first = true;
+
+	/* util/json.h writes no fractions: the numbers are printed here, the
+	 * reasons (free text) go through its string escaping. */
+	fprintf(out,
+	        "{\"count\":%llu,\"started\":%llu,\"established\":%llu,\"failed\":%llu,"
+	        "\"ike_only\":%llu,\"setup_secs\":%.3f,\"setup_rate\":%.1f,"
+	        "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
+	        "\"retransmits\":%llu,\"tx\":%llu,\"rx\":%llu,\"send_errors\":%llu,"
+	        "\"time_limit_hit\":%s,\"traffic\":\"%s\",\"failures\":{",
+	        (unsigned long long)r->count, (unsigned long long)r->started,
+	        (unsigned long long)r->established, (unsigned long long)r->failed,
+	        (unsigned long long)r->ike_only, secs, secs > 0 ? r->established / secs : 0.0,
+	        p->p50, p->p90, p->p99, p->max, (unsigned long long)r->retransmits,
+	        (unsigned long long)r->tx, (unsigned long long)r->rx,
+	        (unsigned long long)r->send_errors, r->time_limit_hit ? "true" : "false",
+	        r->traffic);
+	for (size_t i = 0; i <= LOAD_MAX_REASONS; i++) {
+		struct json j;
+
+		if (!r->reasons[i].n)
+			continue;
+		if (!first)
+			fputc(',', out);
+		first = false;
+		json_init(&j, out);
+		json_str(&j, r->reasons[i].text);
+		fprintf(out, ":%llu", (unsigned long long)r->reasons[i].n);
+	}
+	fputs("}}\n", out);
+}
+
+static void print_text(const struct load_report *r, const struct load_pct *p, FILE *out)
+{
+	double secs = setup_secs(r);
+
+	fprintf(out, "clients:     %llu asked, %llu started\n", (unsigned long long)r->count,
+	        (unsigned long long)r->started);
+	fprintf(out, "established: %llu IKE SAs with their Child SA",
+	        (unsigned long long)r->established);
+	if (r->ike_only)
+		fprintf(out, " (%llu more without a Child SA, counted as failed)",
+		        (unsigned long long)r->ike_only);
+	fputc('\n', out);
+	fprintf(out, "failed:      %llu\n", (unsigned long long)r->failed);
+	for (size_t i = 0; i <= LOAD_MAX_REASONS; i++)
+		if (r->reasons[i].n)
+			fprintf(out, "  %8llu  %s\n", (unsigned long long)r->reasons[i].n,
+			        r->reasons[i].text);
+	fprintf(out, "setup:       %.3f s, %.1f SA/s%s\n", secs,
+	        secs > 0 ? r->established / secs : 0.0,
+	        r->time_limit_hit ? " (time limit reached)" : "");
+	fprintf(out, "latency ms:  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", p->p50, p->p90,
+	        p->p99, p->max);
+	fprintf(out, "messages:    %llu sent, %llu received, %llu retransmits, %llu send errors\n",
+	        (unsigned long long)r->tx, (unsigned long long)r->rx,
+	        (unsigned long long)r->retransmits, (unsigned long long)r->send_errors);
+}
+
+void load_report_print(struct load_report *r, const struct load_sa *sas, size_t n, bool json,
+                       FILE *out)
+{
+	struct load_pct p;
+
+	percentiles(sas, n, &p);
+	if (json)
+		print_json(r, &p, out);
+	else
+		print_text(r, &p, out);
+	fflush(out);
+}
