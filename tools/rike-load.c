@@ -565,17 +565,22 @@ static void expire(struct load *l, uint64_t now)
 /* One turn of the loop: wait for input or the next timer (at most wait_ms). */
 static void turn(struct load *l, int wait_ms)
 {
-	struct pollfd p[2] = {{.fd = l->fd[0], .events = POLLIN},
-	                      {.fd = l->fd[1], .events = POLLIN}};
+	/* The third: the engine's crypto workers have results (ike_work_fd,
+	 * -1 without workers: poll skips it). */
+	struct pollfd p[3] = {{.fd = l->fd[0], .events = POLLIN},
+	                      {.fd = l->fd[1], .events = POLLIN},
+	                      {.fd = ike_work_fd(l->ike), .events = POLLIN}};
 	int64_t t = ike_next_timeout(l->ike);
 
 	if (t >= 0 && t < wait_ms)
 		wait_ms = (int)t;
-	if (poll(p, 2, wait_ms) > 0) {
+	if (poll(p, 3, wait_ms) > 0) {
 		if (p[0].revents & POLLIN)
 			read_sock(l, 0);
 		if (p[1].revents & POLLIN)
 			read_sock(l, 1);
+		if (p[2].revents & POLLIN)
+			ike_work_done(l->ike);
 	}
 	ike_run_timers(l->ike);
 	check_just_up(l);

@@ -3,11 +3,11 @@
  * came up (start of IKE_SA_INIT to their Child SA, RFC 7296 1.2), and the
  * failures grouped by reason, as text or as one JSON object.
  */
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rike-load.h"
-#include "util/json.h"
 
 void load_fail_reason(struct load_report *r, const char *reason)
 {
@@ -68,39 +68,46 @@ static double setup_secs(const struct load_report *r)
 	return (double)(r->last_up_us - r->first_start_us) / 1e6;
 }
 
+static void put_u(struct json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void put_d(struct json_object *o, const char *k, double v)
+{
+	json_object_object_add(o, k, json_object_new_double(v));
+}
+
 static void print_json(const struct load_report *r, const struct load_pct *p, FILE *out)
 {
 	double secs = setup_secs(r);
-	bool first = true;
+	struct json_object *o = json_object_new_object(), *lat = json_object_new_object(),
+	                   *fail = json_object_new_object();
 
-	/* util/json.h writes no fractions: the numbers are printed here, the
-	 * reasons (free text) go through its string escaping. */
-	fprintf(out,
-	        "{\"count\":%llu,\"started\":%llu,\"established\":%llu,\"failed\":%llu,"
-	        "\"ike_only\":%llu,\"setup_secs\":%.3f,\"setup_rate\":%.1f,"
-	        "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
-	        "\"retransmits\":%llu,\"tx\":%llu,\"rx\":%llu,\"send_errors\":%llu,"
-	        "\"time_limit_hit\":%s,\"traffic\":\"%s\",\"failures\":{",
-	        (unsigned long long)r->count, (unsigned long long)r->started,
-	        (unsigned long long)r->established, (unsigned long long)r->failed,
-	        (unsigned long long)r->ike_only, secs, secs > 0 ? r->established / secs : 0.0,
-	        p->p50, p->p90, p->p99, p->max, (unsigned long long)r->retransmits,
-	        (unsigned long long)r->tx, (unsigned long long)r->rx,
-	        (unsigned long long)r->send_errors, r->time_limit_hit ? "true" : "false",
-	        r->traffic);
-	for (size_t i = 0; i <= LOAD_MAX_REASONS; i++) {
-		struct json j;
-
-		if (!r->reasons[i].n)
-			continue;
-		if (!first)
-			fputc(',', out);
-		first = false;
-		json_init(&j, out);
-		json_str(&j, r->reasons[i].text);
-		fprintf(out, ":%llu", (unsigned long long)r->reasons[i].n);
-	}
-	fputs("}}\n", out);
+	put_u(o, "count", r->count);
+	put_u(o, "started", r->started);
+	put_u(o, "established", r->established);
+	put_u(o, "failed", r->failed);
+	put_u(o, "ike_only", r->ike_only);
+	put_d(o, "setup_secs", secs);
+	put_d(o, "setup_rate", secs > 0 ? r->established / secs : 0.0);
+	put_d(lat, "p50", p->p50);
+	put_d(lat, "p90", p->p90);
+	put_d(lat, "p99", p->p99);
+	put_d(lat, "max", p->max);
+	json_object_object_add(o, "latency_ms", lat);
+	put_u(o, "retransmits", r->retransmits);
+	put_u(o, "tx", r->tx);
+	put_u(o, "rx", r->rx);
+	put_u(o, "send_errors", r->send_errors);
+	json_object_object_add(o, "time_limit_hit", json_object_new_boolean(r->time_limit_hit));
+	json_object_object_add(o, "traffic", json_object_new_string(r->traffic));
+	for (size_t i = 0; i <= LOAD_MAX_REASONS; i++)
+		if (r->reasons[i].n)
+			put_u(fail, r->reasons[i].text, r->reasons[i].n);
+	json_object_object_add(o, "failures", fail);
+	fprintf(out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
 }
 
 static void print_text(const struct load_report *r, const struct load_pct *p, FILE *out)

@@ -646,13 +646,17 @@ rk_ctl() {
 # as one object {"sas": [...], "stats": {...}, "dataplane": {...}}, taken
 # out of rikectl's schema-1 replies (rikectl(8), JSON).
 rk_status_json() {
-	local s l
-	s=$(rk_ctl "$1" status --json) || return 1
-	l=$(rk_ctl "$1" list-sas --json) || return 1
-	python3 -c 'import json, sys
-s = json.loads(sys.argv[1])["result"]
-l = json.loads(sys.argv[2])["result"]
-print(json.dumps({"sas": l["sas"], "stats": s["stats"], "dataplane": s["dataplane"]}))' "$s" "$l"
+	local d rc
+	d=$(mktemp -d) || return 1
+	# Files, not arguments: a gateway's list-sas outgrows the argument limit.
+	rk_ctl "$1" status --json >"$d/s" && rk_ctl "$1" list-sas --json >"$d/l" &&
+		python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))["result"]
+l = json.load(open(sys.argv[2]))["result"]
+print(json.dumps({"sas": l["sas"], "stats": s["stats"], "dataplane": s["dataplane"]}))' "$d/s" "$d/l"
+	rc=$?
+	rm -rf "$d"
+	return $rc
 }
 
 # swrk_riked_conf NAME CONNECTION_GROUPS: a whole riked.conf (userspace data

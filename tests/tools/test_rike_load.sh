@@ -40,7 +40,7 @@ run_load ok.json --psk "$PSK" --count "$N" --concurrency 50 --json --hold 3 &
 lpid=$!
 wait_until 60 test -s "$RK_RUN/ok.json" || rk_fail "no report within 60 s"
 sleep 0.5
-rk_ctl gw status --json >"$RK_RUN/status.json" || rk_fail "rikectl status"
+rk_status_json gw >"$RK_RUN/status.json" || rk_fail "rikectl status"
 wait "$lpid"
 rc=$?
 rk_log "rike-load: $(cat "$RK_RUN/ok.json")"
@@ -59,7 +59,7 @@ assert len(sas) == n, "riked holds %d established SAs, want %d" % (len(sas), n)
 assert all(len(s["children"]) == 1 for s in sas), "an SA without its Child SA"
 PY
 # rike-load deleted its SAs at exit: riked must be empty again.
-wait_until 20 sh -c "! $(rk_bin_dir)/rikectl -s $(rk_dir gw)/run/riked.sock status --json | grep -q ESTABLISHED" ||
+wait_until 20 sh -c "! $(rk_bin_dir)/rikectl -s $(rk_dir gw)/run/riked.sock list-sas --json | grep -q ESTABLISHED" ||
 	rk_fail "riked still holds SAs after rike-load's deletes"
 
 # 2. Traffic is not implemented: the option refuses with a reason.
