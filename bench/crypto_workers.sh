@@ -95,7 +95,7 @@ field() { # field LINE NAME: the word after NAME
 
 stats() { # stats NAME: riked NAME's counters that matter here
 	rk_ctl "$1" status --json | python3 -c 'import json, sys
-s = json.load(sys.stdin)["stats"]
+s = json.load(sys.stdin)["result"]["stats"]
 print(" ".join("%s %s" % (k, s.get(k)) for k in ("rx", "tx", "retransmits", "half_open",
       "half_open_evicted", "half_open_expired", "cookies_sent", "resent_responses", "drop_msgid",
       "dh_computed", "work_jobs", "drop_work_pending", "drop_work_busy", "work_stale")))'

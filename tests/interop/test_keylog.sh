@@ -71,8 +71,8 @@ rk_conf() {
 # shellcheck disable=SC2317 # called through wait_until
 rk_up() {
 	local out
-	out=$(rk_ctl "$1" status 2>/dev/null) || return 1
-	(($(grep -c 'child reqid' <<<"$out") == 2))
+	out=$(rk_ctl "$1" list-sas 2>/dev/null) || return 1
+	(($(grep -c "reqid [0-9]*, INSTALLED" <<<"$out") == 2))
 }
 
 # shellcheck disable=SC2317 # called through wait_until
@@ -198,8 +198,8 @@ rk_log "tshark: $inf INFORMATIONALs of the rekeyed IKE SA $spi decrypt"
 sk=$(grep -c 'SK type=46' "$RK_RUN/decode.txt")
 ok=$(grep -c 'SK type=46.* icv=verified' "$RK_RUN/decode.txt")
 ((sk >= 8 && ok == sk)) || rk_fail "rikectl decode verified $ok of $sk SK payloads (see $RK_RUN/decode.txt)"
-grep -q 'IDi .*value="a\.rike\.test"' "$RK_RUN/decode.txt" &&
-	grep -q 'IDr .*value="b\.rike\.test"' "$RK_RUN/decode.txt" ||
+grep -q 'IDi .*value=a\.rike\.test$' "$RK_RUN/decode.txt" &&
+	grep -q 'IDr .*value=b\.rike\.test$' "$RK_RUN/decode.txt" ||
 	rk_fail "rikectl decode shows no decrypted IDi/IDr (see $RK_RUN/decode.txt)"
 rk_log "rikectl decode --keys: $ok/$sk SK payloads verified and decrypted, IDi/IDr shown"
 rk_pass

@@ -54,8 +54,8 @@ rk_conf() {
 # shellcheck disable=SC2317 # called through wait_until
 rk_up() {
 	local out
-	out=$(rk_ctl "$1" status 2>/dev/null) || return 1
-	grep -q ESTABLISHED <<<"$out" && grep -q 'child reqid' <<<"$out"
+	out=$(rk_ctl "$1" list-sas 2>/dev/null) || return 1
+	grep -q ESTABLISHED <<<"$out" && grep -q "reqid [0-9]*, INSTALLED" <<<"$out"
 }
 
 # scrape NS FILE [PATH [METHOD]]: the HTTP status, body into FILE.
