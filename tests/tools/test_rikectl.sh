@@ -254,6 +254,6 @@ jq_ok 'd["error"]["code"] == "unreachable"' "unreachable --json"
 ctl ra frob
 want 2 "unknown command 'frob'" "unknown command"
 ctl ra --version
-want 0 "^rikectl [0-9]+\.[0-9]+\.[0-9]+$" "--version"
+want 0 "^rikectl [0-9]+\.[0-9]+\.[0-9]+( \(git [^)]+\))?$" "--version"
 
 rk_pass
