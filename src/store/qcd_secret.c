@@ -220,10 +220,17 @@ fail:
 
 int qcd_secret_reset(const char *path, struct qcd_secret *s, char *why, size_t whylen)
 {
-	char aside[4096];
-	struct qcd_secret next;
+	char aside[4096], ignored[256];
+	struct qcd_secret next, old;
+	/* The file is kept aside under a name that says what it was: a healthy
+	 * secret the operator replaced (rikectl qcd reset --force) or a corrupt
+	 * one. Only an existing file is probed: load would create a missing one. */
+	bool healthy = access(path, F_OK) == 0 &&
+	               qcd_secret_load(path, &old, ignored, sizeof(ignored)) == QCD_LOADED;
 
-	if (snprintf(aside, sizeof(aside), "%s.corrupt", path) < (int)sizeof(aside))
+	qcd_secret_wipe(&old);
+	if (snprintf(aside, sizeof(aside), "%s.%s", path, healthy ? "replaced" : "corrupt") <
+	    (int)sizeof(aside))
 		(void)rename(path, aside); /* keep the evidence; absence is fine */
 	if (fresh(&next, s->n ? s->gen[0] + 1 : 1) < 0 || save(path, &next, why, whylen) < 0) {
 		qcd_secret_wipe(&next);

@@ -42,8 +42,9 @@ enum qcd_load_result qcd_secret_load(const char *path, struct qcd_secret *s, cha
 /* Generate a new current secret, keep up to 3 previous ones, save atomically.
  * On failure the in-memory and on-disk secrets are unchanged. */
 int qcd_secret_rollover(const char *path, struct qcd_secret *s, char *why, size_t whylen) WUR;
-/* Replace a corrupt or lost file with a fresh single-generation secret
- * (operator action; the corrupt file is kept aside as path.corrupt). */
+/* Replace the file with a fresh single-generation secret (operator action):
+ * a corrupt file is kept aside as path.corrupt, a healthy one as
+ * path.replaced. */
 int qcd_secret_reset(const char *path, struct qcd_secret *s, char *why, size_t whylen) WUR;
 /* Serialise / parse (exposed for tests and fuzzing). */
 size_t qcd_secret_encode(const struct qcd_secret *s, uint8_t *out, size_t outlen);

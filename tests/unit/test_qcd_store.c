@@ -311,6 +311,13 @@ static void test_secret_reset(void **state)
 	assert_memory_equal(kept, bad, len);
 	load_ok(t->path, &disk, QCD_LOADED);
 	assert_memory_equal(&disk, &s, sizeof(s));
+	/* A healthy secret reset by force is kept aside as .replaced, not as
+	 * .corrupt (issue 14). */
+	len = read_file(t->path, good, sizeof(good));
+	assert_int_equal(qcd_secret_reset(t->path, &s, why, sizeof(why)), 0);
+	snprintf(aside, sizeof(aside), "%s.replaced", t->path);
+	assert_int_equal(read_file(aside, kept, sizeof(kept)), len);
+	assert_memory_equal(kept, good, len);
 	/* A reset with no file at all works too. */
 	assert_int_equal(unlink(t->path), 0);
 	assert_int_equal(qcd_secret_reset(t->path, &s, why, sizeof(why)), 0);
