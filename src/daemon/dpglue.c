@@ -241,21 +241,9 @@ static bool same_ts(const struct dp_ts *a, const struct dp_ts *b)
 	       !memcmp(a->addr_hi, b->addr_hi, n);
 }
 
-static uint64_t ts_hash(uint64_t h, const struct dp_ts *ts)
-{
-	size_t n = ts->family == AF_INET6 ? 16 : 4;
-	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
-	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
-	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
-
-	h = dp_hash_bytes(h, hdr, sizeof(hdr));
-	h = dp_hash_bytes(h, ts->addr_lo, n);
-	return dp_hash_bytes(h, ts->addr_hi, n);
-}
-
 static uint64_t sel_key(const struct dp_ts *local, const struct dp_ts *remote)
 {
-	return ts_hash(ts_hash(DP_HASH_INIT, local), remote);
+	return dp_ts_pair_key(local, remote);
 }
 
 static bool pol_same(const struct dpg_pol *a, const struct dp_ts *local, const struct dp_ts *remote)

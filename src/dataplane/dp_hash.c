@@ -3,6 +3,7 @@
  * a random seed per table.
  */
 #include "dataplane/dp_hash.h"
+#include "dataplane/ts.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -103,4 +104,21 @@ uint64_t dp_hash_bytes(uint64_t h, const void *p, size_t len)
 		h *= 0x100000001b3ull;
 	}
 	return h;
+}
+
+static uint64_t ts_hash(uint64_t h, const struct dp_ts *ts)
+{
+	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
+	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
+	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
+	size_t alen = dp_addr_len(ts->family);
+
+	h = dp_hash_bytes(h, hdr, sizeof(hdr));
+	h = dp_hash_bytes(h, ts->addr_lo, alen);
+	return dp_hash_bytes(h, ts->addr_hi, alen);
+}
+
+uint64_t dp_ts_pair_key(const struct dp_ts *local, const struct dp_ts *remote)
+{
+	return ts_hash(ts_hash(DP_HASH_INIT, local), remote);
 }

@@ -92,4 +92,8 @@ uint64_t dp_hash_bytes(uint64_t h, const void *p, size_t len);
 /* The entry that embeds node n as its member `field`. */
 #define dp_hentry(n, type, field) ((type *)(void *)((char *)(n)-offsetof(type, field)))
 
+struct dp_ts;
+/* The SPD's key (as XFRM's): a hash of both selectors, not the reqid. */
+uint64_t dp_ts_pair_key(const struct dp_ts *local, const struct dp_ts *remote);
+
 #endif

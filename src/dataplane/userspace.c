@@ -751,22 +751,10 @@ static void us_policy_unroute(struct us *us, const struct dp_ts *remote)
 		us_route_unref(us, &pfx[i]);
 }
 
-static uint64_t us_ts_hash(uint64_t h, const struct dp_ts *ts)
-{
-	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
-	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
-	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
-	size_t alen = dp_addr_len(ts->family);
-
-	h = dp_hash_bytes(h, hdr, sizeof(hdr));
-	h = dp_hash_bytes(h, ts->addr_lo, alen);
-	return dp_hash_bytes(h, ts->addr_hi, alen);
-}
-
 /* The SPD's key (as XFRM's): both selectors, not the reqid. */
 static uint64_t us_sel_key(const struct dp_ts *local, const struct dp_ts *remote)
 {
-	return us_ts_hash(us_ts_hash(DP_HASH_INIT, local), remote);
+	return dp_ts_pair_key(local, remote);
 }
 
 /* The policy with p's selectors, whatever its reqid (the SPD's key, as in XFRM). */

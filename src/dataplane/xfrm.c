@@ -842,21 +842,9 @@ static struct dpx_sa *sa_by_kernel_id(struct dpx *x, const struct dpx_sa_state *
 	return NULL;
 }
 
-static uint64_t ts_hash(uint64_t h, const struct dp_ts *ts)
-{
-	size_t n = fam_len(ts->family);
-	uint8_t hdr[6] = {(uint8_t)(ts->family == AF_INET6), ts->proto,
-	                  (uint8_t)(ts->port_lo >> 8),       (uint8_t)ts->port_lo,
-	                  (uint8_t)(ts->port_hi >> 8),       (uint8_t)ts->port_hi};
-
-	h = dp_hash_bytes(h, hdr, sizeof(hdr));
-	h = dp_hash_bytes(h, ts->addr_lo, n);
-	return dp_hash_bytes(h, ts->addr_hi, n);
-}
-
 static uint64_t sel_key(const struct dp_policy *p)
 {
-	return ts_hash(ts_hash(DP_HASH_INIT, &p->ts_local), &p->ts_remote);
+	return dp_ts_pair_key(&p->ts_local, &p->ts_remote);
 }
 
 /* The policy with p's selectors, whatever its reqid: the kernel's key. */
