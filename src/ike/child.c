@@ -231,11 +231,10 @@ int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
 struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct child_offer_result *r,
                             uint32_t spi_in)
 {
-	struct child_sa *c = child_new(ike, sa);
+	struct child_sa *c = child_new(ike, sa, spi_in);
 
 	if (!c)
 		return NULL;
-	c->spi_in = spi_in;
 	c->spi_out = r->spi_out;
 	c->encr = r->chosen.encr;
 	c->encr_keybits = r->chosen.encr_keybits;

@@ -301,8 +301,8 @@ static void move_children(struct ike *ike, struct ike_sa *from, struct ike_sa *t
 		from->children = c->next;
 		c->next = to->children;
 		to->children = c;
-		hash_del(ike->by_reqid, c->reqid, from);
-		if (hash_put(ike->by_reqid, c->reqid, to) < 0)
+		child_unindex(ike, from, c);
+		if (child_index(ike, to, c) < 0)
 			sa_log(to, LOG_ERR, "child-lost",
 			       "reqid %u: out of memory; its counters and "
 			       "lifetimes are no longer followed",

@@ -41,13 +41,15 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	ike->by_spi = hash_new();
 	ike->by_serial = hash_new();
 	ike->by_reqid = hash_new();
+	ike->by_spi_in = hash_new();
 	ike->by_init = hash_new();
 	ike->ho_by_src = hash_new();
 	ike->timers = timer_heap_new();
 	ratelimit_keyed_init(&ike->answer_src, 10, 20);
 	ratelimit_init(&ike->answer_all, 2000, 4000);
-	if (!ike->by_spi || !ike->by_serial || !ike->by_reqid || !ike->by_init || !ike->ho_by_src ||
-	    !ike->timers || crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
+	if (!ike->by_spi || !ike->by_serial || !ike->by_reqid || !ike->by_spi_in || !ike->by_init ||
+	    !ike->ho_by_src || !ike->timers ||
+	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
 	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || attack_new(ike) < 0 ||
 	    ext_init(ike) < 0 || work_init(ike) < 0) {
 		ike_free(ike);
@@ -69,7 +71,8 @@ void ike_free(struct ike *ike)
 		return;
 	ike->shutting_down = true;
 	work_fini(ike); /* first: no result comes back to an SA being freed */
-	if (ike->by_serial && ike->by_spi && ike->by_reqid && ike->by_init && ike->ho_by_src) {
+	if (ike->by_serial && ike->by_spi && ike->by_reqid && ike->by_spi_in && ike->by_init &&
+	    ike->ho_by_src) {
 		sa_foreach(ike, free_one, NULL);
 		sa_reap(ike);
 	}
@@ -79,6 +82,7 @@ void ike_free(struct ike *ike)
 	hash_free(ike->by_spi);
 	hash_free(ike->by_serial);
 	hash_free(ike->by_reqid);
+	hash_free(ike->by_spi_in);
 	hash_free(ike->by_init);
 	hash_free(ike->ho_by_src);
 	hash_free(ike->by_peer_id);

@@ -497,7 +497,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 		struct child_sa *c = sa->children;
 
 		sa->children = c->next;
-		hash_del(ike->by_reqid, c->reqid, sa);
+		child_unindex(ike, sa, c);
 		child_free(c);
 	}
 	crypto_dh_free(sa->dh);
@@ -773,28 +773,50 @@ size_t ike_sa_count(const struct ike *ike)
 
 /* ---- Child SAs ---- */
 
+/* The Child SA's keys into the engine's indexes (reqid, inbound SPI). */
+int child_index(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	if (hash_put(ike->by_reqid, c->reqid, sa) < 0)
+		return -1;
+	if (hash_put(ike->by_spi_in, c->spi_in, sa) < 0) {
+		hash_del(ike->by_reqid, c->reqid, sa);
+		return -1;
+	}
+	return 0;
+}
+
+void child_unindex(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
+{
+	hash_del(ike->by_reqid, c->reqid, sa);
+	hash_del(ike->by_spi_in, c->spi_in, sa);
+}
+
 uint32_t child_alloc_spi(struct ike *ike)
 {
 	uint32_t spi;
 
-	(void)ike;
 	/* RFC 4303 2.1: SPIs 1-255 are reserved. Uniqueness across the
-	 * whole daemon matters to the data plane's inbound lookup. */
-	do {
+	 * whole daemon matters to the data plane's inbound lookup: with
+	 * random SPIs a gateway of 100,000 Child SAs would see about one
+	 * collision (the birthday bound), so the SPIs in use are skipped. */
+	for (unsigned tries = 0; tries < 64; tries++) {
 		if (crypto_random(&spi, sizeof(spi)) < 0)
 			return 0;
-	} while (spi < 256);
-	return spi;
+		if (spi >= 256 && !hash_get(ike->by_spi_in, spi))
+			return spi;
+	}
+	return 0;
 }
 
-struct child_sa *child_new(struct ike *ike, struct ike_sa *sa)
+struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in)
 {
 	struct child_sa *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->reqid = ++ike->next_reqid;
-	if (hash_put(ike->by_reqid, c->reqid, sa) < 0) {
+	c->spi_in = spi_in;
+	if (child_index(ike, sa, c) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -845,7 +867,7 @@ void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 			*pp = c->next;
 			break;
 		}
-	hash_del(ike->by_reqid, c->reqid, sa);
+	child_unindex(ike, sa, c);
 	child_uninstall(ike, sa, c);
 	ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	sa_log(sa, LOG_INFO, "child-deleted", "reqid %u spi %08x/%08x", c->reqid, c->spi_in,

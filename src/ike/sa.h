@@ -236,6 +236,7 @@ struct ike {
 	struct ike_hash *by_spi;    /* our SPI -> sa */
 	struct ike_hash *by_serial; /* serial -> sa */
 	struct ike_hash *by_reqid;  /* a Child SA's reqid -> the IKE SA holding it */
+	struct ike_hash *by_spi_in; /* a Child SA's inbound SPI -> the IKE SA holding it */
 	struct ike_hash
 	    *by_init; /* responder: hash(SPIi, peer) -> sa, for IKE_SA_INIT retransmits */
 	uint64_t next_serial;
@@ -406,12 +407,15 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, size_t max);
 /* Call fn for every live SA (safe against sa_kill inside fn). */
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
-struct child_sa *child_new(struct ike *ike, struct ike_sa *sa);
+struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in);
 void child_free(struct child_sa *c);
 struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa **sa);
+/* A Child SA's reqid and inbound SPI into the engine's indexes, and out. */
+int child_index(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
+void child_unindex(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 uint32_t child_alloc_spi(struct ike *ike);
 
 /* ---- sa_own.c ---- */
