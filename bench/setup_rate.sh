@@ -23,7 +23,10 @@
 # Environment: SIZES (default "5000 20000 100000"), CASES, PROJECT_SIZES
 # (default none), CONCURRENCY (100), TIME_LIMIT (s per run, 600), RIKE_BIN
 # (a build directory; default build/), SW_CACHE, OUT (the report's file;
-# default /tmp/rike-setup-rate-DATE.md). Needs root (namespaces).
+# default /tmp/rike-setup-rate-DATE.md), PERF (a file prefix: record the
+# responder with `perf record -e cpu-clock -g` (PERF_CALLGRAPH="--call-graph dwarf"
+# for a libc or libcrypto caller) during each run into
+# PERF.CASE-N.data). Needs root (namespaces).
 set -u -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -182,6 +185,11 @@ run_one() {
 	rss0=$(proc_rss "$pid")
 	[[ $case == riked-ike ]] && extra=(--no-child)
 	rk_log "$case: $n clients"
+	local perf_pid=
+	if [[ -n ${PERF:-} ]]; then
+		perf record -q -e cpu-clock ${PERF_CALLGRAPH:--g} -p "$pid" -o "$PERF.$name.data" >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
 	# --no-delete: the responder keeps its SAs for the RSS reading and is
 	# stopped afterwards; time-bounded by --time-limit and timeout(1).
 	timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
@@ -189,6 +197,10 @@ run_one() {
 		--ike $IKE_PROP --esp $ESP_PROP --count "$n" --concurrency "$CONCURRENCY" \
 		--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
 		>"$RK_RUN/$name.json" 2>"$RK_RUN/$name.err"
+	if [[ -n $perf_pid ]]; then
+		kill -INT "$perf_pid" 2>/dev/null
+		wait "$perf_pid" 2>/dev/null
+	fi
 	sleep 1
 	cpu1=$(proc_cpu "$pid")
 	rss1=$(proc_rss "$pid")

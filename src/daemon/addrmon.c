@@ -392,6 +392,15 @@ const struct ike_addr *addrmon_addrs(const struct addrmon *am, size_t *n)
 	return am->out;
 }
 
+int addrmon_is_local(const struct addrmon *am, const struct ike_addr *a)
+{
+	for (size_t i = 0; i < am->t.naddrs; i++)
+		if (addr_equal_host(&am->t.addrs[i].a, a))
+			return 1;
+	/* a full table may have missed it: the caller asks the kernel */
+	return am->t.naddrs == ADDRMON_MAX_ADDRS ? -1 : 0;
+}
+
 /* ---- synchronous requests ---- */
 
 static uint64_t mono_ms(void)

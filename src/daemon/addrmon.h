@@ -41,6 +41,13 @@ int addrmon_ignore_link(struct addrmon *am, const char *ifname) WUR;
 const struct ike_addr *addrmon_addrs(const struct addrmon *am, size_t *n);
 
 /*
+ * Whether a is assigned to any local interface, ignored links and links
+ * down included (the table the events keep; no request): 1 or 0, -1 when
+ * the table is full and may have missed it.
+ */
+int addrmon_is_local(const struct addrmon *am, const struct ike_addr *a);
+
+/*
  * The source address the kernel would use to reach dst (RTM_GETROUTE:
  * RTA_PREFSRC, else the first usable address of the outgoing link of
  * dst's family), port 0. 0, or -1 when there is no route or no answer

@@ -36,6 +36,9 @@ void dpglue_free(struct dpglue *g);
  * `after` runs after every such engine call (riked re-arms its timer). */
 void dpglue_set_ike(struct dpglue *g, struct ike *ike, void (*after)(void *ctx), void *ctx);
 const char *dpglue_backend_name(enum cfg_dataplane which);
+struct addrmon;
+/* Where to ask whether an address is local (borrowed; NULL: getifaddrs). */
+void dpglue_set_addrmon(struct dpglue *g, const struct addrmon *am);
 
 /* The backend only handles UDP-encapsulated SAs (userspace): the daemon
  * then forces NAT-T on every connection (RFC 7296 2.23). */

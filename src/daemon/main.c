@@ -654,6 +654,7 @@ static int start_engine(struct riked *rd)
 	rd->am = addrmon_new(rd->base, on_addresses, rd);
 	if (rd->am && addrmon_ignore_link(rd->am, DP_DEFAULT_IFNAME) < 0)
 		return -1;
+	dpglue_set_addrmon(rd->dpg, rd->am);
 	if (rd->cfg->keylog_dir &&
 	    !(rd->keylog = keylog_new(rd->base, rd->cfg->keylog_dir, why, sizeof(why)))) {
 		log_msg(LOG_ERR, "keylog", "cannot export keys: %s", why);
@@ -698,7 +699,10 @@ static void stop_all(struct riked *rd)
 {
 	ctl_free(rd->ctl);
 	metrics_free(rd->metrics);
+	if (rd->dpg)
+		dpglue_set_addrmon(rd->dpg, NULL);
 	addrmon_free(rd->am);
+	rd->am = NULL;
 	if (rd->work)
 		event_free(rd->work);
 	ike_free(rd->ike);

@@ -314,6 +314,18 @@ static void test_ignored_link(void **state)
 	addrmon_flush(e->am);
 	assert_int_equal(e->seen.reports, 1);
 	assert_false(has(&e->seen, "10.99.0.2"));
+	/* Not usable for paths, but local all the same (dpglue's question:
+	 * routes to a Child SA's selectors take it as their source). */
+	struct ike_addr a;
+
+	assert_int_equal(addr_parse(&a, "10.99.0.2"), 0);
+	assert_int_equal(addrmon_is_local(e->am, &a), 1);
+	assert_int_equal(addr_parse(&a, "10.99.0.3"), 0);
+	assert_int_equal(addrmon_is_local(e->am, &a), 0);
+	addr_msg(&e->b, RTM_DELADDR, 9, "10.99.0.2", 0, RT_SCOPE_UNIVERSE);
+	feed(e->am, &e->b);
+	assert_int_equal(addr_parse(&a, "10.99.0.2"), 0);
+	assert_int_equal(addrmon_is_local(e->am, &a), 0);
 }
 
 /* The same address on two links counts once; a point-to-point address is
