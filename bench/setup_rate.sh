@@ -26,7 +26,9 @@
 # default /tmp/rike-setup-rate-DATE.md), PERF (a file prefix: record the
 # responder with `perf record -e cpu-clock -g` (PERF_CALLGRAPH="--call-graph dwarf"
 # for a libc or libcrypto caller) during each run into
-# PERF.CASE-N.data). Needs root (namespaces).
+# PERF.CASE-N.data), RIKE_TUNABLES (GLIBC_TUNABLES for riked and rike-load;
+# default glibc.malloc.hugetlb=1 as riked.service sets it; empty: none;
+# strongSwan runs as Debian starts it). Needs root (namespaces).
 set -u -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -37,6 +39,7 @@ SIZES=${SIZES:-5000 20000 100000}
 CASES=${CASES:-riked-ike riked sw-pure sw-libipsec}
 PROJECT_SIZES=${PROJECT_SIZES:-}
 CONCURRENCY=${CONCURRENCY:-100}
+RIKE_TUNABLES=${RIKE_TUNABLES-glibc.malloc.hugetlb=1}
 TIME_LIMIT=${TIME_LIMIT:-600}
 # Plain text: the load-tester plugin takes its preshared_key literally,
 # swanctl and riked would decode a 0x... value.
@@ -131,7 +134,7 @@ SW_TUNING="ikesa_table_size = 4096
 start_responder() {
 	case $1 in
 	riked | riked-ike)
-		rk_start g "$2" "$(riked_conf "$2")"
+		GLIBC_TUNABLES=$RIKE_TUNABLES rk_start g "$2" "$(riked_conf "$2")"
 		RESP_PID=$(rk_label_pid "rk:$2")
 		;;
 	sw-pure | sw-libipsec)
@@ -192,7 +195,7 @@ run_one() {
 	fi
 	# --no-delete: the responder keeps its SAs for the RSS reading and is
 	# stopped afterwards; time-bounded by --time-limit and timeout(1).
-	timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
+	GLIBC_TUNABLES=$RIKE_TUNABLES timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
 		--remote $GW --local $CL --psk "$PSK" --remote-id gw.load.example \
 		--ike $IKE_PROP --esp $ESP_PROP --count "$n" --concurrency "$CONCURRENCY" \
 		--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
