@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -315,12 +317,52 @@ static void test_random(void **state)
 	assert_int_equal(crypto_random(a, 0), 0);
 }
 
+/*
+ * The per-thread pool (random.c): a forked child must not hand out the
+ * bytes its parent hands out next (MADV_WIPEONFORK), whatever was drawn
+ * before the fork; a pool refill mid-way changes nothing.
+ */
+static void test_random_fork(void **state)
+{
+	uint8_t warm[16], parent[48], child[48];
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(crypto_random(warm, sizeof(warm)), 0); /* the pool is filled */
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(crypto_random(child, sizeof(child)) != 0 ||
+		      write(fds[1], child, sizeof(child)) != (ssize_t)sizeof(child));
+	}
+	close(fds[1]);
+	assert_int_equal(crypto_random(parent, sizeof(parent)), 0);
+	assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_memory_not_equal(parent, child, sizeof(parent));
+	/* more than a pool's worth in small draws: no two equal, none zero */
+	uint8_t prev[40] = {0}, cur[40], zero[40] = {0};
+
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(crypto_random(cur, sizeof(cur)), 0);
+		assert_memory_not_equal(cur, prev, sizeof(cur));
+		assert_memory_not_equal(cur, zero, sizeof(cur));
+		memcpy(prev, cur, sizeof(cur));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ciphers), cmocka_unit_test(test_cipher_unsupported),
-	    cmocka_unit_test(test_integ),   cmocka_unit_test(test_keymat_aead),
-	    cmocka_unit_test(test_misc),    cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_ciphers),     cmocka_unit_test(test_cipher_unsupported),
+	    cmocka_unit_test(test_integ),       cmocka_unit_test(test_keymat_aead),
+	    cmocka_unit_test(test_misc),        cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_random_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
