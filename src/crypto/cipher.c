@@ -111,7 +111,7 @@ static int cipher_setup(struct crypto_cipher *c, const uint8_t *key, size_t keyl
 	int enc = c->encrypt ? 1 : 0;
 
 	snprintf(name, sizeof(name), c->alg->fmt, bits);
-	c->evp = EVP_CIPHER_fetch(NULL, name, NULL);
+	c->evp = crypto_fetch_cipher(name);
 	c->ctx = EVP_CIPHER_CTX_new();
 	if (c->evp == NULL || c->ctx == NULL ||
 	    EVP_CipherInit_ex2(c->ctx, c->evp, NULL, NULL, enc,

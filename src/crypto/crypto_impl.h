@@ -10,7 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 #include "crypto/crypto.h"
+
+/* A new reference to the named algorithm, fetched once per process
+ * (fetch.c); free it with EVP_CIPHER_free / EVP_MD_free. NULL: unknown. */
+EVP_CIPHER *crypto_fetch_cipher(const char *name);
+EVP_MD *crypto_fetch_md(const char *name);
 
 #define CRYPTO_XCBC_BLOCK 16
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "crypto/crypto_impl.h"
 
 int crypto_memcmp(const void *a, const void *b, size_t len)
 {
@@ -26,7 +27,7 @@ static int digest(const char *name, const struct crypto_chunk *in, size_t nin, u
                   unsigned int outlen)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
+	EVP_MD *md = crypto_fetch_md(name);
 	unsigned int len = 0;
 	int ret = -1;
 

@@ -30,7 +30,7 @@ static int aes_block(EVP_CIPHER_CTX *ctx, const uint8_t in[CRYPTO_XCBC_BLOCK],
 
 static EVP_CIPHER_CTX *aes_ecb_new(const uint8_t key[CRYPTO_XCBC_BLOCK])
 {
-	EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+	EVP_CIPHER *aes = crypto_fetch_cipher("AES-128-ECB");
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 
 	if (aes == NULL || ctx == NULL || EVP_EncryptInit_ex2(ctx, aes, key, NULL, NULL) != 1 ||
