@@ -16,7 +16,8 @@
 #                (real Child SAs in its userspace data plane)
 # Per case and size: SA/s (rike-load's setup rate), responder CPU per SA
 # (utime+stime of /proc/PID/stat before and after), memory per SA (VmRSS
-# after - before, over the established SAs), then ratios riked/strongSwan.
+# after - before, over the established SAs), the initiator's CPU per SA
+# (rike-load's user+system time), then ratios riked/strongSwan.
 # PROJECT_SIZES adds runs of riked-ike (and sw-pure) at larger sizes for the
 # memory projection (RSS at 100,000 and 200,000 SAs, slope to 1,000,000).
 #
@@ -195,11 +196,17 @@ run_one() {
 	fi
 	# --no-delete: the responder keeps its SAs for the RSS reading and is
 	# stopped afterwards; time-bounded by --time-limit and timeout(1).
-	GLIBC_TUNABLES=$RIKE_TUNABLES timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
-		--remote $GW --local $CL --psk "$PSK" --remote-id gw.load.example \
-		--ike $IKE_PROP --esp $ESP_PROP --count "$n" --concurrency "$CONCURRENCY" \
-		--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
-		>"$RK_RUN/$name.json" 2>"$RK_RUN/$name.err"
+	# The subshell's `times` (its children's user and system time, the
+	# second line) is the initiator's CPU: on 2 cores the rate is bounded
+	# by the responder's and the initiator's CPU per SA together.
+	(
+		GLIBC_TUNABLES=$RIKE_TUNABLES timeout $((TIME_LIMIT + 120)) ip netns exec "$(ns_name c)" "$RIKE_BIN/rike-load" \
+			--remote $GW --local $CL --psk "$PSK" --remote-id gw.load.example \
+			--ike $IKE_PROP --esp $ESP_PROP --count "$n" --concurrency "$CONCURRENCY" \
+			--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
+			>"$RK_RUN/$name.json" 2>"$RK_RUN/$name.err"
+		times >"$RK_RUN/$name.times"
+	)
 	if [[ -n $perf_pid ]]; then
 		kill -INT "$perf_pid" 2>/dev/null
 		wait "$perf_pid" 2>/dev/null
@@ -210,16 +217,22 @@ run_one() {
 	tick=$(getconf CLK_TCK)
 	json=$(cat "$RK_RUN/$name.json")
 	[[ -n $json ]] || json='{"established":0,"failed":0,"setup_rate":0,"setup_secs":0,"failures":{}}'
-	python3 - "$case" "$n" "$cpu0" "$cpu1" "$rss0" "$rss1" "$tick" "$json" <<-'PY' >>"$RK_RUN/results"
-		import json, sys
+	python3 - "$case" "$n" "$cpu0" "$cpu1" "$rss0" "$rss1" "$tick" "$json" "$RK_RUN/$name.times" <<-'PY' >>"$RK_RUN/results"
+		import json, re, sys
 		case, n, c0, c1, r0, r1, tick = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])
 		r = json.loads(sys.argv[8])
 		est = r["established"]
 		cpu = (c1 - c0) * 1000.0 / tick / est if est else 0
 		mem = (r1 - r0) * 1024.0 / est / 1000 if est else 0
+		try:  # "0m1.234s 0m0.567s": the children's line of `times`
+		    t = open(sys.argv[9]).read().split("\n")[1].split()
+		    secs = sum(int(m) * 60 + float(s) for m, s in (re.match(r"(\d+)m([\d.]+)s", x).groups() for x in t))
+		    icpu = "%.3f" % (secs * 1000.0 / est) if est else "0"
+		except (OSError, IndexError, AttributeError):
+		    icpu = "?"
 		reasons = ";".join("%s=%d" % (k.replace(" ", "_"), v) for k, v in r["failures"].items()) or "-"
 		print(case, n, est, r["failed"], "%.0f" % r["setup_rate"], "%.3f" % cpu, "%.1f" % mem,
-		      r1, "%.1f" % r["setup_secs"], reasons)
+		      r1, "%.1f" % r["setup_secs"], icpu, reasons)
 	PY
 	tail -1 "$RK_RUN/results" >&2
 	stop_responder "$case" "$name"
@@ -230,10 +243,10 @@ run_one() {
 report() {
 	python3 - "$RK_RUN/results" <<-'PY'
 		import sys
-		rows = [l.split(None, 9) for l in open(sys.argv[1]) if l.strip()]
+		rows = [l.split(None, 10) for l in open(sys.argv[1]) if l.strip()]
 		res = {(r[0], int(r[1])): r for r in rows}
-		print("\n| responder | SAs | established | failed | SA/s | CPU ms/SA | KB/SA | RSS KiB | setup s | failures |")
-		print("|---|---|---|---|---|---|---|---|---|---|")
+		print("\n| responder | SAs | established | failed | SA/s | CPU ms/SA | KB/SA | RSS KiB | setup s | initiator CPU ms/SA | failures |")
+		print("|---|---|---|---|---|---|---|---|---|---|---|")
 		for r in rows:
 		    print("| " + " | ".join(x.strip() for x in r) + " |")
 		sizes = sorted({int(r[1]) for r in rows})
