@@ -5,6 +5,7 @@
  * before they are used. MODP 768/1024/1536 are not offered or accepted
  * (RFC 8247 2.4).
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -346,22 +347,93 @@ int crypto_dh_seed(uint16_t group, uint8_t *out, size_t *len)
 	return -1;
 }
 
-static EVP_PKEY *dh_generate(const struct dh_group *g)
+/*
+ * Key generation contexts, one per group and thread, kept: a context made
+ * for every key pair (fetching the key manager by name, then keygen_init)
+ * cost 10 us of the 60 us an X25519 key pair takes. A context serves one
+ * thread at a time; crypto workers each have theirs, freed when the thread
+ * ends.
+ */
+#define KEYGEN_CACHED 8
+
+struct keygen_cache {
+	size_t n;
+	uint16_t group[KEYGEN_CACHED];
+	EVP_PKEY_CTX *ctx[KEYGEN_CACHED];
+};
+
+static pthread_key_t keygen_key;
+static pthread_once_t keygen_once = PTHREAD_ONCE_INIT;
+static bool keygen_key_ok;
+static _Thread_local struct keygen_cache *keygen_mine;
+
+static void keygen_cache_free(void *p)
+{
+	struct keygen_cache *c = p;
+
+	for (size_t i = 0; i < c->n; i++)
+		EVP_PKEY_CTX_free(c->ctx[i]);
+	OPENSSL_free(c);
+}
+
+static void keygen_key_init(void)
+{
+	keygen_key_ok = pthread_key_create(&keygen_key, keygen_cache_free) == 0;
+}
+
+static EVP_PKEY_CTX *keygen_ctx_new(const struct dh_group *g)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, dh_keytype(g), NULL);
 	OSSL_PARAM params[] = {
 	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)g->name, 0),
 	    OSSL_PARAM_construct_end(),
 	};
-	EVP_PKEY *pk = NULL;
 
 	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
-	    (g->kind != DH_ECX && EVP_PKEY_CTX_set_params(ctx, params) != 1) ||
-	    EVP_PKEY_generate(ctx, &pk) != 1) {
+	    (g->kind != DH_ECX && EVP_PKEY_CTX_set_params(ctx, params) != 1)) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* This thread's kept context for g, made on first use; NULL when none can
+ * be kept (the caller makes its own). */
+static EVP_PKEY_CTX *keygen_ctx_kept(const struct dh_group *g)
+{
+	struct keygen_cache *c = keygen_mine;
+	EVP_PKEY_CTX *ctx;
+
+	if (c == NULL) {
+		if (pthread_once(&keygen_once, keygen_key_init) != 0 || !keygen_key_ok ||
+		    (c = OPENSSL_zalloc(sizeof(*c))) == NULL)
+			return NULL;
+		if (pthread_setspecific(keygen_key, c) != 0) {
+			OPENSSL_free(c);
+			return NULL;
+		}
+		keygen_mine = c;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		if (c->group[i] == g->id)
+			return c->ctx[i];
+	if (c->n == KEYGEN_CACHED || (ctx = keygen_ctx_new(g)) == NULL)
+		return NULL;
+	c->group[c->n] = g->id;
+	return c->ctx[c->n++] = ctx;
+}
+
+static EVP_PKEY *dh_generate(const struct dh_group *g)
+{
+	EVP_PKEY_CTX *kept = keygen_ctx_kept(g), *ctx = kept ? kept : keygen_ctx_new(g);
+	EVP_PKEY *pk = NULL;
+
+	if (ctx == NULL || EVP_PKEY_generate(ctx, &pk) != 1) {
 		EVP_PKEY_free(pk);
 		pk = NULL;
 	}
-	EVP_PKEY_CTX_free(ctx);
+	if (ctx != kept)
+		EVP_PKEY_CTX_free(ctx);
 	return pk;
 }
 
