@@ -27,7 +27,8 @@
 # default /tmp/rike-setup-rate-DATE.md), PERF (a file prefix: record the
 # responder with `perf record -e cpu-clock -g` (PERF_CALLGRAPH="--call-graph dwarf"
 # for a libc or libcrypto caller) during each run into
-# PERF.CASE-N.data), RIKE_TUNABLES (GLIBC_TUNABLES for riked and rike-load;
+# PERF.CASE-N.data; PERF_INITIATOR=prefix records rike-load the same way),
+# RIKE_TUNABLES (GLIBC_TUNABLES for riked and rike-load;
 # default glibc.malloc.hugetlb=1 as riked.service sets it; empty: none;
 # strongSwan runs as Debian starts it). Needs root (namespaces).
 set -u -o pipefail
@@ -206,7 +207,17 @@ run_one() {
 			--timeout 60 --time-limit "$TIME_LIMIT" --no-delete --json "${extra[@]}" \
 			>"$RK_RUN/$name.json" 2>"$RK_RUN/$name.err"
 		times >"$RK_RUN/$name.times"
-	)
+	) &
+	local load_pid=$! iperf=
+	if [[ -n ${PERF_INITIATOR:-} ]]; then
+		sleep 0.3
+		local lp
+		lp=$(pgrep -n -x rike-load) &&
+			perf record -q -e cpu-clock ${PERF_CALLGRAPH:--g} -p "$lp" -o "$PERF_INITIATOR.$name.data" >/dev/null 2>&1 &
+		iperf=$!
+	fi
+	wait "$load_pid"
+	[[ -n $iperf ]] && { kill -INT "$iperf" 2>/dev/null; wait "$iperf" 2>/dev/null; }
 	if [[ -n $perf_pid ]]; then
 		kill -INT "$perf_pid" 2>/dev/null
 		wait "$perf_pid" 2>/dev/null
