@@ -21,8 +21,7 @@
 #define DP_PROBE_MAX_DATA 8192 /* ICMP data octets */
 /* Room a probe needs in its buffer: ESP in front, the packet, ESP behind. */
 #define DP_PROBE_HEADROOM DP_ESP_MAX_HEADROOM
-#define DP_PROBE_BUF_CAP                                                                           \
-	(DP_PROBE_HEADROOM + 40 + 8 + DP_PROBE_MAX_DATA + DP_ESP_MAX_TAILROOM)
+#define DP_PROBE_BUF_CAP  (DP_PROBE_HEADROOM + 40 + 8 + DP_PROBE_MAX_DATA + DP_ESP_MAX_TAILROOM)
 
 /* What one echo carries. Addresses are inner addresses, network order. */
 struct dp_probe {
