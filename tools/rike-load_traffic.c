@@ -36,7 +36,7 @@ enum {
 	LT_F_N,
 };
 
-static const char *const lt_extra[] = {"unknown_spi", "mismatch",     "duplicate", "no_udp_encap",
+static const char *const lt_extra[] = {"unknown_spi",    "mismatch", "duplicate", "no_udp_encap",
                                        "dst_outside_ts", "sa_setup", "child_gone"};
 
 struct lt_sas {
@@ -125,7 +125,8 @@ struct load_traffic *load_traffic_new(const struct load_traffic_opts *o, size_t 
 		t->have_dst = true;
 		t->dst_family = strchr(o->dst, ':') ? AF_INET6 : AF_INET;
 		if (inet_pton(t->dst_family, o->dst, t->dst) != 1) {
-			fprintf(stderr, "rike-load: --traffic-dst '%s' is not an address\n", o->dst);
+			fprintf(stderr, "rike-load: --traffic-dst '%s' is not an address\n",
+			        o->dst);
 			free(t);
 			return NULL;
 		}
@@ -336,7 +337,8 @@ void load_traffic_input(struct load_traffic *t, uint8_t *buf, size_t len)
 	t->r.bytes_received += b.len;
 	t->last_rx_us = now;
 	if (t->rtt && t->n_rtt < t->total)
-		t->rtt[t->n_rtt++] = (uint32_t)(now - p.stamp < UINT32_MAX ? now - p.stamp : UINT32_MAX);
+		t->rtt[t->n_rtt++] =
+		    (uint32_t)(now - p.stamp < UINT32_MAX ? now - p.stamp : UINT32_MAX);
 }
 
 /* ---- sending ---- */
