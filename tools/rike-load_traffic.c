@@ -417,7 +417,11 @@ int load_traffic_step(struct load_traffic *t, uint64_t now)
 	if (t->pos < t->total) {
 		if (t->pos < due)
 			return 0; /* a batch is out: read, then go on */
-		return (int)(((double)t->pos / t->o.rate - (double)(now - t->t0) / 1e6) * 1000);
+		/* The next one is due in under 1 ms at high rates: sleep 1 ms
+		 * and send what fell due meanwhile, rather than spin. */
+		double ms = ((double)t->pos / t->o.rate - (double)(now - t->t0) / 1e6) * 1000;
+
+		return ms < 1 ? 1 : (int)ms + 1;
 	}
 	/* All out: done when every packet that can be answered was, or after the wait. */
 	if (t->r.received >= t->r.sent - t->r.corrupted || now >= t->last_send_us + wait_us)
