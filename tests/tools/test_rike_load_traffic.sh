@@ -18,6 +18,8 @@
 #     (drop_auth, RFC 4303 3.4.4), rike-load counts them lost and exits 1.
 #  3. A destination outside the gateway's TSr: no client sends, each is
 #     counted (dst_outside_ts), exit 1.
+#  4. IPv6 outside and inside (ICMPv6 echoes, RFC 4443) in a second
+#     namespace, with large echoes (1,000 data octets): all answered.
 set -u -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
 skip_unless_root
@@ -113,5 +115,27 @@ r = json.load(open(sys.argv[1]))
 assert r["established"] == 3, r
 e = r["esp"]
 assert e["clients"] == 0 and e["sent"] == 0 and e["failures"]["dst_outside_ts"] == 3, e
+PY
+
+# 4. IPv6: riked on fd00::1 with fd00:10::1 as its inner address.
+ns_create l6
+for a in fd00::1/128 fd00::2/128 fd00:10::1/128; do ns_addr l6 lo $a; done
+conf6=${conf//127.0.0.1/fd00::1}
+conf6=${conf6//10.0.0.1\/32/fd00:10::1/128}
+conf6=${conf6//10.128.0.0\/10/fd00:80::/64}
+conf6=${conf6//rk-gw/rk-gw6}
+rk_start l6 gw6 "$conf6"
+timeout 60 ip netns exec "$(ns_name l6)" "$LOAD" --remote fd00::1 --local fd00::2 \
+	--port 15500 --natt-port 15501 --ike aes128gcm16-prfsha256-x25519 --esp aes128gcm16 \
+	--remote-id gw.load.example --psk "$PSK" --inner-net fd00:80::/64 --json \
+	--count 5 --traffic --packets 4 --payload-size 1000 >"$RK_RUN/v6.json" 2>"$RK_RUN/v6.json.err"
+rc=$?
+rk_log "IPv6: $(cat "$RK_RUN/v6.json")"
+[[ $rc == 0 ]] || rk_fail "rike-load over IPv6 exited $rc: $(cat "$RK_RUN/v6.json.err")"
+python3 - "$RK_RUN/v6.json" <<'PY' || rk_fail "IPv6 traffic: $(cat "$RK_RUN/v6.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))["esp"]
+assert e["clients_all_replies"] == 5 and e["received"] == 20 and e["lost"] == 0, e
+assert e["bytes_sent"] == 20 * 1048 and e["bytes_received"] == e["bytes_sent"], e
 PY
 rk_pass
