@@ -31,6 +31,11 @@
 # RIKE_TUNABLES (GLIBC_TUNABLES for riked and rike-load;
 # default glibc.malloc.hugetlb=1 as riked.service sets it; empty: none;
 # strongSwan runs as Debian starts it). Needs root (namespaces).
+# TRAFFIC=P: in the cases with real Child SAs (riked, sw-libipsec), each
+# client then sends P ICMP echoes through its Child SA to 10.0.0.1
+# (rike-load --traffic, TRAFFIC_PPS packets per second in all, default
+# 5000) and the report adds a table of loss and round trips; the CPU per
+# SA then includes that traffic.
 set -u -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -43,6 +48,8 @@ PROJECT_SIZES=${PROJECT_SIZES:-}
 CONCURRENCY=${CONCURRENCY:-100}
 RIKE_TUNABLES=${RIKE_TUNABLES-glibc.malloc.hugetlb=1}
 TIME_LIMIT=${TIME_LIMIT:-600}
+TRAFFIC=${TRAFFIC:-}
+TRAFFIC_PPS=${TRAFFIC_PPS:-5000}
 # Plain text: the load-tester plugin takes its preshared_key literally,
 # swanctl and riked would decode a 0x... value.
 PSK=bench-setup-rate-key
@@ -189,6 +196,8 @@ run_one() {
 	cpu0=$(proc_cpu "$pid")
 	rss0=$(proc_rss "$pid")
 	[[ $case == riked-ike ]] && extra=(--no-child)
+	[[ -n $TRAFFIC && ($case == riked || $case == sw-libipsec) ]] &&
+		extra=(--traffic --traffic-dst 10.0.0.1 --packets "$TRAFFIC" --packet-rate "$TRAFFIC_PPS")
 	rk_log "$case: $n clients"
 	local perf_pid=
 	if [[ -n ${PERF:-} ]]; then
@@ -246,6 +255,18 @@ run_one() {
 		      r1, "%.1f" % r["setup_secs"], icpu, reasons)
 	PY
 	tail -1 "$RK_RUN/results" >&2
+	if [[ ${extra[0]:-} == --traffic ]]; then
+		python3 - "$case" "$n" "$json" <<-'PY' >>"$RK_RUN/traffic"
+			import json, sys
+			e = json.loads(sys.argv[3]).get("esp")
+			if e:
+			    fails = ";".join("%s=%d" % kv for kv in e["failures"].items() if kv[1]) or "-"
+			    print(sys.argv[1], sys.argv[2], e["clients"], e["clients_all_replies"], e["sent"],
+			          e["received"], e["lost"], "%.0f" % e["pps"], "%.3f" % e["rtt_ms"]["p50"],
+			          "%.3f" % e["rtt_ms"]["p99"], "%.3f" % e["rtt_ms"]["max"], fails)
+		PY
+		tail -1 "$RK_RUN/traffic" >&2
+	fi
 	stop_responder "$case" "$name"
 }
 
@@ -278,6 +299,13 @@ report() {
 		          " slope %.2f KB/SA; 1,000,000 SAs: ~%.0f MiB" %
 		          (m1, n1, m2, n2, slope * 1.024, (m2 + slope * (1000000 - n2)) / 1024))
 	PY
+	[[ -s $RK_RUN/traffic ]] || return 0
+	echo
+	echo "Traffic (rike-load --traffic, $TRAFFIC echoes per client, $TRAFFIC_PPS/s in all):"
+	echo
+	echo "| responder | SAs | clients | all replies | sent | received | lost | packets/s | RTT p50 ms | p99 | max | failures |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	sed 's/ / | /g; s/^/| /; s/$/ |/' "$RK_RUN/traffic"
 }
 
 # ---------------------------------------------------------------- main
@@ -297,6 +325,7 @@ ns_exec g ip addr add 10.0.0.1/32 dev lo || rk_fail "inner address"
 # Many datagrams in flight: larger socket buffers than the defaults.
 ns_exec g sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 || true
 : >"$RK_RUN/results"
+: >"$RK_RUN/traffic"
 rk_log "sizes: $SIZES; cases: $CASES; concurrency $CONCURRENCY; time limit ${TIME_LIMIT}s per run"
 for n in $SIZES; do
 	for c in $CASES; do

@@ -13,7 +13,9 @@
  * The connection is written as a riked.conf text and read by riked's own
  * parser, so it takes the proposals, identities and authentication riked
  * takes (pre-shared keys today). Child SAs are not installed: the host's
- * child_up hook only records that the Child SA was negotiated.
+ * child_up hook records that the Child SA was negotiated and, with
+ * --traffic, hands its keys to rike-load_traffic.c, which sends ICMP echo
+ * requests through it as ESP in UDP (RFC 3948) once the setup is over.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,14 +35,17 @@
 #include "daemon/config.h"
 #include "ike/engine.h"
 #include "ike/ike.h"
+#include "dataplane/probe.h"
 #include "rike-load.h"
 #include "util/log.h"
+#include "wire/payload.h"
 
 #define LOAD_MAX_COUNT   10000000u
 #define LOAD_MAX_PROPS   CFG_MAX_PROPOSALS
 #define LOAD_RX_BATCH    64
 #define LOAD_RX_PER_TURN 4096 /* datagrams read before timers get a turn */
 #define LOAD_CONF_MAX    16384
+#define LOAD_MAX_PACKETS 10000000u /* --count x --packets with --traffic */
 
 struct load_opts {
 	const char *remote, *local, *id_format, *remote_id, *psk, *psk_file;
@@ -53,7 +58,8 @@ struct load_opts {
 	uint64_t count, id_start, concurrency;
 	double rate, timeout, time_limit, hold, rtx_timeout;
 	unsigned rtx_tries;
-	bool json, no_delete, initial_contact, no_child;
+	bool json, no_delete, initial_contact, no_child, traffic;
+	struct load_traffic_opts t;
 	int log_level;
 };
 
@@ -73,6 +79,8 @@ struct load {
 	struct load_report rep;
 	size_t *just_up; /* IKE SAs established in this engine call */
 	size_t n_just_up;
+	struct load_traffic *traffic; /* --traffic */
+	struct load_esp_report esp;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -83,7 +91,7 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-static uint64_t now_us(void)
+uint64_t load_now_us(void)
 {
 	struct timespec ts;
 
@@ -136,12 +144,12 @@ static int host_send(void *ctx, const struct ike_addr *from, const struct ike_ad
 static uint64_t host_now(void *ctx)
 {
 	(void)ctx;
-	return now_us() / 1000u;
+	return load_now_us() / 1000u;
 }
 
 static void client_up(struct load *l, struct load_sa *s)
 {
-	uint64_t t = now_us();
+	uint64_t t = load_now_us();
 
 	if (s->st == LOAD_UP || s->st == LOAD_FAILED)
 		return;
@@ -157,15 +165,21 @@ static int host_child_up(void *ctx, const struct ike_child_info *c)
 	struct load *l = ctx;
 	struct load_sa *s = sa_rec(l, c->ike_serial);
 
-	if (s)
-		client_up(l, s);
+	if (!s)
+		return 0;
+	client_up(l, s);
+	if (l->traffic)
+		load_traffic_child_up(l->traffic, (size_t)(s - l->sas), c);
 	return 0;
 }
 
 static void host_child_down(void *ctx, const struct ike_child_info *c)
 {
-	(void)ctx;
-	(void)c;
+	struct load *l = ctx;
+	struct load_sa *s = sa_rec(l, c->ike_serial);
+
+	if (s && l->traffic)
+		load_traffic_child_down(l->traffic, (size_t)(s - l->sas), c);
 }
 
 static void host_sa_state(void *ctx, uint64_t serial, int from, int to, const char *why)
@@ -417,14 +431,21 @@ static void read_sock(struct load *l, int which)
 			return;
 		for (int i = 0; i < n; i++) {
 			struct ike_addr r;
+			const uint8_t *p = bufs[i];
+			size_t len = mm[i].msg_len;
 
+			/* RFC 3948 2.1: ESP on the NAT-T port goes to the Child SAs
+			 * (--traffic); IKE keeps its non-ESP marker for the engine. */
+			if (which == 1 && wire_udp4500_classify(&p, &len) == 0) {
+				if (l->traffic)
+					load_traffic_input(l->traffic, bufs[i], mm[i].msg_len);
+				continue;
+			}
 			addr_from_ss(&r, &from[i], 0);
 			addr_set_port(&r,
 			              ntohs(from[i].ss_family == AF_INET
 			                        ? ((struct sockaddr_in *)&from[i])->sin_port
 			                        : ((struct sockaddr_in6 *)&from[i])->sin6_port));
-			/* ESP on the NAT-T port (RFC 3948 2.2: no non-ESP marker)
-			 * has no taker: Child SAs are not installed. */
 			ike_input(l->ike, &l->local[which], &r, bufs[i], mm[i].msg_len);
 		}
 		check_just_up(l);
@@ -511,7 +532,7 @@ static int start_one(struct load *l)
 		return -1;
 	}
 	s->serial = ike_sa_serial(sa);
-	s->start_us = now_us();
+	s->start_us = load_now_us();
 	s->st = LOAD_PENDING;
 	if (!l->rep.started)
 		l->rep.first_start_us = s->start_us;
@@ -588,10 +609,10 @@ static void turn(struct load *l, int wait_ms)
 
 static void run_setup(struct load *l)
 {
-	uint64_t t0 = now_us(), end = t0 + (uint64_t)(l->o.time_limit * 1e6);
+	uint64_t t0 = load_now_us(), end = t0 + (uint64_t)(l->o.time_limit * 1e6);
 
 	while (!interrupted && (l->n < l->o.count || l->in_flight)) {
-		uint64_t now = now_us();
+		uint64_t now = load_now_us();
 
 		if (now >= end) {
 			l->rep.time_limit_hit = true;
@@ -611,11 +632,26 @@ static void run_setup(struct load *l)
 		}
 }
 
+/* --traffic: every client up sends its packets, paced over all of them;
+ * bounded by the packets at the rate, the reply wait and --time-limit. */
+static void run_traffic(struct load *l)
+{
+	uint64_t t0 = load_now_us(), end = t0 + (uint64_t)(l->o.time_limit * 1e6);
+	int wait;
+
+	load_traffic_start(l->traffic, t0);
+	while (!interrupted && load_now_us() < end &&
+	       (wait = load_traffic_step(l->traffic, load_now_us())) >= 0)
+		turn(l, wait < 50 ? wait : 50);
+	load_traffic_report(l->traffic, &l->esp);
+	l->rep.esp = &l->esp;
+}
+
 static void run_for(struct load *l, double secs)
 {
-	uint64_t end = now_us() + (uint64_t)(secs * 1e6);
+	uint64_t end = load_now_us() + (uint64_t)(secs * 1e6);
 
-	while (!interrupted && now_us() < end && (secs > 0 || ike_sa_count(l->ike)))
+	while (!interrupted && load_now_us() < end && (secs > 0 || ike_sa_count(l->ike)))
 		turn(l, 50);
 }
 
@@ -624,10 +660,10 @@ static void delete_all(struct load *l)
 {
 	uint64_t burst = l->o.concurrency ? l->o.concurrency : 1;
 	size_t i = 0;
-	uint64_t end = now_us() + 10000000u + l->n * 1000u; /* 10 s + 1 ms per client */
+	uint64_t end = load_now_us() + 10000000u + l->n * 1000u; /* 10 s + 1 ms per client */
 
 	interrupted = 0;
-	while (!interrupted && i < l->n && now_us() < end) {
+	while (!interrupted && i < l->n && load_now_us() < end) {
 		for (uint64_t k = 0; k < burst && i < l->n; i++) {
 			struct ike_sa *sa = ike_sa_by_serial(l->ike, l->sas[i].serial);
 
@@ -638,7 +674,7 @@ static void delete_all(struct load *l)
 		}
 		turn(l, 5);
 	}
-	while (!interrupted && ike_sa_count(l->ike) && now_us() < end)
+	while (!interrupted && ike_sa_count(l->ike) && load_now_us() < end)
 		turn(l, 50);
 }
 
@@ -646,30 +682,37 @@ static void delete_all(struct load *l)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: rike-load --remote ADDR (--psk SECRET | --psk-file FILE) [options]\n"
-	        "  --count N            clients (IKE SA + Child SA each), default 1\n"
-	        "  --rate R             clients started per second (default: as fast as allowed)\n"
-	        "  --concurrency C      clients being set up at once, default 100\n"
-	        "  --id-format FMT      each client's IDi, one %%d (default lt-%%d@load.example)\n"
-	        "  --id-start N         first number for %%d, default 1\n"
-	        "  --remote-id ID       the responder's ID to ask for and check\n"
-	        "  --local ADDR         our address (default: the route's source)\n"
-	        "  --inner-net NET/LEN  client i proposes TSi = NET's first address + i\n"
-	        "                       (default 10.128.0.0/10; none: the outer address)\n"
-	        "  --remote-ts TS       TSr to propose, repeatable (default 0.0.0.0/0 or ::/0)\n"
-	        "  --port P --natt-port Q   IKE and NAT-T ports, both ends (500, 4500)\n"
-	        "  --ike PROPOSAL --esp PROPOSAL   as in riked.conf(5), repeatable\n"
-	        "  --timeout S          a client's setup limit, default 30\n"
-	        "  --retransmit-timeout S --retransmit-tries N   default 1 and 5\n"
-	        "  --time-limit S       the whole setup's limit, default 600\n"
-	        "  --hold S             keep the SAs up S seconds after the report\n"
-	        "  --no-delete          leave the SAs on the responder at exit\n"
-	        "  --no-initial-contact do not send N(INITIAL_CONTACT)\n"
-	        "  --no-child           IKE SAs only: IKE_AUTH carries no Child SA\n"
-	        "  --traffic            (not implemented: refused)\n"
-	        "  --json               the report as one JSON object\n"
-	        "  --log-level LEVEL    engine log on stderr, default warning\n");
+	fprintf(
+	    f,
+	    "usage: rike-load --remote ADDR (--psk SECRET | --psk-file FILE) [options]\n"
+	    "  --count N            clients (IKE SA + Child SA each), default 1\n"
+	    "  --rate R             clients started per second (default: as fast as allowed)\n"
+	    "  --concurrency C      clients being set up at once, default 100\n"
+	    "  --id-format FMT      each client's IDi, one %%d (default lt-%%d@load.example)\n"
+	    "  --id-start N         first number for %%d, default 1\n"
+	    "  --remote-id ID       the responder's ID to ask for and check\n"
+	    "  --local ADDR         our address (default: the route's source)\n"
+	    "  --inner-net NET/LEN  client i proposes TSi = NET's first address + i\n"
+	    "                       (default 10.128.0.0/10; none: the outer address)\n"
+	    "  --remote-ts TS       TSr to propose, repeatable (default 0.0.0.0/0 or ::/0)\n"
+	    "  --port P --natt-port Q   IKE and NAT-T ports, both ends (500, 4500)\n"
+	    "  --ike PROPOSAL --esp PROPOSAL   as in riked.conf(5), repeatable\n"
+	    "  --timeout S          a client's setup limit, default 30\n"
+	    "  --retransmit-timeout S --retransmit-tries N   default 1 and 5\n"
+	    "  --time-limit S       the whole setup's limit, default 600\n"
+	    "  --hold S             keep the SAs up S seconds after the report\n"
+	    "  --no-delete          leave the SAs on the responder at exit\n"
+	    "  --no-initial-contact do not send N(INITIAL_CONTACT)\n"
+	    "  --no-child           IKE SAs only: IKE_AUTH carries no Child SA\n"
+	    "  --traffic            then ICMP echo requests through each Child SA (ESP in UDP)\n"
+	    "  --traffic-dst ADDR   their inner destination (default: each TSr's first address)\n"
+	    "  --packets N          per client, default 10\n"
+	    "  --packet-rate PPS    all clients together, default 1000 (0: as fast as possible)\n"
+	    "  --payload-size B     ICMP data octets, default 56 (16 to 8192)\n"
+	    "  --reply-timeout S    wait for replies after the last send, default 2\n"
+	    "  --corrupt-icv N      every Nth packet with a corrupted ICV (tests), default 0\n"
+	    "  --json               the report as one JSON object\n"
+	    "  --log-level LEVEL    engine log on stderr, default warning\n");
 }
 
 /* The identity format must hold exactly one %d or %u and no other conversion. */
@@ -717,6 +760,12 @@ enum {
 	OPT_INNER,
 	OPT_REMOTE_TS,
 	OPT_NO_CHILD,
+	OPT_TRAFFIC_DST,
+	OPT_PACKETS,
+	OPT_PACKET_RATE,
+	OPT_PAYLOAD,
+	OPT_REPLY_TIMEOUT,
+	OPT_CORRUPT,
 };
 
 static const struct option long_opts[] = {
@@ -742,6 +791,12 @@ static const struct option long_opts[] = {
     {"no-delete", no_argument, NULL, OPT_NO_DELETE},
     {"no-initial-contact", no_argument, NULL, OPT_NO_IC},
     {"traffic", no_argument, NULL, OPT_TRAFFIC},
+    {"traffic-dst", required_argument, NULL, OPT_TRAFFIC_DST},
+    {"packets", required_argument, NULL, OPT_PACKETS},
+    {"packet-rate", required_argument, NULL, OPT_PACKET_RATE},
+    {"payload-size", required_argument, NULL, OPT_PAYLOAD},
+    {"reply-timeout", required_argument, NULL, OPT_REPLY_TIMEOUT},
+    {"corrupt-icv", required_argument, NULL, OPT_CORRUPT},
     {"inner-net", required_argument, NULL, OPT_INNER},
     {"remote-ts", required_argument, NULL, OPT_REMOTE_TS},
     {"no-child", no_argument, NULL, OPT_NO_CHILD},
@@ -768,7 +823,9 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 	                        .rtx_tries = 5,
 	                        .initial_contact = true,
 	                        .log_level = LOG_WARNING,
-	                        .inner = "10.128.0.0/10"};
+	                        .inner = "10.128.0.0/10",
+	                        .t = {.packets = 10, .rate = 1000, .data_len = 56, .wait = 2}};
+	bool traffic_knob = false;
 	while ((ch = getopt_long(argc, argv, "r:l:k:n:R:c:p:i:e:t:H:jh", long_opts, NULL)) != -1) {
 		int rc = 0;
 
@@ -871,13 +928,37 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 			}
 			break;
 		case OPT_TRAFFIC:
-			/* Sending ESP needs each client's own inner address and
-			 * the ESP code of src/dataplane without a TUN device;
-			 * neither exists yet, so the option refuses. */
-			fprintf(stderr,
-			        "rike-load: --traffic is not implemented yet: Child SAs are "
-			        "negotiated but not installed, no ESP is sent\n");
-			return 2;
+			o->traffic = true;
+			break;
+		case OPT_TRAFFIC_DST:
+			o->t.dst = optarg;
+			traffic_knob = true;
+			break;
+		case OPT_PACKETS:
+			/* The ICMP sequence number is 16 bits (RFC 792). */
+			rc = num_arg("packets", optarg, 1, 65535, &v);
+			o->t.packets = (unsigned)v;
+			traffic_knob = true;
+			break;
+		case OPT_PACKET_RATE:
+			rc = num_arg("packet-rate", optarg, 0, 1e7, &o->t.rate);
+			traffic_knob = true;
+			break;
+		case OPT_PAYLOAD:
+			rc = num_arg("payload-size", optarg, DP_PROBE_MIN_DATA, DP_PROBE_MAX_DATA,
+			             &v);
+			o->t.data_len = (size_t)v;
+			traffic_knob = true;
+			break;
+		case OPT_REPLY_TIMEOUT:
+			rc = num_arg("reply-timeout", optarg, 0, 3600, &o->t.wait);
+			traffic_knob = true;
+			break;
+		case OPT_CORRUPT:
+			rc = num_arg("corrupt-icv", optarg, 0, 1e9, &v);
+			o->t.corrupt = (unsigned)v;
+			traffic_knob = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -896,6 +977,19 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 	if (!id_format_ok(o->id_format)) {
 		fprintf(stderr, "rike-load: --id-format wants exactly one %%d, not '%s'\n",
 		        o->id_format);
+		return 2;
+	}
+	if (traffic_knob && !o->traffic) {
+		fprintf(stderr, "rike-load: the traffic options need --traffic\n");
+		return 2;
+	}
+	if (o->traffic && o->no_child) {
+		fprintf(stderr, "rike-load: --traffic needs Child SAs, not --no-child\n");
+		return 2;
+	}
+	/* Every reply's round trip is kept: bounded memory (40 MB). */
+	if (o->traffic && (double)o->count * o->t.packets > LOAD_MAX_PACKETS) {
+		fprintf(stderr, "rike-load: --count x --packets is at most %u\n", LOAD_MAX_PACKETS);
 		return 2;
 	}
 	if (o->port == o->natt_port) {
@@ -920,7 +1014,10 @@ static int setup(struct load *l)
 	                        .now_ms = host_now,
 	                        .child_up = host_child_up,
 	                        .child_down = host_child_down,
-	                        .sa_state = host_sa_state};
+	                        .sa_state = host_sa_state,
+	                        /* ESP only in UDP (RFC 3948): float to the NAT-T
+	                         * port as behind a NAT (RFC 7296 2.23). */
+	                        .force_encap = l->o.traffic};
 
 	if (parse_addr(l->o.remote, &l->remote) < 0)
 		return -1;
@@ -946,6 +1043,11 @@ static int setup(struct load *l)
 	l->sas = calloc(l->o.count, sizeof(*l->sas));
 	l->just_up = calloc(l->o.count, sizeof(*l->just_up));
 	l->ike = ike_new(&l->cfg, &host);
+	if (l->o.traffic) {
+		l->traffic = load_traffic_new(&l->o.t, l->o.count, l->fd[1]);
+		if (!l->traffic)
+			return -1;
+	}
 	if (!l->sas || !l->just_up || !l->ike) {
 		fprintf(stderr, "rike-load: out of memory\n");
 		return -1;
@@ -971,12 +1073,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	l.rep.count = l.o.count;
-	l.rep.traffic = "none";
+	l.rep.traffic = l.o.traffic ? "icmp-echo" : "none";
 	if (setup(&l) < 0) {
 		rc = 1;
 		goto out;
 	}
 	run_setup(&l);
+	if (l.traffic)
+		run_traffic(&l);
 	st = ike_get_stats(l.ike);
 	l.rep.retransmits = st->retransmits;
 	l.rep.tx = st->tx;
@@ -987,9 +1091,14 @@ int main(int argc, char **argv)
 	if (!l.o.no_delete)
 		delete_all(&l);
 	rc = l.rep.established == l.o.count ? 0 : 1;
+	/* --traffic: every packet answered and nothing refused. */
+	if (l.traffic && (l.esp.lost || l.esp.failures || l.esp.send_errors ||
+	                  l.esp.clients != l.rep.established))
+		rc = 1;
 out:
 	/* --no-delete: the engine goes without sending Deletes (ike_free). */
 	ike_free(l.ike);
+	load_traffic_free(l.traffic);
 	for (int i = 0; i < 2; i++)
 		if (l.fd[i] >= 0)
 			close(l.fd[i]);

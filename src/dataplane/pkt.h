@@ -1,6 +1,6 @@
 /*
  * Internal: packet buffers of the data plane and the only place (with
- * pkt.c and gso.c) that reads or writes packet bytes at offsets. Every accessor takes
+ * pkt.c, gso.c and probe.c) that reads or writes packet bytes at offsets. Every accessor takes
  * the buffer's length and checks the offset, in the spirit of
  * wire/cursor.h; the data plane does not use the wire cursors themselves
  * because it works in place on buffers with head- and tailroom and must not

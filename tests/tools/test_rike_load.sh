@@ -4,7 +4,7 @@
 # responder, its Child SAs installed in the userspace data plane. The
 # report must count N established and 0 failed, its JSON must parse, and
 # riked must hold N IKE SAs with N distinct peer identities while rike-load
-# holds them. Then the option that is not implemented must refuse, and a
+# holds them. Then traffic options that make no sense must refuse, and a
 # wrong PSK must show up as failures with a reason, not as a hang.
 set -u -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
@@ -62,11 +62,16 @@ PY
 wait_until 20 sh -c "! $(rk_bin_dir)/rikectl -s $(rk_dir gw)/run/riked.sock list-sas --json | grep -q ESTABLISHED" ||
 	rk_fail "riked still holds SAs after rike-load's deletes"
 
-# 2. Traffic is not implemented: the option refuses with a reason.
-run_load traffic.txt --psk "$PSK" --traffic
+# 2. Traffic options without --traffic, or --traffic without Child SAs,
+# are usage errors with a reason (the traffic itself: test_rike_load_traffic.sh).
+run_load traffic.txt --psk "$PSK" --packets 5
 rc=$?
-[[ $rc == 2 ]] && grep -q "not implemented" "$RK_RUN/traffic.txt.err" ||
-	rk_fail "--traffic: exit $rc, $(cat "$RK_RUN/traffic.txt.err")"
+[[ $rc == 2 ]] && grep -q "need --traffic" "$RK_RUN/traffic.txt.err" ||
+	rk_fail "--packets alone: exit $rc, $(cat "$RK_RUN/traffic.txt.err")"
+run_load traffic.txt --psk "$PSK" --traffic --no-child
+rc=$?
+[[ $rc == 2 ]] && grep -q "needs Child SAs" "$RK_RUN/traffic.txt.err" ||
+	rk_fail "--traffic --no-child: exit $rc, $(cat "$RK_RUN/traffic.txt.err")"
 
 # 3. A wrong key: every client fails in IKE_AUTH with a reason, quickly.
 run_load bad.json --psk 0x00112233 --count 20 --json --timeout 10
