@@ -30,6 +30,11 @@ struct dpglue;
  */
 struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t ike_port,
                           uint16_t natt_port, char *why, size_t whylen);
+/* The same with `workers` packet threads for the userspace backend
+ * (riked.conf's dataplane_workers; CFG_DP_WORKERS_AUTO: one per online CPU). */
+struct dpglue *dpglue_new_workers(struct event_base *base, enum cfg_dataplane which,
+                                  uint16_t ike_port, uint16_t natt_port, uint32_t workers,
+                                  char *why, size_t whylen);
 /* Removes everything installed (dp_free) and frees. NULL-safe. */
 void dpglue_free(struct dpglue *g);
 /* The engine that receives data-plane events (borrowed; NULL to detach);

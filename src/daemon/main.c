@@ -282,6 +282,7 @@ static void keep_restart_settings(struct cfg *old_cfg, struct cfg *new_cfg)
 	new_cfg->ike_port = old_cfg->ike_port;
 	new_cfg->natt_port = old_cfg->natt_port;
 	new_cfg->dataplane = old_cfg->dataplane;
+	new_cfg->dataplane_workers = old_cfg->dataplane_workers;
 	tmp = new_cfg->control_socket;
 	new_cfg->control_socket = old_cfg->control_socket;
 	old_cfg->control_socket = tmp;
@@ -633,8 +634,9 @@ static int start_engine(struct riked *rd)
 	};
 	char why[256];
 
-	rd->dpg = dpglue_new(rd->base, rd->cfg->dataplane, rd->cfg->ike_port, rd->cfg->natt_port,
-	                     why, sizeof(why));
+	rd->dpg =
+	    dpglue_new_workers(rd->base, rd->cfg->dataplane, rd->cfg->ike_port, rd->cfg->natt_port,
+	                       rd->cfg->dataplane_workers, why, sizeof(why));
 	if (!rd->dpg) {
 		log_msg(LOG_ERR, "daemon", "data plane: %s", why);
 		return -1;
