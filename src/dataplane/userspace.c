@@ -80,7 +80,8 @@
 #define US_SOCK_BUF        (4 << 20) /* UDP socket buffers, see us_sock_bufs */
 #define US_GSO_MAX_BYTES   60000     /* UDP payload of one GSO send (an IP datagram < 64 KiB) */
 #define US_SEND_LOGS       10        /* send-failure lines per second, all SAs together */
-#define US_RING            256       /* inbound datagrams queued for one worker */
+#define US_RING            2048      /* inbound datagrams queued for one worker (~4 MiB) */
+#define US_RING_WAIT_US    5000      /* the loop waits for a full ring at most */
 #define US_RING_SLOT_MIN   2048      /* octets of one: at least, see us->ring_slot */
 #define US_MBOX_LOGS       16        /* worker log lines waiting for the loop */
 
@@ -1841,6 +1842,29 @@ static void us_in_one(struct us_worker *w, uint8_t *buf, size_t len,
 /* ---- packet workers (threaded: us->nw > 1) ---- */
 
 /*
+ * Is there a free slot in w's ring? When it is full the loop tells the
+ * worker at once and waits for it, US_RING_WAIT_US at most: the backlog then
+ * stays in the NAT-T socket's buffer (as it did when the loop decrypted),
+ * and TCP inside the tunnel sees no loss of ours.
+ */
+static bool us_ring_room(struct us *us, struct us_worker *w)
+{
+	uint64_t one = 1;
+
+	if (w->head - __atomic_load_n(&w->tail, __ATOMIC_ACQUIRE) < US_RING)
+		return true;
+	w->kick = false;
+	if (write(w->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return false;
+	for (unsigned t = 0; t < US_RING_WAIT_US; t += 20) {
+		nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+		if (w->head - __atomic_load_n(&w->tail, __ATOMIC_ACQUIRE) < US_RING)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The loop hands an ESP datagram to the worker that owns its inbound SA
  * (RFC 4301 4.1: the SPI names it): copied into that worker's ring, which
  * the worker is told of once the loop's input burst ends (us_dispatch_cb).
@@ -1870,7 +1894,7 @@ static void us_dispatch(struct us *us, const uint8_t *buf, size_t len,
 	}
 	w = &us->w[sa->worker];
 	head = w->head;
-	if (len > us->ring_slot || head - __atomic_load_n(&w->tail, __ATOMIC_ACQUIRE) >= US_RING) {
+	if (len > us->ring_slot || !us_ring_room(us, w)) {
 		st->drop_io++; /* the worker is behind (or a datagram beyond any MTU we use) */
 		return;
 	}
