@@ -21,8 +21,9 @@
  * own one queue of an IFF_MULTI_QUEUE TUN device (the kernel keeps a flow
  * on one queue) and do the outbound path of what they read; inbound ESP
  * still arrives on the loop (dp_input_udp), which looks the SA up by SPI
- * and hands the datagram to the worker that owns the SA (inbound SAs are
- * dealt round-robin as they are added), so each inbound SA - its replay
+ * and hands the datagram to the worker that owns the SA (a new Child SA's
+ * goes to the worker with the fewest, a rekey's stays with the Child SA's
+ * worker: us_pick_worker), so each inbound SA - its replay
  * window (RFC 4303 3.4.3) - is worked by one thread in order. The kernel's
  * TUN flow table then sends a flow's outbound packets to the queue that
  * wrote its inbound ones. The loop stays the only writer of the SAD and
@@ -81,6 +82,7 @@
 #define US_GSO_MAX_BYTES   60000     /* UDP payload of one GSO send (an IP datagram < 64 KiB) */
 #define US_SEND_LOGS       10        /* send-failure lines per second, all SAs together */
 #define US_RING            2048      /* inbound datagrams queued for one worker (~4 MiB) */
+#define US_REPLAY_THREADED 1024      /* inbound window with workers, see us_sa_new */
 #define US_RING_WAIT_US    5000      /* the loop waits for a full ring at most */
 #define US_RING_SLOT_MIN   2048      /* octets of one: at least, see us->ring_slot */
 #define US_MBOX_LOGS       16        /* worker log lines waiting for the loop */
@@ -216,6 +218,7 @@ struct us_worker {
 	unsigned head, tail; /* atomic, free-running */
 	bool kick;           /* loop: head moved since the last eventfd write */
 	bool stop;           /* atomic */
+	unsigned sas;        /* loop only: the inbound SAs it owns (us_pick_worker) */
 };
 
 struct us {
@@ -252,9 +255,8 @@ struct us {
 	/* packet workers */
 	struct us_worker *w; /* owned: nw of them (one when single-threaded) */
 	unsigned nw;
-	bool threaded; /* nw > 1: worker threads, locks */
-	bool locks;    /* lock and mbox_lock initialised */
-	unsigned next_worker;
+	bool threaded;             /* nw > 1: worker threads, locks */
+	bool locks;                /* lock and mbox_lock initialised */
 	pthread_rwlock_t lock;     /* the SAD and SPD: the loop writes, workers read */
 	pthread_mutex_t mbox_lock; /* the mailbox: workers -> loop */
 	int mbox_fd;               /* eventfd: the mailbox has something */
@@ -790,7 +792,14 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (dp_esp_init(&sa->esp, p)) {
+	/* RFC 4303 3.4.3: the window is the receiver's choice. A peer that
+	 * sends one SA from several threads (riked with packet workers, when
+	 * one Child SA's flows are read from two TUN queues) may reorder its
+	 * datagrams by a batch or more: more than the default 64 then. */
+	if (dp_esp_init(&sa->esp, p) ||
+	    (us->threaded && p->dir == DP_DIR_IN && p->replay_window == 0 &&
+	     dp_replay_init(&sa->esp.replay, US_REPLAY_THREADED, p->esn))) {
+		dp_esp_clear(&sa->esp);
 		pthread_mutex_destroy(&sa->mu);
 		free(sa);
 		errno = EINVAL;
@@ -817,6 +826,25 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	return sa;
 }
 
+/*
+ * The worker that will decrypt a new inbound SA of reqid r: the one of r's
+ * other inbound SAs (a rekey keeps the Child SA's traffic on its thread and
+ * TUN queue), else the one with the fewest inbound SAs, so that two Child
+ * SAs added one after the other are decrypted on two threads.
+ */
+static unsigned us_pick_worker(struct us *us, const struct us_reqid *r)
+{
+	unsigned best = 0;
+
+	for (const struct us_sa *o = r->sas; o; o = o->rnext)
+		if (o->dir == DP_DIR_IN)
+			return o->worker;
+	for (unsigned i = 1; i < us->nw; i++)
+		if (us->w[i].sas < us->w[best].sas)
+			best = i;
+	return best;
+}
+
 static int us_sa_add(void *be, const struct dp_sa *p)
 {
 	struct us *us = be;
@@ -836,10 +864,8 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 		return -1;
 	}
 	sa->serial = ++us->serial;
-	/* Inbound SAs are dealt to the workers in turn: two Child SAs added
-	 * one after the other are decrypted on two threads. */
 	if (sa->dir == DP_DIR_IN)
-		sa->worker = us->next_worker++ % us->nw;
+		sa->worker = us_pick_worker(us, r);
 	us_wrlock(us);
 	sa->r = r;
 	sa->rnext = r->sas;
@@ -848,8 +874,10 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	sa->rprev = &r->sas;
 	r->sas = sa;
 	dp_htab_add(&us->sa_by_id, &sa->h_id, us_sa_key(sa->reqid, sa->dir, sa->spi));
-	if (sa->dir == DP_DIR_IN)
+	if (sa->dir == DP_DIR_IN) {
 		dp_htab_add(&us->sa_in, &sa->h_in, sa->spi);
+		us->w[sa->worker].sas++;
+	}
 	us_relink(r);
 	us_unlock(us);
 	dp_log(us->dp, DP_LOG_INFO, "dp: SA added reqid=%u dir=%s spi=0x%08x", sa->reqid,
@@ -870,8 +898,10 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 	r = sa->r;
 	us_wrlock(us);
 	dp_htab_del(&us->sa_by_id, &sa->h_id);
-	if (sa->dir == DP_DIR_IN)
+	if (sa->dir == DP_DIR_IN) {
 		dp_htab_del(&us->sa_in, &sa->h_in);
+		us->w[sa->worker].sas--;
+	}
 	*sa->rprev = sa->rnext;
 	if (sa->rnext)
 		sa->rnext->rprev = sa->rprev;

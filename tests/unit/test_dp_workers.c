@@ -285,6 +285,38 @@ static void test_two_sas_two_workers(void **state)
 	assert_int_equal(dp_sa_counters(e->dp, 2, DP_DIR_IN, 0x2001, &c), 0);
 	assert_int_equal(c.packets, want / 2);
 	assert_int_equal(c.seq, want / 2);
+
+	/* A rekey of child 1's inbound SA stays on child 1's worker (1), though
+	 * worker 0 owns fewer SAs; the next new Child SA would go to worker 0. */
+	struct dp_sa sa;
+	struct dp_esp_sa peer;
+	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x2101, true, 21);
+	sa.reqid = 2;
+	sin_set(&sa.src, "127.0.0.2", 4500);
+	sin_set(&sa.dst, "127.0.0.1", 4500);
+	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
+	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.4.0.0/24"), 0);
+	sa.n_ts_local = sa.n_ts_remote = 1;
+	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	sa.dir = DP_DIR_OUT;
+	assert_int_equal(dp_esp_init(&peer, &sa), 0);
+	uint8_t inner[128];
+	size_t ilen = dpt_packet(inner, AF_INET, "10.4.0.5", "10.1.0.1", 20);
+	for (int n = 0; n < 10; n++) {
+		struct dp_buf b = {.base = pkt, .cap = sizeof(pkt), .off = 64, .len = ilen};
+		memcpy(pkt + 64, inner, ilen);
+		assert_int_equal(dp_esp_encap(&peer, &b, DP_ESP_NH_IPV4), DP_ESP_OK);
+		memmove(pkt, dp_buf_data(&b), b.len);
+		input(e, pkt, b.len);
+	}
+	dp_esp_clear(&peer);
+	for (int t = 0; t < 1000 && st[1].rx_packets < (uint64_t)want / 2 + 10; t++) {
+		pump(e, 2);
+		worker_stats(e, st);
+	}
+	assert_int_equal(st[1].rx_packets, want / 2 + 10);
+	assert_int_equal(st[0].rx_packets, want / 2);
+	assert_int_equal(dp_sa_del(e->dp, 2, DP_DIR_IN, 0x2101), 0);
 }
 
 /* Receive and decrypt ESP at the peer until quiet; the sequence numbers of
@@ -367,9 +399,8 @@ static void test_events_on_loop(void **state)
 
 	e->ncb = 0;
 	sin_set(&dst, "10.3.0.5", 7777); /* policy 9 has no SA */
-	assert_int_equal(sendto(e->app[0], "acq", 3, 0, (struct sockaddr *)&dst,
-	                        sizeof(struct sockaddr_in)),
-	                 3);
+	assert_int_equal(
+	    sendto(e->app[0], "acq", 3, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in)), 3);
 	for (int t = 0; t < 500 && !e->acquires; t++)
 		pump(e, 2);
 	assert_int_equal(e->acquires, 1);
@@ -406,9 +437,8 @@ static void test_events_on_loop(void **state)
 	sa.replay_window = DP_REPLAY_MAX;
 	assert_int_equal(dp_esp_init(&e->p[1].in, &sa), 0);
 	peer_drain(e, seen, &dups); /* what is still in flight */
-	assert_int_equal(sendto(e->app[0], "old", 3, 0, (struct sockaddr *)&dst,
-	                        sizeof(struct sockaddr_in)),
-	                 3);
+	assert_int_equal(
+	    sendto(e->app[0], "old", 3, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in)), 3);
 	memset(seen, 0, sizeof(seen));
 	assert_int_equal(peer_drain(e, seen, &dups), 1);
 }
