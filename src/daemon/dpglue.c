@@ -774,6 +774,14 @@ int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6)
 	return 0;
 }
 
+void dpglue_drop_sockets(struct dpglue *g)
+{
+	if (!dpglue_wants_udp(g))
+		return;
+	if (dp_set_udp_socket(g->dp, AF_INET, -1) < 0 || dp_set_udp_socket(g->dp, AF_INET6, -1) < 0)
+		log_msg(LOG_WARNING, "dp", "cannot detach the NAT-T sockets: %s", strerror(errno));
+}
+
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote)
 {

@@ -51,6 +51,9 @@ bool dpglue_wants_udp_encap(const struct dpglue *g);
 bool dpglue_wants_udp(const struct dpglue *g);
 /* The NAT-T sockets used to send ESP-in-UDP (-1: none for that family). */
 int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6) WUR;
+/* The data plane stops sending on the NAT-T sockets (before they may be
+ * closed: its packet threads send on them; dpglue_set_sockets gives them back). */
+void dpglue_drop_sockets(struct dpglue *g);
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote);
 

@@ -343,7 +343,11 @@ static int reload(struct riked *rd, struct json_object *report, char *err, size_
 	rd->cfg = n;
 	cfg_free(old);
 	free(old);
-	if (net_sync(rd->net, n) < 0 || give_sockets(rd) < 0)
+	/* net_sync may close the NAT-T sockets the data plane's packet threads
+	 * send on: take them away first; give_sockets hands them back. */
+	dpglue_drop_sockets(rd->dpg);
+	int synced = net_sync(rd->net, n);
+	if (give_sockets(rd) < 0 || synced < 0)
 		log_msg(LOG_ERR, "daemon",
 		        "reload: sockets could not follow the new local addresses");
 	rearm(rd);
