@@ -27,9 +27,17 @@
 # (Mbit/s / ((CPU a + CPU b) / 100)), which depends less on how much CPU
 # other processes on the machine leave over.
 #
+# riked's CPU is also shown per thread (its event loop "riked", its packet
+# workers "riked-dp0", "riked-dp1", ..., see dataplane_workers in
+# riked.conf(5)), so that two tunnels using two cores can be seen; the load
+# average before each round is printed, as other jobs share the machine.
+#
 # Usage:  sudo bash bench/throughput.sh
 #         (installs scripts/deps.sh, builds riked into build-bench/)
 # Knobs:  SECS=10 WARM=2 RUNS=3 CIPHERS="aes256gcm16 aes128gcm16" TUNNELS="1 2"
+#         WORKERS="1 2"  run riked once per dataplane_workers value (rows
+#                        rike-w1, rike-w2); unset: riked's default
+#                        (one packet worker per CPU)
 #         RIKE_BIN=DIR  use riked/rikectl from DIR instead of building
 # Cleans up everything (lib.sh's EXIT trap): namespaces, daemons, iperf3.
 
@@ -42,6 +50,7 @@ WARM=${WARM:-2}
 RUNS=${RUNS:-3}
 read -r -a CIPHERS <<<"${CIPHERS:-aes256gcm16 aes128gcm16}"
 read -r -a TUNNELS <<<"${TUNNELS:-1 2}"
+read -r -a WORKERS <<<"${WORKERS:-default}"
 IKE_PROPOSAL=aes256gcm16-prfsha256-x25519
 
 if [[ -z ${RIKE_BIN:-} ]]; then
@@ -77,10 +86,12 @@ ts_of() {
 }
 
 # rk_conf NAME LOCAL REMOTE SIDE PEER_SIDE START CIPHER T: T connections
+# (dataplane_workers = $W unless W is "default")
 rk_conf() {
-	local i
+	local i workers=""
+	[[ $W == default ]] || workers="dataplane_workers = $W;"
 	cat <<-EOF
-		riked = { log = "stderr"; log_level = "notice"; dataplane = "userspace";
+		riked = { log = "stderr"; log_level = "notice"; dataplane = "userspace"; $workers
 		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state"; };
 		connections = (
 	EOF
@@ -178,6 +189,15 @@ cpu_ticks() {
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# "TID NAME TICKS" for each thread of PID.
+thread_ticks() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		awk -v tid="${t##*/}" '{ n = $0; sub(/^[^(]*\(/, "", n); sub(/\) .*$/, "", n)
+			sub(/^.*\) /, ""); print tid, n, $12 + $13 }' "$t/stat" 2>/dev/null
+	done
+}
+
 # Datagrams the kernel dropped in NS because a UDP socket's buffer was full.
 udp_drops() {
 	ns_exec "$1" cat /proc/net/snmp | awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $6 }'
@@ -190,6 +210,12 @@ tun_drops() {
 		awk '{ s += $1 } END { print s + 0 }'
 }
 
+# The data plane's non-zero drop counters of riked NAME ("drop_io=12 ...").
+rk_drops() {
+	timeout 5 "$RIKECTL" --json -s "$(rk_dir "$1")/run/riked.sock" status 2>/dev/null |
+		grep -o '"drop_[a-z_]*": *[1-9][0-9]*' | tr -d '" ' | tr ':' '=' | tr '\n' ' '
+}
+
 listening() {
 	ns_exec "$1" ss -Hltn "sport = :$2" | grep -q .
 }
@@ -198,11 +224,13 @@ listening() {
 # 10.10.1.i in NS_CLIENT to 10.10.2.i in NS_SERVER (port 5200 + i), or one
 # from $OUT_A to $OUT_B when T = 0 (the plain veth); sets MBPS (received,
 # Mbit/s, the sum), RETR and CPU (the CPU use of each of PIDS, in % of one
-# core: "57 93").
+# core: "57 93") and THREADS (riked's threads of each of PIDS that used 1 %
+# or more: "a:riked=12 a:riked-dp0=85 ... b:...").
 iperf() {
-	local a=$1 b=$2 t=$3 p i n t_start t_end src dst
+	local a=$1 b=$2 t=$3 p i n t_start t_end src dst side
 	shift 3
 	local -a t0=() t1=() cl=()
+	rm -f "$RK_RUN"/threads-"$N"-*
 	n=$((t > 0 ? t : 1))
 	rm -f "$RK_RUN"/iperf-"$N"-*.json
 	for ((i = 1; i <= n; i++)); do
@@ -212,7 +240,12 @@ iperf() {
 			iperf3 -s -1 -B "$dst" -p $((5200 + i))
 		wait_until 5 listening "$b" $((5200 + i)) || rk_fail "iperf3 server did not start"
 	done
-	for p in "$@"; do t0+=("$(cpu_ticks "$p")"); done
+	i=0
+	for p in "$@"; do
+		t0+=("$(cpu_ticks "$p")")
+		thread_ticks "$p" >"$RK_RUN/threads-$N-$i.0"
+		i=$((i + 1))
+	done
 	t_start=$(rk_now_us)
 	for ((i = 1; i <= n; i++)); do
 		src=10.10.1.$i dst=10.10.2.$i
@@ -225,7 +258,12 @@ iperf() {
 		wait "${cl[i]}" || rk_fail "iperf3 stream $((i + 1)) failed"
 	done
 	t_end=$(rk_now_us)
-	for p in "$@"; do t1+=("$(cpu_ticks "$p")"); done
+	i=0
+	for p in "$@"; do
+		t1+=("$(cpu_ticks "$p")")
+		thread_ticks "$p" >"$RK_RUN/threads-$N-$i.1"
+		i=$((i + 1))
+	done
 	for ((i = 1; i <= n; i++)); do rk_kill_labels "ip:$N:$i"; done
 	read -r MBPS RETR < <(python3 -c 'import json, sys
 m = r = 0
@@ -236,8 +274,15 @@ for f in sys.argv[1:]:
 print("%.0f %d" % (m, r))' "$RK_RUN"/iperf-"$N"-*.json) || rk_fail "cannot read iperf3's JSON"
 	DROPS="UDP rcvbuf drops a/b $(udp_drops "$a")/$(udp_drops "$b"), TUN drops a/b $(tun_drops "$a")/$(tun_drops "$b")"
 	CPU=""
+	THREADS=""
 	for i in "${!t0[@]}"; do
 		CPU+="$(((t1[i] - t0[i]) * 100000000 / $(getconf CLK_TCK) / (t_end - t_start))) "
+		side=$( ((i == 0)) && echo a || echo b)
+		THREADS+=$(awk -v side="$side" -v hz="$(getconf CLK_TCK)" \
+			-v us=$((t_end - t_start)) 'FNR == NR { t0[$1] = $3; next }
+			{ pct = int(($3 - t0[$1]) * 100000000 / hz / us)
+			  if (pct >= 1) printf "%s:%s=%d ", side, $2, pct }' \
+			"$RK_RUN/threads-$N-$i.0" "$RK_RUN/threads-$N-$i.1")
 	done
 }
 
@@ -267,6 +312,7 @@ bench_rike() {
 	pa=$(rk_label_pid "rk:r$A")
 	pb=$(rk_label_pid "rk:r$B")
 	iperf "$A" "$B" "$T" "$pa" "$pb"
+	DROPS+=", riked drops a/b: $(rk_drops "r$A")/ $(rk_drops "r$B")"
 	rk_stop "$A" "r$A"
 	rk_stop "$B" "r$B"
 }
@@ -296,9 +342,14 @@ bench_sw() {
 
 RESULTS="$RK_RUN/results"
 : >"$RESULTS"
+: >"$RESULTS.threads"
 record() { # record SETUP MBPS CPU...
 	echo "$*" >>"$RESULTS"
 	rk_log "round $r: $1 $2 Mbit/s, $RETR TCP retransmits${3:+, daemon CPU a/b: ${*:3} % of a core}; $DROPS"
+	if [[ $1 == rike* && -n ${THREADS:-} ]]; then
+		rk_log "round $r: $1 riked threads, % of a core: $THREADS"
+		echo "$1 $THREADS" >>"$RESULTS.threads"
+	fi
 }
 
 echo "rike throughput: iperf3, one TCP stream per tunnel, ${SECS} s after ${WARM} s" \
@@ -306,13 +357,18 @@ echo "rike throughput: iperf3, one TCP stream per tunnel, ${SECS} s after ${WARM
 echo "riked: $(rk_bin_dir)/riked; strongSwan: $("$RK_CHARON" --version 2>/dev/null | head -1 ||
 	echo charon) with kernel-libipsec"
 for ((r = 1; r <= RUNS; r++)); do
+	rk_log "round $r: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	bench_veth
 	record veth "$MBPS"
 	for c in "${CIPHERS[@]}"; do
 		for T in "${TUNNELS[@]}"; do
-			bench_rike "$c"
-			# shellcheck disable=SC2086 # CPU is a list
-			record "rike/$c/$T" "$MBPS" $CPU
+			for W in "${WORKERS[@]}"; do
+				bench_rike "$c"
+				rname=rike
+				[[ $W == default ]] || rname=rike-w$W
+				# shellcheck disable=SC2086 # CPU is a list
+				record "$rname/$c/$T" "$MBPS" $CPU
+			done
 			bench_sw "$c"
 			# shellcheck disable=SC2086
 			record "strongswan/$c/$T" "$MBPS" $CPU
@@ -326,6 +382,12 @@ rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     rows.setdefault(f[0], []).append((float(f[1]), [float(x) for x in f[2:]]))
+threads = {}
+for line in open(sys.argv[1] + ".threads"):
+    f = line.split()
+    for kv in f[1:]:
+        k, v = kv.rsplit("=", 1)
+        threads.setdefault(f[0], {}).setdefault(k, []).append(float(v))
 def med(k):
     return statistics.median(v for v, _ in rows[k])
 def cpus(k):
@@ -345,14 +407,20 @@ print("%-12s %7s %11s %12s %9s   %-11s %-11s %10s %10s %9s" % (
     "rike /core", "sSw /core", "rike/sSw"))
 for c in sys.argv[3:]:
     for t in sys.argv[2].split():
-        r, s = med("rike/%s/%s" % (c, t)), med("strongswan/%s/%s" % (c, t))
-        rc, sc = per_core("rike/%s/%s" % (c, t)), per_core("strongswan/%s/%s" % (c, t))
-        print("%-12s %7s %11.0f %12.0f %8.2fx   %-11s %-11s %10.0f %10.0f %8.2fx" % (
-            c, t, r, s, r / s if s else 0, cpu("rike/%s/%s" % (c, t)),
-            cpu("strongswan/%s/%s" % (c, t)), rc, sc, rc / sc if sc else 0))
+        sk = "strongswan/%s/%s" % (c, t)
+        for rk in [k for k in rows if k.startswith("rike") and k.endswith("/%s/%s" % (c, t))]:
+            r, s = med(rk), med(sk)
+            rc, sc = per_core(rk), per_core(sk)
+            print("%-12s %7s %11.0f %12.0f %8.2fx   %-11s %-11s %10.0f %10.0f %8.2fx  %s" % (
+                c, t, r, s, r / s if s else 0, cpu(rk), cpu(sk), rc, sc, rc / sc if sc else 0,
+                rk.split("/")[0]))
 print("%-12s %7s %11.0f   (plain veth, no tunnel)" % ("baseline", "", med("veth")))
 print()
 print("CPU: of the daemons a/b, % of one core; /core: Mbit/s per core the two daemons used")
+print("riked's threads (median % of one core; a = sender side, b = receiver side):")
+for k in threads:
+    print("  %-26s %s" % (k, " ".join("%s %.0f" % (n, statistics.median(v))
+                                       for n, v in sorted(threads[k].items()))))
 print("all rounds (Mbit/s):")
 for k in rows:
     print("  %-26s %s" % (k, runs(k)))

@@ -646,6 +646,7 @@ static const char *const riked_keys[] = {"log",
                                          "puzzles",
                                          "auth_failures",
                                          "crypto_workers",
+                                         "dataplane_workers",
                                          "metrics",
                                          "keylog",
                                          NULL};
@@ -674,6 +675,7 @@ static void globals_default(struct cfg *cfg)
 	cfg->attack_half_open_timeout = 5;
 	cfg->dh_per_second = 0;
 	cfg->crypto_workers = CFG_CRYPTO_WORKERS_AUTO;
+	cfg->dataplane_workers = CFG_DP_WORKERS_AUTO;
 	cfg->puzzles = false;
 	cfg->puzzle_difficulty = 8;
 	cfg->puzzle_solve_work = 16384;
@@ -888,6 +890,8 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "half_open_per_source", 1, 10000000, &cfg->half_open_per_source) < 0 ||
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
 	     get_u32(c, g, "crypto_workers", 0, CFG_CRYPTO_WORKERS_MAX, &cfg->crypto_workers) < 0 ||
+	     get_u32(c, g, "dataplane_workers", 0, CFG_DP_WORKERS_MAX, &cfg->dataplane_workers) <
+	         0 ||
 	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0 ||
 	     globals_attack(c, g, cfg) < 0 || globals_puzzles(c, g, cfg) < 0 ||
 	     globals_authfail(c, g, cfg) < 0 || globals_metrics(c, g, cfg) < 0 ||
@@ -911,6 +915,10 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	    get_path(c, g, "state_dir", PATH_MAX, "/var/lib/riked", &cfg->state_dir) < 0)
 		return -1;
 	cfg->dataplane = dp ? CFG_DP_XFRM : CFG_DP_USERSPACE;
+	/* The kernel's XFRM has no packet threads of ours to set. */
+	if (dp && member(g, "dataplane_workers"))
+		return fail(c, member(g, "dataplane_workers"),
+		            "'dataplane_workers' applies to dataplane = \"userspace\" only");
 	cfg->ike_port = (uint16_t)ike;
 	cfg->natt_port = (uint16_t)natt;
 	/* RFC 3948 / RFC 7296 2.23: NAT-T floats to a different port. The
@@ -1703,7 +1711,8 @@ size_t cfg_diff(const struct cfg *old_cfg, const struct cfg *new_cfg, cfg_diff_c
 bool cfg_needs_restart(const struct cfg *a, const struct cfg *b)
 {
 	return a->ike_port != b->ike_port || a->natt_port != b->natt_port ||
-	       a->dataplane != b->dataplane || !str_eq(a->control_socket, b->control_socket) ||
+	       a->dataplane != b->dataplane || a->dataplane_workers != b->dataplane_workers ||
+	       !str_eq(a->control_socket, b->control_socket) ||
 	       !str_eq(a->state_dir, b->state_dir) || !str_eq(a->keylog_dir, b->keylog_dir) ||
 	       memcmp(&a->metrics_addr, &b->metrics_addr, sizeof(a->metrics_addr));
 }

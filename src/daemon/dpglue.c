@@ -24,6 +24,7 @@
 #include <ifaddrs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/dpglue.h"
 #include "daemon/addrmon.h"
@@ -693,6 +694,24 @@ static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
 struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t ike_port,
                           uint16_t natt_port, char *why, size_t whylen)
 {
+	return dpglue_new_workers(base, which, ike_port, natt_port, 0, why, whylen);
+}
+
+/* riked.conf's dataplane_workers: AUTO follows the cores. */
+static unsigned dp_workers(uint32_t workers)
+{
+	long n;
+
+	if (workers != CFG_DP_WORKERS_AUTO)
+		return workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CFG_DP_WORKERS_MAX ? CFG_DP_WORKERS_MAX : (unsigned)n;
+}
+
+struct dpglue *dpglue_new_workers(struct event_base *base, enum cfg_dataplane which,
+                                  uint16_t ike_port, uint16_t natt_port, uint32_t workers,
+                                  char *why, size_t whylen)
+{
 	static const struct dp_events ev = {
 	    .acquire = ev_acquire,
 	    .unknown_spi = ev_unknown_spi,
@@ -718,7 +737,9 @@ struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uin
 		return NULL;
 	}
 	g->dp = dp_new_opts(b, base, &ev, g,
-	                    &(struct dp_options){.ike_port = ike_port, .natt_port = natt_port});
+	                    &(struct dp_options){.ike_port = ike_port,
+	                                         .natt_port = natt_port,
+	                                         .workers = dp_workers(workers)});
 	if (!g->dp) {
 		snprintf(why, whylen, "cannot create the %s data plane: %s",
 		         dpglue_backend_name(which), strerror(errno));
@@ -775,6 +796,14 @@ int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6)
 	if (fd6 >= 0 && dp_set_udp_socket(g->dp, AF_INET6, fd6) < 0)
 		return -1;
 	return 0;
+}
+
+void dpglue_drop_sockets(struct dpglue *g)
+{
+	if (!dpglue_wants_udp(g))
+		return;
+	if (dp_set_udp_socket(g->dp, AF_INET, -1) < 0 || dp_set_udp_socket(g->dp, AF_INET6, -1) < 0)
+		log_msg(LOG_WARNING, "dp", "cannot detach the NAT-T sockets: %s", strerror(errno));
 }
 
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,

@@ -30,6 +30,11 @@ struct dpglue;
  */
 struct dpglue *dpglue_new(struct event_base *base, enum cfg_dataplane which, uint16_t ike_port,
                           uint16_t natt_port, char *why, size_t whylen);
+/* The same with `workers` packet threads for the userspace backend
+ * (riked.conf's dataplane_workers; CFG_DP_WORKERS_AUTO: one per online CPU). */
+struct dpglue *dpglue_new_workers(struct event_base *base, enum cfg_dataplane which,
+                                  uint16_t ike_port, uint16_t natt_port, uint32_t workers,
+                                  char *why, size_t whylen);
 /* Removes everything installed (dp_free) and frees. NULL-safe. */
 void dpglue_free(struct dpglue *g);
 /* The engine that receives data-plane events (borrowed; NULL to detach);
@@ -49,6 +54,9 @@ bool dpglue_wants_udp_encap(const struct dpglue *g);
 bool dpglue_wants_udp(const struct dpglue *g);
 /* The NAT-T sockets used to send ESP-in-UDP (-1: none for that family). */
 int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6) WUR;
+/* The data plane stops sending on the NAT-T sockets (before they may be
+ * closed: its packet threads send on them; dpglue_set_sockets gives them back). */
+void dpglue_drop_sockets(struct dpglue *g);
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote);
 

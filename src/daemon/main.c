@@ -282,6 +282,7 @@ static void keep_restart_settings(struct cfg *old_cfg, struct cfg *new_cfg)
 	new_cfg->ike_port = old_cfg->ike_port;
 	new_cfg->natt_port = old_cfg->natt_port;
 	new_cfg->dataplane = old_cfg->dataplane;
+	new_cfg->dataplane_workers = old_cfg->dataplane_workers;
 	tmp = new_cfg->control_socket;
 	new_cfg->control_socket = old_cfg->control_socket;
 	old_cfg->control_socket = tmp;
@@ -342,7 +343,11 @@ static int reload(struct riked *rd, struct json_object *report, char *err, size_
 	rd->cfg = n;
 	cfg_free(old);
 	free(old);
-	if (net_sync(rd->net, n) < 0 || give_sockets(rd) < 0)
+	/* net_sync may close the NAT-T sockets the data plane's packet threads
+	 * send on: take them away first; give_sockets hands them back. */
+	dpglue_drop_sockets(rd->dpg);
+	int synced = net_sync(rd->net, n);
+	if (give_sockets(rd) < 0 || synced < 0)
 		log_msg(LOG_ERR, "daemon",
 		        "reload: sockets could not follow the new local addresses");
 	rearm(rd);
@@ -633,8 +638,9 @@ static int start_engine(struct riked *rd)
 	};
 	char why[256];
 
-	rd->dpg = dpglue_new(rd->base, rd->cfg->dataplane, rd->cfg->ike_port, rd->cfg->natt_port,
-	                     why, sizeof(why));
+	rd->dpg =
+	    dpglue_new_workers(rd->base, rd->cfg->dataplane, rd->cfg->ike_port, rd->cfg->natt_port,
+	                       rd->cfg->dataplane_workers, why, sizeof(why));
 	if (!rd->dpg) {
 		log_msg(LOG_ERR, "daemon", "data plane: %s", why);
 		return -1;

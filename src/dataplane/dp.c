@@ -241,6 +241,8 @@ int dp_addr_del(struct dp *dp, const struct sockaddr_storage *addr, unsigned pre
 void dp_stats(const struct dp *dp, struct dp_stats *out)
 {
 	*out = dp->c.stats;
+	if (dp->ops->stats)
+		dp->ops->stats(dp->be, out);
 }
 
 int dp_set_udp_socket(struct dp *dp, sa_family_t family, int fd)

@@ -192,7 +192,13 @@ struct dp_options {
 	/* The daemon's IKE and NAT-T ports (0: 500 and 4500). ESP in UDP never
 	 * uses the IKE port (RFC 3948 2.1): see dp_sa_migrate. */
 	uint16_t ike_port, natt_port;
+	/* userspace: packet worker threads, each with a queue of the TUN
+	 * device (userspace.c); 0 or 1: everything on the event loop's thread.
+	 * At most DP_MAX_WORKERS. */
+	unsigned workers;
 };
+
+#define DP_MAX_WORKERS 64
 
 #define DP_IKE_PORT       500     /* RFC 7296 2 */
 #define DP_NATT_PORT      4500    /* RFC 3948 2.1 */

@@ -23,6 +23,8 @@ struct dp_backend_ops {
 	int (*set_udp_socket)(void *be, sa_family_t family, int fd);
 	void (*input_udp)(void *be, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 	                  const struct sockaddr_storage *to);
+	/* May be NULL: add counters the backend keeps apart (per thread) to out. */
+	void (*stats)(const void *be, struct dp_stats *out);
 };
 
 extern const struct dp_backend_ops dp_userspace_ops;

@@ -25,4 +25,9 @@ int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t 
  * install 100,000 policies, where the kernel's work is not under test). */
 int dp_debug_skip_routes(struct dp *dp, bool skip) WUR;
 
+/* The packet worker threads (dp_options.workers), 0 when the loop does it all. */
+unsigned dp_debug_workers(struct dp *dp);
+/* The counters of worker i alone (packets it encrypted and decrypted). */
+int dp_debug_worker_stats(struct dp *dp, unsigned i, struct dp_stats *out) WUR;
+
 #endif

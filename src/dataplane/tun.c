@@ -29,7 +29,7 @@ struct dp_nl {
 	unsigned seq;
 };
 
-int dp_tun_open(const char *name, unsigned *ifindex, bool vnet)
+int dp_tun_open(const char *name, unsigned *ifindex, bool vnet, bool mq)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -37,7 +37,8 @@ int dp_tun_open(const char *name, unsigned *ifindex, bool vnet)
 	if (fd < 0)
 		return -1;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags =
+	    IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) | (mq ? IFF_MULTI_QUEUE : 0);
 	if (strlen(name) >= IFNAMSIZ) {
 		errno = EINVAL;
 		goto fail;

@@ -12,8 +12,9 @@
 struct dp_nl;
 
 /* Create (or attach to) TUN device name, with a virtio-net header on every
- * packet if vnet (IFF_VNET_HDR); returns a non-blocking fd or -1. */
-int dp_tun_open(const char *name, unsigned *ifindex, bool vnet) WUR;
+ * packet if vnet (IFF_VNET_HDR), as one of several queues if mq
+ * (IFF_MULTI_QUEUE: each open adds a queue); returns a non-blocking fd or -1. */
+int dp_tun_open(const char *name, unsigned *ifindex, bool vnet, bool mq) WUR;
 #define DP_TUN_NO_VNET (~0u)
 /* Linux 6.2 (UDP segmentation offload); Debian 12's headers predate them. */
 #ifndef TUN_F_USO4

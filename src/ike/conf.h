@@ -153,6 +153,8 @@ struct cfg_conn {
 
 #define CFG_CRYPTO_WORKERS_AUTO UINT32_MAX
 #define CFG_CRYPTO_WORKERS_MAX  64
+#define CFG_DP_WORKERS_AUTO     UINT32_MAX
+#define CFG_DP_WORKERS_MAX      64 /* DP_MAX_WORKERS */
 
 struct cfg {
 	char *path; /* owned */
@@ -171,6 +173,9 @@ struct cfg {
 	uint32_t dh_per_second;            /* responder IKE_SA_INIT DH budget, 0 = none */
 	/* Key-exchange worker threads, 0 = on the event loop; AUTO: one per online CPU. */
 	uint32_t crypto_workers;
+	/* Userspace data plane packet threads, 0 or 1 = on the event loop;
+	 * AUTO: one per online CPU. */
+	uint32_t dataplane_workers;
 	/* RFC 8019 7.1: client puzzles. */
 	bool puzzles;               /* present puzzles with cookies while under attack */
 	uint8_t puzzle_difficulty;  /* trailing zero bits asked for, 1..20 */

@@ -65,5 +65,17 @@ done
 sed '1i riked = { crypto_workers = 65; };' "$conf" >"$TMP/w.conf"
 check 1 "$TMP/w.conf:1: 'crypto_workers' = 65 is out of range 0..64" -c "$TMP/w.conf"
 
+# dataplane_workers: 0 or 1 (on the event loop) to 64 packet threads;
+# the userspace data plane's only.
+for v in 0 1 2 64; do
+	sed "1i riked = { dataplane_workers = $v; };" "$conf" >"$TMP/w.conf"
+	chmod 0600 "$TMP/w.conf"
+	check 0 - -c "$TMP/w.conf"
+done
+sed '1i riked = { dataplane_workers = 65; };' "$conf" >"$TMP/w.conf"
+check 1 "$TMP/w.conf:1: 'dataplane_workers' = 65 is out of range 0..64" -c "$TMP/w.conf"
+sed '1i riked = { dataplane = "xfrm"; dataplane_workers = 2; };' "$conf" >"$TMP/w.conf"
+check 1 "'dataplane_workers' applies to dataplane = \"userspace\" only" -c "$TMP/w.conf"
+
 [ "$fail" = 0 ] && echo "PASS"
 exit "$fail"
