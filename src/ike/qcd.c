@@ -66,6 +66,8 @@ static struct qcd *qcd_of(struct ike *ike)
 	return ext_global(ike, &qcd_ext);
 }
 
+/* NULL until the SA sends or stores a token (ike/ext.h 1.): a gateway
+ * without QCD keeps none per SA. */
 static struct qcd_sa *qsa_of(const struct ike_sa *sa)
 {
 	return ext_state(sa, &qcd_ext);
@@ -114,14 +116,17 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 	uint8_t tok[QCD_TOKEN_LEN];
 	size_t alen;
 	const uint8_t *a = taker_addr(sa, &alen);
+	struct qcd_sa *s;
 
 	if (!q || !q->maker || !enabled_for(ike, sa))
 		return 0;
+	if (!(s = ext_state_new(sa, &qcd_ext)))
+		return -1;
 	if (make_token(q, 0, ike_sa_spi_i(sa), ike_sa_spi_r(sa), a, alen, tok) < 0 ||
 	    add_token(m, tok) < 0)
 		return -1;
 	crypto_wipe(tok, sizeof(tok));
-	qsa_of(sa)->sent = true;
+	s->sent = true;
 	q->sent++;
 	sa_log(sa, LOG_INFO, "qcd-token-sent", "%s, generation %u", how, q->secret.gen[0]);
 	return 0;
@@ -131,7 +136,7 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	struct qcd *q = qcd_of(ike);
-	struct qcd_sa *s = qsa_of(sa);
+	struct qcd_sa *s;
 	const struct wire_payload *p = NULL;
 
 	if (!enabled_for(ike, sa))
@@ -145,6 +150,11 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 		if (wire_qcd_token_decode(&p->u.notify, &t, &err) < 0) { /* 5: 16 to 128 octets */
 			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "%s", err.reason);
 			continue;
+		}
+		if (!(s = ext_state_new(sa, &qcd_ext))) {
+			crypto_wipe(&t, sizeof(t));
+			sa_log(sa, LOG_WARNING, "qcd-token-ignored", "out of memory");
+			return;
 		}
 		memmove(s->peer[1], s->peer[0], sizeof(s->peer[0]) * (QCD_TOKENS - 1));
 		memmove(&s->peer_len[1], &s->peer_len[0],
@@ -180,7 +190,7 @@ static enum ext_result qcd_hook(enum ext_point pt, struct ext_ctx *c)
 		rc = send_our_token(c->ike, c->sa, c->out, "in IKE rekey response");
 		break;
 	case EXT_INFO_REQ_OUT: /* our own request (ike_ext_request) */
-		if (s->resend) {
+		if (s && s->resend) {
 			s->resend = false;
 			rc = send_our_token(c->ike, c->sa, c->out, "in INFORMATIONAL");
 		}
@@ -195,6 +205,10 @@ static enum ext_result qcd_hook(enum ext_point pt, struct ext_ctx *c)
 		 * started the rekey and make tokens, send ours separately. */
 		take_tokens(c->ike, c->sa, c->in);
 		if (ike_sa_created_by_us(c->sa) && q && q->maker && enabled_for(c->ike, c->sa)) {
+			if (!(s = ext_state_new(c->sa, &qcd_ext))) {
+				rc = -1;
+				break;
+			}
 			s->resend = true;
 			ike_ext_request(c->ike, c->sa, &qcd_ext);
 		}
@@ -327,7 +341,7 @@ static bool token_matches(const struct qcd_sa *s, const struct wire_msg *m, size
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION)
 			continue;
 		(*seen)++;
-		for (size_t i = 0; i < s->n_peer; i++)
+		for (size_t i = 0; s && i < s->n_peer; i++) /* s NULL: none held */
 			match |= s->peer_len[i] == p->u.notify.len &&
 			         !crypto_memcmp(s->peer[i], p->u.notify.data, p->u.notify.len);
 	}
@@ -385,7 +399,8 @@ static enum ext_result qcd_unprotected(struct ext_ctx *c)
 		q->rejected++;
 		if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
 			sa_log(sa, LOG_WARNING, "qcd-rejected",
-			       "%zu token(s) match none of %zu held", seen, qsa_of(sa)->n_peer);
+			       "%zu token(s) match none of %zu held", seen,
+			       qsa_of(sa) ? qsa_of(sa)->n_peer : 0);
 	}
 	if (hint)
 		liveness_now(ike, sa);
@@ -439,7 +454,7 @@ static void resend_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	(void)arg;
 	/* 4.3: after a rollover, replace tokens so none depends on a secret
 	 * that may fall out of the last four generations. */
-	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && s->sent) {
+	if (s && ike_sa_state(sa) == IKE_S_ESTABLISHED && s->sent) {
 		s->resend = true;
 		ike_ext_request(ike, sa, &qcd_ext);
 	}
@@ -466,7 +481,7 @@ int ike_qcd_rollover(struct ike *ike)
 static void count_sent_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	(void)ike;
-	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && qsa_of(sa)->sent)
+	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && qsa_of(sa) && qsa_of(sa)->sent)
 		(*(size_t *)arg)++;
 }
 
@@ -627,7 +642,8 @@ static void qcd_free(struct ike *ike, void *global)
 
 static void qcd_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
-	const struct qcd_sa *s = c->state;
+	static const struct qcd_sa none;
+	const struct qcd_sa *s = c->state ? c->state : &none;
 	struct json_object *q;
 	size_t used;
 

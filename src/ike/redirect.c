@@ -112,6 +112,8 @@ static void *drain_of(struct redirect *r)
 	return NULL;
 }
 
+/* NULL until the SA takes part in a redirect: a client that announces
+ * support (3), a gateway's SA whose client did (ike/ext.h 1.). */
 static struct redirect_sa *rsa_of(const struct ike_sa *sa)
 {
 	return ext_state(sa, &redirect_ext);
@@ -333,11 +335,14 @@ static void go(struct ike *ike, const char *conn, const struct ike_addr *gw,
 		        target);
 		return;
 	}
-	s = rsa_of(nsa);
-	s->has_from = true;
-	s->from = *from;
-	addr_format_host(from, s->from_text, sizeof(s->from_text));
-	s->replaces = replaces;
+	/* Out of memory: the new SA goes without REDIRECTED_FROM (9.3). */
+	s = ext_state_new(nsa, &redirect_ext);
+	if (s) {
+		s->has_from = true;
+		s->from = *from;
+		addr_format_host(from, s->from_text, sizeof(s->from_text));
+		s->replaces = replaces;
+	}
 	ike_sa_start(ike, nsa);
 }
 
@@ -365,13 +370,14 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 {
 	struct redirect *r = rd_of(ike);
 	const struct cfg_conn *c = ike_sa_conn(sa);
+	struct redirect_sa *s = rsa_of(sa);
 	struct loop *l;
 	struct ike_addr from, gw;
 	uint64_t replaces = place == REDIRECT_IN_ACTIVE ? ike_sa_serial(sa) : 0;
 	char why[CFG_GW_MAX + 64];
 
-	if (!c)
-		return;
+	if (!c || !s)
+		return; /* s: we announced support (find_redirect) */
 	if (!allowed(&c->redirect, target)) {
 		snprintf(why, sizeof(why), "%s is not allowed", target);
 		refuse(ike, sa, place, why);
@@ -388,7 +394,7 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 	r->followed++;
 	from = *ike_sa_remote(sa);
 	addr_set_port(&from, 0);
-	snprintf(rsa_of(sa)->to, CFG_GW_MAX, "%s", target);
+	snprintf(s->to, CFG_GW_MAX, "%s", target);
 	{
 		char old[64];
 
@@ -458,7 +464,7 @@ static int find_redirect(struct ext_ctx *c, struct wire_redirect *out, char targ
 		rd_of(c->ike)->ignored++;
 		return -1;
 	}
-	if (!((struct redirect_sa *)c->state)->announced) {
+	if (!c->state || !((struct redirect_sa *)c->state)->announced) {
 		if (log_rl_allow(LOG_RL_REDIRECT, (const struct sockaddr *)&c->remote->ss))
 			sa_log(c->sa, LOG_NOTICE, "redirect-ignored",
 			       "REDIRECT although we did not announce support");
@@ -536,7 +542,7 @@ static enum ext_result client_active(struct ext_ctx *c)
 /* N(REDIRECT_SUPPORTED), or N(REDIRECTED_FROM) after a redirect (3, 9.3). */
 static int announce(struct ext_ctx *c)
 {
-	struct redirect_sa *s = c->state;
+	struct redirect_sa *s;
 	const struct cfg_conn *conn = ike_sa_conn(c->sa);
 	struct wire_gw_id gw;
 	uint8_t data[WIRE_REDIRECTED_MAX];
@@ -545,6 +551,8 @@ static int announce(struct ext_ctx *c)
 
 	if (!conn || !conn->redirect.accept)
 		return 0;
+	if (!(s = ext_state_new(c->sa, &redirect_ext)))
+		return -1;
 	s->announced = true;
 	if (!s->has_from)
 		return build_notify(c->out, 0, NULL, 0, IKEV2_N_REDIRECT_SUPPORTED, NULL, 0);
@@ -587,12 +595,16 @@ static enum ext_result gateway_init(struct ext_ctx *c)
 /* Our IKE_SA_INIT response: note what the client announced. */
 static void gateway_note(struct ext_ctx *c)
 {
-	struct redirect_sa *s = c->state;
+	struct redirect_sa *s;
 	const struct wire_payload *p = wire_msg_find_notify(c->in, IKEV2_N_REDIRECTED_FROM);
 	struct wire_gw_id gw;
 	struct wire_error err;
 
-	s->peer_supported = announced(c->in);
+	/* A client that did not announce support is never redirected (3):
+	 * its SA keeps no state. Out of memory: taken as not announced. */
+	if (!announced(c->in) || !(s = ext_state_new(c->sa, &redirect_ext)))
+		return;
+	s->peer_supported = true;
 	if (p && wire_redirected_from_decode(&p->u.notify, &gw, &err) == 0)
 		gw_to_text(&gw, s->from_text);
 }
@@ -605,7 +617,7 @@ static enum ext_result gateway_auth(struct ext_ctx *c)
 	struct redirect_query q = {REDIRECT_IN_AUTH, c->ike,   ike_sa_conn(c->sa),
 	                           c->remote,        c->local, id};
 
-	if (!s->peer_supported || !ike_sa_peer_id(c->sa, id, sizeof(id)) ||
+	if (!s || !s->peer_supported || !ike_sa_peer_id(c->sa, id, sizeof(id)) ||
 	    !choose(c->ike, &q, s->to))
 		return EXT_CONTINUE;
 	s->in_auth = true;
@@ -635,13 +647,13 @@ static enum ext_result redirect_hook(enum ext_point pt, struct ext_ctx *c)
 		return gateway_auth(c);
 	case EXT_AUTH_RESP_OUT:
 		/* 6: after AUTH, instead of the Child SA. */
-		if (s->in_auth && add_redirect(c->out, s->to, NULL, 0) < 0)
+		if (s && s->in_auth && add_redirect(c->out, s->to, NULL, 0) < 0)
 			return EXT_FAIL;
 		return EXT_CONTINUE;
 	case EXT_AUTH_RESP_IN:
 		return client_auth(c);
 	case EXT_INFO_REQ_OUT: /* our own request: a gateway-initiated REDIRECT (5) */
-		if (!s->pending[0])
+		if (!s || !s->pending[0])
 			return EXT_CONTINUE;
 		if (add_redirect(c->out, s->pending, NULL, 0) < 0)
 			return EXT_FAIL;
@@ -649,6 +661,8 @@ static enum ext_result redirect_hook(enum ext_point pt, struct ext_ctx *c)
 		s->pending[0] = 0;
 		return EXT_CONTINUE;
 	case EXT_INFO_RESP_IN: /* 5: the client acknowledged */
+		if (!s)
+			return EXT_CONTINUE;
 		rd_of(c->ike)->sent_active++;
 		sa_log(c->sa, LOG_NOTICE, "redirect-sent", "in INFORMATIONAL to %s, acknowledged",
 		       s->to);
@@ -669,7 +683,7 @@ static void redirect_child_event(struct ext_ctx *c, struct child_sa *child, enum
 	char why[64];
 
 	(void)child;
-	if (ev != EXT_CHILD_UP || !s->replaces)
+	if (ev != EXT_CHILD_UP || !s || !s->replaces)
 		return;
 	old = ike_sa_by_serial(c->ike, s->replaces);
 	s->replaces = 0;
@@ -684,7 +698,7 @@ static void redirect_sa_down(struct ext_ctx *c, bool peer_dead)
 	struct redirect_sa *s = c->state;
 
 	(void)peer_dead;
-	if (s->replaces && ike_sa_state(c->sa) != IKE_S_ESTABLISHED)
+	if (s && s->replaces && ike_sa_state(c->sa) != IKE_S_ESTABLISHED)
 		sa_log(c->sa, LOG_WARNING, "redirect-failed",
 		       "the new gateway did not come up; #%" PRIu64 " stays", s->replaces);
 }
@@ -727,13 +741,17 @@ static bool movable(struct ike_sa *sa)
 {
 	struct redirect_sa *s = rsa_of(sa);
 
-	return ike_sa_state(sa) == IKE_S_ESTABLISHED && s->peer_supported && !s->to[0] &&
+	return s && ike_sa_state(sa) == IKE_S_ESTABLISHED && s->peer_supported && !s->to[0] &&
 	       !s->pending[0];
 }
 
 static void send_to(struct ike *ike, struct ike_sa *sa, const char *target)
 {
-	snprintf(rsa_of(sa)->pending, CFG_GW_MAX, "%s", target);
+	struct redirect_sa *s = rsa_of(sa); /* movable(): it has one */
+
+	if (!s)
+		return;
+	snprintf(s->pending, CFG_GW_MAX, "%s", target);
 	ike_ext_request(ike, sa, &redirect_ext);
 }
 
@@ -786,7 +804,8 @@ static void count_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	struct count_ctx *x = arg;
 
 	(void)ike;
-	if (ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED || rsa_of(sa)->to[0])
+	if (ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED ||
+	    (rsa_of(sa) && rsa_of(sa)->to[0]))
 		return;
 	x->left++;
 	if (x->n < x->want && movable(sa))
@@ -912,7 +931,8 @@ static void redirect_counters(struct ike *ike, void *global,
 
 static void redirect_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
-	const struct redirect_sa *s = c->state;
+	static const struct redirect_sa none;
+	const struct redirect_sa *s = c->state ? c->state : &none;
 	struct json_object *r;
 	size_t used;
 

@@ -399,8 +399,6 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
 	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
-	if (ext_sa_new(sa) < 0)
-		goto fail;
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
 	our = initiator ? sa->spi_i : sa->spi_r;
 	do {

@@ -288,8 +288,7 @@ struct ike {
 
 int ext_init(struct ike *ike) WUR;
 void ext_free(struct ike *ike);
-/* Allocate (zeroed) and free the extensions' states of an SA. */
-int ext_sa_new(struct ike_sa *sa) WUR;
+/* Free the extensions' states of an SA (made on demand: ext_state_new). */
 void ext_sa_free(struct ike_sa *sa);
 /* IKE rekey: the new SA's states from the old ones (inherit hooks). */
 void ext_inherit(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa);

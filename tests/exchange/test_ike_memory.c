@@ -1,0 +1,77 @@
+/*
+ * What an IKE SA holds once it is up (issue 13, "Memory per SA"): a gateway
+ * keeps one per client, so every byte of it is multiplied by the clients.
+ * These tests fail when per-SA state grows back: extension states made for
+ * SAs that do not use the extension (ike/ext.h 1.), and the per-SA structs
+ * beyond their bounds. The bounds are today's sizes with a little room:
+ * raise one only with the reason in the commit (bench/README.md, "Where
+ * riked's memory per SA goes").
+ */
+#include "harness.h"
+
+/* No MOBIKE (RFC 4555, the harness's default), redirects not accepted
+ * (RFC 5685 3: no REDIRECT_SUPPORTED), QCD disabled (RFC 6290, the
+ * harness's default): no extension keeps anything for these SAs, on
+ * either side. */
+static void test_no_extension_state(void **state)
+{
+	struct hx_conf c = {.extra = "redirect = { accept = false; };"};
+	struct hx_net *n = hx_new(&c, &c);
+
+	*state = n;
+	hx_establish(n);
+	for (int side = HX_A; side <= HX_B; side++) {
+		struct ike_sa *sa = hx_sa(n, side);
+
+		assert_null(ext_state(sa, &mobike_ext));
+		assert_null(ext_state(sa, &redirect_ext));
+		assert_null(ext_state(sa, &qcd_ext));
+	}
+}
+
+/* MOBIKE on both ends (3.2): both keep its state. On the initiator's end
+ * only: the initiator drops what it made when the responder does not
+ * offer MOBIKE, the responder never makes any. */
+static void test_mobike_state_only_when_used(void **state)
+{
+	struct hx_conf on = {.mobike = true}, off = {0};
+	struct hx_net *n = hx_new(&on, &on);
+
+	*state = n;
+	hx_establish(n);
+	assert_non_null(ext_state(hx_sa(n, HX_A), &mobike_ext));
+	assert_non_null(ext_state(hx_sa(n, HX_B), &mobike_ext));
+	hx_free(n);
+	*state = NULL;
+
+	n = hx_new(&on, &off);
+	*state = n;
+	hx_establish(n);
+	assert_null(ext_state(hx_sa(n, HX_A), &mobike_ext));
+	assert_null(ext_state(hx_sa(n, HX_B), &mobike_ext));
+}
+
+/* The structs every SA allocates, against bounds (bytes, x86-64). */
+static void test_struct_bounds(void **state)
+{
+	(void)state;
+	assert_in_range(sizeof(struct ike_sa), 0, 5400);
+	assert_in_range(sizeof(struct child_sa), 0, 1900);
+}
+
+static int teardown(void **state)
+{
+	hx_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_no_extension_state, teardown),
+	    cmocka_unit_test_teardown(test_mobike_state_only_when_used, teardown),
+	    cmocka_unit_test(test_struct_bounds),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
