@@ -292,6 +292,9 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 	sa->out.active = false;
 	sa->out.task = TASK_NONE;
 	sa->out.ext_owner = 0;
+	/* What lived between request and response goes with the exchange:
+	 * an idle SA keeps none (memory per SA, issue 13). */
+	sa_pend_free(sa);
 	ike_kick(ike, sa);
 }
 

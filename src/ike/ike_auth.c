@@ -170,10 +170,12 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	struct wire_msg m;
 	int rc = -1;
 
-	sa->pend.child_spi = child_alloc_spi(ike);
-	if (!sa_own_ts(sa, &sa->pend.ts_i))
-		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
-	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
+	if (!sa_pend(sa))
+		return -1;
+	sa->pend->child_spi = child_alloc_spi(ike);
+	if (!sa_own_ts(sa, &sa->pend->ts_i))
+		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend->ts_i);
+	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend->ts_r);
 	wire_msg_init(&m);
 	our_id(sa, &id);
 	/* RFC 8019 7.2.2: HDR, PS, SK {...}: the solution first, sent in the clear. */
@@ -185,9 +187,9 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	if (!have_other_sa(ike, sa) &&
 	    build_notify(&m, 0, NULL, 0, IKEV2_N_INITIAL_CONTACT, NULL, 0) < 0)
 		goto out;
-	if (c->n_esp_proposals &&
-	    (child_build_offer(sa, &m, false, sa->pend.child_spi) < 0 ||
-	     child_build_ts(&m, &sa->pend.ts_i, &sa->pend.ts_r, c->mode == CFG_MODE_TRANSPORT) < 0))
+	if (c->n_esp_proposals && (child_build_offer(sa, &m, false, sa->pend->child_spi) < 0 ||
+	                           child_build_ts(&m, &sa->pend->ts_i, &sa->pend->ts_r,
+	                                          c->mode == CFG_MODE_TRANSPORT) < 0))
 		goto out;
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_IKE_AUTH, TASK_IKE_AUTH, &m);
 	if (rc == 0)
@@ -203,18 +205,20 @@ static void first_child_initiator(struct ike *ike, struct ike_sa *sa, const stru
 	struct child_sa *ch;
 	uint16_t err = child_error_notify(m);
 
+	if (!sa->pend) /* made by ike_auth_start */
+		return;
 	if (!wire_msg_find(m, IKEV2_PL_SA, NULL)) {
 		if (err)
 			sa_log(sa, LOG_NOTICE, "child-failed", "peer says %s",
 			       ikev2_notify_name(err) ? ikev2_notify_name(err) : "error");
 		return;
 	}
-	if (child_check_answer(sa, m, false, &sa->pend.ts_i, &sa->pend.ts_r, &r) < 0) {
+	if (child_check_answer(sa, m, false, &sa->pend->ts_i, &sa->pend->ts_r, &r) < 0) {
 		/* 2.9/2.7: an answer we did not offer; keep the IKE SA, drop the child. */
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable SA or TS in the answer");
 		return;
 	}
-	ch = child_from(ike, sa, &r, sa->pend.child_spi);
+	ch = child_from(ike, sa, &r, sa->pend->child_spi);
 	if (ch &&
 	    (child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, true) < 0 ||
 	     child_install(ike, sa, ch) < 0))

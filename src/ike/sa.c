@@ -489,6 +489,23 @@ void sa_reasm_clear(struct ike_sa *sa)
 	sa->reasm = sa->reasm_resp = NULL;
 }
 
+struct ike_pending *sa_pend(struct ike_sa *sa)
+{
+	if (!sa->pend)
+		sa->pend = calloc(1, sizeof(*sa->pend));
+	return sa->pend;
+}
+
+void sa_pend_free(struct ike_sa *sa)
+{
+	if (!sa->pend)
+		return;
+	crypto_dh_free(sa->pend->dh);
+	crypto_wipe(sa->pend, sizeof(*sa->pend));
+	free(sa->pend);
+	sa->pend = NULL;
+}
+
 void sa_free(struct ike *ike, struct ike_sa *sa)
 {
 	while (sa->children) {
@@ -499,7 +516,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 		child_free(c);
 	}
 	crypto_dh_free(sa->dh);
-	crypto_dh_free(sa->pend.dh);
+	sa_pend_free(sa);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
 	wire_wr_free(&sa->init_req);
@@ -523,10 +540,10 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	}
 	/* 2.25.2: a rekey that was under way goes with the SA it rekeys. */
-	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend.new_sa) {
-		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
+	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend && sa->pend->new_sa) {
+		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 
-		sa->pend.new_sa = 0;
+		sa->pend->new_sa = 0;
 		if (nsa && nsa->state != IKE_S_ESTABLISHED)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}

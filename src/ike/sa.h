@@ -105,10 +105,11 @@ struct ike_in_cache {
 	bool valid;
 };
 
-/* Task-specific exchange state that must live between request and response. */
+/* Task-specific exchange state that must live between request and response
+ * of an exchange we start (sa_pend): SAs that only answer never have one. */
 struct ike_pending {
-	struct crypto_dh *dh; /* owned */
-	uint8_t nonce[IKE_MAX_NONCE];
+	struct crypto_dh *dh;         /* owned */
+	uint8_t nonce[IKE_NONCE_LEN]; /* ours (2.10: we always send IKE_NONCE_LEN) */
 	size_t nonce_len;
 	uint8_t new_spi[8]; /* IKE rekey: our SPI for the new IKE SA */
 	uint32_t child_spi; /* new Child SA: our inbound SPI */
@@ -164,8 +165,8 @@ struct ike_sa {
 	uint32_t expect_msg_id; /* the next request we accept */
 	struct ike_out out;
 	struct ike_in_cache cache;
-	struct ike_pending pend;
-	uint32_t tasks; /* bitmap of queued enum ike_task */
+	struct ike_pending *pend; /* owned; made by the first request we start, else NULL */
+	uint32_t tasks;           /* bitmap of queued enum ike_task */
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
@@ -368,6 +369,11 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
                    void *arg);
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
+/* The state of the exchanges the SA starts, made (zeroed) on first use;
+ * NULL: out of memory. */
+struct ike_pending *sa_pend(struct ike_sa *sa);
+/* Free it (NULL-safe): the request it was for is done. */
+void sa_pend_free(struct ike_sa *sa);
 /* RFC 7383 2.6: the reassembly queue for the peer's requests or responses,
  * allocated with the first fragment (NULL: out of memory); what the queues
  * hold; and dropping them. */

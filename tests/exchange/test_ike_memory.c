@@ -26,6 +26,8 @@ static void test_no_extension_state(void **state)
 		assert_null(ext_state(sa, &mobike_ext));
 		assert_null(ext_state(sa, &redirect_ext));
 		assert_null(ext_state(sa, &qcd_ext));
+		/* No exchange in flight: nothing kept between request and response. */
+		assert_null(sa->pend);
 	}
 }
 
