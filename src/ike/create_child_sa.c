@@ -141,8 +141,7 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, s
 		wire_spi32_put(spi, old->spi_in);
 		if (build_notify(m, IKEV2_PROTO_ESP, spi, 4, IKEV2_N_REKEY_SA, NULL, 0) < 0)
 			return -1;
-		sa->pend->ts_i = old->ts_local;
-		sa->pend->ts_r = old->ts_remote;
+		child_ts(old, &sa->pend->ts_i, &sa->pend->ts_r);
 	} else {
 		sa->pend->rekey_spi = 0;
 		ts_from_config(conn->local_ts, conn->n_local_ts, &sa->local, &sa->pend->ts_i);

@@ -457,9 +457,23 @@ void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8])
 
 void child_free(struct child_sa *c)
 {
-	if (c)
-		crypto_wipe(c, sizeof(*c));
+	if (!c)
+		return;
+	free(c->ts);
+	crypto_wipe(c, sizeof(*c));
 	free(c);
+}
+
+void child_ts(const struct child_sa *c, struct ike_ts_set *local, struct ike_ts_set *remote)
+{
+	if (local) {
+		local->n = c->n_ts_local;
+		memcpy(local->ts, c->ts, c->n_ts_local * sizeof(c->ts[0]));
+	}
+	if (remote) {
+		remote->n = c->n_ts_remote;
+		memcpy(remote->ts, c->ts + c->n_ts_local, c->n_ts_remote * sizeof(c->ts[0]));
+	}
 }
 
 /* Most peers never fragment: the queues (2 KiB each) come with the first fragment. */

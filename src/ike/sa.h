@@ -60,7 +60,11 @@ struct child_sa {
 	uint8_t key_in_e[CRYPTO_MAX_KEY_LEN], key_in_a[CRYPTO_MAX_PRF_LEN];
 	uint8_t key_out_e[CRYPTO_MAX_KEY_LEN], key_out_a[CRYPTO_MAX_PRF_LEN];
 	size_t key_e_len, key_a_len;
-	struct ike_ts_set ts_local, ts_remote;
+	/* The narrowed selectors (RFC 7296 2.9), local ones then remote ones,
+	 * allocated to their number (two struct ike_ts_set would be 1,232 B
+	 * per Child SA for what is mostly one selector each): child_ts(). */
+	struct cfg_ts *ts; /* owned */
+	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms, rekey_ms, expire_ms;
 	uint64_t bytes_in, pkts_in, bytes_out, pkts_out;
 	bool installed;
@@ -414,6 +418,8 @@ size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, 
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
 struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in);
 void child_free(struct child_sa *c);
+/* A Child SA's selectors as sets (either may be NULL). */
+void child_ts(const struct child_sa *c, struct ike_ts_set *local, struct ike_ts_set *remote);
 struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);

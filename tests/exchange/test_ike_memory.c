@@ -58,7 +58,7 @@ static void test_struct_bounds(void **state)
 {
 	(void)state;
 	assert_in_range(sizeof(struct ike_sa), 0, 5400);
-	assert_in_range(sizeof(struct child_sa), 0, 1900);
+	assert_in_range(sizeof(struct child_sa), 0, 700);
 }
 
 static int teardown(void **state)
