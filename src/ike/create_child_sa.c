@@ -34,20 +34,22 @@
 static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
-	int c = memcmp(a, b, n);
+	int c = n ? memcmp(a, b, n) : 0;
 
 	if (c)
 		return c;
 	return alen < blen ? -1 : alen > blen;
 }
 
-static void set_min_nonce(uint8_t *dst, size_t *dst_len, const uint8_t *a, size_t alen,
+/* Out of memory: none is kept (length 0, the lowest: 2.8.1's ordering
+ * then favours this side's SA, which only decides which of two is kept). */
+static void set_min_nonce(uint8_t **dst, size_t *dst_len, const uint8_t *a, size_t alen,
                           const uint8_t *b, size_t blen)
 {
 	bool a_low = nonce_cmp(a, alen, b, blen) <= 0;
 
-	memcpy(dst, a_low ? a : b, a_low ? alen : blen);
-	*dst_len = a_low ? alen : blen;
+	if (sa_bytes_set(dst, dst_len, a_low ? a : b, a_low ? alen : blen) < 0)
+		log_msg(LOG_WARNING, "ike", "out of memory keeping a nonce for collisions");
 }
 
 static bool pfs_configured(const struct cfg_conn *c)
@@ -262,11 +264,8 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->suite.integ = c->integ;
 	nsa->suite.prf = c->prf;
 	nsa->suite.dh = c->dh;
-	memcpy(nsa->ni, ni, ni_len);
-	nsa->ni_len = ni_len;
-	memcpy(nsa->nr, nr, nr_len);
-	nsa->nr_len = nr_len;
-	if (job_gir(r, gir, &gir_len) < 0)
+	if (sa_bytes_set(&nsa->ni, &nsa->ni_len, ni, ni_len) < 0 ||
+	    sa_bytes_set(&nsa->nr, &nsa->nr_len, nr, nr_len) < 0 || job_gir(r, gir, &gir_len) < 0)
 		goto out;
 	g.p = gir;
 	g.len = gir_len;
@@ -282,11 +281,13 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->nat_remote = old->nat_remote;
 	nsa->peer_frag = old->peer_frag;
 	nsa->peer_id_type = old->peer_id_type; /* the same authenticated peer (2.8) */
-	nsa->peer_id_len = old->peer_id_len;
 	memcpy(nsa->peer_id_hash, old->peer_id_hash, sizeof(old->peer_id_hash));
-	memcpy(nsa->peer_id, old->peer_id, sizeof(old->peer_id)); /* for log lines */
+	if (sa_bytes_set(&nsa->peer_id, &nsa->peer_id_len, old->peer_id, sa_peer_id_kept(old)) <
+	    0) /* for log lines */
+		goto out;
+	nsa->peer_id_len = old->peer_id_len;
 	ext_inherit(ike, old, nsa);
-	set_min_nonce(nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
+	set_min_nonce(&nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
 	rc = 0;
 out:
 	crypto_wipe(gir, sizeof(gir));
@@ -473,7 +474,7 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	    ike_send_response(ike, sa, IKEV2_EXCH_CREATE_CHILD_SA, m->hdr.msg_id, &r) < 0)
 		goto fail;
 	ch->by_us = false;
-	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, ni, ni_len, nr, sizeof(nr));
+	set_min_nonce(&ch->nonce_min, &ch->nonce_min_len, ni, ni_len, nr, sizeof(nr));
 	if (old) {
 		/* 2.8: the initiator deletes the old SA; we keep it until then. */
 		old->rekeyed = true;
@@ -624,7 +625,7 @@ static int response_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	}
 	ch->by_us = true;
 	sa->temp_fail_ms = 0;
-	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, sa->pend->nonce, sa->pend->nonce_len,
+	set_min_nonce(&ch->nonce_min, &ch->nonce_min_len, sa->pend->nonce, sa->pend->nonce_len,
 	              np->u.nonce.data, np->u.nonce.len);
 	if (old && old->rekeyed) {
 		child_collision(ike, sa, old, ch);

@@ -99,11 +99,12 @@ static bool verify_auth(struct ike_sa *sa, const struct wire_msg *m, uint8_t id_
 	if (ok) {
 		struct crypto_chunk id = {idp->u.id.data, idp->u.id.len};
 
+		size_t kept = idp->u.id.len < CFG_ID_MAX ? idp->u.id.len : CFG_ID_MAX;
+
 		sa->peer_id_type = idp->u.id.type;
-		sa->peer_id_len = idp->u.id.len;
-		memcpy(sa->peer_id, idp->u.id.data,
-		       idp->u.id.len < sizeof(sa->peer_id) ? idp->u.id.len : sizeof(sa->peer_id));
-		ok = crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
+		ok = sa_bytes_set(&sa->peer_id, &sa->peer_id_len, idp->u.id.data, kept) == 0 &&
+		     crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
+		sa->peer_id_len = idp->u.id.len; /* the whole length; peer_id keeps `kept` */
 	}
 	return ok;
 }
@@ -136,6 +137,15 @@ static void our_id(const struct ike_sa *sa, struct cfg_id *id)
 }
 
 static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
+
+/* IKE_AUTH is over: the IKE_SA_INIT messages its AUTH payloads signed
+ * (2.15) are not needed again; an established SA keeps no copy (a
+ * retransmitted IKE_AUTH request is answered from the response cache). */
+static void auth_done(struct ike_sa *sa)
+{
+	wire_wr_free(&sa->init_req);
+	wire_wr_free(&sa->init_resp);
+}
 
 void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 {
@@ -267,6 +277,7 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 	ike_established(ike, sa, "authenticated");
 	if (er != EXT_NO_CHILD)
 		first_child_initiator(ike, sa, m);
+	auth_done(sa);
 	ike_request_done(ike, sa);
 }
 
@@ -433,6 +444,8 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	    (er != EXT_NO_CHILD && first_child_responder(ike, sa, m, &r) < 0) ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");
+	else
+		auth_done(sa);
 	wire_msg_free(&r);
 }
 

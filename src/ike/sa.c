@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ike/attack.h"
 #include "ike/sa.h"
 #include "util/log.h"
 
@@ -194,10 +195,7 @@ void sa_peer_text(const struct ike_sa *sa, char *buf, size_t len)
 	addr_format(&sa->remote, a, sizeof(a));
 	/* the identity only once AUTH has proven it (verify_auth) */
 	if (sa->peer_id_type)
-		sa_id_text(sa->peer_id_type, sa->peer_id,
-		           sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len
-		                                                 : sizeof(sa->peer_id),
-		           id, sizeof(id));
+		sa_id_text(sa->peer_id_type, sa->peer_id, sa_peer_id_kept(sa), id, sizeof(id));
 	snprintf(buf, len, "peer %s%s%s", a, id[0] ? " id " : "", id);
 }
 
@@ -443,7 +441,7 @@ struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const str
 
 		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) &&
 		    addr_equal(&sa->init_peer, peer) && sa->ni_len == ni_len &&
-		    !memcmp(sa->ni, ni, ni_len))
+		    (!ni_len || !memcmp(sa->ni, ni, ni_len)))
 			return sa;
 	}
 	return NULL;
@@ -460,6 +458,7 @@ void child_free(struct child_sa *c)
 	if (!c)
 		return;
 	free(c->ts);
+	free(c->nonce_min);
 	crypto_wipe(c, sizeof(*c));
 	free(c);
 }
@@ -503,6 +502,34 @@ void sa_reasm_clear(struct ike_sa *sa)
 	sa->reasm = sa->reasm_resp = NULL;
 }
 
+static void bytes_free(uint8_t **p, size_t *len)
+{
+	if (*p && *len)
+		crypto_wipe(*p, *len);
+	free(*p);
+	*p = NULL;
+	*len = 0;
+}
+
+int sa_bytes_set(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len)
+{
+	uint8_t *n = len ? malloc(len) : NULL;
+
+	bytes_free(dst, dst_len);
+	*dst = n;
+	*dst_len = n ? len : 0;
+	if (len && !n)
+		return -1;
+	if (p && len)
+		memcpy(n, p, len);
+	return 0;
+}
+
+size_t sa_peer_id_kept(const struct ike_sa *sa)
+{
+	return sa->peer_id ? (sa->peer_id_len < CFG_ID_MAX ? sa->peer_id_len : CFG_ID_MAX) : 0;
+}
+
 struct ike_pending *sa_pend(struct ike_sa *sa)
 {
 	if (!sa->pend)
@@ -531,6 +558,10 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	}
 	crypto_dh_free(sa->dh);
 	sa_pend_free(sa);
+	bytes_free(&sa->ni, &sa->ni_len);
+	bytes_free(&sa->nr, &sa->nr_len);
+	bytes_free(&sa->nonce_min, &sa->nonce_min_len);
+	free(sa->peer_id);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
 	wire_wr_free(&sa->init_req);
@@ -538,6 +569,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
 	sa_reasm_clear(sa);
+	puzzle_drop_solution(sa);
 	free(sa->own);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
@@ -700,7 +732,7 @@ bool ike_sa_rekeying(const struct ike_sa *sa)
 
 size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len)
 {
-	size_t n = sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len : sizeof(sa->peer_id);
+	size_t n = sa_peer_id_kept(sa);
 	struct ike_addr a;
 	size_t k = 0;
 

@@ -74,7 +74,7 @@ struct child_sa {
 	bool deleting;       /* our delete for it is out */
 	/* RFC 7296 2.8.1: for collisions, who created it and the lower nonce of that exchange. */
 	bool by_us;
-	uint8_t nonce_min[IKE_MAX_NONCE];
+	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
 	uint32_t successor; /* reqid of the child that rekeyed this one (peer's exchange) */
 };
@@ -154,8 +154,8 @@ struct ike_sa {
 	struct wire_prot prot_out, prot_in;
 	bool keyed;
 
-	/* What IKE_AUTH signs (2.15). */
-	uint8_t ni[IKE_MAX_NONCE], nr[IKE_MAX_NONCE];
+	/* What IKE_AUTH signs (2.15); the nonces, owned, of their length (sa_bytes_set). */
+	uint8_t *ni, *nr;
 	size_t ni_len, nr_len;
 	struct wire_wr init_req, init_resp; /* the IKE_SA_INIT messages */
 	struct crypto_dh *dh;               /* owned until the keys are derived */
@@ -181,7 +181,7 @@ struct ike_sa {
 	uint8_t peer_id_type;
 	size_t peer_id_len;
 	uint8_t peer_id_hash[32];
-	uint8_t peer_id[CFG_ID_MAX]; /* its first octets, for logs and rules */
+	uint8_t *peer_id; /* owned: its first sa_peer_id_kept() octets, for logs and rules */
 
 	/* The peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3). */
 	bool peer_frag;
@@ -197,7 +197,7 @@ struct ike_sa {
 	uint64_t rekeyed_to;                       /* serial of the IKE SA that replaced this one */
 	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs. */
 	bool by_us;
-	uint8_t nonce_min[IKE_MAX_NONCE];
+	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
@@ -214,7 +214,7 @@ struct ike_sa {
 	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
 	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
 	 * IKE_SA_INIT, then for the IKE_AUTH request. */
-	uint8_t ps[WIRE_PS_MAX];
+	uint8_t *ps; /* owned, WIRE_PS_MAX octets while a solution is held (puzzle.c) */
 	size_t ps_len;
 	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
 	 * while it is set and the SA has no keys, the DH waits for the PS. */
@@ -376,6 +376,12 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 /* The state of the exchanges the SA starts, made (zeroed) on first use;
  * NULL: out of memory. */
 struct ike_pending *sa_pend(struct ike_sa *sa);
+/* *dst becomes a copy of len octets of p (p NULL: len octets to fill),
+ * the old one freed; 0, or -1 out of memory (then *dst is NULL, *dst_len 0).
+ * For the fields sized to what they hold: nonces, the peer's identity. */
+int sa_bytes_set(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len) WUR;
+/* How many octets of the peer's identity an SA keeps (peer_id). */
+size_t sa_peer_id_kept(const struct ike_sa *sa);
 /* Free it (NULL-safe): the request it was for is done. */
 void sa_pend_free(struct ike_sa *sa);
 /* RFC 7383 2.6: the reassembly queue for the peer's requests or responses,
