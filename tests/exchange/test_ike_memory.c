@@ -35,7 +35,36 @@ static void test_no_extension_state(void **state)
 		assert_null(sa->ps);
 		assert_int_equal(sa->ni_len, IKE_NONCE_LEN);
 		assert_int_equal(sa->nr_len, IKE_NONCE_LEN);
+		/* Quiet after IKE_AUTH: no SK cipher context held, keys kept. */
+		assert_null(sa->prot_in.enc);
+		assert_null(sa->prot_in.dec);
+		assert_null(sa->prot_out.enc);
+		assert_null(sa->prot_out.dec);
+		assert_true(sa->prot_out.key_len > 0);
 	}
+}
+
+/* The contexts dropped after IKE_AUTH come back with the next message:
+ * a liveness check (RFC 7296 1.4, 2.4) goes through both ways. */
+static void test_contexts_come_back(void **state)
+{
+	struct hx_conf c = {0};
+	struct hx_net *n = hx_new(&c, &c);
+	struct ike_sa *a, *b;
+
+	*state = n;
+	hx_establish(n);
+	a = hx_sa(n, HX_A);
+	b = hx_sa(n, HX_B);
+	assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+	/* HDR, SK {} --> and <-- HDR, SK {} */
+	assert_int_equal(hx_deliver_all(n, 4), 2);
+	assert_false(a->out.active);
+	assert_non_null(a->prot_out.enc);
+	assert_non_null(b->prot_in.dec);
+	assert_non_null(b->prot_out.enc);
+	assert_non_null(a->prot_in.dec);
+	hx_assert_ike_up(n);
 }
 
 /* MOBIKE on both ends (3.2): both keep its state. On the initiator's end
@@ -78,6 +107,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_no_extension_state, teardown),
+	    cmocka_unit_test_teardown(test_contexts_come_back, teardown),
 	    cmocka_unit_test_teardown(test_mobike_state_only_when_used, teardown),
 	    cmocka_unit_test(test_struct_bounds),
 	};
