@@ -199,6 +199,8 @@ static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr 
 	/* RFC 8019 7.2.2 would put a PS in fragment 1; not split, it goes whole. */
 	if (max == 0 || w->len <= max || wire_sk_clear_prefix(pl->payloads, pl->npayloads))
 		return 0;
+	if (!f->end && !(f->end = calloc(IKE_MAX_OUT_FRAGS, sizeof(f->end[0]))))
+		return -1;
 	return wire_skf_split_flat(&sa->prot_out, h, pl->payloads, pl->npayloads, max, w, f->end,
 	                           IKE_MAX_OUT_FRAGS, &f->nfrags);
 }

@@ -568,6 +568,8 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->init_resp);
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
+	free(sa->out.frags.end);
+	free(sa->cache.frags.end);
 	sa_reasm_clear(sa);
 	puzzle_drop_solution(sa);
 	free(sa->own);

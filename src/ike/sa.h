@@ -86,7 +86,9 @@ struct child_sa {
  */
 struct ike_frags {
 	size_t nfrags;
-	uint32_t end[IKE_MAX_OUT_FRAGS];
+	/* owned: where each fragment ends (IKE_MAX_OUT_FRAGS entries), made
+	 * with the SA's first fragmented message (most SAs have none) */
+	uint32_t *end;
 };
 
 /* One outstanding request we sent (window 1, RFC 7296 2.3). */

@@ -93,7 +93,7 @@ static void test_mobike_state_only_when_used(void **state)
 static void test_struct_bounds(void **state)
 {
 	(void)state;
-	assert_in_range(sizeof(struct ike_sa), 0, 2700);
+	assert_in_range(sizeof(struct ike_sa), 0, 2200);
 	assert_in_range(sizeof(struct child_sa), 0, 450);
 }
 
