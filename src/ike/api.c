@@ -50,7 +50,7 @@ struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c, const 
 		return NULL;
 	addr_from_ss(&sa->local, &c->local, ike->cfg->ike_port);
 	if (addr_is_any(&c->local))
-		sa->local.ss.ss_family = gw->ss.ss_family;
+		sa->local.ss.sa.sa_family = gw->ss.sa.sa_family;
 	sa->remote = *gw;
 	return sa;
 }

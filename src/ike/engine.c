@@ -163,7 +163,7 @@ static size_t frag_threshold(const struct ike *ike, const struct ike_sa *sa)
 	natt = addr_port(&sa->local) == ike->cfg->natt_port ||
 	       addr_port(&sa->remote) == ike->cfg->natt_port;
 	return wire_skf_msg_len_for_mtu(sa->conn->fragment_size,
-	                                sa->remote.ss.ss_family == AF_INET6, natt);
+	                                sa->remote.ss.sa.sa_family == AF_INET6, natt);
 }
 
 /*

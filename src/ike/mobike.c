@@ -648,7 +648,7 @@ static bool mobike_transmit(struct ext_ctx *c, unsigned tries, struct ike_addr *
 		*remote = s->peer_addrs[k / nl % np - 1];
 	else
 		*remote = s->used[k / nl % np - 1 - s->n_peer_addrs];
-	if (local->ss.ss_family != remote->ss.ss_family)
+	if (local->ss.sa.sa_family != remote->ss.sa.sa_family)
 		return false;
 	addr_set_port(local, addr_port(ike_sa_local(c->sa)));
 	addr_set_port(remote, addr_port(ike_sa_remote(c->sa)));
