@@ -93,6 +93,8 @@ static void state_drop(struct ike_sa *sa, size_t i)
 {
 	if (!sa->ext_state[i])
 		return;
+	if (extensions[i]->state_free)
+		extensions[i]->state_free(sa->ext_state[i]);
 	crypto_wipe(sa->ext_state[i], extensions[i]->state_size);
 	free(sa->ext_state[i]);
 	sa->ext_state[i] = NULL;

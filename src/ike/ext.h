@@ -148,6 +148,9 @@ struct ike_ext {
 	/* IKE rekey: c->sa is the new SA and c->state its state; old is the
 	 * old SA's state (RFC 7296 2.8). */
 	void (*inherit)(struct ext_ctx *c, const void *old);
+	/* Free what a per-SA state owns (allocations of its own), before the
+	 * engine wipes and frees the state itself; NULL: it owns nothing. */
+	void (*state_free)(void *state);
 	/* The path for transmission `tries` (0: the first) of the outstanding
 	 * request; return true after changing the addresses. */
 	bool (*transmit)(struct ext_ctx *c, unsigned tries, struct ike_addr *local,
