@@ -40,9 +40,15 @@
 #define SPIMAP_FLUSH_MS   100
 
 /* What QCD keeps per IKE SA (the extension's state, ike/ext.h). */
+struct qcd_tokens {
+	uint8_t tok[QCD_TOKENS][QCD_TOKEN_MAX]; /* newest first */
+	size_t len[QCD_TOKENS];
+};
+
+/* Every SA of a maker records that its token went out; only SAs whose
+ * peer makes tokens too (few do) hold the peer's, allocated with the first. */
 struct qcd_sa {
-	uint8_t peer[QCD_TOKENS][QCD_TOKEN_MAX]; /* the peer's tokens, newest first */
-	size_t peer_len[QCD_TOKENS];
+	struct qcd_tokens *peer; /* owned; NULL until the peer's first token */
 	size_t n_peer;
 	bool sent;   /* our token went to the peer */
 	bool resend; /* 4.3/4.4: send our token in an INFORMATIONAL */
@@ -151,22 +157,24 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "%s", err.reason);
 			continue;
 		}
-		if (!(s = ext_state_new(sa, &qcd_ext))) {
+		if (!(s = ext_state_new(sa, &qcd_ext)) ||
+		    (!s->peer && !(s->peer = calloc(1, sizeof(*s->peer))))) {
 			crypto_wipe(&t, sizeof(t));
 			sa_log(sa, LOG_WARNING, "qcd-token-ignored", "out of memory");
 			return;
 		}
-		memmove(s->peer[1], s->peer[0], sizeof(s->peer[0]) * (QCD_TOKENS - 1));
-		memmove(&s->peer_len[1], &s->peer_len[0],
-		        sizeof(s->peer_len[0]) * (QCD_TOKENS - 1));
-		memcpy(s->peer[0], t.token, t.len);
-		s->peer_len[0] = t.len;
+		memmove(s->peer->tok[1], s->peer->tok[0],
+		        sizeof(s->peer->tok[0]) * (QCD_TOKENS - 1));
+		memmove(&s->peer->len[1], &s->peer->len[0],
+		        sizeof(s->peer->len[0]) * (QCD_TOKENS - 1));
+		memcpy(s->peer->tok[0], t.token, t.len);
+		s->peer->len[0] = t.len;
 		crypto_wipe(&t, sizeof(t));
 		if (s->n_peer < QCD_TOKENS)
 			s->n_peer++;
 		if (q)
 			q->stored++;
-		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", s->peer_len[0],
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", s->peer->len[0],
 		       s->n_peer);
 	}
 }
@@ -341,9 +349,9 @@ static bool token_matches(const struct qcd_sa *s, const struct wire_msg *m, size
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION)
 			continue;
 		(*seen)++;
-		for (size_t i = 0; s && i < s->n_peer; i++) /* s NULL: none held */
-			match |= s->peer_len[i] == p->u.notify.len &&
-			         !crypto_memcmp(s->peer[i], p->u.notify.data, p->u.notify.len);
+		for (size_t i = 0; s && s->peer && i < s->n_peer; i++) /* none held */
+			match |= s->peer->len[i] == p->u.notify.len &&
+			         !crypto_memcmp(s->peer->tok[i], p->u.notify.data, p->u.notify.len);
 	}
 	return match;
 }
@@ -665,6 +673,16 @@ static void qcd_status(struct ext_ctx *c, struct json_object *j, char *text, siz
 /* IKE rekey (4.3): the new SA's tokens come in the rekey itself; only a
  * token still to be sent in an INFORMATIONAL carries over, with the
  * request that moves to the new SA (ike/ext.h 4.). */
+static void qcd_state_free(void *state)
+{
+	struct qcd_sa *s = state;
+
+	if (s->peer)
+		crypto_wipe(s->peer, sizeof(*s->peer));
+	free(s->peer);
+	s->peer = NULL;
+}
+
 static void qcd_inherit(struct ext_ctx *c, const void *old)
 {
 	const struct qcd_sa *o = old;
@@ -701,8 +719,8 @@ struct qcd_view qcd_view(const struct ike_sa *sa)
 	v.token_sent = s->sent;
 	v.n_peer = s->n_peer;
 	for (size_t i = 0; i < QCD_TOKENS; i++) {
-		v.peer[i] = s->peer[i];
-		v.peer_len[i] = s->peer_len[i];
+		v.peer[i] = s->peer ? s->peer->tok[i] : NULL;
+		v.peer_len[i] = s->peer ? s->peer->len[i] : 0;
 	}
 	return v;
 }
@@ -714,6 +732,7 @@ const struct ike_ext qcd_ext = {
     .free = qcd_free,
     .hook = qcd_hook,
     .inherit = qcd_inherit,
+    .state_free = qcd_state_free,
     .unknown_spi_answer = qcd_unknown_spi_answer,
     .unprotected = qcd_unprotected,
     .child_event = qcd_child_event,
