@@ -131,8 +131,8 @@ static int host_send(void *ctx, const struct ike_addr *from, const struct ike_ad
 {
 	struct load *l = ctx;
 	int fd = addr_port(from) == l->o.natt_port ? l->fd[1] : l->fd[0];
-	socklen_t sl =
-	    to->ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	socklen_t sl = to->ss.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                              : sizeof(struct sockaddr_in6);
 
 	if (sendto(fd, buf, len, 0, (const struct sockaddr *)&to->ss, sl) < 0) {
 		l->rep.send_errors++; /* the engine retransmits (RFC 7296 2.1) */
@@ -367,7 +367,7 @@ static int route_source(const struct ike_addr *remote, struct ike_addr *local)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int fd = socket(remote->ss.ss_family, SOCK_DGRAM, 0), rc = -1;
+	int fd = socket(remote->ss.sa.sa_family, SOCK_DGRAM, 0), rc = -1;
 	struct ike_addr to = *remote;
 
 	if (fd < 0)
@@ -385,9 +385,9 @@ static int route_source(const struct ike_addr *remote, struct ike_addr *local)
 static int open_sock(const struct ike_addr *a)
 {
 	int on = 1, buf = 8 << 20;
-	int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	socklen_t sl =
-	    a->ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(a->ss.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	socklen_t sl = a->ss.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                             : sizeof(struct sockaddr_in6);
 	char text[INET6_ADDRSTRLEN + 8];
 
 	if (fd < 0)

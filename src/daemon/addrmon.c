@@ -546,7 +546,8 @@ static int route_reply_cb(const struct nlmsghdr *nlh, void *data)
 	for (size_t i = 0; oif && i < r->am->t.naddrs && !r->found; i++) {
 		const struct am_addr *e = &r->am->t.addrs[i];
 
-		if (e->ifindex == oif && e->a.ss.ss_family == r->family && addr_usable(r->am, e)) {
+		if (e->ifindex == oif && e->a.ss.sa.sa_family == r->family &&
+		    addr_usable(r->am, e)) {
 			*r->src = e->a;
 			r->found = true;
 		}
@@ -571,7 +572,7 @@ int addrmon_route(struct addrmon *am, const struct ike_addr *dst, struct ike_add
 	struct rtmsg *rt;
 	const uint8_t *b;
 	size_t len;
-	struct route_ctx r = {am, dst->ss.ss_family, src, false};
+	struct route_ctx r = {am, dst->ss.sa.sa_family, src, false};
 
 	am->st.route_queries++;
 	b = addr_bytes(dst, &len);
@@ -582,7 +583,7 @@ int addrmon_route(struct addrmon *am, const struct ike_addr *dst, struct ike_add
 	nlh->nlmsg_type = RTM_GETROUTE;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	rt = mnl_nlmsg_put_extra_header(nlh, sizeof(*rt));
-	rt->rtm_family = dst->ss.ss_family;
+	rt->rtm_family = dst->ss.sa.sa_family;
 	rt->rtm_dst_len = (uint8_t)(len * 8);
 	mnl_attr_put(nlh, RTA_DST, len, b);
 	if (request(am, nlh, route_reply_cb, &r) < 0 || !r.found) {

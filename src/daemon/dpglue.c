@@ -228,16 +228,16 @@ static int add_sas(struct dpglue *g, const struct ike_child_info *c)
 		return -1;
 	d.dir = DP_DIR_IN;
 	d.spi = c->spi_in;
-	d.src = c->remote.ss;
-	d.dst = c->local.ss;
+	addr_to_ss(&c->remote, &d.src);
+	addr_to_ss(&c->local, &d.dst);
 	memcpy(d.encr_key, c->key_in_e, c->key_e_len);
 	memcpy(d.integ_key, c->key_in_a, c->key_a_len);
 	if (dp_sa_add(g->dp, &d) < 0)
 		goto out;
 	d.dir = DP_DIR_OUT;
 	d.spi = c->spi_out;
-	d.src = c->local.ss;
-	d.dst = c->remote.ss;
+	addr_to_ss(&c->local, &d.src);
+	addr_to_ss(&c->remote, &d.dst);
 	memcpy(d.encr_key, c->key_out_e, c->key_e_len);
 	memcpy(d.integ_key, c->key_out_a, c->key_a_len);
 	if (dp_sa_add(g->dp, &d) < 0) {
@@ -536,10 +536,13 @@ void dpglue_child_down(struct dpglue *g, const struct ike_child_info *c)
 void dpglue_child_moved(struct dpglue *g, const struct ike_child_info *c)
 {
 	char l[64], r[64];
+	struct sockaddr_storage ls, rs;
 
 	if (!find_child(g, c->reqid, c->spi_in))
 		return;
-	if (dp_sa_migrate(g->dp, c->reqid, &c->local.ss, &c->remote.ss) < 0) {
+	addr_to_ss(&c->local, &ls);
+	addr_to_ss(&c->remote, &rs);
+	if (dp_sa_migrate(g->dp, c->reqid, &ls, &rs) < 0) {
 		glue_fail(LOG_WARNING, c, "child-migrate-failed");
 		return;
 	}
@@ -611,9 +614,9 @@ static void ev_unknown_spi(void *ctx, uint32_t spi, const struct sockaddr_storag
 	/* The data plane does not say which local address the packet reached:
 	 * the wildcard lets the kernel pick the source of any answer. */
 	memset(&local, 0, sizeof(local));
-	local.ss.ss_family = from->ss_family;
+	local.ss.sa.sa_family = from->ss_family;
 	addr_set_port(&local, g->natt_port);
-	remote.ss = *from;
+	addr_set_ss(&remote, from);
 	ike_esp_unknown_spi(g->ike, spi, &local, &remote);
 	engine_called(g);
 }

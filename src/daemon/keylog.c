@@ -197,7 +197,7 @@ static void esp_row(struct keylog *k, const struct ike_child_info *c, bool in)
 	hex(ak, in ? c->key_in_a : c->key_out_a, c->key_a_len);
 	n = snprintf(row, sizeof(row),
 	             "\"%s\",\"%s\",\"%s\",\"0x%08" PRIx32 "\",\"%s\",\"%s%s\",\"%s\",\"%s%s\"\n",
-	             c->local.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", src, dst,
+	             c->local.ss.sa.sa_family == AF_INET6 ? "IPv6" : "IPv4", src, dst,
 	             in ? c->spi_in : c->spi_out, encr, c->key_e_len ? "0x" : "", ek, integ,
 	             c->key_a_len ? "0x" : "", ak);
 	explicit_bzero(ek, sizeof(ek));

@@ -137,8 +137,11 @@ static int host_send(void *ctx, const struct ike_addr *from, const struct ike_ad
                      const uint8_t *buf, size_t len)
 {
 	struct riked *rd = ctx;
+	struct sockaddr_storage f, t;
 
-	if (net_send(rd->net, &from->ss, &to->ss, buf, len) == 0)
+	addr_to_ss(from, &f);
+	addr_to_ss(to, &t);
+	if (net_send(rd->net, &f, &t, buf, len) == 0)
 		return 0;
 	log_ratelimited(LOG_WARNING, LOG_RL_OTHER, (const struct sockaddr *)&to->ss, "net",
 	                "sending %zu octets failed: %s", len, strerror(errno));
@@ -195,7 +198,7 @@ static void resolved(void *ctx, uint64_t id, const char *name, const struct sock
 	if (!rd->ike)
 		return;
 	for (size_t i = 0; i < n && i < RESOLVER_MAX_ADDRS; i++)
-		addrs[i].ss = ss[i];
+		addr_set_ss(&addrs[i], &ss[i]);
 	ike_resolved(rd->ike, id, addrs, n < RESOLVER_MAX_ADDRS ? n : RESOLVER_MAX_ADDRS);
 	rearm(rd);
 }
@@ -223,8 +226,10 @@ static void on_ike(void *ctx, const struct sockaddr_storage *local,
                    const struct sockaddr_storage *remote, const uint8_t *buf, size_t len)
 {
 	struct riked *rd = ctx;
-	struct ike_addr l = {.ss = *local}, r = {.ss = *remote};
+	struct ike_addr l, r;
 
+	addr_set_ss(&l, local);
+	addr_set_ss(&r, remote);
 	ike_input(rd->ike, &l, &r, buf, len);
 	rearm(rd);
 }

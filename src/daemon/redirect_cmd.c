@@ -59,11 +59,11 @@ static int parse_peer(const char *s, struct redirect_cmd *c)
 		*slash++ = '\0';
 	memset(&c->peer, 0, sizeof(c->peer));
 	if (inet_pton(AF_INET, buf, &((struct sockaddr_in *)&c->peer.ss)->sin_addr) == 1) {
-		c->peer.ss.ss_family = AF_INET;
+		c->peer.ss.sa.sa_family = AF_INET;
 		max = 32;
 	} else if (inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)&c->peer.ss)->sin6_addr) ==
 	           1) {
-		c->peer.ss.ss_family = AF_INET6;
+		c->peer.ss.sa.sa_family = AF_INET6;
 		max = 128;
 	} else {
 		return -1;

@@ -11,9 +11,16 @@
 #include "dataplane/esp.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wire/ikev2.h"
+
+/* Counter-based ciphers: the explicit IV is the sequence number (see above). */
+static bool esp_counter_iv(const struct dp_esp_sa *e)
+{
+	return e->info.block_len == 1 && e->info.iv_len == 8;
+}
 
 static int esp_init_integ(struct dp_esp_sa *e, const struct dp_sa *p)
 {
@@ -40,8 +47,9 @@ int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p)
 	memset(e, 0, sizeof(*e));
 	e->spi = p->spi;
 	e->esn = p->esn;
-	e->ivpool_off = sizeof(e->ivpool);
-	if (dp_replay_init(&e->replay, p->replay_window, p->esn))
+	/* Only what the direction uses: the replay window is inbound's
+	 * (RFC 4303 3.4.3), random IVs are outbound CBC's (RFC 3602 2.3). */
+	if (p->dir == DP_DIR_IN && dp_replay_init(&e->replay, p->replay_window, p->esn))
 		goto fail;
 	e->cipher = crypto_cipher_new(p->encr, p->encr_keybits, p->encr_key, p->encr_key_len,
 	                              p->dir == DP_DIR_OUT);
@@ -52,6 +60,12 @@ int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p)
 	if (e->info.iv_len > CRYPTO_MAX_IV_LEN || e->info.block_len == 0 ||
 	    e->info.block_len > CRYPTO_MAX_IV_LEN)
 		goto fail;
+	if (p->dir == DP_DIR_OUT && !esp_counter_iv(e)) {
+		e->ivpool = malloc(DP_ESP_IVPOOL);
+		if (!e->ivpool)
+			goto fail;
+		e->ivpool_off = DP_ESP_IVPOOL;
+	}
 	if (esp_init_integ(e, p))
 		goto fail;
 	return 0;
@@ -65,6 +79,10 @@ void dp_esp_clear(struct dp_esp_sa *e)
 {
 	crypto_cipher_free(e->cipher);
 	crypto_integ_free(e->integ);
+	dp_replay_free(&e->replay);
+	if (e->ivpool)
+		crypto_wipe(e->ivpool, DP_ESP_IVPOOL);
+	free(e->ivpool);
 	crypto_wipe(e, sizeof(*e));
 }
 
@@ -88,12 +106,14 @@ static int esp_make_iv(struct dp_esp_sa *e, uint8_t *iv)
 {
 	size_t n = e->info.iv_len;
 
-	if (e->info.block_len == 1 && n == 8) {
+	if (esp_counter_iv(e)) {
 		dp_put64(iv, e->seq);
 		return 0;
 	}
-	if (e->ivpool_off + n > sizeof(e->ivpool)) {
-		if (crypto_random(e->ivpool, sizeof(e->ivpool)))
+	if (!e->ivpool)
+		return -1; /* not an outbound SA */
+	if (e->ivpool_off + n > DP_ESP_IVPOOL) {
+		if (crypto_random(e->ivpool, DP_ESP_IVPOOL))
 			return -1;
 		e->ivpool_off = 0;
 	}
@@ -224,6 +244,8 @@ enum dp_esp_result dp_esp_decap(struct dp_esp_sa *e, struct dp_buf *b, uint8_t *
 	size_t front = DP_ESP_HDR_LEN + e->info.iv_len, ctlen;
 	const uint8_t *hdr = dp_buf_at(b, 0, DP_ESP_HDR_LEN);
 
+	if (!e->replay.bits)
+		return DP_ESP_ERROR; /* not an inbound SA */
 	if (!hdr || b->len < front + e->icv_len + 2)
 		return DP_ESP_MALFORMED;
 	ctlen = b->len - front - e->icv_len;

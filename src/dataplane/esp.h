@@ -37,10 +37,12 @@ struct dp_esp_sa {
 	struct crypto_encr_info info;
 	size_t icv_len;
 	uint64_t seq;            /* outbound: last number sent */
-	struct dp_replay replay; /* inbound */
-	uint8_t ivpool[256];     /* random IVs for CBC, fetched in bulk */
+	struct dp_replay replay; /* inbound (outbound SAs have none: bits NULL) */
+	uint8_t *ivpool;         /* owned, outbound CBC only: random IVs fetched in bulk */
 	size_t ivpool_off;
 };
+
+#define DP_ESP_IVPOOL 256 /* octets of random IVs fetched at once */
 
 /* Set up the transform of p (keys copied into the crypto contexts). */
 int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p) WUR;

@@ -7,6 +7,7 @@
 #include "dataplane/replay.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dataplane/dp.h"
@@ -25,10 +26,20 @@ int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn)
 	while (words < window / 64 + 2)
 		words <<= 1;
 	memset(r, 0, sizeof(*r));
+	r->bits = calloc(words, sizeof(r->bits[0]));
+	if (!r->bits)
+		return -1;
 	r->window = window;
 	r->words = words;
 	r->esn = esn;
 	return 0;
+}
+
+void dp_replay_free(struct dp_replay *r)
+{
+	free(r->bits);
+	r->bits = NULL;
+	r->words = 0;
 }
 
 /* RFC 4303 A2.2: pick the subspace (Th - 1, Th or Th + 1) that seq_lo is in. */

@@ -12,18 +12,21 @@
 
 #include "util/compiler.h"
 
-#define DP_REPLAY_WORDS 128 /* power of two >= DP_REPLAY_MAX / 64 + 1 */
-
 struct dp_replay {
 	uint64_t top;    /* highest sequence number accepted; 0 = none yet */
 	uint32_t window; /* W, in packets */
 	uint32_t words;  /* ring size in words (power of two) */
 	bool esn;
-	uint64_t bits[DP_REPLAY_WORDS];
+	/* owned: the ring, sized to the window (4 words, 32 octets, for the
+	 * default 64 packets rather than DP_REPLAY_MAX's 1 KiB in every SA) */
+	uint64_t *bits;
 };
 
-/* window 0 means DP_REPLAY_DEFAULT; larger than DP_REPLAY_MAX fails. */
+/* window 0 means DP_REPLAY_DEFAULT; larger than DP_REPLAY_MAX fails, as
+ * does running out of memory. Undone by dp_replay_free. */
 int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn) WUR;
+/* Free the ring (NULL-safe on a zeroed or freed window). */
+void dp_replay_free(struct dp_replay *r);
 /*
  * Before the ICV check: infer the 64-bit number from the low 32 bits on the
  * wire (Appendix A2.2) and reject numbers that are too old or seen. Returns

@@ -18,11 +18,11 @@ static const struct sockaddr_in6 *sin6(const struct ike_addr *a)
 
 const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len)
 {
-	if (a->ss.ss_family == AF_INET) {
+	if (a->ss.sa.sa_family == AF_INET) {
 		*len = 4;
 		return (const uint8_t *)&sin4(a)->sin_addr;
 	}
-	if (a->ss.ss_family == AF_INET6) {
+	if (a->ss.sa.sa_family == AF_INET6) {
 		*len = 16;
 		return (const uint8_t *)&sin6(a)->sin6_addr;
 	}
@@ -35,23 +35,23 @@ bool addr_equal_host(const struct ike_addr *a, const struct ike_addr *b)
 	size_t la, lb;
 	const uint8_t *pa = addr_bytes(a, &la), *pb = addr_bytes(b, &lb);
 
-	return a->ss.ss_family == b->ss.ss_family && la == lb && la && !memcmp(pa, pb, la);
+	return a->ss.sa.sa_family == b->ss.sa.sa_family && la == lb && la && !memcmp(pa, pb, la);
 }
 
 uint16_t addr_port(const struct ike_addr *a)
 {
-	if (a->ss.ss_family == AF_INET)
+	if (a->ss.sa.sa_family == AF_INET)
 		return ntohs(sin4(a)->sin_port);
-	if (a->ss.ss_family == AF_INET6)
+	if (a->ss.sa.sa_family == AF_INET6)
 		return ntohs(sin6(a)->sin6_port);
 	return 0;
 }
 
 void addr_set_port(struct ike_addr *a, uint16_t port)
 {
-	if (a->ss.ss_family == AF_INET)
+	if (a->ss.sa.sa_family == AF_INET)
 		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
-	else if (a->ss.ss_family == AF_INET6)
+	else if (a->ss.sa.sa_family == AF_INET6)
 		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
 }
 
@@ -60,11 +60,32 @@ bool addr_equal(const struct ike_addr *a, const struct ike_addr *b)
 	return addr_equal_host(a, b) && addr_port(a) == addr_port(b);
 }
 
-void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port)
+void addr_set_ss(struct ike_addr *a, const struct sockaddr_storage *ss)
 {
 	memset(a, 0, sizeof(*a));
-	a->ss = *ss;
+	if (ss->ss_family == AF_INET)
+		memcpy(&a->ss.sin, ss, sizeof(a->ss.sin));
+	else if (ss->ss_family == AF_INET6)
+		memcpy(&a->ss.sin6, ss, sizeof(a->ss.sin6));
+	else
+		a->ss.sa.sa_family = ss->ss_family; /* AF_UNSPEC: "any" */
+}
+
+void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port)
+{
+	addr_set_ss(a, ss);
 	addr_set_port(a, port);
+}
+
+void addr_to_ss(const struct ike_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->ss.sa.sa_family == AF_INET6)
+		memcpy(ss, &a->ss.sin6, sizeof(a->ss.sin6));
+	else if (a->ss.sa.sa_family == AF_INET)
+		memcpy(ss, &a->ss.sin, sizeof(a->ss.sin));
+	else
+		ss->ss_family = a->ss.sa.sa_family;
 }
 
 bool addr_is_any(const struct sockaddr_storage *ss)
@@ -79,8 +100,8 @@ void addr_format(const struct ike_addr *a, char *buf, size_t len)
 	const uint8_t *p = addr_bytes(a, &n);
 
 	if (p)
-		inet_ntop(a->ss.ss_family, p, host, sizeof(host));
-	if (a->ss.ss_family == AF_INET6)
+		inet_ntop(a->ss.sa.sa_family, p, host, sizeof(host));
+	if (a->ss.sa.sa_family == AF_INET6)
 		snprintf(buf, len, "[%s]:%u", host, addr_port(a));
 	else
 		snprintf(buf, len, "%s:%u", host, addr_port(a));
@@ -91,7 +112,7 @@ void addr_format_host(const struct ike_addr *a, char *buf, size_t len)
 	size_t n;
 	const uint8_t *p = addr_bytes(a, &n);
 
-	if (!p || !inet_ntop(a->ss.ss_family, p, buf, (socklen_t)len))
+	if (!p || !inet_ntop(a->ss.sa.sa_family, p, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
 }
 

@@ -50,7 +50,7 @@ struct ike_sa *ike_initiate_to(struct ike *ike, const struct cfg_conn *c, const 
 		return NULL;
 	addr_from_ss(&sa->local, &c->local, ike->cfg->ike_port);
 	if (addr_is_any(&c->local))
-		sa->local.ss.ss_family = gw->ss.ss_family;
+		sa->local.ss.sa.sa_family = gw->ss.sa.sa_family;
 	sa->remote = *gw;
 	return sa;
 }
@@ -360,6 +360,7 @@ static struct json_object *ts_array(const struct ike_ts_set *set)
 static struct json_object *child_json(const struct child_sa *c, uint64_t now)
 {
 	struct json_object *j = json_object_new_object();
+	struct ike_ts_set tl, tr;
 	char spi[9];
 
 	put_u64(j, "reqid", c->reqid);
@@ -375,8 +376,9 @@ static struct json_object *child_json(const struct child_sa *c, uint64_t now)
 	put_bool(j, "esn", c->esn);
 	put_bool(j, "udp_encap", c->encap);
 	put_str(j, "pfs_group", c->pfs_group ? nm(ikev2_dh_name(c->pfs_group)) : "none");
-	json_object_object_add(j, "ts_local", ts_array(&c->ts_local));
-	json_object_object_add(j, "ts_remote", ts_array(&c->ts_remote));
+	child_ts(c, &tl, &tr);
+	json_object_object_add(j, "ts_local", ts_array(&tl));
+	json_object_object_add(j, "ts_remote", ts_array(&tr));
 	put_u64(j, "age_s", (now - c->created_ms) / 1000);
 	put_u64(j, "rekey_in_s", secs_until(c->rekey_ms, now));
 	put_u64(j, "expires_in_s", secs_until(c->expire_ms, now));

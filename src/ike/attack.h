@@ -60,6 +60,8 @@ bool puzzle_priority(struct ike *ike, const struct wire_msg *req, const struct w
 void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *resp);
 /* Initiator: the PS payload of the retried request, if a solution is held. */
 int puzzle_add_solution(struct ike_sa *sa, struct wire_msg *m) WUR;
+/* Wipe and free the solution held (NULL-safe; sa_free calls it too). */
+void puzzle_drop_solution(struct ike_sa *sa);
 /*
  * Responder, 7.2.1: to the IKE_SA_INIT response m of a request whose 7.1
  * solution reached `solved` zero bits (0: none), add N(PUZZLE) when

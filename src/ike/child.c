@@ -4,6 +4,7 @@
  * KEYMAT derivation; installation into the data plane and the lifetime
  * timers that trigger rekeying (2.8).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -96,8 +97,7 @@ static void child_info(const struct ike_sa *sa, const struct child_sa *c, struct
 	memcpy(i->key_out_a, c->key_out_a, sizeof(i->key_out_a));
 	i->key_e_len = c->key_e_len;
 	i->key_a_len = c->key_a_len;
-	i->ts_local = c->ts_local;
-	i->ts_remote = c->ts_remote;
+	child_ts(c, &i->ts_local, &i->ts_remote);
 	i->life_bytes = sa->conn ? sa->conn->child_life_bytes : 0;
 }
 
@@ -117,14 +117,14 @@ void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 
 /* A transport-mode Child SA protects traffic of the IKE peer itself only if
  * its remote selector is that one address. */
-static bool ts_is_host(const struct ike_ts_set *ts, const struct ike_addr *a)
+static bool ts_is_host(const struct cfg_ts *ts, size_t nts, const struct ike_addr *a)
 {
 	size_t n;
 	const uint8_t *p = addr_bytes(a, &n);
 
-	return p && ts->n == 1 &&
-	       ts->ts[0].type == (n == 4 ? IKEV2_TS_IPV4_ADDR_RANGE : IKEV2_TS_IPV6_ADDR_RANGE) &&
-	       !memcmp(ts->ts[0].start, p, n) && !memcmp(ts->ts[0].end, p, n);
+	return p && nts == 1 &&
+	       ts[0].type == (n == 4 ? IKEV2_TS_IPV4_ADDR_RANGE : IKEV2_TS_IPV6_ADDR_RANGE) &&
+	       !memcmp(ts[0].start, p, n) && !memcmp(ts[0].end, p, n);
 }
 
 void child_move_all(struct ike *ike, struct ike_sa *sa, const struct ike_addr *old_remote)
@@ -138,7 +138,7 @@ void child_move_all(struct ike *ike, struct ike_sa *sa, const struct ike_addr *o
 			continue;
 		/* The address-management draft's proxy case: a transport-mode
 		 * SA for another host than the IKE peer stays where it is. */
-		if (c->transport && !ts_is_host(&c->ts_remote, old_remote))
+		if (c->transport && !ts_is_host(c->ts + c->n_ts_local, c->n_ts_remote, old_remote))
 			continue;
 		child_info(sa, c, &i);
 		ike->host.child_moved(ike->host.ctx, &i);
@@ -231,10 +231,20 @@ int child_select(struct ike *ike, struct ike_sa *sa, const struct wire_msg *req,
 struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct child_offer_result *r,
                             uint32_t spi_in)
 {
-	struct child_sa *c = child_new(ike, sa, spi_in);
+	size_t nl = r->ts_local.n, nr = r->ts_remote.n;
+	struct cfg_ts *ts = malloc((nl + nr ? nl + nr : 1) * sizeof(*ts));
+	struct child_sa *c;
 
-	if (!c)
+	_Static_assert(IKE_MAX_TS <= UINT8_MAX, "n_ts_local is a uint8_t");
+	if (!ts || nl > IKE_MAX_TS || nr > IKE_MAX_TS || !(c = child_new(ike, sa, spi_in))) {
+		free(ts);
 		return NULL;
+	}
+	memcpy(ts, r->ts_local.ts, nl * sizeof(*ts));
+	memcpy(ts + nl, r->ts_remote.ts, nr * sizeof(*ts));
+	c->ts = ts;
+	c->n_ts_local = (uint8_t)nl;
+	c->n_ts_remote = (uint8_t)nr;
 	c->spi_out = r->spi_out;
 	c->encr = r->chosen.encr;
 	c->encr_keybits = r->chosen.encr_keybits;
@@ -242,8 +252,6 @@ struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct chi
 	c->esn = r->chosen.esn == IKEV2_ESN_ESN;
 	c->pfs_group = r->chosen.dh;
 	c->transport = r->transport;
-	c->ts_local = r->ts_local;
-	c->ts_remote = r->ts_remote;
 	return c;
 }
 

@@ -34,20 +34,22 @@
 static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
-	int c = memcmp(a, b, n);
+	int c = n ? memcmp(a, b, n) : 0;
 
 	if (c)
 		return c;
 	return alen < blen ? -1 : alen > blen;
 }
 
-static void set_min_nonce(uint8_t *dst, size_t *dst_len, const uint8_t *a, size_t alen,
+/* Out of memory: none is kept (length 0, the lowest: 2.8.1's ordering
+ * then favours this side's SA, which only decides which of two is kept). */
+static void set_min_nonce(uint8_t **dst, size_t *dst_len, const uint8_t *a, size_t alen,
                           const uint8_t *b, size_t blen)
 {
 	bool a_low = nonce_cmp(a, alen, b, blen) <= 0;
 
-	memcpy(dst, a_low ? a : b, a_low ? alen : blen);
-	*dst_len = a_low ? alen : blen;
+	if (sa_bytes_set(dst, dst_len, a_low ? a : b, a_low ? alen : blen) < 0)
+		log_msg(LOG_WARNING, "ike", "out of memory keeping a nonce for collisions");
 }
 
 static bool pfs_configured(const struct cfg_conn *c)
@@ -137,24 +139,23 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, s
 		old = child_to_rekey(sa);
 		if (!old)
 			return 1; /* nothing to do */
-		sa->pend.rekey_spi = old->spi_in;
+		sa->pend->rekey_spi = old->spi_in;
 		wire_spi32_put(spi, old->spi_in);
 		if (build_notify(m, IKEV2_PROTO_ESP, spi, 4, IKEV2_N_REKEY_SA, NULL, 0) < 0)
 			return -1;
-		sa->pend.ts_i = old->ts_local;
-		sa->pend.ts_r = old->ts_remote;
+		child_ts(old, &sa->pend->ts_i, &sa->pend->ts_r);
 	} else {
-		sa->pend.rekey_spi = 0;
-		ts_from_config(conn->local_ts, conn->n_local_ts, &sa->local, &sa->pend.ts_i);
-		ts_from_config(conn->remote_ts, conn->n_remote_ts, &sa->remote, &sa->pend.ts_r);
+		sa->pend->rekey_spi = 0;
+		ts_from_config(conn->local_ts, conn->n_local_ts, &sa->local, &sa->pend->ts_i);
+		ts_from_config(conn->remote_ts, conn->n_remote_ts, &sa->remote, &sa->pend->ts_r);
 	}
-	sa->pend.child_spi = child_alloc_spi(ike);
-	if (child_build_offer(sa, m, pfs, sa->pend.child_spi) < 0 ||
-	    build_nonce(m, sa->pend.nonce, sa->pend.nonce_len) < 0)
+	sa->pend->child_spi = child_alloc_spi(ike);
+	if (child_build_offer(sa, m, pfs, sa->pend->child_spi) < 0 ||
+	    build_nonce(m, sa->pend->nonce, sa->pend->nonce_len) < 0)
 		return -1;
-	if (pfs && (!sa->pend.dh || build_ke(m, sa->pend.dh) < 0))
+	if (pfs && (!sa->pend->dh || build_ke(m, sa->pend->dh) < 0))
 		return -1;
-	return child_build_ts(m, &sa->pend.ts_i, &sa->pend.ts_r,
+	return child_build_ts(m, &sa->pend->ts_i, &sa->pend->ts_r,
 	                      old ? old->transport : conn->mode == CFG_MODE_TRANSPORT);
 }
 
@@ -166,7 +167,7 @@ static int start_ike_rekey(struct ike *ike, struct ike_sa *sa, struct wire_msg *
 
 	if (!nsa)
 		return -1;
-	sa->pend.new_sa = nsa->serial;
+	sa->pend->new_sa = nsa->serial;
 	nsa->local = sa->local;
 	nsa->remote = sa->remote;
 	/* 2.18: offer the group in use first, so our KE matches the choice. */
@@ -177,8 +178,9 @@ static int start_ike_rekey(struct ike *ike, struct ike_sa *sa, struct wire_msg *
 				props[i].dh[j] = props[i].dh[0];
 				props[i].dh[0] = sa->suite.dh;
 			}
-	if (!sa->pend.dh || build_sa(m, props, n, IKEV2_PROTO_IKE, nsa->spi_i, 8) < 0 ||
-	    build_nonce(m, sa->pend.nonce, sa->pend.nonce_len) < 0 || build_ke(m, sa->pend.dh) < 0)
+	if (!sa->pend->dh || build_sa(m, props, n, IKEV2_PROTO_IKE, nsa->spi_i, 8) < 0 ||
+	    build_nonce(m, sa->pend->nonce, sa->pend->nonce_len) < 0 ||
+	    build_ke(m, sa->pend->dh) < 0)
 		return -1;
 	return 0;
 }
@@ -198,8 +200,10 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 	struct wire_msg m;
 	int rc;
 
-	crypto_dh_free(sa->pend.dh);
-	sa->pend.dh = NULL;
+	if (!sa_pend(sa))
+		return -1;
+	crypto_dh_free(sa->pend->dh);
+	sa->pend->dh = NULL;
 	/* First pass: our key pair is made by a job; the second one sends. */
 	if (group && !r) {
 		struct ike_work *w = work_new(ike, sa, WORK_CCSA_KEYGEN, group);
@@ -212,12 +216,12 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 	if (group) {
 		if (r->rc < 0 || !r->dh || crypto_dh_group(r->dh) != group)
 			return -1;
-		sa->pend.dh = r->dh;
+		sa->pend->dh = r->dh;
 		r->dh = NULL;
 	}
-	sa->pend.new_sa = 0;
-	sa->pend.nonce_len = IKE_NONCE_LEN;
-	if (crypto_random(sa->pend.nonce, sa->pend.nonce_len) < 0)
+	sa->pend->new_sa = 0;
+	sa->pend->nonce_len = IKE_NONCE_LEN;
+	if (crypto_random(sa->pend->nonce, sa->pend->nonce_len) < 0)
 		return -1;
 	wire_msg_init(&m);
 	rc = task == TASK_IKE_REKEY ? start_ike_rekey(ike, sa, &m) : start_child(ike, sa, task, &m);
@@ -229,15 +233,15 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		       : task == TASK_CHILD_REKEY ? "child-rekey-sent"
 		                                  : "child-create-sent",
 		       "message %u", sa->out.msg_id);
-	if (rc < 0 && sa->pend.new_sa) {
-		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
+	if (rc < 0 && sa->pend->new_sa) {
+		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 
 		if (nsa)
 			sa_kill(ike, nsa, "rekey not sent");
 	}
 	if (rc != 0) {
-		crypto_dh_free(sa->pend.dh); /* never used for another exchange */
-		sa->pend.dh = NULL;
+		crypto_dh_free(sa->pend->dh); /* never used for another exchange */
+		sa->pend->dh = NULL;
 	}
 	wire_msg_free(&m);
 	return rc > 0 ? 0 : rc;
@@ -260,11 +264,8 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->suite.integ = c->integ;
 	nsa->suite.prf = c->prf;
 	nsa->suite.dh = c->dh;
-	memcpy(nsa->ni, ni, ni_len);
-	nsa->ni_len = ni_len;
-	memcpy(nsa->nr, nr, nr_len);
-	nsa->nr_len = nr_len;
-	if (job_gir(r, gir, &gir_len) < 0)
+	if (sa_bytes_set(&nsa->ni, &nsa->ni_len, ni, ni_len) < 0 ||
+	    sa_bytes_set(&nsa->nr, &nsa->nr_len, nr, nr_len) < 0 || job_gir(r, gir, &gir_len) < 0)
 		goto out;
 	g.p = gir;
 	g.len = gir_len;
@@ -280,11 +281,13 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->nat_remote = old->nat_remote;
 	nsa->peer_frag = old->peer_frag;
 	nsa->peer_id_type = old->peer_id_type; /* the same authenticated peer (2.8) */
-	nsa->peer_id_len = old->peer_id_len;
 	memcpy(nsa->peer_id_hash, old->peer_id_hash, sizeof(old->peer_id_hash));
-	memcpy(nsa->peer_id, old->peer_id, sizeof(old->peer_id)); /* for log lines */
+	if (sa_bytes_set(&nsa->peer_id, &nsa->peer_id_len, old->peer_id, sa_peer_id_kept(old)) <
+	    0) /* for log lines */
+		goto out;
+	nsa->peer_id_len = old->peer_id_len;
 	ext_inherit(ike, old, nsa);
-	set_min_nonce(nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
+	set_min_nonce(&nsa->nonce_min, &nsa->nonce_min_len, ni, ni_len, nr, nr_len);
 	rc = 0;
 out:
 	crypto_wipe(gir, sizeof(gir));
@@ -471,7 +474,7 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	    ike_send_response(ike, sa, IKEV2_EXCH_CREATE_CHILD_SA, m->hdr.msg_id, &r) < 0)
 		goto fail;
 	ch->by_us = false;
-	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, ni, ni_len, nr, sizeof(nr));
+	set_min_nonce(&ch->nonce_min, &ch->nonce_min_len, ni, ni_len, nr, sizeof(nr));
 	if (old) {
 		/* 2.8: the initiator deletes the old SA; we keep it until then. */
 		old->rekeyed = true;
@@ -574,7 +577,7 @@ static int response_child(struct ike *ike, struct ike_sa *sa, const struct wire_
                           enum ike_task task)
 {
 	struct child_sa *old =
-	    task == TASK_CHILD_REKEY ? child_by_spi_in(sa, sa->pend.rekey_spi) : NULL;
+	    task == TASK_CHILD_REKEY ? child_by_spi_in(sa, sa->pend->rekey_spi) : NULL;
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
 	struct child_offer_result res;
@@ -597,24 +600,24 @@ static int response_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 		return 0;
 	}
 	if (!np ||
-	    child_check_answer(sa, m, sa->pend.dh != NULL, &sa->pend.ts_i, &sa->pend.ts_r, &res) <
-	        0 ||
-	    (sa->pend.dh && !kep)) {
+	    child_check_answer(sa, m, sa->pend->dh != NULL, &sa->pend->ts_i, &sa->pend->ts_r,
+	                       &res) < 0 ||
+	    (sa->pend->dh && !kep)) {
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable CREATE_CHILD_SA answer");
 		return 0;
 	}
 	/* 1.3.1: g^ir of the PFS exchange is computed by a job. */
-	if (sa->pend.dh && !(job = work_take_result(ike, sa, WORK_CCSA_DERIVE)))
-		return defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend.dh, kep, m) < 0 ? 0 : 1;
-	if (sa->pend.dh && job_gir(job, gir, &gir_len) < 0) {
+	if (sa->pend->dh && !(job = work_take_result(ike, sa, WORK_CCSA_DERIVE)))
+		return defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend->dh, kep, m) < 0 ? 0 : 1;
+	if (sa->pend->dh && job_gir(job, gir, &gir_len) < 0) {
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable CREATE_CHILD_SA answer");
 		return 0;
 	}
-	ch = child_from(ike, sa, &res, sa->pend.child_spi);
+	ch = child_from(ike, sa, &res, sa->pend->child_spi);
 	if (!ch ||
-	    child_derive_keys(sa, ch, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
-	                      np->u.nonce.len, sa->pend.dh ? gir : NULL, sa->pend.dh ? gir_len : 0,
-	                      true) < 0 ||
+	    child_derive_keys(sa, ch, sa->pend->nonce, sa->pend->nonce_len, np->u.nonce.data,
+	                      np->u.nonce.len, sa->pend->dh ? gir : NULL,
+	                      sa->pend->dh ? gir_len : 0, true) < 0 ||
 	    child_install(ike, sa, ch) < 0) {
 		if (ch)
 			child_abandon(ike, sa, ch);
@@ -622,7 +625,7 @@ static int response_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 	}
 	ch->by_us = true;
 	sa->temp_fail_ms = 0;
-	set_min_nonce(ch->nonce_min, &ch->nonce_min_len, sa->pend.nonce, sa->pend.nonce_len,
+	set_min_nonce(&ch->nonce_min, &ch->nonce_min_len, sa->pend->nonce, sa->pend->nonce_len,
 	              np->u.nonce.data, np->u.nonce.len);
 	if (old && old->rekeyed) {
 		child_collision(ike, sa, old, ch);
@@ -664,7 +667,7 @@ static void ike_collision(struct ike *ike, struct ike_sa *old, struct ike_sa *mi
 /* Returns 1 when the first pass stopped for a job (work.c). */
 static int response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
-	struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
+	struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
@@ -689,14 +692,14 @@ static int response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	}
 	/* 2.18: g^ir is computed by a job. */
 	if (!(job = work_take_result(ike, sa, WORK_CCSA_DERIVE))) {
-		if (sa->pend.dh && defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend.dh, kep, m) == 0)
+		if (sa->pend->dh && defer(ike, sa, WORK_CCSA_DERIVE, 0, &sa->pend->dh, kep, m) == 0)
 			return 1;
 		sa_kill(ike, nsa, "IKE rekey key derivation failed");
 		return 0;
 	}
 	memcpy(nsa->spi_r, c.spi, 8);
-	if (ike_rekey_finish(ike, sa, nsa, &c, sa->pend.nonce, sa->pend.nonce_len, np->u.nonce.data,
-	                     np->u.nonce.len, job) < 0) {
+	if (ike_rekey_finish(ike, sa, nsa, &c, sa->pend->nonce, sa->pend->nonce_len,
+	                     np->u.nonce.data, np->u.nonce.len, job) < 0) {
 		sa_kill(ike, nsa, "IKE rekey key derivation failed");
 		return 0;
 	}
@@ -718,15 +721,19 @@ void ccsa_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	enum ike_task task = sa->out.task;
 	int deferred;
 
+	if (!sa->pend) { /* made by ccsa_start; never missing while its request is out */
+		ike_request_done(ike, sa);
+		return;
+	}
 	if (task == TASK_IKE_REKEY)
 		deferred = response_ike_rekey(ike, sa, m);
 	else
 		deferred = response_child(ike, sa, m, task);
 	if (deferred)
 		return; /* the request stays out until the second pass */
-	crypto_dh_free(sa->pend.dh);
-	sa->pend.dh = NULL;
-	sa->pend.new_sa = 0;
+	crypto_dh_free(sa->pend->dh);
+	sa->pend->dh = NULL;
+	sa->pend->new_sa = 0;
 	ike_request_done(ike, sa);
 }
 
@@ -748,9 +755,9 @@ void ccsa_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
 	}
 	if (w->kind == WORK_CCSA_DERIVE) {
 		/* Still the answer to our outstanding request: nothing else ran. */
-		if (!sa->out.active || sa->out.msg_id != m->hdr.msg_id)
+		if (!sa->out.active || sa->out.msg_id != m->hdr.msg_id || !sa->pend)
 			goto out;
-		sa->pend.dh = w->dh;
+		sa->pend->dh = w->dh;
 		w->dh = NULL;
 		ccsa_response(ike, sa, m);
 		goto out;

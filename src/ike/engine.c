@@ -163,7 +163,7 @@ static size_t frag_threshold(const struct ike *ike, const struct ike_sa *sa)
 	natt = addr_port(&sa->local) == ike->cfg->natt_port ||
 	       addr_port(&sa->remote) == ike->cfg->natt_port;
 	return wire_skf_msg_len_for_mtu(sa->conn->fragment_size,
-	                                sa->remote.ss.ss_family == AF_INET6, natt);
+	                                sa->remote.ss.sa.sa_family == AF_INET6, natt);
 }
 
 /*
@@ -199,6 +199,8 @@ static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr 
 	/* RFC 8019 7.2.2 would put a PS in fragment 1; not split, it goes whole. */
 	if (max == 0 || w->len <= max || wire_sk_clear_prefix(pl->payloads, pl->npayloads))
 		return 0;
+	if (!f->end && !(f->end = calloc(IKE_MAX_OUT_FRAGS, sizeof(f->end[0]))))
+		return -1;
 	return wire_skf_split_flat(&sa->prot_out, h, pl->payloads, pl->npayloads, max, w, f->end,
 	                           IKE_MAX_OUT_FRAGS, &f->nfrags);
 }
@@ -292,6 +294,9 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 	sa->out.active = false;
 	sa->out.task = TASK_NONE;
 	sa->out.ext_owner = 0;
+	/* What lived between request and response goes with the exchange:
+	 * an idle SA keeps none (memory per SA, issue 13). */
+	sa_pend_free(sa);
 	ike_kick(ike, sa);
 }
 

@@ -77,36 +77,57 @@ void ext_free(struct ike *ike)
 
 /* ---- per-SA states ---- */
 
-int ext_sa_new(struct ike_sa *sa)
+/* ike/ext.h 1.: none exists until the extension asks for it. */
+void *ext_state_new(struct ike_sa *sa, const struct ike_ext *e)
 {
-	for (size_t i = 0; i < N_EXT; i++) {
-		if (!extensions[i]->state_size)
-			continue;
-		sa->ext_state[i] = calloc(1, extensions[i]->state_size);
-		if (!sa->ext_state[i])
-			return -1;
-	}
-	return 0;
+	int i = ext_index(e);
+
+	if (i < 0 || !sa || !e->state_size)
+		return NULL;
+	if (!sa->ext_state[i])
+		sa->ext_state[i] = calloc(1, e->state_size);
+	return sa->ext_state[i];
+}
+
+static void state_drop(struct ike_sa *sa, size_t i)
+{
+	if (!sa->ext_state[i])
+		return;
+	if (extensions[i]->state_free)
+		extensions[i]->state_free(sa->ext_state[i]);
+	crypto_wipe(sa->ext_state[i], extensions[i]->state_size);
+	free(sa->ext_state[i]);
+	sa->ext_state[i] = NULL;
+}
+
+void ext_state_drop(struct ike_sa *sa, const struct ike_ext *e)
+{
+	int i = ext_index(e);
+
+	if (i >= 0 && sa)
+		state_drop(sa, (size_t)i);
 }
 
 void ext_sa_free(struct ike_sa *sa)
 {
-	for (size_t i = 0; i < N_EXT; i++) {
-		if (!sa->ext_state[i])
-			continue;
-		crypto_wipe(sa->ext_state[i], extensions[i]->state_size);
-		free(sa->ext_state[i]);
-		sa->ext_state[i] = NULL;
-	}
+	for (size_t i = 0; i < N_EXT; i++)
+		state_drop(sa, i);
 }
 
+/* Only states that exist carry over: an SA whose extension never needed
+ * one gives its successor none either. */
 void ext_inherit(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa)
 {
 	struct ext_ctx c;
 
 	for (size_t i = 0; i < N_EXT; i++) {
-		if (!extensions[i]->inherit)
+		if (!extensions[i]->inherit || !old->ext_state[i])
 			continue;
+		if (!ext_state_new(nsa, extensions[i])) {
+			sa_log(nsa, LOG_WARNING, "ext-state-lost", "%s: out of memory on rekey",
+			       extensions[i]->name);
+			continue;
+		}
 		ctx_init(&c, ike, nsa, i);
 		extensions[i]->inherit(&c, old->ext_state[i]);
 	}

@@ -9,11 +9,16 @@
  * -------------------------
  * 1. Fill a const struct ike_ext in src/ike/NAME.c, declare it below and
  *    list it in ext.c. Engine-wide state: init() returns it, ext_global()
- *    finds it. Per-SA state: set state_size; the engine allocates it
- *    zeroed with every IKE SA, hands it to every hook as ctx->state (or
- *    ext_state() outside hooks) and wipes and frees it with the SA. An IKE
- *    rekey (RFC 7296 2.8) calls inherit() to carry what must survive into
- *    the new SA's state; without inherit() the new SA starts from zeroes.
+ *    finds it. Per-SA state: set state_size; an SA has none (ctx->state
+ *    and ext_state() are NULL) until the extension asks for it with
+ *    ext_state_new(), which allocates it zeroed, the first time it has
+ *    something to keep for that SA (most SAs of a gateway never use most
+ *    extensions: their memory is per SA). Every hook must take a NULL
+ *    state as "nothing kept". ext_state_drop() gives it back early; the
+ *    engine wipes and frees it with the SA. An IKE rekey (RFC 7296 2.8)
+ *    calls inherit() when the old SA has a state, to carry what must
+ *    survive into the new SA's (allocated for it); without inherit() or
+ *    without an old state the new SA starts with none.
  * 2. hook() runs at the points below, in this order within an exchange.
  *    At an _OUT point, ctx->out is the message being built: add payloads.
  *    At an _IN point, ctx->in is the message received: read it. ctx->sa is
@@ -143,6 +148,9 @@ struct ike_ext {
 	/* IKE rekey: c->sa is the new SA and c->state its state; old is the
 	 * old SA's state (RFC 7296 2.8). */
 	void (*inherit)(struct ext_ctx *c, const void *old);
+	/* Free what a per-SA state owns (allocations of its own), before the
+	 * engine wipes and frees the state itself; NULL: it owns nothing. */
+	void (*state_free)(void *state);
 	/* The path for transmission `tries` (0: the first) of the outstanding
 	 * request; return true after changing the addresses. */
 	bool (*transmit)(struct ext_ctx *c, unsigned tries, struct ike_addr *local,
@@ -199,8 +207,12 @@ struct qcd_view {
 };
 struct qcd_view qcd_view(const struct ike_sa *sa);
 
-/* An extension's engine-wide state, and its state of an SA. */
+/* An extension's engine-wide state, and its state of an SA (NULL: none yet). */
 void *ext_global(struct ike *ike, const struct ike_ext *e);
 void *ext_state(const struct ike_sa *sa, const struct ike_ext *e);
+/* The SA's state, allocated zeroed when it has none; NULL: out of memory. */
+void *ext_state_new(struct ike_sa *sa, const struct ike_ext *e);
+/* Wipe and free the SA's state (NULL-safe); ext_state() is NULL after. */
+void ext_state_drop(struct ike_sa *sa, const struct ike_ext *e);
 
 #endif

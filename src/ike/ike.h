@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "crypto/crypto.h"
@@ -23,8 +24,14 @@ struct ike;
 struct ike_sa;
 
 /* An address with its port. */
+/* An IP address and port: a sockaddr_in or sockaddr_in6 (28 octets where
+ * sockaddr_storage has 128: an SA holds several, MOBIKE's state many). */
 struct ike_addr {
-	struct sockaddr_storage ss;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} ss;
 };
 
 /* ---- addresses (addr.c) ---- */
@@ -34,6 +41,9 @@ bool addr_equal_host(const struct ike_addr *a, const struct ike_addr *b);
 uint16_t addr_port(const struct ike_addr *a);
 void addr_set_port(struct ike_addr *a, uint16_t port);
 void addr_from_ss(struct ike_addr *a, const struct sockaddr_storage *ss, uint16_t port);
+/* The same keeping ss's port; and back to a sockaddr_storage (zero-filled). */
+void addr_set_ss(struct ike_addr *a, const struct sockaddr_storage *ss);
+void addr_to_ss(const struct ike_addr *a, struct sockaddr_storage *ss);
 /* Raw address octets (4 or 16) and their length. */
 const uint8_t *addr_bytes(const struct ike_addr *a, size_t *len);
 void addr_format(const struct ike_addr *a, char *buf, size_t len);

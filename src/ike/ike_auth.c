@@ -99,11 +99,12 @@ static bool verify_auth(struct ike_sa *sa, const struct wire_msg *m, uint8_t id_
 	if (ok) {
 		struct crypto_chunk id = {idp->u.id.data, idp->u.id.len};
 
+		size_t kept = idp->u.id.len < CFG_ID_MAX ? idp->u.id.len : CFG_ID_MAX;
+
 		sa->peer_id_type = idp->u.id.type;
-		sa->peer_id_len = idp->u.id.len;
-		memcpy(sa->peer_id, idp->u.id.data,
-		       idp->u.id.len < sizeof(sa->peer_id) ? idp->u.id.len : sizeof(sa->peer_id));
-		ok = crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
+		ok = sa_bytes_set(&sa->peer_id, &sa->peer_id_len, idp->u.id.data, kept) == 0 &&
+		     crypto_sha256(&id, 1, sa->peer_id_hash) == 0;
+		sa->peer_id_len = idp->u.id.len; /* the whole length; peer_id keeps `kept` */
 	}
 	return ok;
 }
@@ -136,6 +137,20 @@ static void our_id(const struct ike_sa *sa, struct cfg_id *id)
 }
 
 static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
+
+/* IKE_AUTH is over: the IKE_SA_INIT messages its AUTH payloads signed
+ * (2.15) are not needed again; an established SA keeps no copy (a
+ * retransmitted IKE_AUTH request is answered from the response cache).
+ * Most SAs of a gateway are then quiet for minutes: the SK cipher
+ * contexts go too, and come back with the next message (once per
+ * direction: later exchanges keep them, at no cost per message). */
+static void auth_done(struct ike_sa *sa)
+{
+	wire_wr_free(&sa->init_req);
+	wire_wr_free(&sa->init_resp);
+	wire_prot_idle(&sa->prot_in);
+	wire_prot_idle(&sa->prot_out);
+}
 
 void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
 {
@@ -170,10 +185,12 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	struct wire_msg m;
 	int rc = -1;
 
-	sa->pend.child_spi = child_alloc_spi(ike);
-	if (!sa_own_ts(sa, &sa->pend.ts_i))
-		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend.ts_i);
-	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend.ts_r);
+	if (!sa_pend(sa))
+		return -1;
+	sa->pend->child_spi = child_alloc_spi(ike);
+	if (!sa_own_ts(sa, &sa->pend->ts_i))
+		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend->ts_i);
+	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend->ts_r);
 	wire_msg_init(&m);
 	our_id(sa, &id);
 	/* RFC 8019 7.2.2: HDR, PS, SK {...}: the solution first, sent in the clear. */
@@ -185,9 +202,9 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 	if (!have_other_sa(ike, sa) &&
 	    build_notify(&m, 0, NULL, 0, IKEV2_N_INITIAL_CONTACT, NULL, 0) < 0)
 		goto out;
-	if (c->n_esp_proposals &&
-	    (child_build_offer(sa, &m, false, sa->pend.child_spi) < 0 ||
-	     child_build_ts(&m, &sa->pend.ts_i, &sa->pend.ts_r, c->mode == CFG_MODE_TRANSPORT) < 0))
+	if (c->n_esp_proposals && (child_build_offer(sa, &m, false, sa->pend->child_spi) < 0 ||
+	                           child_build_ts(&m, &sa->pend->ts_i, &sa->pend->ts_r,
+	                                          c->mode == CFG_MODE_TRANSPORT) < 0))
 		goto out;
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_IKE_AUTH, TASK_IKE_AUTH, &m);
 	if (rc == 0)
@@ -203,18 +220,20 @@ static void first_child_initiator(struct ike *ike, struct ike_sa *sa, const stru
 	struct child_sa *ch;
 	uint16_t err = child_error_notify(m);
 
+	if (!sa->pend) /* made by ike_auth_start */
+		return;
 	if (!wire_msg_find(m, IKEV2_PL_SA, NULL)) {
 		if (err)
 			sa_log(sa, LOG_NOTICE, "child-failed", "peer says %s",
 			       ikev2_notify_name(err) ? ikev2_notify_name(err) : "error");
 		return;
 	}
-	if (child_check_answer(sa, m, false, &sa->pend.ts_i, &sa->pend.ts_r, &r) < 0) {
+	if (child_check_answer(sa, m, false, &sa->pend->ts_i, &sa->pend->ts_r, &r) < 0) {
 		/* 2.9/2.7: an answer we did not offer; keep the IKE SA, drop the child. */
 		sa_log(sa, LOG_NOTICE, "child-failed", "unacceptable SA or TS in the answer");
 		return;
 	}
-	ch = child_from(ike, sa, &r, sa->pend.child_spi);
+	ch = child_from(ike, sa, &r, sa->pend->child_spi);
 	if (ch &&
 	    (child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, true) < 0 ||
 	     child_install(ike, sa, ch) < 0))
@@ -263,6 +282,7 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 	ike_established(ike, sa, "authenticated");
 	if (er != EXT_NO_CHILD)
 		first_child_initiator(ike, sa, m);
+	auth_done(sa);
 	ike_request_done(ike, sa);
 }
 
@@ -429,6 +449,8 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	    (er != EXT_NO_CHILD && first_child_responder(ike, sa, m, &r) < 0) ||
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");
+	else
+		auth_done(sa);
 	wire_msg_free(&r);
 }
 

@@ -33,16 +33,14 @@ static const uint8_t *notify_data(const struct wire_msg *m, uint16_t type, size_
 	return p->u.notify.data ? p->u.notify.data : (const uint8_t *)"";
 }
 
-static int set_nonce(uint8_t *dst, size_t *dst_len, const struct wire_msg *m)
+static int set_nonce(uint8_t **dst, size_t *dst_len, const struct wire_msg *m)
 {
 	const struct wire_payload *p = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 
 	/* 2.10: at least 16 octets and half the PRF key size; the decoder caps 256. */
 	if (!p || p->u.nonce.len < 16 || p->u.nonce.len > IKE_MAX_NONCE)
 		return -1;
-	memcpy(dst, p->u.nonce.data, p->u.nonce.len);
-	*dst_len = p->u.nonce.len;
-	return 0;
+	return sa_bytes_set(dst, dst_len, p->u.nonce.data, p->u.nonce.len);
 }
 
 /* The group our first proposal prefers, unless INVALID_KE chose another. */
@@ -59,7 +57,8 @@ static int draw_ni(struct ike_sa *sa)
 {
 	if (sa->ni_len)
 		return 0;
-	sa->ni_len = IKE_NONCE_LEN;
+	if (sa_bytes_set(&sa->ni, &sa->ni_len, NULL, IKE_NONCE_LEN) < 0)
+		return -1;
 	return crypto_random(sa->ni, sa->ni_len);
 }
 
@@ -307,7 +306,7 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 		return;
 	sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	kep = wire_msg_find(m, IKEV2_PL_KE, NULL);
-	if (!sap || !kep || set_nonce(sa->nr, &sa->nr_len, m) < 0 ||
+	if (!sap || !kep || set_nonce(&sa->nr, &sa->nr_len, m) < 0 ||
 	    propsel_check(&sap->u.sa, sa->conn->ike_proposals, sa->conn->n_ike_proposals,
 	                  IKEV2_PROTO_IKE, &c) < 0 ||
 	    c.dh != sa->dh_group || kep->u.ke.group != sa->dh_group) {
@@ -475,8 +474,8 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 	suite_from(&sa->suite, c);
 	sa->dh_group = c->dh;
 	w = work_new(ike, sa, WORK_INIT_RESPOND, c->dh);
-	sa->nr_len = IKE_NONCE_LEN;
-	if (!w || set_nonce(sa->ni, &sa->ni_len, req) < 0 ||
+	if (!w || set_nonce(&sa->ni, &sa->ni_len, req) < 0 ||
+	    sa_bytes_set(&sa->nr, &sa->nr_len, NULL, IKE_NONCE_LEN) < 0 ||
 	    crypto_random(sa->nr, sa->nr_len) < 0 || wire_wr_bytes(&sa->init_req, buf, len) < 0 ||
 	    /* RFC 8019 7.2.4: with an IKE_AUTH puzzle, g^ir waits for its solution. */
 	    (!puzzle_auth_wanted(ike, sa, solved) &&

@@ -84,6 +84,8 @@ static struct mobike *mb_of(struct ike *ike)
 	return ext_global(ike, &mobike_ext);
 }
 
+/* NULL for an SA without MOBIKE: the state is made only for a connection
+ * with mobike = true, and kept only once the peer offered it too (3.2). */
 static struct mobike_sa *msa_of(const struct ike_sa *sa)
 {
 	return ext_state(sa, &mobike_ext);
@@ -302,6 +304,8 @@ static int build_request(struct ext_ctx *c)
 	struct mobike_sa *s = c->state;
 	char path[160];
 
+	if (!s)
+		return 0;
 	switch (s->job) {
 	case JOB_UPDATE:
 		/* 3.5: HDR, SK {N(UPDATE_SA_ADDRESSES), N(NAT_DETECTION_*),
@@ -479,9 +483,13 @@ static int info_resp_out(struct ext_ctx *c)
 static enum ext_result info_resp_in(struct ext_ctx *c)
 {
 	struct mobike_sa *s = c->state;
-	enum mobike_job job = s->job;
-	bool on_new = addr_equal(c->remote, &s->new_remote);
+	enum mobike_job job;
+	bool on_new;
 
+	if (!s)
+		return EXT_CONTINUE;
+	job = s->job;
+	on_new = addr_equal(c->remote, &s->new_remote);
 	s->job = JOB_NONE;
 	if ((job == JOB_UPDATE || job == JOB_RR) && !cookie2_echoed(s, c->in)) {
 		/* 3.7: a COOKIE2 that does not come back closes the SA. */
@@ -548,20 +556,26 @@ static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
 
 	switch (pt) {
 	case EXT_SA_INIT_RESP_IN:
+		if (!conn || !conn->mobike)
+			return EXT_CONTINUE;
+		if (!(s = ext_state_new(c->sa, &mobike_ext)))
+			return EXT_FAIL;
 		/* The responder does NAT-T (2.23): it can move to port 4500. */
 		s->peer_natt = wire_msg_find_notify(c->in, IKEV2_N_NAT_DETECTION_SOURCE_IP) != NULL;
 		return EXT_CONTINUE;
 	case EXT_AUTH_REQ_OUT:
 		/* 3.3: with MOBIKE and NAT-T on both ends, IKE_AUTH goes on the
 		 * NAT-T port, NAT or not (after NAT detection saw port 500). */
-		if (conn && conn->mobike && s->peer_natt)
+		if (conn && conn->mobike && s && s->peer_natt)
 			ike_sa_float(c->ike, c->sa);
 		/* fall through */
 	case EXT_AUTH_RESP_OUT:
 		if (!conn || !conn->mobike)
 			return EXT_CONTINUE;
-		if (pt == EXT_AUTH_RESP_OUT && !s->peer)
+		if (pt == EXT_AUTH_RESP_OUT && !(s && s->peer))
 			return EXT_CONTINUE; /* 3.2: answer only an initiator that offered it */
+		if (!(s = ext_state_new(c->sa, &mobike_ext)))
+			return EXT_FAIL;
 		s->ours = true;
 		s->announced = set_digest(c->ike);
 		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_MOBIKE_SUPPORTED, NULL, 0) < 0 ||
@@ -572,7 +586,16 @@ static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
 		return EXT_CONTINUE;
 	case EXT_AUTH_REQ_IN:
 	case EXT_AUTH_RESP_IN:
-		s->peer = wire_msg_find_notify(c->in, IKEV2_N_MOBIKE_SUPPORTED) != NULL;
+		/* 3.2: MOBIKE is used only when both ends support it; otherwise
+		 * this SA never needs the state (it is made here or dropped). */
+		if (!conn || !conn->mobike ||
+		    !wire_msg_find_notify(c->in, IKEV2_N_MOBIKE_SUPPORTED)) {
+			ext_state_drop(c->sa, &mobike_ext);
+			return EXT_CONTINUE;
+		}
+		if (!(s = ext_state_new(c->sa, &mobike_ext)))
+			return EXT_FAIL;
+		s->peer = true;
 		take_addresses(s, c->in);
 		note_used(s, c->remote); /* authenticated: the peer is there */
 		return EXT_CONTINUE;
@@ -625,7 +648,7 @@ static bool mobike_transmit(struct ext_ctx *c, unsigned tries, struct ike_addr *
 		*remote = s->peer_addrs[k / nl % np - 1];
 	else
 		*remote = s->used[k / nl % np - 1 - s->n_peer_addrs];
-	if (local->ss.ss_family != remote->ss.ss_family)
+	if (local->ss.sa.sa_family != remote->ss.sa.sa_family)
 		return false;
 	addr_set_port(local, addr_port(ike_sa_local(c->sa)));
 	addr_set_port(remote, addr_port(ike_sa_remote(c->sa)));
@@ -732,7 +755,7 @@ static void mobike_status(struct ext_ctx *c, struct json_object *j, char *text, 
 	json_object_object_add(path, "remote", json_object_new_string(a));
 	json_object_object_add(m, "path", path);
 	peers = json_object_new_array();
-	for (size_t i = 0; i < s->n_peer_addrs; i++) {
+	for (size_t i = 0; s && i < s->n_peer_addrs; i++) {
 		struct json_object *p = json_object_new_object();
 
 		addr_format_host(&s->peer_addrs[i], a, sizeof(a));

@@ -89,14 +89,14 @@ void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *res
 	size_t klen;
 	unsigned zbc;
 
-	crypto_wipe(sa->ps, sizeof(sa->ps));
-	sa->ps_len = 0;
+	puzzle_drop_solution(sa);
 	if (!p)
 		return;
 	/* 7.1.2: a puzzle we cannot or will not solve is ignored; the retry
 	 * carries the cookie alone. 7.1.1.2: the PRF is one we offered. */
 	if (!budget || wire_puzzle_decode(&p->u.notify, &pz, NULL) < 0 ||
 	    !prf_offered(sa->conn, pz.prf) || !crypto_puzzle_key_len(pz.prf) ||
+	    !(sa->ps = malloc(WIRE_PS_MAX)) ||
 	    crypto_puzzle_solve(pz.prf, sa->cookie, sa->cookie_len, pz.difficulty, budget, sa->ps,
 	                        &klen, &zbc, &work) < 0) {
 		ike->stats.puzzles_given_up++;
@@ -112,11 +112,20 @@ void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *res
 	       work);
 }
 
+void puzzle_drop_solution(struct ike_sa *sa)
+{
+	if (sa->ps)
+		crypto_wipe(sa->ps, WIRE_PS_MAX);
+	free(sa->ps);
+	sa->ps = NULL;
+	sa->ps_len = 0;
+}
+
 int puzzle_add_solution(struct ike_sa *sa, struct wire_msg *m)
 {
 	struct wire_payload *p;
 
-	if (!sa->ps_len)
+	if (!sa->ps || !sa->ps_len)
 		return 0;
 	p = build_add(m, IKEV2_PL_PS);
 	if (!p)
@@ -173,8 +182,7 @@ int puzzle_auth_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	unsigned zbc;
 
 	/* The IKE_SA_INIT solution is spent; the IKE_AUTH one replaces it. */
-	crypto_wipe(sa->ps, sizeof(sa->ps));
-	sa->ps_len = 0;
+	puzzle_drop_solution(sa);
 	if (!p)
 		return 0;
 	/* puzzles.solve_work 0: we do not support puzzles (7.2.2 binds only
@@ -185,6 +193,7 @@ int puzzle_auth_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	/* 7.2.1.1: difficulty 0 is not allowed here; 7.2.1.2: an offered PRF. */
 	if (wire_puzzle_decode(&p->u.notify, &pz, NULL) < 0 || !pz.difficulty ||
 	    !prf_offered(sa->conn, pz.prf) || !crypto_puzzle_key_len(pz.prf) ||
+	    !(sa->ps = malloc(WIRE_PS_MAX)) ||
 	    crypto_puzzle_solve(pz.prf, s, slen, pz.difficulty, budget, sa->ps, &klen, &zbc,
 	                        &work) < 0) {
 		/* 7.2.2 says MUST solve, and 7.2.4 has the responder drop an
@@ -209,8 +218,7 @@ int puzzle_add_auth_solution(struct ike_sa *sa, struct wire_msg *m)
 {
 	int rc = puzzle_add_solution(sa, m); /* 7.2.2: HDR, PS, SK {...}: PS first */
 
-	crypto_wipe(sa->ps, sizeof(sa->ps));
-	sa->ps_len = 0;
+	puzzle_drop_solution(sa);
 	return rc;
 }
 

@@ -40,9 +40,15 @@
 #define SPIMAP_FLUSH_MS   100
 
 /* What QCD keeps per IKE SA (the extension's state, ike/ext.h). */
+struct qcd_tokens {
+	uint8_t tok[QCD_TOKENS][QCD_TOKEN_MAX]; /* newest first */
+	size_t len[QCD_TOKENS];
+};
+
+/* Every SA of a maker records that its token went out; only SAs whose
+ * peer makes tokens too (few do) hold the peer's, allocated with the first. */
 struct qcd_sa {
-	uint8_t peer[QCD_TOKENS][QCD_TOKEN_MAX]; /* the peer's tokens, newest first */
-	size_t peer_len[QCD_TOKENS];
+	struct qcd_tokens *peer; /* owned; NULL until the peer's first token */
 	size_t n_peer;
 	bool sent;   /* our token went to the peer */
 	bool resend; /* 4.3/4.4: send our token in an INFORMATIONAL */
@@ -66,6 +72,8 @@ static struct qcd *qcd_of(struct ike *ike)
 	return ext_global(ike, &qcd_ext);
 }
 
+/* NULL until the SA sends or stores a token (ike/ext.h 1.): a gateway
+ * without QCD keeps none per SA. */
 static struct qcd_sa *qsa_of(const struct ike_sa *sa)
 {
 	return ext_state(sa, &qcd_ext);
@@ -114,14 +122,17 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 	uint8_t tok[QCD_TOKEN_LEN];
 	size_t alen;
 	const uint8_t *a = taker_addr(sa, &alen);
+	struct qcd_sa *s;
 
 	if (!q || !q->maker || !enabled_for(ike, sa))
 		return 0;
+	if (!(s = ext_state_new(sa, &qcd_ext)))
+		return -1;
 	if (make_token(q, 0, ike_sa_spi_i(sa), ike_sa_spi_r(sa), a, alen, tok) < 0 ||
 	    add_token(m, tok) < 0)
 		return -1;
 	crypto_wipe(tok, sizeof(tok));
-	qsa_of(sa)->sent = true;
+	s->sent = true;
 	q->sent++;
 	sa_log(sa, LOG_INFO, "qcd-token-sent", "%s, generation %u", how, q->secret.gen[0]);
 	return 0;
@@ -131,7 +142,7 @@ static int send_our_token(struct ike *ike, struct ike_sa *sa, struct wire_msg *m
 static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
 	struct qcd *q = qcd_of(ike);
-	struct qcd_sa *s = qsa_of(sa);
+	struct qcd_sa *s;
 	const struct wire_payload *p = NULL;
 
 	if (!enabled_for(ike, sa))
@@ -146,17 +157,24 @@ static void take_tokens(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 			sa_log(sa, LOG_NOTICE, "qcd-token-ignored", "%s", err.reason);
 			continue;
 		}
-		memmove(s->peer[1], s->peer[0], sizeof(s->peer[0]) * (QCD_TOKENS - 1));
-		memmove(&s->peer_len[1], &s->peer_len[0],
-		        sizeof(s->peer_len[0]) * (QCD_TOKENS - 1));
-		memcpy(s->peer[0], t.token, t.len);
-		s->peer_len[0] = t.len;
+		if (!(s = ext_state_new(sa, &qcd_ext)) ||
+		    (!s->peer && !(s->peer = calloc(1, sizeof(*s->peer))))) {
+			crypto_wipe(&t, sizeof(t));
+			sa_log(sa, LOG_WARNING, "qcd-token-ignored", "out of memory");
+			return;
+		}
+		memmove(s->peer->tok[1], s->peer->tok[0],
+		        sizeof(s->peer->tok[0]) * (QCD_TOKENS - 1));
+		memmove(&s->peer->len[1], &s->peer->len[0],
+		        sizeof(s->peer->len[0]) * (QCD_TOKENS - 1));
+		memcpy(s->peer->tok[0], t.token, t.len);
+		s->peer->len[0] = t.len;
 		crypto_wipe(&t, sizeof(t));
 		if (s->n_peer < QCD_TOKENS)
 			s->n_peer++;
 		if (q)
 			q->stored++;
-		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", s->peer_len[0],
+		sa_log(sa, LOG_INFO, "qcd-token-stored", "%zu octets, %zu held", s->peer->len[0],
 		       s->n_peer);
 	}
 }
@@ -180,7 +198,7 @@ static enum ext_result qcd_hook(enum ext_point pt, struct ext_ctx *c)
 		rc = send_our_token(c->ike, c->sa, c->out, "in IKE rekey response");
 		break;
 	case EXT_INFO_REQ_OUT: /* our own request (ike_ext_request) */
-		if (s->resend) {
+		if (s && s->resend) {
 			s->resend = false;
 			rc = send_our_token(c->ike, c->sa, c->out, "in INFORMATIONAL");
 		}
@@ -195,6 +213,10 @@ static enum ext_result qcd_hook(enum ext_point pt, struct ext_ctx *c)
 		 * started the rekey and make tokens, send ours separately. */
 		take_tokens(c->ike, c->sa, c->in);
 		if (ike_sa_created_by_us(c->sa) && q && q->maker && enabled_for(c->ike, c->sa)) {
+			if (!(s = ext_state_new(c->sa, &qcd_ext))) {
+				rc = -1;
+				break;
+			}
 			s->resend = true;
 			ike_ext_request(c->ike, c->sa, &qcd_ext);
 		}
@@ -327,9 +349,9 @@ static bool token_matches(const struct qcd_sa *s, const struct wire_msg *m, size
 		if (p->u.notify.type != IKEV2_N_QUICK_CRASH_DETECTION)
 			continue;
 		(*seen)++;
-		for (size_t i = 0; i < s->n_peer; i++)
-			match |= s->peer_len[i] == p->u.notify.len &&
-			         !crypto_memcmp(s->peer[i], p->u.notify.data, p->u.notify.len);
+		for (size_t i = 0; s && s->peer && i < s->n_peer; i++) /* none held */
+			match |= s->peer->len[i] == p->u.notify.len &&
+			         !crypto_memcmp(s->peer->tok[i], p->u.notify.data, p->u.notify.len);
 	}
 	return match;
 }
@@ -385,7 +407,8 @@ static enum ext_result qcd_unprotected(struct ext_ctx *c)
 		q->rejected++;
 		if (log_rl_allow(LOG_RL_QCD, (const struct sockaddr *)&remote->ss))
 			sa_log(sa, LOG_WARNING, "qcd-rejected",
-			       "%zu token(s) match none of %zu held", seen, qsa_of(sa)->n_peer);
+			       "%zu token(s) match none of %zu held", seen,
+			       qsa_of(sa) ? qsa_of(sa)->n_peer : 0);
 	}
 	if (hint)
 		liveness_now(ike, sa);
@@ -439,7 +462,7 @@ static void resend_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	(void)arg;
 	/* 4.3: after a rollover, replace tokens so none depends on a secret
 	 * that may fall out of the last four generations. */
-	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && s->sent) {
+	if (s && ike_sa_state(sa) == IKE_S_ESTABLISHED && s->sent) {
 		s->resend = true;
 		ike_ext_request(ike, sa, &qcd_ext);
 	}
@@ -466,7 +489,7 @@ int ike_qcd_rollover(struct ike *ike)
 static void count_sent_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	(void)ike;
-	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && qsa_of(sa)->sent)
+	if (ike_sa_state(sa) == IKE_S_ESTABLISHED && qsa_of(sa) && qsa_of(sa)->sent)
 		(*(size_t *)arg)++;
 }
 
@@ -627,7 +650,8 @@ static void qcd_free(struct ike *ike, void *global)
 
 static void qcd_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
-	const struct qcd_sa *s = c->state;
+	static const struct qcd_sa none;
+	const struct qcd_sa *s = c->state ? c->state : &none;
 	struct json_object *q;
 	size_t used;
 
@@ -649,6 +673,16 @@ static void qcd_status(struct ext_ctx *c, struct json_object *j, char *text, siz
 /* IKE rekey (4.3): the new SA's tokens come in the rekey itself; only a
  * token still to be sent in an INFORMATIONAL carries over, with the
  * request that moves to the new SA (ike/ext.h 4.). */
+static void qcd_state_free(void *state)
+{
+	struct qcd_sa *s = state;
+
+	if (s->peer)
+		crypto_wipe(s->peer, sizeof(*s->peer));
+	free(s->peer);
+	s->peer = NULL;
+}
+
 static void qcd_inherit(struct ext_ctx *c, const void *old)
 {
 	const struct qcd_sa *o = old;
@@ -685,8 +719,8 @@ struct qcd_view qcd_view(const struct ike_sa *sa)
 	v.token_sent = s->sent;
 	v.n_peer = s->n_peer;
 	for (size_t i = 0; i < QCD_TOKENS; i++) {
-		v.peer[i] = s->peer[i];
-		v.peer_len[i] = s->peer_len[i];
+		v.peer[i] = s->peer ? s->peer->tok[i] : NULL;
+		v.peer_len[i] = s->peer ? s->peer->len[i] : 0;
 	}
 	return v;
 }
@@ -698,6 +732,7 @@ const struct ike_ext qcd_ext = {
     .free = qcd_free,
     .hook = qcd_hook,
     .inherit = qcd_inherit,
+    .state_free = qcd_state_free,
     .unknown_spi_answer = qcd_unknown_spi_answer,
     .unprotected = qcd_unprotected,
     .child_event = qcd_child_event,

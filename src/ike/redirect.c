@@ -42,17 +42,39 @@
 #define DRAIN_TICK_MS     100
 
 /* Per IKE SA (the extension's state). */
-struct redirect_sa {
-	bool announced;      /* client: REDIRECT_SUPPORTED or REDIRECTED_FROM sent */
-	bool peer_supported; /* gateway: the client announced it */
-	bool has_from;       /* client: this SA follows a redirect from `from` */
-	struct ike_addr from;
+/* What a redirect leaves in an SA: most SAs that support redirects are
+ * never redirected, so these ~800 B come with the first of them. */
+struct redirect_texts {
+	struct ike_addr from;       /* client: the gateway that redirected us (has_from) */
 	char from_text[CFG_GW_MAX]; /* the gateway that redirected us, or REDIRECTED_FROM seen */
 	char to[CFG_GW_MAX];        /* where this SA was redirected to */
 	char pending[CFG_GW_MAX];   /* gateway: REDIRECT to send in our INFORMATIONAL */
-	bool in_auth;               /* gateway: REDIRECT goes in the IKE_AUTH response */
-	uint64_t replaces;          /* client: the SA this one replaces (make before break) */
 };
+
+struct redirect_sa {
+	bool announced;           /* client: REDIRECT_SUPPORTED or REDIRECTED_FROM sent */
+	bool peer_supported;      /* gateway: the client announced it */
+	bool has_from;            /* client: this SA follows a redirect from t->from */
+	bool in_auth;             /* gateway: REDIRECT goes in the IKE_AUTH response */
+	uint64_t replaces;        /* client: the SA this one replaces (make before break) */
+	struct redirect_texts *t; /* owned; NULL until the first of them is set */
+};
+
+static const struct redirect_texts no_texts;
+
+/* The texts to read: empty ones when s (or its texts) does not exist. */
+static const struct redirect_texts *texts_of(const struct redirect_sa *s)
+{
+	return s && s->t ? s->t : &no_texts;
+}
+
+/* The texts to write, made when first needed (NULL: out of memory). */
+static struct redirect_texts *texts(struct redirect_sa *s)
+{
+	if (!s->t)
+		s->t = calloc(1, sizeof(*s->t));
+	return s->t;
+}
 
 /* Client: an FQDN target being resolved. */
 struct job {
@@ -112,6 +134,8 @@ static void *drain_of(struct redirect *r)
 	return NULL;
 }
 
+/* NULL until the SA takes part in a redirect: a client that announces
+ * support (3), a gateway's SA whose client did (ike/ext.h 1.). */
 static struct redirect_sa *rsa_of(const struct ike_sa *sa)
 {
 	return ext_state(sa, &redirect_ext);
@@ -322,6 +346,7 @@ static void go(struct ike *ike, const char *conn, const struct ike_addr *gw,
 	const struct cfg_conn *c = conf_conn_lookup(ike_cfg(ike), conn);
 	struct ike_sa *nsa;
 	struct redirect_sa *s;
+	struct redirect_texts *t;
 	struct ike_addr to = *gw;
 
 	if (!c)
@@ -333,11 +358,16 @@ static void go(struct ike *ike, const char *conn, const struct ike_addr *gw,
 		        target);
 		return;
 	}
-	s = rsa_of(nsa);
-	s->has_from = true;
-	s->from = *from;
-	addr_format_host(from, s->from_text, sizeof(s->from_text));
-	s->replaces = replaces;
+	/* Out of memory: the new SA goes without REDIRECTED_FROM (9.3). */
+	s = ext_state_new(nsa, &redirect_ext);
+	if (s) {
+		s->replaces = replaces;
+		if ((t = texts(s))) {
+			s->has_from = true;
+			t->from = *from;
+			addr_format_host(from, t->from_text, sizeof(t->from_text));
+		}
+	}
 	ike_sa_start(ike, nsa);
 }
 
@@ -365,13 +395,14 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 {
 	struct redirect *r = rd_of(ike);
 	const struct cfg_conn *c = ike_sa_conn(sa);
+	struct redirect_sa *s = rsa_of(sa);
 	struct loop *l;
 	struct ike_addr from, gw;
 	uint64_t replaces = place == REDIRECT_IN_ACTIVE ? ike_sa_serial(sa) : 0;
 	char why[CFG_GW_MAX + 64];
 
-	if (!c)
-		return;
+	if (!c || !s)
+		return; /* s: we announced support (find_redirect) */
 	if (!allowed(&c->redirect, target)) {
 		snprintf(why, sizeof(why), "%s is not allowed", target);
 		refuse(ike, sa, place, why);
@@ -388,7 +419,8 @@ static void follow(struct ike *ike, struct ike_sa *sa, enum redirect_place place
 	r->followed++;
 	from = *ike_sa_remote(sa);
 	addr_set_port(&from, 0);
-	snprintf(rsa_of(sa)->to, CFG_GW_MAX, "%s", target);
+	if (texts(s))
+		snprintf(s->t->to, CFG_GW_MAX, "%s", target);
 	{
 		char old[64];
 
@@ -458,7 +490,7 @@ static int find_redirect(struct ext_ctx *c, struct wire_redirect *out, char targ
 		rd_of(c->ike)->ignored++;
 		return -1;
 	}
-	if (!((struct redirect_sa *)c->state)->announced) {
+	if (!c->state || !((struct redirect_sa *)c->state)->announced) {
 		if (log_rl_allow(LOG_RL_REDIRECT, (const struct sockaddr *)&c->remote->ss))
 			sa_log(c->sa, LOG_NOTICE, "redirect-ignored",
 			       "REDIRECT although we did not announce support");
@@ -536,7 +568,7 @@ static enum ext_result client_active(struct ext_ctx *c)
 /* N(REDIRECT_SUPPORTED), or N(REDIRECTED_FROM) after a redirect (3, 9.3). */
 static int announce(struct ext_ctx *c)
 {
-	struct redirect_sa *s = c->state;
+	struct redirect_sa *s;
 	const struct cfg_conn *conn = ike_sa_conn(c->sa);
 	struct wire_gw_id gw;
 	uint8_t data[WIRE_REDIRECTED_MAX];
@@ -545,11 +577,13 @@ static int announce(struct ext_ctx *c)
 
 	if (!conn || !conn->redirect.accept)
 		return 0;
+	if (!(s = ext_state_new(c->sa, &redirect_ext)))
+		return -1;
 	s->announced = true;
 	if (!s->has_from)
 		return build_notify(c->out, 0, NULL, 0, IKEV2_N_REDIRECT_SUPPORTED, NULL, 0);
 	memset(&gw, 0, sizeof(gw));
-	a = addr_bytes(&s->from, &alen);
+	a = addr_bytes(&texts_of(s)->from, &alen);
 	gw.type = alen == 4 ? IKEV2_GW_ID_IPV4 : IKEV2_GW_ID_IPV6;
 	gw.len = (uint8_t)alen;
 	memcpy(gw.id, a, alen);
@@ -587,30 +621,35 @@ static enum ext_result gateway_init(struct ext_ctx *c)
 /* Our IKE_SA_INIT response: note what the client announced. */
 static void gateway_note(struct ext_ctx *c)
 {
-	struct redirect_sa *s = c->state;
+	struct redirect_sa *s;
 	const struct wire_payload *p = wire_msg_find_notify(c->in, IKEV2_N_REDIRECTED_FROM);
 	struct wire_gw_id gw;
 	struct wire_error err;
 
-	s->peer_supported = announced(c->in);
-	if (p && wire_redirected_from_decode(&p->u.notify, &gw, &err) == 0)
-		gw_to_text(&gw, s->from_text);
+	/* A client that did not announce support is never redirected (3):
+	 * its SA keeps no state. Out of memory: taken as not announced. */
+	if (!announced(c->in) || !(s = ext_state_new(c->sa, &redirect_ext)))
+		return;
+	s->peer_supported = true;
+	if (p && wire_redirected_from_decode(&p->u.notify, &gw, &err) == 0 && texts(s))
+		gw_to_text(&gw, s->t->from_text);
 }
 
 /* IKE_AUTH request, the client authenticated (6): by its identity. */
 static enum ext_result gateway_auth(struct ext_ctx *c)
 {
 	struct redirect_sa *s = c->state;
-	char id[512];
+	char id[512], to[CFG_GW_MAX];
 	struct redirect_query q = {REDIRECT_IN_AUTH, c->ike,   ike_sa_conn(c->sa),
 	                           c->remote,        c->local, id};
 
-	if (!s->peer_supported || !ike_sa_peer_id(c->sa, id, sizeof(id)) ||
-	    !choose(c->ike, &q, s->to))
+	if (!s || !s->peer_supported || !ike_sa_peer_id(c->sa, id, sizeof(id)) ||
+	    !choose(c->ike, &q, to) || !texts(s))
 		return EXT_CONTINUE;
+	memcpy(s->t->to, to, sizeof(s->t->to));
 	s->in_auth = true;
 	rd_of(c->ike)->sent_auth++;
-	sa_log(c->sa, LOG_NOTICE, "redirect-sent", "in IKE_AUTH to %s, client %s", s->to, id);
+	sa_log(c->sa, LOG_NOTICE, "redirect-sent", "in IKE_AUTH to %s, client %s", s->t->to, id);
 	grace_later(c->ike, c->sa);
 	return EXT_NO_CHILD;
 }
@@ -635,23 +674,25 @@ static enum ext_result redirect_hook(enum ext_point pt, struct ext_ctx *c)
 		return gateway_auth(c);
 	case EXT_AUTH_RESP_OUT:
 		/* 6: after AUTH, instead of the Child SA. */
-		if (s->in_auth && add_redirect(c->out, s->to, NULL, 0) < 0)
+		if (s && s->in_auth && add_redirect(c->out, texts_of(s)->to, NULL, 0) < 0)
 			return EXT_FAIL;
 		return EXT_CONTINUE;
 	case EXT_AUTH_RESP_IN:
 		return client_auth(c);
 	case EXT_INFO_REQ_OUT: /* our own request: a gateway-initiated REDIRECT (5) */
-		if (!s->pending[0])
-			return EXT_CONTINUE;
-		if (add_redirect(c->out, s->pending, NULL, 0) < 0)
+		if (!texts_of(s)->pending[0])
+			return EXT_CONTINUE; /* else s->t holds it */
+		if (add_redirect(c->out, s->t->pending, NULL, 0) < 0)
 			return EXT_FAIL;
-		snprintf(s->to, sizeof(s->to), "%s", s->pending);
-		s->pending[0] = 0;
+		memcpy(s->t->to, s->t->pending, sizeof(s->t->to));
+		s->t->pending[0] = 0;
 		return EXT_CONTINUE;
 	case EXT_INFO_RESP_IN: /* 5: the client acknowledged */
+		if (!s)
+			return EXT_CONTINUE;
 		rd_of(c->ike)->sent_active++;
 		sa_log(c->sa, LOG_NOTICE, "redirect-sent", "in INFORMATIONAL to %s, acknowledged",
-		       s->to);
+		       texts_of(s)->to);
 		grace_later(c->ike, c->sa);
 		return EXT_CONTINUE;
 	case EXT_INFO_REQ_IN:
@@ -669,7 +710,7 @@ static void redirect_child_event(struct ext_ctx *c, struct child_sa *child, enum
 	char why[64];
 
 	(void)child;
-	if (ev != EXT_CHILD_UP || !s->replaces)
+	if (ev != EXT_CHILD_UP || !s || !s->replaces)
 		return;
 	old = ike_sa_by_serial(c->ike, s->replaces);
 	s->replaces = 0;
@@ -684,9 +725,19 @@ static void redirect_sa_down(struct ext_ctx *c, bool peer_dead)
 	struct redirect_sa *s = c->state;
 
 	(void)peer_dead;
-	if (s->replaces && ike_sa_state(c->sa) != IKE_S_ESTABLISHED)
+	if (s && s->replaces && ike_sa_state(c->sa) != IKE_S_ESTABLISHED)
 		sa_log(c->sa, LOG_WARNING, "redirect-failed",
 		       "the new gateway did not come up; #%" PRIu64 " stays", s->replaces);
+}
+
+static void redirect_state_free(void *state)
+{
+	struct redirect_sa *s = state;
+
+	if (s->t)
+		crypto_wipe(s->t, sizeof(*s->t));
+	free(s->t);
+	s->t = NULL;
 }
 
 static void redirect_inherit(struct ext_ctx *c, const void *old)
@@ -694,8 +745,14 @@ static void redirect_inherit(struct ext_ctx *c, const void *old)
 	const struct redirect_sa *o = old;
 	struct redirect_sa *s = c->state;
 
+	redirect_state_free(s);
 	*s = *o;
 	s->replaces = 0;
+	s->t = NULL;
+	if (o->t && (s->t = malloc(sizeof(*s->t))))
+		*s->t = *o->t;
+	else if (o->t)
+		sa_log(c->sa, LOG_WARNING, "redirect-state-lost", "out of memory on rekey");
 }
 
 /* ---- the operator (ike/ike.h) ---- */
@@ -727,13 +784,17 @@ static bool movable(struct ike_sa *sa)
 {
 	struct redirect_sa *s = rsa_of(sa);
 
-	return ike_sa_state(sa) == IKE_S_ESTABLISHED && s->peer_supported && !s->to[0] &&
-	       !s->pending[0];
+	return s && ike_sa_state(sa) == IKE_S_ESTABLISHED && s->peer_supported &&
+	       !texts_of(s)->to[0] && !texts_of(s)->pending[0];
 }
 
 static void send_to(struct ike *ike, struct ike_sa *sa, const char *target)
 {
-	snprintf(rsa_of(sa)->pending, CFG_GW_MAX, "%s", target);
+	struct redirect_sa *s = rsa_of(sa); /* movable(): it has one */
+
+	if (!s || !texts(s))
+		return;
+	snprintf(s->t->pending, CFG_GW_MAX, "%s", target);
 	ike_ext_request(ike, sa, &redirect_ext);
 }
 
@@ -786,7 +847,8 @@ static void count_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	struct count_ctx *x = arg;
 
 	(void)ike;
-	if (ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED || rsa_of(sa)->to[0])
+	if (ike_sa_initiator(sa) || ike_sa_state(sa) != IKE_S_ESTABLISHED ||
+	    texts_of(rsa_of(sa))->to[0])
 		return;
 	x->left++;
 	if (x->n < x->want && movable(sa))
@@ -912,7 +974,9 @@ static void redirect_counters(struct ike *ike, void *global,
 
 static void redirect_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
 {
-	const struct redirect_sa *s = c->state;
+	static const struct redirect_sa none;
+	const struct redirect_sa *s = c->state ? c->state : &none;
+	const struct redirect_texts *t = texts_of(s);
 	struct json_object *r;
 	size_t used;
 
@@ -920,8 +984,8 @@ static void redirect_status(struct ext_ctx *c, struct json_object *j, char *text
 		used = strlen(text);
 		snprintf(text + used, len - used, " redirect %s%s%s%s%s",
 		         s->announced || s->peer_supported ? "supported" : "unsupported",
-		         s->from_text[0] ? " from " : "", s->from_text, s->to[0] ? " to " : "",
-		         s->to);
+		         t->from_text[0] ? " from " : "", t->from_text, t->to[0] ? " to " : "",
+		         t->to);
 		return;
 	}
 	r = json_object_new_object();
@@ -929,8 +993,8 @@ static void redirect_status(struct ext_ctx *c, struct json_object *j, char *text
 	                       json_object_new_boolean(s->announced || s->peer_supported));
 	/* NULL values are JSON null. */
 	json_object_object_add(r, "redirected_from",
-	                       s->from_text[0] ? json_object_new_string(s->from_text) : NULL);
-	json_object_object_add(r, "redirected_to", s->to[0] ? json_object_new_string(s->to) : NULL);
+	                       t->from_text[0] ? json_object_new_string(t->from_text) : NULL);
+	json_object_object_add(r, "redirected_to", t->to[0] ? json_object_new_string(t->to) : NULL);
 	json_object_object_add(j, "redirect", r);
 }
 
@@ -974,6 +1038,7 @@ const struct ike_ext redirect_ext = {
     .free = redirect_free,
     .hook = redirect_hook,
     .inherit = redirect_inherit,
+    .state_free = redirect_state_free,
     .child_event = redirect_child_event,
     .sa_down = redirect_sa_down,
     .resolved = redirect_resolved,

@@ -16,7 +16,7 @@ static int anycast_choose(void *state, const struct redirect_query *q, char gw[C
 	for (size_t i = 0; i < cfg->n_anycast; i++) {
 		struct ike_addr a;
 
-		a.ss = cfg->anycast[i].address;
+		addr_set_ss(&a, &cfg->anycast[i].address);
 		if (!addr_equal_host(&a, q->local))
 			continue;
 		snprintf(gw, CFG_GW_MAX, "%s", cfg->anycast[i].to);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ike/attack.h"
 #include "ike/sa.h"
 #include "util/log.h"
 
@@ -194,10 +195,7 @@ void sa_peer_text(const struct ike_sa *sa, char *buf, size_t len)
 	addr_format(&sa->remote, a, sizeof(a));
 	/* the identity only once AUTH has proven it (verify_auth) */
 	if (sa->peer_id_type)
-		sa_id_text(sa->peer_id_type, sa->peer_id,
-		           sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len
-		                                                 : sizeof(sa->peer_id),
-		           id, sizeof(id));
+		sa_id_text(sa->peer_id_type, sa->peer_id, sa_peer_id_kept(sa), id, sizeof(id));
 	snprintf(buf, len, "peer %s%s%s", a, id[0] ? " id " : "", id);
 }
 
@@ -399,8 +397,6 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
 	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
-	if (ext_sa_new(sa) < 0)
-		goto fail;
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
 	our = initiator ? sa->spi_i : sa->spi_r;
 	do {
@@ -445,7 +441,7 @@ struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const str
 
 		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) &&
 		    addr_equal(&sa->init_peer, peer) && sa->ni_len == ni_len &&
-		    !memcmp(sa->ni, ni, ni_len))
+		    (!ni_len || !memcmp(sa->ni, ni, ni_len)))
 			return sa;
 	}
 	return NULL;
@@ -459,9 +455,24 @@ void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8])
 
 void child_free(struct child_sa *c)
 {
-	if (c)
-		crypto_wipe(c, sizeof(*c));
+	if (!c)
+		return;
+	free(c->ts);
+	free(c->nonce_min);
+	crypto_wipe(c, sizeof(*c));
 	free(c);
+}
+
+void child_ts(const struct child_sa *c, struct ike_ts_set *local, struct ike_ts_set *remote)
+{
+	if (local) {
+		local->n = c->n_ts_local;
+		memcpy(local->ts, c->ts, c->n_ts_local * sizeof(c->ts[0]));
+	}
+	if (remote) {
+		remote->n = c->n_ts_remote;
+		memcpy(remote->ts, c->ts + c->n_ts_local, c->n_ts_remote * sizeof(c->ts[0]));
+	}
 }
 
 /* Most peers never fragment: the queues (2 KiB each) come with the first fragment. */
@@ -491,6 +502,51 @@ void sa_reasm_clear(struct ike_sa *sa)
 	sa->reasm = sa->reasm_resp = NULL;
 }
 
+static void bytes_free(uint8_t **p, size_t *len)
+{
+	if (*p && *len)
+		crypto_wipe(*p, *len);
+	free(*p);
+	*p = NULL;
+	*len = 0;
+}
+
+int sa_bytes_set(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len)
+{
+	uint8_t *n = len ? malloc(len) : NULL;
+
+	bytes_free(dst, dst_len);
+	*dst = n;
+	*dst_len = n ? len : 0;
+	if (len && !n)
+		return -1;
+	if (p && len)
+		memcpy(n, p, len);
+	return 0;
+}
+
+size_t sa_peer_id_kept(const struct ike_sa *sa)
+{
+	return sa->peer_id ? (sa->peer_id_len < CFG_ID_MAX ? sa->peer_id_len : CFG_ID_MAX) : 0;
+}
+
+struct ike_pending *sa_pend(struct ike_sa *sa)
+{
+	if (!sa->pend)
+		sa->pend = calloc(1, sizeof(*sa->pend));
+	return sa->pend;
+}
+
+void sa_pend_free(struct ike_sa *sa)
+{
+	if (!sa->pend)
+		return;
+	crypto_dh_free(sa->pend->dh);
+	crypto_wipe(sa->pend, sizeof(*sa->pend));
+	free(sa->pend);
+	sa->pend = NULL;
+}
+
 void sa_free(struct ike *ike, struct ike_sa *sa)
 {
 	while (sa->children) {
@@ -501,14 +557,21 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 		child_free(c);
 	}
 	crypto_dh_free(sa->dh);
-	crypto_dh_free(sa->pend.dh);
+	sa_pend_free(sa);
+	bytes_free(&sa->ni, &sa->ni_len);
+	bytes_free(&sa->nr, &sa->nr_len);
+	bytes_free(&sa->nonce_min, &sa->nonce_min_len);
+	free(sa->peer_id);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
+	free(sa->out.frags.end);
+	free(sa->cache.frags.end);
 	sa_reasm_clear(sa);
+	puzzle_drop_solution(sa);
 	free(sa->own);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
@@ -525,10 +588,10 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	}
 	/* 2.25.2: a rekey that was under way goes with the SA it rekeys. */
-	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend.new_sa) {
-		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend.new_sa);
+	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend && sa->pend->new_sa) {
+		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 
-		sa->pend.new_sa = 0;
+		sa->pend->new_sa = 0;
 		if (nsa && nsa->state != IKE_S_ESTABLISHED)
 			sa_kill(ike, nsa, "its rekey was abandoned");
 	}
@@ -671,7 +734,7 @@ bool ike_sa_rekeying(const struct ike_sa *sa)
 
 size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len)
 {
-	size_t n = sa->peer_id_len < sizeof(sa->peer_id) ? sa->peer_id_len : sizeof(sa->peer_id);
+	size_t n = sa_peer_id_kept(sa);
 	struct ike_addr a;
 	size_t k = 0;
 

@@ -60,7 +60,11 @@ struct child_sa {
 	uint8_t key_in_e[CRYPTO_MAX_KEY_LEN], key_in_a[CRYPTO_MAX_PRF_LEN];
 	uint8_t key_out_e[CRYPTO_MAX_KEY_LEN], key_out_a[CRYPTO_MAX_PRF_LEN];
 	size_t key_e_len, key_a_len;
-	struct ike_ts_set ts_local, ts_remote;
+	/* The narrowed selectors (RFC 7296 2.9), local ones then remote ones,
+	 * allocated to their number (two struct ike_ts_set would be 1,232 B
+	 * per Child SA for what is mostly one selector each): child_ts(). */
+	struct cfg_ts *ts; /* owned */
+	uint8_t n_ts_local, n_ts_remote;
 	uint64_t created_ms, rekey_ms, expire_ms;
 	uint64_t bytes_in, pkts_in, bytes_out, pkts_out;
 	bool installed;
@@ -70,7 +74,7 @@ struct child_sa {
 	bool deleting;       /* our delete for it is out */
 	/* RFC 7296 2.8.1: for collisions, who created it and the lower nonce of that exchange. */
 	bool by_us;
-	uint8_t nonce_min[IKE_MAX_NONCE];
+	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
 	uint32_t successor; /* reqid of the child that rekeyed this one (peer's exchange) */
 };
@@ -82,7 +86,9 @@ struct child_sa {
  */
 struct ike_frags {
 	size_t nfrags;
-	uint32_t end[IKE_MAX_OUT_FRAGS];
+	/* owned: where each fragment ends (IKE_MAX_OUT_FRAGS entries), made
+	 * with the SA's first fragmented message (most SAs have none) */
+	uint32_t *end;
 };
 
 /* One outstanding request we sent (window 1, RFC 7296 2.3). */
@@ -105,10 +111,11 @@ struct ike_in_cache {
 	bool valid;
 };
 
-/* Task-specific exchange state that must live between request and response. */
+/* Task-specific exchange state that must live between request and response
+ * of an exchange we start (sa_pend): SAs that only answer never have one. */
 struct ike_pending {
-	struct crypto_dh *dh; /* owned */
-	uint8_t nonce[IKE_MAX_NONCE];
+	struct crypto_dh *dh;         /* owned */
+	uint8_t nonce[IKE_NONCE_LEN]; /* ours (2.10: we always send IKE_NONCE_LEN) */
 	size_t nonce_len;
 	uint8_t new_spi[8]; /* IKE rekey: our SPI for the new IKE SA */
 	uint32_t child_spi; /* new Child SA: our inbound SPI */
@@ -149,8 +156,8 @@ struct ike_sa {
 	struct wire_prot prot_out, prot_in;
 	bool keyed;
 
-	/* What IKE_AUTH signs (2.15). */
-	uint8_t ni[IKE_MAX_NONCE], nr[IKE_MAX_NONCE];
+	/* What IKE_AUTH signs (2.15); the nonces, owned, of their length (sa_bytes_set). */
+	uint8_t *ni, *nr;
 	size_t ni_len, nr_len;
 	struct wire_wr init_req, init_resp; /* the IKE_SA_INIT messages */
 	struct crypto_dh *dh;               /* owned until the keys are derived */
@@ -164,8 +171,8 @@ struct ike_sa {
 	uint32_t expect_msg_id; /* the next request we accept */
 	struct ike_out out;
 	struct ike_in_cache cache;
-	struct ike_pending pend;
-	uint32_t tasks; /* bitmap of queued enum ike_task */
+	struct ike_pending *pend; /* owned; made by the first request we start, else NULL */
+	uint32_t tasks;           /* bitmap of queued enum ike_task */
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
@@ -176,7 +183,7 @@ struct ike_sa {
 	uint8_t peer_id_type;
 	size_t peer_id_len;
 	uint8_t peer_id_hash[32];
-	uint8_t peer_id[CFG_ID_MAX]; /* its first octets, for logs and rules */
+	uint8_t *peer_id; /* owned: its first sa_peer_id_kept() octets, for logs and rules */
 
 	/* The peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3). */
 	bool peer_frag;
@@ -192,7 +199,7 @@ struct ike_sa {
 	uint64_t rekeyed_to;                       /* serial of the IKE SA that replaced this one */
 	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs. */
 	bool by_us;
-	uint8_t nonce_min[IKE_MAX_NONCE];
+	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	bool no_restart;            /* taken down on purpose: keep_up does not apply */
@@ -209,7 +216,7 @@ struct ike_sa {
 	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
 	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
 	 * IKE_SA_INIT, then for the IKE_AUTH request. */
-	uint8_t ps[WIRE_PS_MAX];
+	uint8_t *ps; /* owned, WIRE_PS_MAX octets while a solution is held (puzzle.c) */
 	size_t ps_len;
 	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
 	 * while it is set and the SA has no keys, the DH waits for the PS. */
@@ -288,8 +295,7 @@ struct ike {
 
 int ext_init(struct ike *ike) WUR;
 void ext_free(struct ike *ike);
-/* Allocate (zeroed) and free the extensions' states of an SA. */
-int ext_sa_new(struct ike_sa *sa) WUR;
+/* Free the extensions' states of an SA (made on demand: ext_state_new). */
 void ext_sa_free(struct ike_sa *sa);
 /* IKE rekey: the new SA's states from the old ones (inherit hooks). */
 void ext_inherit(struct ike *ike, struct ike_sa *old, struct ike_sa *nsa);
@@ -369,6 +375,17 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
                    void *arg);
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
+/* The state of the exchanges the SA starts, made (zeroed) on first use;
+ * NULL: out of memory. */
+struct ike_pending *sa_pend(struct ike_sa *sa);
+/* *dst becomes a copy of len octets of p (p NULL: len octets to fill),
+ * the old one freed; 0, or -1 out of memory (then *dst is NULL, *dst_len 0).
+ * For the fields sized to what they hold: nonces, the peer's identity. */
+int sa_bytes_set(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t len) WUR;
+/* How many octets of the peer's identity an SA keeps (peer_id). */
+size_t sa_peer_id_kept(const struct ike_sa *sa);
+/* Free it (NULL-safe): the request it was for is done. */
+void sa_pend_free(struct ike_sa *sa);
 /* RFC 7383 2.6: the reassembly queue for the peer's requests or responses,
  * allocated with the first fragment (NULL: out of memory); what the queues
  * hold; and dropping them. */
@@ -409,6 +426,8 @@ size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, 
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
 struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in);
 void child_free(struct child_sa *c);
+/* A Child SA's selectors as sets (either may be NULL). */
+void child_ts(const struct child_sa *c, struct ike_ts_set *local, struct ike_ts_set *remote);
 struct child_sa *child_by_spi_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_spi_out(struct ike_sa *sa, uint32_t spi);
 void child_remove(struct ike *ike, struct ike_sa *sa, struct child_sa *c);

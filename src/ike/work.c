@@ -164,10 +164,11 @@ static void abandon(struct ike *ike, struct ike_sa *sa, const struct ike_work *w
 	ike->stats.work_stale++;
 	if (w->kind != WORK_CCSA_DERIVE || !sa->out.active)
 		return;
-	nsa = sa->pend.new_sa ? sa_lookup_serial(ike, sa->pend.new_sa) : NULL;
+	nsa = sa->pend && sa->pend->new_sa ? sa_lookup_serial(ike, sa->pend->new_sa) : NULL;
 	if (nsa)
 		sa_kill(ike, nsa, "connection removed");
-	sa->pend.new_sa = 0;
+	if (sa->pend)
+		sa->pend->new_sa = 0;
 	ike_request_done(ike, sa);
 }
 

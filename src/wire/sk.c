@@ -95,6 +95,13 @@ fail:
 	return -1;
 }
 
+void wire_prot_idle(struct wire_prot *p)
+{
+	crypto_cipher_free(p->enc);
+	crypto_cipher_free(p->dec);
+	p->enc = p->dec = NULL;
+}
+
 void wire_prot_clear(struct wire_prot *p)
 {
 	if (!p)

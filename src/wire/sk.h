@@ -56,6 +56,10 @@ int wire_prot_init_unchecked(struct wire_prot *p, const struct crypto_ike_suite 
                              const uint8_t *sk_e, size_t sk_e_len, size_t icv_len) WUR;
 /* Free the contexts (they wipe their keys). NULL-safe, idempotent. */
 void wire_prot_clear(struct wire_prot *p);
+/* Free the cipher contexts but keep the keys: they are made again on first
+ * use (a key schedule, ~1.3 us for AES-GCM), so an SA that goes quiet need
+ * not hold an OpenSSL context (~1 KiB) per direction. */
+void wire_prot_idle(struct wire_prot *p);
 
 /* What opening an SK/SKF payload found. Pointers borrow from the message or its arena. */
 struct wire_sk_result {

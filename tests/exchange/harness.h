@@ -227,7 +227,7 @@ HX bool hx_is_host(const struct ike_addr *a, const char *ip)
 	struct in_addr in;
 
 	assert_int_equal(inet_pton(AF_INET, ip, &in), 1);
-	return a->ss.ss_family == AF_INET &&
+	return a->ss.sa.sa_family == AF_INET &&
 	       ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == in.s_addr;
 }
 
@@ -357,7 +357,7 @@ static int hx_route_hook(void *ctx, const struct ike_addr *dst, struct ike_addr 
 	struct hx_peer *p = ctx;
 
 	for (size_t i = 0; i < p->nlocals; i++)
-		if (p->locals[i].ss.ss_family == dst->ss.ss_family) {
+		if (p->locals[i].ss.sa.sa_family == dst->ss.sa.sa_family) {
 			*src = p->locals[i];
 			return 0;
 		}

@@ -384,7 +384,7 @@ static void test_auth_puzzle_missing(void **state)
 
 	*state = n;
 	d = &n->q[0];
-	assert_true(d->len <= sizeof(buf) && d->from.ss.ss_family == AF_INET);
+	assert_true(d->len <= sizeof(buf) && d->from.ss.sa.sa_family == AF_INET);
 	assert_int_equal(hx_port(&d->to), 500);
 	ps_len = (size_t)d->buf[30] << 8 | d->buf[31];
 	assert_int_equal(ps_len, 4 + 16);

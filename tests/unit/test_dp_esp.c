@@ -276,13 +276,34 @@ static void test_rfc7634_vector(void **state)
 	dp_esp_clear(&in);
 }
 
+/* Memory per SA (issue 13): each direction holds only what it uses. An
+ * inbound SA has its replay ring sized to the window and no IV pool; an
+ * outbound one no ring, and an IV pool only for CBC (RFC 3602 2.3). */
+static void test_per_sa_memory(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(dpt_suites) / sizeof(dpt_suites[0]); i++) {
+		struct pair p;
+		bool cbc = dpt_suites[i].encr == IKEV2_ENCR_AES_CBC;
+
+		pair_init(&p, &dpt_suites[i], false);
+		assert_null(p.out.replay.bits);
+		assert_true(cbc ? p.out.ivpool != NULL : p.out.ivpool == NULL);
+		assert_non_null(p.in.replay.bits);
+		assert_int_equal(p.in.replay.words, 4); /* the default 64 packets */
+		assert_null(p.in.ivpool);
+		pair_clear(&p);
+	}
+	assert_in_range(sizeof(struct dp_esp_sa), 0, 160);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trips),    cmocka_unit_test(test_tamper),
 	    cmocka_unit_test(test_esn_wrap),       cmocka_unit_test(test_seq_overflow),
 	    cmocka_unit_test(test_reorder),        cmocka_unit_test(test_bad_padding),
-	    cmocka_unit_test(test_rfc7634_vector),
+	    cmocka_unit_test(test_rfc7634_vector), cmocka_unit_test(test_per_sa_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

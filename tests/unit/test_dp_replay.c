@@ -47,6 +47,7 @@ static void test_basic(void **state)
 	assert_int_equal(dp_replay_check(&r, 5000, &s), 0);
 	assert_int_equal(r.top, 100);
 	assert_int_equal(rp_accept(&r, 99, NULL), 0);
+	dp_replay_free(&r);
 }
 
 static void test_sizes(void **state)
@@ -66,11 +67,15 @@ static void test_sizes(void **state)
 	assert_int_equal(rp_accept(&r, 1000000, NULL), 0);
 	assert_int_equal(rp_accept(&r, 1000000 - 4095, NULL), 0);
 	assert_int_equal(rp_accept(&r, 1000000 - 4096, NULL), -1);
+	dp_replay_free(&r);
 	/* Odd sizes round up internally but keep their exact edge. */
 	assert_int_equal(dp_replay_init(&r, 100, false), 0);
 	assert_int_equal(rp_accept(&r, 1000, NULL), 0);
 	assert_int_equal(rp_accept(&r, 901, NULL), 0);
 	assert_int_equal(rp_accept(&r, 900, NULL), -1);
+	assert_int_equal(r.words, 4); /* sized to the window: 100 / 64 + 2, rounded up */
+	dp_replay_free(&r);
+	dp_replay_free(&r); /* NULL-safe */
 }
 
 /* Every sequence number in order, word boundaries included. */
@@ -85,6 +90,7 @@ static void test_slide(void **state)
 		if (i > 130)
 			assert_int_equal(rp_accept(&r, i - 128, NULL), -1);
 	}
+	dp_replay_free(&r);
 }
 
 /* RFC 4303 Appendix A2.2, both cases, across 2^32. */
@@ -112,10 +118,12 @@ static void test_esn(void **state)
 	assert_int_equal(rp_accept(&r, 1, &s), 0);
 	assert_int_equal(rp_accept(&r, 100, &s), 0);
 	assert_int_equal(s, 0x100000064ull);
+	dp_replay_free(&r);
 	/* Without ESN, 0 is still invalid and nothing wraps. */
 	assert_int_equal(dp_replay_init(&r, 64, false), 0);
 	assert_int_equal(rp_accept(&r, 0xffffffffu, &s), 0);
 	assert_int_equal(rp_accept(&r, 1, &s), -1);
+	dp_replay_free(&r);
 }
 
 int main(void)

@@ -78,6 +78,7 @@ static void ts_prefix(struct cfg_ts *ts, const char *lo, const char *hi)
 static void child(struct ike_child_info *c, uint32_t reqid, const char *gw, uint32_t spi_out)
 {
 	struct crypto_encr_info info;
+	struct sockaddr_storage ss;
 
 	memset(c, 0, sizeof(*c));
 	c->conn = "roadwarrior";
@@ -85,8 +86,10 @@ static void child(struct ike_child_info *c, uint32_t reqid, const char *gw, uint
 	c->reqid = reqid;
 	c->spi_out = spi_out;
 	c->spi_in = spi_out + 1;
-	sin_set(&c->local.ss, "127.0.0.1", NATT);
-	sin_set(&c->remote.ss, gw, NATT);
+	sin_set(&ss, "127.0.0.1", NATT);
+	addr_set_ss(&c->local, &ss);
+	sin_set(&ss, gw, NATT);
+	addr_set_ss(&c->remote, &ss);
 	c->natt = c->encap = true;
 	c->encr = IKEV2_ENCR_AES_GCM_16;
 	c->encr_keybits = 128;

@@ -37,11 +37,11 @@ struct env {
 
 static struct env env;
 
-static void sin4(struct sockaddr_storage *ss, uint32_t addr)
+static void sin4(struct ike_addr *a, uint32_t addr)
 {
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
+	struct sockaddr_in *s = &a->ss.sin;
 
-	memset(ss, 0, sizeof(*ss));
+	memset(a, 0, sizeof(*a));
 	s->sin_family = AF_INET;
 	s->sin_port = htons(4500);
 	s->sin_addr.s_addr = htonl(addr);
@@ -69,8 +69,8 @@ static void child(struct ike_child_info *c, uint32_t i, uint32_t gen)
 	c->reqid = i + 1;
 	c->spi_in = 0x10000000u + i * 4 + gen;
 	c->spi_out = 0x80000000u + i * 4 + gen;
-	sin4(&c->local.ss, 0xc0000201u);
-	sin4(&c->remote.ss, 0xc6120000u + i);
+	sin4(&c->local, 0xc0000201u);
+	sin4(&c->remote, 0xc6120000u + i);
 	c->natt = c->encap = true;
 	c->encr = IKEV2_ENCR_AES_GCM_16;
 	c->encr_keybits = 128;
@@ -138,7 +138,7 @@ static void test_steps_bounded(void **state)
 			child(&c, i, 1);
 			dpglue_child_down(env.g, &c);
 			child(&c, i, 0);
-			sin4(&c.remote.ss, 0xc6130000u + i);
+			sin4(&c.remote, 0xc6130000u + i);
 			b = dp_hash_steps;
 			dpglue_child_moved(env.g, &c);
 			n = dp_hash_steps - b;
