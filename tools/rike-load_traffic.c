@@ -275,7 +275,7 @@ void load_traffic_child_up(struct load_traffic *t, size_t idx, const struct ike_
 	client_clear(c); /* a rekeyed Child SA: the new SAs take over */
 	c->sas = s;
 	c->spi_in = ci->spi_in;
-	c->remote = ci->remote.ss;
+	addr_to_ss(&ci->remote, &c->remote);
 	spi_put(t, ci->spi_in, idx);
 }
 
