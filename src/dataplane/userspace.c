@@ -805,9 +805,14 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	/* RFC 4303 3.4.3: the window is the receiver's choice. With workers
 	 * a margin for reordering on the way (the two-tunnel bench lost 1-7
 	 * datagrams per 10 s at 64 before us_handover existed). */
-	if (dp_esp_init(&sa->esp, p) ||
-	    (us->threaded && p->dir == DP_DIR_IN && p->replay_window == 0 &&
-	     dp_replay_init(&sa->esp.replay, US_REPLAY_THREADED, p->esn))) {
+	struct dp_sa q = *p;
+	int rc;
+
+	if (us->threaded && q.dir == DP_DIR_IN && q.replay_window == 0)
+		q.replay_window = US_REPLAY_THREADED;
+	rc = dp_esp_init(&sa->esp, &q);
+	crypto_wipe(&q, sizeof(q)); /* the keys */
+	if (rc) {
 		dp_esp_clear(&sa->esp);
 		pthread_mutex_destroy(&sa->mu);
 		free(sa);
