@@ -39,38 +39,62 @@ static struct fetched *slot(struct fetched *t, size_t *n, const char *name, bool
 	return &t[*n];
 }
 
-EVP_CIPHER *crypto_fetch_cipher(const char *name)
+/* The kinds kept: how to fetch one and take a reference. */
+struct kind {
+	void *(*fetch)(const char *name);
+	int (*up_ref)(void *alg);
+};
+
+static void *cipher_fetch(const char *name)
 {
-	EVP_CIPHER *c = NULL;
+	return EVP_CIPHER_fetch(NULL, name, NULL);
+}
+
+static int cipher_up_ref(void *alg)
+{
+	return EVP_CIPHER_up_ref(alg);
+}
+
+static void *md_fetch(const char *name)
+{
+	return EVP_MD_fetch(NULL, name, NULL);
+}
+
+static int md_up_ref(void *alg)
+{
+	return EVP_MD_up_ref(alg);
+}
+
+/* A new reference to name from t (fetched into it on first use), or one
+ * fetched apart when t is full; NULL if the providers do not have it. */
+static void *kept(const struct kind *k, struct fetched *t, size_t *n, const char *name)
+{
+	void *alg = NULL;
 	struct fetched *f;
 	bool fresh;
 
 	pthread_mutex_lock(&fc.lock);
-	f = slot(fc.cipher, &fc.ncipher, name, &fresh);
-	if (f && fresh && (f->alg = EVP_CIPHER_fetch(NULL, name, NULL))) {
+	f = slot(t, n, name, &fresh);
+	if (f && fresh && (f->alg = k->fetch(name))) {
 		strcpy(f->name, name);
-		fc.ncipher++;
+		(*n)++;
 	}
-	if (f && f->alg && EVP_CIPHER_up_ref(f->alg) == 1)
-		c = f->alg;
+	if (f && f->alg && k->up_ref(f->alg) == 1)
+		alg = f->alg;
 	pthread_mutex_unlock(&fc.lock);
-	return f ? c : EVP_CIPHER_fetch(NULL, name, NULL);
+	return f ? alg : k->fetch(name);
+}
+
+EVP_CIPHER *crypto_fetch_cipher(const char *name)
+{
+	static const struct kind cipher = {cipher_fetch, cipher_up_ref};
+
+	return kept(&cipher, fc.cipher, &fc.ncipher, name);
 }
 
 EVP_MD *crypto_fetch_md(const char *name)
 {
-	EVP_MD *md = NULL;
-	struct fetched *f;
-	bool fresh;
+	static const struct kind md = {md_fetch, md_up_ref};
 
-	pthread_mutex_lock(&fc.lock);
-	f = slot(fc.md, &fc.nmd, name, &fresh);
-	if (f && fresh && (f->alg = EVP_MD_fetch(NULL, name, NULL))) {
-		strcpy(f->name, name);
-		fc.nmd++;
-	}
-	if (f && f->alg && EVP_MD_up_ref(f->alg) == 1)
-		md = f->alg;
-	pthread_mutex_unlock(&fc.lock);
-	return f ? md : EVP_MD_fetch(NULL, name, NULL);
+	return kept(&md, fc.md, &fc.nmd, name);
 }
