@@ -18,6 +18,9 @@
  * (fetch.c); free it with EVP_CIPHER_free / EVP_MD_free. NULL: unknown. */
 EVP_CIPHER *crypto_fetch_cipher(const char *name);
 EVP_MD *crypto_fetch_md(const char *name);
+/* A keyless HMAC context for the named digest, a copy of one made once;
+ * key it with EVP_MAC_init, free it with EVP_MAC_CTX_free. */
+EVP_MAC_CTX *crypto_fetch_hmac(const char *digest);
 
 #define CRYPTO_XCBC_BLOCK 16
 
