@@ -28,7 +28,7 @@ skip_unless_root
 sw_need
 need_cmd python3
 LOAD=$(rk_bin_dir)/rike-load
-[[ -x $LOAD ]] || rk_skip "rike-load not built"
+[[ -x $LOAD ]] || rk_fail "rike-load not built: $LOAD"
 N=${RIKE_LOAD_N:-10}
 P=${RIKE_LOAD_PACKETS:-10}
 PSK=sw-load-traffic-key

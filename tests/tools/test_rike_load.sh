@@ -11,32 +11,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
 skip_unless_root
 rk_need
 need_cmd python3
-LOAD=$(rk_bin_dir)/rike-load
-[[ -x $LOAD ]] || rk_skip "rike-load not built"
+source "$(dirname "${BASH_SOURCE[0]}")/rike_load_lib.sh"
 N=${RIKE_LOAD_N:-200}
-PSK=0x6c6f61642d746573742d736563726574
-
-ns_create l
-conf=$(swrk_riked_conf gw "{ name = \"clients\"; local = \"127.0.0.1\"; remote = \"%any\";
-  local_ts = [ \"10.0.0.1/32\" ]; remote_ts = [ \"10.128.0.0/10\" ];
-  local_id = \"gw.load.example\"; remote_id = \"%any\";
-  auth = { method = \"psk\"; secret = \"$PSK\"; };
-  ike_proposals = [ \"aes128gcm16-prfsha256-x25519\" ]; esp_proposals = [ \"aes128gcm16\" ]; }")
-# One source address for every client: the per-source half-open cap goes up.
-conf=${conf/dataplane = \"userspace\";/dataplane = \"userspace\"; ike_port = 15500; natt_port = 15501; half_open_per_source = 100000; half_open_cookie_threshold = 100000;}
-conf=${conf/log_level = \"debug\"/log_level = \"notice\"}
-rk_start l gw "$conf"
-
-run_load() { # OUT ARGS...: rike-load in the namespace, bounded
-	local out=$1
-	shift
-	timeout 120 ip netns exec "$(ns_name l)" "$LOAD" --remote 127.0.0.1 --local 127.0.0.2 \
-		--port 15500 --natt-port 15501 --ike aes128gcm16-prfsha256-x25519 --esp aes128gcm16 \
-		--remote-id gw.load.example "$@" >"$RK_RUN/$out" 2>"$RK_RUN/$out.err"
-}
+load_gw_start
 
 # 1. N clients, at most 50 at once, held 3 s so riked's table can be read.
-run_load ok.json --psk "$PSK" --count "$N" --concurrency 50 --json --hold 3 &
+run_load 120 ok.json --psk "$PSK" --count "$N" --concurrency 50 --json --hold 3 &
 lpid=$!
 wait_until 60 test -s "$RK_RUN/ok.json" || rk_fail "no report within 60 s"
 sleep 0.5
@@ -64,17 +44,17 @@ wait_until 20 sh -c "! $(rk_bin_dir)/rikectl -s $(rk_dir gw)/run/riked.sock list
 
 # 2. Traffic options without --traffic, or --traffic without Child SAs,
 # are usage errors with a reason (the traffic itself: test_rike_load_traffic.sh).
-run_load traffic.txt --psk "$PSK" --packets 5
+run_load 120 traffic.txt --psk "$PSK" --packets 5
 rc=$?
 [[ $rc == 2 ]] && grep -q "need --traffic" "$RK_RUN/traffic.txt.err" ||
 	rk_fail "--packets alone: exit $rc, $(cat "$RK_RUN/traffic.txt.err")"
-run_load traffic.txt --psk "$PSK" --traffic --no-child
+run_load 120 traffic.txt --psk "$PSK" --traffic --no-child
 rc=$?
 [[ $rc == 2 ]] && grep -q "needs Child SAs" "$RK_RUN/traffic.txt.err" ||
 	rk_fail "--traffic --no-child: exit $rc, $(cat "$RK_RUN/traffic.txt.err")"
 
 # 3. A wrong key: every client fails in IKE_AUTH with a reason, quickly.
-run_load bad.json --psk 0x00112233 --count 20 --json --timeout 10
+run_load 120 bad.json --psk 0x00112233 --count 20 --json --timeout 10
 rc=$?
 python3 - "$RK_RUN/bad.json" <<'PY' || rk_fail "wrong PSK: $(cat "$RK_RUN/bad.json")"
 import json, sys

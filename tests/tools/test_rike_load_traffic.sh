@@ -25,30 +25,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../interop/lib.sh"
 skip_unless_root
 rk_need
 need_cmd python3
-LOAD=$(rk_bin_dir)/rike-load
-[[ -x $LOAD ]] || rk_skip "rike-load not built"
+source "$(dirname "${BASH_SOURCE[0]}")/rike_load_lib.sh"
 N=${RIKE_LOAD_N:-20}
 P=${RIKE_LOAD_PACKETS:-10}
-PSK=0x6c6f61642d746573742d736563726574
+load_gw_start
 
-ns_create l
-ns_addr l lo 10.0.0.1/32
-conf=$(swrk_riked_conf gw "{ name = \"clients\"; local = \"127.0.0.1\"; remote = \"%any\";
-  local_ts = [ \"10.0.0.1/32\" ]; remote_ts = [ \"10.128.0.0/10\" ];
-  local_id = \"gw.load.example\"; remote_id = \"%any\";
-  auth = { method = \"psk\"; secret = \"$PSK\"; };
-  ike_proposals = [ \"aes128gcm16-prfsha256-x25519\" ]; esp_proposals = [ \"aes128gcm16\" ]; }")
-conf=${conf/dataplane = \"userspace\";/dataplane = \"userspace\"; ike_port = 15500; natt_port = 15501; half_open_per_source = 100000; half_open_cookie_threshold = 100000;}
-conf=${conf/log_level = \"debug\"/log_level = \"notice\"}
-rk_start l gw "$conf"
-
-run_load() { # OUT ARGS...: rike-load in the namespace, bounded
-	local out=$1
-	shift
-	timeout 60 ip netns exec "$(ns_name l)" "$LOAD" --remote 127.0.0.1 --local 127.0.0.2 \
-		--port 15500 --natt-port 15501 --ike aes128gcm16-prfsha256-x25519 --esp aes128gcm16 \
-		--remote-id gw.load.example --psk "$PSK" --json "$@" >"$RK_RUN/$out" 2>"$RK_RUN/$out.err"
-}
 
 dp_json() { # FILE: riked's data-plane counters
 	rk_status_json gw >"$1" || rk_fail "rikectl status"
@@ -56,7 +37,7 @@ dp_json() { # FILE: riked's data-plane counters
 
 # 1. N x P echoes; the SAs are held 2 s so that riked's counters can be read.
 dp_json "$RK_RUN/dp0.json"
-run_load ok.json --count "$N" --traffic --packets "$P" --packet-rate 2000 --hold 2 &
+run_load 60 ok.json --psk "$PSK" --json --count "$N" --traffic --packets "$P" --packet-rate 2000 --hold 2 &
 lpid=$!
 wait_until 40 test -s "$RK_RUN/ok.json" || rk_fail "no report within 40 s"
 dp_json "$RK_RUN/dp1.json"
@@ -91,7 +72,7 @@ wait_until 20 sh -c "! $(rk_bin_dir)/rikectl -s $(rk_dir gw)/run/riked.sock list
 dp_json "$RK_RUN/dp2.json"
 # --hold 1: the SAs outlive the corrupted datagrams in riked's queues (rike-load
 # does not wait for answers to them; a delete first makes one unknown-SPI)
-run_load bad.json --count 4 --traffic --packets 10 --corrupt-icv 5 --reply-timeout 1 --hold 1
+run_load 60 bad.json --psk "$PSK" --json --count 4 --traffic --packets 10 --corrupt-icv 5 --reply-timeout 1 --hold 1
 rc=$?
 dp_json "$RK_RUN/dp3.json"
 rk_log "rike-load --corrupt-icv 5: $(cat "$RK_RUN/bad.json")"
@@ -108,7 +89,7 @@ assert d1["drop_auth"] - d0["drop_auth"] == 8, "riked drop_auth moved %d, want 8
 PY
 
 # 3. A destination the gateway's TSr does not hold.
-run_load dst.json --count 3 --traffic --traffic-dst 10.0.0.2
+run_load 60 dst.json --psk "$PSK" --json --count 3 --traffic --traffic-dst 10.0.0.2
 rc=$?
 [[ $rc == 1 ]] || rk_fail "--traffic-dst outside TSr: exit $rc, want 1"
 python3 - "$RK_RUN/dst.json" <<'PY' || rk_fail "destination outside TSr: $(cat "$RK_RUN/dst.json")"
@@ -122,7 +103,7 @@ PY
 # 4. IPv6: riked on fd00::1 with fd00:10::1 as its inner address.
 ns_create l6
 for a in fd00::1/128 fd00::2/128 fd00:10::1/128; do ns_addr l6 lo $a; done
-conf6=${conf//127.0.0.1/fd00::1}
+conf6=${GW_CONF//127.0.0.1/fd00::1}
 conf6=${conf6//10.0.0.1\/32/fd00:10::1/128}
 conf6=${conf6//10.128.0.0\/10/fd00:80::/64}
 conf6=${conf6//rk-gw/rk-gw6}
