@@ -3,6 +3,10 @@
 #define RIKE_DP_TEST_UTIL_H
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +113,44 @@ static inline size_t dpt_packet(uint8_t *p, int family, const char *src, const c
 		p[11] = (uint8_t)~sum;
 	}
 	return len;
+}
+
+/* ---- sockets on a namespace's loopback (the includer has cmocka.h) ---- */
+
+static inline void dpt_sin(struct sockaddr_storage *ss, const char *addr, uint16_t port)
+{
+	struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	s->sin_family = AF_INET;
+	s->sin_port = htons(port);
+	inet_pton(AF_INET, addr, &s->sin_addr);
+}
+
+/* A non-blocking UDP socket bound to addr:port, with a 4 MiB receive buffer. */
+static inline int dpt_udp_bound(const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 4 << 20;
+
+	dpt_sin(&ss, addr, port);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+/* Bring up lo (a new network namespace has it down). */
+static inline void dpt_lo_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	strcpy(ifr.ifr_name, "lo");
+	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	close(fd);
 }
 
 #endif

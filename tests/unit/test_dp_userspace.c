@@ -80,39 +80,6 @@ static void ev_log(void *ctx, enum dp_log_level level, const char *msg)
 	snprintf(e->last_log, sizeof(e->last_log), "%s", msg);
 }
 
-static void sin_set(struct sockaddr_storage *ss, const char *addr, uint16_t port)
-{
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	s->sin_family = AF_INET;
-	s->sin_port = htons(port);
-	inet_pton(AF_INET, addr, &s->sin_addr);
-}
-
-static int udp_bound(const char *addr, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-
-	sin_set(&ss, addr, port);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)), 0);
-	return fd;
-}
-
-static void lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	strcpy(ifr.ifr_name, "lo");
-	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-	close(fd);
-}
-
 /* Run the loop until fd is readable (or just for a while when fd < 0). */
 static bool pump(struct env *e, int fd, int ms)
 {
@@ -136,8 +103,8 @@ static void add_sas(struct env *e, uint32_t reqid, uint32_t spi_out, uint32_t sp
 
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_OUT, spi_out, true, 1);
 	sa.reqid = reqid;
-	sin_set(&sa.src, "127.0.0.1", 4500);
-	sin_set(&sa.dst, "127.0.0.2", 4500);
+	dpt_sin(&sa.src, "127.0.0.1", 4500);
+	dpt_sin(&sa.dst, "127.0.0.2", 4500);
 	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.2.0.0/24"), 0);
 	sa.n_ts_local = sa.n_ts_remote = 1;
@@ -149,8 +116,8 @@ static void add_sas(struct env *e, uint32_t reqid, uint32_t spi_out, uint32_t sp
 
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, spi_in, true, 2);
 	sa.reqid = reqid;
-	sin_set(&sa.src, "127.0.0.2", 4500);
-	sin_set(&sa.dst, "127.0.0.1", 4500);
+	dpt_sin(&sa.src, "127.0.0.2", 4500);
+	dpt_sin(&sa.dst, "127.0.0.1", 4500);
 	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.2.0.0/24"), 0);
 	sa.n_ts_local = sa.n_ts_remote = 1;
@@ -176,17 +143,17 @@ static int setup(void **state)
 		              strerror(errno));
 		exit(77);
 	}
-	lo_up();
+	dpt_lo_up();
 	e.base = event_base_new();
 	e.dp = dp_new_opts(DP_BACKEND_USERSPACE, e.base, &cb, &e, &opt);
 	assert_non_null(e.dp);
-	e.dp_sock = udp_bound("127.0.0.1", 4500);
-	e.peer_sock = udp_bound("127.0.0.2", 4500);
-	e.peer3_sock = udp_bound("127.0.0.3", 4500);
+	e.dp_sock = dpt_udp_bound("127.0.0.1", 4500);
+	e.peer_sock = dpt_udp_bound("127.0.0.2", 4500);
+	e.peer3_sock = dpt_udp_bound("127.0.0.3", 4500);
 	assert_int_equal(dp_set_udp_socket(e.dp, AF_INET, e.dp_sock), 0);
-	sin_set(&vip, "10.1.0.1", 0);
+	dpt_sin(&vip, "10.1.0.1", 0);
 	assert_int_equal(dp_addr_add(e.dp, &vip, 32), 0);
-	e.app_sock = udp_bound("10.1.0.1", 9999);
+	e.app_sock = dpt_udp_bound("10.1.0.1", 9999);
 	add_sas(&e, 1, SPI_OUT, SPI_IN, 0);
 	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.2.0.0/24"), 0);
@@ -215,7 +182,7 @@ static void app_send(struct env *e, const char *dst, const char *msg)
 {
 	struct sockaddr_storage ss;
 
-	sin_set(&ss, dst, 7777);
+	dpt_sin(&ss, dst, 7777);
 	assert_int_equal(sendto(e->app_sock, msg, strlen(msg), 0, (struct sockaddr *)&ss,
 	                        sizeof(struct sockaddr_in)),
 	                 (ssize_t)strlen(msg));
@@ -276,8 +243,8 @@ static void test_policy_update(void **state)
 
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_OUT, 0x3000, true, 7);
 	sa.reqid = 3;
-	sin_set(&sa.src, "127.0.0.1", 4500);
-	sin_set(&sa.dst, "127.0.0.3", 4500);
+	dpt_sin(&sa.src, "127.0.0.1", 4500);
+	dpt_sin(&sa.dst, "127.0.0.3", 4500);
 	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
 	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.2.0.0/24"), 0);
@@ -316,8 +283,8 @@ static void input(struct env *e, const uint8_t *pkt, size_t len)
 	uint8_t scratch[2048];
 	struct sockaddr_storage from, to;
 
-	sin_set(&from, "127.0.0.2", 4500);
-	sin_set(&to, "127.0.0.1", 4500);
+	dpt_sin(&from, "127.0.0.2", 4500);
+	dpt_sin(&to, "127.0.0.1", 4500);
 	memcpy(scratch, pkt, len);
 	dp_input_udp(e->dp, scratch, len, &from, &to);
 }
@@ -390,12 +357,12 @@ static void test_migrate(void **state)
 	struct env *e = *state;
 	struct sockaddr_storage local, remote;
 
-	sin_set(&local, "127.0.0.1", 4500);
-	sin_set(&remote, "127.0.0.3", 4500);
+	dpt_sin(&local, "127.0.0.1", 4500);
+	dpt_sin(&remote, "127.0.0.3", 4500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	app_send(e, "10.2.0.5", "moved");
 	peer_recv(e, e->peer3_sock, "moved");
-	sin_set(&remote, "127.0.0.2", 4500);
+	dpt_sin(&remote, "127.0.0.2", 4500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	assert_int_equal(dp_sa_migrate(e->dp, 99, &local, &remote), -1);
 }
@@ -416,7 +383,7 @@ static void test_migrate_keeps_replay_and_seq(void **state)
 	struct dp_stats st0, st;
 	uint8_t old[2048], inflight[2048], got[256];
 	size_t old_len, inflight_len;
-	int ike3 = udp_bound("127.0.0.3", 500);
+	int ike3 = dpt_udp_bound("127.0.0.3", 500);
 
 	for (int i = 0; i < 3; i++) {
 		app_send(e, "10.2.0.5", "before");
@@ -430,8 +397,8 @@ static void test_migrate_keeps_replay_and_seq(void **state)
 	inflight_len = peer_packet(e, "10.2.0.5", inflight, sizeof(inflight));
 	dp_stats(e->dp, &st0);
 
-	sin_set(&local, "127.0.0.1", 500);
-	sin_set(&remote, "127.0.0.3", 500);
+	dpt_sin(&local, "127.0.0.1", 500);
+	dpt_sin(&remote, "127.0.0.3", 500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	assert_non_null(strstr(e->last_log, "RFC 3948"));
 	app_send(e, "10.2.0.5", "after");
@@ -449,8 +416,8 @@ static void test_migrate_keeps_replay_and_seq(void **state)
 	assert_int_equal(st.drop_replay, st0.drop_replay + 1);
 	assert_int_equal(st.rx_packets, st0.rx_packets + 1);
 
-	sin_set(&local, "127.0.0.1", 4500);
-	sin_set(&remote, "127.0.0.2", 4500);
+	dpt_sin(&local, "127.0.0.1", 4500);
+	dpt_sin(&remote, "127.0.0.2", 4500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	close(ike3);
 }
@@ -470,8 +437,8 @@ static void test_send_failures(void **state)
 	dp_stats(e->dp, &st0);
 	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, SPI_OUT, &c0), 0);
 	e->send_logs = 0;
-	sin_set(&local, "127.0.0.1", 4500);
-	sin_set(&remote, "192.0.2.1", 4500); /* no route in this namespace */
+	dpt_sin(&local, "127.0.0.1", 4500);
+	dpt_sin(&remote, "192.0.2.1", 4500); /* no route in this namespace */
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	for (int i = 0; i < 5; i++)
 		app_send(e, "10.2.0.5", "lost");
@@ -485,15 +452,15 @@ static void test_send_failures(void **state)
 	assert_non_null(strstr(e->last_log, "unreachable"));
 
 	/* Our source address is gone (EINVAL from the kernel). */
-	sin_set(&local, "10.9.9.9", 4500);
-	sin_set(&remote, "127.0.0.2", 4500);
+	dpt_sin(&local, "10.9.9.9", 4500);
+	dpt_sin(&remote, "127.0.0.2", 4500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	app_send(e, "10.2.0.5", "lost");
 	pump(e, -1, 100);
 	dp_stats(e->dp, &st);
 	assert_int_equal(st.drop_send, st0.drop_send + 6);
 
-	sin_set(&local, "127.0.0.1", 4500);
+	dpt_sin(&local, "127.0.0.1", 4500);
 	assert_int_equal(dp_sa_migrate(e->dp, 1, &local, &remote), 0);
 	app_send(e, "10.2.0.5", "back");
 	peer_recv(e, e->peer_sock, "back");

@@ -85,40 +85,6 @@ static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, 
 		assert_int_equal(dp_sa_del(e->dp, reqid, dir, spi), 0);
 }
 
-static void sin_set(struct sockaddr_storage *ss, const char *addr, uint16_t port)
-{
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	s->sin_family = AF_INET;
-	s->sin_port = htons(port);
-	inet_pton(AF_INET, addr, &s->sin_addr);
-}
-
-static int udp_bound(const char *addr, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), big = 4 << 20;
-
-	sin_set(&ss, addr, port);
-	assert_true(fd >= 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	assert_int_equal(bind(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)), 0);
-	return fd;
-}
-
-static void lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	strcpy(ifr.ifr_name, "lo");
-	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-	close(fd);
-}
-
 /* Run the loop (dispatch to workers, the mailbox) for about ms. The waits
  * below are bounds (up to 10 s on a loaded machine), not timing assertions. */
 static void pump(struct env *e, int ms)
@@ -141,8 +107,8 @@ static void add_child(struct env *e, int i, uint32_t spi_out, uint64_t hard_pack
 	p->spi_in = 0x2000u + (uint32_t)i;
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_OUT, p->spi_out, true, (uint8_t)(1 + i));
 	sa.reqid = 1 + (uint32_t)i;
-	sin_set(&sa.src, "127.0.0.1", 4500);
-	sin_set(&sa.dst, "127.0.0.2", 4500);
+	dpt_sin(&sa.src, "127.0.0.1", 4500);
+	dpt_sin(&sa.dst, "127.0.0.2", 4500);
 	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], remote), 0);
 	sa.n_ts_local = sa.n_ts_remote = 1;
@@ -157,8 +123,8 @@ static void add_child(struct env *e, int i, uint32_t spi_out, uint64_t hard_pack
 		return; /* a rekey of the outbound SA only */
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, p->spi_in, true, (uint8_t)(11 + i));
 	sa.reqid = 1 + (uint32_t)i;
-	sin_set(&sa.src, "127.0.0.2", 4500);
-	sin_set(&sa.dst, "127.0.0.1", 4500);
+	dpt_sin(&sa.src, "127.0.0.2", 4500);
+	dpt_sin(&sa.dst, "127.0.0.1", 4500);
 	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], remote), 0);
 	sa.n_ts_local = sa.n_ts_remote = 1;
@@ -173,7 +139,7 @@ static void add_policy(struct env *e, uint32_t reqid, const char *remote)
 
 	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&pol.ts_remote, remote), 0);
-	sin_set(&pol.route_src, "10.1.0.1", 0);
+	dpt_sin(&pol.route_src, "10.1.0.1", 0);
 	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
 }
 
@@ -190,20 +156,20 @@ static int setup(void **state)
 		              strerror(errno));
 		exit(77);
 	}
-	lo_up();
+	dpt_lo_up();
 	e.base = event_base_new();
 	e.loop_thread = pthread_self();
 	e.dp = dp_new_opts(DP_BACKEND_USERSPACE, e.base, &cb, &e, &opt);
 	assert_non_null(e.dp);
 	assert_int_equal(dp_debug_workers(e.dp), 2);
-	e.dp_sock = udp_bound("127.0.0.1", 4500);
-	e.peer_sock = udp_bound("127.0.0.2", 4500);
+	e.dp_sock = dpt_udp_bound("127.0.0.1", 4500);
+	e.peer_sock = dpt_udp_bound("127.0.0.2", 4500);
 	assert_int_equal(dp_set_udp_socket(e.dp, AF_INET, e.dp_sock), 0);
-	sin_set(&vip, "10.1.0.1", 0);
+	dpt_sin(&vip, "10.1.0.1", 0);
 	assert_int_equal(dp_addr_add(e.dp, &vip, 32), 0);
 	for (int i = 0; i < NFLOWS; i++)
-		e.app[i] = udp_bound("10.1.0.1", (uint16_t)(20000 + i));
-	e.sink = udp_bound("10.1.0.1", 9999); /* inbound packets end here: no ICMP back */
+		e.app[i] = dpt_udp_bound("10.1.0.1", (uint16_t)(20000 + i));
+	e.sink = dpt_udp_bound("10.1.0.1", 9999); /* inbound packets end here: no ICMP back */
 	add_child(&e, 0, 0x1000, 0);
 	add_child(&e, 1, 0x1001, 0);
 	add_policy(&e, 1, "10.2.0.0/24");
@@ -246,8 +212,8 @@ static void input(struct env *e, uint8_t *pkt, size_t len)
 {
 	struct sockaddr_storage from, to;
 
-	sin_set(&from, "127.0.0.2", 4500);
-	sin_set(&to, "127.0.0.1", 4500);
+	dpt_sin(&from, "127.0.0.2", 4500);
+	dpt_sin(&to, "127.0.0.1", 4500);
 	dp_input_udp(e->dp, pkt, len, &from, &to);
 }
 
@@ -294,8 +260,8 @@ static void test_two_sas_two_workers(void **state)
 	struct dp_esp_sa peer;
 	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x2101, true, 21);
 	sa.reqid = 2;
-	sin_set(&sa.src, "127.0.0.2", 4500);
-	sin_set(&sa.dst, "127.0.0.1", 4500);
+	dpt_sin(&sa.src, "127.0.0.2", 4500);
+	dpt_sin(&sa.dst, "127.0.0.1", 4500);
 	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
 	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.4.0.0/24"), 0);
 	sa.n_ts_local = sa.n_ts_remote = 1;
@@ -369,7 +335,7 @@ static void test_outbound_seq_unique(void **state)
 	worker_stats(e, before);
 	assert_int_equal(dp_sa_counters(e->dp, 1, DP_DIR_OUT, e->p[0].spi_out, &c), 0);
 	uint64_t seq0 = c.seq;
-	sin_set(&dst, "10.2.0.5", 7777);
+	dpt_sin(&dst, "10.2.0.5", 7777);
 	for (int round = 0; round < 40; round++) {
 		for (int f = 0; f < NFLOWS; f++)
 			if (sendto(e->app[f], "seq", 3, 0, (struct sockaddr *)&dst,
@@ -403,7 +369,7 @@ static void test_events_on_loop(void **state)
 	uint8_t pkt[2048];
 
 	e->ncb = 0;
-	sin_set(&dst, "10.3.0.5", 7777); /* policy 9 has no SA */
+	dpt_sin(&dst, "10.3.0.5", 7777); /* policy 9 has no SA */
 	assert_int_equal(
 	    sendto(e->app[0], "acq", 3, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in)), 3);
 	for (int t = 0; t < 5000 && !e->acquires; t++)
@@ -419,7 +385,7 @@ static void test_events_on_loop(void **state)
 	 * 4.4.2.1); the callback deletes the SA, and child 1's outbound SA
 	 * falls back to nothing: traffic is then dropped as no SA. */
 	add_child(e, 1, 0x1101, 3);
-	sin_set(&dst, "10.4.0.5", 7777);
+	dpt_sin(&dst, "10.4.0.5", 7777);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(sendto(e->app[0], "exp", 3, 0, (struct sockaddr *)&dst,
 		                        sizeof(struct sockaddr_in)),
@@ -460,8 +426,8 @@ static void *traffic(void *arg)
 	struct churn *c = arg;
 	struct sockaddr_storage dst[2];
 
-	sin_set(&dst[0], "10.2.0.5", 7777);
-	sin_set(&dst[1], "10.4.0.5", 7777);
+	dpt_sin(&dst[0], "10.2.0.5", 7777);
+	dpt_sin(&dst[1], "10.4.0.5", 7777);
 	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
 		for (int f = 0; f < NFLOWS; f++)
 			if (sendto(c->e->app[f], "churn", 5, 0, (struct sockaddr *)&dst[f & 1],
