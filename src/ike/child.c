@@ -29,22 +29,33 @@ int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, 
 	if ((!info.aead && !a) || e > CRYPTO_MAX_KEY_LEN || a > CRYPTO_MAX_PRF_LEN)
 		return -1;
 	total = 2 * (e + a);
-	if (crypto_child_keymat(sa->suite.prf, sa->keys.sk_d, sa->keys.d_len, gir ? &g : NULL, &cni,
-	                        &cnr, keymat, total) < 0)
+	if (!c->keys && !(c->keys = calloc(1, sizeof(*c->keys))))
+		return -1;
+	if (crypto_child_keymat(sa->suite.prf, sa->sk_d, sa->sk_d_len, gir ? &g : NULL, &cni, &cnr,
+	                        keymat, total) < 0)
 		goto out;
 	/* 2.17: initiator-to-responder keys first, each encryption then integrity. */
 	first = keymat;
 	second = keymat + e + a;
-	memcpy(c->key_out_e, we_initiated ? first : second, e);
-	memcpy(c->key_out_a, (we_initiated ? first : second) + e, a);
-	memcpy(c->key_in_e, we_initiated ? second : first, e);
-	memcpy(c->key_in_a, (we_initiated ? second : first) + e, a);
-	c->key_e_len = e;
-	c->key_a_len = a;
+	memcpy(c->keys->out_e, we_initiated ? first : second, e);
+	memcpy(c->keys->out_a, (we_initiated ? first : second) + e, a);
+	memcpy(c->keys->in_e, we_initiated ? second : first, e);
+	memcpy(c->keys->in_a, (we_initiated ? second : first) + e, a);
+	c->key_e_len = (uint8_t)e;
+	c->key_a_len = (uint8_t)a;
 	rc = 0;
 out:
 	crypto_wipe(keymat, sizeof(keymat));
 	return rc;
+}
+
+void child_keys_drop(struct child_sa *c)
+{
+	if (!c->keys)
+		return;
+	crypto_wipe(c->keys, sizeof(*c->keys));
+	free(c->keys);
+	c->keys = NULL;
 }
 
 static uint64_t jitter(uint64_t span_ms)
@@ -91,12 +102,14 @@ static void child_info(const struct ike_sa *sa, const struct child_sa *c, struct
 	i->esn = c->esn;
 	i->transport = c->transport;
 	i->encap = c->encap;
-	memcpy(i->key_in_e, c->key_in_e, sizeof(i->key_in_e));
-	memcpy(i->key_in_a, c->key_in_a, sizeof(i->key_in_a));
-	memcpy(i->key_out_e, c->key_out_e, sizeof(i->key_out_e));
-	memcpy(i->key_out_a, c->key_out_a, sizeof(i->key_out_a));
-	i->key_e_len = c->key_e_len;
-	i->key_a_len = c->key_a_len;
+	if (c->keys) { /* only until installed: child_up is the one hook that needs them */
+		memcpy(i->key_in_e, c->keys->in_e, sizeof(i->key_in_e));
+		memcpy(i->key_in_a, c->keys->in_a, sizeof(i->key_in_a));
+		memcpy(i->key_out_e, c->keys->out_e, sizeof(i->key_out_e));
+		memcpy(i->key_out_a, c->keys->out_a, sizeof(i->key_out_a));
+		i->key_e_len = c->key_e_len;
+		i->key_a_len = c->key_a_len;
+	}
 	child_ts(c, &i->ts_local, &i->ts_remote);
 	i->life_bytes = sa->conn ? sa->conn->child_life_bytes : 0;
 }
@@ -157,6 +170,7 @@ int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 		rc = ike->host.child_up(ike->host.ctx, &i);
 		crypto_wipe(&i, sizeof(i));
 	}
+	child_keys_drop(c); /* the data plane has them, or the SA goes */
 	if (rc < 0) {
 		sa_log(sa, LOG_ERR, "child-install-failed", "reqid %u", c->reqid);
 		return -1;

@@ -269,11 +269,12 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 		goto out;
 	g.p = gir;
 	g.len = gir_len;
-	if (crypto_rekey_skeyseed(old->suite.prf, old->keys.sk_d, old->keys.d_len, &g, &cni, &cnr,
+	if (crypto_rekey_skeyseed(old->suite.prf, old->sk_d, old->sk_d_len, &g, &cni, &cnr,
 	                          skeyseed) < 0 ||
 	    ike_keys_install(nsa, skeyseed, &cni, &cnr) < 0)
 		goto out;
 	ike_keys_to_host(ike, nsa); /* debugging key export (views.c) */
+	ike_keys_drop(nsa);         /* no AUTH for a rekeyed SA (2.18): SK_d is all it keeps */
 	nsa->local = old->local;
 	nsa->remote = old->remote;
 	nsa->natt = old->natt;

@@ -39,10 +39,10 @@ static int psk_auth(const struct ike_sa *sa, bool of_initiator, uint8_t id_type,
 	size_t plen = crypto_prf_len(prf);
 	int rc = -1;
 
-	if (a->method != CFG_AUTH_PSK || !plen)
+	if (a->method != CFG_AUTH_PSK || !plen || !sa->keys)
 		return -1;
-	if (crypto_prf(prf, of_initiator ? sa->keys.sk_pi : sa->keys.sk_pr, sa->keys.p_len, rest, 2,
-	               maced) < 0 ||
+	if (crypto_prf(prf, of_initiator ? sa->keys->sk_pi : sa->keys->sk_pr, sa->keys->p_len, rest,
+	               2, maced) < 0 ||
 	    crypto_prf(prf, a->psk, a->psk_len, &pad, 1, padkey) < 0)
 		goto out;
 	octets[0].p = msg->p;
@@ -148,6 +148,7 @@ static void auth_done(struct ike_sa *sa)
 {
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
+	ike_keys_drop(sa); /* SK_p has made and checked both AUTH payloads */
 	wire_prot_idle(&sa->prot_in);
 	wire_prot_idle(&sa->prot_out);
 }

@@ -126,16 +126,30 @@ out:
 int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct crypto_chunk *ni,
                      const struct crypto_chunk *nr)
 {
-	const struct crypto_ike_keys *k = &sa->keys;
+	struct crypto_ike_keys *k = sa->keys;
 
-	if (crypto_ike_keymat(&sa->suite, skeyseed, ni, nr, sa->spi_i, sa->spi_r, &sa->keys) < 0 ||
+	if (!k && !(k = sa->keys = calloc(1, sizeof(*k))))
+		return -1;
+	if (crypto_ike_keymat(&sa->suite, skeyseed, ni, nr, sa->spi_i, sa->spi_r, k) < 0 ||
+	    k->d_len > sizeof(sa->sk_d) ||
 	    wire_prot_init(&sa->prot_out, &sa->suite, sa->initiator ? k->sk_ei : k->sk_er, k->e_len,
 	                   sa->initiator ? k->sk_ai : k->sk_ar, k->a_len) < 0 ||
 	    wire_prot_init(&sa->prot_in, &sa->suite, sa->initiator ? k->sk_er : k->sk_ei, k->e_len,
 	                   sa->initiator ? k->sk_ar : k->sk_ai, k->a_len) < 0)
 		return -1;
+	memcpy(sa->sk_d, k->sk_d, k->d_len);
+	sa->sk_d_len = (uint8_t)k->d_len;
 	sa->keyed = true;
 	return 0;
+}
+
+void ike_keys_drop(struct ike_sa *sa)
+{
+	if (!sa->keys)
+		return;
+	crypto_ike_keys_wipe(sa->keys);
+	free(sa->keys);
+	sa->keys = NULL;
 }
 
 /* SKEYSEED and the SK_* keys from g^ir (2.14); our key pair is done with. */

@@ -459,6 +459,7 @@ void child_free(struct child_sa *c)
 		return;
 	free(c->ts);
 	free(c->nonce_min);
+	child_keys_drop(c);
 	crypto_wipe(c, sizeof(*c));
 	free(c);
 }
@@ -564,6 +565,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	free(sa->peer_id);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
+	ike_keys_drop(sa);
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
 	wire_wr_free(&sa->out.pkt);

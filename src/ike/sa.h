@@ -48,6 +48,11 @@ enum ike_task {
 };
 
 /* One IPsec SA pair (RFC 7296 1.3). */
+struct child_keys {
+	uint8_t in_e[CRYPTO_MAX_KEY_LEN], in_a[CRYPTO_MAX_PRF_LEN];
+	uint8_t out_e[CRYPTO_MAX_KEY_LEN], out_a[CRYPTO_MAX_PRF_LEN];
+};
+
 struct child_sa {
 	struct child_sa *next;
 	uint32_t reqid;  /* names the pair in the data plane */
@@ -57,9 +62,10 @@ struct child_sa {
 	uint16_t encr, encr_keybits, integ;
 	bool esn, transport, encap;
 	uint16_t pfs_group;
-	uint8_t key_in_e[CRYPTO_MAX_KEY_LEN], key_in_a[CRYPTO_MAX_PRF_LEN];
-	uint8_t key_out_e[CRYPTO_MAX_KEY_LEN], key_out_a[CRYPTO_MAX_PRF_LEN];
-	size_t key_e_len, key_a_len;
+	/* owned, wiped: the keys (2.17) from derivation until the data plane
+	 * has them (child_install); an installed Child SA keeps none. */
+	struct child_keys *keys;
+	uint8_t key_e_len, key_a_len;
 	/* The narrowed selectors (RFC 7296 2.9), local ones then remote ones,
 	 * allocated to their number (two struct ike_ts_set would be 1,232 B
 	 * per Child SA for what is mostly one selector each): child_ts(). */
@@ -152,7 +158,14 @@ struct ike_sa {
 
 	/* Negotiated algorithms and keys (2.14). */
 	struct crypto_ike_suite suite;
-	struct crypto_ike_keys keys;
+	/* 2.17, 2.18: SK_d, all an established SA keeps of its keys (Child SA
+	 * keys and the rekeyed IKE SA's SKEYSEED come from it). */
+	uint8_t sk_d[CRYPTO_MAX_PRF_LEN];
+	uint8_t sk_d_len;
+	/* owned, wiped: all seven SK_* from derivation until IKE_AUTH is over
+	 * (SK_p makes and checks AUTH, 2.15; the SK contexts in prot_* hold
+	 * SK_e and SK_a themselves); NULL after (ike_keys_drop). */
+	struct crypto_ike_keys *keys;
 	struct wire_prot prot_out, prot_in;
 	bool keyed;
 
@@ -603,6 +616,8 @@ bool conn_matches_addrs(const struct cfg_conn *c, const struct ike_addr *local,
                         const struct ike_addr *remote);
 int ike_sa_init_derive(struct ike *ike, struct ike_sa *sa, const uint8_t *peer_ke,
                        size_t peer_ke_len) WUR;
+/* Wipe and free sa->keys once nothing needs SK_a, SK_e or SK_p (SK_d stays). */
+void ike_keys_drop(struct ike_sa *sa);
 int ike_keys_install(struct ike_sa *sa, const uint8_t *skeyseed, const struct crypto_chunk *ni,
                      const struct crypto_chunk *nr) WUR;
 /* views.c: hand the SA's fresh SK_e and SK_a to host.ike_keys, if set. */
@@ -623,6 +638,8 @@ int child_derive_keys(struct ike_sa *sa, struct child_sa *c, const uint8_t *ni, 
                       const uint8_t *nr, size_t nr_len, const uint8_t *gir, size_t gir_len,
                       bool we_initiated) WUR;
 int child_install(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
+/* Wipe and free c->keys (child_install does once the data plane has them). */
+void child_keys_drop(struct child_sa *c);
 void child_abandon(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
 /* Take an installed Child SA out of the data plane (it stays in the SA). */
 void child_uninstall(struct ike *ike, struct ike_sa *sa, struct child_sa *c);

@@ -68,7 +68,7 @@ void ike_keys_to_host(struct ike *ike, const struct ike_sa *sa)
 {
 	struct ike_keys_info k;
 
-	if (!ike->host.ike_keys)
+	if (!ike->host.ike_keys || !sa->keys)
 		return;
 	memset(&k, 0, sizeof(k));
 	k.conn = sa->conn_name;
@@ -78,11 +78,11 @@ void ike_keys_to_host(struct ike *ike, const struct ike_sa *sa)
 	k.encr = sa->suite.encr;
 	k.encr_keybits = sa->suite.encr_keybits;
 	k.integ = sa->suite.integ;
-	k.sk_ei = sa->keys.sk_ei;
-	k.sk_er = sa->keys.sk_er;
-	k.sk_ai = sa->keys.sk_ai;
-	k.sk_ar = sa->keys.sk_ar;
-	k.e_len = sa->keys.e_len;
-	k.a_len = sa->keys.a_len;
+	k.sk_ei = sa->keys->sk_ei;
+	k.sk_er = sa->keys->sk_er;
+	k.sk_ai = sa->keys->sk_ai;
+	k.sk_ar = sa->keys->sk_ar;
+	k.e_len = sa->keys->e_len;
+	k.a_len = sa->keys->a_len;
 	ike->host.ike_keys(ike->host.ctx, &k);
 }

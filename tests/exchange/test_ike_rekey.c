@@ -197,7 +197,7 @@ static void ike_rekey(void **state, int side)
 	hx_establish(n);
 	memcpy(old_i, hx_sa(n, HX_A)->spi_i, 8);
 	memcpy(old_r, hx_sa(n, HX_A)->spi_r, 8);
-	memcpy(old_skd, hx_sa(n, HX_A)->keys.sk_d, sizeof(old_skd));
+	memcpy(old_skd, hx_sa(n, HX_A)->sk_d, sizeof(old_skd));
 	child[HX_A] = n->p[HX_A].installed[0];
 	child[HX_B] = n->p[HX_B].installed[0];
 	assert_int_equal(ike_rekey_ike(hx_ike(n, side), HX_CONN), 0);
@@ -240,7 +240,10 @@ static void ike_rekey(void **state, int side)
 	assert_false(o->initiator);
 	assert_memory_equal(s->spi_i, req.spi, 8);
 	assert_memory_equal(s->spi_r, resp.spi, 8);
-	assert_memory_not_equal(s->keys.sk_d, old_skd, s->keys.d_len);
+	assert_memory_not_equal(s->sk_d, old_skd, s->sk_d_len);
+	assert_memory_equal(s->sk_d, o->sk_d, s->sk_d_len);
+	assert_null(s->keys); /* no AUTH on a rekeyed SA: SK_d is all it keeps */
+	assert_null(o->keys);
 	/* Message IDs restart at 0 on the new SA. */
 	assert_int_equal(s->next_msg_id, 0);
 	assert_int_equal(o->next_msg_id, 0);
