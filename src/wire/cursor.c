@@ -137,6 +137,26 @@ void wire_wr_reset(struct wire_wr *w)
 	w->failed = false;
 }
 
+void wire_wr_trim(struct wire_wr *w)
+{
+	uint8_t *np;
+
+	if (w->failed || w->cap - w->len < 32) /* malloc's granularity: nothing to win */
+		return;
+	if (!w->len) {
+		wire_wr_free(w);
+		return;
+	}
+	np = malloc(w->len);
+	if (!np)
+		return; /* keep the larger buffer */
+	memcpy(np, w->p, w->len);
+	crypto_wipe(w->p, w->cap);
+	free(w->p);
+	w->p = np;
+	w->cap = w->len;
+}
+
 /* Make room for n more bytes; the old buffer is wiped when it moves. */
 static int wr_grow(struct wire_wr *w, size_t n)
 {

@@ -54,6 +54,9 @@ void wire_wr_init(struct wire_wr *w, size_t max);
 /* Wipes and frees the buffer (it may hold plaintext or keys). NULL-safe. */
 void wire_wr_free(struct wire_wr *w);
 void wire_wr_reset(struct wire_wr *w);
+/* Shrink the buffer to the bytes written (a message kept for a long time:
+ * the last response, RFC 7296 2.1); the old buffer is wiped. */
+void wire_wr_trim(struct wire_wr *w);
 int wire_wr_u8(struct wire_wr *w, uint8_t v) WUR;
 int wire_wr_u16(struct wire_wr *w, uint16_t v) WUR;
 int wire_wr_u32(struct wire_wr *w, uint32_t v) WUR;

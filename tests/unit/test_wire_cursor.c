@@ -137,13 +137,45 @@ static void test_wr_grow_and_patch(void **state)
 	wire_wr_free(&w);
 }
 
+/* wire_wr_trim: the buffer shrinks to what was written and keeps it; a
+ * small slack is left alone; an empty writer frees its buffer. */
+static void test_wr_trim(void **state)
+{
+	struct wire_wr w;
+	uint8_t big[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)i;
+	wire_wr_init(&w, 4096);
+	assert_int_equal(wire_wr_bytes(&w, big, sizeof(big)), 0);
+	assert_int_equal(w.cap, 512); /* doubled from 256 */
+	wire_wr_trim(&w);
+	assert_int_equal(w.cap, sizeof(big));
+	assert_int_equal(w.len, sizeof(big));
+	assert_memory_equal(w.p, big, sizeof(big));
+	/* it still grows after a trim */
+	assert_int_equal(wire_wr_u8(&w, 7), 0);
+	assert_int_equal(w.p[300], 7);
+	assert_memory_equal(w.p, big, sizeof(big));
+	wire_wr_free(&w);
+	wire_wr_init(&w, 4096);
+	assert_int_equal(wire_wr_bytes(&w, big, 250), 0);
+	wire_wr_trim(&w); /* 6 octets of slack: kept */
+	assert_int_equal(w.cap, 256);
+	wire_wr_reset(&w);
+	wire_wr_trim(&w); /* nothing written: no buffer */
+	assert_null(w.p);
+	assert_int_equal(w.cap, 0);
+	wire_wr_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rd_integers),
-	    cmocka_unit_test(test_rd_bounds),
-	    cmocka_unit_test(test_wr_cap_sticky),
-	    cmocka_unit_test(test_wr_grow_and_patch),
+	    cmocka_unit_test(test_rd_integers),   cmocka_unit_test(test_rd_bounds),
+	    cmocka_unit_test(test_wr_cap_sticky), cmocka_unit_test(test_wr_grow_and_patch),
+	    cmocka_unit_test(test_wr_trim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
