@@ -30,7 +30,9 @@
 # PERF.CASE-N.data; PERF_INITIATOR=prefix records rike-load the same way),
 # RIKE_TUNABLES (GLIBC_TUNABLES for riked and rike-load;
 # default glibc.malloc.hugetlb=1 as riked.service sets it; empty: none;
-# strongSwan runs as Debian starts it). Needs root (namespaces).
+# strongSwan runs as Debian starts it), DH_REUSE (riked's dh_reuse, seconds a
+# responder key pair serves IKE_SA_INIT, RFC 7296 2.12; default 0 as riked's;
+# strongSwan has no such setting). Needs root (namespaces).
 # TRAFFIC=P: in the cases with real Child SAs (riked, sw-libipsec), each
 # client then sends P ICMP echoes through its Child SA to 10.0.0.1
 # (rike-load --traffic, TRAFFIC_PPS packets per second in all, default
@@ -47,6 +49,7 @@ CASES=${CASES:-riked-ike riked sw-pure sw-libipsec}
 PROJECT_SIZES=${PROJECT_SIZES:-}
 CONCURRENCY=${CONCURRENCY:-100}
 RIKE_TUNABLES=${RIKE_TUNABLES-glibc.malloc.hugetlb=1}
+DH_REUSE=${DH_REUSE:-0}
 TIME_LIMIT=${TIME_LIMIT:-600}
 TRAFFIC=${TRAFFIC:-}
 TRAFFIC_PPS=${TRAFFIC_PPS:-5000}
@@ -101,7 +104,7 @@ riked_conf() {
 		riked = { log = "stderr"; log_level = "warning"; dataplane = "userspace";
 		          control_socket = "/run/riked.sock"; state_dir = "$(rk_dir "$1")/state";
 		          half_open_per_source = 1000000; half_open_cookie_threshold = 1000000;
-		          half_open_max = 1000000; qcd = { enabled = false; }; };
+		          half_open_max = 1000000; qcd = { enabled = false; }; dh_reuse = $DH_REUSE; };
 		connections = ( { name = "clients"; local = "$GW"; remote = "%any";
 		  local_id = "gw.load.example"; remote_id = "%any";
 		  auth = { method = "psk"; secret = "$PSK"; };
@@ -326,7 +329,7 @@ ns_exec g ip addr add 10.0.0.1/32 dev lo || rk_fail "inner address"
 ns_exec g sysctl -qw net.core.rmem_max=8388608 net.core.wmem_max=8388608 || true
 : >"$RK_RUN/results"
 : >"$RK_RUN/traffic"
-rk_log "sizes: $SIZES; cases: $CASES; concurrency $CONCURRENCY; time limit ${TIME_LIMIT}s per run"
+rk_log "sizes: $SIZES; cases: $CASES; concurrency $CONCURRENCY; time limit ${TIME_LIMIT}s per run; riked dh_reuse $DH_REUSE"
 for n in $SIZES; do
 	for c in $CASES; do
 		run_one "$c" "$n"

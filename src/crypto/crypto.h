@@ -187,6 +187,13 @@ int crypto_dh_shared(struct crypto_dh *dh, const uint8_t *peer, size_t peerlen, 
 #define CRYPTO_DH_SEED_MAX 66
 int crypto_dh_seed(uint16_t group, uint8_t *out, size_t *len) WUR;
 struct crypto_dh *crypto_dh_new_seeded(uint16_t group, const uint8_t *seed, size_t len);
+/*
+ * A second handle on the same key pair (RFC 7296 2.12: a responder may
+ * reuse its exponential for several IKE SAs). Handles of one key pair may
+ * compute shared secrets on different threads at once (the key is only
+ * read); the private value goes when the last handle is freed.
+ */
+struct crypto_dh *crypto_dh_dup(const struct crypto_dh *dh);
 /* For known-answer tests: a DH object with a given private value. */
 struct crypto_dh *crypto_dh_new_private(uint16_t group, const uint8_t *priv, size_t privlen);
 

@@ -80,6 +80,21 @@ void crypto_dh_free(struct crypto_dh *dh)
 	OPENSSL_free(dh);
 }
 
+struct crypto_dh *crypto_dh_dup(const struct crypto_dh *dh)
+{
+	struct crypto_dh *d = OPENSSL_zalloc(sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	if (EVP_PKEY_up_ref(dh->key) != 1) {
+		OPENSSL_free(d);
+		return NULL;
+	}
+	d->g = dh->g;
+	d->key = dh->key;
+	return d;
+}
+
 static const char *dh_keytype(const struct dh_group *g)
 {
 	switch (g->kind) {

@@ -481,14 +481,14 @@ void ike_stats_text(struct ike *ike, FILE *out)
 	        st->half_open_evicted, st->frags_tx, st->frags_rx, st->drop_frag_retrans);
 	/* RFC 8019 */
 	fprintf(out,
-	        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64
-	        " (last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
+	        "defence: under-attack %s (started %" PRIu64 "); dh %" PRIu64 " (reused %" PRIu64
+	        ", last second %" PRIu32 ", saturated %" PRIu64 ", refused %" PRIu64
 	        "); puzzles sent %" PRIu64 " solved %" PRIu64 " weak %" PRIu64 " ignored %" PRIu64
 	        " deferred %" PRIu64 "; ike_auth puzzles sent %" PRIu64 " solved %" PRIu64
 	        " weak %" PRIu64 " missing %" PRIu64 ", as initiator solved %" PRIu64
 	        " (ike_auth %" PRIu64 ") given-up %" PRIu64 "; auth failed %" PRIu64
 	        " blocked %" PRIu64 " refused %" PRIu64 "\n",
-	        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed,
+	        attack_on(ike) ? "yes" : "no", st->attack_started, st->dh_computed, st->dh_reused,
 	        attack_dh_last_second(ike), st->dh_saturated, st->drop_dh_budget, st->puzzles_sent,
 	        st->puzzles_solved, st->puzzles_weak, st->puzzles_ignored, st->puzzles_deferred,
 	        st->puzzles_auth_sent, st->puzzles_auth_solved, st->puzzles_auth_weak,
@@ -533,6 +533,7 @@ struct json_object *ike_stats_json(struct ike *ike)
 	    {"under_attack", attack_on(ike)},
 	    {"attack_started", st->attack_started},
 	    {"dh_computed", st->dh_computed},
+	    {"dh_reused", st->dh_reused},
 	    {"dh_last_second", attack_dh_last_second(ike)},
 	    {"dh_saturated", st->dh_saturated},
 	    {"drop_dh_budget", st->drop_dh_budget},

@@ -589,9 +589,10 @@ int64_t ike_next_timeout(struct ike *ike)
 	int64_t more[] = {ike_restart_next(ike, now), ext_next_timeout(ike, now),
 	                  !ck        ? -1
 	                  : ck > now ? (int64_t)(ck - now)
-	                             : 0};
+	                             : 0,
+	                  work_keep_next(ike, now)};
 
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < ARRAY_LEN(more); i++)
 		if (more[i] >= 0 && (t < 0 || more[i] < t))
 			t = more[i];
 	return t;
@@ -616,6 +617,7 @@ void ike_run_timers(struct ike *ike)
 	cookie_timers(ike, now);
 	resolve_timers(ike, now);
 	attack_timers(ike, now);
+	work_keep_timers(ike, now);
 	sa_reap(ike);
 }
 

@@ -262,6 +262,7 @@ struct ike_stats {
 	 * computations (both roles); seconds in which the DH budget was
 	 * reached, and requests refused for it. */
 	uint64_t attack_started, dh_computed, dh_saturated, drop_dh_budget;
+	uint64_t dh_reused; /* IKE_SA_INIT answered with a kept key pair (RFC 7296 2.12) */
 	/* RFC 8019 7.1: puzzles sent with cookies; retried requests with a solution
 	 * that met the difficulty, a weak or malformed one, none although a puzzle
 	 * was given; low-priority requests deferred (7.1.5). As initiator:

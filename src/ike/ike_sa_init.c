@@ -529,6 +529,8 @@ static void respond_computed(struct ike *ike, struct ike_sa *sa, struct ike_work
 	wire_msg_init(&m);
 	sa->dh = w->dh;
 	w->dh = NULL;
+	if (w->rc == 0 && !w->reused)
+		work_keep_dh(ike, sa->dh); /* RFC 7296 2.12, if dh_reuse */
 	if (w->rc < 0 || !req || build_init_response(ike, sa, &w->chosen, req, &m) < 0 ||
 	    puzzle_auth_present(ike, sa, w->solved, &m) < 0 || respond_keys(ike, sa, w, req) < 0) {
 		sa_kill(ike, sa, "IKE_SA_INIT failed (bad KE or no memory)");

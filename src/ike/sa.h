@@ -249,6 +249,8 @@ struct ike_conn_err {
 	char why[128];
 };
 
+#define IKE_DH_KEEP 4 /* groups with a kept key pair at once */
+
 struct ike {
 	const struct cfg *cfg; /* borrowed */
 	struct ike_host host;
@@ -300,6 +302,11 @@ struct ike {
 	size_t pool_max;           /* jobs out at most */
 	uint64_t next_ticket;      /* of the last job */
 	struct ike_work *resuming; /* the result a second pass may take (work_take_result) */
+	/* RFC 7296 2.12: responder key pairs kept for reuse (work.c). */
+	struct ike_dh_keep {
+		struct crypto_dh *dh; /* owned; NULL: free */
+		uint64_t born_ms;
+	} dh_keep[IKE_DH_KEEP];
 	struct ike_conn_err conn_errs[IKE_MAX_CONN_ERRS];
 	size_t n_conn_errs;
 };
@@ -554,6 +561,7 @@ struct ike_work {
 	uint8_t peer_ke[CRYPTO_MAX_DH_LEN];
 	size_t peer_ke_len;
 	struct crypto_dh *dh;
+	bool reused; /* dh is a kept key pair (RFC 7296 2.12), not made for this job */
 	/* Out: 0, or -1 when the key pair could not be made or the peer's
 	 * value is invalid (RFC 6989); g^ir when peer_ke was given. */
 	int rc;
@@ -574,6 +582,11 @@ struct ike_work {
 
 int work_init(struct ike *ike) WUR;
 void work_fini(struct ike *ike);
+/* RFC 7296 2.12 (riked.conf dh_reuse): keep a copy of a responder's fresh
+ * IKE_SA_INIT key pair for the next ones; forget kept pairs on time. */
+void work_keep_dh(struct ike *ike, const struct crypto_dh *dh);
+void work_keep_timers(struct ike *ike, uint64_t now);
+int64_t work_keep_next(const struct ike *ike, uint64_t now);
 /* A job for sa; group != 0: a key pair of that group is to be made, and its
  * seed is drawn now. NULL on failure. */
 struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kind, uint16_t group);

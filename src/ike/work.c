@@ -67,11 +67,91 @@ void work_free(struct ike_work *w)
 	free(w);
 }
 
+/*
+ * RFC 7296 2.12: a responder may reuse its Diffie-Hellman exponential for
+ * several IKE SAs (riked.conf dh_reuse, seconds; 0: a new key pair for
+ * each). One key pair per group is kept for at most dh_reuse seconds after
+ * it was made, then forgotten on time (dh_keep_timers) even if no request
+ * comes: forward secrecy then holds for every SA that outlives the key
+ * pair, and is short by at most dh_reuse seconds for one that does not.
+ * Only IKE_SA_INIT as responder reuses: the peer chose to start, the
+ * flood of a restart or a redirect wave is made of these, and an
+ * initiator's or a rekey's key pair is one per SA anyway.
+ */
+static uint64_t keep_end(const struct ike *ike, const struct ike_dh_keep *k)
+{
+	return k->born_ms + (uint64_t)ike->cfg->dh_reuse * 1000;
+}
+
+static struct crypto_dh *kept_dh(struct ike *ike, uint16_t group)
+{
+	uint64_t now = ike_now(ike);
+	struct crypto_dh *d;
+
+	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
+		struct ike_dh_keep *k = &ike->dh_keep[i];
+
+		if (!k->dh || crypto_dh_group(k->dh) != group || now >= keep_end(ike, k))
+			continue;
+		if ((d = crypto_dh_dup(k->dh)) != NULL)
+			ike->stats.dh_reused++;
+		return d;
+	}
+	return NULL;
+}
+
+void work_keep_dh(struct ike *ike, const struct crypto_dh *dh)
+{
+	uint64_t now = ike_now(ike);
+	struct ike_dh_keep *slot = NULL;
+
+	if (!ike->cfg->dh_reuse || !dh)
+		return;
+	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
+		struct ike_dh_keep *k = &ike->dh_keep[i];
+
+		if (k->dh && crypto_dh_group(k->dh) == crypto_dh_group(dh) &&
+		    now < keep_end(ike, k))
+			return; /* one is kept already (jobs made several at once) */
+		if (!slot || !k->dh || (slot->dh && k->born_ms < slot->born_ms))
+			slot = k; /* a free slot, else the oldest */
+	}
+	crypto_dh_free(slot->dh);
+	slot->dh = crypto_dh_dup(dh);
+	slot->born_ms = now;
+}
+
+void work_keep_timers(struct ike *ike, uint64_t now)
+{
+	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
+		struct ike_dh_keep *k = &ike->dh_keep[i];
+
+		if (k->dh && now >= keep_end(ike, k)) {
+			crypto_dh_free(k->dh);
+			k->dh = NULL;
+		}
+	}
+}
+
+int64_t work_keep_next(const struct ike *ike, uint64_t now)
+{
+	int64_t t = -1;
+
+	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
+		const struct ike_dh_keep *k = &ike->dh_keep[i];
+		uint64_t end = keep_end(ike, k);
+		int64_t d = end > now ? (int64_t)(end - now) : 0;
+
+		if (k->dh && (t < 0 || d < t))
+			t = d;
+	}
+	return t;
+}
+
 struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kind, uint16_t group)
 {
 	struct ike_work *w = calloc(1, sizeof(*w));
 
-	(void)ike;
 	if (!w)
 		return NULL;
 	w->job.run = work_run;
@@ -79,6 +159,10 @@ struct ike_work *work_new(struct ike *ike, struct ike_sa *sa, enum work_kind kin
 	w->kind = kind;
 	w->serial = sa->serial;
 	w->group = group;
+	if (kind == WORK_INIT_RESPOND && (w->dh = kept_dh(ike, group)) != NULL) {
+		w->reused = true; /* RFC 7296 2.12: the kept key pair, no new one */
+		return w;
+	}
 	/* Drawn here, on the engine's thread, in the order the exchange
 	 * draws its other random values (crypto_dh_seed). */
 	if (group && crypto_dh_seed(group, w->seed, &w->seed_len) < 0) {
@@ -259,6 +343,10 @@ void work_fini(struct ike *ike)
 {
 	workpool_free(ike->pool, discarded, NULL);
 	ike->pool = NULL;
+	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
+		crypto_dh_free(ike->dh_keep[i].dh);
+		ike->dh_keep[i].dh = NULL;
+	}
 }
 
 /* ---- the engine's public entries (ike/ike.h) ---- */

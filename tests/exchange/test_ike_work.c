@@ -264,6 +264,123 @@ static void test_conn_removed_while_pending(void **state)
 	cfg_free(&empty);
 }
 
+/* ---- RFC 7296 2.12: the responder's key pair reused (riked.conf dh_reuse) ---- */
+
+/* A brings a new IKE SA up; b's KEr of it into ke. */
+static size_t up_taking_ker(struct hx_net *n, uint8_t *ke)
+{
+	struct wire_msg m;
+	const struct wire_payload *p;
+	size_t len;
+
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_pump(n);
+	assert_int_equal(n->nq, 1); /* HDR, SAi1, KEi, Ni --> */
+	assert_int_equal(hx_deliver(n), 0);
+	hx_pump(n);
+	assert_int_equal(n->nq, 1); /* <-- HDR, SAr1, KEr, Nr */
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_SA_INIT, true);
+	assert_int_equal(hx_decode(n, 0, &m), 0);
+	p = wire_msg_find(&m, IKEV2_PL_KE, NULL);
+	assert_non_null(p);
+	len = p->u.ke.len;
+	assert_int_equal(len, 32); /* X25519 (RFC 8031) */
+	memcpy(ke, p->u.ke.data, len);
+	wire_msg_free(&m);
+	hx_settle(n, 2000);
+	hx_assert_ike_up(n);
+	hx_assert_one_child_pair(n); /* both derived the same keys from it */
+	return len;
+}
+
+static void down(struct hx_net *n)
+{
+	assert_int_equal(ike_down(hx_ike(n, HX_A), HX_CONN), 0);
+	hx_settle(n, 2000);
+	assert_int_equal(hx_count_sas(n, HX_A), 0);
+	assert_int_equal(hx_count_sas(n, HX_B), 0);
+}
+
+static bool b_keeps_a_key(struct hx_net *n)
+{
+	for (size_t i = 0; i < IKE_DH_KEEP; i++)
+		if (hx_ike(n, HX_B)->dh_keep[i].dh)
+			return true;
+	return false;
+}
+
+static struct hx_net *reuse_net(void **state, const char *b_globals, unsigned workers)
+{
+	struct hx_conf a = {.ike = "\"aes256gcm16-prfsha256-x25519\"", .workers = workers};
+	struct hx_conf b = a;
+	struct hx_net *n;
+
+	b.globals = b_globals;
+	n = hx_new(&a, &b);
+	*state = n;
+	return n;
+}
+
+/* dh_reuse = 0 (the default): every IKE SA gets a new KEr, nothing is kept. */
+static void test_dh_reuse_off(void **state)
+{
+	struct hx_net *n = reuse_net(state, NULL, 0);
+	uint8_t k1[32], k2[32];
+
+	up_taking_ker(n, k1);
+	down(n);
+	up_taking_ker(n, k2);
+	assert_memory_not_equal(k1, k2, 32);
+	assert_false(b_keeps_a_key(n));
+	assert_int_equal(hx_stats(n, HX_B)->dh_reused, 0);
+}
+
+/*
+ * dh_reuse = 10: within 10 s the second IKE SA gets the first one's KEr
+ * (and works: the harness checks both ends' keys); at 10 s the key pair
+ * is forgotten by the timer, with no request coming, and the next SA gets
+ * a new one.
+ */
+static void test_dh_reuse_window(void **state)
+{
+	struct hx_net *n = reuse_net(state, "dh_reuse = 10;", 0);
+	uint8_t k1[32], k2[32], k3[32];
+	int64_t t;
+
+	up_taking_ker(n, k1);
+	assert_true(b_keeps_a_key(n));
+	down(n);
+	hx_advance(n, 3000);
+	up_taking_ker(n, k2);
+	assert_memory_equal(k1, k2, 32);
+	assert_int_equal(hx_stats(n, HX_B)->dh_reused, 1);
+	/* the engine wakes up to forget it, 10 s after it was made */
+	t = ike_next_timeout(hx_ike(n, HX_B));
+	assert_true(t >= 0 && t <= 7000);
+	down(n);
+	hx_advance(n, 7000);
+	assert_false(b_keeps_a_key(n));
+	up_taking_ker(n, k3);
+	assert_memory_not_equal(k1, k3, 32);
+	assert_int_equal(hx_stats(n, HX_B)->dh_reused, 1);
+	assert_true(b_keeps_a_key(n)); /* the new one, for the next 10 s */
+}
+
+/* The kept key pair computes g^ir on two worker threads, for several SAs. */
+static void test_dh_reuse_on_workers(void **state)
+{
+	struct hx_net *n = reuse_net(state, "dh_reuse = 30;", 2);
+	uint8_t k[4][32];
+
+	for (int i = 0; i < 4; i++) {
+		up_taking_ker(n, k[i]);
+		if (i)
+			assert_memory_equal(k[0], k[i], 32);
+		down(n);
+	}
+	assert_int_equal(hx_stats(n, HX_B)->dh_reused, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +392,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_ccsa_retransmit_while_pending, hx_teardown),
 	    cmocka_unit_test_teardown(test_deleted_while_rekey_pending, hx_teardown),
 	    cmocka_unit_test_teardown(test_conn_removed_while_pending, hx_teardown),
+	    cmocka_unit_test_teardown(test_dh_reuse_off, hx_teardown),
+	    cmocka_unit_test_teardown(test_dh_reuse_window, hx_teardown),
+	    cmocka_unit_test_teardown(test_dh_reuse_on_workers, hx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

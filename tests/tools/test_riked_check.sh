@@ -65,6 +65,15 @@ done
 sed '1i riked = { crypto_workers = 65; };' "$conf" >"$TMP/w.conf"
 check 1 "$TMP/w.conf:1: 'crypto_workers' = 65 is out of range 0..64" -c "$TMP/w.conf"
 
+# dh_reuse: 0 (off) to 60 seconds (RFC 7296 2.12).
+for v in 0 60; do
+	sed "1i riked = { dh_reuse = $v; };" "$conf" >"$TMP/w.conf"
+	chmod 0600 "$TMP/w.conf"
+	check 0 - -c "$TMP/w.conf"
+done
+sed '1i riked = { dh_reuse = 61; };' "$conf" >"$TMP/w.conf"
+check 1 "$TMP/w.conf:1: 'dh_reuse' = 61 is out of range 0..60" -c "$TMP/w.conf"
+
 # dataplane_workers: 0 or 1 (on the event loop) to 64 packet threads;
 # the userspace data plane's only.
 for v in 0 1 2 64; do
