@@ -264,8 +264,9 @@ static int ike_rekey_finish(struct ike *ike, struct ike_sa *old, struct ike_sa *
 	nsa->suite.integ = c->integ;
 	nsa->suite.prf = c->prf;
 	nsa->suite.dh = c->dh;
-	if (sa_bytes_set(&nsa->ni, &nsa->ni_len, ni, ni_len) < 0 ||
-	    sa_bytes_set(&nsa->nr, &nsa->nr_len, nr, nr_len) < 0 || job_gir(r, gir, &gir_len) < 0)
+	/* The nonces serve the keys only: the new SA keeps none (as an
+	 * established SA keeps none after IKE_AUTH). */
+	if (job_gir(r, gir, &gir_len) < 0)
 		goto out;
 	g.p = gir;
 	g.len = gir_len;

@@ -139,15 +139,17 @@ static void our_id(const struct ike_sa *sa, struct cfg_id *id)
 static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
 
 /* IKE_AUTH is over: the IKE_SA_INIT messages its AUTH payloads signed
- * (2.15) are not needed again; an established SA keeps no copy (a
- * retransmitted IKE_AUTH request is answered from the response cache).
+ * (2.15) are not needed again, nor the nonces; an established SA keeps no
+ * copy (a retransmitted IKE_AUTH request is answered from the response
+ * cache; a late IKE_SA_INIT duplicate is a new request, 2.1).
  * Most SAs of a gateway are then quiet for minutes: the SK cipher
  * contexts go too, and come back with the next message (once per
  * direction: later exchanges keep them, at no cost per message). */
-static void auth_done(struct ike_sa *sa)
+static void auth_done(struct ike *ike, struct ike_sa *sa)
 {
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
+	sa_unindex_init(ike, sa);
 	ike_keys_drop(sa); /* SK_p has made and checked both AUTH payloads */
 	wire_prot_idle(&sa->prot_in);
 	wire_prot_idle(&sa->prot_out);
@@ -283,7 +285,7 @@ void ike_auth_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg
 	ike_established(ike, sa, "authenticated");
 	if (er != EXT_NO_CHILD)
 		first_child_initiator(ike, sa, m);
-	auth_done(sa);
+	auth_done(ike, sa);
 	ike_request_done(ike, sa);
 }
 
@@ -451,7 +453,7 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	    ike_send_response(ike, sa, IKEV2_EXCH_IKE_AUTH, m->hdr.msg_id, &r) < 0)
 		sa_kill(ike, sa, "cannot answer IKE_AUTH");
 	else
-		auth_done(sa);
+		auth_done(ike, sa);
 	wire_msg_free(&r);
 }
 

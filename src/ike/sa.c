@@ -378,6 +378,19 @@ void sa_index_init(struct ike *ike, struct ike_sa *sa)
 	halfopen_add(ike, sa);
 }
 
+static void bytes_free(uint8_t **p, size_t *len);
+
+/* IKE_AUTH is over: a late copy of the IKE_SA_INIT request is no
+ * retransmission to answer any more (2.1), so the SA leaves the index
+ * and its nonces go (AUTH and the first Child SA's keys used them). */
+void sa_unindex_init(struct ike *ike, struct ike_sa *sa)
+{
+	if (!sa->initiator)
+		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
+	bytes_free(&sa->ni, &sa->ni_len);
+	bytes_free(&sa->nr, &sa->nr_len);
+}
+
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator)
 {
 	struct ike_sa *sa = calloc(1, sizeof(*sa));

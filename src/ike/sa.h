@@ -438,6 +438,7 @@ const char *sa_group_name(uint16_t group);
 const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
 void sa_index_init(struct ike *ike, struct ike_sa *sa);
+void sa_unindex_init(struct ike *ike, struct ike_sa *sa);
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why);
 /* The established SAs whose peer has sa's authenticated identity, other
  * than sa (RFC 7296 2.4), as serials into out[max]; how many there are. */

@@ -29,7 +29,7 @@ static void test_no_extension_state(void **state)
 		/* No exchange in flight: nothing kept between request and response. */
 		assert_null(sa->pend);
 		/* IKE_AUTH is over: no IKE_SA_INIT copies (2.15), no puzzle
-		 * solution (RFC 8019); the nonces as long as they are. */
+		 * solution (RFC 8019), no nonces (out of the IKE_SA_INIT index: 2.1). */
 		assert_null(sa->init_req.p);
 		assert_null(sa->init_resp.p);
 		assert_null(sa->ps);
@@ -42,8 +42,8 @@ static void test_no_extension_state(void **state)
 		/* The last response (2.1) is kept at its size, not its buffer's. */
 		assert_true(sa->cache.valid || side == HX_A);
 		assert_true(sa->cache.pkt.cap < sa->cache.pkt.len + 32);
-		assert_int_equal(sa->ni_len, IKE_NONCE_LEN);
-		assert_int_equal(sa->nr_len, IKE_NONCE_LEN);
+		assert_null(sa->ni);
+		assert_null(sa->nr);
 		/* Quiet after IKE_AUTH: no SK cipher context held, keys kept. */
 		assert_null(sa->prot_in.enc);
 		assert_null(sa->prot_in.dec);
@@ -98,6 +98,43 @@ static void test_mobike_state_only_when_used(void **state)
 	assert_null(ext_state(hx_sa(n, HX_B), &mobike_ext));
 }
 
+/*
+ * RFC 7296 2.1: once IKE_AUTH is over the responder no longer recognises a
+ * copy of the IKE_SA_INIT request (it keeps neither Ni nor the index entry):
+ * a late duplicate is a new request, answered by a new half-open SA that
+ * expires, and the established SA is not touched.
+ */
+static void test_late_init_copy(void **state)
+{
+	struct hx_conf c = {0};
+	struct hx_net *n = hx_new(&c, &c);
+	struct hx_dgram init;
+	struct ike_sa *b;
+
+	*state = n;
+	assert_int_equal(ike_up(hx_ike(n, HX_A), HX_CONN), 0);
+	assert_int_equal(n->nq, 1); /* HDR, SAi1, KEi, Ni --> */
+	init = n->q[0];
+	init.buf = malloc(init.len);
+	assert_non_null(init.buf);
+	memcpy(init.buf, n->q[0].buf, init.len);
+	hx_settle(n, 1000);
+	hx_assert_ike_up(n);
+	b = hx_sa(n, HX_B);
+
+	hx_input(n, &init.from, &init.to, init.buf, init.len);
+	free(init.buf);
+	assert_int_equal(hx_ike(n, HX_B)->half_open, 1);
+	assert_int_equal(n->nq, 1); /* <-- HDR, SAr1, KEr, Nr of a new SA */
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_IKE_SA_INIT, true);
+	hx_drop(n); /* a has no SA waiting for it: it would drop it */
+	assert_ptr_equal(hx_sa(n, HX_B), b);
+	assert_int_equal(b->state, IKE_S_ESTABLISHED);
+	hx_settle(n, 31000); /* half_open_timeout */
+	assert_int_equal(hx_ike(n, HX_B)->half_open, 0);
+	hx_assert_ike_up(n);
+}
+
 /* The structs every SA allocates, against bounds (bytes, x86-64). */
 static void test_struct_bounds(void **state)
 {
@@ -120,6 +157,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_no_extension_state, teardown),
 	    cmocka_unit_test_teardown(test_contexts_come_back, teardown),
 	    cmocka_unit_test_teardown(test_mobike_state_only_when_used, teardown),
+	    cmocka_unit_test_teardown(test_late_init_copy, teardown),
 	    cmocka_unit_test(test_struct_bounds),
 	};
 
