@@ -265,12 +265,12 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 	size_t len;
 
 	if ((d = notify_data(m, IKEV2_N_COOKIE, &len))) {
-		if (len < 1 || len > sizeof(sa->cookie)) {
+		/* 2.6: 1 to 64 octets */
+		if (len < 1 || len > WIRE_COOKIE_MAX ||
+		    sa_bytes_set(&sa->cookie, &sa->cookie_len, d, len) < 0) {
 			sa_kill(ike, sa, "bad COOKIE");
 			return true;
 		}
-		memcpy(sa->cookie, d, len);
-		sa->cookie_len = len;
 		puzzle_solve(ike, sa, m); /* RFC 8019 7.1.2 */
 		restart(ike, sa, "peer demands a cookie");
 		return true;

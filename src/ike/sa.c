@@ -389,6 +389,7 @@ void sa_unindex_init(struct ike *ike, struct ike_sa *sa)
 		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
 	bytes_free(&sa->ni, &sa->ni_len);
 	bytes_free(&sa->nr, &sa->nr_len);
+	bytes_free(&sa->cookie, &sa->cookie_len);
 }
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator)
@@ -575,6 +576,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	bytes_free(&sa->ni, &sa->ni_len);
 	bytes_free(&sa->nr, &sa->nr_len);
 	bytes_free(&sa->nonce_min, &sa->nonce_min_len);
+	bytes_free(&sa->cookie, &sa->cookie_len);
 	free(sa->peer_id);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);

@@ -175,7 +175,9 @@ struct ike_sa {
 	struct wire_wr init_req, init_resp; /* the IKE_SA_INIT messages */
 	struct crypto_dh *dh;               /* owned until the keys are derived */
 	uint16_t dh_group;
-	uint8_t cookie[64];
+	/* owned (sa_bytes_set): initiator, the responder's COOKIE to echo
+	 * (2.6), from its demand until IKE_AUTH is over; NULL mostly */
+	uint8_t *cookie;
 	size_t cookie_len;
 	unsigned init_retries; /* INVALID_KE / COOKIE restarts, bounded */
 

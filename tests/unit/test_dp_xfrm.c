@@ -1229,7 +1229,10 @@ static void test_kernel_policy_steps(void **state)
 		}
 		print_message("  %u policies: update + del + add, at most %llu steps\n", have,
 		              (unsigned long long)max);
-		assert_true(max <= 40);
+		/* Chains vary with the hash's random seed (the worst of 100 ran
+		 * 25-45 steps at 1,000 policies); a walk of the table would take
+		 * at least as many steps as policies. */
+		assert_true(max <= 80);
 	}
 }
 
