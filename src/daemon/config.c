@@ -647,6 +647,7 @@ static const char *const riked_keys[] = {"log",
                                          "auth_failures",
                                          "crypto_workers",
                                          "dh_reuse",
+                                         "mobike_announce_rate",
                                          "dataplane_workers",
                                          "metrics",
                                          "keylog",
@@ -675,6 +676,7 @@ static void globals_default(struct cfg *cfg)
 	cfg->qcd_rollover_interval = 0;
 	cfg->attack_half_open_timeout = 5;
 	cfg->dh_per_second = 0;
+	cfg->mobike_announce_rate = 1000;
 	cfg->crypto_workers = CFG_CRYPTO_WORKERS_AUTO;
 	cfg->dataplane_workers = CFG_DP_WORKERS_AUTO;
 	cfg->puzzles = false;
@@ -892,6 +894,7 @@ static int globals_read(struct ld *c, const config_setting_t *root, struct cfg *
 	     get_u32(c, g, "half_open_memory", 64, 64u * 1024 * 1024, &cfg->half_open_memory) < 0 ||
 	     get_u32(c, g, "crypto_workers", 0, CFG_CRYPTO_WORKERS_MAX, &cfg->crypto_workers) < 0 ||
 	     get_secs(c, g, "dh_reuse", 0, CFG_DH_REUSE_MAX, &cfg->dh_reuse) < 0 ||
+	     get_u32(c, g, "mobike_announce_rate", 1, 1000000, &cfg->mobike_announce_rate) < 0 ||
 	     get_u32(c, g, "dataplane_workers", 0, CFG_DP_WORKERS_MAX, &cfg->dataplane_workers) <
 	         0 ||
 	     globals_anycast(c, g, cfg) < 0 || globals_qcd(c, g, cfg) < 0 ||
@@ -1882,6 +1885,7 @@ struct json_object *cfg_to_json(const struct cfg *cfg)
 	js_u64(g, "attack_half_open_timeout", cfg->attack_half_open_timeout);
 	js_u64(g, "dh_per_second", cfg->dh_per_second);
 	js_u64(g, "dh_reuse", cfg->dh_reuse);
+	js_u64(g, "mobike_announce_rate", cfg->mobike_announce_rate);
 	js_bool(g, "puzzles", cfg->puzzles);
 	js_u64(g, "auth_fail_max", cfg->auth_fail_max);
 	js_u64(g, "auth_fail_window", cfg->auth_fail_window);

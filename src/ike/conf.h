@@ -172,8 +172,10 @@ struct cfg {
 	/* RFC 8019 4.1, 4.2, 6: what changes while the responder is under attack. */
 	uint32_t attack_half_open_timeout; /* seconds, at most half_open_timeout */
 	uint32_t dh_per_second;            /* responder IKE_SA_INIT DH budget, 0 = none */
-	uint32_t
-	    dh_reuse; /* seconds a responder key pair serves IKE_SA_INIT (RFC 7296 2.12), 0 = off */
+	/* Seconds a responder key pair serves IKE_SA_INIT (RFC 7296 2.12), 0 = off. */
+	uint32_t dh_reuse;
+	/* RFC 4555 3.6: address announcements per second, all SAs together. */
+	uint32_t mobike_announce_rate;
 	/* Key-exchange worker threads, 0 = on the event loop; AUTO: one per online CPU. */
 	uint32_t crypto_workers;
 	/* Userspace data plane packet threads, 0 or 1 = on the event loop;

@@ -73,10 +73,26 @@ struct mobike_sa {
 	bool probing;                          /* the current path died: transmissions try others */
 	struct ike_addr probe_local, probe_remote; /* the path the last probe used */
 	uint64_t announced; /* a digest of the address set the peer last heard of */
+	bool queued;        /* waits in mobike.aq for its turn to announce (3.6) */
 };
 
+/*
+ * 3.6 on a gateway: one change of its address set is news for every
+ * MOBIKE SA it holds. Announced all at once, 100,000 SAs would make a
+ * burst of as many INFORMATIONAL exchanges (and answers) that the sockets
+ * drop and retransmissions repeat; they are announced at
+ * mobike_announce_rate per second instead, in the order the SAs were
+ * queued, a second's worth at once. An SA whose other exchange is out
+ * waits for its next turn.
+ */
+#define ANNOUNCE_TICK_MS 10
+
 struct mobike {
-	uint64_t updates_sent, updates_received, refused, rr_checks, moves;
+	uint64_t updates_sent, updates_received, refused, rr_checks, moves, announcements;
+	uint64_t *aq; /* owned ring of SA serials waiting to announce */
+	size_t aq_head, aq_len, aq_cap;
+	double budget; /* announcements allowed now */
+	uint64_t budget_ms;
 };
 
 static struct mobike *mb_of(struct ike *ike)
@@ -687,6 +703,87 @@ static enum ext_result mobike_path_seen(struct ext_ctx *c)
 
 /* ---- our addresses changed (3.5, 3.6) ---- */
 
+static int aq_push(struct mobike *mb, uint64_t serial)
+{
+	if (mb->aq_len == mb->aq_cap) {
+		size_t cap = mb->aq_cap ? 2 * mb->aq_cap : 64;
+		uint64_t *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return -1;
+		for (size_t i = 0; i < mb->aq_len; i++)
+			q[i] = mb->aq[(mb->aq_head + i) % mb->aq_cap];
+		free(mb->aq);
+		mb->aq = q;
+		mb->aq_cap = cap;
+		mb->aq_head = 0;
+	}
+	mb->aq[(mb->aq_head + mb->aq_len++) % mb->aq_cap] = serial;
+	return 0;
+}
+
+static uint64_t aq_pop(struct mobike *mb)
+{
+	uint64_t serial = mb->aq[mb->aq_head];
+
+	mb->aq_head = (mb->aq_head + 1) % mb->aq_cap;
+	mb->aq_len--;
+	return serial;
+}
+
+static void announce_now(struct ike *ike, struct ike_sa *sa, struct mobike_sa *s, uint64_t digest)
+{
+	s->announced = digest;
+	s->job = JOB_ADDRS;
+	mb_of(ike)->announcements++;
+	ike_ext_request(ike, sa, &mobike_ext);
+}
+
+/* The SA's peer is to hear of our set: in its turn (or now, without memory). */
+static void announce_queue(struct ike *ike, struct ike_sa *sa, struct mobike_sa *s)
+{
+	if (s->queued)
+		return;
+	if (aq_push(mb_of(ike), ike_sa_serial(sa)) < 0) {
+		if (s->job == JOB_NONE)
+			announce_now(ike, sa, s, set_digest(ike));
+		return;
+	}
+	s->queued = true;
+}
+
+/* Release the queue at the configured rate; each waiting SA is looked at
+ * once per call (bounded), an SA gone or busy costs no budget. */
+static void announce_tick(struct ike *ike, uint64_t now)
+{
+	struct mobike *mb = mb_of(ike);
+	double rate = ike_cfg(ike)->mobike_announce_rate;
+	uint64_t digest = set_digest(ike);
+	size_t n = mb->aq_len;
+
+	mb->budget += (double)(now - mb->budget_ms) * rate / 1000.0;
+	mb->budget_ms = now;
+	if (mb->budget > rate)
+		mb->budget = rate;
+	while (n-- && mb->budget >= 1) {
+		uint64_t serial = aq_pop(mb);
+		struct ike_sa *sa = ike_sa_by_serial(ike, serial);
+		struct mobike_sa *s = sa ? msa_of(sa) : NULL;
+
+		if (!s)
+			continue; /* gone meanwhile */
+		s->queued = false;
+		if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED || digest == s->announced)
+			continue;
+		if (s->job != JOB_NONE) {
+			announce_queue(ike, sa, s); /* its other exchange first */
+			continue;
+		}
+		announce_now(ike, sa, s, digest);
+		mb->budget -= 1;
+	}
+}
+
 static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	struct mobike_sa *s = msa_of(sa);
@@ -710,17 +807,27 @@ static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 		addr_set_port(&src, addr_port(ike_sa_local(sa)));
 		move(ike, sa, &src, ike_sa_remote(sa), "our address gone");
 	}
-	/* 3.6: the peer hears of every change of our set. */
-	if (digest == s->announced || s->job != JOB_NONE)
-		return;
-	s->announced = digest;
-	s->job = JOB_ADDRS;
-	ike_ext_request(ike, sa, &mobike_ext);
+	/* 3.6: the peer hears of every change of our set, in its turn. */
+	if (digest != s->announced)
+		announce_queue(ike, sa, s);
 }
 
 static void mobike_addresses_changed(struct ike *ike)
 {
 	ike_sa_foreach(ike, changed_fn, NULL);
+	announce_tick(ike, ike_now(ike)); /* up to a second's worth at once */
+}
+
+static void mobike_timers(struct ike *ike, uint64_t now)
+{
+	if (mb_of(ike)->aq_len)
+		announce_tick(ike, now);
+}
+
+static int64_t mobike_next_timeout(struct ike *ike, uint64_t now)
+{
+	(void)now;
+	return mb_of(ike)->aq_len ? ANNOUNCE_TICK_MS : -1;
 }
 
 /* ---- rekey, status, setup ---- */
@@ -732,6 +839,9 @@ static void mobike_inherit(struct ext_ctx *c, const void *old)
 
 	*s = *o;
 	s->probing = false;
+	s->queued = false; /* the old SA's turn is lost with it: this one takes its own */
+	if (o->queued)
+		announce_queue(c->ike, c->sa, s);
 }
 
 static void mobike_status(struct ext_ctx *c, struct json_object *j, char *text, size_t len)
@@ -782,19 +892,30 @@ static void mobike_counters(struct ike *ike, void *global,
 	fn(arg, "mobike_refused", mb->refused);
 	fn(arg, "mobike_rr_checks", mb->rr_checks);
 	fn(arg, "mobike_moves", mb->moves);
+	fn(arg, "mobike_announcements", mb->announcements);
+	fn(arg, "mobike_announcements_waiting", mb->aq_len);
 }
 
 static int mobike_init(struct ike *ike, void **global)
 {
-	(void)ike;
-	*global = calloc(1, sizeof(struct mobike));
-	return *global ? 0 : -1;
+	struct mobike *mb = calloc(1, sizeof(*mb));
+
+	*global = mb;
+	if (!mb)
+		return -1;
+	mb->budget_ms = ike_now(ike);
+	mb->budget = ike_cfg(ike)->mobike_announce_rate; /* a second's worth */
+	return 0;
 }
 
 static void mobike_free(struct ike *ike, void *global)
 {
+	struct mobike *mb = global;
+
 	(void)ike;
-	free(global);
+	if (mb)
+		free(mb->aq);
+	free(mb);
 }
 
 const struct ike_ext mobike_ext = {
@@ -807,6 +928,8 @@ const struct ike_ext mobike_ext = {
     .transmit = mobike_transmit,
     .path_seen = mobike_path_seen,
     .addresses_changed = mobike_addresses_changed,
+    .next_timeout = mobike_next_timeout,
+    .timers = mobike_timers,
     .status = mobike_status,
     .counters = mobike_counters,
 };

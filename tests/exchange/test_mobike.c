@@ -343,6 +343,88 @@ static void test_new_address_announced(void **state)
 	assert_true(hx_is_host(ike_sa_remote(hx_sa(n, HX_B)), HX_ADDR_A));
 }
 
+static size_t count_notify(struct hx_net *n, size_t i, uint16_t type)
+{
+	struct wire_msg m;
+	size_t k = 0;
+
+	assert_int_equal(hx_decode(n, i, &m), 0);
+	for (size_t j = 0; j < m.npayloads; j++)
+		if (m.payloads[j].type == IKEV2_PL_N && m.payloads[j].u.notify.type == type)
+			k++;
+	wire_msg_free(&m);
+	return k;
+}
+
+struct counter_q {
+	const char *name;
+	uint64_t v;
+};
+
+static void counter_fn(void *arg, const char *name, uint64_t v)
+{
+	struct counter_q *q = arg;
+
+	if (!strcmp(name, q->name))
+		q->v = v;
+}
+
+static uint64_t b_counter(struct hx_net *n, const char *name)
+{
+	struct counter_q q = {name, UINT64_MAX};
+
+	ike_ext_counters(hx_ike(n, HX_B), counter_fn, &q);
+	assert_int_not_equal(q.v, UINT64_MAX);
+	return q.v;
+}
+
+/*
+ * 3.6 at mobike_announce_rate (here 1 per second): the first change of b's
+ * set is announced at once (a second's worth of budget); the next one,
+ * 100 ms later, waits for its turn, and goes out with the set as it is
+ * then. An SA whose other exchange is out waits for that to end.
+ */
+static void test_announcements_paced(void **state)
+{
+	static const struct hx_conf slow = {.mobike = true, .globals = "mobike_announce_rate = 1;"};
+	static const char *const one[] = {HX_ADDR_A, NULL};
+	static const char *const b1[] = {HX_ADDR_B, NULL};
+	static const char *const b2[] = {HX_ADDR_B, "192.0.2.22", NULL};
+	static const char *const b3[] = {HX_ADDR_B, "192.0.2.22", "192.0.2.23", NULL};
+	struct hx_net *n = hx_new(&mob, &slow);
+
+	*state = n;
+	hx_alias(n, "192.0.2.22", HX_B);
+	hx_alias(n, "192.0.2.23", HX_B);
+	hx_set_local(n, HX_A, one);
+	hx_set_local(n, HX_B, b1);
+	hx_establish(n);
+
+	hx_set_local(n, HX_B, b2);
+	assert_int_equal(n->nq, 1); /* <-- HDR, SK {N(ADDITIONAL_IP4_ADDRESS)} */
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_INFORMATIONAL, false);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_ADDITIONAL_IP4_ADDRESS));
+	assert_int_equal(b_counter(n, "mobike_announcements"), 1);
+
+	/* b's set changes again while that exchange is out: it waits. */
+	hx_advance(n, 100);
+	hx_set_local(n, HX_B, b3);
+	assert_int_equal(n->nq, 1);
+	assert_int_equal(b_counter(n, "mobike_announcements_waiting"), 1);
+	assert_int_equal(hx_deliver_all(n, 4), 2); /* the first one, answered */
+	hx_advance(n, 500);
+	assert_int_equal(n->nq, 0); /* 0.6 s of budget: not yet */
+	assert_int_equal(b_counter(n, "mobike_announcements"), 1);
+	hx_advance(n, 500);
+	assert_int_equal(n->nq, 1); /* its turn, with both of b's other addresses */
+	hx_expect(n, 0, HX_B, IKEV2_EXCH_INFORMATIONAL, false);
+	assert_int_equal(count_notify(n, 0, IKEV2_N_ADDITIONAL_IP4_ADDRESS), 2);
+	assert_int_equal(b_counter(n, "mobike_announcements"), 2);
+	assert_int_equal(b_counter(n, "mobike_announcements_waiting"), 0);
+	hx_settle(n, 1000);
+	assert_int_equal(ike_sa_state(hx_sa(n, HX_A)), IKE_S_ESTABLISHED);
+}
+
 /* Update while a redirect is pending (RFC 5685 5 + RFC 4555 3.5): b asks
  * a to go to c while a's own update is out; each request is answered on
  * its own, a's update moves the old SA, and a then moves to c, make
@@ -393,6 +475,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_nat_appears_and_goes, hx_teardown),
 	    cmocka_unit_test_teardown(test_responder_moves, hx_teardown),
 	    cmocka_unit_test_teardown(test_new_address_announced, hx_teardown),
+	    cmocka_unit_test_teardown(test_announcements_paced, hx_teardown),
 	    cmocka_unit_test_teardown(test_update_vs_redirect, hx_teardown),
 	};
 

@@ -74,6 +74,10 @@ done
 sed '1i riked = { dh_reuse = 61; };' "$conf" >"$TMP/w.conf"
 check 1 "$TMP/w.conf:1: 'dh_reuse' = 61 is out of range 0..60" -c "$TMP/w.conf"
 
+# mobike_announce_rate: 1 to 1000000 per second (RFC 4555 3.6).
+sed '1i riked = { mobike_announce_rate = 0; };' "$conf" >"$TMP/w.conf"
+check 1 "$TMP/w.conf:1: 'mobike_announce_rate' = 0 is out of range 1..1000000" -c "$TMP/w.conf"
+
 # dataplane_workers: 0 or 1 (on the event loop) to 64 packet threads;
 # the userspace data plane's only.
 for v in 0 1 2 64; do
