@@ -53,15 +53,16 @@ static const struct encr_alg encr_algs[] = {
 
 enum { CIPHER_DEC = 1, CIPHER_ENC = 2 };
 
+/* 104 octets (a 112-octet malloc chunk): two per IKE SA, two per Child SA. */
 struct crypto_cipher {
 	struct crypto_encr_info info;
-	const struct encr_alg *alg;
 	EVP_CIPHER *evp;             /* a reference from the fetch keeper (fetch.c) */
 	uint64_t id;                 /* unique; the cache tags are id * 2 + encrypt */
 	uint8_t key[CIPHER_KEY_MAX]; /* wiped */
 	uint8_t key_len;
 	uint8_t salt[4];
 	uint8_t dirs; /* CIPHER_DEC | CIPHER_ENC */
+	uint8_t mode; /* enum encr_mode */
 };
 
 /* Never reused, never 0: a slot of a freed cipher is never hit again. */
@@ -138,14 +139,14 @@ static int cipher_key(EVP_CIPHER_CTX *ctx, const void *arg)
 	    OSSL_PARAM_construct_end(),
 	};
 
-	if (c->alg->mode == MODE_CCM) {
+	if (c->mode == MODE_CCM) {
 		if (EVP_CipherInit_ex2(ctx, evp, NULL, NULL, u->enc, ccm) != 1)
 			return -1;
 		evp = NULL;
 	}
 	if (EVP_CipherInit_ex2(ctx, evp, c->key, NULL, u->enc, NULL) != 1)
 		return -1;
-	if (c->alg->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
+	if (c->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
 		return -1;
 	return 0;
 }
@@ -161,21 +162,22 @@ static EVP_CIPHER_CTX *cipher_ctx(const struct crypto_cipher *c, int enc)
 static struct crypto_cipher *cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
                                         size_t keylen, uint8_t dirs)
 {
+	const struct encr_alg *a = encr_lookup(encr);
 	struct crypto_cipher *c = OPENSSL_zalloc(sizeof(*c));
 	char name[32];
 
 	if (c == NULL)
 		return NULL;
-	c->alg = encr_lookup(encr);
 	c->dirs = dirs;
 	c->id = atomic_fetch_add_explicit(&cipher_next_id, 1, memory_order_relaxed);
-	if (crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len ||
+	if (!a || crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len ||
 	    keylen - c->info.salt_len > sizeof(c->key))
 		goto fail;
 	c->key_len = (uint8_t)(keylen - c->info.salt_len);
 	memcpy(c->key, key, c->key_len);
 	memcpy(c->salt, key + c->key_len, c->info.salt_len);
-	snprintf(name, sizeof(name), c->alg->fmt, c->key_len * 8u);
+	c->mode = (uint8_t)a->mode;
+	snprintf(name, sizeof(name), a->fmt, c->key_len * 8u);
 	if ((c->evp = crypto_fetch_cipher(name)) == NULL ||
 	    EVP_CIPHER_get_key_length(c->evp) != c->key_len)
 		goto fail;
@@ -232,7 +234,7 @@ static void cipher_nonce(const struct crypto_cipher *c, const uint8_t *iv, uint8
 	memcpy(nonce, c->salt, n);
 	memcpy(nonce + n, iv, c->info.iv_len);
 	n += c->info.iv_len;
-	if (c->alg->mode == MODE_CTR) {
+	if (c->mode == MODE_CTR) {
 		static const uint8_t one[4] = {0, 0, 0, 1};
 
 		memcpy(nonce + n, one, sizeof(one));
@@ -252,11 +254,10 @@ static int cipher_start(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, int 
 	int outl = 0;
 
 	cipher_nonce(c, iv, nonce);
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc,
-	                       c->alg->mode == MODE_CCM ? tag : NULL) != 1)
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, c->mode == MODE_CCM ? tag : NULL) != 1)
 		return -1;
 	/* CCM authenticates the payload length first (RFC 3610 2.2). */
-	if (c->alg->mode == MODE_CCM && EVP_CipherUpdate(ctx, NULL, &outl, NULL, (int)len) != 1)
+	if (c->mode == MODE_CCM && EVP_CipherUpdate(ctx, NULL, &outl, NULL, (int)len) != 1)
 		return -1;
 	return 0;
 }
@@ -285,7 +286,7 @@ static int cipher_data(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const
 		in = none_in;
 		out = none_out;
 	}
-	if ((len > 0 || c->alg->mode == MODE_CCM) &&
+	if ((len > 0 || c->mode == MODE_CCM) &&
 	    EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1)
 		return -1;
 	return (size_t)outl == len ? 0 : -1;
@@ -343,7 +344,7 @@ static int cipher_open_run(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, c
 	    cipher_data(c, ctx, in, len, out) != 0)
 		return -1;
 	/* GCM and ChaCha20-Poly1305 compare the tag in the final call. */
-	if (c->info.aead && c->alg->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(ctx, tag) != 1)
+	if (c->info.aead && c->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(ctx, tag) != 1)
 		return -1;
 	return cipher_final(ctx);
 }
