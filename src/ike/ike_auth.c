@@ -141,15 +141,12 @@ static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
 /* IKE_AUTH is over: the IKE_SA_INIT messages its AUTH payloads signed
  * (2.15) are not needed again; an established SA keeps no copy (a
  * retransmitted IKE_AUTH request is answered from the response cache).
- * Most SAs of a gateway are then quiet for minutes: the SK cipher
- * contexts go too, and come back with the next message (once per
- * direction: later exchanges keep them, at no cost per message). */
+ * The SK ciphers hold no OpenSSL context to drop: the loop's context
+ * cache keys one when a message is sealed or opened (src/crypto). */
 static void auth_done(struct ike_sa *sa)
 {
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
-	wire_prot_idle(&sa->prot_in);
-	wire_prot_idle(&sa->prot_out);
 }
 
 void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)
