@@ -101,6 +101,9 @@ static void cache_process_exit(void)
 {
 	struct ctx_cache *k = tl_cache;
 
+	if (!k)
+		return;
+	(void)pthread_setspecific(reg.key, NULL);
 	tl_cache = NULL;
 	cache_free(k);
 }
@@ -253,7 +256,7 @@ void crypto_cipher_cache_set_capacity(size_t contexts)
 	struct ctx_cache *k = tl_cache;
 
 	if (k) {
-		pthread_setspecific(reg.key, NULL);
+		(void)pthread_setspecific(reg.key, NULL);
 		tl_cache = NULL;
 		cache_free(k);
 	}
