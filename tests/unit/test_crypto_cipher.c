@@ -264,6 +264,73 @@ static void test_cache_free_resets(void **state)
 	crypto_cipher_cache_set_capacity(0);
 }
 
+/*
+ * Re-keying a slot whose context holds the same EVP_CIPHER (only the key
+ * goes in): CCM and GCM with other tag lengths, CBC and CCM in the other
+ * direction (opening what an earlier entry sealed with the same key). With
+ * one slot, each use re-keys it; the results match those of a cache where
+ * every cipher keeps its own context, and the openings give back the
+ * plaintext.
+ */
+static void test_cache_same_evp(void **state)
+{
+	static const struct {
+		uint16_t encr, bits;
+		size_t key_len;
+		int of; /* -1: seals; else opens what entry "of" sealed */
+	} v[] = {
+	    {IKEV2_ENCR_AES_CCM_16, 256, 35, -1}, {IKEV2_ENCR_AES_CCM_8, 256, 35, -1},
+	    {IKEV2_ENCR_AES_GCM_16, 256, 36, -1}, {IKEV2_ENCR_AES_GCM_8, 256, 36, -1},
+	    {IKEV2_ENCR_AES_CBC, 256, 32, -1},    {IKEV2_ENCR_AES_CBC, 256, 32, 4},
+	    {IKEV2_ENCR_AES_CCM_16, 256, 35, 0},
+	};
+	enum { N = sizeof(v) / sizeof(v[0]) };
+	struct crypto_cipher *c[N];
+	uint8_t key[36], ref[N][48], out[48];
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		crypto_cipher_cache_set_capacity(pass ? 1 : 0);
+		for (size_t i = 0; i < N; i++) {
+			size_t k = v[i].of < 0 ? i : (size_t)v[i].of;
+
+			fill(key, v[i].key_len, (uint8_t)(k * 11 + 1));
+			c[i] =
+			    crypto_cipher_new(v[i].encr, v[i].bits, key, v[i].key_len, v[i].of < 0);
+			assert_non_null(c[i]);
+		}
+		for (int round = 0; round < 2; round++) {
+			for (size_t i = 0; i < N; i++) {
+				int of = v[i].of;
+				uint8_t iv[16] = {(uint8_t)(of < 0 ? i : (size_t)of)}, pt[32];
+
+				fill(pt, sizeof(pt), 3);
+				memset(out, 0, sizeof(out));
+				if (of < 0) {
+					assert_int_equal(crypto_cipher_seal(c[i], iv, pt, 8, pt, 32,
+					                                    out, out + 32),
+					                 0);
+				} else {
+					assert_int_equal(crypto_cipher_open(c[i], iv, pt, 8,
+					                                    ref[of], 32, out,
+					                                    ref[of] + 32),
+					                 0);
+					assert_memory_equal(out, pt, 32);
+				}
+				if (pass == 0 && round == 0)
+					memcpy(ref[i], out, sizeof(out));
+				else
+					assert_memory_equal(out, ref[i], sizeof(out));
+			}
+		}
+		if (pass == 1)
+			assert_stats(0, 2 * N, 1, 1);
+		for (size_t i = 0; i < N; i++)
+			crypto_cipher_free(c[i]);
+	}
+	crypto_cipher_cache_set_capacity(0);
+}
+
 /* One cipher, two threads taking turns (its owner's lock): each keys a
  * context in its own cache once and hits it after. */
 struct turns {
@@ -553,6 +620,7 @@ int main(void)
 	    cmocka_unit_test(test_random_fork),
 	    cmocka_unit_test(test_cache_lru),
 	    cmocka_unit_test(test_cache_free_resets),
+	    cmocka_unit_test(test_cache_same_evp),
 	    cmocka_unit_test(test_cache_two_threads),
 	};
 
