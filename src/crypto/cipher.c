@@ -4,10 +4,13 @@
  * (RFC 3686, RFC 5930), ENCR_AES_GCM_8/12/16 (RFC 4106, RFC 5282),
  * ENCR_AES_CCM_8/12/16 (RFC 4309, RFC 5282) and ENCR_CHACHA20_POLY1305
  * (RFC 7634). The salt is the tail of the keying material. A crypto_cipher
- * fetches its EVP_CIPHER and keys its EVP_CIPHER_CTX once; each packet only
- * reinitialises the context with the nonce.
+ * holds its fetched EVP_CIPHER and its key, not a context: each use takes
+ * the calling thread's context keyed for it from ctx_cache.c (keying one
+ * on a miss), and each packet only reinitialises that context with the
+ * nonce.
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,14 +49,24 @@ static const struct encr_alg encr_algs[] = {
     {IKEV2_ENCR_CHACHA20_POLY1305, MODE_CHACHA, "ChaCha20-Poly1305", 256, 4, 8, 1, 16},
 };
 
+#define CIPHER_KEY_MAX 32 /* AES-256 and ChaCha20; 3DES 24 (salt apart) */
+
+enum { CIPHER_DEC = 1, CIPHER_ENC = 2 };
+
+/* 104 octets (a 112-octet malloc chunk): two per IKE SA, two per Child SA. */
 struct crypto_cipher {
 	struct crypto_encr_info info;
-	const struct encr_alg *alg;
-	EVP_CIPHER *evp;
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER *evp;             /* a reference from the fetch keeper (fetch.c) */
+	uint64_t id;                 /* unique; the cache tags are id * 2 + encrypt */
+	uint8_t key[CIPHER_KEY_MAX]; /* wiped */
+	uint8_t key_len;
 	uint8_t salt[4];
-	bool encrypt;
+	uint8_t dirs; /* CIPHER_DEC | CIPHER_ENC */
+	uint8_t mode; /* enum encr_mode */
 };
+
+/* Never reused, never 0: a slot of a freed cipher is never hit again. */
+static _Atomic uint64_t cipher_next_id = 1;
 
 static const struct encr_alg *encr_lookup(uint16_t encr)
 {
@@ -96,46 +109,77 @@ int crypto_encr_info(uint16_t encr, uint16_t keybits, struct crypto_encr_info *i
 	return 0;
 }
 
-/* Fetch the EVP cipher and key the context; CCM also needs its nonce and
- * tag sizes fixed before the key goes in. */
-static int cipher_setup(struct crypto_cipher *c, const uint8_t *key, size_t keylen)
+/* What a cache slot is keyed for: this cipher, in this direction. */
+struct cipher_use {
+	const struct crypto_cipher *c;
+	int enc;
+};
+
+static uint64_t cipher_tag(const struct crypto_cipher *c, int enc)
 {
-	char name[32];
-	unsigned int bits = (unsigned int)keylen * 8; /* salt already removed */
-	size_t nonce_len = 15 - 4; /* RFC 4309 4: L = 4, so the nonce is 11 octets */
+	return c->id * 2 + (uint64_t)enc;
+}
+
+/*
+ * Key a cache slot's context (ctx_cache.c calls this on a miss). The
+ * EVP_CIPHER goes in only when the slot last held another one (a full
+ * init); otherwise only the key changes. CCM needs its nonce and tag sizes
+ * fixed before the key (RFC 4309 4: L = 4, an 11-octet nonce), CBC its
+ * padding off (ESP and SK pad themselves: RFC 4303 2.4, RFC 7296 3.14).
+ */
+static int cipher_key(EVP_CIPHER_CTX *ctx, const void *arg)
+{
+	const struct cipher_use *u = arg;
+	const struct crypto_cipher *c = u->c;
+	EVP_CIPHER *evp = EVP_CIPHER_CTX_get0_cipher(ctx) == c->evp ? NULL : c->evp;
+	size_t nonce_len = 15 - 4;
 	OSSL_PARAM ccm[] = {
 	    OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &nonce_len),
 	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, c->info.icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
-	int enc = c->encrypt ? 1 : 0;
 
-	snprintf(name, sizeof(name), c->alg->fmt, bits);
-	c->evp = crypto_fetch_cipher(name);
-	c->ctx = EVP_CIPHER_CTX_new();
-	if (c->evp == NULL || c->ctx == NULL ||
-	    EVP_CipherInit_ex2(c->ctx, c->evp, NULL, NULL, enc,
-	                       c->alg->mode == MODE_CCM ? ccm : NULL) != 1 ||
-	    EVP_CipherInit_ex2(c->ctx, NULL, key, NULL, enc, NULL) != 1)
+	if (c->mode == MODE_CCM) {
+		if (EVP_CipherInit_ex2(ctx, evp, NULL, NULL, u->enc, ccm) != 1)
+			return -1;
+		evp = NULL;
+	}
+	if (EVP_CipherInit_ex2(ctx, evp, c->key, NULL, u->enc, NULL) != 1)
 		return -1;
-	if (c->alg->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(c->ctx, 0) != 1)
+	if (c->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
 		return -1;
 	return 0;
 }
 
-struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
-                                        size_t keylen, bool encrypt)
+/* The calling thread's context keyed for c in one direction (NULL: failed). */
+static EVP_CIPHER_CTX *cipher_ctx(const struct crypto_cipher *c, int enc)
 {
+	struct cipher_use u = {c, enc};
+
+	return crypto_ctx_get(cipher_tag(c, enc), cipher_key, &u);
+}
+
+static struct crypto_cipher *cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                        size_t keylen, uint8_t dirs)
+{
+	const struct encr_alg *a = encr_lookup(encr);
 	struct crypto_cipher *c = OPENSSL_zalloc(sizeof(*c));
+	char name[32];
 
 	if (c == NULL)
 		return NULL;
-	c->alg = encr_lookup(encr);
-	c->encrypt = encrypt;
-	if (crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len)
+	c->dirs = dirs;
+	c->id = atomic_fetch_add_explicit(&cipher_next_id, 1, memory_order_relaxed);
+	if (!a || crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len ||
+	    keylen - c->info.salt_len > sizeof(c->key))
 		goto fail;
-	memcpy(c->salt, key + keylen - c->info.salt_len, c->info.salt_len);
-	if (cipher_setup(c, key, keylen - c->info.salt_len) != 0)
+	c->key_len = (uint8_t)(keylen - c->info.salt_len);
+	memcpy(c->key, key, c->key_len);
+	memcpy(c->salt, key + c->key_len, c->info.salt_len);
+	c->mode = (uint8_t)a->mode;
+	snprintf(name, sizeof(name), a->fmt, c->key_len * 8u);
+	if ((c->evp = crypto_fetch_cipher(name)) == NULL ||
+	    EVP_CIPHER_get_key_length(c->evp) != c->key_len)
 		goto fail;
 	return c;
 fail:
@@ -143,11 +187,32 @@ fail:
 	return NULL;
 }
 
+struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                        size_t keylen, bool encrypt)
+{
+	return cipher_new(encr, keybits, key, keylen, encrypt ? CIPHER_ENC : CIPHER_DEC);
+}
+
+struct crypto_cipher *crypto_cipher_new_duplex(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                               size_t keylen)
+{
+	return cipher_new(encr, keybits, key, keylen, CIPHER_ENC | CIPHER_DEC);
+}
+
+/*
+ * The key is wiped, and so is this thread's context keyed with it (the
+ * providers cleanse the key schedule on reset). Another thread that used
+ * the cipher keeps its key schedule in that thread's cache until the slot
+ * is reused: its tag is never looked up again.
+ */
 void crypto_cipher_free(struct crypto_cipher *c)
 {
 	if (c == NULL)
 		return;
-	EVP_CIPHER_CTX_free(c->ctx); /* the providers cleanse the key schedule */
+	if (c->dirs & CIPHER_ENC)
+		crypto_ctx_drop(cipher_tag(c, 1));
+	if (c->dirs & CIPHER_DEC)
+		crypto_ctx_drop(cipher_tag(c, 0));
 	EVP_CIPHER_free(c->evp);
 	OPENSSL_clear_free(c, sizeof(*c));
 }
@@ -169,7 +234,7 @@ static void cipher_nonce(const struct crypto_cipher *c, const uint8_t *iv, uint8
 	memcpy(nonce, c->salt, n);
 	memcpy(nonce + n, iv, c->info.iv_len);
 	n += c->info.iv_len;
-	if (c->alg->mode == MODE_CTR) {
+	if (c->mode == MODE_CTR) {
 		static const uint8_t one[4] = {0, 0, 0, 1};
 
 		memcpy(nonce + n, one, sizeof(one));
@@ -177,7 +242,8 @@ static void cipher_nonce(const struct crypto_cipher *c, const uint8_t *iv, uint8
 }
 
 /* Restart the context for one packet; a CCM decryption takes the tag here. */
-static int cipher_start(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *icv, size_t len)
+static int cipher_start(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, int enc,
+                        const uint8_t *iv, const uint8_t *icv, size_t len)
 {
 	uint8_t nonce[CRYPTO_MAX_IV_LEN];
 	OSSL_PARAM tag[] = {
@@ -188,28 +254,29 @@ static int cipher_start(struct crypto_cipher *c, const uint8_t *iv, const uint8_
 	int outl = 0;
 
 	cipher_nonce(c, iv, nonce);
-	if (EVP_CipherInit_ex2(c->ctx, NULL, NULL, nonce, c->encrypt ? 1 : 0,
-	                       c->alg->mode == MODE_CCM ? tag : NULL) != 1)
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, c->mode == MODE_CCM ? tag : NULL) != 1)
 		return -1;
 	/* CCM authenticates the payload length first (RFC 3610 2.2). */
-	if (c->alg->mode == MODE_CCM && EVP_CipherUpdate(c->ctx, NULL, &outl, NULL, (int)len) != 1)
+	if (c->mode == MODE_CCM && EVP_CipherUpdate(ctx, NULL, &outl, NULL, (int)len) != 1)
 		return -1;
 	return 0;
 }
 
-static int cipher_aad(struct crypto_cipher *c, const uint8_t *aad, size_t aadlen)
+static int cipher_aad(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const uint8_t *aad,
+                      size_t aadlen)
 {
 	int outl = 0;
 
 	if (!c->info.aead || aadlen == 0)
 		return 0;
-	if (aadlen > INT_MAX || EVP_CipherUpdate(c->ctx, NULL, &outl, aad, (int)aadlen) != 1)
+	if (aadlen > INT_MAX || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
 		return -1;
 	return 0;
 }
 
 /* The payload itself; CCM must see an update even for zero octets. */
-static int cipher_data(struct crypto_cipher *c, const uint8_t *in, size_t len, uint8_t *out)
+static int cipher_data(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const uint8_t *in,
+                       size_t len, uint8_t *out)
 {
 	static const uint8_t none_in[1];
 	uint8_t none_out[1];
@@ -219,19 +286,19 @@ static int cipher_data(struct crypto_cipher *c, const uint8_t *in, size_t len, u
 		in = none_in;
 		out = none_out;
 	}
-	if ((len > 0 || c->alg->mode == MODE_CCM) &&
-	    EVP_CipherUpdate(c->ctx, out, &outl, in, (int)len) != 1)
+	if ((len > 0 || c->mode == MODE_CCM) &&
+	    EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1)
 		return -1;
 	return (size_t)outl == len ? 0 : -1;
 }
 
-static int cipher_final(struct crypto_cipher *c)
+static int cipher_final(EVP_CIPHER_CTX *ctx)
 {
 	uint8_t rest[EVP_MAX_BLOCK_LENGTH];
 	int outl = 0;
 
 	/* Nothing is buffered: CBC input is whole blocks and padding is off. */
-	if (EVP_CipherFinal_ex(c->ctx, rest, &outl) != 1 || outl != 0)
+	if (EVP_CipherFinal_ex(ctx, rest, &outl) != 1 || outl != 0)
 		return -1;
 	return 0;
 }
@@ -250,19 +317,22 @@ int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t
 	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, c->info.icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
+	EVP_CIPHER_CTX *ctx;
 
-	if (!c->encrypt || cipher_check(c, len, aadlen) != 0 ||
-	    cipher_start(c, iv, NULL, len) != 0 || cipher_aad(c, aad, aadlen) != 0 ||
-	    cipher_data(c, in, len, out) != 0 || cipher_final(c) != 0)
+	if (!(c->dirs & CIPHER_ENC) || cipher_check(c, len, aadlen) != 0 ||
+	    !(ctx = cipher_ctx(c, 1)))
 		return -1;
-	if (c->info.aead && EVP_CIPHER_CTX_get_params(c->ctx, tag) != 1)
+	if (cipher_start(c, ctx, 1, iv, NULL, len) != 0 || cipher_aad(c, ctx, aad, aadlen) != 0 ||
+	    cipher_data(c, ctx, in, len, out) != 0 || cipher_final(ctx) != 0)
+		return -1;
+	if (c->info.aead && EVP_CIPHER_CTX_get_params(ctx, tag) != 1)
 		return -1;
 	return 0;
 }
 
-static int cipher_open_run(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
-                           size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
-                           const uint8_t *icv)
+static int cipher_open_run(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const uint8_t *iv,
+                           const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len,
+                           uint8_t *out, const uint8_t *icv)
 {
 	OSSL_PARAM tag[] = {
 	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)icv,
@@ -270,22 +340,25 @@ static int cipher_open_run(struct crypto_cipher *c, const uint8_t *iv, const uin
 	    OSSL_PARAM_construct_end(),
 	};
 
-	if (cipher_start(c, iv, icv, len) != 0 || cipher_aad(c, aad, aadlen) != 0 ||
-	    cipher_data(c, in, len, out) != 0)
+	if (cipher_start(c, ctx, 0, iv, icv, len) != 0 || cipher_aad(c, ctx, aad, aadlen) != 0 ||
+	    cipher_data(c, ctx, in, len, out) != 0)
 		return -1;
 	/* GCM and ChaCha20-Poly1305 compare the tag in the final call. */
-	if (c->info.aead && c->alg->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(c->ctx, tag) != 1)
+	if (c->info.aead && c->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(ctx, tag) != 1)
 		return -1;
-	return cipher_final(c);
+	return cipher_final(ctx);
 }
 
 int crypto_cipher_open(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
                        size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
                        const uint8_t *icv)
 {
-	if (c->encrypt || cipher_check(c, len, aadlen) != 0)
+	EVP_CIPHER_CTX *ctx;
+
+	if (!(c->dirs & CIPHER_DEC) || cipher_check(c, len, aadlen) != 0 ||
+	    !(ctx = cipher_ctx(c, 0)))
 		return -1;
-	if (cipher_open_run(c, iv, aad, aadlen, in, len, out, icv) != 0) {
+	if (cipher_open_run(c, ctx, iv, aad, aadlen, in, len, out, icv) != 0) {
 		/* Never leave unauthenticated plaintext behind. */
 		if (c->info.aead && len > 0)
 			OPENSSL_cleanse(out, len);

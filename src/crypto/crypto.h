@@ -139,6 +139,9 @@ struct crypto_cipher;
 /* key is key_len octets (with the salt); encrypt selects the direction. */
 struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
                                         size_t keylen, bool encrypt);
+/* The same, for both directions: seal and open (IKE SK payloads). */
+struct crypto_cipher *crypto_cipher_new_duplex(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                               size_t keylen);
 void crypto_cipher_free(struct crypto_cipher *c);
 const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c);
 /*
@@ -153,6 +156,26 @@ int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t
 int crypto_cipher_open(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
                        size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
                        const uint8_t *icv) WUR;
+
+/*
+ * One crypto_cipher holds its key, not an OpenSSL context: each thread keys
+ * contexts from a bounded cache of its own when a cipher is used
+ * (ctx_cache.c). What a thread's cache did, and what every thread's did
+ * (threads counts the live caches; hits and misses include exited threads').
+ */
+struct crypto_cipher_cache_stats {
+	uint64_t hits;     /* the context was still keyed for the cipher */
+	uint64_t misses;   /* a context was (re-)keyed */
+	uint64_t contexts; /* OpenSSL contexts allocated now */
+	uint64_t keyed;    /* of which hold a key */
+	uint64_t capacity; /* slots */
+	uint64_t threads;
+};
+void crypto_cipher_cache_stats(struct crypto_cipher_cache_stats *s);     /* calling thread */
+void crypto_cipher_cache_stats_all(struct crypto_cipher_cache_stats *s); /* every thread */
+/* Tests: free the calling thread's cache; its next one has this many
+ * slots (rounded down to a power of two; 0: the default, 1,024). */
+void crypto_cipher_cache_set_capacity(size_t contexts);
 
 /* ---- key exchange (RFC 7296 3.4; RFC 3526; RFC 5903; RFC 8031; RFC 6989) ---- */
 

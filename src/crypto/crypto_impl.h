@@ -22,6 +22,18 @@ EVP_MD *crypto_fetch_md(const char *name);
  * key it with EVP_MAC_init, free it with EVP_MAC_CTX_free. */
 EVP_MAC_CTX *crypto_fetch_hmac(const char *digest);
 
+/*
+ * The calling thread's cipher context for tag (ctx_cache.c): keyed for it
+ * already (a hit), or a slot taken from the least recently used one and
+ * handed to keyer, which keys it (0) or fails (-1). Tags are never 0 and
+ * never reused. The context is borrowed until the thread's next call.
+ * NULL: out of memory, or keyer failed.
+ */
+typedef int (*crypto_ctx_keyer)(EVP_CIPHER_CTX *ctx, const void *arg);
+EVP_CIPHER_CTX *crypto_ctx_get(uint64_t tag, crypto_ctx_keyer keyer, const void *arg);
+/* Reset the calling thread's context keyed for tag, if it has one. */
+void crypto_ctx_drop(uint64_t tag);
+
 #define CRYPTO_XCBC_BLOCK 16
 
 struct crypto_xcbc;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "daemon/config.h"
 #include "daemon/dpglue.h"
 #include "daemon/redirect_cmd.h"
@@ -123,6 +124,23 @@ static struct json_object *dataplane_json(struct ctlcmd_host *h)
 	return o;
 }
 
+/* The per-thread cipher context caches (src/crypto/ctx_cache.c), summed
+ * over the loop, the data-plane workers and the crypto workers. */
+static struct json_object *cipher_contexts_json(void)
+{
+	struct json_object *o = json_object_new_object();
+	struct crypto_cipher_cache_stats st;
+
+	crypto_cipher_cache_stats_all(&st);
+	put_u64(o, "threads", st.threads);
+	put_u64(o, "capacity", st.capacity);
+	put_u64(o, "contexts", st.contexts);
+	put_u64(o, "keyed", st.keyed);
+	put_u64(o, "hits", st.hits);
+	put_u64(o, "misses", st.misses);
+	return o;
+}
+
 /* Connections by state, IKE and Child SAs by state. */
 static struct json_object *counts_json(struct ctlcmd_host *h)
 {
@@ -182,7 +200,7 @@ static struct json_object *extensions_json(struct ctlcmd_host *h)
 
 static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, struct ctl_reply *r)
 {
-	struct json_object *o = r->json ? r->json : json_object_new_object(), *c, *dp, *x;
+	struct json_object *o = r->json ? r->json : json_object_new_object(), *c, *dp, *x, *cc;
 	uint64_t up = (uint64_t)(time(NULL) - h->started);
 	char ups[32];
 
@@ -195,6 +213,7 @@ static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, str
 	json_object_object_add(o, "counts", c = counts_json(h));
 	json_object_object_add(o, "dataplane", dp = dataplane_json(h));
 	json_object_object_add(o, "extensions", x = extensions_json(h));
+	json_object_object_add(o, "cipher_contexts", cc = cipher_contexts_json());
 	if (r->json) {
 		json_object_object_add(o, "stats", ike_stats_json(*h->ike));
 		return CTL_OK;
@@ -225,6 +244,11 @@ static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, str
 	        ju64(x, "mobike_connections"), ju64(x, "fragmentation_connections"),
 	        ju64(x, "redirect_connections"), jbool(x, "draining") ? "on" : "off",
 	        jbool(x, "puzzles") ? "on" : "off");
+	fprintf(r->text,
+	        "cipher contexts: %" PRIu64 " (%" PRIu64 " keyed) of %" PRIu64 " in %" PRIu64
+	        " threads, hits %" PRIu64 ", misses %" PRIu64 "\n",
+	        ju64(cc, "contexts"), ju64(cc, "keyed"), ju64(cc, "capacity"), ju64(cc, "threads"),
+	        ju64(cc, "hits"), ju64(cc, "misses"));
 	ike_stats_text(*h->ike, r->text);
 	json_object_put(o);
 	return CTL_OK;

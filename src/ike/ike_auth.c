@@ -142,17 +142,14 @@ static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
  * (2.15) are not needed again, nor the nonces; an established SA keeps no
  * copy (a retransmitted IKE_AUTH request is answered from the response
  * cache; a late IKE_SA_INIT duplicate is a new request, 2.1).
- * Most SAs of a gateway are then quiet for minutes: the SK cipher
- * contexts go too, and come back with the next message (once per
- * direction: later exchanges keep them, at no cost per message). */
+ * The SK ciphers hold no OpenSSL context to drop: the loop's context
+ * cache keys one when a message is sealed or opened (src/crypto). */
 static void auth_done(struct ike *ike, struct ike_sa *sa)
 {
 	wire_wr_free(&sa->init_req);
 	wire_wr_free(&sa->init_resp);
 	sa_unindex_init(ike, sa);
 	ike_keys_drop(sa); /* SK_p has made and checked both AUTH payloads */
-	wire_prot_idle(&sa->prot_in);
-	wire_prot_idle(&sa->prot_out);
 }
 
 void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)

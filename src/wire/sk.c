@@ -29,36 +29,24 @@ static void sk_err(struct wire_error *err, uint16_t notify, size_t off, const ch
 	err->reason = reason;
 }
 
-static int prot_ciphers(struct wire_prot *p, const struct crypto_ike_suite *s, const uint8_t *sk_e,
-                        size_t sk_e_len)
+/* SK_e's cipher, for sealing and opening: it holds the key, and each
+ * thread keys an OpenSSL context from its cache when it is used
+ * (crypto_cipher_new_duplex), so a quiet IKE SA holds no context. */
+static int prot_cipher(struct wire_prot *p, const struct crypto_ike_suite *s, const uint8_t *sk_e,
+                       size_t sk_e_len)
 {
 	if (crypto_encr_info(s->encr, s->encr_keybits, &p->info) < 0 ||
 	    sk_e_len != p->info.key_len || p->info.iv_len > CRYPTO_MAX_IV_LEN)
 		return -1;
-	if (sk_e_len > sizeof(p->key))
-		return -1;
-	memcpy(p->key, sk_e, sk_e_len);
-	p->key_len = (uint8_t)sk_e_len;
-	p->encr = s->encr;
-	p->encr_keybits = s->encr_keybits;
-	return 0;
-}
-
-/* The encrypting or decrypting context, made when first needed (NULL: failed). */
-static struct crypto_cipher *prot_cipher(struct wire_prot *p, bool enc)
-{
-	struct crypto_cipher **c = enc ? &p->enc : &p->dec;
-
-	if (!*c && p->key_len)
-		*c = crypto_cipher_new(p->encr, p->encr_keybits, p->key, p->key_len, enc);
-	return *c;
+	p->cipher = crypto_cipher_new_duplex(s->encr, s->encr_keybits, sk_e, sk_e_len);
+	return p->cipher ? 0 : -1;
 }
 
 int wire_prot_init(struct wire_prot *p, const struct crypto_ike_suite *s, const uint8_t *sk_e,
                    size_t sk_e_len, const uint8_t *sk_a, size_t sk_a_len)
 {
 	memset(p, 0, sizeof(*p));
-	if (prot_ciphers(p, s, sk_e, sk_e_len) < 0)
+	if (prot_cipher(p, s, sk_e, sk_e_len) < 0)
 		goto fail;
 	if (p->info.aead) {
 		/* RFC 5282 8: no integrity transform with a combined-mode cipher. */
@@ -85,7 +73,7 @@ int wire_prot_init_unchecked(struct wire_prot *p, const struct crypto_ike_suite 
                              const uint8_t *sk_e, size_t sk_e_len, size_t icv_len)
 {
 	memset(p, 0, sizeof(*p));
-	if (prot_ciphers(p, s, sk_e, sk_e_len) < 0 || p->info.aead || icv_len > CRYPTO_MAX_ICV_LEN)
+	if (prot_cipher(p, s, sk_e, sk_e_len) < 0 || p->info.aead || icv_len > CRYPTO_MAX_ICV_LEN)
 		goto fail;
 	p->icv_len = icv_len;
 	p->icv_unchecked = true;
@@ -95,19 +83,11 @@ fail:
 	return -1;
 }
 
-void wire_prot_idle(struct wire_prot *p)
-{
-	crypto_cipher_free(p->enc);
-	crypto_cipher_free(p->dec);
-	p->enc = p->dec = NULL;
-}
-
 void wire_prot_clear(struct wire_prot *p)
 {
 	if (!p)
 		return;
-	crypto_cipher_free(p->enc);
-	crypto_cipher_free(p->dec);
+	crypto_cipher_free(p->cipher);
 	crypto_integ_free(p->integ);
 	crypto_wipe(p, sizeof(*p));
 }
@@ -180,7 +160,7 @@ int wire_sk_decrypt(struct wire_prot *p, const uint8_t *buf, size_t len,
 	uint8_t *out;
 
 	memset(res, 0, sizeof(*res));
-	if (!prot_cipher(p, false) || sk_locate(p, buf, len, sk, &aad_len, &ct_len, err) < 0)
+	if (!p->cipher || sk_locate(p, buf, len, sk, &aad_len, &ct_len, err) < 0)
 		return -1;
 	iv = sk->u.sk.data;
 	ct = iv + p->info.iv_len;
@@ -200,7 +180,7 @@ int wire_sk_decrypt(struct wire_prot *p, const uint8_t *buf, size_t len,
 		return -1;
 	}
 	out = plain->p + off;
-	if (crypto_cipher_open(p->dec, iv, buf, aad_len, ct, ct_len, out, icv) < 0) {
+	if (crypto_cipher_open(p->cipher, iv, buf, aad_len, ct, ct_len, out, icv) < 0) {
 		sk_err(err, 0, len - p->icv_len,
 		       p->info.aead ? "SK integrity check failed" : "SK decryption failed");
 		return -1;
@@ -299,7 +279,7 @@ static int sk_protect(struct wire_prot *p, struct wire_wr *out, size_t base, siz
 	struct crypto_chunk c = {out->p + base, icv_off - base};
 	size_t aad_len = ct_off - p->info.iv_len - base;
 
-	if (crypto_cipher_seal(p->enc, iv, out->p + base, aad_len, plain, plain_len,
+	if (crypto_cipher_seal(p->cipher, iv, out->p + base, aad_len, plain, plain_len,
 	                       out->p + ct_off, p->info.aead ? out->p + icv_off : NULL) < 0)
 		return -1;
 	if (p->info.aead || !p->integ)
@@ -315,8 +295,8 @@ int wire_sk_seal_raw(struct wire_prot *p, const struct wire_hdr *hdr,
 	size_t base = out->len, hlen, body, total, ct_off, icv_off;
 	int rc = -1;
 
-	if (!prot_cipher(p, true) || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) ||
-	    plain_len == 0 || (p->info.block_len > 1 && plain_len % p->info.block_len) ||
+	if (!p->cipher || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) || plain_len == 0 ||
+	    (p->info.block_len > 1 && plain_len % p->info.block_len) ||
 	    (sp->clear_len && (!sp->clear || !sp->clear_np)))
 		return -1;
 	hlen = sp->type == IKEV2_PL_SKF ? SKF_HDR_LEN : SK_HDR_LEN;

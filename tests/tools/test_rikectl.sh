@@ -85,8 +85,11 @@ ctl ra status
 want 0 "^riked [0-9.]+, up [0-9]+s, pid [0-9]+, config .*riked.conf" "status"
 want 0 "connections: 3 \(2 established, 0 connecting, 0 deleting, 0 failed, 1 idle\)" "status counts"
 want 0 "dataplane: userspace rx_packets" "status data plane"
+# Two IKE SAs set up: the loop keyed SK cipher contexts (src/crypto/ctx_cache.c).
+want 0 "cipher contexts: [1-9][0-9]* \([0-9]+ keyed\) of [0-9]+ in [1-9][0-9]* threads, hits [0-9]+, misses [1-9]" "status cipher contexts"
 ctl ra status --json
 jq_ok 'd["ok"] and d["command"] == "status" and d["result"]["counts"]["established"] == 2 and d["result"]["dataplane"]["backend"] == "userspace" and "stats" in d["result"] and "sas" not in d["result"]' "status --json"
+jq_ok 'd["result"]["cipher_contexts"]["misses"] >= 4 and d["result"]["cipher_contexts"]["capacity"] >= 1024' "status --json cipher contexts"
 ctl ra status extra
 want 2 "usage: status" "status with an argument"
 ctl ra status extra --json

@@ -4,8 +4,11 @@
  * cached cipher object over many packets), AEAD tag, ciphertext and AAD
  * tampering is refused for every ICV length; every integrity transform
  * verifies its own ICV and refuses a tampered one; keymat for AEAD suites;
- * the misc helpers and the random source switch.
+ * the misc helpers and the random source switch. The per-thread cipher
+ * context cache (src/crypto/ctx_cache.c): LRU eviction counted exactly,
+ * a freed cipher's slot reset, one cipher used by two threads in turn.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,6 +168,255 @@ static void test_cipher_unsupported(void **state)
 	assert_int_equal(crypto_encr_info(IKEV2_ENCR_CAMELLIA_CBC, 128, &info), -1);
 	assert_null(crypto_cipher_new(IKEV2_ENCR_AES_CBC, 0, key, 16, true));
 	assert_null(crypto_cipher_new(IKEV2_ENCR_NULL_AUTH_AES_GMAC, 128, key, 20, true));
+}
+
+/* Seal 16 octets with c and iv {n}; the ciphertext and tag to out. */
+static void seal_n(struct crypto_cipher *c, uint8_t n, uint8_t out[32])
+{
+	uint8_t iv[8] = {n}, pt[16] = {1, 2, 3, 4};
+
+	assert_int_equal(crypto_cipher_seal(c, iv, pt, 8, pt, 16, out, out + 16), 0);
+}
+
+static void assert_stats(uint64_t hits, uint64_t misses, uint64_t contexts, uint64_t keyed)
+{
+	struct crypto_cipher_cache_stats st;
+
+	crypto_cipher_cache_stats(&st);
+	assert_int_equal(st.hits, hits);
+	assert_int_equal(st.misses, misses);
+	assert_int_equal(st.contexts, contexts);
+	assert_int_equal(st.keyed, keyed);
+}
+
+/* One set of 4 slots: the least recently used cipher goes, and results
+ * stay the same whether a use hit or re-keyed. */
+static void test_cache_lru(void **state)
+{
+	uint8_t key[36], ref[5][32], out[32];
+	struct crypto_cipher *c[5];
+
+	(void)state;
+	crypto_cipher_cache_set_capacity(4);
+	assert_stats(0, 0, 0, 0); /* nothing until first used */
+	for (int i = 0; i < 5; i++) {
+		fill(key, sizeof(key), (uint8_t)(i * 31));
+		/* AES-256-GCM and ChaCha20-Poly1305: slots change EVP_CIPHER too */
+		c[i] = i % 2 ? crypto_cipher_new(IKEV2_ENCR_CHACHA20_POLY1305, 0, key, 36, true)
+		             : crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+		assert_non_null(c[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		seal_n(c[i], 1, ref[i]);
+	assert_stats(0, 4, 4, 4);
+	seal_n(c[0], 1, out); /* hit; order now 1 2 3 0 */
+	assert_memory_equal(out, ref[0], 32);
+	assert_stats(1, 4, 4, 4);
+	seal_n(c[4], 1, ref[4]); /* evicts 1: 2 3 0 4 */
+	assert_stats(1, 5, 4, 4);
+	seal_n(c[2], 1, out); /* hit: 3 0 4 2 */
+	assert_memory_equal(out, ref[2], 32);
+	seal_n(c[1], 1, out); /* re-keyed, evicts 3: 0 4 2 1 */
+	assert_memory_equal(out, ref[1], 32);
+	assert_stats(2, 6, 4, 4);
+	seal_n(c[3], 1, out); /* evicts 0 */
+	assert_memory_equal(out, ref[3], 32);
+	seal_n(c[0], 1, out); /* evicts 4 */
+	assert_memory_equal(out, ref[0], 32);
+	assert_stats(2, 8, 4, 4);
+	for (int i = 0; i < 5; i++)
+		crypto_cipher_free(c[i]);
+	crypto_cipher_cache_set_capacity(0);
+}
+
+/* Freeing a cipher resets its context (the key schedule is cleansed) and
+ * frees its slot: the next cipher takes it without evicting anyone. */
+static void test_cache_free_resets(void **state)
+{
+	uint8_t key[36] = {5}, out[32];
+	struct crypto_cipher *a, *b, *c;
+
+	(void)state;
+	crypto_cipher_cache_set_capacity(2);
+	a = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	b = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	c = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	crypto_cipher_free(a); /* never used: nothing to reset */
+	assert_stats(0, 0, 0, 0);
+	seal_n(b, 1, out);
+	seal_n(c, 1, out);
+	assert_stats(0, 2, 2, 2);
+	crypto_cipher_free(b);
+	assert_stats(0, 2, 2, 1); /* b's context is reset, still allocated */
+	seal_n(c, 2, out);
+	assert_stats(1, 2, 2, 1); /* c was not evicted */
+	b = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	assert_non_null(b);
+	seal_n(b, 1, out); /* b's old slot: no eviction, no new context */
+	seal_n(c, 3, out);
+	assert_stats(2, 3, 2, 2);
+	crypto_cipher_free(b);
+	crypto_cipher_free(c);
+	assert_stats(2, 3, 2, 0);
+	crypto_cipher_cache_set_capacity(0);
+}
+
+/*
+ * Re-keying a slot whose context holds the same EVP_CIPHER (only the key
+ * goes in): CCM and GCM with other tag lengths, CBC and CCM in the other
+ * direction (opening what an earlier entry sealed with the same key). With
+ * one slot, each use re-keys it; the results match those of a cache where
+ * every cipher keeps its own context, and the openings give back the
+ * plaintext.
+ */
+static void test_cache_same_evp(void **state)
+{
+	static const struct {
+		uint16_t encr, bits;
+		size_t key_len;
+		int of; /* -1: seals; else opens what entry "of" sealed */
+	} v[] = {
+	    {IKEV2_ENCR_AES_CCM_16, 256, 35, -1}, {IKEV2_ENCR_AES_CCM_8, 256, 35, -1},
+	    {IKEV2_ENCR_AES_GCM_16, 256, 36, -1}, {IKEV2_ENCR_AES_GCM_8, 256, 36, -1},
+	    {IKEV2_ENCR_AES_CBC, 256, 32, -1},    {IKEV2_ENCR_AES_CBC, 256, 32, 4},
+	    {IKEV2_ENCR_AES_CCM_16, 256, 35, 0},
+	};
+	enum { N = sizeof(v) / sizeof(v[0]) };
+	struct crypto_cipher *c[N];
+	uint8_t key[36], ref[N][48], out[48];
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		crypto_cipher_cache_set_capacity(pass ? 1 : 0);
+		for (size_t i = 0; i < N; i++) {
+			size_t k = v[i].of < 0 ? i : (size_t)v[i].of;
+
+			fill(key, v[i].key_len, (uint8_t)(k * 11 + 1));
+			c[i] =
+			    crypto_cipher_new(v[i].encr, v[i].bits, key, v[i].key_len, v[i].of < 0);
+			assert_non_null(c[i]);
+		}
+		for (int round = 0; round < 2; round++) {
+			for (size_t i = 0; i < N; i++) {
+				int of = v[i].of;
+				uint8_t iv[16] = {(uint8_t)(of < 0 ? i : (size_t)of)}, pt[32];
+
+				fill(pt, sizeof(pt), 3);
+				memset(out, 0, sizeof(out));
+				if (of < 0) {
+					assert_int_equal(crypto_cipher_seal(c[i], iv, pt, 8, pt, 32,
+					                                    out, out + 32),
+					                 0);
+				} else {
+					assert_int_equal(crypto_cipher_open(c[i], iv, pt, 8,
+					                                    ref[of], 32, out,
+					                                    ref[of] + 32),
+					                 0);
+					assert_memory_equal(out, pt, 32);
+				}
+				if (pass == 0 && round == 0)
+					memcpy(ref[i], out, sizeof(out));
+				else
+					assert_memory_equal(out, ref[i], sizeof(out));
+			}
+		}
+		if (pass == 1)
+			assert_stats(0, 2 * N, 1, 1);
+		for (size_t i = 0; i < N; i++)
+			crypto_cipher_free(c[i]);
+	}
+	crypto_cipher_cache_set_capacity(0);
+}
+
+/* One cipher, two threads taking turns (its owner's lock): each keys a
+ * context in its own cache once and hits it after. */
+struct turns {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int turn; /* the thread whose go it is, 0 or 1 */
+	struct crypto_cipher *e, *d;
+	uint8_t out[2][3][32];
+	int opened[2][3];
+	struct crypto_cipher_cache_stats st[2];
+};
+
+struct turn_arg {
+	struct turns *t;
+	int me;
+};
+
+static void *turn_thread(void *p)
+{
+	struct turn_arg *a = p;
+	struct turns *t = a->t;
+	uint8_t iv[8], pt[16];
+
+	for (int r = 0; r < 3; r++) {
+		pthread_mutex_lock(&t->lock);
+		while (t->turn != a->me)
+			pthread_cond_wait(&t->cond, &t->lock);
+		memset(iv, 0, sizeof(iv));
+		iv[0] = (uint8_t)(a->me * 3 + r);
+		memset(pt, 0, sizeof(pt));
+		pt[0] = 1, pt[1] = 2, pt[2] = 3, pt[3] = 4;
+		if (crypto_cipher_seal(t->e, iv, pt, 8, pt, 16, t->out[a->me][r],
+		                       t->out[a->me][r] + 16) == 0) {
+			uint8_t back[16];
+
+			t->opened[a->me][r] =
+			    crypto_cipher_open(t->d, iv, pt, 8, t->out[a->me][r], 16, back,
+			                       t->out[a->me][r] + 16) == 0 &&
+			    back[0] == 1 && back[3] == 4;
+		}
+		t->turn = !a->me;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
+	crypto_cipher_cache_stats(&t->st[a->me]);
+	return NULL;
+}
+
+static void test_cache_two_threads(void **state)
+{
+	struct turns t = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct turn_arg a[2] = {{&t, 0}, {&t, 1}};
+	struct crypto_cipher_cache_stats all0, all1;
+	uint8_t key[36], ref[32];
+	pthread_t th[2];
+
+	(void)state;
+	crypto_cipher_cache_set_capacity(0); /* this thread: no cache until seal_n */
+	fill(key, sizeof(key), 77);
+	t.e = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	t.d = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, false);
+	assert_non_null(t.e);
+	assert_non_null(t.d);
+	crypto_cipher_cache_stats_all(&all0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, turn_thread, &a[i]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		for (int r = 0; r < 3; r++) {
+			seal_n(t.e, (uint8_t)(i * 3 + r), ref); /* this thread's context */
+			assert_memory_equal(t.out[i][r], ref, 32);
+			assert_true(t.opened[i][r]);
+		}
+		/* e and d keyed once in the thread's cache, then hit twice each */
+		assert_int_equal(t.st[i].misses, 2);
+		assert_int_equal(t.st[i].hits, 4);
+		assert_int_equal(t.st[i].contexts, 2);
+	}
+	/* Both threads' caches are gone (freed at exit), their counts stay;
+	 * this thread's (made by seal_n above) is the one cache more. */
+	crypto_cipher_cache_stats_all(&all1);
+	assert_int_equal(all1.threads, all0.threads + 1);
+	assert_int_equal(all1.misses - all0.misses, 4 + 1);
+	crypto_cipher_free(t.e);
+	crypto_cipher_free(t.d);
 }
 
 static void test_integ(void **state)
@@ -359,10 +611,17 @@ static void test_random_fork(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ciphers),     cmocka_unit_test(test_cipher_unsupported),
-	    cmocka_unit_test(test_integ),       cmocka_unit_test(test_keymat_aead),
-	    cmocka_unit_test(test_misc),        cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_ciphers),
+	    cmocka_unit_test(test_cipher_unsupported),
+	    cmocka_unit_test(test_integ),
+	    cmocka_unit_test(test_keymat_aead),
+	    cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_random_fork),
+	    cmocka_unit_test(test_cache_lru),
+	    cmocka_unit_test(test_cache_free_resets),
+	    cmocka_unit_test(test_cache_same_evp),
+	    cmocka_unit_test(test_cache_two_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,12 +4,17 @@
  * (RFC 7748 6.2), ECP-256 (RFC 5903 8.1), prf+ with HMAC-SHA-256,
  * AES-XCBC-MAC (RFC 3566) and AES-XCBC-PRF-128 (RFC 4434), AES-CTR
  * (RFC 3686), AES-CBC (RFC 3602), AES-GCM (GCM specification test case 4, as RFC 4106 uses it)
- * and the HMAC integrity transforms (RFC 2202, RFC 4868).
+ * and the HMAC integrity transforms (RFC 2202, RFC 4868). The cipher
+ * vectors run twice: the second time with a two-context cache
+ * (src/crypto/ctx_cache.c) and, before every seal and open, three other
+ * ciphers (AES-CCM, 3DES, AES-128-CBC) that evict the vector's contexts,
+ * so each use re-keys a slot another EVP_CIPHER held.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -21,6 +26,59 @@
 #define RFC_FILE "rfc-crypto-vectors.txt"
 
 static int n_vectors;
+
+/* The evicting ciphers, with what each gave when first used. */
+#define N_THRASH 3
+static struct crypto_cipher *thrash[N_THRASH];
+static uint8_t thrash_ref[N_THRASH][32 + 16];
+static unsigned n_thrash;
+
+static void thrash_use(uint8_t out[N_THRASH][32 + 16])
+{
+	static const uint8_t iv[16] = {9}, pt[32] = {1, 2, 3};
+
+	for (size_t i = 0; i < N_THRASH; i++) {
+		const struct crypto_encr_info *in = crypto_cipher_info(thrash[i]);
+
+		memset(out[i], 0, sizeof(out[i]));
+		if (in->icv_len)
+			assert_int_equal(
+			    crypto_cipher_seal(thrash[i], iv, pt, 8, pt, 32, out[i], out[i] + 32),
+			    0);
+		else /* CBC decryption: any whole blocks */
+			assert_int_equal(
+			    crypto_cipher_open(thrash[i], iv, NULL, 0, pt, 32, out[i], NULL), 0);
+	}
+}
+
+/* Between the vector's uses: evict its contexts (when thrashing). */
+static void thrash_now(void)
+{
+	uint8_t out[N_THRASH][32 + 16];
+
+	if (!thrash[0])
+		return;
+	thrash_use(out);
+	assert_memory_equal(out, thrash_ref, sizeof(out));
+	n_thrash++;
+}
+
+static int small_cache(void **state)
+{
+	static const uint8_t key[35] = {7, 6, 5};
+
+	(void)state;
+	crypto_cipher_cache_set_capacity(2);
+	thrash[0] = crypto_cipher_new(IKEV2_ENCR_AES_CCM_16, 256, key, 35, true);
+	thrash[1] = crypto_cipher_new(IKEV2_ENCR_3DES, 0, key, 24, false);
+	thrash[2] = crypto_cipher_new(IKEV2_ENCR_AES_CBC, 128, key, 16, false);
+	for (size_t i = 0; i < N_THRASH; i++)
+		if (!thrash[i])
+			return -1;
+	thrash_use(thrash_ref);
+	n_vectors = 0;
+	return 0;
+}
 
 #define GET(file, sec, name, buf) tu_section_hex(file, sec, name, buf, sizeof(buf))
 
@@ -37,15 +95,20 @@ static void aead_kat(uint16_t encr, uint16_t bits, const uint8_t *key, size_t ke
 	assert_non_null(e);
 	assert_non_null(d);
 	icvlen = crypto_cipher_info(e)->icv_len;
-	assert_int_equal(crypto_cipher_seal(e, iv, aad, aadlen, pt, len, out, icv), 0);
-	assert_memory_equal(out, ct, len);
-	if (icvlen > 0)
-		assert_memory_equal(icv, tag, icvlen);
-	assert_int_equal(crypto_cipher_open(d, iv, aad, aadlen, ct, len, out, tag), 0);
-	assert_memory_equal(out, pt, len);
+	for (int round = 0; round < 2; round++) { /* the second with the contexts keyed, or not */
+		thrash_now();
+		assert_int_equal(crypto_cipher_seal(e, iv, aad, aadlen, pt, len, out, icv), 0);
+		assert_memory_equal(out, ct, len);
+		if (icvlen > 0)
+			assert_memory_equal(icv, tag, icvlen);
+		thrash_now();
+		assert_int_equal(crypto_cipher_open(d, iv, aad, aadlen, ct, len, out, tag), 0);
+		assert_memory_equal(out, pt, len);
+	}
 	if (icvlen > 0) {
 		memcpy(icv, tag, icvlen);
 		icv[icvlen - 1] ^= 1;
+		thrash_now();
 		assert_int_equal(crypto_cipher_open(d, iv, aad, aadlen, ct, len, out, icv), -1);
 	}
 	crypto_cipher_free(e);
@@ -367,6 +430,29 @@ static int report(void **state)
 	return n_vectors == 27 ? 0 : -1;
 }
 
+static int small_cache_report(void **state)
+{
+	struct crypto_cipher_cache_stats st;
+
+	(void)state;
+	crypto_cipher_cache_stats(&st);
+	printf("with 2 contexts: %d cipher vectors, %u evictions, %llu misses\n", n_vectors,
+	       n_thrash, (unsigned long long)st.misses);
+	for (size_t i = 0; i < N_THRASH; i++)
+		crypto_cipher_free(thrash[i]);
+	crypto_cipher_cache_set_capacity(0);
+	/*
+	 * 2 ChaCha + 3 GCM + 3 CTR + 2 CBC vectors; each is used 4 times (5
+	 * with a tag), each use after the 3 evicting ciphers, which were used
+	 * once more in the setup: 45 uses, 3 + 45 * 3 evicting ones, every one
+	 * a miss in two slots.
+	 */
+	return n_vectors == 10 && n_thrash == 45 && st.capacity == 2 && st.contexts == 2 &&
+	               st.hits == 0 && st.misses == 3 + 45 * 3 + 45
+	           ? 0
+	           : -1;
+}
+
 /*
  * RFC 8019 7.1.3: the first four 4-octet counter keys whose
  * HMAC-SHA-256(K, "rike puzzle test") ends in >= 6 zero bits, found
@@ -468,5 +554,14 @@ int main(void)
 	    cmocka_unit_test(test_hex_decode),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, report);
+	const struct CMUnitTest ciphers[] = {
+	    cmocka_unit_test(test_chacha20_poly1305),
+	    cmocka_unit_test(test_aes_gcm),
+	    cmocka_unit_test(test_aes_ctr),
+	    cmocka_unit_test(test_aes_cbc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, report) ||
+	       cmocka_run_group_tests_name("small context cache", ciphers, small_cache,
+	                                   small_cache_report);
 }
