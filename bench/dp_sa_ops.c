@@ -20,10 +20,13 @@
  * It runs in a network namespace of its own (unshare, root): the TUN
  * device and the routes vanish with it.
  *
- *   bench/dp_sa_ops [-n] [N ...]   default: 1000 100000 1000000
+ *   bench/dp_sa_ops [-n] [-l] [N ...]   default: 1000 100000 1000000
  *
  * -n: no kernel routes (dp_debug_skip_routes): the data plane's own share
  * of add and del, without the RTM_NEWROUTE/DELROUTE round trips.
+ * -l: every SA with lifetimes in seconds (soft 3,600, hard 3,960; RFC 4301
+ * 4.4.2.1), which the data plane then times; riked's dpglue sets none (the
+ * IKE engine rekeys by time itself).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -50,6 +53,8 @@ static double now_ns(void)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
+
+static bool lifetimes; /* -l */
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -101,6 +106,10 @@ static void client_sa(struct dp_sa *sa, uint32_t i, enum dp_dir dir, uint32_t sp
 	    dp_ts_from_prefix(&sa->ts_remote[0], AF_INET, &a, 32))
 		abort();
 	sa->n_ts_local = sa->n_ts_remote = 1;
+	if (lifetimes) {
+		sa->life.soft_secs = 3600;
+		sa->life.hard_secs = 3960;
+	}
 }
 
 static void client_policy(struct dp_policy *p, uint32_t i)
@@ -272,12 +281,18 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (!base)
 		return 1;
-	if (argc > 1 && !strcmp(argv[1], "-n")) {
-		no_routes = true;
-		first = 2;
+	for (; first < argc && argv[first][0] == '-'; first++) {
+		if (!strcmp(argv[first], "-n"))
+			no_routes = true;
+		else if (!strcmp(argv[first], "-l"))
+			lifetimes = true;
+		else {
+			fprintf(stderr, "usage: dp_sa_ops [-n] [-l] [N ...]\n");
+			return 2;
+		}
 	}
-	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s\n",
-	       no_routes ? "; no kernel routes (-n)" : "");
+	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s%s\n",
+	       no_routes ? "; no kernel routes (-n)" : "", lifetimes ? "; lifetimes (-l)" : "");
 	printf("#       N       add      sa     spi     spd  counters    rekey       del  heap/SA"
 	       "  steps:sa    spd\n");
 	fflush(stdout);

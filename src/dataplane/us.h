@@ -10,6 +10,7 @@
 
 #include "dataplane/dp_backend.h"
 #include "dataplane/dp_hash.h"
+#include "dataplane/dp_theap.h"
 #include "dataplane/esp.h"
 #include "dataplane/gso.h"
 #include "dataplane/ts.h"
@@ -60,6 +61,14 @@ struct us_reqid {
 	struct us_policy *pols; /* the policies naming this reqid */
 };
 
+/* An outer address with its port, as sendmsg takes it (RFC 3948: the
+ * UDP-encapsulated ESP's peer): 28 octets where a sockaddr_storage is 128. */
+union us_addr {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct us_sa {
 	/* The index nodes and the keys they are checked against share the
 	 * first cache line: a lookup touches one line per SA it passes. */
@@ -67,29 +76,29 @@ struct us_sa {
 	struct dp_hnode h_in; /* us->sa_in, key spi (inbound SAs) */
 	uint32_t reqid, spi;
 	enum dp_dir dir;
+	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
 	struct us_sa *rnext, **rprev; /* r->sas */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
 	struct us_reqid *r;
 	struct us *us;
-	struct sockaddr_storage src, dst;
+	union us_addr src, dst;
 	struct dp_lifetime life;
-	struct dp_ts *ts_local, *ts_remote; /* into ts[] */
-	size_t n_local, n_remote;
 	struct dp_esp_sa esp;
 	struct dp_sa_counters ctr;
 	uint64_t serial;
-	uint8_t fired, pending; /* US_PEND_* */
-	enum dp_expire_reason soft_why, hard_why;
-	bool dead;      /* US_LOAD/US_STORE: workers set it on a hard expiry */
-	uint8_t wfired; /* atomic: US_PEND_* a worker has posted (us_expire_post) */
-	uint8_t mbits;  /* under mbox_lock: US_PEND_* waiting in the mailbox */
-	enum dp_expire_reason mwhy[2];
+	uint8_t fired, pending;     /* US_PEND_* */
+	uint8_t soft_why, hard_why; /* enum dp_expire_reason */
+	bool dead;                  /* US_LOAD/US_STORE: workers set it on a hard expiry */
+	uint8_t wfired;             /* atomic: US_PEND_* a worker has posted (us_expire_post) */
+	uint8_t mbits;              /* under mbox_lock: US_PEND_* waiting in the mailbox */
+	uint8_t mwhy[2];            /* enum dp_expire_reason, under mbox_lock */
+	uint8_t n_local, n_remote;  /* ts[]: the local selectors, then the remote ones */
+	uint16_t worker;            /* the worker that decrypts or encrypts it */
+	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
-	unsigned worker;              /* the worker that decrypts or encrypts it */
-	pthread_mutex_t mu;           /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
-	struct event *soft_ev, *hard_ev;
-	uint64_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
-	struct dp_ts ts[];                    /* n_local + n_remote, allocated to size */
+	struct dp_tnode life_t;       /* us->life: the next lifetime in seconds (us_life_arm) */
+	bool life_hard;               /* life_t is the hard one */
+	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
 };
 
 struct us_route {
@@ -203,6 +212,9 @@ struct us {
 	unsigned nplens[2];
 	uint64_t pol_order;
 	struct us_sa *pending, **pending_tail; /* SAs with expiries to deliver */
+	struct dp_theap life;  /* SAs by their next lifetime in seconds (ms deadlines) */
+	struct event *life_ev; /* at the earliest of them (us_life_cb) */
+	uint64_t life_armed;   /* life_ev's deadline, 0 when not pending */
 	uint64_t serial, now;
 	/* queued events */
 	struct dp_acquire acq[US_MAX_ACQUIRE];
@@ -277,13 +289,13 @@ static inline void us_unlock(struct us *us)
 static inline void us_sa_lock(struct us_sa *sa)
 {
 	if (sa->us->threaded)
-		pthread_mutex_lock(&sa->mu);
+		pthread_spin_lock(&sa->mu);
 }
 
 static inline void us_sa_unlock(struct us_sa *sa)
 {
 	if (sa->us->threaded)
-		pthread_mutex_unlock(&sa->mu);
+		pthread_spin_unlock(&sa->mu);
 }
 
 /* userspace.c: the loop's tables and events */

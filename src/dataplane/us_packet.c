@@ -47,16 +47,16 @@ static void us_msg(struct us_worker *w, size_t i, struct dp_buf *b, struct us_sa
 	w->iov[i] = (struct iovec){dp_buf_data(b), b->len};
 	w->msg_fd[i] = fd;
 	w->msg_sa[i] = sa;
-	w->msg_dst[i] = sa->dst;
+	memcpy(&w->msg_dst[i], &sa->dst, sizeof(sa->dst));
 	m->msg_name = &w->msg_dst[i];
-	m->msg_namelen =
-	    sa->dst.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	m->msg_namelen = sa->dst.sa.sa_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                                 : sizeof(struct sockaddr_in6);
 	m->msg_iov = &w->iov[i];
 	m->msg_iovlen = 1;
 	m->msg_control = NULL;
 	m->msg_controllen = 0;
-	if (sa->src.ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)&sa->src;
+	if (sa->src.sa.sa_family == AF_INET) {
+		const struct sockaddr_in *s = &sa->src.sin;
 		if (s->sin_addr.s_addr == INADDR_ANY)
 			return;
 		m->msg_control = cm;
@@ -67,7 +67,7 @@ static void us_msg(struct us_worker *w, size_t i, struct dp_buf *b, struct us_sa
 		struct in_pktinfo pi = {.ipi_spec_dst = s->sin_addr};
 		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
 	} else {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&sa->src;
+		const struct sockaddr_in6 *s = &sa->src.sin6;
 		if (!memcmp(s->sin6_addr.s6_addr, any6, 16))
 			return;
 		m->msg_control = cm;
@@ -89,9 +89,8 @@ static void us_msg(struct us_worker *w, size_t i, struct dp_buf *b, struct us_sa
 static void us_send_fail(struct us_worker *w, struct us_sa *sa, int err)
 {
 	char dst[INET6_ADDRSTRLEN];
-	const void *a = sa->dst.ss_family == AF_INET
-	                    ? (const void *)&((const struct sockaddr_in *)&sa->dst)->sin_addr
-	                    : (const void *)&((const struct sockaddr_in6 *)&sa->dst)->sin6_addr;
+	const void *a = sa->dst.sa.sa_family == AF_INET ? (const void *)&sa->dst.sin.sin_addr
+	                                                : (const void *)&sa->dst.sin6.sin6_addr;
 	unsigned long long unlogged, all;
 
 	US_ADD(w->st->drop_send, 1);
@@ -112,7 +111,7 @@ static void us_send_fail(struct us_worker *w, struct us_sa *sa, int err)
 	all = sa->ctr.send_drops;
 	sa->send_unlogged = 0;
 	us_sa_unlock(sa);
-	if (!inet_ntop(sa->dst.ss_family, a, dst, sizeof(dst)))
+	if (!inet_ntop(sa->dst.sa.sa_family, a, dst, sizeof(dst)))
 		snprintf(dst, sizeof(dst), "?");
 	us_wlog(w, DP_LOG_WARN,
 	        "dp: reqid=%u spi=0x%08x: ESP to %s not sent: %s (%llu dropped, %llu in all)",
@@ -146,7 +145,7 @@ int us_out_one(struct us_worker *w, struct dp_buf *b, size_t i)
 		return US_ADD(st->drop_expired, 1), -1;
 	if (us->threaded && sa->worker != w->id && !w->in_hq)
 		return us_handover(w, &us->w[sa->worker], b), -1;
-	fd = sa->dst.ss_family == AF_INET ? us->udp4 : us->udp6;
+	fd = sa->dst.sa.sa_family == AF_INET ? us->udp4 : us->udp6;
 	if (fd < 0) {
 		us_send_fail(w, sa, EAFNOSUPPORT); /* no NAT-T socket of that family */
 		return -1;
@@ -421,9 +420,9 @@ static bool us_sa_selects(const struct us_sa *sa, const struct dp_flow *f)
 	bool src = sa->n_remote == 0, dst = sa->n_local == 0; /* none = any */
 
 	for (size_t i = 0; i < sa->n_remote && !src; i++)
-		src = dp_ts_match_flow(&sa->ts_remote[i], f, true);
+		src = dp_ts_match_flow(&sa->ts[sa->n_local + i], f, true);
 	for (size_t i = 0; i < sa->n_local && !dst; i++)
-		dst = dp_ts_match_flow(&sa->ts_local[i], f, false);
+		dst = dp_ts_match_flow(&sa->ts[i], f, false);
 	return src && dst;
 }
 

@@ -263,34 +263,73 @@ static void us_relink(struct us_reqid *r)
 	}
 }
 
-static void us_soft_cb(evutil_socket_t fd, short what, void *arg)
+/* CLOCK_MONOTONIC milliseconds: the lifetimes' clock (libevent's too). */
+static uint64_t us_now_ms(void)
 {
-	struct us_sa *sa = arg;
+	struct timespec ts;
 
-	us_wrlock(sa->us);
-	us_expire(sa, false, DP_EXPIRE_TIME);
-	us_unlock(sa->us);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void us_hard_cb(evutil_socket_t fd, short what, void *arg)
+/* life_ev at the earliest deadline in us->life (or off), if it moved. */
+static void us_life_timer(struct us *us, uint64_t now)
 {
-	struct us_sa *sa = arg;
+	struct dp_tnode *t = dp_theap_min(&us->life);
+	struct timeval tv;
+	uint64_t ms;
 
-	us_wrlock(sa->us);
-	us_expire(sa, true, DP_EXPIRE_TIME);
-	us_unlock(sa->us);
+	if (!t || t->at == us->life_armed)
+		return;
+	ms = t->at > now ? t->at - now : 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	us->life_armed = t->at;
+	if (evtimer_add(us->life_ev, &tv))
+		us->life_armed = 0; /* cannot happen: try again at the next change */
 }
 
-static int us_sa_timer(struct us_sa *sa, uint32_t secs, struct event **ev, event_callback_fn fn)
+/*
+ * Put sa in us->life at its next lifetime in seconds not reached yet
+ * (RFC 4301 4.4.2.1: soft, then hard), counted from start (the SA's add,
+ * in ms), or take it out when none is left. Only the first insert of an SA
+ * can fail (the heap grows); a move never does.
+ */
+static int us_life_arm(struct us *us, struct us_sa *sa, uint64_t start)
 {
-	struct timeval tv = {.tv_sec = secs};
+	uint32_t soft = sa->life.soft_secs, hard = sa->life.hard_secs;
+	bool s = soft && !(sa->fired & US_PEND_SOFT), h = hard && !(sa->fired & US_PEND_HARD);
 
-	if (!secs)
+	if (!s && !h) {
+		dp_theap_del(&us->life, &sa->life_t);
 		return 0;
-	*ev = evtimer_new(sa->us->base, fn, sa);
-	if (!*ev || evtimer_add(*ev, &tv))
-		return -1;
-	return 0;
+	}
+	sa->life_hard = !s || (h && hard < soft);
+	return dp_theap_set(&us->life, &sa->life_t,
+	                    start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
+}
+
+/* The lifetimes in seconds that have run out (RFC 4301 4.4.2.1): each
+ * expires its SA (us_expire) and moves it on to its next one. */
+static void us_life_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct us *us = arg;
+	uint64_t now = us_now_ms();
+	struct dp_tnode *t;
+
+	us->life_armed = 0;
+	us_wrlock(us);
+	while ((t = dp_theap_min(&us->life)) && t->at <= now) {
+		struct us_sa *sa = dp_hentry(t, struct us_sa, life_t);
+		bool hard = sa->life_hard;
+		uint64_t start =
+		    t->at - (uint64_t)(hard ? sa->life.hard_secs : sa->life.soft_secs) * 1000;
+		us_expire(sa, hard, DP_EXPIRE_TIME);
+		if (us_life_arm(us, sa, start))
+			dp_theap_del(&us->life, t); /* cannot happen: sa was in the heap */
+	}
+	us_unlock(us);
+	us_life_timer(us, now);
 }
 
 static bool us_addr_ok(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -329,13 +368,22 @@ static int us_sa_check(struct us *us, const struct dp_sa *p)
 
 static void us_sa_free(struct us_sa *sa)
 {
-	if (sa->soft_ev)
-		event_free(sa->soft_ev);
-	if (sa->hard_ev)
-		event_free(sa->hard_ev);
 	dp_esp_clear(&sa->esp);
-	pthread_mutex_destroy(&sa->mu);
+	pthread_spin_destroy(&sa->mu);
 	free(sa);
+}
+
+/* An AF_INET or AF_INET6 address (us_addr_ok) into the compact form, and back. */
+static void us_addr_set(union us_addr *to, const struct sockaddr_storage *from)
+{
+	memset(to, 0, sizeof(*to));
+	memcpy(to, from, from->ss_family == AF_INET ? sizeof(to->sin) : sizeof(to->sin6));
+}
+
+static void us_addr_get(struct sockaddr_storage *to, const union us_addr *from)
+{
+	memset(to, 0, sizeof(*to));
+	memcpy(to, from, sizeof(*from));
 }
 
 /* An SA with its selectors, allocated to size (most have one a side). */
@@ -347,7 +395,7 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	if (!sa)
 		return NULL;
 	sa->us = us;
-	if (pthread_mutex_init(&sa->mu, NULL)) {
+	if (pthread_spin_init(&sa->mu, PTHREAD_PROCESS_PRIVATE)) {
 		free(sa);
 		errno = ENOMEM;
 		return NULL;
@@ -364,7 +412,7 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	crypto_wipe(&q, sizeof(q)); /* the keys */
 	if (rc) {
 		dp_esp_clear(&sa->esp);
-		pthread_mutex_destroy(&sa->mu);
+		pthread_spin_destroy(&sa->mu);
 		free(sa);
 		errno = EINVAL;
 		return NULL;
@@ -372,21 +420,13 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	sa->reqid = p->reqid;
 	sa->spi = p->spi;
 	sa->dir = p->dir;
-	sa->src = p->src;
-	sa->dst = p->dst;
+	us_addr_set(&sa->src, &p->src);
+	us_addr_set(&sa->dst, &p->dst);
 	sa->life = p->life;
-	sa->ts_local = sa->ts;
-	sa->ts_remote = sa->ts + p->n_ts_local;
-	memcpy(sa->ts_local, p->ts_local, p->n_ts_local * sizeof(sa->ts[0]));
-	memcpy(sa->ts_remote, p->ts_remote, p->n_ts_remote * sizeof(sa->ts[0]));
-	sa->n_local = p->n_ts_local;
-	sa->n_remote = p->n_ts_remote;
-	if (us_sa_timer(sa, p->life.soft_secs, &sa->soft_ev, us_soft_cb) ||
-	    us_sa_timer(sa, p->life.hard_secs, &sa->hard_ev, us_hard_cb)) {
-		us_sa_free(sa);
-		errno = ENOMEM;
-		return NULL;
-	}
+	memcpy(sa->ts, p->ts_local, p->n_ts_local * sizeof(sa->ts[0]));
+	memcpy(sa->ts + p->n_ts_local, p->ts_remote, p->n_ts_remote * sizeof(sa->ts[0]));
+	sa->n_local = (uint8_t)p->n_ts_local; /* at most DP_MAX_TS: us_sa_check */
+	sa->n_remote = (uint8_t)p->n_ts_remote;
 	return sa;
 }
 
@@ -412,6 +452,7 @@ static unsigned us_pick_worker(struct us *us, const struct us_reqid *r)
 static int us_sa_add(void *be, const struct dp_sa *p)
 {
 	struct us *us = be;
+	uint64_t now = us_now_ms();
 	struct us_reqid *r;
 	struct us_sa *sa;
 
@@ -421,8 +462,10 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	if (!r)
 		return -1;
 	sa = us_sa_new(us, p);
-	if (!sa) {
+	if (!sa || us_life_arm(us, sa, now)) {
 		int saved = errno;
+		if (sa)
+			us_sa_free(sa);
 		us_reqid_put(us, r);
 		errno = saved;
 		return -1;
@@ -443,6 +486,7 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	}
 	us_relink(r);
 	us_unlock(us);
+	us_life_timer(us, now);
 	dp_log(us->dp, DP_LOG_INFO, "dp: SA added reqid=%u dir=%s spi=0x%08x", sa->reqid,
 	       us_dir_name(sa->dir), sa->spi);
 	return 0;
@@ -469,6 +513,7 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 	if (sa->rnext)
 		sa->rnext->rprev = sa->rprev;
 	us_pending_del(us, sa);
+	dp_theap_del(&us->life, &sa->life_t); /* life_ev may fire for nothing: it re-arms */
 	if (us->threaded) {
 		pthread_mutex_lock(&us->mbox_lock);
 		us_mbox_del(sa);
@@ -489,9 +534,10 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
                          const struct sockaddr_storage *remote)
 {
 	struct us *us = be;
-	struct sockaddr_storage l = *local, r = *remote;
+	struct sockaddr_storage l = *local, r = *remote, src, dst;
 	struct us_reqid *rq = us_reqid_find(us, reqid);
 	struct us_sa *first = rq ? rq->sas : NULL;
+	union us_addr cl, cr;
 
 	if (!us_addr_ok(local, remote)) {
 		errno = EINVAL;
@@ -502,17 +548,21 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
 		return -1;
 	}
 	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1). */
+	us_addr_get(&src, &first->src);
+	us_addr_get(&dst, &first->dst);
 	if (first->dir == DP_DIR_OUT)
-		dp_encap_ports(us->dp, reqid, &l, &r, &first->src, &first->dst);
+		dp_encap_ports(us->dp, reqid, &l, &r, &src, &dst);
 	else
-		dp_encap_ports(us->dp, reqid, &l, &r, &first->dst, &first->src);
+		dp_encap_ports(us->dp, reqid, &l, &r, &dst, &src);
+	us_addr_set(&cl, &l);
+	us_addr_set(&cr, &r);
 	/* RFC 4555 3.5: all SAs of the Child SA move together. Only the outer
 	 * addresses change: sequence numbers and the replay window stay with
 	 * the SA (RFC 4303 3.3.3, 3.4.3), so nothing in flight is refused. */
 	us_wrlock(us);
 	for (struct us_sa *sa = first; sa; sa = sa->rnext) {
-		sa->src = sa->dir == DP_DIR_OUT ? l : r;
-		sa->dst = sa->dir == DP_DIR_OUT ? r : l;
+		sa->src = sa->dir == DP_DIR_OUT ? cl : cr;
+		sa->dst = sa->dir == DP_DIR_OUT ? cr : cl;
 	}
 	us_unlock(us);
 	return 0;
@@ -1051,6 +1101,9 @@ static void us_destroy(void *be)
 	dp_htab_fini(&us->pol_by_sel);
 	dp_htab_fini(&us->pol_by_pfx);
 	dp_htab_fini(&us->routes);
+	dp_theap_fini(&us->life);
+	if (us->life_ev)
+		event_free(us->life_ev);
 	for (unsigned i = 0; us->w && i < us->nw; i++)
 		us_worker_free(&us->w[i]);
 	free(us->w);
@@ -1175,7 +1228,8 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 	if (us_open_tun(us, o))
 		goto fail;
 	us->notify_ev = event_new(us->base, -1, 0, us_notify_cb, us);
-	if (!us->notify_ev || (us->threaded && us_threads_init(us)))
+	us->life_ev = evtimer_new(us->base, us_life_cb, us);
+	if (!us->notify_ev || !us->life_ev || (us->threaded && us_threads_init(us)))
 		goto fail;
 	for (unsigned i = 0; i < us->nw; i++)
 		if (us_worker_init(us, i))

@@ -40,6 +40,11 @@ struct env {
 	uint32_t last_unknown;
 	enum dp_expire_reason last_why;
 	int send_logs; /* lines about ESP not sent */
+	struct {
+		uint32_t spi;
+		bool hard;
+	} exp[8]; /* the expiries in order, up to 8 */
+	unsigned nexp;
 	char last_log[256];
 };
 
@@ -66,6 +71,10 @@ static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, 
 	else
 		e->soft++;
 	e->last_why = why;
+	if (e->nexp < 8) {
+		e->exp[e->nexp].spi = spi;
+		e->exp[e->nexp++].hard = hard;
+	}
 	/* Callbacks may call back in: delete the SA on hard expiry, as the daemon would. */
 	if (hard)
 		assert_int_equal(dp_sa_del(e->dp, reqid, dir, spi), 0);
@@ -502,6 +511,44 @@ static void test_rekey_and_expire(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/*
+ * RFC 4301 4.4.2.1 lifetimes in seconds, all SAs on the backend's one timer
+ * (dp_theap): A soft at 1 s and hard at 3 s, B hard only at 1 s, C soft at
+ * 1 s but deleted first. Checked by the order of the events, not by time:
+ * A's and B's 1-s events (either order), then A's hard one; nothing for C.
+ */
+static void test_lifetimes_in_seconds(void **state)
+{
+	struct env *e = *state;
+	struct dp_sa sa;
+
+	for (uint32_t i = 0; i < 3; i++) {
+		dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x7001 + i, true, 3);
+		sa.reqid = 7;
+		dpt_sin(&sa.src, "127.0.0.2", 4500);
+		dpt_sin(&sa.dst, "127.0.0.1", 4500);
+		sa.life.soft_secs = i == 1 ? 0 : 1;
+		sa.life.hard_secs = i == 0 ? 3 : i == 1 ? 1 : 0;
+		assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	}
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7003), 0);
+	e->nexp = 0;
+	for (int t = 0; t < 100 && e->nexp < 3; t++)
+		pump(e, -1, 100);
+	pump(e, -1, 100);
+	assert_int_equal(e->nexp, 3);
+	assert_true((e->exp[0].spi == 0x7001 && !e->exp[0].hard && e->exp[1].spi == 0x7002 &&
+	             e->exp[1].hard) ||
+	            (e->exp[1].spi == 0x7001 && !e->exp[1].hard && e->exp[0].spi == 0x7002 &&
+	             e->exp[0].hard));
+	assert_int_equal(e->exp[2].spi, 0x7001);
+	assert_true(e->exp[2].hard);
+	assert_int_equal(e->last_why, DP_EXPIRE_TIME);
+	/* ev_expire deleted both on their hard expiry. */
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7001), -1);
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7002), -1);
+}
+
 /* test_dp_xfrm tests the XFRM backend; here only its probe, on a kernel without ESP. */
 static void test_xfrm_probe(void **state)
 {
@@ -527,6 +574,7 @@ int main(void)
 	    cmocka_unit_test(test_migrate_keeps_replay_and_seq),
 	    cmocka_unit_test(test_send_failures),
 	    cmocka_unit_test(test_rekey_and_expire),
+	    cmocka_unit_test(test_lifetimes_in_seconds),
 	    cmocka_unit_test(test_xfrm_probe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
