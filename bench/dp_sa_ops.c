@@ -20,10 +20,13 @@
  * It runs in a network namespace of its own (unshare, root): the TUN
  * device and the routes vanish with it.
  *
- *   bench/dp_sa_ops [-n] [-l] [N ...]   default: 1000 100000 1000000
+ *   bench/dp_sa_ops [-n] [-l] [-b K] [N ...]   default: 1000 100000 1000000
  *
  * -n: no kernel routes (dp_debug_skip_routes): the data plane's own share
  * of add and del, without the RTM_NEWROUTE/DELROUTE round trips.
+ * -b K: the event loop runs once per K Child SAs added or deleted (default
+ * 1): the routes queued in between go to the kernel together, as when the
+ * daemon installs K Child SAs in one pass.
  * -l: every SA with lifetimes in seconds (soft 3,600, hard 3,960; RFC 4301
  * 4.4.2.1), which the data plane then times; riked's dpglue sets none (the
  * IKE engine rekeys by time itself).
@@ -178,6 +181,7 @@ static size_t packet_to(uint8_t *p, uint32_t i)
 	} while (0)
 
 static bool no_routes;
+static uint32_t per_pass = 1; /* -b: Child SAs added (deleted) per loop pass */
 
 static void run(struct event_base *base, uint32_t n)
 {
@@ -203,6 +207,8 @@ static void run(struct event_base *base, uint32_t n)
 		CHECK(add_pair(dp, i, 0));
 		client_policy(&p, i);
 		CHECK(dp_policy_add(dp, &p));
+		if ((i + 1) % per_pass == 0 || i + 1 == n)
+			event_base_loop(base, EVLOOP_NONBLOCK); /* the queued routes */
 	}
 	t_add = (now_ns() - t0) / n;
 	m1 = mallinfo2();
@@ -257,6 +263,8 @@ static void run(struct event_base *base, uint32_t n)
 		client_policy(&p, i);
 		CHECK(dp_policy_del(dp, &p));
 		CHECK(del_pair(dp, i, i < probes ? 1 : 0));
+		if ((i + 1) % per_pass == 0 || i + 1 == n)
+			event_base_loop(base, EVLOOP_NONBLOCK);
 	}
 	t_del = (now_ns() - t0) / n;
 
@@ -286,13 +294,18 @@ int main(int argc, char **argv)
 			no_routes = true;
 		else if (!strcmp(argv[first], "-l"))
 			lifetimes = true;
+		else if (!strcmp(argv[first], "-b") && first + 1 < argc &&
+		         (per_pass = (uint32_t)strtoul(argv[first + 1], NULL, 10)) > 0)
+			first++;
 		else {
-			fprintf(stderr, "usage: dp_sa_ops [-n] [-l] [N ...]\n");
+			fprintf(stderr, "usage: dp_sa_ops [-n] [-l] [-b K] [N ...]\n");
 			return 2;
 		}
 	}
-	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s%s\n",
-	       no_routes ? "; no kernel routes (-n)" : "", lifetimes ? "; lifetimes (-l)" : "");
+	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s%s; "
+	       "%u per loop pass\n",
+	       no_routes ? "; no kernel routes (-n)" : "", lifetimes ? "; lifetimes (-l)" : "",
+	       per_pass);
 	printf("#       N       add      sa     spi     spd  counters    rekey       del  heap/SA"
 	       "  steps:sa    spd\n");
 	fflush(stdout);

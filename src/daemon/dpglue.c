@@ -624,7 +624,8 @@ static void ev_unknown_spi(void *ctx, uint32_t spi, const struct sockaddr_storag
 static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, bool hard,
                       enum dp_expire_reason why)
 {
-	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers"};
+	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers",
+	                                      "route refused"};
 	struct dpglue *g = ctx;
 
 	log_msg(LOG_INFO, "dp", "reqid %u %s SA %08x: %s lifetime (%s) reached", reqid,

@@ -14,6 +14,7 @@
 #include "dataplane/esp.h"
 #include "dataplane/gso.h"
 #include "dataplane/ts.h"
+#include "dataplane/tun.h"
 
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -101,11 +102,16 @@ struct us_sa {
 	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
 };
 
+/* A route into the TUN device's state (us_route_ref; see us_routes_cb). */
+enum { US_RT_UP, US_RT_ADDING, US_RT_DELETING, US_RT_FAILED };
+
 struct us_route {
 	struct dp_hnode h; /* us->routes, key us_pfx_key(pfx) */
 	struct dp_prefix pfx;
 	unsigned refs;
-	bool owned; /* we added it (not there before) */
+	bool owned;    /* we added it (not there before) */
+	uint8_t state; /* US_RT_* */
+	uint32_t qi;   /* ADDING, DELETING: 1 + its place in us->rtq */
 };
 
 /* What the SPD keeps of a dp_policy (the route source is only needed
@@ -229,6 +235,11 @@ struct us {
 	size_t seg_cap;    /* outbound slot size */
 	size_t ring_slot;  /* inbound ring slot: an ESP datagram of a 1500-octet (or MTU) packet */
 	bool skip_routes;  /* dp_debug_skip_routes */
+	/* Route changes queued during one loop pass, sent together (us_routes_cb). */
+	struct dp_nl_rt *rtq;     /* owned: rtq_cap of them */
+	struct us_route **rtq_of; /* owned: the route of each; NULL: cancelled */
+	size_t nrtq, rtq_cap;
+	struct event *route_ev;
 	/* packet workers */
 	struct us_worker *w; /* owned: nw of them (one when single-threaded) */
 	unsigned nw;

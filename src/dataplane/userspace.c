@@ -41,6 +41,7 @@
 #include "dataplane/us.h"
 #include "util/sockbuf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/udp.h>
 #include <stdio.h>
@@ -616,23 +617,167 @@ static struct us_route *us_route_find(struct us *us, const struct dp_prefix *pfx
 	return NULL;
 }
 
+/*
+ * Route changes are queued while the daemon installs and removes Child SAs
+ * and sent together when the loop pass ends (us_routes_cb): one sendmsg
+ * for up to ~60 of them and one answer for all that succeed, instead of a
+ * synchronous RTM_NEWROUTE/DELROUTE round trip each. The route follows its
+ * policy within the same loop pass, before any later input is read: the
+ * IKE_AUTH response that brings a client's first packets is sent before
+ * it, but those packets (and so any answer that needs the route) are read
+ * after it. Queued changes that cancel out (a policy removed in the pass
+ * that added it, a route let go and taken again) never reach the kernel.
+ */
+static int us_rtq_push(struct us *us, struct us_route *r, bool add, const uint8_t *src)
+{
+	if (us->nrtq == us->rtq_cap) {
+		size_t cap = us->rtq_cap ? 2 * us->rtq_cap : 64;
+		struct dp_nl_rt *q = realloc(us->rtq, cap * sizeof(*q));
+		if (q)
+			us->rtq = q;
+		struct us_route **of = q ? realloc(us->rtq_of, cap * sizeof(*of)) : NULL;
+		if (!of)
+			return -1;
+		us->rtq_of = of;
+		us->rtq_cap = cap;
+	}
+	struct dp_nl_rt *e = &us->rtq[us->nrtq];
+	memset(e, 0, sizeof(*e));
+	e->dst = r->pfx;
+	e->add = add;
+	if (src) {
+		e->has_src = true;
+		memcpy(e->src, src, dp_addr_len(r->pfx.family));
+	}
+	us->rtq_of[us->nrtq++] = r;
+	r->qi = (uint32_t)us->nrtq;
+	r->state = add ? US_RT_ADDING : US_RT_DELETING;
+	if (!event_pending(us->route_ev, EV_TIMEOUT, NULL))
+		event_active(us->route_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+/* Take r's queued change back (it has not been sent). */
+static void us_rtq_cancel(struct us *us, struct us_route *r)
+{
+	if (r->qi)
+		us->rtq_of[r->qi - 1] = NULL;
+	r->qi = 0;
+}
+
+/* A route of p's failed: every outbound SA of p's reqid expires (hard). */
+static void us_policy_failed(struct us_policy *p)
+{
+	if (!p->r)
+		return;
+	for (struct us_sa *sa = p->r->sas; sa; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == DP_DIR_OUT)
+			us_expire(sa, true, DP_EXPIRE_ROUTE);
+	}
+}
+
+/*
+ * The kernel refused the route r (RFC 4301 5.1: without it no outbound
+ * packet of the policies that asked for it reaches the SPD): every
+ * outbound SA of those policies' reqids gets a hard expiry, reason
+ * DP_EXPIRE_ROUTE, so that the daemon deletes the Child SA. The policies
+ * asking for r are the prefix policies with r's prefix and the range
+ * policies (pol_other, few) containing it.
+ */
+static void us_route_failed(struct us *us, const struct us_route *r, int err)
+{
+	uint64_t key = us_pfx_key(r->pfx.family, r->pfx.len, r->pfx.addr);
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(r->pfx.family, r->pfx.addr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	dp_log(us->dp, DP_LOG_ERR, "dp: route %s/%u into the TUN device refused: %s", a, r->pfx.len,
+	       strerror(err));
+	us_wrlock(us);
+	for (struct dp_hnode *n = dp_htab_first(&us->pol_by_pfx, key); n;
+	     n = dp_htab_next(n, key)) {
+		struct us_policy *p = dp_hentry(n, struct us_policy, h_pfx);
+		if (p->plen == r->pfx.len &&
+		    dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
+			us_policy_failed(p);
+	}
+	for (struct us_policy *p = us->pol_other; p; p = p->gnext) {
+		dp_hash_steps++;
+		if (dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
+			us_policy_failed(p);
+	}
+	us_unlock(us);
+}
+
+/* The loop pass is over: send the queued route changes and apply the answers. */
+static void us_routes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct us *us = arg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < us->nrtq; i++) { /* drop the cancelled ones */
+		if (!us->rtq_of[i])
+			continue;
+		us->rtq[n] = us->rtq[i];
+		us->rtq_of[n] = us->rtq_of[i];
+		us->rtq_of[n]->qi = 0;
+		n++;
+	}
+	us->nrtq = 0;
+	if (n && dp_nl_routes(us->nl, us->rtq, n, us->ifindex, us->table))
+		dp_log(us->dp, DP_LOG_WARN, "dp: route changes: netlink failed: %s",
+		       strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		struct us_route *r = us->rtq_of[i];
+		int err = us->rtq[i].err;
+		if (!us->rtq[i].add) {
+			if (err && err != ESRCH)
+				dp_log(us->dp, DP_LOG_WARN, "dp: deleting a route failed: %s",
+				       strerror(err));
+			dp_htab_del(&us->routes, &r->h);
+			free(r);
+			continue;
+		}
+		r->state = err && err != EEXIST ? US_RT_FAILED : US_RT_UP;
+		r->owned = !err; /* EEXIST: someone else's route: leave it alone */
+		if (r->state == US_RT_FAILED)
+			us_route_failed(us, r, err);
+	}
+}
+
 static void us_route_unref(struct us *us, const struct dp_prefix *pfx)
 {
 	struct us_route *r = us_route_find(us, pfx);
 
 	if (!r || --r->refs)
 		return;
-	if (r->owned && dp_nl_route(us->nl, false, &r->pfx, us->ifindex, us->table, NULL))
-		dp_log(us->dp, DP_LOG_WARN, "dp: deleting a route failed: %s", strerror(errno));
+	if (r->state == US_RT_ADDING) {
+		us_rtq_cancel(us, r); /* never sent */
+	} else if (r->state == US_RT_UP && r->owned) {
+		if (us_rtq_push(us, r, false, NULL) == 0)
+			return; /* freed once deleted (us_routes_cb) */
+		struct dp_nl_rt one = {.dst = r->pfx};
+		if (dp_nl_routes(us->nl, &one, 1, us->ifindex, us->table) || one.err)
+			dp_log(us->dp, DP_LOG_WARN, "dp: deleting a route failed: %s",
+			       strerror(one.err ? one.err : errno));
+	}
 	dp_htab_del(&us->routes, &r->h);
 	free(r);
 }
 
-/* One RTM_NEWROUTE round trip for a prefix not routed yet; never a dump. */
+/* A reference to the route for pfx; a new one (or one that failed before)
+ * is queued (us_routes_cb); never a dump. */
 static int us_route_ref(struct us *us, const struct dp_prefix *pfx, const uint8_t *src)
 {
 	struct us_route *r = us_route_find(us, pfx);
 
+	if (r && r->state == US_RT_DELETING) { /* let go and taken again in one pass */
+		us_rtq_cancel(us, r);
+		r->state = US_RT_UP;
+	}
+	if (r && r->state == US_RT_FAILED && us_rtq_push(us, r, true, src))
+		return -1;
 	if (r) {
 		r->refs++;
 		return 0;
@@ -642,13 +787,10 @@ static int us_route_ref(struct us *us, const struct dp_prefix *pfx, const uint8_
 		return -1;
 	r->pfx = *pfx;
 	r->refs = 1;
-	r->owned = !us->skip_routes;
-	if (r->owned && dp_nl_route(us->nl, true, pfx, us->ifindex, us->table, src)) {
-		if (errno != EEXIST) {
-			free(r);
-			return -1;
-		}
-		r->owned = false; /* someone else's route: leave it alone */
+	r->state = US_RT_UP;
+	if (!us->skip_routes && us_rtq_push(us, r, true, src)) {
+		free(r);
+		return -1;
 	}
 	dp_htab_add(&us->routes, &r->h, us_pfx_key(pfx->family, pfx->len, pfx->addr));
 	return 0;
@@ -1084,7 +1226,6 @@ static void us_destroy(void *be)
 			while (r->pols) {
 				struct us_policy *p = r->pols;
 				r->pols = p->rnext;
-				us_policy_unroute(us, &p->p.ts_remote);
 				free(p);
 			}
 			while (r->sas) {
@@ -1095,6 +1236,18 @@ static void us_destroy(void *be)
 			free(r);
 		}
 	}
+	for (size_t i = 0; us->routes.b && i < dp_htab_size(&us->routes); i++) {
+		struct dp_hnode *n = dp_htab_bucket(&us->routes, i);
+		while (n) {
+			struct us_route *r = dp_hentry(n, struct us_route, h);
+			n = n->next;
+			free(r);
+		}
+	}
+	free(us->rtq); /* what is queued goes with the device too */
+	free(us->rtq_of);
+	if (us->route_ev)
+		event_free(us->route_ev);
 	dp_htab_fini(&us->sa_by_id);
 	dp_htab_fini(&us->sa_in);
 	dp_htab_fini(&us->reqids);
@@ -1229,7 +1382,9 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 		goto fail;
 	us->notify_ev = event_new(us->base, -1, 0, us_notify_cb, us);
 	us->life_ev = evtimer_new(us->base, us_life_cb, us);
-	if (!us->notify_ev || !us->life_ev || (us->threaded && us_threads_init(us)))
+	us->route_ev = event_new(us->base, -1, 0, us_routes_cb, us);
+	if (!us->notify_ev || !us->life_ev || !us->route_ev ||
+	    (us->threaded && us_threads_init(us)))
 		goto fail;
 	for (unsigned i = 0; i < us->nw; i++)
 		if (us_worker_init(us, i))

@@ -192,6 +192,8 @@ static void app_send(struct env *e, const char *dst, const char *msg)
 	struct sockaddr_storage ss;
 
 	dpt_sin(&ss, dst, 7777);
+	/* Route changes go to the kernel when the loop's pass ends (dp_policy_add). */
+	event_base_loop(e->base, EVLOOP_NONBLOCK);
 	assert_int_equal(sendto(e->app_sock, msg, strlen(msg), 0, (struct sockaddr *)&ss,
 	                        sizeof(struct sockaddr_in)),
 	                 (ssize_t)strlen(msg));
@@ -549,6 +551,74 @@ static void test_lifetimes_in_seconds(void **state)
 	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7002), -1);
 }
 
+/*
+ * Routes into the TUN device are sent when the loop's pass ends, together
+ * (dp_policy_add): in one pass, reqid 9's route is refused by the kernel
+ * (a preferred source that is no local address: EINVAL), reqid 10's is
+ * good, and reqid 11's policy goes again before the pass ends. Then reqid
+ * 9's outbound SA has a hard expiry DP_EXPIRE_ROUTE (its inbound SA none),
+ * reqid 10's route carries packets to the SPD (an acquire: it has no SA),
+ * and reqid 11 left no route behind.
+ */
+static void test_route_batch_and_failure(void **state)
+{
+	struct env *e = *state;
+	struct dp_policy pol = {.priority = 100};
+	struct sockaddr_storage dst;
+	int acquires = e->acquires;
+	struct dp_sa sa;
+
+	for (int out = 0; out < 2; out++) {
+		dpt_sa(&sa, &dpt_suites[0], out ? DP_DIR_OUT : DP_DIR_IN, out ? 0x9001 : 0x9002,
+		       true, 4);
+		sa.reqid = 9;
+		dpt_sin(&sa.src, out ? "127.0.0.1" : "127.0.0.2", 4500);
+		dpt_sin(&sa.dst, out ? "127.0.0.2" : "127.0.0.1", 4500);
+		assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	}
+	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
+	pol.reqid = 9;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.9.0.0/24"), 0);
+	dpt_sin(&pol.route_src, "192.0.2.99", 0); /* not ours */
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	memset(&pol.route_src, 0, sizeof(pol.route_src));
+	pol.reqid = 10;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.10.0.0/24"), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	pol.reqid = 11;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.11.0.0/24"), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	e->nexp = 0;
+	pump(e, -1, 100);
+	assert_int_equal(e->nexp, 1);
+	assert_int_equal(e->exp[0].spi, 0x9001);
+	assert_true(e->exp[0].hard);
+	assert_int_equal(e->last_why, DP_EXPIRE_ROUTE);
+	assert_int_equal(dp_sa_del(e->dp, 9, DP_DIR_OUT, 0x9001), -1); /* ev_expire did */
+	app_send(e, "10.10.0.5", "to the SPD");
+	pump(e, -1, 100);
+	assert_int_equal(e->acquires, acquires + 1);
+	assert_int_equal(e->last_acq.reqid, 10);
+	dpt_sin(&dst, "10.11.0.5", 7777);
+	assert_true(sendto(e->app_sock, "x", 1, 0, (struct sockaddr *)&dst,
+	                   sizeof(struct sockaddr_in)) < 0); /* no route at all */
+	/* A failed route goes with its policy; the next add asks the kernel again. */
+	pol.reqid = 9;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.9.0.0/24"), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	app_send(e, "10.9.0.5", "now routed");
+	pump(e, -1, 100);
+	assert_int_equal(e->last_acq.reqid, 9); /* its inbound SA is no outbound one */
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	pol.reqid = 10;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.10.0.0/24"), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	assert_int_equal(dp_sa_del(e->dp, 9, DP_DIR_IN, 0x9002), 0);
+	event_base_loop(e->base, EVLOOP_NONBLOCK);
+}
+
 /* test_dp_xfrm tests the XFRM backend; here only its probe, on a kernel without ESP. */
 static void test_xfrm_probe(void **state)
 {
@@ -575,6 +645,7 @@ int main(void)
 	    cmocka_unit_test(test_send_failures),
 	    cmocka_unit_test(test_rekey_and_expire),
 	    cmocka_unit_test(test_lifetimes_in_seconds),
+	    cmocka_unit_test(test_route_batch_and_failure),
 	    cmocka_unit_test(test_xfrm_probe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
