@@ -125,17 +125,23 @@ struct us_sel {
 #define US_NOT_PREFIX 0xff
 
 struct us_policy {
-	/* What the outbound lookup reads (us_spd_lookup) comes first. */
-	struct dp_hnode h_pfx; /* us->pol_by_pfx, key us_pfx_key(remote) */
-	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
-	uint64_t order;        /* insertion: equal priorities match in this order */
+	/* What the outbound lookup reads (us_spd_lookup) comes first. A
+	 * policy is in one of the two lookup indexes, as plen says. */
+	union {
+		struct dp_hnode h_pfx; /* us->pol_by_pfx, key us_pfx_key(remote) */
+		struct {
+			struct us_policy *gnext,
+			    **gprev; /* US_NOT_PREFIX: us->pol_other, in order */
+		};
+	};
+	uint64_t order; /* insertion: equal priorities match in this order */
 	struct us_sel p;
 	struct us_sa *sa;                 /* borrowed: the newest live outbound SA of p.reqid */
 	struct dp_hnode h_sel;            /* us->pol_by_sel, key us_sel_key() */
-	struct us_policy *gnext, **gprev; /* us->pol_other, in match order */
 	struct us_policy *rnext, **rprev; /* r->pols */
 	struct us_reqid *r;
 	uint64_t last_acquire; /* atomic: workers rate-limit acquires with it */
+	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
 };
 
 #define US_PLENS 129 /* prefix lengths 0..128 */
