@@ -86,7 +86,6 @@ struct us_sa {
 	struct dp_lifetime life;
 	struct dp_esp_sa esp;
 	struct dp_sa_counters ctr;
-	uint64_t serial;
 	uint8_t fired, pending;     /* US_PEND_* */
 	uint8_t soft_why, hard_why; /* enum dp_expire_reason */
 	bool dead;                  /* US_LOAD/US_STORE: workers set it on a hard expiry */
@@ -94,11 +93,11 @@ struct us_sa {
 	uint8_t mbits;              /* under mbox_lock: US_PEND_* waiting in the mailbox */
 	uint8_t mwhy[2];            /* enum dp_expire_reason, under mbox_lock */
 	uint8_t n_local, n_remote;  /* ts[]: the local selectors, then the remote ones */
+	bool life_hard;             /* life_t is the hard one */
 	uint16_t worker;            /* the worker that decrypts or encrypts it */
 	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
 	struct dp_tnode life_t;       /* us->life: the next lifetime in seconds (us_life_arm) */
-	bool life_hard;               /* life_t is the hard one */
 	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
 };
 
@@ -227,7 +226,7 @@ struct us {
 	struct dp_theap life;  /* SAs by their next lifetime in seconds (ms deadlines) */
 	struct event *life_ev; /* at the earliest of them (us_life_cb) */
 	uint64_t life_armed;   /* life_ev's deadline, 0 when not pending */
-	uint64_t serial, now;
+	uint64_t now;
 	/* queued events */
 	struct dp_acquire acq[US_MAX_ACQUIRE];
 	struct us_unknown unk[US_MAX_UNKNOWN];

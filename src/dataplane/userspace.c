@@ -247,15 +247,16 @@ static void us_reqid_put(struct us *us, struct us_reqid *r)
 	free(r);
 }
 
-/* Point r's policies at its newest live outbound SA (make-before-break):
- * O(SAs and policies of this reqid), whatever else is installed. */
+/* Point r's policies at its newest live outbound SA (make-before-break;
+ * r->sas is newest first): O(SAs and policies of this reqid), whatever
+ * else is installed. */
 static void us_relink(struct us_reqid *r)
 {
 	struct us_sa *best = NULL;
 
-	for (struct us_sa *sa = r->sas; sa; sa = sa->rnext) {
+	for (struct us_sa *sa = r->sas; sa && !best; sa = sa->rnext) {
 		dp_hash_steps++;
-		if (sa->dir == DP_DIR_OUT && !sa->dead && (!best || sa->serial > best->serial))
+		if (sa->dir == DP_DIR_OUT && !sa->dead)
 			best = sa;
 	}
 	for (struct us_policy *p = r->pols; p; p = p->rnext) {
@@ -471,7 +472,6 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 		errno = saved;
 		return -1;
 	}
-	sa->serial = ++us->serial;
 	sa->worker = us_pick_worker(us, r);
 	us_wrlock(us);
 	sa->r = r;
