@@ -20,10 +20,16 @@
  * It runs in a network namespace of its own (unshare, root): the TUN
  * device and the routes vanish with it.
  *
- *   bench/dp_sa_ops [-n] [N ...]   default: 1000 100000 1000000
+ *   bench/dp_sa_ops [-n] [-l] [-b K] [N ...]   default: 1000 100000 1000000
  *
  * -n: no kernel routes (dp_debug_skip_routes): the data plane's own share
  * of add and del, without the RTM_NEWROUTE/DELROUTE round trips.
+ * -b K: the event loop runs once per K Child SAs added or deleted (default
+ * 1): the routes queued in between go to the kernel together, as when the
+ * daemon installs K Child SAs in one pass.
+ * -l: every SA with lifetimes in seconds (soft 3,600, hard 3,960; RFC 4301
+ * 4.4.2.1), which the data plane then times; riked's dpglue sets none (the
+ * IKE engine rekeys by time itself).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -50,6 +56,8 @@ static double now_ns(void)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
+
+static bool lifetimes; /* -l */
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -101,6 +109,10 @@ static void client_sa(struct dp_sa *sa, uint32_t i, enum dp_dir dir, uint32_t sp
 	    dp_ts_from_prefix(&sa->ts_remote[0], AF_INET, &a, 32))
 		abort();
 	sa->n_ts_local = sa->n_ts_remote = 1;
+	if (lifetimes) {
+		sa->life.soft_secs = 3600;
+		sa->life.hard_secs = 3960;
+	}
 }
 
 static void client_policy(struct dp_policy *p, uint32_t i)
@@ -169,6 +181,7 @@ static size_t packet_to(uint8_t *p, uint32_t i)
 	} while (0)
 
 static bool no_routes;
+static uint32_t per_pass = 1; /* -b: Child SAs added (deleted) per loop pass */
 
 static void run(struct event_base *base, uint32_t n)
 {
@@ -194,6 +207,8 @@ static void run(struct event_base *base, uint32_t n)
 		CHECK(add_pair(dp, i, 0));
 		client_policy(&p, i);
 		CHECK(dp_policy_add(dp, &p));
+		if ((i + 1) % per_pass == 0 || i + 1 == n)
+			event_base_loop(base, EVLOOP_NONBLOCK); /* the queued routes */
 	}
 	t_add = (now_ns() - t0) / n;
 	m1 = mallinfo2();
@@ -248,6 +263,8 @@ static void run(struct event_base *base, uint32_t n)
 		client_policy(&p, i);
 		CHECK(dp_policy_del(dp, &p));
 		CHECK(del_pair(dp, i, i < probes ? 1 : 0));
+		if ((i + 1) % per_pass == 0 || i + 1 == n)
+			event_base_loop(base, EVLOOP_NONBLOCK);
 	}
 	t_del = (now_ns() - t0) / n;
 
@@ -272,12 +289,23 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (!base)
 		return 1;
-	if (argc > 1 && !strcmp(argv[1], "-n")) {
-		no_routes = true;
-		first = 2;
+	for (; first < argc && argv[first][0] == '-'; first++) {
+		if (!strcmp(argv[first], "-n"))
+			no_routes = true;
+		else if (!strcmp(argv[first], "-l"))
+			lifetimes = true;
+		else if (!strcmp(argv[first], "-b") && first + 1 < argc &&
+		         (per_pass = (uint32_t)strtoul(argv[first + 1], NULL, 10)) > 0)
+			first++;
+		else {
+			fprintf(stderr, "usage: dp_sa_ops [-n] [-l] [-b K] [N ...]\n");
+			return 2;
+		}
 	}
-	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s\n",
-	       no_routes ? "; no kernel routes (-n)" : "");
+	printf("# CPU ns per operation; heap = bytes the data plane holds per Child SA%s%s; "
+	       "%u per loop pass\n",
+	       no_routes ? "; no kernel routes (-n)" : "", lifetimes ? "; lifetimes (-l)" : "",
+	       per_pass);
 	printf("#       N       add      sa     spi     spd  counters    rekey       del  heap/SA"
 	       "  steps:sa    spd\n");
 	fflush(stdout);

@@ -60,9 +60,9 @@ struct dpg_child {
 	struct dpg_child *next, **prev; /* g->children, newest first */
 	uint64_t seq;                   /* installation order: newer is larger */
 	uint32_t reqid, spi_in, spi_out;
+	uint32_t npols; /* at most CFG_MAX_TS squared */
 	uint64_t ike_serial;
 	struct dpg_pol *pols; /* owned array */
-	size_t npols;
 };
 
 struct dpglue {
@@ -414,9 +414,11 @@ wanted:
 /* RFC 4301 4.4.1: one SPD entry per (local, remote) selector pair. */
 static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct dpg_child *e)
 {
+	size_t max = c->ts_local.n * c->ts_remote.n;
 	struct dp_policy p;
 
-	e->pols = calloc(c->ts_local.n * c->ts_remote.n + 1, sizeof(*e->pols));
+	/* One per selector pair, no spare (most Child SAs have one pair). */
+	e->pols = calloc(max ? max : 1, sizeof(*e->pols));
 	if (!e->pols)
 		return -1;
 	for (size_t i = 0; i < c->ts_local.n; i++) {
@@ -481,7 +483,7 @@ int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 	dp_htab_add(&g->by_id, &e->h_id, child_key(e->reqid, e->spi_in));
 	dp_htab_add(&g->by_reqid, &e->h_reqid, e->reqid);
 	log_sa(LOG_INFO, "dp", c->conn, c->ike_serial, c->ike_spi_i, c->ike_spi_r,
-	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %zu policies", c->reqid,
+	       "child-installed", "reqid %u spi_in %08x spi_out %08x %s%s, %u policies", c->reqid,
 	       c->spi_in, c->spi_out, c->transport ? "transport" : "tunnel",
 	       c->encap || c->natt || dpglue_requires_encap(g) ? " in UDP" : "", e->npols);
 	dpg_logging = NULL;
@@ -624,7 +626,8 @@ static void ev_unknown_spi(void *ctx, uint32_t spi, const struct sockaddr_storag
 static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, bool hard,
                       enum dp_expire_reason why)
 {
-	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers"};
+	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers",
+	                                      "route refused"};
 	struct dpglue *g = ctx;
 
 	log_msg(LOG_INFO, "dp", "reqid %u %s SA %08x: %s lifetime (%s) reached", reqid,

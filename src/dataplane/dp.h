@@ -152,6 +152,9 @@ enum dp_expire_reason {
 	DP_EXPIRE_PACKETS,
 	DP_EXPIRE_TIME,
 	DP_EXPIRE_SEQ, /* sequence number space (nearly) used up (RFC 4303 3.3.3) */
+	/* userspace, hard only: the kernel refused the route into the TUN
+	 * device that a policy of this reqid needs (see dp_policy_add). */
+	DP_EXPIRE_ROUTE,
 };
 
 /* A packet's own selector: single addresses, its protocol and ports. */
@@ -252,7 +255,11 @@ int dp_sa_counters(struct dp *dp, uint32_t reqid, enum dp_dir dir, uint32_t spi,
 
 /* ---- SPD ---- */
 /* EEXIST when a policy with the same selectors is there, whatever its
- * reqid (XFRM keys policies by selector): see dp_policy_update. */
+ * reqid (XFRM keys policies by selector): see dp_policy_update.
+ * userspace: the route of ts_remote into the TUN device is added when the
+ * event loop's pass ends, with the other route changes of that pass; if
+ * the kernel refuses it, the reqid's outbound SAs get a hard expiry with
+ * DP_EXPIRE_ROUTE (the policy stays until it is deleted). */
 int dp_policy_add(struct dp *dp, const struct dp_policy *p) WUR;
 /*
  * The policy with p's selectors, whatever its reqid, now names p->reqid

@@ -142,29 +142,83 @@ int dp_nl_link_up(struct dp_nl *nl, unsigned ifindex, unsigned mtu)
 	return nl_talk(nl, nlh);
 }
 
-int dp_nl_route(struct dp_nl *nl, bool add, const struct dp_prefix *dst, unsigned ifindex,
-                uint32_t table, const uint8_t *src)
+/* The request for one route change, its sequence number seq; no NLM_F_ACK
+ * (the kernel answers an error anyway). */
+static struct nlmsghdr *route_msg(void *buf, const struct dp_nl_rt *r, unsigned ifindex,
+                                  uint32_t table, uint32_t seq)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct rtmsg *rtm;
-	size_t alen = dp_addr_len(dst->family);
+	size_t alen = dp_addr_len(r->dst.family);
 
-	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
-	nlh->nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
+	nlh->nlmsg_type = r->add ? RTM_NEWROUTE : RTM_DELROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (r->add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	nlh->nlmsg_seq = seq;
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = (unsigned char)dst->family;
-	rtm->rtm_dst_len = dst->len;
+	rtm->rtm_family = (unsigned char)r->dst.family;
+	rtm->rtm_dst_len = r->dst.len;
 	rtm->rtm_table = table < 256 ? (unsigned char)table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = RTPROT_STATIC;
 	rtm->rtm_scope = RT_SCOPE_LINK;
 	rtm->rtm_type = RTN_UNICAST;
-	mnl_attr_put(nlh, RTA_DST, alen, dst->addr);
+	mnl_attr_put(nlh, RTA_DST, alen, r->dst.addr);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
-	if (src)
-		mnl_attr_put(nlh, RTA_PREFSRC, alen, src);
-	return nl_talk(nl, nlh);
+	if (r->add && r->has_src)
+		mnl_attr_put(nlh, RTA_PREFSRC, alen, r->src);
+	return nlh;
+}
+
+/* The answers to requests first .. first + n - 1 (rt[0 .. n-1]): errors as
+ * they come, until the last request's acknowledgement (the kernel handles
+ * the messages of one send in order, so nothing of ours follows it). */
+static int routes_answers(struct dp_nl *nl, struct dp_nl_rt *rt, size_t n, uint32_t first)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	for (;;) {
+		ssize_t got = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
+		int len = (int)got;
+		if (got < 0)
+			return -1;
+		for (const struct nlmsghdr *h = (const void *)buf; mnl_nlmsg_ok(h, len);
+		     h = mnl_nlmsg_next(h, &len)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+			uint32_t k = h->nlmsg_seq - first;
+			if (h->nlmsg_type != NLMSG_ERROR || k >= n ||
+			    h->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(*e))
+				continue; /* not an answer of ours */
+			rt[k].err = -e->error;
+			if (k == n - 1)
+				return 0;
+		}
+	}
+}
+
+int dp_nl_routes(struct dp_nl *nl, struct dp_nl_rt *rt, size_t n, unsigned ifindex, uint32_t table)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+
+	for (size_t i = 0; i < n;) {
+		struct nlmsghdr *last = NULL;
+		uint32_t first = nl->seq + 1;
+		size_t off = 0, j = i;
+		/* As many as surely fit: a route request is under 128 octets. */
+		for (; j < n && off + 128 <= sizeof(buf); j++) {
+			last = route_msg(buf + off, &rt[j], ifindex, table, ++nl->seq);
+			rt[j].err = 0;
+			off += last->nlmsg_len;
+		}
+		last->nlmsg_flags |= NLM_F_ACK;
+		if (mnl_socket_sendto(nl->sock, buf, off) < 0 ||
+		    routes_answers(nl, rt + i, j - i, first) < 0) {
+			for (int err = errno; i < n; i++)
+				rt[i].err = err;
+			return -1;
+		}
+		i = j;
+	}
+	return 0;
 }
 
 int dp_nl_addr(struct dp_nl *nl, bool add, sa_family_t family, const uint8_t *addr, unsigned plen,

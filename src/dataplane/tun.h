@@ -30,9 +30,19 @@ struct dp_nl *dp_nl_open(void);
 void dp_nl_close(struct dp_nl *nl);
 /* Set the link's MTU and bring it up. */
 int dp_nl_link_up(struct dp_nl *nl, unsigned ifindex, unsigned mtu) WUR;
-/* Add or delete a route for prefix via the device; src (may be NULL) is the preferred source. */
-int dp_nl_route(struct dp_nl *nl, bool add, const struct dp_prefix *dst, unsigned ifindex,
-                uint32_t table, const uint8_t *src) WUR;
+/* One route change via the device, for dp_nl_routes. */
+struct dp_nl_rt {
+	struct dp_prefix dst;
+	bool add;
+	bool has_src;    /* add: src is the preferred source (RTA_PREFSRC) */
+	uint8_t src[16]; /* in network order, IPv4 in the first 4 */
+	int err;         /* out: 0, or the kernel's errno for this change */
+};
+/* The n changes in as few sends as fit (one per ~60 routes), each answered
+ * in its err (EEXIST: an add found the route there). -1 (errno) when the
+ * socket failed: then the changes not answered carry that errno. */
+int dp_nl_routes(struct dp_nl *nl, struct dp_nl_rt *rt, size_t n, unsigned ifindex,
+                 uint32_t table) WUR;
 int dp_nl_addr(struct dp_nl *nl, bool add, sa_family_t family, const uint8_t *addr, unsigned plen,
                unsigned ifindex) WUR;
 

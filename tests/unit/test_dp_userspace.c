@@ -40,6 +40,11 @@ struct env {
 	uint32_t last_unknown;
 	enum dp_expire_reason last_why;
 	int send_logs; /* lines about ESP not sent */
+	struct {
+		uint32_t spi;
+		bool hard;
+	} exp[8]; /* the expiries in order, up to 8 */
+	unsigned nexp;
 	char last_log[256];
 };
 
@@ -66,6 +71,10 @@ static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, 
 	else
 		e->soft++;
 	e->last_why = why;
+	if (e->nexp < 8) {
+		e->exp[e->nexp].spi = spi;
+		e->exp[e->nexp++].hard = hard;
+	}
 	/* Callbacks may call back in: delete the SA on hard expiry, as the daemon would. */
 	if (hard)
 		assert_int_equal(dp_sa_del(e->dp, reqid, dir, spi), 0);
@@ -183,6 +192,8 @@ static void app_send(struct env *e, const char *dst, const char *msg)
 	struct sockaddr_storage ss;
 
 	dpt_sin(&ss, dst, 7777);
+	/* Route changes go to the kernel when the loop's pass ends (dp_policy_add). */
+	event_base_loop(e->base, EVLOOP_NONBLOCK);
 	assert_int_equal(sendto(e->app_sock, msg, strlen(msg), 0, (struct sockaddr *)&ss,
 	                        sizeof(struct sockaddr_in)),
 	                 (ssize_t)strlen(msg));
@@ -502,6 +513,112 @@ static void test_rekey_and_expire(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/*
+ * RFC 4301 4.4.2.1 lifetimes in seconds, all SAs on the backend's one timer
+ * (dp_theap): A soft at 1 s and hard at 3 s, B hard only at 1 s, C soft at
+ * 1 s but deleted first. Checked by the order of the events, not by time:
+ * A's and B's 1-s events (either order), then A's hard one; nothing for C.
+ */
+static void test_lifetimes_in_seconds(void **state)
+{
+	struct env *e = *state;
+	struct dp_sa sa;
+
+	for (uint32_t i = 0; i < 3; i++) {
+		dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x7001 + i, true, 3);
+		sa.reqid = 7;
+		dpt_sin(&sa.src, "127.0.0.2", 4500);
+		dpt_sin(&sa.dst, "127.0.0.1", 4500);
+		sa.life.soft_secs = i == 1 ? 0 : 1;
+		sa.life.hard_secs = i == 0 ? 3 : i == 1 ? 1 : 0;
+		assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	}
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7003), 0);
+	e->nexp = 0;
+	for (int t = 0; t < 100 && e->nexp < 3; t++)
+		pump(e, -1, 100);
+	pump(e, -1, 100);
+	assert_int_equal(e->nexp, 3);
+	assert_true((e->exp[0].spi == 0x7001 && !e->exp[0].hard && e->exp[1].spi == 0x7002 &&
+	             e->exp[1].hard) ||
+	            (e->exp[1].spi == 0x7001 && !e->exp[1].hard && e->exp[0].spi == 0x7002 &&
+	             e->exp[0].hard));
+	assert_int_equal(e->exp[2].spi, 0x7001);
+	assert_true(e->exp[2].hard);
+	assert_int_equal(e->last_why, DP_EXPIRE_TIME);
+	/* ev_expire deleted both on their hard expiry. */
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7001), -1);
+	assert_int_equal(dp_sa_del(e->dp, 7, DP_DIR_IN, 0x7002), -1);
+}
+
+/*
+ * Routes into the TUN device are sent when the loop's pass ends, together
+ * (dp_policy_add): in one pass, reqid 9's route is refused by the kernel
+ * (a preferred source that is no local address: EINVAL), reqid 10's is
+ * good, and reqid 11's policy goes again before the pass ends. Then reqid
+ * 9's outbound SA has a hard expiry DP_EXPIRE_ROUTE (its inbound SA none),
+ * reqid 10's route carries packets to the SPD (an acquire: it has no SA),
+ * and reqid 11 left no route behind.
+ */
+static void test_route_batch_and_failure(void **state)
+{
+	struct env *e = *state;
+	struct dp_policy pol = {.priority = 100};
+	struct sockaddr_storage dst;
+	int acquires = e->acquires;
+	struct dp_sa sa;
+
+	for (int out = 0; out < 2; out++) {
+		dpt_sa(&sa, &dpt_suites[0], out ? DP_DIR_OUT : DP_DIR_IN, out ? 0x9001 : 0x9002,
+		       true, 4);
+		sa.reqid = 9;
+		dpt_sin(&sa.src, out ? "127.0.0.1" : "127.0.0.2", 4500);
+		dpt_sin(&sa.dst, out ? "127.0.0.2" : "127.0.0.1", 4500);
+		assert_int_equal(dp_sa_add(e->dp, &sa), 0);
+	}
+	assert_int_equal(dp_ts_parse(&pol.ts_local, "10.1.0.0/24"), 0);
+	pol.reqid = 9;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.9.0.0/24"), 0);
+	dpt_sin(&pol.route_src, "192.0.2.99", 0); /* not ours */
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	memset(&pol.route_src, 0, sizeof(pol.route_src));
+	pol.reqid = 10;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.10.0.0/24"), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	pol.reqid = 11;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.11.0.0/24"), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	e->nexp = 0;
+	pump(e, -1, 100);
+	assert_int_equal(e->nexp, 1);
+	assert_int_equal(e->exp[0].spi, 0x9001);
+	assert_true(e->exp[0].hard);
+	assert_int_equal(e->last_why, DP_EXPIRE_ROUTE);
+	assert_int_equal(dp_sa_del(e->dp, 9, DP_DIR_OUT, 0x9001), -1); /* ev_expire did */
+	app_send(e, "10.10.0.5", "to the SPD");
+	pump(e, -1, 100);
+	assert_int_equal(e->acquires, acquires + 1);
+	assert_int_equal(e->last_acq.reqid, 10);
+	dpt_sin(&dst, "10.11.0.5", 7777);
+	assert_true(sendto(e->app_sock, "x", 1, 0, (struct sockaddr *)&dst,
+	                   sizeof(struct sockaddr_in)) < 0); /* no route at all */
+	/* A failed route goes with its policy; the next add asks the kernel again. */
+	pol.reqid = 9;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.9.0.0/24"), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	assert_int_equal(dp_policy_add(e->dp, &pol), 0);
+	app_send(e, "10.9.0.5", "now routed");
+	pump(e, -1, 100);
+	assert_int_equal(e->last_acq.reqid, 9); /* its inbound SA is no outbound one */
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	pol.reqid = 10;
+	assert_int_equal(dp_ts_parse(&pol.ts_remote, "10.10.0.0/24"), 0);
+	assert_int_equal(dp_policy_del(e->dp, &pol), 0);
+	assert_int_equal(dp_sa_del(e->dp, 9, DP_DIR_IN, 0x9002), 0);
+	event_base_loop(e->base, EVLOOP_NONBLOCK);
+}
+
 /* test_dp_xfrm tests the XFRM backend; here only its probe, on a kernel without ESP. */
 static void test_xfrm_probe(void **state)
 {
@@ -527,6 +644,8 @@ int main(void)
 	    cmocka_unit_test(test_migrate_keeps_replay_and_seq),
 	    cmocka_unit_test(test_send_failures),
 	    cmocka_unit_test(test_rekey_and_expire),
+	    cmocka_unit_test(test_lifetimes_in_seconds),
+	    cmocka_unit_test(test_route_batch_and_failure),
 	    cmocka_unit_test(test_xfrm_probe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -136,6 +136,7 @@ static void expect_esp(int want_fd, int other_fd, uint32_t want_spi)
 	drain(want_fd);
 	drain(other_fd);
 	sin_set(&dst, "10.2.0.5", 7777);
+	event_base_loop(env.base, EVLOOP_NONBLOCK); /* the routes (dp_policy_add) */
 	assert_int_equal(
 	    sendto(env.app, "ping", 4, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in)), 4);
 	assert_true(pump(want_fd));
@@ -155,6 +156,7 @@ static void expect_no_policy(void)
 	dpglue_stats(env.g, &before);
 	sin_set(&dst, "10.2.0.5", 7777);
 	/* No TUN route is left either: the kernel may refuse at once. */
+	event_base_loop(env.base, EVLOOP_NONBLOCK); /* the routes (dp_policy_add) */
 	(void)!sendto(env.app, "ping", 4, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in));
 	for (int i = 0; i < 20; i++)
 		event_base_loop(env.base, EVLOOP_NONBLOCK);
