@@ -206,6 +206,7 @@ static const struct {
     {"mobike_refused", "MOBIKE updates refused"},
     {"mobike_rr_checks", "MOBIKE return routability checks (RFC 4555 3.7)"},
     {"mobike_moves", "IKE SAs moved to another path (RFC 4555)"},
+    {"mobike_announcements", "address set announcements sent (RFC 4555 3.6)"},
 };
 
 static void ext_counter(void *arg, const char *name, uint64_t v)

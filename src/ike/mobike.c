@@ -858,6 +858,8 @@ static void mobike_status(struct ext_ctx *c, struct json_object *j, char *text, 
 	}
 	m = json_object_new_object();
 	json_object_object_add(m, "enabled", json_object_new_boolean(active(s)));
+	/* 3.6: waiting for its turn to announce our new address set */
+	json_object_object_add(m, "announce_waiting", json_object_new_boolean(s && s->queued));
 	path = json_object_new_object();
 	addr_format(ike_sa_local(c->sa), a, sizeof(a));
 	json_object_object_add(path, "local", json_object_new_string(a));
@@ -893,7 +895,6 @@ static void mobike_counters(struct ike *ike, void *global,
 	fn(arg, "mobike_rr_checks", mb->rr_checks);
 	fn(arg, "mobike_moves", mb->moves);
 	fn(arg, "mobike_announcements", mb->announcements);
-	fn(arg, "mobike_announcements_waiting", mb->aq_len);
 }
 
 static int mobike_init(struct ike *ike, void **global)
