@@ -27,7 +27,7 @@
 #define IKE_NONCE_LEN     32
 #define IKE_MAX_NONCE     256
 #define IKE_MAX_RESTARTS  256
-#define IKE_MAX_EXT       8  /* extensions (ext.c) */
+#define IKE_MAX_EXT       4  /* extensions (ext.c: 3 today; a slot per SA each) */
 #define IKE_MAX_LOCAL     16 /* local addresses the host reports */
 #define IKE_MAX_OUT_FRAGS 64 /* IKE Fragment messages one message of ours may need */
 #define IKE_MAX_CONN_ERRS 64 /* connections whose last failure is remembered */
@@ -162,12 +162,12 @@ struct ike_sa {
 	 * keys and the rekeyed IKE SA's SKEYSEED come from it). */
 	uint8_t sk_d[CRYPTO_MAX_PRF_LEN];
 	uint8_t sk_d_len;
+	bool keyed; /* prot_out/prot_in are set up */
 	/* owned, wiped: all seven SK_* from derivation until IKE_AUTH is over
 	 * (SK_p makes and checks AUTH, 2.15; the SK contexts in prot_* hold
 	 * SK_e and SK_a themselves); NULL after (ike_keys_drop). */
 	struct crypto_ike_keys *keys;
 	struct wire_prot prot_out, prot_in;
-	bool keyed;
 
 	/* What IKE_AUTH signs (2.15); the nonces, owned, of their length (sa_bytes_set). */
 	uint8_t *ni, *nr;
@@ -188,6 +188,9 @@ struct ike_sa {
 	struct ike_in_cache cache;
 	struct ike_pending *pend; /* owned; made by the first request we start, else NULL */
 	uint32_t tasks;           /* bitmap of queued enum ike_task */
+	/* Extensions (ike/ext.h): the INFORMATIONAL requests they queued (a
+	 * bit per extension); their states of this SA are ext_state below. */
+	uint32_t ext_requests;
 	uint64_t dpd_ms;
 	uint64_t keepalive_ms; /* next NAT-T keepalive (RFC 3948 4) */
 
@@ -196,46 +199,43 @@ struct ike_sa {
 	/* The peer's authenticated identity (2.4: INITIAL_CONTACT is about it):
 	 * its ID type, length and SHA-256, set once AUTH verified. */
 	uint8_t peer_id_type;
+	bool peer_frag; /* it sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3) */
 	size_t peer_id_len;
 	uint8_t peer_id_hash[32];
 	uint8_t *peer_id; /* owned: its first sa_peer_id_kept() octets, for logs and rules */
 
-	/* The peer sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3). */
-	bool peer_frag;
-
-	/* Extensions (ike/ext.h): their states of this SA (owned), and the
-	 * INFORMATIONAL requests they queued (a bit per extension). */
+	/* Extensions (ike/ext.h): their states of this SA (owned). */
 	void *ext_state[IKE_MAX_EXT];
-	uint32_t ext_requests;
 
 	/* RFC 7383 2.6: the peer's fragmented requests and responses, apart. */
 	struct wire_skf_reasm *reasm, *reasm_resp; /* owned; NULL until a fragment comes */
 	struct child_sa *children;                 /* owned list */
 	uint64_t rekeyed_to;                       /* serial of the IKE SA that replaced this one */
-	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs. */
-	bool by_us;
+	/* RFC 7296 2.8.2: for IKE rekey collisions, as for Child SAs (and by_us below). */
 	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
-	bool no_restart;            /* taken down on purpose: keep_up does not apply */
-	bool delete_when_up;        /* ike_delete during IKE_AUTH: delete once established */
-	uint64_t temp_fail_ms;      /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
-	struct ike_sa *next_dead;   /* on ike->dead once killed */
+	/* One octet each, together (no padding between them). */
+	bool by_us;          /* 2.8.2: we started the exchange that created it */
+	bool no_restart;     /* taken down on purpose: keep_up does not apply */
+	bool delete_when_up; /* ike_delete during IKE_AUTH: delete once established */
+	bool quiet;          /* unauthenticated and dropped in bulk: state lines at debug */
+	bool ho_linked;      /* on the half-open list (halfopen.c) */
+	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
+	 * while it is set and the SA has no keys, the DH waits for the PS. */
+	uint8_t auth_puzzle;
+	uint64_t temp_fail_ms;            /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
+	struct ike_sa *next_dead;         /* on ike->dead once killed */
 	struct ike_sa *id_prev, *id_next; /* established SAs of this peer identity (sa.c) */
-	bool quiet; /* unauthenticated and dropped in bulk: state lines at debug */
 	/* Responder, half-open (halfopen.c): oldest-first list, source index, bytes held. */
 	struct ike_sa *ho_prev, *ho_next;
 	uint64_t ho_key;
 	size_t ho_bytes;
-	bool ho_linked;
 	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
 	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
 	 * IKE_SA_INIT, then for the IKE_AUTH request. */
 	uint8_t *ps; /* owned, WIRE_PS_MAX octets while a solution is held (puzzle.c) */
 	size_t ps_len;
-	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
-	 * while it is set and the SA has no keys, the DH waits for the PS. */
-	uint8_t auth_puzzle;
 	/* The ticket of the crypto job computing for this SA (work.c), 0: none. */
 	uint64_t work;
 };

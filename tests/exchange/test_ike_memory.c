@@ -142,7 +142,7 @@ static void test_late_init_copy(void **state)
 static void test_struct_bounds(void **state)
 {
 	(void)state;
-	assert_in_range(sizeof(struct ike_sa), 0, 1450);
+	assert_in_range(sizeof(struct ike_sa), 0, 1120);
 	/* The SK ciphers by pointer: keys and contexts are src/crypto's. */
 	assert_in_range(sizeof(struct wire_prot), 0, 96);
 	/* An address is a sockaddr_in6 at most (MOBIKE keeps ~30 per SA). */
