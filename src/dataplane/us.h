@@ -92,7 +92,7 @@ struct us_sa {
 	uint8_t wfired;             /* atomic: US_PEND_* a worker has posted (us_expire_post) */
 	uint8_t mbits;              /* under mbox_lock: US_PEND_* waiting in the mailbox */
 	uint8_t mwhy[2];            /* enum dp_expire_reason, under mbox_lock */
-	uint8_t n_local, n_remote;  /* ts[]: the local selectors, then the remote ones */
+	uint8_t n_local, n_remote;  /* ts[]: local then remote selectors (inbound SAs only) */
 	bool life_hard;             /* life_t is the hard one */
 	uint16_t worker;            /* the worker that decrypts or encrypts it */
 	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */

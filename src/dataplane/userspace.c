@@ -388,10 +388,13 @@ static void us_addr_get(struct sockaddr_storage *to, const union us_addr *from)
 	memcpy(to, from, sizeof(*from));
 }
 
-/* An SA with its selectors, allocated to size (most have one a side). */
+/* An SA with its selectors, allocated to size (most have one a side).
+ * Only an inbound SA checks them (RFC 4301 5.2 step 4, us_sa_selects):
+ * outbound traffic was chosen by the SPD, so an outbound SA keeps none. */
 static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
-	size_t nts = p->n_ts_local + p->n_ts_remote;
+	bool in = p->dir == DP_DIR_IN;
+	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0, nts = nl + nr;
 	struct us_sa *sa = calloc(1, sizeof(*sa) + nts * sizeof(sa->ts[0]));
 
 	if (!sa)
@@ -425,10 +428,10 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	us_addr_set(&sa->src, &p->src);
 	us_addr_set(&sa->dst, &p->dst);
 	sa->life = p->life;
-	memcpy(sa->ts, p->ts_local, p->n_ts_local * sizeof(sa->ts[0]));
-	memcpy(sa->ts + p->n_ts_local, p->ts_remote, p->n_ts_remote * sizeof(sa->ts[0]));
-	sa->n_local = (uint8_t)p->n_ts_local; /* at most DP_MAX_TS: us_sa_check */
-	sa->n_remote = (uint8_t)p->n_ts_remote;
+	memcpy(sa->ts, p->ts_local, nl * sizeof(sa->ts[0]));
+	memcpy(sa->ts + nl, p->ts_remote, nr * sizeof(sa->ts[0]));
+	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
+	sa->n_remote = (uint8_t)nr;
 	return sa;
 }
 
