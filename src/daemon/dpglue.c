@@ -626,16 +626,21 @@ static void ev_unknown_spi(void *ctx, uint32_t spi, const struct sockaddr_storag
 static void ev_expire(void *ctx, uint32_t reqid, enum dp_dir dir, uint32_t spi, bool hard,
                       enum dp_expire_reason why)
 {
-	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers",
-	                                      "route refused"};
+	static const char *const reasons[] = {"bytes", "packets", "time", "sequence numbers"};
 	struct dpglue *g = ctx;
 
-	log_msg(LOG_INFO, "dp", "reqid %u %s SA %08x: %s lifetime (%s) reached", reqid,
-	        dir == DP_DIR_IN ? "inbound" : "outbound", spi, hard ? "hard" : "soft",
-	        (size_t)why < ARRAY_LEN(reasons) ? reasons[why] : "?");
+	/* A refused route is no lifetime: the engine deletes the Child SA
+	 * without replacing it, and says so in its own line. */
+	if (why != DP_EXPIRE_ROUTE)
+		log_msg(LOG_INFO, "dp", "reqid %u %s SA %08x: %s lifetime (%s) reached", reqid,
+		        dir == DP_DIR_IN ? "inbound" : "outbound", spi, hard ? "hard" : "soft",
+		        (size_t)why < ARRAY_LEN(reasons) ? reasons[why] : "?");
 	if (!g->ike)
 		return;
-	ike_child_expired(g->ike, reqid, hard);
+	if (why == DP_EXPIRE_ROUTE)
+		ike_child_failed(g->ike, reqid, "the data plane's route was refused");
+	else
+		ike_child_expired(g->ike, reqid, hard);
 	engine_called(g);
 }
 

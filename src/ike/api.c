@@ -288,6 +288,22 @@ void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard)
 		ike_queue(ike, sa, TASK_CHILD_CREATE);
 }
 
+void ike_child_failed(struct ike *ike, uint32_t reqid, const char *why)
+{
+	struct ike_sa *sa;
+	struct child_sa *c = child_by_reqid(ike, reqid, &sa);
+	char what[160];
+
+	if (!c || c->rekeyed || c->deleting || c->delete_pending)
+		return;
+	sa_log(sa, LOG_WARNING, "child-failed", "reqid %u: %s; deleted, not replaced", reqid, why);
+	snprintf(what, sizeof(what), "Child SA reqid %u: %s", reqid, why);
+	ike_conn_error_set(ike, sa->conn_name, what);
+	/* RFC 7296 1.4.1: the peer deletes its half too. */
+	c->delete_pending = true;
+	ike_queue(ike, sa, TASK_CHILD_DELETE);
+}
+
 void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint64_t pkts_in,
                         uint64_t bytes_out, uint64_t pkts_out)
 {

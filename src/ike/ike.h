@@ -173,6 +173,10 @@ int ike_dpd_now(struct ike *ike, const char *conn) WUR;
 void ike_esp_unknown_spi(struct ike *ike, uint32_t spi, const struct ike_addr *local,
                          const struct ike_addr *remote);
 void ike_child_expired(struct ike *ike, uint32_t reqid, bool hard);
+/* The data plane cannot carry a Child SA it took (its route was refused):
+ * delete it, and do not replace it even with keep_up (a replacement would
+ * fail the same way); list-conns shows why. */
+void ike_child_failed(struct ike *ike, uint32_t reqid, const char *why);
 void ike_child_counters(struct ike *ike, uint32_t reqid, uint64_t bytes_in, uint64_t pkts_in,
                         uint64_t bytes_out, uint64_t pkts_out);
 

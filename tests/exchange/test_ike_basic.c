@@ -520,6 +520,42 @@ static void test_delete_ike_from_b(void **state)
 	delete_ike(state, HX_B);
 }
 
+/*
+ * A Child SA the data plane cannot carry (its route refused) is deleted
+ * and, unlike one whose hard lifetime ran out, not replaced even with
+ * keep_up: a replacement would fail the same way, over and over.
+ */
+static void test_child_failed_not_replaced(void **state)
+{
+	struct hx_conf c = {.keep_up = true, .start = "start"};
+	struct hx_net *n = hx_new(&c, NULL);
+	struct hx_child a0;
+
+	*state = n;
+	hx_establish(n);
+	a0 = n->p[HX_A].installed[0];
+	ike_child_failed(hx_ike(n, HX_A), a0.reqid, "route refused (test)");
+	assert_int_equal(n->nq, 1); /* HDR, SK {D(ESP)} --> */
+	hx_expect(n, 0, HX_A, IKEV2_EXCH_INFORMATIONAL, false);
+	assert_true(hx_has_payload(n, 0, IKEV2_PL_D));
+	hx_settle(n, 5000);
+	hx_assert_ike_up(n);
+	assert_null(hx_sa(n, HX_A)->children);
+	assert_null(hx_sa(n, HX_B)->children);
+	assert_int_equal(n->p[HX_A].n_child_down, 1);
+	/* the same with a hard lifetime: replaced (keep_up) */
+	hx_free(n);
+	n = hx_new(&c, NULL);
+	*state = n;
+	hx_establish(n);
+	a0 = n->p[HX_A].installed[0];
+	ike_child_expired(hx_ike(n, HX_A), a0.reqid, true);
+	hx_settle(n, 5000);
+	hx_assert_ike_up(n);
+	assert_non_null(hx_sa(n, HX_A)->children);
+	assert_int_not_equal(hx_sa(n, HX_A)->children->reqid, 0);
+}
+
 /* RFC 7296 1.4.1: a deletes the Child SA (its hard lifetime ran out). */
 static void test_delete_child(void **state)
 {
@@ -835,6 +871,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_delete_ike_from_a, hx_teardown),
 	    cmocka_unit_test_teardown(test_delete_ike_from_b, hx_teardown),
 	    cmocka_unit_test_teardown(test_delete_child, hx_teardown),
+	    cmocka_unit_test_teardown(test_child_failed_not_replaced, hx_teardown),
 	    cmocka_unit_test_teardown(test_dpd, hx_teardown),
 	    cmocka_unit_test_teardown(test_dpd_interval, hx_teardown),
 	    cmocka_unit_test_teardown(test_retransmit_request, hx_teardown),
