@@ -58,7 +58,7 @@ struct load_opts {
 	uint64_t count, id_start, concurrency;
 	double rate, timeout, time_limit, hold, rtx_timeout;
 	unsigned rtx_tries;
-	bool json, no_delete, initial_contact, no_child, traffic;
+	bool json, no_delete, initial_contact, no_child, traffic, mobike;
 	struct load_traffic_opts t;
 	int log_level;
 };
@@ -327,9 +327,9 @@ static int build_cfg(struct load *l)
 	        0)
 		goto toolong;
 	snprintf(num, sizeof(num),
-	         "  remote_port = %u;\n  mobike = false;\n  dpd_interval = 0;\n"
+	         "  remote_port = %u;\n  mobike = %s;\n  dpd_interval = 0;\n"
 	         "  retransmit = { timeout = %.3f; tries = %u; };\n} );\n",
-	         o->port, o->rtx_timeout, o->rtx_tries);
+	         o->port, o->mobike ? "true" : "false", o->rtx_timeout, o->rtx_tries);
 	if (conf_put(buf, LOAD_CONF_MAX, &off, num, NULL) < 0)
 		goto toolong;
 	if (cfg_load_string(buf, "rike-load", &l->cfg, err, sizeof(err)) < 0) {
@@ -703,6 +703,8 @@ static void usage(FILE *f)
 	    "  --hold S             keep the SAs up S seconds after the report\n"
 	    "  --no-delete          leave the SAs on the responder at exit\n"
 	    "  --no-initial-contact do not send N(INITIAL_CONTACT)\n"
+	    "  --mobike             offer MOBIKE (RFC 4555): the gateway tells each client of\n"
+	    "                       its address changes (3.6)\n"
 	    "  --no-child           IKE SAs only: IKE_AUTH carries no Child SA\n"
 	    "  --traffic            then ICMP echo requests through each Child SA (ESP in UDP)\n"
 	    "  --traffic-dst ADDR   their inner destination (default: each TSr's first address)\n"
@@ -755,6 +757,7 @@ enum {
 	OPT_TIME_LIMIT,
 	OPT_NO_DELETE,
 	OPT_NO_IC,
+	OPT_MOBIKE,
 	OPT_LOG_LEVEL,
 	OPT_TRAFFIC,
 	OPT_INNER,
@@ -790,6 +793,7 @@ static const struct option long_opts[] = {
     {"hold", required_argument, NULL, 'H'},
     {"no-delete", no_argument, NULL, OPT_NO_DELETE},
     {"no-initial-contact", no_argument, NULL, OPT_NO_IC},
+    {"mobike", no_argument, NULL, OPT_MOBIKE},
     {"traffic", no_argument, NULL, OPT_TRAFFIC},
     {"traffic-dst", required_argument, NULL, OPT_TRAFFIC_DST},
     {"packets", required_argument, NULL, OPT_PACKETS},
@@ -869,6 +873,9 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 			break;
 		case OPT_NO_IC:
 			o->initial_contact = false;
+			break;
+		case OPT_MOBIKE:
+			o->mobike = true;
 			break;
 		case 'n':
 			rc = num_arg("count", optarg, 1, LOAD_MAX_COUNT, &v);

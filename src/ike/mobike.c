@@ -74,6 +74,7 @@ struct mobike_sa {
 	struct ike_addr probe_local, probe_remote; /* the path the last probe used */
 	uint64_t announced; /* a digest of the address set the peer last heard of */
 	bool queued;        /* waits in mobike.aq for its turn to announce (3.6) */
+	bool moved;         /* responder: moved to another of our addresses, to be announced */
 };
 
 /*
@@ -545,17 +546,26 @@ static enum ext_result info_resp_in(struct ext_ctx *c)
 	return EXT_CONTINUE;
 }
 
-/* Order-independent digest of our local address set (what 3.6 announces). */
-static uint64_t set_digest(struct ike *ike)
+/*
+ * Order-independent digest of what 3.6 announces to sa's peer: our local
+ * addresses but the one sa uses (add_addresses leaves it out). Per SA, so
+ * that the first report of our set after a start, made while the first
+ * clients were already setting up, is news only for an SA whose additional
+ * addresses it changes (a gateway with one address announces nothing).
+ */
+static uint64_t set_digest(struct ike *ike, const struct ike_sa *sa)
 {
 	size_t n, alen;
 	const struct ike_addr *l = ike_local_addrs(ike, &n);
-	uint64_t d = n;
+	uint64_t d = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *p = addr_bytes(&l[i], &alen);
 		uint64_t h = 0xcbf29ce484222325ULL;
 
+		if (same_host(&l[i], ike_sa_local(sa)))
+			continue;
+		d++;
 		for (size_t k = 0; p && k < alen; k++)
 			h = (h ^ p[k]) * 0x100000001b3ULL;
 		d += h;
@@ -593,7 +603,7 @@ static enum ext_result mobike_hook(enum ext_point pt, struct ext_ctx *c)
 		if (!(s = ext_state_new(c->sa, &mobike_ext)))
 			return EXT_FAIL;
 		s->ours = true;
-		s->announced = set_digest(c->ike);
+		s->announced = set_digest(c->ike, c->sa);
 		if (build_notify(c->out, 0, NULL, 0, IKEV2_N_MOBIKE_SUPPORTED, NULL, 0) < 0 ||
 		    add_addresses(c->ike, c->sa, c->out) < 0 ||
 		    (pt == EXT_AUTH_REQ_OUT &&
@@ -734,8 +744,10 @@ static uint64_t aq_pop(struct mobike *mb)
 static void announce_now(struct ike *ike, struct ike_sa *sa, struct mobike_sa *s, uint64_t digest)
 {
 	s->announced = digest;
+	s->moved = false;
 	s->job = JOB_ADDRS;
 	mb_of(ike)->announcements++;
+	sa_log(sa, LOG_DEBUG, "mobike-announce", "our address set changed (3.6)");
 	ike_ext_request(ike, sa, &mobike_ext);
 }
 
@@ -746,7 +758,7 @@ static void announce_queue(struct ike *ike, struct ike_sa *sa, struct mobike_sa 
 		return;
 	if (aq_push(mb_of(ike), ike_sa_serial(sa)) < 0) {
 		if (s->job == JOB_NONE)
-			announce_now(ike, sa, s, set_digest(ike));
+			announce_now(ike, sa, s, set_digest(ike, sa));
 		return;
 	}
 	s->queued = true;
@@ -758,7 +770,6 @@ static void announce_tick(struct ike *ike, uint64_t now)
 {
 	struct mobike *mb = mb_of(ike);
 	double rate = ike_cfg(ike)->mobike_announce_rate;
-	uint64_t digest = set_digest(ike);
 	size_t n = mb->aq_len;
 
 	mb->budget += (double)(now - mb->budget_ms) * rate / 1000.0;
@@ -773,7 +784,9 @@ static void announce_tick(struct ike *ike, uint64_t now)
 		if (!s)
 			continue; /* gone meanwhile */
 		s->queued = false;
-		if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED || digest == s->announced)
+		uint64_t digest = set_digest(ike, sa);
+		if (!active(s) || ike_sa_state(sa) != IKE_S_ESTABLISHED ||
+		    (digest == s->announced && !s->moved))
 			continue;
 		if (s->job != JOB_NONE) {
 			announce_queue(ike, sa, s); /* its other exchange first */
@@ -787,7 +800,6 @@ static void announce_tick(struct ike *ike, uint64_t now)
 static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 {
 	struct mobike_sa *s = msa_of(sa);
-	uint64_t digest = set_digest(ike);
 	struct ike_addr src;
 
 	(void)arg;
@@ -797,7 +809,7 @@ static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 		reconsider(ike, sa,
 		           local_has(ike, ike_sa_local(sa)) ? "route changed" : "address gone");
 		if (s->job == JOB_UPDATE) {
-			s->announced = digest; /* the update carries the set */
+			s->announced = set_digest(ike, sa); /* the update carries the set */
 			return;
 		}
 	} else if (!local_has(ike, ike_sa_local(sa)) &&
@@ -806,9 +818,11 @@ static void changed_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 		 * to another one, and tells the initiator from there (3.6). */
 		addr_set_port(&src, addr_port(ike_sa_local(sa)));
 		move(ike, sa, &src, ike_sa_remote(sa), "our address gone");
+		s->moved = true; /* the peer learns it from the announcement's source */
 	}
-	/* 3.6: the peer hears of every change of our set, in its turn. */
-	if (digest != s->announced)
+	/* 3.6: the peer hears of every change of our set, in its turn (after
+	 * a move above: from the path it uses now). */
+	if (s->moved || set_digest(ike, sa) != s->announced)
 		announce_queue(ike, sa, s);
 }
 

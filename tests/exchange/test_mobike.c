@@ -379,6 +379,33 @@ static uint64_t b_counter(struct hx_net *n, const char *name)
 }
 
 /*
+ * 3.6 is about the additional addresses: b's set reported for the first
+ * time after the SA came up (a gateway's address monitor answering after
+ * its first clients, as after a restart) is no news when the additional
+ * set it gives this SA is the same (empty); a second address is.
+ */
+static void test_first_report_not_news(void **state)
+{
+	static const char *const one[] = {HX_ADDR_A, NULL};
+	static const char *const b1[] = {HX_ADDR_B, NULL};
+	static const char *const b2[] = {HX_ADDR_B, "192.0.2.22", NULL};
+	struct hx_net *n = hx_new(&mob, &mob);
+
+	*state = n;
+	hx_alias(n, "192.0.2.22", HX_B);
+	hx_set_local(n, HX_A, one);
+	hx_establish(n); /* b has reported no address yet */
+	hx_set_local(n, HX_B, b1);
+	hx_settle(n, 100);
+	assert_int_equal(n->nq, 0);
+	assert_int_equal(b_counter(n, "mobike_announcements"), 0);
+	hx_set_local(n, HX_B, b2);
+	assert_int_equal(n->nq, 1);
+	assert_true(hx_has_notify(n, 0, IKEV2_N_ADDITIONAL_IP4_ADDRESS));
+	assert_int_equal(b_counter(n, "mobike_announcements"), 1);
+}
+
+/*
  * 3.6 at mobike_announce_rate (here 1 per second): the first change of b's
  * set is announced at once (a second's worth of budget); the next one,
  * 100 ms later, waits for its turn, and goes out with the set as it is
@@ -476,6 +503,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_responder_moves, hx_teardown),
 	    cmocka_unit_test_teardown(test_new_address_announced, hx_teardown),
 	    cmocka_unit_test_teardown(test_announcements_paced, hx_teardown),
+	    cmocka_unit_test_teardown(test_first_report_not_news, hx_teardown),
 	    cmocka_unit_test_teardown(test_update_vs_redirect, hx_teardown),
 	};
 
