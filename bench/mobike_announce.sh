@@ -58,8 +58,8 @@ riked_conf() {
 	EOF
 }
 
-# stat NAME KEY...: riked NAME's status counters KEY..., one per line
-stat() {
+# gw_stats NAME KEY...: riked NAME's status counters KEY..., one per line
+gw_stats() {
 	local name=$1
 	shift
 	rk_ctl "$name" status --json 2>/dev/null | python3 -c 'import json, sys
@@ -85,28 +85,28 @@ for rate in $RATES; do
 	load_pid=$!
 	up=0
 	for ((i = 0; i < 3000; i++)); do
-		up=$(stat "$name" sa_established)
+		up=$(gw_stats "$name" sa_established)
 		((up >= N)) && break
 		sleep 0.1
 	done
 	((up >= N)) || rk_fail "rate $rate: only $up of $N clients up"
 	sleep 1
-	read -r rtx0 < <(stat "$name" retransmits)
-	ann0=$(stat "$name" mobike_announcements)
+	read -r rtx0 < <(gw_stats "$name" retransmits)
+	ann0=$(gw_stats "$name" mobike_announcements)
 	rk_log "rate $rate: $up clients up, $ann0 announcements before the change"
 	drops0=$(udp_rcvbuf_errors)
 	t0=$(rk_now_us)
 	ns_exec g ip addr add $GW2/24 dev to_c || rk_fail "address"
 	sent=0
 	for ((i = 0; i < BOUND_S * 10; i++)); do
-		sent=$(($(stat "$name" mobike_announcements) - ann0))
+		sent=$(($(gw_stats "$name" mobike_announcements) - ann0))
 		[[ -n ${TRACE:-} ]] && rk_log "  $((($(rk_now_us) - t0) / 1000)) ms: $sent announced"
 		((sent >= N)) && break
 		sleep 0.1
 	done
 	t1=$(rk_now_us)
 	sleep 2 # answers and retransmissions of the last ones
-	read -r rtx1 < <(stat "$name" retransmits)
+	read -r rtx1 < <(gw_stats "$name" retransmits)
 	drops1=$(udp_rcvbuf_errors)
 	secs=$(python3 -c "print(f'{($t1 - $t0) / 1e6:.2f}')")
 	line="rate $rate/s: $sent of $N announced in $secs s; gateway retransmits $((rtx1 - rtx0)); client UDP rcvbuf drops $((drops1 - drops0))"

@@ -172,8 +172,8 @@ static size_t frag_threshold(const struct ike *ike, const struct ike_sa *sa)
  * messages when the peer supports them (RFC 7383 2.5): f says where they
  * end in w.
  */
-static int encode_body(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
-                       const struct wire_msg *pl, struct wire_wr *w, struct ike_frags *f)
+static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
+                      const struct wire_msg *pl, struct wire_wr *w, struct ike_frags *f)
 {
 	size_t max;
 
@@ -203,17 +203,6 @@ static int encode_body(struct ike *ike, struct ike_sa *sa, const struct wire_hdr
 		return -1;
 	return wire_skf_split_flat(&sa->prot_out, h, pl->payloads, pl->npayloads, max, w, f->end,
 	                           IKE_MAX_OUT_FRAGS, &f->nfrags);
-}
-
-/* A message kept until answered or replaced (2.1): no more than its size. */
-static int encode_msg(struct ike *ike, struct ike_sa *sa, const struct wire_hdr *h,
-                      const struct wire_msg *pl, struct wire_wr *w, struct ike_frags *f)
-{
-	int rc = encode_body(ike, sa, h, pl, w, f);
-
-	if (rc == 0)
-		wire_wr_trim(w);
-	return rc;
 }
 
 static uint64_t retransmit_delay(const struct ike_sa *sa, unsigned tries)

@@ -150,6 +150,9 @@ static void auth_done(struct ike *ike, struct ike_sa *sa)
 	wire_wr_free(&sa->init_resp);
 	sa_unindex_init(ike, sa);
 	ike_keys_drop(sa); /* SK_p has made and checked both AUTH payloads */
+	/* The last response stays until the next request (2.1), for minutes
+	 * on a quiet SA: at its size, not at the doubling writer's. */
+	wire_wr_trim(&sa->cache.pkt);
 }
 
 void ike_established(struct ike *ike, struct ike_sa *sa, const char *why)

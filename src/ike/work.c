@@ -71,7 +71,7 @@ void work_free(struct ike_work *w)
  * RFC 7296 2.12: a responder may reuse its Diffie-Hellman exponential for
  * several IKE SAs (riked.conf dh_reuse, seconds; 0: a new key pair for
  * each). One key pair per group is kept for at most dh_reuse seconds after
- * it was made, then forgotten on time (dh_keep_timers) even if no request
+ * it was made, then forgotten on time (work_keep_timers) even if no request
  * comes: forward secrecy then holds for every SA that outlives the key
  * pair, and is short by at most dh_reuse seconds for one that does not.
  * Only IKE_SA_INIT as responder reuses: the peer chose to start, the
@@ -121,6 +121,7 @@ void work_keep_dh(struct ike *ike, const struct crypto_dh *dh)
 	slot->born_ms = now;
 }
 
+/* Every kept key pair whose time is up at now goes, its private value with it. */
 void work_keep_timers(struct ike *ike, uint64_t now)
 {
 	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
@@ -343,10 +344,7 @@ void work_fini(struct ike *ike)
 {
 	workpool_free(ike->pool, discarded, NULL);
 	ike->pool = NULL;
-	for (size_t i = 0; i < IKE_DH_KEEP; i++) {
-		crypto_dh_free(ike->dh_keep[i].dh);
-		ike->dh_keep[i].dh = NULL;
-	}
+	work_keep_timers(ike, UINT64_MAX); /* every one's time is up */
 }
 
 /* ---- the engine's public entries (ike/ike.h) ---- */

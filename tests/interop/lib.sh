@@ -659,6 +659,21 @@ print(json.dumps({"sas": l["sas"], "stats": s["stats"], "dataplane": s["dataplan
 	return $rc
 }
 
+# swrk_pair [SW_START_OPTIONS]: the riked/strongSwan pair most interop
+# tests use: ns r (riked, 10.77.0.1/24, inner RK_IN/32 on lo) and ns s
+# (charon "s", 10.77.0.2/24, inner SW_IN/32 on lo) on one veth, charon
+# started with the given options (sw_start).
+RK_IN=10.10.1.1
+SW_IN=10.10.2.1
+swrk_pair() {
+	ns_create r
+	ns_create s
+	link_ns r s 10.77.0.1/24 10.77.0.2/24
+	ns_addr r lo "$RK_IN/32"
+	ns_addr s lo "$SW_IN/32"
+	sw_start s s "$@"
+}
+
 # swrk_riked_conf NAME CONNECTION_GROUPS: a whole riked.conf (userspace data
 # plane, debug log (or $RK_RIKED_LOGLEVEL) to stderr, control socket
 # /run/riked.sock) around the given "{ ... }" connection groups.

@@ -32,25 +32,18 @@ sw_need
 rk_need
 need_cmd ping python3
 
-RK_IN=10.10.1.1
-SW_IN=10.10.2.1
 IKE=aes256gcm16-prfsha256-ecp256
 ESP=aes256gcm16
 SW_RETRANSMIT="retransmit_timeout = 0.5
 	retransmit_base = 1.5
 	retransmit_tries = 3"
 
-ns_create r
-ns_create s
-link_ns r s 10.77.0.1/24 10.77.0.2/24
-ns_addr r lo "$RK_IN/32"
-ns_addr s lo "$SW_IN/32"
+swrk_pair "$SW_RETRANSMIT"
 
 sw_conf() {
 	swrk_sw_conf c 10.77.0.2 10.77.0.1 sw.rike.test rk.rike.test "$SW_IN/32" "$RK_IN/32" \
 		"$IKE" "$ESP" "dpd_delay = 2s"
 }
-sw_start s s "$SW_RETRANSMIT"
 sw_load s s "$(sw_conf)" || rk_fail "swanctl load"
 rk_start r r "$(swrk_riked_conf r "$(swrk_riked_conn c 10.77.0.1 10.77.0.2 rk.rike.test \
 	sw.rike.test "$RK_IN/32" "$SW_IN/32" "$IKE" "$ESP" wait \

@@ -29,15 +29,7 @@ sw_need
 rk_need
 need_cmd ping python3
 
-RK_IN=10.10.1.1
-SW_IN=10.10.2.1
-
-ns_create r
-ns_create s
-link_ns r s 10.77.0.1/24 10.77.0.2/24
-ns_addr r lo "$RK_IN/32"
-ns_addr s lo "$SW_IN/32"
-sw_start s s
+swrk_pair
 
 # suite NAME IKE ESP
 suite() {

@@ -34,17 +34,10 @@ sw_need
 rk_need
 need_cmd ping python3 tshark
 
-RK_IN=10.10.1.1
-SW_IN=10.10.2.1
 IKE_P=aes256gcm16-prfsha256-x25519
 ESP_P=aes256gcm16
 
-ns_create r
-ns_create s
-link_ns r s 10.77.0.1/24 10.77.0.2/24
-ns_addr r lo "$RK_IN/32"
-ns_addr s lo "$SW_IN/32"
-sw_start s s
+swrk_pair
 tshark_start r to_s puzzle.pcap
 
 conf=$(swrk_riked_conf rp "$(swrk_riked_conn pz 10.77.0.1 10.77.0.2 rk.rike.test sw.rike.test \
