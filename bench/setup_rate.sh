@@ -16,7 +16,9 @@
 #                (real Child SAs in its userspace data plane)
 # Per case and size: SA/s (rike-load's setup rate), responder CPU per SA
 # (utime+stime of /proc/PID/stat before and after), memory per SA (VmRSS
-# after - before, over the established SAs), the initiator's CPU per SA
+# after - before, over the established SAs; for riked also its heap in use
+# per SA, rikectl status: the allocator's own count, so the RSS slope minus it
+# is holes and free chunks), the initiator's CPU per SA
 # (rike-load's user+system time), then ratios riked/strongSwan.
 # PROJECT_SIZES adds runs of riked-ike (and sw-pure) at larger sizes for the
 # memory projection (RSS at 100,000 and 200,000 SAs, slope to 1,000,000).
@@ -186,11 +188,19 @@ stop_responder() {
 # children would not count, but it has none; both are single processes.
 proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 proc_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# riked's heap in use in octets (rikectl status: the allocator's own count,
+# mallinfo2), or "-" for strongSwan.
+ctl_heap() {
+	[[ $1 == riked* ]] || { echo -; return; }
+	rk_ctl "$2" status --json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["result"]["memory"]["heap_in_use"])' 2>/dev/null || echo -
+}
 
 # run_one CASE N: one fresh responder, N clients; appends a result line
-# "case n established failed rate cpu_ms_per_sa kb_per_sa rss_kb secs reasons".
+# "case n established failed rate cpu_ms_per_sa kb_per_sa rss_kb secs
+# initiator_cpu heap_b_per_sa reasons".
 run_one() {
-	local case=$1 n=$2 name pid cpu0 rss0 cpu1 rss1 extra=() json tick
+	local case=$1 n=$2 name pid cpu0 rss0 cpu1 rss1 heap0 heap1 extra=() json tick
 	name=$case-$n
 	start_responder "$case" "$name"
 	pid=$RESP_PID
@@ -198,6 +208,7 @@ run_one() {
 	sleep 1
 	cpu0=$(proc_cpu "$pid")
 	rss0=$(proc_rss "$pid")
+	heap0=$(ctl_heap "$case" "$name")
 	[[ $case == riked-ike ]] && extra=(--no-child)
 	[[ -n $TRAFFIC && ($case == riked || $case == sw-libipsec) ]] &&
 		extra=(--traffic --traffic-dst 10.0.0.1 --packets "$TRAFFIC" --packet-rate "$TRAFFIC_PPS")
@@ -237,10 +248,11 @@ run_one() {
 	sleep 1
 	cpu1=$(proc_cpu "$pid")
 	rss1=$(proc_rss "$pid")
+	heap1=$(ctl_heap "$case" "$name")
 	tick=$(getconf CLK_TCK)
 	json=$(cat "$RK_RUN/$name.json")
 	[[ -n $json ]] || json='{"established":0,"failed":0,"setup_rate":0,"setup_secs":0,"failures":{}}'
-	python3 - "$case" "$n" "$cpu0" "$cpu1" "$rss0" "$rss1" "$tick" "$json" "$RK_RUN/$name.times" <<-'PY' >>"$RK_RUN/results"
+	python3 - "$case" "$n" "$cpu0" "$cpu1" "$rss0" "$rss1" "$tick" "$json" "$RK_RUN/$name.times" "$heap0" "$heap1" <<-'PY' >>"$RK_RUN/results"
 		import json, re, sys
 		case, n, c0, c1, r0, r1, tick = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])
 		r = json.loads(sys.argv[8])
@@ -254,8 +266,10 @@ run_one() {
 		except (OSError, IndexError, AttributeError):
 		    icpu = "?"
 		reasons = ";".join("%s=%d" % (k.replace(" ", "_"), v) for k, v in r["failures"].items()) or "-"
+		h0, h1 = sys.argv[10:12]
+		heap = "%.0f" % ((int(h1) - int(h0)) / est) if est and "-" not in (h0, h1) else "-"
 		print(case, n, est, r["failed"], "%.0f" % r["setup_rate"], "%.3f" % cpu, "%.1f" % mem,
-		      r1, "%.1f" % r["setup_secs"], icpu, reasons)
+		      r1, "%.1f" % r["setup_secs"], icpu, heap, reasons)
 	PY
 	tail -1 "$RK_RUN/results" >&2
 	if [[ ${extra[0]:-} == --traffic ]]; then
@@ -278,10 +292,10 @@ run_one() {
 report() {
 	python3 - "$RK_RUN/results" <<-'PY'
 		import sys
-		rows = [l.split(None, 10) for l in open(sys.argv[1]) if l.strip()]
+		rows = [l.split(None, 11) for l in open(sys.argv[1]) if l.strip()]
 		res = {(r[0], int(r[1])): r for r in rows}
-		print("\n| responder | SAs | established | failed | SA/s | CPU ms/SA | KB/SA | RSS KiB | setup s | initiator CPU ms/SA | failures |")
-		print("|---|---|---|---|---|---|---|---|---|---|---|")
+		print("\n| responder | SAs | established | failed | SA/s | CPU ms/SA | KB/SA | RSS KiB | setup s | initiator CPU ms/SA | heap B/SA | failures |")
+		print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for r in rows:
 		    print("| " + " | ".join(x.strip() for x in r) + " |")
 		sizes = sorted({int(r[1]) for r in rows})

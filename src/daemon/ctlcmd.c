@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,22 @@ static struct json_object *cipher_contexts_json(void)
 	return o;
 }
 
+/* The heap as the allocator counts it (glibc's mallinfo2, all arenas):
+ * what the daemon's objects use, what the allocator holds from the kernel
+ * for them (the difference is free chunks and holes), and large blocks
+ * mapped on their own. The RSS adds code, stacks and buffers. */
+static struct json_object *memory_json(void)
+{
+	struct json_object *o = json_object_new_object();
+	struct mallinfo2 m = mallinfo2();
+
+	put_u64(o, "heap_in_use", m.uordblks + m.hblkhd);
+	put_u64(o, "heap_held", m.arena + m.hblkhd);
+	put_u64(o, "heap_free", m.fordblks);
+	put_u64(o, "mmapped", m.hblkhd);
+	return o;
+}
+
 /* Connections by state, IKE and Child SAs by state. */
 static struct json_object *counts_json(struct ctlcmd_host *h)
 {
@@ -200,7 +217,8 @@ static struct json_object *extensions_json(struct ctlcmd_host *h)
 
 static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, struct ctl_reply *r)
 {
-	struct json_object *o = r->json ? r->json : json_object_new_object(), *c, *dp, *x, *cc;
+	struct json_object *o = r->json ? r->json : json_object_new_object(), *c, *dp, *x, *cc,
+	                   *mem;
 	uint64_t up = (uint64_t)(time(NULL) - h->started);
 	char ups[32];
 
@@ -214,6 +232,7 @@ static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, str
 	json_object_object_add(o, "dataplane", dp = dataplane_json(h));
 	json_object_object_add(o, "extensions", x = extensions_json(h));
 	json_object_object_add(o, "cipher_contexts", cc = cipher_contexts_json());
+	json_object_object_add(o, "memory", mem = memory_json());
 	if (r->json) {
 		json_object_object_add(o, "stats", ike_stats_json(*h->ike));
 		return CTL_OK;
@@ -249,6 +268,11 @@ static enum ctl_err cmd_status(struct ctlcmd_host *h, int argc, char **argv, str
 	        " threads, hits %" PRIu64 ", misses %" PRIu64 "\n",
 	        ju64(cc, "contexts"), ju64(cc, "keyed"), ju64(cc, "capacity"), ju64(cc, "threads"),
 	        ju64(cc, "hits"), ju64(cc, "misses"));
+	fprintf(r->text,
+	        "memory: heap %" PRIu64 " KiB in use, %" PRIu64 " KiB held (%" PRIu64
+	        " KiB free in it), %" PRIu64 " KiB of it mapped apart\n",
+	        ju64(mem, "heap_in_use") >> 10, ju64(mem, "heap_held") >> 10,
+	        ju64(mem, "heap_free") >> 10, ju64(mem, "mmapped") >> 10);
 	ike_stats_text(*h->ike, r->text);
 	json_object_put(o);
 	return CTL_OK;
