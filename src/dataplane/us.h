@@ -10,7 +10,7 @@
 
 #include "dataplane/dp_backend.h"
 #include "dataplane/dp_hash.h"
-#include "dataplane/dp_theap.h"
+#include "util/theap.h"
 #include "dataplane/esp.h"
 #include "dataplane/gso.h"
 #include "dataplane/ts.h"
@@ -97,7 +97,7 @@ struct us_sa {
 	uint16_t worker;            /* the worker that decrypts or encrypts it */
 	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
-	struct dp_tnode life_t;       /* us->life: the next lifetime in seconds (us_life_arm) */
+	struct theap_node life_t;     /* us->life: the next lifetime in seconds (us_life_arm) */
 	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
 };
 
@@ -223,7 +223,7 @@ struct us {
 	unsigned nplens[2];
 	uint64_t pol_order;
 	struct us_sa *pending, **pending_tail; /* SAs with expiries to deliver */
-	struct dp_theap life;  /* SAs by their next lifetime in seconds (ms deadlines) */
+	struct theap life;     /* SAs by their next lifetime in seconds (ms deadlines) */
 	struct event *life_ev; /* at the earliest of them (us_life_cb) */
 	uint64_t life_armed;   /* life_ev's deadline, 0 when not pending */
 	uint64_t now;

@@ -277,7 +277,7 @@ static uint64_t us_now_ms(void)
 /* life_ev at the earliest deadline in us->life (or off), if it moved. */
 static void us_life_timer(struct us *us, uint64_t now)
 {
-	struct dp_tnode *t = dp_theap_min(&us->life);
+	struct theap_node *t = theap_min(&us->life);
 	struct timeval tv;
 	uint64_t ms;
 
@@ -303,12 +303,12 @@ static int us_life_arm(struct us *us, struct us_sa *sa, uint64_t start)
 	bool s = soft && !(sa->fired & US_PEND_SOFT), h = hard && !(sa->fired & US_PEND_HARD);
 
 	if (!s && !h) {
-		dp_theap_del(&us->life, &sa->life_t);
+		theap_del(&us->life, &sa->life_t);
 		return 0;
 	}
 	sa->life_hard = !s || (h && hard < soft);
-	return dp_theap_set(&us->life, &sa->life_t,
-	                    start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
+	return theap_set(&us->life, &sa->life_t,
+	                 start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
 }
 
 /* The lifetimes in seconds that have run out (RFC 4301 4.4.2.1): each
@@ -317,18 +317,18 @@ static void us_life_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct us *us = arg;
 	uint64_t now = us_now_ms();
-	struct dp_tnode *t;
+	struct theap_node *t;
 
 	us->life_armed = 0;
 	us_wrlock(us);
-	while ((t = dp_theap_min(&us->life)) && t->at <= now) {
+	while ((t = theap_min(&us->life)) && t->at <= now) {
 		struct us_sa *sa = dp_hentry(t, struct us_sa, life_t);
 		bool hard = sa->life_hard;
 		uint64_t start =
 		    t->at - (uint64_t)(hard ? sa->life.hard_secs : sa->life.soft_secs) * 1000;
 		us_expire(sa, hard, DP_EXPIRE_TIME);
 		if (us_life_arm(us, sa, start))
-			dp_theap_del(&us->life, t); /* cannot happen: sa was in the heap */
+			theap_del(&us->life, t); /* cannot happen: sa was in the heap */
 	}
 	us_unlock(us);
 	us_life_timer(us, now);
@@ -517,7 +517,7 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 	if (sa->rnext)
 		sa->rnext->rprev = sa->rprev;
 	us_pending_del(us, sa);
-	dp_theap_del(&us->life, &sa->life_t); /* life_ev may fire for nothing: it re-arms */
+	theap_del(&us->life, &sa->life_t); /* life_ev may fire for nothing: it re-arms */
 	if (us->threaded) {
 		pthread_mutex_lock(&us->mbox_lock);
 		us_mbox_del(sa);
@@ -1257,7 +1257,7 @@ static void us_destroy(void *be)
 	dp_htab_fini(&us->pol_by_sel);
 	dp_htab_fini(&us->pol_by_pfx);
 	dp_htab_fini(&us->routes);
-	dp_theap_fini(&us->life);
+	theap_fini(&us->life);
 	if (us->life_ev)
 		event_free(us->life_ev);
 	for (unsigned i = 0; us->w && i < us->nw; i++)

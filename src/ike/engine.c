@@ -44,12 +44,10 @@ struct ike *ike_new(const struct cfg *cfg, const struct ike_host *host)
 	ike->by_spi_in = hash_new();
 	ike->by_init = hash_new();
 	ike->ho_by_src = hash_new();
-	ike->timers = timer_heap_new();
 	ratelimit_keyed_init(&ike->answer_src, 10, 20);
 	ratelimit_init(&ike->answer_all, 2000, 4000);
 	if (!ike->by_spi || !ike->by_serial || !ike->by_reqid || !ike->by_spi_in || !ike->by_init ||
-	    !ike->ho_by_src || !ike->timers ||
-	    crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
+	    !ike->ho_by_src || crypto_random(ike->cookie_secret, sizeof(ike->cookie_secret)) < 0 ||
 	    crypto_random(ike->cookie_prev, sizeof(ike->cookie_prev)) < 0 || attack_new(ike) < 0 ||
 	    ext_init(ike) < 0 || work_init(ike) < 0) {
 		ike_free(ike);
@@ -86,7 +84,7 @@ void ike_free(struct ike *ike)
 	hash_free(ike->by_init);
 	hash_free(ike->ho_by_src);
 	hash_free(ike->by_peer_id);
-	timer_heap_free(ike->timers);
+	theap_fini(&ike->timers);
 	crypto_wipe(ike->cookie_secret, sizeof(ike->cookie_secret));
 	crypto_wipe(ike->cookie_prev, sizeof(ike->cookie_prev));
 	free(ike);
@@ -439,7 +437,7 @@ void ike_kick(struct ike *ike, struct ike_sa *sa)
 
 /* ---- timers ---- */
 
-/* Push the SA's earliest deadline (duplicates are harmless). */
+/* Put the SA in the heap at its earliest deadline (or out: none). */
 static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 {
 	uint64_t t = UINT64_MAX, ho = halfopen_deadline(ike, sa);
@@ -462,8 +460,7 @@ static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 		if (c->expire_ms && c->expire_ms < t)
 			t = c->expire_ms;
 	}
-	if (t != UINT64_MAX)
-		timer_arm(ike, sa, t);
+	timer_set(ike, sa, t);
 }
 
 static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
@@ -573,7 +570,7 @@ static void sa_timers(struct ike *ike, struct ike_sa *sa, uint64_t now)
 int64_t ike_next_timeout(struct ike *ike)
 {
 	uint64_t now = ike_now(ike);
-	int64_t t = timer_next(ike->timers, now);
+	int64_t t = timer_next(ike, now);
 	uint64_t ck = ike->cookie_rotate_ms;
 	int64_t more[] = {ike_restart_next(ike, now), ext_next_timeout(ike, now),
 	                  !ck        ? -1
@@ -589,13 +586,12 @@ int64_t ike_next_timeout(struct ike *ike)
 
 void ike_run_timers(struct ike *ike)
 {
-	uint64_t now = ike_now(ike), serial;
-	unsigned budget = 100000; /* bounded: each entry is popped once */
+	uint64_t now = ike_now(ike);
+	unsigned budget = 100000; /* bounded: the rest run on the next pass */
+	struct ike_sa *sa;
 
-	while (budget-- && (serial = timer_pop_due(ike->timers, now))) {
-		struct ike_sa *sa = sa_lookup_serial(ike, serial);
-
-		if (!sa || sa->state == IKE_S_DEAD)
+	while (budget-- && (sa = timer_pop_due(ike, now))) {
+		if (sa->state == IKE_S_DEAD)
 			continue;
 		sa_timers(ike, sa, now);
 		if (sa->state != IKE_S_DEAD)

@@ -564,6 +564,7 @@ void sa_pend_free(struct ike_sa *sa)
 
 void sa_free(struct ike *ike, struct ike_sa *sa)
 {
+	timer_cancel(ike, sa);
 	while (sa->children) {
 		struct child_sa *c = sa->children;
 

@@ -20,6 +20,7 @@
 #include "ike/ext.h"
 #include "ike/ike.h"
 #include "util/ratelimit.h"
+#include "util/theap.h"
 #include "util/workpool.h"
 #include "wire/payload.h"
 #include "wire/sk.h"
@@ -238,6 +239,7 @@ struct ike_sa {
 	size_t ps_len;
 	/* The ticket of the crypto job computing for this SA (work.c), 0: none. */
 	uint64_t work;
+	struct theap_node timer; /* ike->timers: its earliest deadline (timer.c) */
 };
 
 /* ---- the engine (engine.c) ---- */
@@ -282,7 +284,7 @@ struct ike {
 	bool cookie_mode;          /* cookies are demanded now */
 	uint64_t cookie_log_ms;    /* next "cookie mode" log line allowed */
 	struct ike_attack *attack; /* owned: RFC 8019 defences (attack.c) */
-	struct ike_timer_heap *timers;
+	struct theap timers;       /* the SAs by their earliest deadline (timer.c) */
 	/* Connections to re-initiate (keep_up), with when. */
 	struct {
 		char name[CFG_NAME_MAX];
@@ -468,15 +470,16 @@ bool sa_own_ts(const struct ike_sa *sa, struct ike_ts_set *ts);
 /* -1: the engine decides INITIAL_CONTACT; else 0 or 1. */
 int sa_own_initial_contact(const struct ike_sa *sa);
 
-/* ---- timers (timer.c): a min-heap of (deadline, serial) ---- */
+/* ---- timers (timer.c): one deadline heap entry per SA ---- */
 
-struct ike_timer_heap;
-struct ike_timer_heap *timer_heap_new(void);
-void timer_heap_free(struct ike_timer_heap *h);
+/* sa due at at_ms at the latest (an earlier deadline it has stays). */
 void timer_arm(struct ike *ike, struct ike_sa *sa, uint64_t at_ms);
-/* Pop one due entry (serial), or 0. */
-uint64_t timer_pop_due(struct ike_timer_heap *h, uint64_t now_ms);
-int64_t timer_next(struct ike_timer_heap *h, uint64_t now_ms);
+/* sa due exactly at at_ms, its earliest deadline (UINT64_MAX: none). */
+void timer_set(struct ike *ike, struct ike_sa *sa, uint64_t at_ms);
+void timer_cancel(struct ike *ike, struct ike_sa *sa);
+/* Take out one SA whose deadline has come, or NULL. */
+struct ike_sa *timer_pop_due(struct ike *ike, uint64_t now_ms);
+int64_t timer_next(struct ike *ike, uint64_t now_ms);
 
 /* ---- exchange plumbing (engine.c) ---- */
 

@@ -1,108 +1,60 @@
 /*
- * The engine's timers: a binary min-heap of (deadline, SA serial). Entries
- * are never removed early; when one fires, the engine looks the SA up by
- * serial and checks which of its deadlines are due, so a stale entry costs
- * one lookup and nothing else.
+ * The engine's timers: each SA is in one deadline heap (util/theap.h) once,
+ * at its earliest deadline. sa_rearm (engine.c) moves it whenever a deadline
+ * changes, in O(log n), so the heap holds one entry per SA whatever the
+ * traffic: no stale entries pile up until their time comes.
  */
-#include <stdlib.h>
+#include <stddef.h>
 
 #include "ike/sa.h"
 
-struct timer_ent {
-	uint64_t at;
-	uint64_t serial;
-};
-
-struct ike_timer_heap {
-	struct timer_ent *v;
-	size_t n, cap;
-};
-
-struct ike_timer_heap *timer_heap_new(void)
+static struct ike_sa *node_sa(struct theap_node *t)
 {
-	return calloc(1, sizeof(struct ike_timer_heap));
+	return (struct ike_sa *)((char *)t - offsetof(struct ike_sa, timer));
 }
 
-void timer_heap_free(struct ike_timer_heap *h)
+/* An allocation failure here (the heap's array growing) would lose the
+ * deadline: the next arm of this SA retries. */
+static void timer_put(struct ike *ike, struct ike_sa *sa, uint64_t at_ms)
 {
-	if (!h)
-		return;
-	free(h->v);
-	free(h);
-}
-
-static void swap(struct timer_ent *a, struct timer_ent *b)
-{
-	struct timer_ent t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-static int heap_push(struct ike_timer_heap *h, uint64_t at, uint64_t serial)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 64;
-		struct timer_ent *nv = realloc(h->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		h->v = nv;
-		h->cap = ncap;
-	}
-	i = h->n++;
-	h->v[i].at = at;
-	h->v[i].serial = serial;
-	while (i > 0 && h->v[(i - 1) / 2].at > h->v[i].at) {
-		swap(&h->v[(i - 1) / 2], &h->v[i]);
-		i = (i - 1) / 2;
-	}
-	return 0;
-}
-
-static void heap_pop(struct ike_timer_heap *h)
-{
-	size_t i = 0;
-
-	h->v[0] = h->v[--h->n];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < h->n && h->v[l].at < h->v[m].at)
-			m = l;
-		if (r < h->n && h->v[r].at < h->v[m].at)
-			m = r;
-		if (m == i)
-			break;
-		swap(&h->v[m], &h->v[i]);
-		i = m;
-	}
+	if (theap_set(&ike->timers, &sa->timer, at_ms) < 0)
+		sa_log(sa, 3, "timer-failed", "out of memory arming a timer");
 }
 
 void timer_arm(struct ike *ike, struct ike_sa *sa, uint64_t at_ms)
 {
-	/* An allocation failure here would lose a deadline: the SA then
-	 * relies on the next armed timer, and the next arm retries. */
-	if (heap_push(ike->timers, at_ms, sa->serial) < 0)
-		sa_log(sa, 3, "timer-failed", "out of memory arming a timer");
+	if (!theap_has(&sa->timer) || at_ms < sa->timer.at)
+		timer_put(ike, sa, at_ms);
 }
 
-uint64_t timer_pop_due(struct ike_timer_heap *h, uint64_t now_ms)
+void timer_set(struct ike *ike, struct ike_sa *sa, uint64_t at_ms)
 {
-	uint64_t serial;
-
-	if (!h->n || h->v[0].at > now_ms)
-		return 0;
-	serial = h->v[0].serial;
-	heap_pop(h);
-	return serial;
+	if (at_ms == UINT64_MAX)
+		theap_del(&ike->timers, &sa->timer);
+	else if (!theap_has(&sa->timer) || sa->timer.at != at_ms)
+		timer_put(ike, sa, at_ms);
 }
 
-int64_t timer_next(struct ike_timer_heap *h, uint64_t now_ms)
+void timer_cancel(struct ike *ike, struct ike_sa *sa)
 {
-	if (!h->n)
+	theap_del(&ike->timers, &sa->timer);
+}
+
+struct ike_sa *timer_pop_due(struct ike *ike, uint64_t now_ms)
+{
+	struct theap_node *t = theap_min(&ike->timers);
+
+	if (!t || t->at > now_ms)
+		return NULL;
+	theap_del(&ike->timers, t);
+	return node_sa(t);
+}
+
+int64_t timer_next(struct ike *ike, uint64_t now_ms)
+{
+	struct theap_node *t = theap_min(&ike->timers);
+
+	if (!t)
 		return -1;
-	return h->v[0].at <= now_ms ? 0 : (int64_t)(h->v[0].at - now_ms);
+	return t->at <= now_ms ? 0 : (int64_t)(t->at - now_ms);
 }

@@ -138,6 +138,33 @@ static void test_late_init_copy(void **state)
 	hx_assert_ike_up(n);
 }
 
+/*
+ * The engine's timers hold one entry per SA whatever the traffic: a peer's
+ * liveness checks (RFC 7296 2.4) every few seconds move each SA's deadline
+ * rather than add one each, which stayed until the SA's rekey time, hours
+ * later (16 octets per message received, per SA).
+ */
+static void test_timers_one_per_sa(void **state)
+{
+	struct hx_conf c = {0};
+	struct hx_net *n = hx_new(&c, &c);
+
+	*state = n;
+	hx_establish(n);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(ike_dpd_now(hx_ike(n, HX_A), HX_CONN), 0);
+		assert_int_equal(hx_deliver_all(n, 4), 2);
+		hx_advance(n, 50);
+	}
+	hx_assert_ike_up(n);
+	for (int side = HX_A; side <= HX_B; side++) {
+		struct ike *ike = hx_ike(n, side);
+
+		assert_int_equal(ike->timers.n, 1);
+		assert_ptr_equal(ike->timers.v[0], &hx_sa(n, side)->timer);
+	}
+}
+
 /* The structs every SA allocates, against bounds (bytes, x86-64). */
 static void test_struct_bounds(void **state)
 {
@@ -163,6 +190,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_sk_one_context, teardown),
 	    cmocka_unit_test_teardown(test_mobike_state_only_when_used, teardown),
 	    cmocka_unit_test_teardown(test_late_init_copy, teardown),
+	    cmocka_unit_test_teardown(test_timers_one_per_sa, teardown),
 	    cmocka_unit_test(test_struct_bounds),
 	};
 

@@ -515,7 +515,7 @@ static void test_rekey_and_expire(void **state)
 
 /*
  * RFC 4301 4.4.2.1 lifetimes in seconds, all SAs on the backend's one timer
- * (dp_theap): A soft at 1 s and hard at 3 s, B hard only at 1 s, C soft at
+ * (theap): A soft at 1 s and hard at 3 s, B hard only at 1 s, C soft at
  * 1 s but deleted first. Checked by the order of the events, not by time:
  * A's and B's 1-s events (either order), then A's hard one; nothing for C.
  */

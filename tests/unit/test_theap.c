@@ -1,12 +1,12 @@
 /*
- * The data plane's deadline heap (src/dataplane/dp_theap.c), which times
+ * The data plane's deadline heap (src/dataplane/theap.c), which times
  * every SA lifetime in seconds of the userspace backend with one event:
  *
  * - order: random inserts, moves (earlier and later) and deletes against a
  *   reference array scanned in full (the test's only); after each, the
  *   heap's earliest deadline is the reference's, and popping empties it in
  *   deadline order.
- * - steps: the sift steps (dp_hash_steps) of an insert, a move and a
+ * - steps: the sift steps (theap_steps) of an insert, a move and a
  *   delete stay within 2 log2(n) + 2 as the heap grows from 1 to 100,000
  *   entries: a heap that degraded to a list (or a rescan on delete) fails.
  */
@@ -17,8 +17,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 
-#include "dataplane/dp_hash.h"
-#include "dataplane/dp_theap.h"
+#include "util/theap.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -31,12 +30,12 @@ static uint64_t rnd(void)
 }
 
 /* The reference: the earliest deadline of the entries in the heap, by a scan. */
-static struct dp_tnode *ref_min(struct dp_tnode *t, size_t n)
+static struct theap_node *ref_min(struct theap_node *t, size_t n)
 {
-	struct dp_tnode *best = NULL;
+	struct theap_node *best = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (dp_theap_has(&t[i]) && (!best || t[i].at < best->at))
+		if (theap_has(&t[i]) && (!best || t[i].at < best->at))
 			best = &t[i];
 	return best;
 }
@@ -44,24 +43,24 @@ static struct dp_tnode *ref_min(struct dp_tnode *t, size_t n)
 static void test_order(void **state)
 {
 	enum { N = 300, OPS = 20000 };
-	struct dp_tnode *t = calloc(N, sizeof(*t));
-	struct dp_theap h = {0};
+	struct theap_node *t = calloc(N, sizeof(*t));
+	struct theap h = {0};
 	uint64_t last = 0;
 	size_t in = 0;
 
 	assert_non_null(t);
 	for (int op = 0; op < OPS; op++) {
-		struct dp_tnode *x = &t[rnd() % N], *m;
+		struct theap_node *x = &t[rnd() % N], *m;
 		if (rnd() % 4 == 0) {
-			in -= dp_theap_has(x);
-			dp_theap_del(&h, x);
-			assert_false(dp_theap_has(x));
+			in -= theap_has(x);
+			theap_del(&h, x);
+			assert_false(theap_has(x));
 		} else {
-			in += !dp_theap_has(x);
-			assert_int_equal(dp_theap_set(&h, x, rnd() % 1000), 0); /* ties too */
+			in += !theap_has(x);
+			assert_int_equal(theap_set(&h, x, rnd() % 1000), 0); /* ties too */
 		}
 		assert_int_equal(h.n, in);
-		m = dp_theap_min(&h);
+		m = theap_min(&h);
 		if (!in) {
 			assert_null(m);
 			continue;
@@ -69,17 +68,17 @@ static void test_order(void **state)
 		assert_non_null(m);
 		assert_true(m->at == ref_min(t, N)->at);
 	}
-	while ((dp_theap_min(&h))) {
-		struct dp_tnode *m = dp_theap_min(&h);
+	while ((theap_min(&h))) {
+		struct theap_node *m = theap_min(&h);
 		assert_true(m->at >= last);
 		assert_true(ref_min(t, N)->at == m->at);
 		last = m->at;
-		dp_theap_del(&h, m);
+		theap_del(&h, m);
 		in--;
 	}
 	assert_int_equal(in, 0);
 	assert_null(ref_min(t, N));
-	dp_theap_fini(&h);
+	theap_fini(&h);
 	free(t);
 }
 
@@ -95,43 +94,43 @@ static unsigned log2_ceil(size_t n)
 static void test_steps_bounded(void **state)
 {
 	enum { N = 100000 };
-	struct dp_tnode *t = calloc(N, sizeof(*t));
-	struct dp_theap h = {0};
+	struct theap_node *t = calloc(N, sizeof(*t));
+	struct theap h = {0};
 	uint64_t worst = 0;
 
 	assert_non_null(t);
 	for (size_t i = 0; i < N; i++) {
-		uint64_t b = dp_hash_steps, bound = 2 * log2_ceil(i + 1) + 2;
+		uint64_t b = theap_steps, bound = 2 * log2_ceil(i + 1) + 2;
 		/* Decreasing deadlines: every insert sifts to the top, the worst case. */
-		assert_int_equal(dp_theap_set(&h, &t[i], (uint64_t)(N - i) * 1000), 0);
-		assert_true(dp_hash_steps - b <= bound);
+		assert_int_equal(theap_set(&h, &t[i], (uint64_t)(N - i) * 1000), 0);
+		assert_true(theap_steps - b <= bound);
 		if (i % 97 == 0 && i) { /* a move to a random place, and a delete */
-			struct dp_tnode *x = &t[rnd() % i];
-			b = dp_hash_steps;
-			assert_int_equal(dp_theap_set(&h, x, rnd() % ((uint64_t)N * 1000)), 0);
-			assert_true(dp_hash_steps - b <= bound);
+			struct theap_node *x = &t[rnd() % i];
+			b = theap_steps;
+			assert_int_equal(theap_set(&h, x, rnd() % ((uint64_t)N * 1000)), 0);
+			assert_true(theap_steps - b <= bound);
 			x = &t[rnd() % i];
-			b = dp_hash_steps;
-			dp_theap_del(&h, x);
-			assert_true(dp_hash_steps - b <= bound);
-			if (dp_hash_steps - b > worst)
-				worst = dp_hash_steps - b;
-			assert_int_equal(dp_theap_set(&h, x, rnd() % ((uint64_t)N * 1000)), 0);
+			b = theap_steps;
+			theap_del(&h, x);
+			assert_true(theap_steps - b <= bound);
+			if (theap_steps - b > worst)
+				worst = theap_steps - b;
+			assert_int_equal(theap_set(&h, x, rnd() % ((uint64_t)N * 1000)), 0);
 		}
 	}
 	assert_int_equal(h.n, N);
 	print_message("  N=%u: a delete took %llu sift steps at most (bound %u)\n", N,
 	              (unsigned long long)worst, 2 * log2_ceil(N) + 2);
 	/* Popping in order: each pop is a delete of the top, O(log n). */
-	for (uint64_t last = 0, b; dp_theap_min(&h);) {
-		struct dp_tnode *m = dp_theap_min(&h);
+	for (uint64_t last = 0, b; theap_min(&h);) {
+		struct theap_node *m = theap_min(&h);
 		assert_true(m->at >= last);
 		last = m->at;
-		b = dp_hash_steps;
-		dp_theap_del(&h, m);
-		assert_true(dp_hash_steps - b <= 2 * log2_ceil(N) + 2);
+		b = theap_steps;
+		theap_del(&h, m);
+		assert_true(theap_steps - b <= 2 * log2_ceil(N) + 2);
 	}
-	dp_theap_fini(&h);
+	theap_fini(&h);
 	free(t);
 }
 

@@ -1,75 +1,75 @@
 /*
- * The data plane's deadline heap (dp_theap.h): a binary min-heap in an
+ * The deadline heap (theap.h): a binary min-heap in an
  * array of entry pointers, each entry knowing its slot so that a delete or
  * a move is a sift from there, O(log n). The array doubles when full and is
  * never shrunk below what the most entries needed (one pointer each).
  */
-#include "dataplane/dp_theap.h"
+#include "util/theap.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "dataplane/dp_hash.h"
+_Thread_local uint64_t theap_steps;
 
-static void dp_theap_put(struct dp_theap *h, size_t i, struct dp_tnode *t)
+static void theap_put(struct theap *h, size_t i, struct theap_node *t)
 {
 	h->v[i] = t;
 	t->pos = (uint32_t)(i + 1);
 }
 
-static void dp_theap_up(struct dp_theap *h, size_t i)
+static void theap_up(struct theap *h, size_t i)
 {
-	struct dp_tnode *t = h->v[i];
+	struct theap_node *t = h->v[i];
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		dp_hash_steps++;
+		theap_steps++;
 		if (h->v[parent]->at <= t->at)
 			break;
-		dp_theap_put(h, i, h->v[parent]);
+		theap_put(h, i, h->v[parent]);
 		i = parent;
 	}
-	dp_theap_put(h, i, t);
+	theap_put(h, i, t);
 }
 
-static void dp_theap_down(struct dp_theap *h, size_t i)
+static void theap_down(struct theap *h, size_t i)
 {
-	struct dp_tnode *t = h->v[i];
+	struct theap_node *t = h->v[i];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= h->n)
 			break;
-		dp_hash_steps++;
+		theap_steps++;
 		if (c + 1 < h->n && h->v[c + 1]->at < h->v[c]->at)
 			c++;
 		if (t->at <= h->v[c]->at)
 			break;
-		dp_theap_put(h, i, h->v[c]);
+		theap_put(h, i, h->v[c]);
 		i = c;
 	}
-	dp_theap_put(h, i, t);
+	theap_put(h, i, t);
 }
 
 /* After the entry at slot i changed its deadline (or was put there). */
-static void dp_theap_fix(struct dp_theap *h, size_t i)
+static void theap_fix(struct theap *h, size_t i)
 {
 	if (i > 0 && h->v[(i - 1) / 2]->at > h->v[i]->at)
-		dp_theap_up(h, i);
+		theap_up(h, i);
 	else
-		dp_theap_down(h, i);
+		theap_down(h, i);
 }
 
-int dp_theap_set(struct dp_theap *h, struct dp_tnode *t, uint64_t at)
+int theap_set(struct theap *h, struct theap_node *t, uint64_t at)
 {
 	t->at = at;
 	if (t->pos) {
-		dp_theap_fix(h, t->pos - 1);
+		theap_fix(h, t->pos - 1);
 		return 0;
 	}
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? 2 * h->cap : 64;
-		struct dp_tnode **v = cap > UINT32_MAX ? NULL : realloc(h->v, cap * sizeof(*v));
+		struct theap_node **v = cap > UINT32_MAX ? NULL : realloc(h->v, cap * sizeof(*v));
 		if (!v) {
 			errno = ENOMEM;
 			return -1;
@@ -77,12 +77,12 @@ int dp_theap_set(struct dp_theap *h, struct dp_tnode *t, uint64_t at)
 		h->v = v;
 		h->cap = cap;
 	}
-	dp_theap_put(h, h->n++, t);
-	dp_theap_up(h, h->n - 1);
+	theap_put(h, h->n++, t);
+	theap_up(h, h->n - 1);
 	return 0;
 }
 
-void dp_theap_del(struct dp_theap *h, struct dp_tnode *t)
+void theap_del(struct theap *h, struct theap_node *t)
 {
 	size_t i = t->pos;
 
@@ -92,11 +92,11 @@ void dp_theap_del(struct dp_theap *h, struct dp_tnode *t)
 	t->pos = 0;
 	if (i == --h->n)
 		return;
-	dp_theap_put(h, i, h->v[h->n]);
-	dp_theap_fix(h, i);
+	theap_put(h, i, h->v[h->n]);
+	theap_fix(h, i);
 }
 
-void dp_theap_fini(struct dp_theap *h)
+void theap_fini(struct theap *h)
 {
 	if (!h)
 		return;
