@@ -8,6 +8,7 @@
  * context cache (src/crypto/ctx_cache.c): LRU eviction counted exactly,
  * a freed cipher's slot reset, one cipher used by two threads in turn.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -419,6 +420,28 @@ static void test_cache_two_threads(void **state)
 	crypto_cipher_free(t.d);
 }
 
+/* Every SA holds two ciphers (issue 13, memory per SA): each is its key
+ * and a few octets, in one malloc chunk of 64 octets; the EVP_CIPHER is
+ * shared by every cipher of its transform and size. */
+static void test_cipher_heap(void **state)
+{
+	enum { N = 1000 };
+	static struct crypto_cipher *c[N];
+	uint8_t key[36] = {1};
+	struct mallinfo2 m0, m1;
+
+	(void)state;
+	crypto_cipher_free(crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, sizeof(key), true));
+	m0 = mallinfo2();
+	for (int i = 0; i < N; i++)
+		assert_non_null(
+		    c[i] = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, sizeof(key), i & 1));
+	m1 = mallinfo2();
+	assert_true(m1.uordblks - m0.uordblks <= (size_t)N * 64);
+	for (int i = 0; i < N; i++)
+		crypto_cipher_free(c[i]);
+}
+
 static void test_integ(void **state)
 {
 	static const struct {
@@ -611,17 +634,12 @@ static void test_random_fork(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ciphers),
-	    cmocka_unit_test(test_cipher_unsupported),
-	    cmocka_unit_test(test_integ),
-	    cmocka_unit_test(test_keymat_aead),
-	    cmocka_unit_test(test_misc),
-	    cmocka_unit_test(test_random),
-	    cmocka_unit_test(test_random_fork),
-	    cmocka_unit_test(test_cache_lru),
-	    cmocka_unit_test(test_cache_free_resets),
-	    cmocka_unit_test(test_cache_same_evp),
-	    cmocka_unit_test(test_cache_two_threads),
+	    cmocka_unit_test(test_ciphers),        cmocka_unit_test(test_cipher_unsupported),
+	    cmocka_unit_test(test_cipher_heap),    cmocka_unit_test(test_integ),
+	    cmocka_unit_test(test_keymat_aead),    cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_random),         cmocka_unit_test(test_random_fork),
+	    cmocka_unit_test(test_cache_lru),      cmocka_unit_test(test_cache_free_resets),
+	    cmocka_unit_test(test_cache_same_evp), cmocka_unit_test(test_cache_two_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
