@@ -412,6 +412,7 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 		goto fail;
 	nsa->by_us = false;
 	ike_established(ike, nsa, "rekeyed by the peer");
+	sa_setup_free(ike, nsa);
 	if (sa->out.active && sa->out.task == TASK_IKE_REKEY) {
 		/* 2.8.2: both rekeyed; decide when our own answer arrives. */
 		sa->peer_rekey_serial = nsa->serial;
@@ -708,6 +709,7 @@ static int response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	nsa->by_us = true;
 	sa->temp_fail_ms = 0;
 	ike_established(ike, nsa, "rekeyed by us");
+	sa_setup_free(ike, nsa);
 	ext_rekey_done(ike, sa, nsa, m);
 	if (sa->peer_rekey_serial)
 		ike_collision(ike, sa, nsa);

@@ -251,8 +251,10 @@ int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum 
 		return -1;
 	}
 	if (exchange == IKEV2_EXCH_IKE_SA_INIT) {
-		wire_wr_reset(&sa->init_req);
-		if (wire_wr_bytes(&sa->init_req, sa->out.pkt.p, sa->out.pkt.len) < 0)
+		if (!sa->su)
+			return -1;
+		wire_wr_reset(&sa->su->init_req);
+		if (wire_wr_bytes(&sa->su->init_req, sa->out.pkt.p, sa->out.pkt.len) < 0)
 			return -1;
 	}
 	sa->out.task = task;

@@ -34,53 +34,53 @@ static uint64_t src_key(const struct ike_addr *a)
  * keeps for AUTH, its response cache and fragments in reassembly. */
 static size_t ho_cost(const struct ike_sa *sa)
 {
-	return sizeof(*sa) + sa->init_req.cap + sa->init_resp.cap + sa->cache.pkt.cap +
-	       sa->out.pkt.cap + sa_reasm_bytes(sa);
+	return sizeof(*sa) + sizeof(*sa->su) + sa->su->init_req.cap + sa->su->init_resp.cap +
+	       sa->cache.pkt.cap + sa->out.pkt.cap + sa_reasm_bytes(sa);
 }
 
 void halfopen_add(struct ike *ike, struct ike_sa *sa)
 {
-	if (sa->ho_linked || sa->initiator)
+	if (!sa->su || sa->su->ho_linked || sa->initiator)
 		return;
-	sa->ho_prev = ike->ho_tail;
-	sa->ho_next = NULL;
+	sa->su->ho_prev = ike->ho_tail;
+	sa->su->ho_next = NULL;
 	if (ike->ho_tail)
-		ike->ho_tail->ho_next = sa;
+		ike->ho_tail->su->ho_next = sa;
 	else
 		ike->ho_head = sa;
 	ike->ho_tail = sa;
-	sa->ho_key = src_key(&sa->init_peer);
-	if (hash_put(ike->ho_by_src, sa->ho_key, sa) < 0)
-		sa->ho_key = 0; /* counted nowhere per source; still capped overall */
-	sa->ho_linked = true;
+	sa->su->ho_key = src_key(&sa->su->init_peer);
+	if (hash_put(ike->ho_by_src, sa->su->ho_key, sa) < 0)
+		sa->su->ho_key = 0; /* counted nowhere per source; still capped overall */
+	sa->su->ho_linked = true;
 	/* RFC 8019 4.1: while under attack, a shorter wait for IKE_AUTH. */
-	sa->ho_deadline_ms =
+	sa->su->ho_deadline_ms =
 	    sa->created_ms + (uint64_t)(attack_on(ike) ? ike->cfg->attack_half_open_timeout
 	                                               : ike->cfg->half_open_timeout) *
 	                         1000;
-	sa->ho_bytes = ho_cost(sa);
-	ike->ho_bytes += sa->ho_bytes;
+	sa->su->ho_bytes = ho_cost(sa);
+	ike->ho_bytes += sa->su->ho_bytes;
 	ike->half_open++;
 }
 
 void halfopen_remove(struct ike *ike, struct ike_sa *sa)
 {
-	if (!sa->ho_linked)
+	if (!sa->su || !sa->su->ho_linked)
 		return;
-	if (sa->ho_prev)
-		sa->ho_prev->ho_next = sa->ho_next;
+	if (sa->su->ho_prev)
+		sa->su->ho_prev->su->ho_next = sa->su->ho_next;
 	else
-		ike->ho_head = sa->ho_next;
-	if (sa->ho_next)
-		sa->ho_next->ho_prev = sa->ho_prev;
+		ike->ho_head = sa->su->ho_next;
+	if (sa->su->ho_next)
+		sa->su->ho_next->su->ho_prev = sa->su->ho_prev;
 	else
-		ike->ho_tail = sa->ho_prev;
-	sa->ho_prev = sa->ho_next = NULL;
-	if (sa->ho_key)
-		hash_del(ike->ho_by_src, sa->ho_key, sa);
-	ike->ho_bytes -= sa->ho_bytes;
-	sa->ho_bytes = 0;
-	sa->ho_linked = false;
+		ike->ho_tail = sa->su->ho_prev;
+	sa->su->ho_prev = sa->su->ho_next = NULL;
+	if (sa->su->ho_key)
+		hash_del(ike->ho_by_src, sa->su->ho_key, sa);
+	ike->ho_bytes -= sa->su->ho_bytes;
+	sa->su->ho_bytes = 0;
+	sa->su->ho_linked = false;
 	ike->half_open--;
 }
 
@@ -115,7 +115,7 @@ static void src_visit(struct ike_sa *sa, void *arg)
 {
 	struct oldest_ctx *o = arg;
 
-	if (sa->state == IKE_S_DEAD || !addr_equal_host(&sa->init_peer, o->src))
+	if (sa->state == IKE_S_DEAD || !addr_equal_host(&sa->su->init_peer, o->src))
 		return;
 	o->n++;
 	if (!o->oldest || sa->serial < o->oldest->serial)
@@ -126,7 +126,7 @@ static void src_visit(struct ike_sa *sa, void *arg)
 void halfopen_admit(struct ike *ike, const struct ike_addr *src)
 {
 	const struct cfg *cfg = ike->cfg;
-	size_t need = sizeof(struct ike_sa);
+	size_t need = sizeof(struct ike_sa) + sizeof(struct ike_setup);
 	struct oldest_ctx o = {.src = src};
 
 	hash_each_key(ike->ho_by_src, src_key(src), src_visit, &o);
@@ -143,20 +143,20 @@ void halfopen_account(struct ike *ike, struct ike_sa *sa)
 {
 	size_t cap = (size_t)ike->cfg->half_open_memory * 1024;
 
-	if (!sa->ho_linked)
+	if (!sa->su || !sa->su->ho_linked)
 		return;
-	ike->ho_bytes -= sa->ho_bytes;
-	sa->ho_bytes = ho_cost(sa);
-	ike->ho_bytes += sa->ho_bytes;
+	ike->ho_bytes -= sa->su->ho_bytes;
+	sa->su->ho_bytes = ho_cost(sa);
+	ike->ho_bytes += sa->su->ho_bytes;
 	while (ike->ho_bytes > cap && ike->ho_head && ike->ho_head != sa)
 		evict(ike, ike->ho_head, "half-open SAs over the memory cap");
 	if (ike->ho_bytes > cap && sa_reasm_bytes(sa)) {
 		/* Only this one is left over the cap: its fragments go. */
 		sa_reasm_clear(sa);
 		ike->stats.half_open_evicted++;
-		ike->ho_bytes -= sa->ho_bytes;
-		sa->ho_bytes = ho_cost(sa);
-		ike->ho_bytes += sa->ho_bytes;
+		ike->ho_bytes -= sa->su->ho_bytes;
+		sa->su->ho_bytes = ho_cost(sa);
+		ike->ho_bytes += sa->su->ho_bytes;
 	}
 }
 
@@ -164,7 +164,7 @@ void halfopen_account(struct ike *ike, struct ike_sa *sa)
 uint64_t halfopen_deadline(const struct ike *ike, const struct ike_sa *sa)
 {
 	(void)ike;
-	return sa->ho_linked ? sa->ho_deadline_ms : 0;
+	return sa->su && sa->su->ho_linked ? sa->su->ho_deadline_ms : 0;
 }
 
 void halfopen_expire(struct ike *ike, struct ike_sa *sa)

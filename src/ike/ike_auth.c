@@ -34,13 +34,14 @@ static int psk_auth(const struct ike_sa *sa, bool of_initiator, uint8_t id_type,
 	uint8_t maced[CRYPTO_MAX_PRF_LEN], padkey[CRYPTO_MAX_PRF_LEN];
 	struct crypto_chunk rest[] = {{idhdr, 4}, {id, id_len}};
 	struct crypto_chunk pad = {(const uint8_t *)key_pad, sizeof(key_pad) - 1};
-	const struct wire_wr *msg = of_initiator ? &sa->init_req : &sa->init_resp;
+	const struct wire_wr *msg;
 	struct crypto_chunk octets[3];
 	size_t plen = crypto_prf_len(prf);
 	int rc = -1;
 
-	if (a->method != CFG_AUTH_PSK || !plen || !sa->keys)
+	if (a->method != CFG_AUTH_PSK || !plen || !sa->keys || !sa->su)
 		return -1;
+	msg = of_initiator ? &sa->su->init_req : &sa->su->init_resp;
 	if (crypto_prf(prf, of_initiator ? sa->keys->sk_pi : sa->keys->sk_pr, sa->keys->p_len, rest,
 	               2, maced) < 0 ||
 	    crypto_prf(prf, a->psk, a->psk_len, &pad, 1, padkey) < 0)
@@ -146,8 +147,6 @@ static bool have_other_sa(struct ike *ike, const struct ike_sa *sa);
  * cache keys one when a message is sealed or opened (src/crypto). */
 static void auth_done(struct ike *ike, struct ike_sa *sa)
 {
-	wire_wr_free(&sa->init_req);
-	wire_wr_free(&sa->init_resp);
 	sa_unindex_init(ike, sa);
 	ike_keys_drop(sa); /* SK_p has made and checked both AUTH payloads */
 	/* The last response stays until the next request (2.1), for minutes
@@ -324,7 +323,8 @@ static void auth_failed_answer(struct ike *ike, struct ike_sa *sa, uint32_t msg_
 		sa_log(sa, LOG_WARNING, "send-failed", "AUTHENTICATION_FAILED");
 	wire_msg_free(&r);
 	ike->stats.sa_failed++;
-	attack_auth_failed(ike, &sa->init_peer); /* RFC 8019 5 */
+	if (sa->su)
+		attack_auth_failed(ike, &sa->su->init_peer); /* RFC 8019 5 */
 	sa_fail(ike, sa, "authentication failed");
 }
 

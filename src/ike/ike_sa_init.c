@@ -95,8 +95,8 @@ int ike_sa_init_start(struct ike *ike, struct ike_sa *sa)
 		return -1;
 	wire_msg_init(&m);
 	/* 2.6: the cookie is the first payload of the retried request. */
-	if (sa->cookie_len &&
-	    build_notify(&m, 0, NULL, 0, IKEV2_N_COOKIE, sa->cookie, sa->cookie_len) < 0)
+	if (sa->su->cookie_len &&
+	    build_notify(&m, 0, NULL, 0, IKEV2_N_COOKIE, sa->su->cookie, sa->su->cookie_len) < 0)
 		goto out;
 	/* RFC 8019 7.1.2: HDR, N(COOKIE), [PS,] SA, KE, Ni */
 	if (puzzle_add_solution(sa, &m) < 0)
@@ -238,7 +238,7 @@ static void maybe_float(struct ike *ike, struct ike_sa *sa)
 /* Restart after N(COOKIE) or N(INVALID_KE_PAYLOAD) (2.6, 1.2). */
 static void restart(struct ike *ike, struct ike_sa *sa, const char *why)
 {
-	if (++sa->init_retries > MAX_INIT_RETRIES) {
+	if (++sa->su->init_retries > MAX_INIT_RETRIES) {
 		sa_kill(ike, sa, "too many IKE_SA_INIT restarts");
 		return;
 	}
@@ -267,7 +267,7 @@ static bool handle_init_notifies(struct ike *ike, struct ike_sa *sa, const struc
 	if ((d = notify_data(m, IKEV2_N_COOKIE, &len))) {
 		/* 2.6: 1 to 64 octets */
 		if (len < 1 || len > WIRE_COOKIE_MAX ||
-		    sa_bytes_set(&sa->cookie, &sa->cookie_len, d, len) < 0) {
+		    sa_bytes_set(&sa->su->cookie, &sa->su->cookie_len, d, len) < 0) {
 			sa_kill(ike, sa, "bad COOKIE");
 			return true;
 		}
@@ -330,10 +330,10 @@ void ike_sa_init_response(struct ike *ike, struct ike_sa *sa, const uint8_t *buf
 	}
 	suite_from(&sa->suite, &c);
 	sa_set_peer_spi(ike, sa, m->hdr.spi_r);
-	wire_wr_reset(&sa->init_resp);
+	wire_wr_reset(&sa->su->init_resp);
 	/* g^ir is computed by a crypto job (work.c); init_derived goes on. */
 	w = work_new(ike, sa, WORK_INIT_DERIVE, 0);
-	if (!w || wire_wr_bytes(&sa->init_resp, buf, len) < 0 ||
+	if (!w || wire_wr_bytes(&sa->su->init_resp, buf, len) < 0 ||
 	    work_set_peer_ke(w, kep->u.ke.data, kep->u.ke.len) < 0) {
 		work_free(w);
 		sa_kill(ike, sa, "key derivation failed (bad KE?)");
@@ -351,7 +351,7 @@ static void init_derived(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
 	struct wire_msg *m = NULL;
 
 	if (w->rc < 0 || init_keys(ike, sa, w->gir, w->gir_len) < 0 ||
-	    !(m = decode_kept(&sa->init_resp))) {
+	    !(m = decode_kept(&sa->su->init_resp))) {
 		sa_kill(ike, sa, "key derivation failed (bad KE?)");
 		goto out;
 	}
@@ -490,7 +490,8 @@ static void respond(struct ike *ike, const struct cfg_conn *conn, const struct i
 	w = work_new(ike, sa, WORK_INIT_RESPOND, c->dh);
 	if (!w || set_nonce(&sa->ni, &sa->ni_len, req) < 0 ||
 	    sa_bytes_set(&sa->nr, &sa->nr_len, NULL, IKE_NONCE_LEN) < 0 ||
-	    crypto_random(sa->nr, sa->nr_len) < 0 || wire_wr_bytes(&sa->init_req, buf, len) < 0 ||
+	    crypto_random(sa->nr, sa->nr_len) < 0 ||
+	    wire_wr_bytes(&sa->su->init_req, buf, len) < 0 ||
 	    /* RFC 8019 7.2.4: with an IKE_AUTH puzzle, g^ir waits for its solution. */
 	    (!puzzle_auth_wanted(ike, sa, solved) &&
 	     work_set_peer_ke(w, kep->u.ke.data, kep->u.ke.len) < 0)) {
@@ -512,7 +513,7 @@ static int respond_keys(struct ike *ike, struct ike_sa *sa, const struct ike_wor
 {
 	const struct wire_payload *kep = wire_msg_find(req, IKEV2_PL_KE, NULL);
 
-	if (sa->auth_puzzle)
+	if (sa->su->auth_puzzle)
 		return 0;
 	if (w->gir_len)
 		return init_keys(ike, sa, w->gir, w->gir_len);
@@ -523,7 +524,7 @@ static int respond_keys(struct ike *ike, struct ike_sa *sa, const struct ike_wor
 /* Responder: our key pair (and g^ir) are ready; answer (the normal path). */
 static void respond_computed(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
 {
-	struct wire_msg *req = decode_kept(&sa->init_req);
+	struct wire_msg *req = decode_kept(&sa->su->init_req);
 	struct wire_msg m;
 
 	wire_msg_init(&m);
@@ -538,7 +539,7 @@ static void respond_computed(struct ike *ike, struct ike_sa *sa, struct ike_work
 	}
 	nat_check(sa, req);
 	if (ike_send_response(ike, sa, IKEV2_EXCH_IKE_SA_INIT, 0, &m) < 0 ||
-	    wire_wr_bytes(&sa->init_resp, sa->cache.pkt.p, sa->cache.pkt.len) < 0) {
+	    wire_wr_bytes(&sa->su->init_resp, sa->cache.pkt.p, sa->cache.pkt.len) < 0) {
 		sa_kill(ike, sa, "cannot send IKE_SA_INIT response");
 		goto out;
 	}

@@ -96,16 +96,16 @@ void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *res
 	 * carries the cookie alone. 7.1.1.2: the PRF is one we offered. */
 	if (!budget || wire_puzzle_decode(&p->u.notify, &pz, NULL) < 0 ||
 	    !prf_offered(sa->conn, pz.prf) || !crypto_puzzle_key_len(pz.prf) ||
-	    !(sa->ps = malloc(WIRE_PS_MAX)) ||
-	    crypto_puzzle_solve(pz.prf, sa->cookie, sa->cookie_len, pz.difficulty, budget, sa->ps,
-	                        &klen, &zbc, &work) < 0) {
+	    !(sa->su->ps = malloc(WIRE_PS_MAX)) ||
+	    crypto_puzzle_solve(pz.prf, sa->su->cookie, sa->su->cookie_len, pz.difficulty, budget,
+	                        sa->su->ps, &klen, &zbc, &work) < 0) {
 		ike->stats.puzzles_given_up++;
 		sa_log(sa, LOG_INFO, "puzzle-ignored",
 		       "%s; retrying with the cookie alone (%" PRIu64 " PRF computations)",
 		       !budget ? "puzzles.solve_work is 0" : "not solved within the budget", work);
 		return;
 	}
-	sa->ps_len = WIRE_PS_KEYS * klen;
+	sa->su->ps_len = WIRE_PS_KEYS * klen;
 	ike->stats.puzzles_solved_local++;
 	sa_log(sa, LOG_INFO, "puzzle-solved",
 	       "difficulty %u, %u zero bits, %" PRIu64 " PRF computations", pz.difficulty, zbc,
@@ -114,24 +114,26 @@ void puzzle_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg *res
 
 void puzzle_drop_solution(struct ike_sa *sa)
 {
-	if (sa->ps)
-		crypto_wipe(sa->ps, WIRE_PS_MAX);
-	free(sa->ps);
-	sa->ps = NULL;
-	sa->ps_len = 0;
+	if (!sa->su)
+		return;
+	if (sa->su->ps)
+		crypto_wipe(sa->su->ps, WIRE_PS_MAX);
+	free(sa->su->ps);
+	sa->su->ps = NULL;
+	sa->su->ps_len = 0;
 }
 
 int puzzle_add_solution(struct ike_sa *sa, struct wire_msg *m)
 {
 	struct wire_payload *p;
 
-	if (!sa->ps || !sa->ps_len)
+	if (!sa->su || !sa->su->ps || !sa->su->ps_len)
 		return 0;
 	p = build_add(m, IKEV2_PL_PS);
 	if (!p)
 		return -1;
-	p->u.ps.data = build_copy(m, sa->ps, sa->ps_len);
-	p->u.ps.len = sa->ps_len;
+	p->u.ps.data = build_copy(m, sa->su->ps, sa->su->ps_len);
+	p->u.ps.len = sa->su->ps_len;
 	return p->u.ps.data ? 0 : -1;
 }
 
@@ -167,7 +169,7 @@ int puzzle_auth_present(struct ike *ike, struct ike_sa *sa, unsigned solved, str
 	if (wire_puzzle_encode(&pz, pd, sizeof(pd), &plen) < 0 ||
 	    build_notify(m, 0, NULL, 0, IKEV2_N_PUZZLE, pd, plen) < 0)
 		return -1;
-	sa->auth_puzzle = pz.difficulty;
+	sa->su->auth_puzzle = pz.difficulty;
 	ike->stats.puzzles_auth_sent++;
 	return 0;
 }
@@ -193,8 +195,8 @@ int puzzle_auth_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	/* 7.2.1.1: difficulty 0 is not allowed here; 7.2.1.2: an offered PRF. */
 	if (wire_puzzle_decode(&p->u.notify, &pz, NULL) < 0 || !pz.difficulty ||
 	    !prf_offered(sa->conn, pz.prf) || !crypto_puzzle_key_len(pz.prf) ||
-	    !(sa->ps = malloc(WIRE_PS_MAX)) ||
-	    crypto_puzzle_solve(pz.prf, s, slen, pz.difficulty, budget, sa->ps, &klen, &zbc,
+	    !(sa->su->ps = malloc(WIRE_PS_MAX)) ||
+	    crypto_puzzle_solve(pz.prf, s, slen, pz.difficulty, budget, sa->su->ps, &klen, &zbc,
 	                        &work) < 0) {
 		/* 7.2.2 says MUST solve, and 7.2.4 has the responder drop an
 		 * IKE_AUTH without the solution: give up now rather than
@@ -206,7 +208,7 @@ int puzzle_auth_solve(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 		       pz.difficulty, work);
 		return -1;
 	}
-	sa->ps_len = WIRE_PS_KEYS * klen;
+	sa->su->ps_len = WIRE_PS_KEYS * klen;
 	ike->stats.puzzles_auth_solved_local++;
 	sa_log(sa, LOG_INFO, "puzzle-solved",
 	       "IKE_AUTH difficulty %u, %u zero bits, %" PRIu64 " PRF computations", pz.difficulty,
@@ -222,7 +224,7 @@ int puzzle_add_auth_solution(struct ike_sa *sa, struct wire_msg *m)
 	return rc;
 }
 
-/* The peer's KE from the IKE_SA_INIT request we kept (sa->init_req). */
+/* The peer's KE from the IKE_SA_INIT request we kept (sa->su->init_req). */
 static int deferred_derive(struct ike *ike, struct ike_sa *sa)
 {
 	struct wire_msg *req = malloc(sizeof(*req));
@@ -233,7 +235,7 @@ static int deferred_derive(struct ike *ike, struct ike_sa *sa)
 	if (!req)
 		return -1;
 	wire_msg_init(req);
-	if (wire_decode(sa->init_req.p, sa->init_req.len, req, &err) == 0 &&
+	if (wire_decode(sa->su->init_req.p, sa->su->init_req.len, req, &err) == 0 &&
 	    (ke = wire_msg_find(req, IKEV2_PL_KE, NULL)))
 		rc = ike_sa_init_derive(ike, sa, ke->u.ke.data, ke->u.ke.len);
 	wire_msg_free(req);
@@ -257,7 +259,7 @@ int puzzle_auth_check(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	size_t klen = 0, slen;
 	unsigned zbc;
 
-	if (sa->initiator || sa->keyed || !sa->auth_puzzle ||
+	if (sa->initiator || sa->keyed || !sa->su || !sa->su->auth_puzzle ||
 	    m->hdr.exchange != IKEV2_EXCH_IKE_AUTH || (m->hdr.flags & IKEV2_FLAG_RESPONSE))
 		return 0; /* not ours to judge: without keys the engine drops it */
 	/* 7.2.4: "MUST silently discard all the IKE_AUTH request messages without the PS". */
@@ -270,7 +272,7 @@ int puzzle_auth_check(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	/* 7.2.4: all four keys, before any DH or key derivation. */
 	slen = auth_string(sa, s);
 	if (crypto_puzzle_check(sa->suite.prf, keys, klen, s, slen, &zbc) < 0 ||
-	    zbc < sa->auth_puzzle)
+	    zbc < sa->su->auth_puzzle)
 		return auth_drop(ike, sa, &ike->stats.puzzles_auth_weak, "with a weak solution");
 	ike->stats.puzzles_auth_solved++;
 	if (deferred_derive(ike, sa) < 0) {

@@ -370,26 +370,44 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 /* The address the IKE_SA_INIT came from is kept: the SA may float later. */
 void sa_index_init(struct ike *ike, struct ike_sa *sa)
 {
-	sa->init_peer = sa->remote;
+	sa->su->init_peer = sa->remote;
 	if (sa->initiator)
 		return;
-	if (hash_put(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa) < 0)
+	if (hash_put(ike->by_init, init_key(sa->spi_i, &sa->su->init_peer), sa) < 0)
 		sa_log(sa, LOG_ERR, "index-failed", "out of memory");
 	halfopen_add(ike, sa);
 }
 
 static void bytes_free(uint8_t **p, size_t *len);
 
-/* IKE_AUTH is over: a late copy of the IKE_SA_INIT request is no
- * retransmission to answer any more (2.1), so the SA leaves the index
- * and its nonces go (AUTH and the first Child SA's keys used them). */
+/* Established (IKE_AUTH over, or a rekey's new SA up): a late copy of the
+ * IKE_SA_INIT request is no retransmission to answer any more (2.1), so
+ * the SA leaves the index; the IKE_SA_INIT copies, the COOKIE and a puzzle
+ * solution go with the rest of what only set-up needs. */
+void sa_setup_free(struct ike *ike, struct ike_sa *sa)
+{
+	struct ike_setup *su = sa->su;
+
+	if (!su)
+		return;
+	if (!sa->initiator)
+		hash_del(ike->by_init, init_key(sa->spi_i, &su->init_peer), sa);
+	halfopen_remove(ike, sa);
+	puzzle_drop_solution(sa);
+	bytes_free(&su->cookie, &su->cookie_len);
+	wire_wr_free(&su->init_req);
+	wire_wr_free(&su->init_resp);
+	free(su);
+	sa->su = NULL;
+}
+
+/* IKE_AUTH is over: the nonces go too (AUTH and the first Child SA's keys
+ * used them). */
 void sa_unindex_init(struct ike *ike, struct ike_sa *sa)
 {
-	if (!sa->initiator)
-		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
+	sa_setup_free(ike, sa);
 	bytes_free(&sa->ni, &sa->ni_len);
 	bytes_free(&sa->nr, &sa->nr_len);
-	bytes_free(&sa->cookie, &sa->cookie_len);
 }
 
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator)
@@ -407,8 +425,12 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	sa->state = initiator ? IKE_S_INIT_SENT : IKE_S_INIT_DONE;
 	sa->fake_nat = ike->host.force_encap || (conn && conn->encap);
 	sa->created_ms = sa->last_rx_ms = ike_now(ike);
-	wire_wr_init(&sa->init_req, WIRE_SK_MAX_MSG);
-	wire_wr_init(&sa->init_resp, WIRE_SK_MAX_MSG);
+	if (!(sa->su = calloc(1, sizeof(*sa->su)))) {
+		free(sa);
+		return NULL;
+	}
+	wire_wr_init(&sa->su->init_req, WIRE_SK_MAX_MSG);
+	wire_wr_init(&sa->su->init_resp, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
 	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
@@ -454,7 +476,7 @@ struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const str
 		struct ike_sa *sa = e->sa;
 
 		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) &&
-		    addr_equal(&sa->init_peer, peer) && sa->ni_len == ni_len &&
+		    addr_equal(&sa->su->init_peer, peer) && sa->ni_len == ni_len &&
 		    (!ni_len || !memcmp(sa->ni, ni, ni_len)))
 			return sa;
 	}
@@ -577,19 +599,16 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	bytes_free(&sa->ni, &sa->ni_len);
 	bytes_free(&sa->nr, &sa->nr_len);
 	bytes_free(&sa->nonce_min, &sa->nonce_min_len);
-	bytes_free(&sa->cookie, &sa->cookie_len);
 	free(sa->peer_id);
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
 	ike_keys_drop(sa);
-	wire_wr_free(&sa->init_req);
-	wire_wr_free(&sa->init_resp);
 	wire_wr_free(&sa->out.pkt);
 	wire_wr_free(&sa->cache.pkt);
 	free(sa->out.frags.end);
 	free(sa->cache.frags.end);
 	sa_reasm_clear(sa);
-	puzzle_drop_solution(sa);
+	sa_setup_free(ike, sa);
 	free(sa->own);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
@@ -622,8 +641,8 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		ike_conn_error_set(ike, sa->conn_name, why);
 	sa_set_state(ike, sa, IKE_S_DEAD, why);
 	hash_del(ike->by_spi, sa_spi64(sa_our_spi(sa)), sa);
-	if (!sa->initiator)
-		hash_del(ike->by_init, init_key(sa->spi_i, &sa->init_peer), sa);
+	if (!sa->initiator && sa->su)
+		hash_del(ike->by_init, init_key(sa->spi_i, &sa->su->init_peer), sa);
 	sa->next_dead = ike->dead;
 	ike->dead = sa;
 	/* by_serial keeps it until the reaper runs, so sa_foreach can skip it. */

@@ -140,6 +140,34 @@ struct ike_sa_own {
 	int initial_contact; /* -1: the engine decides, else 0/1 */
 };
 
+/*
+ * What an SA needs only until it is established (issue 13, memory per SA:
+ * ~200 octets an established SA does not keep). Made with the SA, freed by
+ * sa_setup_free when IKE_AUTH is over or a rekey's new SA is up; NULL after.
+ */
+struct ike_setup {
+	struct ike_addr init_peer;          /* responder: where IKE_SA_INIT came from (index key) */
+	struct wire_wr init_req, init_resp; /* the IKE_SA_INIT messages, which AUTH signs (2.15) */
+	/* owned (sa_bytes_set): initiator, the responder's COOKIE to echo
+	 * (2.6), from its demand until IKE_AUTH is over; NULL mostly */
+	uint8_t *cookie;
+	size_t cookie_len;
+	unsigned init_retries; /* INVALID_KE / COOKIE restarts, bounded */
+	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
+	 * while it is set and the SA has no keys, the DH waits for the PS. */
+	uint8_t auth_puzzle;
+	bool ho_linked; /* on the half-open list (halfopen.c) */
+	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
+	 * IKE_SA_INIT, then for the IKE_AUTH request. */
+	uint8_t *ps; /* owned, WIRE_PS_MAX octets while a solution is held (puzzle.c) */
+	size_t ps_len;
+	/* Responder, half-open (halfopen.c): oldest-first list, source index, bytes held. */
+	struct ike_sa *ho_prev, *ho_next;
+	uint64_t ho_key;
+	size_t ho_bytes;
+	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
+};
+
 struct ike_sa {
 	uint64_t serial;
 	char conn_name[CFG_NAME_MAX];
@@ -151,11 +179,11 @@ struct ike_sa {
 
 	/* Addresses (RFC 4555: a set, one path in use). */
 	struct ike_addr local, remote;
-	struct ike_addr init_peer; /* responder: where IKE_SA_INIT came from (index key) */
-	bool natt;                 /* floated to port 4500 (RFC 7296 2.23) */
-	bool nat_local;            /* we are behind a NAT */
-	bool nat_remote;           /* the peer is behind a NAT */
-	bool fake_nat;             /* we pretend a NAT to force UDP encapsulation */
+	struct ike_setup *su; /* owned, until established (sa_setup_free); NULL after */
+	bool natt;            /* floated to port 4500 (RFC 7296 2.23) */
+	bool nat_local;       /* we are behind a NAT */
+	bool nat_remote;      /* the peer is behind a NAT */
+	bool fake_nat;        /* we pretend a NAT to force UDP encapsulation */
 
 	/* Negotiated algorithms and keys (2.14). */
 	struct crypto_ike_suite suite;
@@ -173,14 +201,8 @@ struct ike_sa {
 	/* What IKE_AUTH signs (2.15); the nonces, owned, of their length (sa_bytes_set). */
 	uint8_t *ni, *nr;
 	size_t ni_len, nr_len;
-	struct wire_wr init_req, init_resp; /* the IKE_SA_INIT messages */
-	struct crypto_dh *dh;               /* owned until the keys are derived */
+	struct crypto_dh *dh; /* owned until the keys are derived */
 	uint16_t dh_group;
-	/* owned (sa_bytes_set): initiator, the responder's COOKIE to echo
-	 * (2.6), from its demand until IKE_AUTH is over; NULL mostly */
-	uint8_t *cookie;
-	size_t cookie_len;
-	unsigned init_retries; /* INVALID_KE / COOKIE restarts, bounded */
 
 	/* Message IDs (2.2) and windows of one. */
 	uint32_t next_msg_id;   /* for our next request */
@@ -217,26 +239,13 @@ struct ike_sa {
 	size_t nonce_min_len;
 	uint64_t peer_rekey_serial; /* new IKE SA the peer's rekey created while ours was out */
 	/* One octet each, together (no padding between them). */
-	bool by_us;          /* 2.8.2: we started the exchange that created it */
-	bool no_restart;     /* taken down on purpose: keep_up does not apply */
-	bool delete_when_up; /* ike_delete during IKE_AUTH: delete once established */
-	bool quiet;          /* unauthenticated and dropped in bulk: state lines at debug */
-	bool ho_linked;      /* on the half-open list (halfopen.c) */
-	/* Responder, RFC 8019 7.2.1: the IKE_AUTH puzzle's difficulty (0: none);
-	 * while it is set and the SA has no keys, the DH waits for the PS. */
-	uint8_t auth_puzzle;
-	uint64_t temp_fail_ms;            /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
-	struct ike_sa *next_dead;         /* on ike->dead once killed */
+	bool by_us;               /* 2.8.2: we started the exchange that created it */
+	bool no_restart;          /* taken down on purpose: keep_up does not apply */
+	bool delete_when_up;      /* ike_delete during IKE_AUTH: delete once established */
+	bool quiet;               /* unauthenticated and dropped in bulk: state lines at debug */
+	uint64_t temp_fail_ms;    /* first TEMPORARY_FAILURE of a series (RFC 7296 2.25) */
+	struct ike_sa *next_dead; /* on ike->dead once killed */
 	struct ike_sa *id_prev, *id_next; /* established SAs of this peer identity (sa.c) */
-	/* Responder, half-open (halfopen.c): oldest-first list, source index, bytes held. */
-	struct ike_sa *ho_prev, *ho_next;
-	uint64_t ho_key;
-	size_t ho_bytes;
-	uint64_t ho_deadline_ms; /* RFC 8019 4.1: set when it became half-open */
-	/* Initiator, RFC 8019 7.1.2, 7.2.2: the Puzzle Solution for the retried
-	 * IKE_SA_INIT, then for the IKE_AUTH request. */
-	uint8_t *ps; /* owned, WIRE_PS_MAX octets while a solution is held (puzzle.c) */
-	size_t ps_len;
 	/* The ticket of the crypto job computing for this SA (work.c), 0: none. */
 	uint64_t work;
 	struct theap_node timer; /* ike->timers: its earliest deadline (timer.c) */
@@ -443,6 +452,8 @@ const uint8_t *sa_our_spi(const struct ike_sa *sa);
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8]);
 void sa_index_init(struct ike *ike, struct ike_sa *sa);
 void sa_unindex_init(struct ike *ike, struct ike_sa *sa);
+/* What only set-up needs goes (struct ike_setup); idempotent. */
+void sa_setup_free(struct ike *ike, struct ike_sa *sa);
 void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const char *why);
 /* The established SAs whose peer has sa's authenticated identity, other
  * than sa (RFC 7296 2.4), as serials into out[max]; how many there are. */

@@ -305,7 +305,7 @@ static struct hx_net *auth_puzzle_start(void)
 	assert_int_equal(wire_puzzle_decode(&p->u.notify, &pz, NULL), 0);
 	/* 7.2.1.1: never 0, at most auth_difficulty, at most what the 7.1 solution reached. */
 	assert_true(pz.difficulty >= 6 && pz.difficulty <= 8);
-	assert_int_equal(pz.difficulty, b_half_open(n)->auth_puzzle);
+	assert_int_equal(pz.difficulty, b_half_open(n)->su->auth_puzzle);
 	assert_int_equal(pz.prf, b_half_open(n)->suite.prf);
 	wire_msg_free(&m);
 	assert_int_equal(hx_stats(n, HX_B)->puzzles_auth_sent, 1);

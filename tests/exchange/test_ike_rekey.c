@@ -244,6 +244,8 @@ static void ike_rekey(void **state, int side)
 	assert_memory_equal(s->sk_d, o->sk_d, s->sk_d_len);
 	assert_null(s->keys); /* no AUTH on a rekeyed SA: SK_d is all it keeps */
 	assert_null(o->keys);
+	assert_null(s->su); /* nor anything only set-up needs (struct ike_setup) */
+	assert_null(o->su);
 	/* Message IDs restart at 0 on the new SA. */
 	assert_int_equal(s->next_msg_id, 0);
 	assert_int_equal(o->next_msg_id, 0);
