@@ -232,7 +232,7 @@ int ccsa_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		       task == TASK_IKE_REKEY     ? "ike-rekey-sent"
 		       : task == TASK_CHILD_REKEY ? "child-rekey-sent"
 		                                  : "child-create-sent",
-		       "message %u", sa->out.msg_id);
+		       "message %u", sa->out->msg_id);
 	if (rc < 0 && sa->pend->new_sa) {
 		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 
@@ -413,7 +413,7 @@ static void request_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 	nsa->by_us = false;
 	ike_established(ike, nsa, "rekeyed by the peer");
 	sa_setup_free(ike, nsa);
-	if (sa->out.active && sa->out.task == TASK_IKE_REKEY) {
+	if (sa->out && sa->out->task == TASK_IKE_REKEY) {
 		/* 2.8.2: both rekeyed; decide when our own answer arrives. */
 		sa->peer_rekey_serial = nsa->serial;
 	} else {
@@ -502,7 +502,7 @@ void ccsa_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 	const struct wire_payload *np = wire_msg_find(m, IKEV2_PL_NI_NR, NULL);
 	const struct wire_payload *sap = wire_msg_find(m, IKEV2_PL_SA, NULL);
 	const struct wire_payload *rk = wire_msg_find_notify(m, IKEV2_N_REKEY_SA);
-	enum ike_task ours = sa->out.active ? sa->out.task : TASK_NONE;
+	enum ike_task ours = sa->out ? sa->out->task : TASK_NONE;
 	bool ike_rekey =
 	    sap && sap->u.sa.nproposals && sap->u.sa.proposals[0].protocol == IKEV2_PROTO_IKE;
 	struct child_sa *old = NULL;
@@ -722,7 +722,7 @@ static int response_ike_rekey(struct ike *ike, struct ike_sa *sa, const struct w
 
 void ccsa_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
-	enum ike_task task = sa->out.task;
+	enum ike_task task = sa->out->task;
 	int deferred;
 
 	if (!sa->pend) { /* made by ccsa_start; never missing while its request is out */
@@ -759,7 +759,7 @@ void ccsa_resume(struct ike *ike, struct ike_sa *sa, struct ike_work *w)
 	}
 	if (w->kind == WORK_CCSA_DERIVE) {
 		/* Still the answer to our outstanding request: nothing else ran. */
-		if (!sa->out.active || sa->out.msg_id != m->hdr.msg_id || !sa->pend)
+		if (!sa->out || sa->out->msg_id != m->hdr.msg_id || !sa->pend)
 			goto out;
 		sa->pend->dh = w->dh;
 		w->dh = NULL;

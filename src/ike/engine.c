@@ -236,7 +236,7 @@ static void send_request(struct ike *ike, struct ike_sa *sa, unsigned tries)
 	struct ike_addr local = sa->local, remote = sa->remote;
 
 	ext_transmit(ike, sa, tries, &local, &remote);
-	send_msg(ike, &local, &remote, &sa->out.pkt, &sa->out.frags);
+	send_msg(ike, &local, &remote, &sa->out->pkt, &sa->out->frags);
 }
 
 int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum ike_task task,
@@ -244,27 +244,32 @@ int ike_send_request(struct ike *ike, struct ike_sa *sa, uint8_t exchange, enum 
 {
 	struct wire_hdr h;
 
+	if (!sa->out && !(sa->out = sa_out_new()))
+		return -1;
 	fill_hdr(sa, &h, exchange, sa->next_msg_id, false);
-	if (encode_msg(ike, sa, &h, payloads, &sa->out.pkt, &sa->out.frags) < 0) {
+	if (encode_msg(ike, sa, &h, payloads, &sa->out->pkt, &sa->out->frags) < 0) {
 		sa_log(sa, LOG_ERR, "encode-failed", "exchange %s",
 		       ikev2_exchange_name(exchange) ? ikev2_exchange_name(exchange) : "?");
+		sa_out_free(sa);
 		return -1;
 	}
 	if (exchange == IKEV2_EXCH_IKE_SA_INIT) {
 		if (!sa->su)
-			return -1;
+			goto fail;
 		wire_wr_reset(&sa->su->init_req);
-		if (wire_wr_bytes(&sa->su->init_req, sa->out.pkt.p, sa->out.pkt.len) < 0)
-			return -1;
+		if (wire_wr_bytes(&sa->su->init_req, sa->out->pkt.p, sa->out->pkt.len) < 0)
+			goto fail;
 	}
-	sa->out.task = task;
-	sa->out.msg_id = sa->next_msg_id++;
-	sa->out.tries = 0;
-	sa->out.active = true;
-	sa->out.next_ms = ike_now(ike) + retransmit_delay(sa, 0);
+	sa->out->task = task;
+	sa->out->msg_id = sa->next_msg_id++;
+	sa->out->tries = 0;
+	sa->out->next_ms = ike_now(ike) + retransmit_delay(sa, 0);
 	send_request(ike, sa, 0);
-	timer_arm(ike, sa, sa->out.next_ms);
+	timer_arm(ike, sa, sa->out->next_ms);
 	return 0;
+fail:
+	sa_out_free(sa);
+	return -1;
 }
 
 int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint32_t msg_id,
@@ -291,11 +296,9 @@ int ike_send_response(struct ike *ike, struct ike_sa *sa, uint8_t exchange, uint
 
 void ike_request_done(struct ike *ike, struct ike_sa *sa)
 {
-	sa->out.active = false;
-	sa->out.task = TASK_NONE;
-	sa->out.ext_owner = 0;
 	/* What lived between request and response goes with the exchange:
 	 * an idle SA keeps none (memory per SA, issue 13). */
+	sa_out_free(sa);
 	sa_pend_free(sa);
 	ike_kick(ike, sa);
 }
@@ -304,11 +307,11 @@ void ike_request_done(struct ike *ike, struct ike_sa *sa)
 
 bool ike_retransmit_now(struct ike *ike, struct ike_sa *sa)
 {
-	if (!sa->out.active)
+	if (!sa->out)
 		return false;
-	if (sa->out.tries == 0) {
-		sa->out.next_ms = ike_now(ike);
-		timer_arm(ike, sa, sa->out.next_ms);
+	if (sa->out->tries == 0) {
+		sa->out->next_ms = ike_now(ike);
+		timer_arm(ike, sa, sa->out->next_ms);
 	}
 	return true;
 }
@@ -414,7 +417,7 @@ static int task_start(struct ike *ike, struct ike_sa *sa, enum ike_task t)
 void ike_kick(struct ike *ike, struct ike_sa *sa)
 {
 	/* Window 1 (2.3); and nothing new while a crypto job computes for it. */
-	if (sa->out.active || sa->work || sa->state == IKE_S_DEAD)
+	if (sa->out || sa->work || sa->state == IKE_S_DEAD)
 		return;
 	for (size_t i = 0; i < sizeof(task_order) / sizeof(task_order[0]); i++) {
 		enum ike_task t = task_order[i];
@@ -432,7 +435,7 @@ void ike_kick(struct ike *ike, struct ike_sa *sa)
 			sa_log(sa, LOG_WARNING, "task-failed", "task %d", t);
 			continue;
 		}
-		if (sa->out.active || sa->work || sa->state == IKE_S_DEAD)
+		if (sa->out || sa->work || sa->state == IKE_S_DEAD)
 			return;
 	}
 }
@@ -444,8 +447,8 @@ static void sa_rearm(struct ike *ike, struct ike_sa *sa)
 {
 	uint64_t t = UINT64_MAX, ho = halfopen_deadline(ike, sa);
 
-	if (sa->out.active && !sa->work)
-		t = sa->out.next_ms;
+	if (sa->out && !sa->work)
+		t = sa->out->next_ms;
 	if (ho && ho < t)
 		t = ho;
 	if (sa->rekey_ms && sa->rekey_ms < t)
@@ -470,23 +473,23 @@ static void retransmit(struct ike *ike, struct ike_sa *sa, uint64_t now)
 	unsigned max = sa->conn ? sa->conn->retransmit.tries : 5;
 
 	/* While a crypto job computes for the SA (work.c) its answer is in. */
-	if (!sa->out.active || sa->work || now < sa->out.next_ms)
+	if (!sa->out || sa->work || now < sa->out->next_ms)
 		return;
-	if (sa->out.tries >= max) {
+	if (sa->out->tries >= max) {
 		/* 2.4: give up and consider the peer dead. */
 		sa_log(sa, LOG_NOTICE, "peer-dead", "no answer to message %u after %u retransmits",
-		       sa->out.msg_id, sa->out.tries);
+		       sa->out->msg_id, sa->out->tries);
 		if (sa->state != IKE_S_ESTABLISHED && sa->state != IKE_S_REKEYED &&
 		    sa->state != IKE_S_DELETING)
 			ike->stats.sa_failed++;
 		ike_peer_gone(ike, sa, true, "retransmits exhausted");
 		return;
 	}
-	sa->out.tries++;
+	sa->out->tries++;
 	ike->stats.retransmits++;
-	sa->out.next_ms = now + retransmit_delay(sa, sa->out.tries);
-	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out.msg_id, sa->out.tries);
-	send_request(ike, sa, sa->out.tries); /* RFC 7383 2.6.1: all fragments */
+	sa->out->next_ms = now + retransmit_delay(sa, sa->out->tries);
+	sa_log(sa, LOG_DEBUG, "retransmit", "message %u try %u", sa->out->msg_id, sa->out->tries);
+	send_request(ike, sa, sa->out->tries); /* RFC 7383 2.6.1: all fragments */
 }
 
 /*
@@ -757,7 +760,7 @@ static int check_msg_id(struct ike *ike, struct ike_sa *sa, const struct wire_ms
 	const struct wire_payload *last = &m->payloads[m->npayloads - 1]; /* SK or SKF */
 
 	if (h->flags & IKEV2_FLAG_RESPONSE) {
-		if (!sa->out.active || h->msg_id != sa->out.msg_id) {
+		if (!sa->out || h->msg_id != sa->out->msg_id) {
 			drop(ike, &ike->stats.drop_msgid, remote, "unexpected response");
 			return -1;
 		}
@@ -819,8 +822,8 @@ static void input_sa_init(struct ike *ike, const struct ike_addr *local,
 		ike->stats.drop_work_pending++; /* a duplicate: the first is being used */
 		return;
 	}
-	if (!sa || !sa->initiator || sa->state != IKE_S_INIT_SENT || !sa->out.active ||
-	    m->hdr.msg_id != sa->out.msg_id) {
+	if (!sa || !sa->initiator || sa->state != IKE_S_INIT_SENT || !sa->out ||
+	    m->hdr.msg_id != sa->out->msg_id) {
 		drop(ike, &ike->stats.drop_unknown_spi, remote, "unexpected IKE_SA_INIT response");
 		return;
 	}

@@ -35,7 +35,7 @@ static uint64_t src_key(const struct ike_addr *a)
 static size_t ho_cost(const struct ike_sa *sa)
 {
 	return sizeof(*sa) + sizeof(*sa->su) + sa->su->init_req.cap + sa->su->init_resp.cap +
-	       sa->cache.pkt.cap + sa->out.pkt.cap + sa_reasm_bytes(sa);
+	       sa->cache.pkt.cap + (sa->out ? sa->out->pkt.cap : 0) + sa_reasm_bytes(sa);
 }
 
 void halfopen_add(struct ike *ike, struct ike_sa *sa)

@@ -243,7 +243,7 @@ static void restart(struct ike *ike, struct ike_sa *sa, const char *why)
 		return;
 	}
 	sa_log(sa, LOG_INFO, "init-restart", "%s", why);
-	sa->out.active = false;
+	sa_out_free(sa);
 	sa->tasks |= 1u << TASK_IKE_SA_INIT;
 	ike_kick(ike, sa);
 }

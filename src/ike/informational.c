@@ -69,9 +69,9 @@ int info_start(struct ike *ike, struct ike_sa *sa, enum ike_task task)
 		break;
 	}
 	rc = ike_send_request(ike, sa, IKEV2_EXCH_INFORMATIONAL, task, &m);
-	sa->out.ext_owner = owner;
+	sa->out->ext_owner = owner;
 	if (rc == 0 && task == TASK_DPD)
-		sa_log(sa, LOG_DEBUG, "dpd-sent", "message %u", sa->out.msg_id);
+		sa_log(sa, LOG_DEBUG, "dpd-sent", "message %u", sa->out->msg_id);
 out:
 	wire_msg_free(&m);
 	return rc;
@@ -141,7 +141,7 @@ out:
 
 void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 {
-	enum ike_task task = sa->out.task;
+	enum ike_task task = sa->out->task;
 
 	switch (task) {
 	case TASK_IKE_DELETE:
@@ -159,7 +159,7 @@ void info_response(struct ike *ike, struct ike_sa *sa, const struct wire_msg *m)
 		sa_log(sa, LOG_DEBUG, "dpd-ok", NULL);
 		break;
 	case TASK_EXT_REQUEST:
-		ext_request_done(ike, sa, sa->out.ext_owner, m);
+		ext_request_done(ike, sa, sa->out->ext_owner, m);
 		if (sa->state == IKE_S_DEAD)
 			return;
 		break;

@@ -431,7 +431,6 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 	}
 	wire_wr_init(&sa->su->init_req, WIRE_SK_MAX_MSG);
 	wire_wr_init(&sa->su->init_resp, WIRE_SK_MAX_MSG);
-	wire_wr_init(&sa->out.pkt, WIRE_SKF_FLAT_MAX);
 	wire_wr_init(&sa->cache.pkt, WIRE_SKF_FLAT_MAX);
 	/* Our SPI: random, non-zero and unique in the table (2.6). */
 	our = initiator ? sa->spi_i : sa->spi_r;
@@ -567,6 +566,25 @@ size_t sa_peer_id_kept(const struct ike_sa *sa)
 	return sa->peer_id ? (sa->peer_id_len < CFG_ID_MAX ? sa->peer_id_len : CFG_ID_MAX) : 0;
 }
 
+struct ike_out *sa_out_new(void)
+{
+	struct ike_out *o = calloc(1, sizeof(*o));
+
+	if (o)
+		wire_wr_init(&o->pkt, WIRE_SKF_FLAT_MAX);
+	return o;
+}
+
+void sa_out_free(struct ike_sa *sa)
+{
+	if (!sa->out)
+		return;
+	wire_wr_free(&sa->out->pkt);
+	free(sa->out->frags.end);
+	free(sa->out);
+	sa->out = NULL;
+}
+
 struct ike_pending *sa_pend(struct ike_sa *sa)
 {
 	if (!sa->pend)
@@ -603,9 +621,8 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	wire_prot_clear(&sa->prot_in);
 	wire_prot_clear(&sa->prot_out);
 	ike_keys_drop(sa);
-	wire_wr_free(&sa->out.pkt);
+	sa_out_free(sa);
 	wire_wr_free(&sa->cache.pkt);
-	free(sa->out.frags.end);
 	free(sa->cache.frags.end);
 	sa_reasm_clear(sa);
 	sa_setup_free(ike, sa);
@@ -625,7 +642,7 @@ void sa_kill(struct ike *ike, struct ike_sa *sa, const char *why)
 		ext_child_event(ike, sa, c, EXT_CHILD_DOWN);
 	}
 	/* 2.25.2: a rekey that was under way goes with the SA it rekeys. */
-	if (sa->out.active && sa->out.task == TASK_IKE_REKEY && sa->pend && sa->pend->new_sa) {
+	if (sa->out && sa->out->task == TASK_IKE_REKEY && sa->pend && sa->pend->new_sa) {
 		struct ike_sa *nsa = sa_lookup_serial(ike, sa->pend->new_sa);
 
 		sa->pend->new_sa = 0;
@@ -766,7 +783,7 @@ const uint8_t *ike_sa_ni(const struct ike_sa *sa, size_t *len)
 
 bool ike_sa_rekeying(const struct ike_sa *sa)
 {
-	return sa->state == IKE_S_REKEYED || (sa->out.active && sa->out.task == TASK_IKE_REKEY);
+	return sa->state == IKE_S_REKEYED || (sa->out && sa->out->task == TASK_IKE_REKEY);
 }
 
 size_t ike_sa_peer_id(const struct ike_sa *sa, char *buf, size_t len)

@@ -106,7 +106,6 @@ struct ike_out {
 	struct ike_frags frags;
 	unsigned tries;
 	uint64_t next_ms;
-	bool active;
 	unsigned ext_owner; /* TASK_EXT_REQUEST: the owner's index in ext.c + 1 */
 };
 
@@ -207,7 +206,10 @@ struct ike_sa {
 	/* Message IDs (2.2) and windows of one. */
 	uint32_t next_msg_id;   /* for our next request */
 	uint32_t expect_msg_id; /* the next request we accept */
-	struct ike_out out;
+	/* owned: the request we started and wait for the response to (a window
+	 * of one, 2.3), from ike_send_request to ike_request_done; NULL when
+	 * none (an idle SA keeps no request, memory per SA, issue 13) */
+	struct ike_out *out;
 	struct ike_in_cache cache;
 	struct ike_pending *pend; /* owned; made by the first request we start, else NULL */
 	uint32_t tasks;           /* bitmap of queued enum ike_task */
@@ -410,6 +412,9 @@ void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *,
 struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiator);
 /* The state of the exchanges the SA starts, made (zeroed) on first use;
  * NULL: out of memory. */
+/* The request an SA starts (ike_send_request), freed with its exchange. */
+struct ike_out *sa_out_new(void);
+void sa_out_free(struct ike_sa *sa);
 struct ike_pending *sa_pend(struct ike_sa *sa);
 /* *dst becomes a copy of len octets of p (p NULL: len octets to fill),
  * the old one freed; 0, or -1 out of memory (then *dst is NULL, *dst_len 0).

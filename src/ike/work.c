@@ -247,7 +247,7 @@ static void abandon(struct ike *ike, struct ike_sa *sa, const struct ike_work *w
 	struct ike_sa *nsa;
 
 	ike->stats.work_stale++;
-	if (w->kind != WORK_CCSA_DERIVE || !sa->out.active)
+	if (w->kind != WORK_CCSA_DERIVE || !sa->out)
 		return;
 	nsa = sa->pend && sa->pend->new_sa ? sa_lookup_serial(ike, sa->pend->new_sa) : NULL;
 	if (nsa)

@@ -630,7 +630,7 @@ static void test_dpd(void **state)
 	hx_hdr(n, 0, &h);
 	assert_int_equal(h.msg_id, 2);
 	assert_int_equal(hx_deliver(n), 0);
-	assert_false(hx_sa(n, HX_A)->out.active);
+	assert_null(hx_sa(n, HX_A)->out);
 	assert_int_equal(hx_sa(n, HX_A)->next_msg_id, 3);
 	hx_assert_ike_up(n);
 	hx_assert_one_child_pair(n);

@@ -386,7 +386,7 @@ static void test_unknown_spi(void **state)
 	resp.buf[0] ^= 0x5a;
 	hx_input(n, &resp.from, &resp.to, resp.buf, resp.len);
 	free(resp.buf);
-	assert_false(hx_sa(n, HX_A)->out.active);
+	assert_null(hx_sa(n, HX_A)->out);
 	hx_assert_ike_up(n);
 	hx_assert_one_child_pair(n);
 }
