@@ -62,7 +62,7 @@ struct dpg_child {
 	uint32_t reqid, spi_in, spi_out;
 	uint32_t npols; /* at most CFG_MAX_TS squared */
 	uint64_t ike_serial;
-	struct dpg_pol *pols; /* owned array */
+	struct dpg_pol pols[]; /* one per selector pair, allocated with the pair */
 };
 
 struct dpglue {
@@ -365,8 +365,6 @@ static void release_policies(struct dpglue *g, struct dpg_child *e)
 			log_msg(LOG_WARNING, "dp", "removing a policy of reqid %u: %s", e->reqid,
 			        strerror(errno));
 	}
-	free(e->pols);
-	e->pols = NULL;
 	e->npols = 0;
 }
 
@@ -414,13 +412,8 @@ wanted:
 /* RFC 4301 4.4.1: one SPD entry per (local, remote) selector pair. */
 static int add_policies(struct dpglue *g, const struct ike_child_info *c, struct dpg_child *e)
 {
-	size_t max = c->ts_local.n * c->ts_remote.n;
 	struct dp_policy p;
 
-	/* One per selector pair, no spare (most Child SAs have one pair). */
-	e->pols = calloc(max ? max : 1, sizeof(*e->pols));
-	if (!e->pols)
-		return -1;
 	for (size_t i = 0; i < c->ts_local.n; i++) {
 		for (size_t j = 0; j < c->ts_remote.n; j++) {
 			memset(&p, 0, sizeof(p));
@@ -454,7 +447,9 @@ static uint64_t child_key(uint32_t reqid, uint32_t spi_in)
 
 int dpglue_child_up(struct dpglue *g, const struct ike_child_info *c)
 {
-	struct dpg_child *e = calloc(1, sizeof(*e));
+	/* A policy per selector pair, no spare (most Child SAs have one pair). */
+	struct dpg_child *e =
+	    calloc(1, sizeof(*e) + c->ts_local.n * c->ts_remote.n * sizeof(e->pols[0]));
 
 	dpg_logging = c;
 	if (!e)
@@ -768,7 +763,6 @@ void dpglue_free(struct dpglue *g)
 		struct dpg_child *e = g->children;
 
 		g->children = e->next;
-		free(e->pols);
 		free(e);
 	}
 	dp_free(g->dp); /* removes every SA, policy and route */

@@ -246,17 +246,13 @@ struct child_sa *child_from(struct ike *ike, struct ike_sa *sa, const struct chi
                             uint32_t spi_in)
 {
 	size_t nl = r->ts_local.n, nr = r->ts_remote.n;
-	struct cfg_ts *ts = malloc((nl + nr ? nl + nr : 1) * sizeof(*ts));
 	struct child_sa *c;
 
 	_Static_assert(IKE_MAX_TS <= UINT8_MAX, "n_ts_local is a uint8_t");
-	if (!ts || nl > IKE_MAX_TS || nr > IKE_MAX_TS || !(c = child_new(ike, sa, spi_in))) {
-		free(ts);
+	if (nl > IKE_MAX_TS || nr > IKE_MAX_TS || !(c = child_new(ike, sa, spi_in, nl + nr)))
 		return NULL;
-	}
-	memcpy(ts, r->ts_local.ts, nl * sizeof(*ts));
-	memcpy(ts + nl, r->ts_remote.ts, nr * sizeof(*ts));
-	c->ts = ts;
+	memcpy(c->ts, r->ts_local.ts, nl * sizeof(c->ts[0]));
+	memcpy(c->ts + nl, r->ts_remote.ts, nr * sizeof(c->ts[0]));
 	c->n_ts_local = (uint8_t)nl;
 	c->n_ts_remote = (uint8_t)nr;
 	c->spi_out = r->spi_out;

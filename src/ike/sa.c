@@ -492,7 +492,6 @@ void child_free(struct child_sa *c)
 {
 	if (!c)
 		return;
-	free(c->ts);
 	free(c->nonce_min);
 	child_keys_drop(c);
 	crypto_wipe(c, sizeof(*c));
@@ -925,9 +924,9 @@ uint32_t child_alloc_spi(struct ike *ike)
 	return 0;
 }
 
-struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in)
+struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in, size_t n_ts)
 {
-	struct child_sa *c = calloc(1, sizeof(*c));
+	struct child_sa *c = calloc(1, sizeof(*c) + n_ts * sizeof(c->ts[0]));
 
 	if (!c)
 		return NULL;

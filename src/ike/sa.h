@@ -54,26 +54,20 @@ struct child_keys {
 	uint8_t out_e[CRYPTO_MAX_KEY_LEN], out_a[CRYPTO_MAX_PRF_LEN];
 };
 
+/* Laid out without holes: 128 octets and the selectors, one allocation. */
 struct child_sa {
 	struct child_sa *next;
 	uint32_t reqid;  /* names the pair in the data plane */
 	uint32_t spi_in; /* ours: the peer sends with it */
 	uint32_t spi_out;
+	uint16_t encr, encr_keybits, integ, pfs_group;
 	uint8_t protocol; /* IKEV2_PROTO_ESP */
-	uint16_t encr, encr_keybits, integ;
 	bool esn, transport, encap;
-	uint16_t pfs_group;
 	/* owned, wiped: the keys (2.17) from derivation until the data plane
 	 * has them (child_install); an installed Child SA keeps none. */
 	struct child_keys *keys;
 	uint8_t key_e_len, key_a_len;
-	/* The narrowed selectors (RFC 7296 2.9), local ones then remote ones,
-	 * allocated to their number (two struct ike_ts_set would be 1,232 B
-	 * per Child SA for what is mostly one selector each): child_ts(). */
-	struct cfg_ts *ts; /* owned */
-	uint8_t n_ts_local, n_ts_remote;
-	uint64_t created_ms, rekey_ms, expire_ms;
-	uint64_t bytes_in, pkts_in, bytes_out, pkts_out;
+	uint8_t n_ts_local, n_ts_remote; /* ts[] */
 	bool installed;
 	bool rekeyed;        /* replaced; deleted once the delete completes */
 	bool rekey_pending;  /* TASK_CHILD_REKEY is for this one */
@@ -81,9 +75,16 @@ struct child_sa {
 	bool deleting;       /* our delete for it is out */
 	/* RFC 7296 2.8.1: for collisions, who created it and the lower nonce of that exchange. */
 	bool by_us;
+	uint32_t successor; /* reqid of the child that rekeyed this one (peer's exchange) */
+	uint64_t created_ms, rekey_ms, expire_ms;
+	uint64_t bytes_in, pkts_in, bytes_out, pkts_out;
 	uint8_t *nonce_min; /* owned, nonce_min_len octets (sa_bytes_set) */
 	size_t nonce_min_len;
-	uint32_t successor; /* reqid of the child that rekeyed this one (peer's exchange) */
+	/* The narrowed selectors (RFC 7296 2.9), local ones then remote ones,
+	 * allocated with the struct to their number (two struct ike_ts_set
+	 * would be 1,232 B per Child SA for what is mostly one selector
+	 * each): child_ts(). */
+	struct cfg_ts ts[];
 };
 
 /*
@@ -465,7 +466,8 @@ void sa_set_state(struct ike *ike, struct ike_sa *sa, enum ike_state st, const c
 size_t sa_same_peer_id(struct ike *ike, const struct ike_sa *sa, uint64_t *out, size_t max);
 /* Call fn for every live SA (safe against sa_kill inside fn). */
 void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void *), void *arg);
-struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in);
+/* A Child SA with room for n_ts selectors, indexed and on sa's list. */
+struct child_sa *child_new(struct ike *ike, struct ike_sa *sa, uint32_t spi_in, size_t n_ts);
 void child_free(struct child_sa *c);
 /* A Child SA's selectors as sets (either may be NULL). */
 void child_ts(const struct child_sa *c, struct ike_ts_set *local, struct ike_ts_set *remote);

@@ -179,7 +179,7 @@ static void test_struct_bounds(void **state)
 	assert_in_range(sizeof(struct wire_prot), 0, 32);
 	/* An address is a sockaddr_in6 at most (MOBIKE keeps ~30 per SA). */
 	assert_int_equal(sizeof(struct ike_addr), sizeof(struct sockaddr_in6));
-	assert_in_range(sizeof(struct child_sa), 0, 180);
+	assert_in_range(sizeof(struct child_sa), 0, 128);
 }
 
 static int teardown(void **state)
