@@ -14,18 +14,28 @@
 #include "ike/sa.h"
 #include "util/log.h"
 
-/* ---- a chained hash of uint64 keys to SAs ---- */
+/*
+ * ---- a hash of uint64 keys to SAs ----
+ * Open addressing with linear probing: a slot is the key and the SA (16
+ * octets, no allocation per entry), the table at most 3/4 full and doubled
+ * beyond, deletions shifting the run back (no tombstones). A key may map
+ * to several SAs (a source's half-open SAs, a reqid during a rekey). The
+ * home slot mixes a per-table random seed in, so keys a peer chooses
+ * (SPIi, its address) cannot be precomputed to pile into one run.
+ */
 
-struct hent {
-	struct hent *next;
+struct hslot {
 	uint64_t key;
-	struct ike_sa *sa;
+	struct ike_sa *sa; /* NULL: empty */
 };
 
 struct ike_hash {
-	struct hent **b;
-	size_t nb, n;
+	struct hslot *s;
+	size_t cap, n; /* cap: a power of two */
+	uint64_t seed;
 };
+
+#define HASH_MIN 1024
 
 static uint64_t mix(uint64_t x)
 {
@@ -35,15 +45,21 @@ static uint64_t mix(uint64_t x)
 	return x;
 }
 
+static size_t home(const struct ike_hash *h, uint64_t key)
+{
+	return mix(key ^ h->seed) & (h->cap - 1);
+}
+
 struct ike_hash *hash_new(void)
 {
 	struct ike_hash *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
-	h->nb = 1024;
-	h->b = calloc(h->nb, sizeof(*h->b));
-	if (!h->b) {
+	h->cap = HASH_MIN;
+	h->s = calloc(h->cap, sizeof(*h->s));
+	if (!h->s || crypto_random(&h->seed, sizeof(h->seed)) < 0) {
+		free(h->s);
 		free(h);
 		return NULL;
 	}
@@ -54,75 +70,89 @@ void hash_free(struct ike_hash *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->nb; i++)
-		for (struct hent *e = h->b[i], *n; e; e = n) {
-			n = e->next;
-			free(e);
-		}
-	free(h->b);
+	free(h->s);
 	free(h);
 }
 
-static void hash_grow(struct ike_hash *h)
+static void slot_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa)
 {
-	size_t nb = h->nb * 2;
-	struct hent **b = calloc(nb, sizeof(*b));
+	size_t i = home(h, key);
 
-	if (!b)
-		return; /* keep the longer chains */
-	for (size_t i = 0; i < h->nb; i++)
-		for (struct hent *e = h->b[i], *n; e; e = n) {
-			n = e->next;
-			e->next = b[mix(e->key) & (nb - 1)];
-			b[mix(e->key) & (nb - 1)] = e;
-		}
-	free(h->b);
-	h->b = b;
-	h->nb = nb;
+	while (h->s[i].sa)
+		i = (i + 1) & (h->cap - 1);
+	h->s[i].key = key;
+	h->s[i].sa = sa;
+}
+
+static int hash_grow(struct ike_hash *h)
+{
+	struct hslot *old = h->s;
+	size_t ocap = h->cap;
+
+	if (!(h->s = calloc(2 * ocap, sizeof(*h->s)))) {
+		h->s = old;
+		return -1;
+	}
+	h->cap = 2 * ocap;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].sa)
+			slot_put(h, old[i].key, old[i].sa);
+	free(old);
+	return 0;
 }
 
 int hash_put(struct ike_hash *h, uint64_t key, struct ike_sa *sa)
 {
-	struct hent *e = malloc(sizeof(*e));
-
-	if (!e)
+	if (4 * (h->n + 1) > 3 * h->cap && hash_grow(h) < 0)
 		return -1;
-	if (h->n > h->nb)
-		hash_grow(h);
-	e->key = key;
-	e->sa = sa;
-	e->next = h->b[mix(key) & (h->nb - 1)];
-	h->b[mix(key) & (h->nb - 1)] = e;
+	slot_put(h, key, sa);
 	h->n++;
 	return 0;
 }
 
+/* The first SA under key that match accepts (any, when match is NULL). */
+static struct ike_sa *hash_find(const struct ike_hash *h, uint64_t key,
+                                bool (*match)(const struct ike_sa *, const void *), const void *arg)
+{
+	for (size_t i = home(h, key); h->s[i].sa; i = (i + 1) & (h->cap - 1))
+		if (h->s[i].key == key && (!match || match(h->s[i].sa, arg)))
+			return h->s[i].sa;
+	return NULL;
+}
+
 static struct ike_sa *hash_get(const struct ike_hash *h, uint64_t key)
 {
-	for (struct hent *e = h->b[mix(key) & (h->nb - 1)]; e; e = e->next)
-		if (e->key == key)
-			return e->sa;
-	return NULL;
+	return hash_find(h, key, NULL, NULL);
 }
 
 void hash_del(struct ike_hash *h, uint64_t key, const struct ike_sa *sa)
 {
-	for (struct hent **pp = &h->b[mix(key) & (h->nb - 1)]; *pp; pp = &(*pp)->next)
-		if ((*pp)->key == key && (*pp)->sa == sa) {
-			struct hent *e = *pp;
+	size_t mask = h->cap - 1, i = home(h, key), j;
 
-			*pp = e->next;
-			free(e);
-			h->n--;
-			return;
+	for (; h->s[i].sa; i = (i + 1) & mask)
+		if (h->s[i].key == key && h->s[i].sa == sa)
+			break;
+	if (!h->s[i].sa)
+		return;
+	/* Close the gap: an entry further on moves back into it unless its
+	 * home lies cyclically in (i, j], where the gap would not be crossed. */
+	for (j = (i + 1) & mask; h->s[j].sa; j = (j + 1) & mask) {
+		size_t k = home(h, h->s[j].key);
+
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			h->s[i] = h->s[j];
+			i = j;
 		}
+	}
+	h->s[i].sa = NULL;
+	h->n--;
 }
 
 void hash_each_key(struct ike_hash *h, uint64_t key, void (*fn)(struct ike_sa *, void *), void *arg)
 {
-	for (struct hent *e = h->b[mix(key) & (h->nb - 1)]; e; e = e->next)
-		if (e->key == key)
-			fn(e->sa, arg);
+	for (size_t i = home(h, key); h->s[i].sa; i = (i + 1) & (h->cap - 1))
+		if (h->s[i].key == key)
+			fn(h->s[i].sa, arg);
 }
 
 uint64_t sa_spi64(const uint8_t spi[8])
@@ -466,20 +496,28 @@ struct ike_sa *sa_lookup_serial(struct ike *ike, uint64_t serial)
  * peer and Ni, so a forged request with the same SPIi cannot capture the
  * real one.
  */
+struct init_match {
+	const uint8_t *spi_i;
+	const struct ike_addr *peer;
+	const uint8_t *ni;
+	size_t ni_len;
+};
+
+static bool init_matches(const struct ike_sa *sa, const void *arg)
+{
+	const struct init_match *m = arg;
+
+	return sa->su && !memcmp(sa->spi_i, m->spi_i, 8) &&
+	       addr_equal(&sa->su->init_peer, m->peer) && sa->ni_len == m->ni_len &&
+	       (!m->ni_len || !memcmp(sa->ni, m->ni, m->ni_len));
+}
+
 struct ike_sa *sa_lookup_init(struct ike *ike, const uint8_t spi_i[8], const struct ike_addr *peer,
                               const uint8_t *ni, size_t ni_len)
 {
-	uint64_t key = init_key(spi_i, peer);
+	struct init_match m = {spi_i, peer, ni, ni_len};
 
-	for (struct hent *e = ike->by_init->b[mix(key) & (ike->by_init->nb - 1)]; e; e = e->next) {
-		struct ike_sa *sa = e->sa;
-
-		if (e->key == key && !memcmp(sa->spi_i, spi_i, 8) &&
-		    addr_equal(&sa->su->init_peer, peer) && sa->ni_len == ni_len &&
-		    (!ni_len || !memcmp(sa->ni, ni, ni_len)))
-			return sa;
-	}
-	return NULL;
+	return hash_find(ike->by_init, init_key(spi_i, peer), init_matches, &m);
 }
 
 void sa_set_peer_spi(struct ike *ike, struct ike_sa *sa, const uint8_t spi[8])
@@ -697,9 +735,9 @@ void sa_foreach(struct ike *ike, void (*fn)(struct ike *, struct ike_sa *, void 
 
 	if (!serials)
 		return;
-	for (size_t i = 0; i < h->nb; i++)
-		for (struct hent *e = h->b[i]; e && n < cap; e = e->next)
-			serials[n++] = e->key;
+	for (size_t i = 0; i < h->cap && n < cap; i++)
+		if (h->s[i].sa)
+			serials[n++] = h->s[i].key;
 	for (size_t i = 0; i < n; i++) {
 		struct ike_sa *sa = sa_lookup_serial(ike, serials[i]);
 

@@ -1,6 +1,6 @@
 /*
- * The data plane's deadline heap (src/dataplane/theap.c), which times
- * every SA lifetime in seconds of the userspace backend with one event:
+ * The deadline heap (src/util/theap.c), which times every SA lifetime in
+ * seconds of the userspace backend with one event, and the IKE engine's SAs:
  *
  * - order: random inserts, moves (earlier and later) and deletes against a
  *   reference array scanned in full (the test's only); after each, the
