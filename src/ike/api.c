@@ -174,8 +174,16 @@ static void reload_fn(struct ike *ike, struct ike_sa *sa, void *arg)
 	const struct cfg *ncfg = arg;
 
 	sa->conn = conf_conn_lookup(ncfg, sa->conn_name);
-	if (sa->conn)
+	if (sa->conn) {
+		sa->conn_name = sa->conn->name; /* the old configuration goes */
 		return;
+	}
+	/* Its name outlives the configuration, for the log lines and the
+	 * counters of its last moments. */
+	if (!sa->name_kept && (sa->name_kept = strdup(sa->conn_name)))
+		sa->conn_name = sa->name_kept;
+	else if (!sa->name_kept)
+		sa->conn_name = "";
 	sa->no_restart = true;
 	sa_log(sa, LOG_INFO, "conn-removed", "connection gone after reload");
 	if (sa->state == IKE_S_ESTABLISHED)

@@ -422,7 +422,7 @@ void ike_auth_request(struct ike *ike, struct ike_sa *sa, const struct wire_msg 
 	c = conn_for_ids(ike, sa, m);
 	if (c) {
 		sa->conn = c;
-		snprintf(sa->conn_name, sizeof(sa->conn_name), "%s", c->name);
+		sa->conn_name = c->name;
 	}
 	if (!c || !verify_auth(sa, m, IKEV2_PL_IDI)) {
 		const struct wire_payload *idi = wire_msg_find(m, IKEV2_PL_IDI, NULL);

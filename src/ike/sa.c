@@ -257,7 +257,7 @@ static bool ends_with(const char *s, const char *tail)
 void sa_log(const struct ike_sa *sa, int level, const char *event, const char *fmt, ...)
 {
 	char details[LOG_LINE_MAX] = "", peer[INET6_ADDRSTRLEN + 2 * CFG_ID_MAX + 48],
-	     label[sizeof(sa->conn_name) + 2];
+	     label[CFG_NAME_MAX + 2];
 	size_t n;
 	va_list ap;
 
@@ -449,8 +449,7 @@ struct ike_sa *sa_new(struct ike *ike, const struct cfg_conn *conn, bool initiat
 		return NULL;
 	sa->serial = ++ike->next_serial;
 	sa->conn = conn;
-	if (conn)
-		snprintf(sa->conn_name, sizeof(sa->conn_name), "%s", conn->name);
+	sa->conn_name = conn ? conn->name : "";
 	sa->initiator = initiator;
 	sa->state = initiator ? IKE_S_INIT_SENT : IKE_S_INIT_DONE;
 	sa->fake_nat = ike->host.force_encap || (conn && conn->encap);
@@ -664,6 +663,7 @@ void sa_free(struct ike *ike, struct ike_sa *sa)
 	sa_reasm_clear(sa);
 	sa_setup_free(ike, sa);
 	free(sa->own);
+	free(sa->name_kept);
 	ext_sa_free(sa);
 	crypto_wipe(sa, sizeof(*sa));
 	free(sa);

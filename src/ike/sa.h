@@ -170,7 +170,10 @@ struct ike_setup {
 
 struct ike_sa {
 	uint64_t serial;
-	char conn_name[CFG_NAME_MAX];
+	/* never NULL: the connection's name (conn->name), "" before one is
+	 * chosen, or name_kept once a reload removed the connection */
+	const char *conn_name;
+	char *name_kept;             /* owned: the removed connection's name; NULL mostly */
 	const struct cfg_conn *conn; /* borrowed from the live config; NULL once removed */
 	uint8_t spi_i[8], spi_r[8];
 	bool initiator; /* we are the original initiator (2.14 key roles) */
