@@ -286,6 +286,7 @@ struct us {
 	struct us_steer *steer; /* owned: nsteer */
 	unsigned nsteer;
 	bool steer_logged; /* "cannot steer" said once */
+	unsigned rr;       /* us_least_loaded's next worker on a tie */
 };
 
 static inline uint64_t us_now(void)
@@ -378,7 +379,7 @@ bool us_steers(const void *be);
 int us_udp_steer(void *be, const int *fds, size_t n);
 int us_spi_residue(void *be, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 unsigned us_reqid_worker(const struct us_reqid *r);
-unsigned us_least_loaded(const struct us *us);
+unsigned us_least_loaded(struct us *us);
 void us_steer_free(struct us *us);
 void us_sock_cb(evutil_socket_t fd, short what, void *arg);
 

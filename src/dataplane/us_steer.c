@@ -19,6 +19,7 @@
 #include "util/sockbuf.h"
 
 #include <errno.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,7 +53,8 @@ void us_sock_cb(evutil_socket_t fd, short what, void *arg)
 		us_rdlock(us);
 		for (int k = 0; k < n; k++) {
 			if (w->rmsgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
-				US_ADD(w->st->drop_io, 1); /* beyond any MTU we use, as us_dispatch */
+				US_ADD(w->st->drop_io,
+				       1); /* beyond any MTU we use, as us_dispatch */
 				continue;
 			}
 			US_ADD(w->st->rx_steered, 1);
@@ -106,8 +108,17 @@ static int us_steer_open(struct us *us, struct us_steer *s, int fd)
 		/* A TCP burst must not overflow them (see us_set_udp_socket). */
 		sockbuf_set(s->wfd[i], US_SOCK_BUF);
 	}
-	if (dp_steer_attach(fd, us->nw) == 0)
-		return 0;
+	if (dp_steer_attach(fd, us->nw))
+		goto fail;
+	/* No UDP GRO on the daemon's socket (the workers' never ask for it):
+	 * the kernel picks the socket whose GRO setting counts by a hash of
+	 * the addresses, without the program, then runs the program once for
+	 * a whole train, and one peer's Child SAs share the addresses. A train
+	 * of several SAs' ESP would reach one worker (each read so counts as a
+	 * steer_miss: two threads on one SA reorder it). */
+	int off = 0;
+	(void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &off, sizeof(off));
+	return 0;
 fail:
 	saved = errno;
 	for (unsigned i = 0; i < us->nw; i++)
@@ -213,14 +224,19 @@ unsigned us_reqid_worker(const struct us_reqid *r)
 	return r->sas ? r->sas->worker : 0;
 }
 
-/* The worker that owns the fewest inbound SAs (the first of them on a tie). */
-unsigned us_least_loaded(const struct us *us)
+/* The worker that owns the fewest inbound SAs; a tie goes round the
+ * workers (rr), so that Child SAs negotiated at the same time, asked for
+ * before any is installed (us_spi_residue), still go to different ones. */
+unsigned us_least_loaded(struct us *us)
 {
-	unsigned best = 0;
+	unsigned best = us->rr % us->nw;
 
-	for (unsigned i = 1; i < us->nw; i++)
+	for (unsigned k = 1; k < us->nw; k++) {
+		unsigned i = (us->rr + k) % us->nw;
 		if (us->w[i].sas < us->w[best].sas)
 			best = i;
+	}
+	us->rr = best + 1;
 	return best;
 }
 

@@ -78,8 +78,8 @@ static int landed(struct group *g, int tx, const uint8_t *p, size_t len)
 	struct pollfd pfd[1 + MAXW];
 	uint8_t buf[256];
 
-	assert_int_equal(
-	    sendto(tx, p, len, 0, (struct sockaddr *)&g->addr, sizeof(g->addr)), (ssize_t)len);
+	assert_int_equal(sendto(tx, p, len, 0, (struct sockaddr *)&g->addr, sizeof(g->addr)),
+	                 (ssize_t)len);
 	pfd[0] = (struct pollfd){.fd = g->daemon, .events = POLLIN};
 	for (unsigned i = 0; i < g->nw; i++)
 		pfd[1 + i] = (struct pollfd){.fd = g->w[i], .events = POLLIN};
@@ -112,9 +112,9 @@ static int esp_to(struct group *g, int tx, uint32_t spi)
 
 static void steer_n(unsigned nw)
 {
-	static const uint8_t keepalive[1] = {0xff};     /* RFC 3948 2.3 */
+	static const uint8_t keepalive[1] = {0xff};        /* RFC 3948 2.3 */
 	static const uint8_t runt[3] = {0x12, 0x34, 0x56}; /* too short for either */
-	uint8_t ike[36] = {0};                            /* 2.2: marker, then an IKE header */
+	uint8_t ike[36] = {0};                             /* 2.2: marker, then an IKE header */
 	struct group g;
 	int tx = udp_socket();
 

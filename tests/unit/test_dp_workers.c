@@ -523,6 +523,12 @@ static void test_steered_receive(void **state)
 	assert_int_equal(dp_spi_residue(e->dp, 2, &mod, &res), 0);
 	assert_int_equal(mod, 2);
 	assert_int_equal(res, 1);
+	/* Two new Child SAs asked for before either is installed (two
+	 * connections started together): two workers, though both own one. */
+	uint32_t res2;
+	assert_int_equal(dp_spi_residue(e->dp, 0, &mod, &res), 0);
+	assert_int_equal(dp_spi_residue(e->dp, 0, &mod, &res2), 0);
+	assert_int_not_equal(res, res2);
 	assert_int_equal(dp_debug_sa_worker(e->dp, 0x2000, &w), 0);
 	assert_int_equal(w, 0);
 	assert_int_equal(dp_debug_sa_worker(e->dp, 0x2001, &w), 0);
