@@ -276,6 +276,8 @@ static int sock_udp_encap(int fd, bool on)
  * (read_one splits it). Only on a socket that never had UDP_ENCAP: once set,
  * even to 0, the kernel treats the socket as an encapsulation socket and
  * cuts every train into datagrams again. Kernels before 5.0 have no UDP_GRO.
+ * A socket the data plane steers (dp_udp_steer) has it turned off again:
+ * a train would carry several SAs' ESP to one packet worker.
  */
 static void sock_udp_gro(int fd)
 {

@@ -1,6 +1,7 @@
 /*
  * Receive steering's classic BPF program (src/dataplane/steer.c) on real
- * sockets: a "daemon" socket on 127.0.0.1 and an ephemeral port with
+ * sockets: a "daemon" socket on 127.0.0.1 (and ::1, when the kernel has
+ * IPv6) and an ephemeral port with
  * SO_REUSEPORT, bound first, then one socket per worker joined to its
  * reuseport group (dp_steer_socket) and the program attached. Datagrams
  * sent to the port must land as RFC 3948 2.1-2.3 and steer.h say: IKE
@@ -31,12 +32,13 @@
 struct group {
 	int daemon, w[MAXW];
 	unsigned nw;
-	struct sockaddr_in addr;
+	struct sockaddr_storage addr;
+	socklen_t alen;
 };
 
-static int udp_socket(void)
+static int udp_socket(int family)
 {
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	int s = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 
 	assert_true(s >= 0);
 	return s;
@@ -44,19 +46,26 @@ static int udp_socket(void)
 
 /* The daemon's socket (SO_REUSEPORT before bind, as net.c does), then nw
  * workers' and the program. */
-static void group_open(struct group *g, unsigned nw)
+static void group_open(struct group *g, int family, unsigned nw)
 {
-	socklen_t len = sizeof(g->addr);
 	int on = 1;
 
 	memset(g, 0, sizeof(*g));
 	g->nw = nw;
-	g->daemon = udp_socket();
+	g->daemon = udp_socket(family);
 	assert_int_equal(setsockopt(g->daemon, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)), 0);
-	g->addr.sin_family = AF_INET;
-	g->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(g->daemon, (struct sockaddr *)&g->addr, sizeof(g->addr)), 0);
-	assert_int_equal(getsockname(g->daemon, (struct sockaddr *)&g->addr, &len), 0);
+	g->addr.ss_family = (sa_family_t)family;
+	if (family == AF_INET) {
+		((struct sockaddr_in *)&g->addr)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		g->alen = sizeof(struct sockaddr_in);
+	} else {
+		assert_int_equal(setsockopt(g->daemon, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)),
+		                 0);
+		((struct sockaddr_in6 *)&g->addr)->sin6_addr = in6addr_loopback;
+		g->alen = sizeof(struct sockaddr_in6);
+	}
+	assert_int_equal(bind(g->daemon, (struct sockaddr *)&g->addr, g->alen), 0);
+	assert_int_equal(getsockname(g->daemon, (struct sockaddr *)&g->addr, &g->alen), 0);
 	for (unsigned i = 0; i < nw; i++) {
 		g->w[i] = dp_steer_socket(g->daemon);
 		assert_true(g->w[i] >= 0);
@@ -78,8 +87,7 @@ static int landed(struct group *g, int tx, const uint8_t *p, size_t len)
 	struct pollfd pfd[1 + MAXW];
 	uint8_t buf[256];
 
-	assert_int_equal(sendto(tx, p, len, 0, (struct sockaddr *)&g->addr, sizeof(g->addr)),
-	                 (ssize_t)len);
+	assert_int_equal(sendto(tx, p, len, 0, (struct sockaddr *)&g->addr, g->alen), (ssize_t)len);
 	pfd[0] = (struct pollfd){.fd = g->daemon, .events = POLLIN};
 	for (unsigned i = 0; i < g->nw; i++)
 		pfd[1 + i] = (struct pollfd){.fd = g->w[i], .events = POLLIN};
@@ -110,15 +118,15 @@ static int esp_to(struct group *g, int tx, uint32_t spi)
 	return landed(g, tx, esp, sizeof(esp));
 }
 
-static void steer_n(unsigned nw)
+static void steer_n(int family, unsigned nw)
 {
 	static const uint8_t keepalive[1] = {0xff};        /* RFC 3948 2.3 */
 	static const uint8_t runt[3] = {0x12, 0x34, 0x56}; /* too short for either */
 	uint8_t ike[36] = {0};                             /* 2.2: marker, then an IKE header */
 	struct group g;
-	int tx = udp_socket();
+	int tx = udp_socket(family);
 
-	group_open(&g, nw);
+	group_open(&g, family, nw);
 	for (size_t i = 4; i < sizeof(ike); i++)
 		ike[i] = (uint8_t)(0xa0 + i);
 	assert_int_equal(landed(&g, tx, ike, sizeof(ike)), -1);
@@ -143,12 +151,27 @@ static void steer_n(unsigned nw)
 
 static void test_steer_two_workers(void **state)
 {
-	steer_n(2);
+	steer_n(AF_INET, 2);
 }
 
 static void test_steer_three_workers(void **state)
 {
-	steer_n(3);
+	steer_n(AF_INET, 3);
+}
+
+/* IPv6: the kernel pulls the UDP header there too. */
+static void test_steer_ipv6(void **state)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (s >= 0)
+			close(s);
+		skip(); /* no IPv6 (or no ::1) here */
+	}
+	close(s);
+	steer_n(AF_INET6, 3);
 }
 
 /* A daemon socket bound without SO_REUSEPORT: no worker socket can join
@@ -156,7 +179,7 @@ static void test_steer_three_workers(void **state)
 static void test_no_reuseport_refused(void **state)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int d = udp_socket();
+	int d = udp_socket(AF_INET);
 
 	assert_int_equal(bind(d, (struct sockaddr *)&a, sizeof(a)), 0);
 	errno = 0;
@@ -182,9 +205,8 @@ static void test_prog_shape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_steer_two_workers),
-	    cmocka_unit_test(test_steer_three_workers),
-	    cmocka_unit_test(test_no_reuseport_refused),
+	    cmocka_unit_test(test_steer_two_workers), cmocka_unit_test(test_steer_three_workers),
+	    cmocka_unit_test(test_steer_ipv6),        cmocka_unit_test(test_no_reuseport_refused),
 	    cmocka_unit_test(test_prog_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
