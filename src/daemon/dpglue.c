@@ -813,8 +813,6 @@ void dpglue_drop_sockets(struct dpglue *g)
 {
 	if (!dpglue_wants_udp(g))
 		return;
-	if (dpglue_steers(g))
-		(void)dpglue_steer(g, NULL, 0);
 	if (dp_set_udp_socket(g->dp, AF_INET, -1) < 0 || dp_set_udp_socket(g->dp, AF_INET6, -1) < 0)
 		log_msg(LOG_WARNING, "dp", "cannot detach the NAT-T sockets: %s", strerror(errno));
 }
@@ -827,6 +825,14 @@ bool dpglue_steers(const struct dpglue *g)
 int dpglue_steer(struct dpglue *g, const int *fds, size_t n)
 {
 	return dp_udp_steer(g->dp, fds, n);
+}
+
+void dpglue_unsteer(struct dpglue *g, int fd)
+{
+	if (dpglue_steers(g) && dp_udp_unsteer(g->dp, fd) < 0)
+		log_msg(LOG_WARNING, "dp",
+		        "cannot close the packet workers' sockets beside fd %d: %s", fd,
+		        strerror(errno));
 }
 
 int dpglue_spi_residue(struct dpglue *g, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)

@@ -250,6 +250,16 @@ static void on_esp(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_st
 		dpglue_input_udp(rd->dpg, buf, len, local, remote);
 }
 
+/* net_sync or net_free closes a NAT-T socket: the packet workers'
+ * sockets in its reuseport group go first (dp_udp_unsteer). */
+static void on_natt_closing(void *ctx, int fd)
+{
+	struct riked *rd = ctx;
+
+	if (rd->dpg)
+		dpglue_unsteer(rd->dpg, fd);
+}
+
 /* The data plane sends ESP-in-UDP (RFC 3948) from our NAT-T sockets. */
 static int give_sockets(struct riked *rd)
 {
@@ -643,7 +653,7 @@ static int start_loop(struct riked *rd)
 
 static int start_engine(struct riked *rd)
 {
-	struct net_handlers nh = {.ike = on_ike, .esp = on_esp};
+	struct net_handlers nh = {.ike = on_ike, .esp = on_esp, .natt_closing = on_natt_closing};
 	struct ike_host host = {
 	    .ctx = rd,
 	    .send = host_send,
@@ -736,6 +746,7 @@ static void stop_all(struct riked *rd)
 	rd->ike = NULL;
 	resolver_free(rd->res); /* drops lookups in flight unanswered */
 	dpglue_free(rd->dpg);
+	rd->dpg = NULL; /* net_free's natt_closing finds none */
 	keylog_free(rd->keylog);
 	net_free(rd->net);
 	if (rd->stop_timer)

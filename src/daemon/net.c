@@ -292,6 +292,9 @@ static void sock_close(struct net_sock *s)
 		return;
 	if (s->ev)
 		event_free(s->ev);
+	/* Index 0 of its reuseport group must not pass to the data plane's. */
+	if (s->fd >= 0 && s->natt && s->net->h.natt_closing)
+		s->net->h.natt_closing(s->net->ctx, s->fd);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);

@@ -42,6 +42,9 @@ struct net_handlers {
 	 * receive steering, dp_udp_steer: each of ours is then the first of
 	 * its reuseport group, the one IKE is steered to). */
 	bool natt_reuseport;
+	/* May be NULL: a NAT-T socket is about to be closed (net_sync,
+	 * net_free); the data plane's sockets in its group go first. */
+	void (*natt_closing)(void *ctx, int fd);
 };
 
 /* Opens the sockets `cfg` needs on `base` (both borrowed). NULL on failure

@@ -264,6 +264,15 @@ int dp_udp_steer(struct dp *dp, const int *fds, size_t n)
 	return dp->ops->udp_steer(dp->be, fds, n);
 }
 
+int dp_udp_unsteer(struct dp *dp, int fd)
+{
+	if (!dp->ops->udp_unsteer) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return dp->ops->udp_unsteer(dp->be, fd);
+}
+
 int dp_spi_residue(struct dp *dp, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)
 {
 	if (!dp->ops->spi_residue) {

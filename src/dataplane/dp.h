@@ -308,15 +308,19 @@ void dp_input_udp(struct dp *dp, uint8_t *buf, size_t len, const struct sockaddr
 bool dp_udp_steers(const struct dp *dp);
 /*
  * The daemon's bound NAT-T sockets now (borrowed, n of them; none to
- * stop): the backend's receive sockets follow this set. For each it opens
- * one socket per packet worker on the same address and port, joining the
- * group after it, and attaches a classic BPF program that sends ESP to
- * worker (SPI mod workers) (steer.h). Call it with none before the daemon
- * closes any of its sockets: a group whose first socket goes would move a
- * worker's socket to index 0. 0, or -1 when a socket could not be steered
- * (logged once): ESP on it keeps arriving through dp_input_udp.
+ * stop): the backend's receive sockets follow this set. For each new one
+ * it opens one socket per packet worker on the same address and port,
+ * joining the group after it, and attaches a classic BPF program that
+ * sends ESP to worker (SPI mod workers) (steer.h); the groups of sockets
+ * no longer in the set are closed, those still in it kept. 0, or -1 when a
+ * socket could not be steered (logged once): ESP on it keeps arriving
+ * through dp_input_udp.
  */
 int dp_udp_steer(struct dp *dp, const int *fds, size_t n);
+/* The daemon is about to close fd (a NAT-T socket): its group's worker
+ * sockets go first, since a group whose first socket goes would move a
+ * worker's socket to index 0. 0 also when fd was not steered. */
+int dp_udp_unsteer(struct dp *dp, int fd);
 /*
  * The residue modulo *mod a new inbound SPI should have so that its SA is
  * worked by the same packet worker as the Child SA of rekey_reqid (a

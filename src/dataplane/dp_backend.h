@@ -26,6 +26,7 @@ struct dp_backend_ops {
 	/* May be NULL: receive steering and the SPI residue (dp.h). */
 	bool (*udp_steers)(const void *be);
 	int (*udp_steer)(void *be, const int *fds, size_t n);
+	int (*udp_unsteer)(void *be, int fd);
 	int (*spi_residue)(void *be, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 	/* May be NULL: add counters the backend keeps apart (per thread) to out. */
 	void (*stats)(const void *be, struct dp_stats *out);

@@ -377,6 +377,7 @@ void us_worker_free(struct us_worker *w);
 /* us_steer.c: receive steering, the SPI's worker */
 bool us_steers(const void *be);
 int us_udp_steer(void *be, const int *fds, size_t n);
+int us_udp_unsteer(void *be, int fd);
 int us_spi_residue(void *be, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 unsigned us_reqid_worker(const struct us_reqid *r);
 unsigned us_least_loaded(struct us *us);

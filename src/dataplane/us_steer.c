@@ -67,8 +67,8 @@ void us_sock_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The workers' sockets and their events go (workers stopped). */
-void us_steer_free(struct us *us)
+/* The workers' events for the groups' sockets go (workers stopped). */
+static void us_steer_events_free(struct us *us)
 {
 	for (unsigned i = 0; i < us->nw; i++) {
 		struct us_worker *w = &us->w[i];
@@ -78,12 +78,24 @@ void us_steer_free(struct us *us)
 		free(w->sock_ev);
 		w->sock_ev = NULL;
 	}
-	for (unsigned k = 0; k < us->nsteer; k++) {
-		for (unsigned i = 0; i < us->nw; i++)
-			if (us->steer[k].wfd[i] >= 0)
-				close(us->steer[k].wfd[i]);
-		free(us->steer[k].wfd);
-	}
+}
+
+/* Group k's worker sockets are closed (their queued datagrams with them). */
+static void us_steer_close(struct us *us, struct us_steer *g)
+{
+	for (unsigned i = 0; g->wfd && i < us->nw; i++)
+		if (g->wfd[i] >= 0)
+			close(g->wfd[i]);
+	free(g->wfd);
+	g->wfd = NULL;
+}
+
+/* Every group goes (workers stopped). */
+void us_steer_free(struct us *us)
+{
+	us_steer_events_free(us);
+	for (unsigned k = 0; k < us->nsteer; k++)
+		us_steer_close(us, &us->steer[k]);
 	free(us->steer);
 	us->steer = NULL;
 	us->nsteer = 0;
@@ -91,22 +103,22 @@ void us_steer_free(struct us *us)
 
 /* One socket per worker in fd's group, then the program; -1 (errno)
  * leaves nothing behind: ESP on fd then reaches the loop. */
-static int us_steer_open(struct us *us, struct us_steer *s, int fd)
+static int us_steer_open(struct us *us, struct us_steer *g, int fd)
 {
 	int saved;
 
-	s->fd = fd;
-	s->wfd = malloc(us->nw * sizeof(*s->wfd));
-	if (!s->wfd)
+	g->fd = fd;
+	g->wfd = malloc(us->nw * sizeof(*g->wfd));
+	if (!g->wfd)
 		return -1;
 	for (unsigned i = 0; i < us->nw; i++)
-		s->wfd[i] = -1;
+		g->wfd[i] = -1;
 	for (unsigned i = 0; i < us->nw; i++) {
-		s->wfd[i] = dp_steer_socket(fd);
-		if (s->wfd[i] < 0)
+		g->wfd[i] = dp_steer_socket(fd);
+		if (g->wfd[i] < 0)
 			goto fail;
 		/* A TCP burst must not overflow them (see us_set_udp_socket). */
-		sockbuf_set(s->wfd[i], US_SOCK_BUF);
+		sockbuf_set(g->wfd[i], US_SOCK_BUF);
 	}
 	if (dp_steer_attach(fd, us->nw))
 		goto fail;
@@ -121,11 +133,7 @@ static int us_steer_open(struct us *us, struct us_steer *s, int fd)
 	return 0;
 fail:
 	saved = errno;
-	for (unsigned i = 0; i < us->nw; i++)
-		if (s->wfd[i] >= 0)
-			close(s->wfd[i]);
-	free(s->wfd);
-	s->wfd = NULL;
+	us_steer_close(us, g);
 	errno = saved;
 	return -1;
 }
@@ -153,11 +161,74 @@ static int us_steer_events(struct us *us)
 	return 0;
 }
 
+static bool us_fd_in(int fd, const int *fds, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (fds[k] == fd)
+			return true;
+	return false;
+}
+
+/* Is the set of steered sockets already fds (n of them, at most US_MAX_STEER)? */
+static bool us_steer_same(const struct us *us, const int *fds, size_t n)
+{
+	if (us->nsteer != n)
+		return false;
+	for (unsigned k = 0; k < us->nsteer; k++)
+		if (!us_fd_in(us->steer[k].fd, fds, n))
+			return false;
+	return true;
+}
+
+/* The groups become those of fds (workers stopped): the groups of sockets
+ * still there stay as they are (their queues with them); how many of fds
+ * could not be steered. */
+static unsigned us_steer_apply(struct us *us, const int *fds, size_t n, int *err)
+{
+	struct us_steer *ng = calloc(n ? n : 1, sizeof(*ng));
+	unsigned nn = 0, bad = 0;
+
+	us_steer_events_free(us);
+	if (!ng) {
+		*err = errno;
+		us_steer_free(us);
+		return (unsigned)n;
+	}
+	for (unsigned k = 0; k < us->nsteer; k++) {
+		if (us_fd_in(us->steer[k].fd, fds, n))
+			ng[nn++] = us->steer[k];
+		else
+			us_steer_close(us, &us->steer[k]);
+	}
+	for (size_t k = 0; k < n; k++) {
+		bool have = false;
+		for (unsigned j = 0; j < nn && !have; j++)
+			have = ng[j].fd == fds[k];
+		if (have)
+			continue;
+		if (us_steer_open(us, &ng[nn], fds[k]) == 0) {
+			nn++;
+			continue;
+		}
+		*err = errno;
+		bad++;
+	}
+	free(us->steer);
+	us->steer = ng;
+	us->nsteer = nn;
+	if (us_steer_events(us)) {
+		*err = errno;
+		bad = (unsigned)n;
+		us_steer_free(us);
+	}
+	return bad;
+}
+
 /*
- * dp_udp_steer: the workers' sockets follow the daemon's set. The worker
- * threads stop meanwhile (their event bases are theirs alone; this runs
- * at start and on a reload, not per packet); ESP queued in their rings
- * waits.
+ * dp_udp_steer: the workers' sockets follow the daemon's set. When it
+ * changes the worker threads stop meanwhile (their event bases are theirs
+ * alone; this runs at start and when the daemon's sockets change, not per
+ * packet); ESP queued in their rings waits and is worked after.
  */
 int us_udp_steer(void *be, const int *fds, size_t n)
 {
@@ -169,50 +240,61 @@ int us_udp_steer(void *be, const int *fds, size_t n)
 		errno = EOPNOTSUPP;
 		return -1;
 	}
-	us_workers_stop(us);
-	us_steer_free(us);
 	if (n > US_MAX_STEER) {
 		err = E2BIG;
 		bad = (unsigned)(n - US_MAX_STEER);
 		n = US_MAX_STEER;
 	}
-	us->steer = calloc(n ? n : 1, sizeof(*us->steer));
-	for (size_t k = 0; us->steer && k < n; k++) {
-		if (us_steer_open(us, &us->steer[us->nsteer], fds[k]) == 0) {
-			us->nsteer++;
-			continue;
-		}
-		err = errno;
-		bad++;
-	}
-	if (!us->steer || us_steer_events(us)) {
-		err = errno;
-		us_steer_free(us);
-		bad = (unsigned)n;
-	}
+	if (!bad && us_steer_same(us, fds, n))
+		return 0;
+	us_workers_stop(us);
+	bad += us_steer_apply(us, fds, n, &err);
 	if (us_workers_start(us)) {
 		dp_log(us->dp, DP_LOG_ERR, "dp: cannot restart the packet workers: %s",
 		       strerror(errno));
 		return -1;
+	}
+	/* A worker that stopped took its wake-up with it: what its ring or
+	 * hand-over queue got meanwhile is worked now, not at the next one. */
+	for (unsigned i = 0; i < us->nw; i++) {
+		uint64_t one = 1;
+		if (write(us->w[i].efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			us->c->stats.drop_io++; /* cannot happen on an eventfd */
 	}
 	if (bad && !us->steer_logged) {
 		/* Once: the event loop receives that ESP and hands it over
 		 * (rx_via_loop counts it). */
 		us->steer_logged = true;
 		dp_log(us->dp, DP_LOG_WARN,
-		       "dp: %u of %zu NAT-T sockets not steered to the packet workers (%s): "
+		       "dp: %u NAT-T socket%s not steered to the packet workers (%s): "
 		       "their ESP goes through the event loop",
-		       bad, n + (err == E2BIG ? bad : 0), strerror(err));
+		       bad, bad == 1 ? "" : "s", strerror(err));
 	}
-	if (us->nsteer)
-		dp_log(us->dp, DP_LOG_INFO,
-		       "dp: ESP of %u NAT-T socket%s steered by SPI to %u packet workers",
-		       us->nsteer, us->nsteer == 1 ? "" : "s", us->nw);
+	dp_log(us->dp, DP_LOG_INFO,
+	       "dp: ESP of %u NAT-T socket%s steered by SPI to %u packet workers", us->nsteer,
+	       us->nsteer == 1 ? "" : "s", us->nw);
 	if (bad) {
 		errno = err;
 		return -1;
 	}
 	return 0;
+}
+
+/* dp_udp_unsteer: the daemon is about to close fd. */
+int us_udp_unsteer(void *be, int fd)
+{
+	struct us *us = be;
+	int fds[US_MAX_STEER];
+	size_t n = 0;
+
+	if (!us->threaded) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	for (unsigned k = 0; k < us->nsteer; k++)
+		if (us->steer[k].fd != fd)
+			fds[n++] = us->steer[k].fd;
+	return us_udp_steer(us, fds, n);
 }
 
 /* The worker of reqid r's Child SA: its newest inbound SA's, else any SA's. */

@@ -1461,6 +1461,7 @@ const struct dp_backend_ops dp_userspace_ops = {
     .input_udp = us_input_udp,
     .udp_steers = us_steers,
     .udp_steer = us_udp_steer,
+    .udp_unsteer = us_udp_unsteer,
     .spi_residue = us_spi_residue,
     .stats = us_stats,
 };

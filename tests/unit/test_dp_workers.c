@@ -559,6 +559,44 @@ static void test_steered_receive(void **state)
 	dp_stats(e->dp, &all1);
 	assert_int_equal(all1.rx_via_loop, all0.rx_via_loop); /* the loop saw none */
 
+	/* The set changes again and again (a reload adding and removing a
+	 * second address each time) while ESP arrives: the workers stop and
+	 * start around each change, d's group stays (nothing queued there is
+	 * lost), and ESP the loop queued meanwhile is still worked (TSan,
+	 * ASan: no race). */
+	int d2 = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	assert_true(d2 >= 0);
+	assert_int_equal(setsockopt(d2, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)), 0);
+	dpt_sin(&a, "127.0.0.1", 4601);
+	assert_int_equal(bind(d2, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
+	worker_stats(e, before);
+	int sent = 0;
+	for (int k = 0; k < 10; k++) {
+		int both[2] = {d, d2};
+		if (k & 1)
+			assert_int_equal(dp_udp_unsteer(e->dp, d2), 0);
+		else
+			assert_int_equal(dp_udp_steer(e->dp, both, 2), 0);
+		for (int i = 0; i < 2; i++) {
+			size_t len = peer_packet(e, i, pkt, sizeof(pkt));
+			peer_send(e, pkt, len, 4600);
+			len = peer_packet(e, i, pkt, sizeof(pkt));
+			input(e, pkt, len); /* through the loop and the ring */
+			sent += 2;
+		}
+	}
+	for (int t = 0; t < 5000; t++) {
+		pump(e, 2);
+		worker_stats(e, after);
+		if (after[0].rx_packets + after[1].rx_packets >=
+		    before[0].rx_packets + before[1].rx_packets + (uint64_t)sent)
+			break;
+	}
+	assert_int_equal(after[0].rx_packets + after[1].rx_packets,
+	                 before[0].rx_packets + before[1].rx_packets + (uint64_t)sent);
+	assert_int_equal(dp_udp_unsteer(e->dp, d2), 0); /* not steered: nothing to do */
+	close(d2);
+
 	/* IKE (RFC 3948 2.2: behind the non-ESP marker) stays on the daemon's. */
 	uint8_t ike[32] = {0};
 	ike[4] = 0x42;
