@@ -29,8 +29,11 @@
 #
 # riked's CPU is also shown per thread (its event loop "riked", its packet
 # workers "riked-dp0", "riked-dp1", ..., see dataplane_workers in
-# riked.conf(5)), so that two tunnels using two cores can be seen; the load
-# average before each round is printed, as other jobs share the machine.
+# riked.conf(5)), so that two tunnels using two cores can be seen; for rows
+# with two tunnels also as CPU seconds per thread during the measurement
+# proper (after the warm-up; utime + stime deltas from
+# /proc/PID/task/TID/stat), each round. The load average before each round
+# is printed, as other jobs share the machine.
 #
 # Usage:  sudo bash bench/throughput.sh
 #         (installs scripts/deps.sh, builds riked into build-bench/)
@@ -210,10 +213,13 @@ tun_drops() {
 		awk '{ s += $1 } END { print s + 0 }'
 }
 
-# The data plane's non-zero drop counters of riked NAME ("drop_io=12 ...").
+# The data plane's non-zero drop counters of riked NAME ("drop_io=12 ..."),
+# and how its ESP was received: by the packet workers on their own sockets
+# (rx_steered) or by the event loop (rx_via_loop), see riked.conf(5).
 rk_drops() {
 	timeout 5 "$RIKECTL" --json -s "$(rk_dir "$1")/run/riked.sock" status 2>/dev/null |
-		grep -o '"drop_[a-z_]*": *[1-9][0-9]*' | tr -d '" ' | tr ':' '=' | tr '\n' ' '
+		grep -Eo '"(drop_[a-z_]*|rx_steered|rx_via_loop|steer_misses|spi_worker_mismatches)": *[1-9][0-9]*' |
+		tr -d '" ' | tr ':' '=' | tr '\n' ' '
 }
 
 listening() {
@@ -247,6 +253,18 @@ iperf() {
 		i=$((i + 1))
 	done
 	t_start=$(rk_now_us)
+	# The measurement proper starts after the warm-up: each thread's CPU
+	# time then (utime + stime, /proc/PID/task/TID/stat) and at the end.
+	(
+		sleep "$WARM"
+		rk_now_us >"$RK_RUN/threads-$N.w"
+		i=0
+		for p in "$@"; do
+			thread_ticks "$p" >"$RK_RUN/threads-$N-$i.w"
+			i=$((i + 1))
+		done
+	) &
+	local snap=$!
 	for ((i = 1; i <= n; i++)); do
 		src=10.10.1.$i dst=10.10.2.$i
 		((t > 0)) || { src=$OUT_A dst=$OUT_B; }
@@ -258,6 +276,7 @@ iperf() {
 		wait "${cl[i]}" || rk_fail "iperf3 stream $((i + 1)) failed"
 	done
 	t_end=$(rk_now_us)
+	wait "$snap"
 	i=0
 	for p in "$@"; do
 		t1+=("$(cpu_ticks "$p")")
@@ -275,6 +294,7 @@ print("%.0f %d" % (m, r))' "$RK_RUN"/iperf-"$N"-*.json) || rk_fail "cannot read 
 	DROPS="UDP rcvbuf drops a/b $(udp_drops "$a")/$(udp_drops "$b"), TUN drops a/b $(tun_drops "$a")/$(tun_drops "$b")"
 	CPU=""
 	THREADS=""
+	MEASURE="$(((t_end - $(cat "$RK_RUN/threads-$N.w")) / 10000))"
 	for i in "${!t0[@]}"; do
 		CPU+="$(((t1[i] - t0[i]) * 100000000 / $(getconf CLK_TCK) / (t_end - t_start))) "
 		side=$( ((i == 0)) && echo a || echo b)
@@ -283,6 +303,11 @@ print("%.0f %d" % (m, r))' "$RK_RUN"/iperf-"$N"-*.json) || rk_fail "cannot read 
 			{ pct = int(($3 - t0[$1]) * 100000000 / hz / us)
 			  if (pct >= 1) printf "%s:%s=%d ", side, $2, pct }' \
 			"$RK_RUN/threads-$N-$i.0" "$RK_RUN/threads-$N-$i.1")
+		# CPU seconds (x100) of each thread during the measurement.
+		MEASURE+=$(awk -v side="$side" -v hz="$(getconf CLK_TCK)" \
+			'FNR == NR { t0[$1] = $3; next }
+			{ printf " %s:%s=%d", side, $2, int(($3 - t0[$1]) * 100 / hz) }' \
+			"$RK_RUN/threads-$N-$i.w" "$RK_RUN/threads-$N-$i.1")
 	done
 }
 
@@ -343,12 +368,14 @@ bench_sw() {
 RESULTS="$RK_RUN/results"
 : >"$RESULTS"
 : >"$RESULTS.threads"
+: >"$RESULTS.measure"
 record() { # record SETUP MBPS CPU...
 	echo "$*" >>"$RESULTS"
 	rk_log "round $r: $1 $2 Mbit/s, $RETR TCP retransmits${3:+, daemon CPU a/b: ${*:3} % of a core}; $DROPS"
 	if [[ $1 == rike* && -n ${THREADS:-} ]]; then
 		rk_log "round $r: $1 riked threads, % of a core: $THREADS"
 		echo "$1 $THREADS" >>"$RESULTS.threads"
+		echo "$1 $MEASURE" >>"$RESULTS.measure"
 	fi
 }
 
@@ -421,6 +448,18 @@ print("riked's threads (median % of one core; a = sender side, b = receiver side
 for k in threads:
     print("  %-26s %s" % (k, " ".join("%s %.0f" % (n, statistics.median(v))
                                        for n, v in sorted(threads[k].items()))))
+# CPU seconds per thread during the measurement proper (after the warm-up),
+# from /proc/PID/task/TID/stat utime + stime deltas: several tunnels on
+# several workers show up as several threads each near the elapsed time.
+print("riked's threads during the measurement, CPU seconds (utime+stime) of the elapsed"
+      " seconds, each round:")
+for line in open(sys.argv[1] + ".measure"):
+    f = line.split()
+    if f[0].rsplit("/", 1)[1] == "1":
+        continue  # one tunnel: one busy worker, nothing to show
+    print("  %-26s %.2f s elapsed: %s" % (f[0], int(f[1]) / 100, " ".join(
+        "%s %.2f" % (kv.rsplit("=", 1)[0], int(kv.rsplit("=", 1)[1]) / 100)
+        for kv in f[2:] if int(kv.rsplit("=", 1)[1]) > 0)))
 print("all rounds (Mbit/s):")
 for k in rows:
     print("  %-26s %s" % (k, runs(k)))

@@ -106,19 +106,48 @@ static void fmt_secs(uint64_t s, char *buf, size_t len)
 
 static struct json_object *dataplane_json(struct ctlcmd_host *h)
 {
-	static const char *const names[] = {
-	    "rx_packets",     "rx_bytes",         "tx_packets", "tx_bytes",       "drop_replay",
-	    "drop_auth",      "drop_unknown_spi", "drop_no_sa", "drop_no_policy", "drop_selector",
-	    "drop_malformed", "drop_expired",     "drop_io",    "dummy_packets",  "drop_send"};
+	static const char *const names[] = {"rx_packets",
+	                                    "rx_bytes",
+	                                    "tx_packets",
+	                                    "tx_bytes",
+	                                    "drop_replay",
+	                                    "drop_auth",
+	                                    "drop_unknown_spi",
+	                                    "drop_no_sa",
+	                                    "drop_no_policy",
+	                                    "drop_selector",
+	                                    "drop_malformed",
+	                                    "drop_expired",
+	                                    "drop_io",
+	                                    "dummy_packets",
+	                                    "drop_send",
+	                                    "rx_steered",
+	                                    "rx_via_loop",
+	                                    "steer_misses",
+	                                    "spi_worker_mismatches"};
 	struct json_object *o = json_object_new_object();
 	struct dp_stats st;
 
 	dpglue_stats(*h->dpg, &st);
-	const uint64_t v[] = {st.rx_packets,       st.rx_bytes,       st.tx_packets,
-	                      st.tx_bytes,         st.drop_replay,    st.drop_auth,
-	                      st.drop_unknown_spi, st.drop_no_sa,     st.drop_no_policy,
-	                      st.drop_selector,    st.drop_malformed, st.drop_expired,
-	                      st.drop_io,          st.dummy_packets,  st.drop_send};
+	const uint64_t v[] = {st.rx_packets,
+	                      st.rx_bytes,
+	                      st.tx_packets,
+	                      st.tx_bytes,
+	                      st.drop_replay,
+	                      st.drop_auth,
+	                      st.drop_unknown_spi,
+	                      st.drop_no_sa,
+	                      st.drop_no_policy,
+	                      st.drop_selector,
+	                      st.drop_malformed,
+	                      st.drop_expired,
+	                      st.drop_io,
+	                      st.dummy_packets,
+	                      st.drop_send,
+	                      st.rx_steered,
+	                      st.rx_via_loop,
+	                      st.steer_misses,
+	                      st.spi_worker_mismatches};
 	put_str(o, "backend", dpglue_backend_name((*h->cfg)->dataplane));
 	for (size_t i = 0; i < ARRAY_LEN(v); i++)
 		put_u64(o, names[i], v[i]);

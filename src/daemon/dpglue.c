@@ -811,6 +811,29 @@ void dpglue_drop_sockets(struct dpglue *g)
 		log_msg(LOG_WARNING, "dp", "cannot detach the NAT-T sockets: %s", strerror(errno));
 }
 
+bool dpglue_steers(const struct dpglue *g)
+{
+	return dp_udp_steers(g->dp);
+}
+
+int dpglue_steer(struct dpglue *g, const int *fds, size_t n)
+{
+	return dp_udp_steer(g->dp, fds, n);
+}
+
+void dpglue_unsteer(struct dpglue *g, int fd)
+{
+	if (dpglue_steers(g) && dp_udp_unsteer(g->dp, fd) < 0)
+		log_msg(LOG_WARNING, "dp",
+		        "cannot close the packet workers' sockets beside fd %d: %s", fd,
+		        strerror(errno));
+}
+
+int dpglue_spi_residue(struct dpglue *g, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)
+{
+	return dp_spi_residue(g->dp, rekey_reqid, mod, residue);
+}
+
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote)
 {

@@ -57,6 +57,17 @@ int dpglue_set_sockets(struct dpglue *g, int fd4, int fd6) WUR;
 /* The data plane stops sending on the NAT-T sockets (before they may be
  * closed: its packet threads send on them; dpglue_set_sockets gives them back). */
 void dpglue_drop_sockets(struct dpglue *g);
+/* The backend wants its own receive sockets beside every NAT-T socket
+ * (dp_udp_steers): those need SO_REUSEPORT before bind. */
+bool dpglue_steers(const struct dpglue *g);
+/* Every NAT-T socket now (dp_udp_steer); -1 when some are not steered
+ * (the backend logged it: their ESP keeps coming through the loop). */
+int dpglue_steer(struct dpglue *g, const int *fds, size_t n);
+/* The daemon is about to close NAT-T socket fd: the backend's receive
+ * sockets in its group go first (dp_udp_unsteer). */
+void dpglue_unsteer(struct dpglue *g, int fd);
+/* struct ike_host's spi_residue (dp_spi_residue). */
+int dpglue_spi_residue(struct dpglue *g, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 void dpglue_input_udp(struct dpglue *g, uint8_t *buf, size_t len,
                       const struct sockaddr_storage *local, const struct sockaddr_storage *remote);
 

@@ -204,6 +204,13 @@ static void resolved(void *ctx, uint64_t id, const char *name, const struct sock
 }
 
 /* RFC 4555 3.5: the kernel's source address towards dst. */
+/* Receive steering picks a packet worker by SPI: the engine asks which
+ * residue a new inbound SPI must have (dp_spi_residue). */
+static int host_spi_residue(void *ctx, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)
+{
+	return dpglue_spi_residue(((struct riked *)ctx)->dpg, rekey_reqid, mod, residue);
+}
+
 static int host_route(void *ctx, const struct ike_addr *dst, struct ike_addr *src)
 {
 	struct riked *rd = ctx;
@@ -243,6 +250,16 @@ static void on_esp(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_st
 		dpglue_input_udp(rd->dpg, buf, len, local, remote);
 }
 
+/* net_sync or net_free closes a NAT-T socket: the packet workers'
+ * sockets in its reuseport group go first (dp_udp_unsteer). */
+static void on_natt_closing(void *ctx, int fd)
+{
+	struct riked *rd = ctx;
+
+	if (rd->dpg)
+		dpglue_unsteer(rd->dpg, fd);
+}
+
 /* The data plane sends ESP-in-UDP (RFC 3948) from our NAT-T sockets. */
 static int give_sockets(struct riked *rd)
 {
@@ -258,6 +275,13 @@ static int give_sockets(struct riked *rd)
 		log_msg(LOG_ERR, "daemon", "data plane refused the NAT-T sockets: %s",
 		        strerror(errno));
 		return -1;
+	}
+	if (dpglue_steers(rd->dpg)) {
+		/* The packet workers read ESP beside every NAT-T socket; where
+		 * they cannot (logged), the loop hands ESP over as before. */
+		int fds[NET_MAX_SOCKETS];
+		size_t n = net_natt_fds(rd->net, fds, NET_MAX_SOCKETS);
+		(void)dpglue_steer(rd->dpg, fds, n < NET_MAX_SOCKETS ? n : NET_MAX_SOCKETS);
 	}
 	return 0;
 }
@@ -629,7 +653,7 @@ static int start_loop(struct riked *rd)
 
 static int start_engine(struct riked *rd)
 {
-	static const struct net_handlers nh = {.ike = on_ike, .esp = on_esp};
+	struct net_handlers nh = {.ike = on_ike, .esp = on_esp, .natt_closing = on_natt_closing};
 	struct ike_host host = {
 	    .ctx = rd,
 	    .send = host_send,
@@ -640,6 +664,7 @@ static int start_engine(struct riked *rd)
 	    .resolve = host_resolve,
 	    .route = host_route,
 	    .ike_keys = host_ike_keys,
+	    .spi_residue = host_spi_residue,
 	};
 	char why[256];
 
@@ -658,6 +683,7 @@ static int start_engine(struct riked *rd)
 	if (!rd->res)
 		log_msg(LOG_ERR, "daemon", "no name resolution (redirects to FQDNs will fail): %s",
 		        why);
+	nh.natt_reuseport = dpglue_steers(rd->dpg);
 	rd->net = net_new(rd->base, rd->cfg, &nh, rd);
 	if (!rd->net || give_sockets(rd) < 0)
 		return -1;
@@ -720,6 +746,7 @@ static void stop_all(struct riked *rd)
 	rd->ike = NULL;
 	resolver_free(rd->res); /* drops lookups in flight unanswered */
 	dpglue_free(rd->dpg);
+	rd->dpg = NULL; /* net_free's natt_closing finds none */
 	keylog_free(rd->keylog);
 	net_free(rd->net);
 	if (rd->stop_timer)

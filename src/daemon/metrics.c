@@ -412,6 +412,16 @@ static void write_dataplane(struct dpglue *dpg, FILE *out)
 	}
 	one(out, "rike_dataplane_dummy_packets_total", "counter",
 	    "dummy packets (next header 59, RFC 4303 2.6) dropped", st.dummy_packets);
+	const char *w[] = {"reader", "worker", NULL}, *lp[] = {"reader", "loop", NULL};
+	family(out, "rike_dataplane_esp_received_total", "counter",
+	       "ESP datagrams received by the packet workers' own sockets or the event loop");
+	sample(out, "rike_dataplane_esp_received_total", w, st.rx_steered);
+	sample(out, "rike_dataplane_esp_received_total", lp, st.rx_via_loop);
+	one(out, "rike_dataplane_steer_misses_total", "counter",
+	    "ESP datagrams a packet worker received for another worker's SA", st.steer_misses);
+	one(out, "rike_dataplane_spi_worker_mismatches_total", "counter",
+	    "inbound SAs whose SPI names another worker than their Child SA's",
+	    st.spi_worker_mismatches);
 	one(out, "rike_dataplane_child_sas", "gauge", "Child SAs installed in the data plane",
 	    dpglue_nchildren(dpg));
 }

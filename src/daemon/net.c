@@ -234,11 +234,15 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- opening and closing ---- */
 
-static int sock_options(int fd, sa_family_t family, bool wildcard)
+static int sock_options(int fd, sa_family_t family, bool wildcard, bool reuseport)
 {
 	int on = 1;
 
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0)
+		return -1;
+	/* Before bind: the data plane's receive sockets join this one's group
+	 * after it (dp_udp_steer), so it stays index 0, where IKE goes. */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
 		return -1;
 	/* Under a flood of IKE_SA_INIT requests (RFC 8019) the default buffer
 	 * holds a few milliseconds of them; a real initiator's request must
@@ -272,6 +276,8 @@ static int sock_udp_encap(int fd, bool on)
  * (read_one splits it). Only on a socket that never had UDP_ENCAP: once set,
  * even to 0, the kernel treats the socket as an encapsulation socket and
  * cuts every train into datagrams again. Kernels before 5.0 have no UDP_GRO.
+ * A socket the data plane steers (dp_udp_steer) has it turned off again:
+ * a train would carry several SAs' ESP to one packet worker.
  */
 static void sock_udp_gro(int fd)
 {
@@ -286,6 +292,9 @@ static void sock_close(struct net_sock *s)
 		return;
 	if (s->ev)
 		event_free(s->ev);
+	/* Index 0 of its reuseport group must not pass to the data plane's. */
+	if (s->fd >= 0 && s->natt && s->net->h.natt_closing)
+		s->net->h.natt_closing(s->net->ctx, s->fd);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);
@@ -305,7 +314,9 @@ static struct net_sock *sock_open(struct net *net, const struct sockaddr_storage
 	s->wildcard = is_wildcard(addr);
 	s->natt = port == net->natt_port;
 	s->fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	if (s->fd < 0 || sock_options(s->fd, addr->ss_family, s->wildcard) < 0 ||
+	if (s->fd < 0 ||
+	    sock_options(s->fd, addr->ss_family, s->wildcard, s->natt && net->h.natt_reuseport) <
+	        0 ||
 	    (s->natt && net->udp_encap && sock_udp_encap(s->fd, true) < 0) ||
 	    bind(s->fd, (const struct sockaddr *)&s->addr, net_sa_len(&s->addr)) < 0)
 		goto fail;
@@ -527,6 +538,19 @@ int net_natt_fd(const struct net *net, sa_family_t family)
 			fd = s->fd;
 	}
 	return fd;
+}
+
+size_t net_natt_fds(const struct net *net, int *fds, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < net->n; i++)
+		if (net->socks[i]->natt) {
+			if (n < max)
+				fds[n] = net->socks[i]->fd;
+			n++;
+		}
+	return n;
 }
 
 size_t net_nsockets(const struct net *net)

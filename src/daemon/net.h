@@ -38,6 +38,13 @@ struct net_handlers {
 	            const struct sockaddr_storage *remote, const uint8_t *buf, size_t len);
 	void (*esp)(void *ctx, uint8_t *buf, size_t len, const struct sockaddr_storage *local,
 	            const struct sockaddr_storage *remote);
+	/* Set SO_REUSEPORT on the NAT-T sockets before bind (the data plane's
+	 * receive steering, dp_udp_steer: each of ours is then the first of
+	 * its reuseport group, the one IKE is steered to). */
+	bool natt_reuseport;
+	/* May be NULL: a NAT-T socket is about to be closed (net_sync,
+	 * net_free); the data plane's sockets in its group go first. */
+	void (*natt_closing)(void *ctx, int fd);
 };
 
 /* Opens the sockets `cfg` needs on `base` (both borrowed). NULL on failure
@@ -61,6 +68,9 @@ int net_send(struct net *net, const struct sockaddr_storage *from,
 /* A NAT-T port socket of `family` for the data plane's ESP-in-UDP (the
  * wildcard one if there is one), or -1. Valid until the next net_sync. */
 int net_natt_fd(const struct net *net, sa_family_t family);
+/* Every NAT-T port socket, up to max of them in fds; how many there are.
+ * Valid until the next net_sync. */
+size_t net_natt_fds(const struct net *net, int *fds, size_t max);
 /* The kernel data plane (DP_FEAT_UDP_ENCAP_SOCKOPT) decapsulates ESP-in-UDP
  * itself (RFC 3948): set UDP_ENCAP_ESPINUDP on every NAT-T socket, now and
  * on those net_sync opens later (on = false clears it). */

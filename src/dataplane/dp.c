@@ -250,6 +250,38 @@ int dp_set_udp_socket(struct dp *dp, sa_family_t family, int fd)
 	return dp->ops->set_udp_socket(dp->be, family, fd);
 }
 
+bool dp_udp_steers(const struct dp *dp)
+{
+	return dp->ops->udp_steers && dp->ops->udp_steers(dp->be);
+}
+
+int dp_udp_steer(struct dp *dp, const int *fds, size_t n)
+{
+	if (!dp->ops->udp_steer) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return dp->ops->udp_steer(dp->be, fds, n);
+}
+
+int dp_udp_unsteer(struct dp *dp, int fd)
+{
+	if (!dp->ops->udp_unsteer) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return dp->ops->udp_unsteer(dp->be, fd);
+}
+
+int dp_spi_residue(struct dp *dp, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)
+{
+	if (!dp->ops->spi_residue) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return dp->ops->spi_residue(dp->be, rekey_reqid, mod, residue);
+}
+
 void dp_input_udp(struct dp *dp, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
                   const struct sockaddr_storage *to)
 {

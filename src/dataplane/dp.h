@@ -145,6 +145,11 @@ struct dp_stats {
 	uint64_t drop_io;        /* TUN read or write failed, or ESP could not be built */
 	uint64_t drop_send;      /* an ESP datagram could not be sent (sendmsg failed) */
 	uint64_t dummy_packets;  /* next header 59 (RFC 4303 2.6), dropped silently */
+	/* userspace with packet workers: receive steering (dp_udp_steer) */
+	uint64_t rx_steered;            /* ESP datagrams a worker read from its own socket */
+	uint64_t rx_via_loop;           /* ESP datagrams the loop read and handed to a worker */
+	uint64_t steer_misses;          /* ... read by a worker for an SA another worker owns */
+	uint64_t spi_worker_mismatches; /* inbound SAs not on their Child SA's worker */
 };
 
 enum dp_expire_reason {
@@ -291,6 +296,39 @@ int dp_set_udp_socket(struct dp *dp, sa_family_t family, int fd) WUR;
  */
 void dp_input_udp(struct dp *dp, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
                   const struct sockaddr_storage *to);
+
+/*
+ * Receive steering (userspace with packet workers, RFC 3948): true when
+ * the backend wants its own receive sockets in the SO_REUSEPORT group of
+ * each of the daemon's NAT-T sockets. The daemon then sets SO_REUSEPORT
+ * on those before bind, so that each is the first of its group (index 0,
+ * where IKE and NAT-keepalives are steered), and hands them over with
+ * dp_udp_steer.
+ */
+bool dp_udp_steers(const struct dp *dp);
+/*
+ * The daemon's bound NAT-T sockets now (borrowed, n of them; none to
+ * stop): the backend's receive sockets follow this set. For each new one
+ * it opens one socket per packet worker on the same address and port,
+ * joining the group after it, and attaches a classic BPF program that
+ * sends ESP to worker (SPI mod workers) (steer.h); the groups of sockets
+ * no longer in the set are closed, those still in it kept. 0, or -1 when a
+ * socket could not be steered (logged once): ESP on it keeps arriving
+ * through dp_input_udp.
+ */
+int dp_udp_steer(struct dp *dp, const int *fds, size_t n);
+/* The daemon is about to close fd (a NAT-T socket): its group's worker
+ * sockets go first, since a group whose first socket goes would move a
+ * worker's socket to index 0. 0 also when fd was not steered. */
+int dp_udp_unsteer(struct dp *dp, int fd);
+/*
+ * The residue modulo *mod a new inbound SPI should have so that its SA is
+ * worked by the same packet worker as the Child SA of rekey_reqid (a
+ * rekey), or by the least loaded one (rekey_reqid 0 or unknown): with
+ * steering the SPI decides the worker (us: SPI mod workers). -1
+ * (EOPNOTSUPP) when any SPI will do (no packet workers).
+ */
+int dp_spi_residue(struct dp *dp, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue) WUR;
 
 /* ---- helpers for building selectors ---- */
 /* A selector for a prefix, all protocols and ports. */

@@ -23,6 +23,11 @@ struct dp_backend_ops {
 	int (*set_udp_socket)(void *be, sa_family_t family, int fd);
 	void (*input_udp)(void *be, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
 	                  const struct sockaddr_storage *to);
+	/* May be NULL: receive steering and the SPI residue (dp.h). */
+	bool (*udp_steers)(const void *be);
+	int (*udp_steer)(void *be, const int *fds, size_t n);
+	int (*udp_unsteer)(void *be, int fd);
+	int (*spi_residue)(void *be, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 	/* May be NULL: add counters the backend keeps apart (per thread) to out. */
 	void (*stats)(const void *be, struct dp_stats *out);
 };

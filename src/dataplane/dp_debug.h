@@ -27,6 +27,8 @@ int dp_debug_skip_routes(struct dp *dp, bool skip) WUR;
 
 /* The packet worker threads (dp_options.workers), 0 when the loop does it all. */
 unsigned dp_debug_workers(struct dp *dp);
+/* The worker that owns the inbound SA of spi. */
+int dp_debug_sa_worker(struct dp *dp, uint32_t spi, unsigned *worker) WUR;
 /* The counters of worker i alone (packets it encrypted and decrypted). */
 int dp_debug_worker_stats(struct dp *dp, unsigned i, struct dp_stats *out) WUR;
 

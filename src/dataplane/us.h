@@ -2,7 +2,8 @@
  * The userspace backend's state (userspace.c), shared by its three files:
  * userspace.c (SAD, SPD, routes, events for the daemon, life cycle),
  * us_packet.c (the packet path: RFC 4301 5.1 and 5.2 on one thread) and
- * us_worker.c (packet worker threads, their queues and the mailbox).
+ * us_worker.c (packet worker threads, their queues and the mailbox) and
+ * us_steer.c (receive steering: each worker's own NAT-T sockets).
  * Internal to src/dataplane: the daemon sees only dp.h.
  */
 #ifndef RIKE_DATAPLANE_US_H
@@ -46,6 +47,9 @@
 #define US_RING_SLOT_MIN   2048      /* octets of one: at least, see us->ring_slot */
 #define US_MBOX_LOGS       16        /* worker log lines waiting for the loop */
 #define US_HQ              256       /* outbound packets handed to one worker (us_handover) */
+#define US_RX_BATCH        64        /* datagrams per recvmmsg on a worker's socket */
+#define US_RX_READS        4         /* recvmmsg calls per wakeup */
+#define US_MAX_STEER       64        /* the daemon's NAT-T sockets steered (us_udp_steer) */
 
 enum { US_PEND_SOFT = 1, US_PEND_HARD = 2 };
 
@@ -204,6 +208,20 @@ struct us_worker {
 	uint8_t *hq; /* owned: US_HQ slots of us->ring_slot */
 	uint32_t hq_len[US_HQ];
 	unsigned nhq;
+	/* Receive steering (us_steer.c): an event for each of its sockets
+	 * (us->steer[k].wfd[id]) on base, and one recvmmsg batch. */
+	struct event **sock_ev; /* owned: us->nsteer */
+	uint8_t *rx;            /* owned: US_RX_BATCH slots of us->ring_slot */
+	struct mmsghdr rmsgs[US_RX_BATCH];
+	struct iovec riov[US_RX_BATCH];
+	struct sockaddr_storage rfrom[US_RX_BATCH];
+};
+
+/* One of the daemon's NAT-T sockets and the workers' sockets in its
+ * SO_REUSEPORT group (us_steer.c). */
+struct us_steer {
+	int fd;   /* borrowed: the daemon's, index 0 of the group */
+	int *wfd; /* owned: us->nw, worker i's at index 1 + i */
 };
 
 struct us {
@@ -262,6 +280,13 @@ struct us {
 		char msg[200];
 	} mlog[US_MBOX_LOGS];
 	unsigned nmlog, mlog_lost;
+	struct us_unknown munk[US_MAX_UNKNOWN]; /* unknown SPIs workers read (us_unknown_post) */
+	unsigned nmunk;
+	/* receive steering (us_steer.c) */
+	struct us_steer *steer; /* owned: nsteer */
+	unsigned nsteer;
+	bool steer_logged; /* "cannot steer" said once */
+	unsigned rr;       /* us_least_loaded's next worker on a tie */
 };
 
 static inline uint64_t us_now(void)
@@ -336,6 +361,7 @@ void us_expire_post(struct us_worker *w, struct us_sa *sa, bool hard, enum dp_ex
 __attribute__((format(printf, 3, 4))) void us_wlog(struct us_worker *w, enum dp_log_level level,
                                                    const char *fmt, ...);
 void us_acquire(struct us_worker *w, struct us_policy *p, const struct dp_flow *f);
+void us_unknown_post(struct us_worker *w, uint32_t spi, const struct sockaddr_storage *from);
 void us_mbox_cb(evutil_socket_t fd, short what, void *arg);
 void us_mbox_del(struct us_sa *sa);
 void us_handover(struct us_worker *w, struct us_worker *o, const struct dp_buf *b);
@@ -344,7 +370,18 @@ void us_dispatch(struct us *us, const uint8_t *buf, size_t len,
 int us_worker_init(struct us *us, unsigned i);
 int us_workers_start(struct us *us);
 int us_threads_init(struct us *us);
+void us_workers_stop(struct us *us);
 void us_worker_stop(struct us_worker *w);
 void us_worker_free(struct us_worker *w);
+
+/* us_steer.c: receive steering, the SPI's worker */
+bool us_steers(const void *be);
+int us_udp_steer(void *be, const int *fds, size_t n);
+int us_udp_unsteer(void *be, int fd);
+int us_spi_residue(void *be, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
+unsigned us_reqid_worker(const struct us_reqid *r);
+unsigned us_least_loaded(struct us *us);
+void us_steer_free(struct us *us);
+void us_sock_cb(evutil_socket_t fd, short what, void *arg);
 
 #endif

@@ -451,7 +451,9 @@ static bool us_deliver(struct us_worker *w, struct us_sa *sa, struct dp_buf *b, 
 	return true;
 }
 
-/* RFC 4301 5.2: one ESP datagram on worker w (the loop's when single-threaded). */
+/* RFC 4301 5.2: one ESP datagram on worker w (the loop's when single-threaded).
+ * from: its sender, or NULL when the loop handed it over (us_dispatch, which
+ * has reported an unknown SPI already). */
 void us_in_one(struct us_worker *w, uint8_t *buf, size_t len, const struct sockaddr_storage *from)
 {
 	struct us *us = w->us;
@@ -469,12 +471,19 @@ void us_in_one(struct us_worker *w, uint8_t *buf, size_t len, const struct socka
 		return;
 	}
 	sa = us_sa_in(us, spi);
-	if (!sa) { /* threaded: deleted since us_dispatch saw it */
+	if (!sa) { /* threaded: deleted since us_dispatch saw it, or steered here */
 		US_ADD(st->drop_unknown_spi, 1);
 		if (!us->threaded)
 			us_report_unknown(us, spi, from);
+		else if (from)
+			us_unknown_post(w, spi, from);
 		return;
 	}
+	/* Steered by the kernel (us_steer.c) to a worker that does not own the
+	 * SA: only a UDP GRO train of several SAs' datagrams should do that. It
+	 * is worked here all the same: the SA's lock keeps its window whole. */
+	if (us->threaded && from && sa->worker != w->id)
+		US_ADD(st->steer_misses, 1);
 	if (US_LOAD(sa->dead)) {
 		US_ADD(st->drop_expired, 1);
 		return;

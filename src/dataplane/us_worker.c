@@ -1,11 +1,12 @@
 /*
  * The userspace backend's packet workers (dp_options.workers > 1; see the
  * top of userspace.c): their threads, each with its own event base and TUN
- * queue; the inbound ring the loop fills with the ESP datagrams of the SAs
- * a worker owns (us_dispatch); the hand-over queue for outbound packets of
+ * queue (and, with receive steering, NAT-T sockets: us_steer.c); the
+ * inbound ring the loop fills with the ESP datagrams of the SAs a worker
+ * owns that reach the loop's socket (us_dispatch); the hand-over queue for outbound packets of
  * another worker's SA (us_handover, RFC 4303 3.3.3 order); and the mailbox
- * through which workers post expiries (RFC 4301 4.4.2.1), acquires (5.1.1)
- * and log lines to the loop. Single-threaded, the mailbox calls go
+ * through which workers post expiries (RFC 4301 4.4.2.1), acquires (5.1.1),
+ * unknown SPIs (RFC 4303 3.4.2) and log lines to the loop. Single-threaded, the mailbox calls go
  * straight to the loop's queues.
  */
 #include "dataplane/us.h"
@@ -25,7 +26,7 @@
 
 static bool us_mbox_empty(const struct us *us)
 {
-	return !us->mbox && !us->nmacq && !us->nmlog;
+	return !us->mbox && !us->nmacq && !us->nmlog && !us->nmunk;
 }
 
 /* Under mbox_lock, when the mailbox was empty: wake the loop. */
@@ -144,6 +145,25 @@ void us_acquire(struct us_worker *w, struct us_policy *p, const struct dp_flow *
 	pthread_mutex_unlock(&us->mbox_lock);
 }
 
+/* RFC 4303 3.4.2: an unknown SPI a worker read on its own socket; the loop
+ * reports it (us_report_unknown, which limits the rate); beyond
+ * US_MAX_UNKNOWN waiting, dropped unreported (the drop is counted). */
+void us_unknown_post(struct us_worker *w, uint32_t spi, const struct sockaddr_storage *from)
+{
+	struct us *us = w->us;
+
+	pthread_mutex_lock(&us->mbox_lock);
+	if (us->nmunk < US_MAX_UNKNOWN) {
+		bool wake = us_mbox_empty(us);
+		us->munk[us->nmunk].spi = spi;
+		us->munk[us->nmunk].from = *from;
+		us->nmunk++;
+		if (wake)
+			us_mbox_wake(us);
+	}
+	pthread_mutex_unlock(&us->mbox_lock);
+}
+
 /*
  * The loop empties the mailbox: expiries are applied (us_expire: make-
  * before-break falls back to the next SA) under the write lock, and join
@@ -153,11 +173,12 @@ void us_mbox_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct us *us = arg;
 	struct dp_acquire acq[US_MAX_ACQUIRE];
+	struct us_unknown unk[US_MAX_UNKNOWN];
 	struct {
 		enum dp_log_level level;
 		char msg[sizeof(us->mlog[0].msg)];
 	} logs[US_MBOX_LOGS];
-	unsigned nacq, nlogs, lost;
+	unsigned nacq, nlogs, lost, nunk;
 	uint64_t v;
 
 	if (read(us->mbox_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -178,13 +199,18 @@ void us_mbox_cb(evutil_socket_t fd, short what, void *arg)
 	nlogs = us->nmlog;
 	memcpy(logs, us->mlog, nlogs * sizeof(logs[0]));
 	lost = us->mlog_lost;
-	us->nmacq = us->nmlog = us->mlog_lost = 0;
+	nunk = us->nmunk;
+	memcpy(unk, us->munk, nunk * sizeof(unk[0]));
+	us->nmacq = us->nmlog = us->mlog_lost = us->nmunk = 0;
 	pthread_mutex_unlock(&us->mbox_lock);
 	us_unlock(us);
 	for (unsigned i = 0; i < nacq && us->nacq < US_MAX_ACQUIRE; i++) {
 		us->acq[us->nacq++] = acq[i];
 		us_kick(us);
 	}
+	us->now = us_now();
+	for (unsigned i = 0; i < nunk; i++)
+		us_report_unknown(us, unk[i].spi, &unk[i].from);
 	for (unsigned i = 0; i < nlogs; i++)
 		dp_log(us->dp, logs[i].level, "%s", logs[i].msg);
 	if (lost)
@@ -277,6 +303,7 @@ void us_dispatch(struct us *us, const uint8_t *buf, size_t len, const struct soc
 		st->drop_io++; /* the worker is behind (or a datagram beyond any MTU we use) */
 		return;
 	}
+	st->rx_via_loop++;
 	memcpy(w->ring + (size_t)(head % US_RING) * w->us->ring_slot, buf, len);
 	w->ring_len[head % US_RING] = (uint32_t)len;
 	__atomic_store_n(&w->head, head + 1, __ATOMIC_RELEASE);
@@ -407,6 +434,13 @@ void us_worker_stop(struct us_worker *w)
 	w->started = false;
 }
 
+/* Every worker thread stops (us_workers_start starts them again). */
+void us_workers_stop(struct us *us)
+{
+	for (unsigned i = 0; us->w && i < us->nw; i++)
+		us_worker_stop(&us->w[i]);
+}
+
 void us_worker_free(struct us_worker *w)
 {
 	if (w->tun_ev)
@@ -426,6 +460,7 @@ void us_worker_free(struct us_worker *w)
 	free(w->gbuf);
 	free(w->ring);
 	free(w->hq);
+	free(w->rx);
 	if (w->hq_init)
 		pthread_mutex_destroy(&w->hq_mu);
 }
@@ -471,7 +506,7 @@ int us_worker_init(struct us *us, unsigned i)
 	return 0;
 }
 
-/* Start the worker threads, with every signal blocked (the loop takes them). */
+/* Start the worker threads (those not running), with every signal blocked (the loop takes them). */
 int us_workers_start(struct us *us)
 {
 	sigset_t all, old;
@@ -480,7 +515,10 @@ int us_workers_start(struct us *us)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned i = 0; i < us->nw && !rc; i++) {
+		if (us->w[i].started)
+			continue;
 		char name[16];
+		US_STORE(us->w[i].stop, false);
 		rc = pthread_create(&us->w[i].thread, NULL, us_worker_main, &us->w[i]);
 		if (rc)
 			break;

@@ -17,12 +17,14 @@
  * own one queue of an IFF_MULTI_QUEUE TUN device (the kernel keeps a flow
  * on one queue) and do the outbound path of what they read, an outbound
  * SA's packets being encrypted by its Child SA's worker only (us_handover:
- * in sequence-number order); inbound ESP
- * still arrives on the loop (dp_input_udp), which looks the SA up by SPI
- * and hands the datagram to the worker that owns the SA (a new Child SA's
- * goes to the worker with the fewest, a rekey's stays with the Child SA's
- * worker: us_pick_worker), so each inbound SA - its replay
- * window (RFC 4303 3.4.3) - is worked by one thread in order. The kernel's
+ * in sequence-number order); an inbound SA belongs to worker (SPI mod N)
+ * (us_pick_worker; the engine draws the SPI so that a new Child SA's goes
+ * to the worker with the fewest and a rekey's stays with the Child SA's
+ * worker: us_spi_residue), and the kernel steers its ESP to that worker's
+ * own socket (us_steer.c); ESP that still arrives on the loop
+ * (dp_input_udp: no steering) is looked up by SPI and handed to the
+ * owner's ring. So each inbound SA - its replay window (RFC 4303 3.4.3) -
+ * is worked by one thread in order. The kernel's
  * TUN flow table then sends a flow's outbound packets to the queue that
  * wrote its inbound ones. The loop stays the only writer of the SAD and
  * SPD (under us->lock, a writer-preferring rwlock that workers hold for
@@ -437,21 +439,27 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 
 /*
  * The worker that will work a new SA of reqid r (decrypt an inbound one,
- * encrypt an outbound one): the one of r's other SAs (both directions of a
- * Child SA and its rekeys stay on one thread and, through the TUN flow
- * table, one queue), else the one with the fewest inbound SAs, so that two
- * Child SAs added one after the other are worked on two threads.
+ * encrypt an outbound one). An inbound SA's is SPI mod N: the kernel
+ * steers its ESP there (us_steer.c), and the engine chose the SPI so that
+ * this is the worker of the Child SA it rekeys or the least loaded one
+ * (us_spi_residue); an SPI that disagrees with r's other SAs is counted.
+ * An outbound SA goes with r's other SAs (both directions of a Child SA
+ * on one thread and, through the TUN flow table, one queue), else to the
+ * worker with the fewest inbound SAs.
  */
-static unsigned us_pick_worker(struct us *us, const struct us_reqid *r)
+static unsigned us_pick_worker(struct us *us, const struct us_reqid *r, const struct dp_sa *p)
 {
-	unsigned best = 0;
-
-	if (r->sas)
-		return r->sas->worker;
-	for (unsigned i = 1; i < us->nw; i++)
-		if (us->w[i].sas < us->w[best].sas)
-			best = i;
-	return best;
+	if (us->threaded && p->dir == DP_DIR_IN) {
+		unsigned w = p->spi % us->nw;
+		if (r->sas && us_reqid_worker(r) != w) {
+			us->c->stats.spi_worker_mismatches++;
+			dp_log(us->dp, DP_LOG_DEBUG,
+			       "dp: reqid=%u spi=0x%08x on worker %u, its other SAs on %u",
+			       p->reqid, p->spi, w, us_reqid_worker(r));
+		}
+		return w;
+	}
+	return r->sas ? r->sas->worker : us_least_loaded(us);
 }
 
 static int us_sa_add(void *be, const struct dp_sa *p)
@@ -475,7 +483,7 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 		errno = saved;
 		return -1;
 	}
-	sa->worker = us_pick_worker(us, r);
+	sa->worker = (uint16_t)us_pick_worker(us, r, p);
 	us_wrlock(us);
 	sa->r = r;
 	sa->rnext = r->sas;
@@ -1156,6 +1164,24 @@ int dp_debug_sa_in(struct dp *dp, uint32_t spi, uint32_t *reqid)
 	return 0;
 }
 
+int dp_debug_sa_worker(struct dp *dp, uint32_t spi, unsigned *worker)
+{
+	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
+	struct us_sa *sa;
+
+	if (!us) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	sa = us_sa_in(us, spi);
+	if (!sa) {
+		errno = ENOENT;
+		return -1;
+	}
+	*worker = sa->worker;
+	return 0;
+}
+
 int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t *reqid,
                         uint32_t *spi)
 {
@@ -1218,8 +1244,9 @@ static void us_destroy(void *be)
 
 	if (!us)
 		return;
-	for (unsigned i = 0; us->w && i < us->nw; i++)
-		us_worker_stop(&us->w[i]);
+	us_workers_stop(us);
+	if (us->w)
+		us_steer_free(us);
 	/* Everything hangs off a reqid record; the routes go with the device. */
 	for (size_t i = 0; us->reqids.b && i < dp_htab_size(&us->reqids); i++) {
 		struct dp_hnode *n = dp_htab_bucket(&us->reqids, i);
@@ -1432,5 +1459,9 @@ const struct dp_backend_ops dp_userspace_ops = {
     .addr = us_addr,
     .set_udp_socket = us_set_udp_socket,
     .input_udp = us_input_udp,
+    .udp_steers = us_steers,
+    .udp_steer = us_udp_steer,
+    .udp_unsteer = us_udp_unsteer,
+    .spi_residue = us_spi_residue,
     .stats = us_stats,
 };

@@ -149,7 +149,7 @@ static int start_child(struct ike *ike, struct ike_sa *sa, enum ike_task task, s
 		ts_from_config(conn->local_ts, conn->n_local_ts, &sa->local, &sa->pend->ts_i);
 		ts_from_config(conn->remote_ts, conn->n_remote_ts, &sa->remote, &sa->pend->ts_r);
 	}
-	sa->pend->child_spi = child_alloc_spi(ike);
+	sa->pend->child_spi = child_alloc_spi(ike, old ? old->reqid : 0);
 	if (child_build_offer(sa, m, pfs, sa->pend->child_spi) < 0 ||
 	    build_nonce(m, sa->pend->nonce, sa->pend->nonce_len) < 0)
 		return -1;
@@ -459,7 +459,7 @@ static void request_child(struct ike *ike, struct ike_sa *sa, const struct wire_
 		return;
 	}
 	wire_msg_init(&r);
-	spi = child_alloc_spi(ike);
+	spi = child_alloc_spi(ike, old ? old->reqid : 0);
 	if (job) {
 		dh = job->dh;
 		job->dh = NULL;

@@ -129,6 +129,12 @@ struct ike_host {
 	/* An IKE SA changed state (from, to: enum ike_state of ike/engine.h;
 	 * why as in its state log line, may be NULL). NULL: not wanted. */
 	void (*sa_state)(void *ctx, uint64_t serial, int from, int to, const char *why);
+	/* The residue modulo *mod (> 1) that a new inbound Child SA SPI must
+	 * have, for a new Child SA (rekey_reqid 0) or the rekey of the Child
+	 * SA of rekey_reqid: a data plane that steers ESP to packet threads
+	 * by SPI picks the thread this way. 0 with *mod and *residue set;
+	 * -1 or NULL: any SPI (RFC 4303 2.1 still applies: >= 256, unique). */
+	int (*spi_residue)(void *ctx, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue);
 	/* The data plane only does ESP in UDP (userspace backend): make every
 	 * SA float to 4500 by reporting a NAT on our side (RFC 7296 2.23). */
 	bool force_encap;

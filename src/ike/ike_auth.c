@@ -189,7 +189,7 @@ int ike_auth_start(struct ike *ike, struct ike_sa *sa)
 
 	if (!sa_pend(sa))
 		return -1;
-	sa->pend->child_spi = child_alloc_spi(ike);
+	sa->pend->child_spi = child_alloc_spi(ike, 0);
 	if (!sa_own_ts(sa, &sa->pend->ts_i))
 		ts_from_config(c->local_ts, c->n_local_ts, &sa->local, &sa->pend->ts_i);
 	ts_from_config(c->remote_ts, c->n_remote_ts, &sa->remote, &sa->pend->ts_r);
@@ -395,7 +395,7 @@ static int first_child_responder(struct ike *ike, struct ike_sa *sa, const struc
 		sa_log(sa, LOG_NOTICE, "child-refused", "%s", ikev2_notify_name((uint16_t)err));
 		return build_notify(resp, 0, NULL, 0, (uint16_t)err, NULL, 0);
 	}
-	spi = child_alloc_spi(ike);
+	spi = child_alloc_spi(ike, 0);
 	ch = child_from(ike, sa, &r, spi);
 	if (!ch ||
 	    child_derive_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL, 0, false) < 0 ||

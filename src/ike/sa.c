@@ -945,19 +945,43 @@ void child_unindex(struct ike *ike, struct ike_sa *sa, struct child_sa *c)
 	hash_del(ike->by_spi_in, c->spi_in, sa);
 }
 
-uint32_t child_alloc_spi(struct ike *ike)
+/*
+ * The residue modulo *mod the host wants a new inbound SPI to have (its
+ * data plane steers ESP to a packet thread by SPI): false when it has no
+ * wish (no hook, or it declines).
+ */
+static bool child_spi_residue(struct ike *ike, uint32_t rekey_reqid, uint32_t *mod,
+                              uint32_t *residue)
 {
-	uint32_t spi;
+	if (!ike->host.spi_residue ||
+	    ike->host.spi_residue(ike->host.ctx, rekey_reqid, mod, residue) < 0)
+		return false;
+	return *mod > 1 && *residue < *mod;
+}
 
+uint32_t child_alloc_spi(struct ike *ike, uint32_t rekey_reqid)
+{
+	uint32_t mod = 1, residue = 0;
+	uint64_t spi;
+
+	if (!child_spi_residue(ike, rekey_reqid, &mod, &residue)) {
+		mod = 1;
+		residue = 0;
+	}
 	/* RFC 4303 2.1: SPIs 1-255 are reserved. Uniqueness across the
 	 * whole daemon matters to the data plane's inbound lookup: with
 	 * random SPIs a gateway of 100,000 Child SAs would see about one
-	 * collision (the birthday bound), so the SPIs in use are skipped. */
+	 * collision (the birthday bound), so the SPIs in use are skipped.
+	 * A random SPI moved down to the residue wanted is as random in
+	 * its other bits (only the last block of 2^32, short of a whole
+	 * modulus, is drawn again). */
 	for (unsigned tries = 0; tries < 64; tries++) {
-		if (crypto_random(&spi, sizeof(spi)) < 0)
+		uint32_t r;
+		if (crypto_random(&r, sizeof(r)) < 0)
 			return 0;
-		if (spi >= 256 && !hash_get(ike->by_spi_in, spi))
-			return spi;
+		spi = (uint64_t)r - r % mod + residue;
+		if (spi >= 256 && spi <= UINT32_MAX && !hash_get(ike->by_spi_in, (uint32_t)spi))
+			return (uint32_t)spi;
 	}
 	return 0;
 }

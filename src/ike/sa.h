@@ -481,7 +481,10 @@ struct child_sa *child_by_reqid(struct ike *ike, uint32_t reqid, struct ike_sa *
 /* A Child SA's reqid and inbound SPI into the engine's indexes, and out. */
 int child_index(struct ike *ike, struct ike_sa *sa, struct child_sa *c) WUR;
 void child_unindex(struct ike *ike, struct ike_sa *sa, struct child_sa *c);
-uint32_t child_alloc_spi(struct ike *ike);
+/* A fresh inbound SPI for a new Child SA, or for the rekey of rekey_reqid
+ * (0: none), of the residue the host's spi_residue hook asks for; 0 when
+ * none could be drawn. */
+uint32_t child_alloc_spi(struct ike *ike, uint32_t rekey_reqid);
 
 /* ---- sa_own.c ---- */
 

@@ -98,6 +98,13 @@ struct hx_peer {
 	 * hook answers with the first of dst's family. */
 	struct ike_addr locals[8];
 	size_t nlocals;
+	/* The SPI residue hook (a data plane that steers by SPI): with spi_mod
+	 * > 1 a new Child SA's inbound SPI is asked to be spi_new mod
+	 * spi_mod, a rekey's (rekey reqid) mod spi_mod; spi_rekeys records the
+	 * rekey reqids asked about. spi_mod 0: no wish (the hook declines). */
+	uint32_t spi_mod, spi_new;
+	uint32_t spi_rekeys[8];
+	size_t n_spi_asked;
 };
 
 /* A deterministic stream (splitmix64): not cryptographic, only reproducible. */
@@ -351,6 +358,20 @@ static void hx_child_moved(void *ctx, const struct ike_child_info *c)
 	p->n_moved++;
 }
 
+static int hx_spi_residue(void *ctx, uint32_t rekey_reqid, uint32_t *mod, uint32_t *residue)
+{
+	struct hx_peer *p = ctx;
+
+	if (p->spi_mod < 2)
+		return -1;
+	if (p->n_spi_asked < 8)
+		p->spi_rekeys[p->n_spi_asked] = rekey_reqid;
+	p->n_spi_asked++;
+	*mod = p->spi_mod;
+	*residue = rekey_reqid ? rekey_reqid % p->spi_mod : p->spi_new;
+	return 0;
+}
+
 /* Source address selection: the first local address of dst's family. */
 static int hx_route_hook(void *ctx, const struct ike_addr *dst, struct ike_addr *src)
 {
@@ -456,6 +477,7 @@ static void hx_peer_init(struct hx_net *n, int idx, const struct hx_conf *c)
 	p->host.child_moved = hx_child_moved;
 	p->host.resolve = hx_resolve;
 	p->host.route = hx_route_hook;
+	p->host.spi_residue = hx_spi_residue;
 	p->ike = ike_new(&p->cfg, &p->host);
 	assert_non_null(p->ike);
 }

@@ -180,6 +180,47 @@ static void test_child_rekey_by_b(void **state)
 	child_rekey(state, HX_B);
 }
 
+/*
+ * The data plane's SPI residue hook (receive steering by SPI): each new
+ * Child SA's inbound SPI has the residue asked for a new Child SA, a
+ * rekey's the one asked for the rekeyed Child SA's reqid, on both sides
+ * (initiator and responder of IKE_AUTH and CREATE_CHILD_SA), and every
+ * SPI stays >= 256 (RFC 4303 2.1).
+ */
+static void test_spi_residue(void **state)
+{
+	struct hx_net *n = hx_new(NULL, NULL);
+	uint32_t old_reqid[2];
+
+	*state = n;
+	n->p[HX_A].spi_mod = 7;
+	n->p[HX_A].spi_new = 3;
+	n->p[HX_B].spi_mod = 5;
+	n->p[HX_B].spi_new = 4;
+	hx_establish(n);
+	assert_int_equal(n->p[HX_A].installed[0].spi_in % 7, 3);
+	assert_int_equal(n->p[HX_B].installed[0].spi_in % 5, 4);
+	for (int round = 0; round < 3; round++) {
+		int side = round & 1 ? HX_B : HX_A;
+		for (int s = 0; s < 2; s++)
+			old_reqid[s] = n->p[s].installed[0].reqid;
+		assert_int_equal(ike_rekey_child(hx_ike(n, side), HX_CONN), 0);
+		for (int i = 0; i < 4 && n->nq; i++) /* CREATE_CHILD_SA, then the Delete */
+			assert_int_equal(hx_deliver(n), 0);
+		hx_assert_one_child_pair(n);
+		for (int s = 0; s < 2; s++) {
+			struct hx_peer *p = &n->p[s];
+			uint32_t spi = p->installed[0].spi_in;
+			assert_int_not_equal(p->installed[0].reqid, old_reqid[s]);
+			assert_true(spi >= 256);
+			assert_int_equal(spi % p->spi_mod, old_reqid[s] % p->spi_mod);
+			assert_int_equal(p->spi_rekeys[p->n_spi_asked - 1], old_reqid[s]);
+		}
+	}
+	assert_int_equal(n->p[HX_A].n_spi_asked, 4);
+	assert_int_equal(n->p[HX_B].n_spi_asked, 4);
+}
+
 /* RFC 7296 1.3.2, 2.18: `side` rekeys the IKE SA. */
 static void ike_rekey(void **state, int side)
 {
@@ -636,6 +677,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_child_rekey_by_a, hx_teardown),
 	    cmocka_unit_test_teardown(test_child_rekey_by_b, hx_teardown),
 	    cmocka_unit_test_teardown(test_ike_rekey_by_a, hx_teardown),
+	    cmocka_unit_test_teardown(test_spi_residue, hx_teardown),
 	    cmocka_unit_test_teardown(test_ike_rekey_by_b, hx_teardown),
 	    cmocka_unit_test_teardown(test_collision_child_child, hx_teardown),
 	    cmocka_unit_test_teardown(test_collision_ike_ike, hx_teardown),
