@@ -53,16 +53,19 @@ static const struct encr_alg encr_algs[] = {
 
 enum { CIPHER_DEC = 1, CIPHER_ENC = 2 };
 
-/* 104 octets (a 112-octet malloc chunk): two per IKE SA, two per Child SA. */
+/*
+ * 64 octets: two per IKE SA, two per Child SA, the data plane's kept in
+ * the SA's own allocation (crypto_cipher_init). What the transform is
+ * comes from its row of encr_algs, not a copy per cipher.
+ */
 struct crypto_cipher {
-	struct crypto_encr_info info;
+	const struct encr_alg *alg;
 	EVP_CIPHER *evp;             /* a reference from the fetch keeper (fetch.c) */
 	uint64_t id;                 /* unique; the cache tags are id * 2 + encrypt */
 	uint8_t key[CIPHER_KEY_MAX]; /* wiped */
-	uint8_t key_len;
 	uint8_t salt[4];
+	uint8_t key_len;
 	uint8_t dirs; /* CIPHER_DEC | CIPHER_ENC */
-	uint8_t mode; /* enum encr_mode */
 };
 
 /* Never reused, never 0: a slot of a freed cipher is never hit again. */
@@ -109,6 +112,11 @@ int crypto_encr_info(uint16_t encr, uint16_t keybits, struct crypto_encr_info *i
 	return 0;
 }
 
+static bool cipher_aead(const struct crypto_cipher *c)
+{
+	return c->alg->icv_len > 0;
+}
+
 /* What a cache slot is keyed for: this cipher, in this direction. */
 struct cipher_use {
 	const struct crypto_cipher *c;
@@ -135,18 +143,18 @@ static int cipher_key(EVP_CIPHER_CTX *ctx, const void *arg)
 	size_t nonce_len = 15 - 4;
 	OSSL_PARAM ccm[] = {
 	    OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &nonce_len),
-	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, c->info.icv_len),
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, c->alg->icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
 
-	if (c->mode == MODE_CCM) {
+	if (c->alg->mode == MODE_CCM) {
 		if (EVP_CipherInit_ex2(ctx, evp, NULL, NULL, u->enc, ccm) != 1)
 			return -1;
 		evp = NULL;
 	}
 	if (EVP_CipherInit_ex2(ctx, evp, c->key, NULL, u->enc, NULL) != 1)
 		return -1;
-	if (c->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
+	if (c->alg->mode == MODE_CBC && EVP_CIPHER_CTX_set_padding(ctx, 0) != 1)
 		return -1;
 	return 0;
 }
@@ -159,32 +167,56 @@ static EVP_CIPHER_CTX *cipher_ctx(const struct crypto_cipher *c, int enc)
 	return crypto_ctx_get(cipher_tag(c, enc), cipher_key, &u);
 }
 
-static struct crypto_cipher *cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
-                                        size_t keylen, uint8_t dirs)
+size_t crypto_cipher_size(void)
+{
+	return sizeof(struct crypto_cipher);
+}
+
+static int cipher_init(struct crypto_cipher *c, uint16_t encr, uint16_t keybits, const uint8_t *key,
+                       size_t keylen, uint8_t dirs)
 {
 	const struct encr_alg *a = encr_lookup(encr);
-	struct crypto_cipher *c = OPENSSL_zalloc(sizeof(*c));
+	struct crypto_encr_info info;
 	char name[32];
 
-	if (c == NULL)
-		return NULL;
+	memset(c, 0, sizeof(*c));
 	c->dirs = dirs;
 	c->id = atomic_fetch_add_explicit(&cipher_next_id, 1, memory_order_relaxed);
-	if (!a || crypto_encr_info(encr, keybits, &c->info) != 0 || keylen != c->info.key_len ||
-	    keylen - c->info.salt_len > sizeof(c->key))
+	if (!a || crypto_encr_info(encr, keybits, &info) != 0 || keylen != info.key_len ||
+	    keylen - info.salt_len > sizeof(c->key))
 		goto fail;
-	c->key_len = (uint8_t)(keylen - c->info.salt_len);
+	c->alg = a;
+	c->key_len = (uint8_t)(keylen - info.salt_len);
 	memcpy(c->key, key, c->key_len);
-	memcpy(c->salt, key + c->key_len, c->info.salt_len);
-	c->mode = (uint8_t)a->mode;
+	memcpy(c->salt, key + c->key_len, info.salt_len);
 	snprintf(name, sizeof(name), a->fmt, c->key_len * 8u);
 	if ((c->evp = crypto_fetch_cipher(name)) == NULL ||
 	    EVP_CIPHER_get_key_length(c->evp) != c->key_len)
 		goto fail;
-	return c;
+	return 0;
 fail:
-	crypto_cipher_free(c);
-	return NULL;
+	crypto_cipher_fini(c);
+	return -1;
+}
+
+int crypto_cipher_init(struct crypto_cipher *c, uint16_t encr, uint16_t keybits, const uint8_t *key,
+                       size_t keylen, bool encrypt)
+{
+	return cipher_init(c, encr, keybits, key, keylen, encrypt ? CIPHER_ENC : CIPHER_DEC);
+}
+
+static struct crypto_cipher *cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
+                                        size_t keylen, uint8_t dirs)
+{
+	struct crypto_cipher *c = OPENSSL_malloc(sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (cipher_init(c, encr, keybits, key, keylen, dirs) != 0) {
+		OPENSSL_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const uint8_t *key,
@@ -205,7 +237,7 @@ struct crypto_cipher *crypto_cipher_new_duplex(uint16_t encr, uint16_t keybits, 
  * the cipher keeps its key schedule in that thread's cache until the slot
  * is reused: its tag is never looked up again.
  */
-void crypto_cipher_free(struct crypto_cipher *c)
+void crypto_cipher_fini(struct crypto_cipher *c)
 {
 	if (c == NULL)
 		return;
@@ -214,12 +246,26 @@ void crypto_cipher_free(struct crypto_cipher *c)
 	if (c->dirs & CIPHER_DEC)
 		crypto_ctx_drop(cipher_tag(c, 0));
 	EVP_CIPHER_free(c->evp);
-	OPENSSL_clear_free(c, sizeof(*c));
+	OPENSSL_cleanse(c, sizeof(*c));
 }
 
-const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c)
+void crypto_cipher_free(struct crypto_cipher *c)
 {
-	return &c->info;
+	crypto_cipher_fini(c);
+	OPENSSL_free(c);
+}
+
+void crypto_cipher_get_info(const struct crypto_cipher *c, struct crypto_encr_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (c->alg == NULL)
+		return;
+	info->key_len = c->key_len + c->alg->salt_len;
+	info->salt_len = c->alg->salt_len;
+	info->iv_len = c->alg->iv_len;
+	info->block_len = c->alg->block_len;
+	info->icv_len = c->alg->icv_len;
+	info->aead = c->alg->icv_len > 0;
 }
 
 /*
@@ -229,12 +275,12 @@ const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c)
  */
 static void cipher_nonce(const struct crypto_cipher *c, const uint8_t *iv, uint8_t *nonce)
 {
-	size_t n = c->info.salt_len;
+	size_t n = c->alg->salt_len;
 
 	memcpy(nonce, c->salt, n);
-	memcpy(nonce + n, iv, c->info.iv_len);
-	n += c->info.iv_len;
-	if (c->mode == MODE_CTR) {
+	memcpy(nonce + n, iv, c->alg->iv_len);
+	n += c->alg->iv_len;
+	if (c->alg->mode == MODE_CTR) {
 		static const uint8_t one[4] = {0, 0, 0, 1};
 
 		memcpy(nonce + n, one, sizeof(one));
@@ -248,16 +294,17 @@ static int cipher_start(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, int 
 	uint8_t nonce[CRYPTO_MAX_IV_LEN];
 	OSSL_PARAM tag[] = {
 	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)icv,
-	                                      c->info.icv_len),
+	                                      c->alg->icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
 	int outl = 0;
 
 	cipher_nonce(c, iv, nonce);
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, c->mode == MODE_CCM ? tag : NULL) != 1)
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc,
+	                       c->alg->mode == MODE_CCM ? tag : NULL) != 1)
 		return -1;
 	/* CCM authenticates the payload length first (RFC 3610 2.2). */
-	if (c->mode == MODE_CCM && EVP_CipherUpdate(ctx, NULL, &outl, NULL, (int)len) != 1)
+	if (c->alg->mode == MODE_CCM && EVP_CipherUpdate(ctx, NULL, &outl, NULL, (int)len) != 1)
 		return -1;
 	return 0;
 }
@@ -267,7 +314,7 @@ static int cipher_aad(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const 
 {
 	int outl = 0;
 
-	if (!c->info.aead || aadlen == 0)
+	if (!cipher_aead(c) || aadlen == 0)
 		return 0;
 	if (aadlen > INT_MAX || EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1)
 		return -1;
@@ -286,7 +333,7 @@ static int cipher_data(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, const
 		in = none_in;
 		out = none_out;
 	}
-	if ((len > 0 || c->mode == MODE_CCM) &&
+	if ((len > 0 || c->alg->mode == MODE_CCM) &&
 	    EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1)
 		return -1;
 	return (size_t)outl == len ? 0 : -1;
@@ -307,14 +354,14 @@ static int cipher_check(const struct crypto_cipher *c, size_t len, size_t aadlen
 {
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return -1;
-	return len % c->info.block_len == 0 ? 0 : -1;
+	return len % c->alg->block_len == 0 ? 0 : -1;
 }
 
 int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t *aad,
                        size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t *icv)
 {
 	OSSL_PARAM tag[] = {
-	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, c->info.icv_len),
+	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, c->alg->icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
 	EVP_CIPHER_CTX *ctx;
@@ -325,7 +372,7 @@ int crypto_cipher_seal(struct crypto_cipher *c, const uint8_t *iv, const uint8_t
 	if (cipher_start(c, ctx, 1, iv, NULL, len) != 0 || cipher_aad(c, ctx, aad, aadlen) != 0 ||
 	    cipher_data(c, ctx, in, len, out) != 0 || cipher_final(ctx) != 0)
 		return -1;
-	if (c->info.aead && EVP_CIPHER_CTX_get_params(ctx, tag) != 1)
+	if (cipher_aead(c) && EVP_CIPHER_CTX_get_params(ctx, tag) != 1)
 		return -1;
 	return 0;
 }
@@ -336,7 +383,7 @@ static int cipher_open_run(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, c
 {
 	OSSL_PARAM tag[] = {
 	    OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)icv,
-	                                      c->info.icv_len),
+	                                      c->alg->icv_len),
 	    OSSL_PARAM_construct_end(),
 	};
 
@@ -344,7 +391,7 @@ static int cipher_open_run(const struct crypto_cipher *c, EVP_CIPHER_CTX *ctx, c
 	    cipher_data(c, ctx, in, len, out) != 0)
 		return -1;
 	/* GCM and ChaCha20-Poly1305 compare the tag in the final call. */
-	if (c->info.aead && c->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(ctx, tag) != 1)
+	if (cipher_aead(c) && c->alg->mode != MODE_CCM && EVP_CIPHER_CTX_set_params(ctx, tag) != 1)
 		return -1;
 	return cipher_final(ctx);
 }
@@ -360,7 +407,7 @@ int crypto_cipher_open(struct crypto_cipher *c, const uint8_t *iv, const uint8_t
 		return -1;
 	if (cipher_open_run(c, ctx, iv, aad, aadlen, in, len, out, icv) != 0) {
 		/* Never leave unauthenticated plaintext behind. */
-		if (c->info.aead && len > 0)
+		if (cipher_aead(c) && len > 0)
 			OPENSSL_cleanse(out, len);
 		return -1;
 	}

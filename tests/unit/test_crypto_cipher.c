@@ -122,6 +122,7 @@ static void test_ciphers(void **state)
 		const struct suite *s = &suites[i];
 		uint8_t key[CRYPTO_MAX_KEY_LEN];
 		struct crypto_cipher *e, *d;
+		struct crypto_encr_info info;
 
 		check_info(s);
 		fill(key, s->key_len, (uint8_t)i);
@@ -129,7 +130,10 @@ static void test_ciphers(void **state)
 		d = crypto_cipher_new(s->encr, s->bits, key, s->key_len, false);
 		assert_non_null(e);
 		assert_non_null(d);
-		assert_int_equal(crypto_cipher_info(e)->key_len, s->key_len);
+		crypto_cipher_get_info(e, &info);
+		assert_int_equal(info.key_len, s->key_len);
+		assert_int_equal(info.iv_len, s->iv_len);
+		assert_int_equal(info.icv_len, s->icv_len);
 		/* One cached object per direction over many packets. */
 		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
 			if (lens[j] % s->block_len != 0)
@@ -262,6 +266,30 @@ static void test_cache_free_resets(void **state)
 	crypto_cipher_free(c);
 	assert_stats(2, 3, 2, 0);
 	crypto_cipher_cache_set_capacity(0);
+}
+
+/* A cipher in the caller's memory (the data plane's SAs hold theirs so)
+ * seals as one of its own and fits the bound its SAs are sized for; a
+ * transform it cannot do leaves nothing to undo, and fini wipes the key. */
+static void test_cipher_in_place(void **state)
+{
+	uint8_t key[36] = {7}, a[32], b[32], zero[64] = {0};
+	_Alignas(8) uint8_t mem[128];
+	struct crypto_cipher *heap = crypto_cipher_new(IKEV2_ENCR_AES_GCM_16, 256, key, 36, true);
+	struct crypto_cipher *c = (struct crypto_cipher *)mem;
+
+	(void)state;
+	assert_true(crypto_cipher_size() <= 64);
+	assert_non_null(heap);
+	assert_int_equal(crypto_cipher_init(c, IKEV2_ENCR_AES_GCM_16, 256, key, 36, true), 0);
+	seal_n(heap, 3, a);
+	seal_n(c, 3, b);
+	assert_memory_equal(a, b, sizeof(a));
+	crypto_cipher_fini(c);
+	assert_memory_equal(mem, zero, crypto_cipher_size());
+	crypto_cipher_fini(NULL);
+	assert_int_equal(crypto_cipher_init(c, IKEV2_ENCR_AES_GCM_16, 256, key, 35, true), -1);
+	crypto_cipher_free(heap);
 }
 
 /*
@@ -620,6 +648,7 @@ int main(void)
 	    cmocka_unit_test(test_random_fork),
 	    cmocka_unit_test(test_cache_lru),
 	    cmocka_unit_test(test_cache_free_resets),
+	    cmocka_unit_test(test_cipher_in_place),
 	    cmocka_unit_test(test_cache_same_evp),
 	    cmocka_unit_test(test_cache_two_threads),
 	};
