@@ -70,35 +70,65 @@ union us_addr {
 	struct sockaddr_in6 sin6;
 };
 
+/* What an SA with lifetimes (RFC 4301 4.4.2.1) keeps of them, in the SA's
+ * allocation: riked's SAs have none (the IKE engine rekeys by time). */
+struct us_life {
+	struct dp_lifetime lim;
+	struct dp_tnode t; /* us->life: the next lifetime in seconds (us_life_arm) */
+	struct us_sa *sa;
+};
+
+/* An SA's counters (dp_sa_counters without seq, which is the ESP state's;
+ * the drops each direction can have). */
+struct us_ctr {
+	uint64_t bytes, packets;
+	uint64_t last_used; /* CLOCK_MONOTONIC seconds of the last packet, 0 if none */
+	union {
+		struct {
+			uint64_t replay_drops, auth_drops, selector_drops;
+		};                   /* inbound */
+		uint64_t send_drops; /* outbound */
+	};
+};
+
+/*
+ * One SA, in one allocation sized to it (us_sa_new): the struct, then an
+ * inbound SA's selectors (ts[]), the lifetimes if it has any (life), and
+ * the ESP cipher and inbound replay ring (esp, dp_esp_init_at). What only
+ * one direction uses shares the union at the end.
+ */
 struct us_sa {
-	/* The index nodes and the keys they are checked against share the
+	/* The index node and the keys it is checked against share the
 	 * first cache line: a lookup touches one line per SA it passes. */
 	struct dp_hnode h_id; /* us->sa_by_id, key us_sa_key() */
-	struct dp_hnode h_in; /* us->sa_in, key spi (inbound SAs) */
 	uint32_t reqid, spi;
-	enum dp_dir dir;
+	uint8_t dir;                  /* enum dp_dir */
+	uint8_t fired, pending;       /* US_PEND_* */
+	uint8_t soft_why, hard_why;   /* enum dp_expire_reason */
+	bool dead;                    /* US_LOAD/US_STORE: workers set it on a hard expiry */
+	uint8_t wfired;               /* atomic: US_PEND_* a worker has posted (us_expire_post) */
+	uint8_t mbits;                /* under mbox_lock: US_PEND_* waiting in the mailbox */
+	uint8_t mwhy[2];              /* enum dp_expire_reason, under mbox_lock */
+	uint8_t n_local, n_remote;    /* ts[]: local then remote selectors (inbound SAs only) */
+	bool life_hard;               /* life->t is the hard one */
+	uint16_t worker;              /* the worker that decrypts or encrypts it */
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
 	struct us_sa *rnext, **rprev; /* r->sas */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
 	struct us_reqid *r;
 	struct us *us;
-	union us_addr src, dst;
-	struct dp_lifetime life;
-	struct dp_esp_sa esp;
-	struct dp_sa_counters ctr;
-	uint8_t fired, pending;     /* US_PEND_* */
-	uint8_t soft_why, hard_why; /* enum dp_expire_reason */
-	bool dead;                  /* US_LOAD/US_STORE: workers set it on a hard expiry */
-	uint8_t wfired;             /* atomic: US_PEND_* a worker has posted (us_expire_post) */
-	uint8_t mbits;              /* under mbox_lock: US_PEND_* waiting in the mailbox */
-	uint8_t mwhy[2];            /* enum dp_expire_reason, under mbox_lock */
-	uint8_t n_local, n_remote;  /* ts[]: local then remote selectors (inbound SAs only) */
-	bool life_hard;             /* life_t is the hard one */
-	uint16_t worker;            /* the worker that decrypts or encrypts it */
-	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
-	struct dp_tnode life_t;       /* us->life: the next lifetime in seconds (us_life_arm) */
-	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
+	struct us_life *life;         /* in this allocation; NULL: no lifetimes */
+	struct dp_esp_sa esp;
+	struct us_ctr ctr;
+	union {
+		struct {
+			union us_addr src, dst;
+			uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
+		};                                            /* outbound */
+		struct dp_hnode h_in;                         /* inbound: us->sa_in, key spi */
+	};
+	struct dp_ts ts[]; /* n_local + n_remote */
 };
 
 /* A route into the TUN device's state (us_route_ref; see us_routes_cb). */

@@ -19,12 +19,14 @@
 /* Count a packet against the SA and enforce its lifetime (RFC 4301 4.4.2.1). */
 static void us_count(struct us_worker *w, struct us_sa *sa, size_t bytes)
 {
-	const struct dp_lifetime *l = &sa->life;
-	struct dp_sa_counters *c = &sa->ctr;
+	const struct dp_lifetime *l = sa->life ? &sa->life->lim : NULL;
+	struct us_ctr *c = &sa->ctr;
 
 	c->bytes += bytes;
 	c->packets++;
 	c->last_used = w->now;
+	if (!l)
+		return;
 	if ((l->hard_bytes && c->bytes >= l->hard_bytes) ||
 	    (l->hard_packets && c->packets >= l->hard_packets)) {
 		us_expire_post(w, sa, true,

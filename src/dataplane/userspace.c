@@ -299,15 +299,21 @@ static void us_life_timer(struct us *us, uint64_t now)
  */
 static int us_life_arm(struct us *us, struct us_sa *sa, uint64_t start)
 {
-	uint32_t soft = sa->life.soft_secs, hard = sa->life.hard_secs;
-	bool s = soft && !(sa->fired & US_PEND_SOFT), h = hard && !(sa->fired & US_PEND_HARD);
+	uint32_t soft, hard;
+	bool s, h;
 
+	if (!sa->life)
+		return 0;
+	soft = sa->life->lim.soft_secs;
+	hard = sa->life->lim.hard_secs;
+	s = soft && !(sa->fired & US_PEND_SOFT);
+	h = hard && !(sa->fired & US_PEND_HARD);
 	if (!s && !h) {
-		dp_theap_del(&us->life, &sa->life_t);
+		dp_theap_del(&us->life, &sa->life->t);
 		return 0;
 	}
 	sa->life_hard = !s || (h && hard < soft);
-	return dp_theap_set(&us->life, &sa->life_t,
+	return dp_theap_set(&us->life, &sa->life->t,
 	                    start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
 }
 
@@ -322,10 +328,11 @@ static void us_life_cb(evutil_socket_t fd, short what, void *arg)
 	us->life_armed = 0;
 	us_wrlock(us);
 	while ((t = dp_theap_min(&us->life)) && t->at <= now) {
-		struct us_sa *sa = dp_hentry(t, struct us_sa, life_t);
+		struct us_life *l = dp_hentry(t, struct us_life, t);
+		struct us_sa *sa = l->sa;
 		bool hard = sa->life_hard;
 		uint64_t start =
-		    t->at - (uint64_t)(hard ? sa->life.hard_secs : sa->life.soft_secs) * 1000;
+		    t->at - (uint64_t)(hard ? l->lim.hard_secs : l->lim.soft_secs) * 1000;
 		us_expire(sa, hard, DP_EXPIRE_TIME);
 		if (us_life_arm(us, sa, start))
 			dp_theap_del(&us->life, t); /* cannot happen: sa was in the heap */
@@ -388,35 +395,46 @@ static void us_addr_get(struct sockaddr_storage *to, const union us_addr *from)
 	memcpy(to, from, sizeof(*from));
 }
 
-/* An SA with its selectors, allocated to size (most have one a side).
- * Only an inbound SA checks them (RFC 4301 5.2 step 4, us_sa_selects):
- * outbound traffic was chosen by the SPD, so an outbound SA keeps none. */
+static bool us_life_any(const struct dp_lifetime *l)
+{
+	return l->soft_bytes || l->hard_bytes || l->soft_packets || l->hard_packets ||
+	       l->soft_secs || l->hard_secs;
+}
+
+/*
+ * An SA in one allocation sized to it (struct us_sa). Only an inbound SA
+ * checks selectors (RFC 4301 5.2 step 4, us_sa_selects): outbound traffic
+ * was chosen by the SPD, so an outbound SA keeps none. Only an outbound
+ * SA sends, so an inbound one keeps no outer addresses: ESP is accepted
+ * by SPI whatever its source (RFC 4301 5.2; RFC 4555 3.5: a peer that
+ * moves is still heard). Lifetimes take room only when set.
+ */
 static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
 	bool in = p->dir == DP_DIR_IN;
-	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0, nts = nl + nr;
-	struct us_sa *sa = calloc(1, sizeof(*sa) + nts * sizeof(sa->ts[0]));
-
-	if (!sa)
-		return NULL;
-	sa->us = us;
-	if (pthread_spin_init(&sa->mu, PTHREAD_PROCESS_PRIVATE)) {
-		free(sa);
-		errno = ENOMEM;
-		return NULL;
-	}
+	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0;
+	size_t life_off = sizeof(struct us_sa) + (nl + nr) * sizeof(struct dp_ts);
+	size_t esp_off = life_off + (us_life_any(&p->life) ? sizeof(struct us_life) : 0);
 	/* RFC 4303 3.4.3: the window is the receiver's choice. With workers
 	 * a margin for reordering on the way (the two-tunnel bench lost 1-7
 	 * datagrams per 10 s at 64 before us_handover existed). */
 	struct dp_sa q = *p;
+	struct us_sa *sa;
 	int rc;
 
 	if (us->threaded && q.dir == DP_DIR_IN && q.replay_window == 0)
 		q.replay_window = US_REPLAY_THREADED;
-	rc = dp_esp_init(&sa->esp, &q);
+	sa = calloc(1, esp_off + dp_esp_extra_size(&q));
+	if (!sa || pthread_spin_init(&sa->mu, PTHREAD_PROCESS_PRIVATE)) {
+		crypto_wipe(&q, sizeof(q));
+		free(sa);
+		errno = ENOMEM;
+		return NULL;
+	}
+	sa->us = us;
+	rc = dp_esp_init_at(&sa->esp, &q, (uint8_t *)sa + esp_off);
 	crypto_wipe(&q, sizeof(q)); /* the keys */
 	if (rc) {
-		dp_esp_clear(&sa->esp);
 		pthread_spin_destroy(&sa->mu);
 		free(sa);
 		errno = EINVAL;
@@ -424,10 +442,16 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	}
 	sa->reqid = p->reqid;
 	sa->spi = p->spi;
-	sa->dir = p->dir;
-	us_addr_set(&sa->src, &p->src);
-	us_addr_set(&sa->dst, &p->dst);
-	sa->life = p->life;
+	sa->dir = (uint8_t)p->dir;
+	if (!in) {
+		us_addr_set(&sa->src, &p->src);
+		us_addr_set(&sa->dst, &p->dst);
+	}
+	if (esp_off > life_off) {
+		sa->life = (struct us_life *)(void *)((uint8_t *)sa + life_off);
+		sa->life->lim = p->life;
+		sa->life->sa = sa;
+	}
 	memcpy(sa->ts, p->ts_local, nl * sizeof(sa->ts[0]));
 	memcpy(sa->ts + nl, p->ts_remote, nr * sizeof(sa->ts[0]));
 	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
@@ -517,7 +541,8 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 	if (sa->rnext)
 		sa->rnext->rprev = sa->rprev;
 	us_pending_del(us, sa);
-	dp_theap_del(&us->life, &sa->life_t); /* life_ev may fire for nothing: it re-arms */
+	if (sa->life) /* life_ev may fire for nothing: it re-arms */
+		dp_theap_del(&us->life, &sa->life->t);
 	if (us->threaded) {
 		pthread_mutex_lock(&us->mbox_lock);
 		us_mbox_del(sa);
@@ -540,33 +565,41 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
 	struct us *us = be;
 	struct sockaddr_storage l = *local, r = *remote, src, dst;
 	struct us_reqid *rq = us_reqid_find(us, reqid);
-	struct us_sa *first = rq ? rq->sas : NULL;
+	struct us_sa *out = NULL;
 	union us_addr cl, cr;
 
 	if (!us_addr_ok(local, remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!first) {
+	if (!rq || !rq->sas) {
 		errno = ENOENT;
 		return -1;
 	}
-	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1). */
-	us_addr_get(&src, &first->src);
-	us_addr_get(&dst, &first->dst);
-	if (first->dir == DP_DIR_OUT)
-		dp_encap_ports(us->dp, reqid, &l, &r, &src, &dst);
-	else
-		dp_encap_ports(us->dp, reqid, &l, &r, &dst, &src);
+	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1).
+	 * A NAT's mapping is kept from the outer addresses of an outbound SA
+	 * (inbound ones keep none). */
+	for (struct us_sa *sa = rq->sas; sa && !out; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == DP_DIR_OUT)
+			out = sa;
+	}
+	if (out) {
+		us_addr_get(&src, &out->src);
+		us_addr_get(&dst, &out->dst);
+	}
+	dp_encap_ports(us->dp, reqid, &l, &r, out ? &src : NULL, out ? &dst : NULL);
 	us_addr_set(&cl, &l);
 	us_addr_set(&cr, &r);
 	/* RFC 4555 3.5: all SAs of the Child SA move together. Only the outer
 	 * addresses change: sequence numbers and the replay window stay with
 	 * the SA (RFC 4303 3.3.3, 3.4.3), so nothing in flight is refused. */
 	us_wrlock(us);
-	for (struct us_sa *sa = first; sa; sa = sa->rnext) {
-		sa->src = sa->dir == DP_DIR_OUT ? cl : cr;
-		sa->dst = sa->dir == DP_DIR_OUT ? cr : cl;
+	for (struct us_sa *sa = rq->sas; sa; sa = sa->rnext) {
+		if (sa->dir != DP_DIR_OUT)
+			continue;
+		sa->src = cl;
+		sa->dst = cr;
 	}
 	us_unlock(us);
 	return 0;
@@ -582,8 +615,16 @@ static int us_sa_counters(void *be, uint32_t reqid, enum dp_dir dir, uint32_t sp
 		return -1;
 	}
 	us_sa_lock(sa);
-	*out = sa->ctr;
-	out->seq = dir == DP_DIR_OUT ? sa->esp.seq : sa->esp.replay.top;
+	*out = (struct dp_sa_counters){
+	    .bytes = sa->ctr.bytes,
+	    .packets = sa->ctr.packets,
+	    .last_used = sa->ctr.last_used,
+	    .replay_drops = dir == DP_DIR_IN ? sa->ctr.replay_drops : 0,
+	    .auth_drops = dir == DP_DIR_IN ? sa->ctr.auth_drops : 0,
+	    .selector_drops = dir == DP_DIR_IN ? sa->ctr.selector_drops : 0,
+	    .send_drops = dir == DP_DIR_OUT ? sa->ctr.send_drops : 0,
+	    .seq = dir == DP_DIR_OUT ? sa->esp.seq : sa->esp.replay.top,
+	};
 	us_sa_unlock(sa);
 	return 0;
 }
