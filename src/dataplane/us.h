@@ -98,9 +98,8 @@ struct us_ctr {
  * one direction uses shares the union at the end.
  */
 struct us_sa {
-	/* The index node and the keys it is checked against share the
-	 * first cache line: a lookup touches one line per SA it passes. */
-	struct dp_hnode h_id; /* us->sa_by_id, key us_sa_key() */
+	/* The keys a lookup checks (us_sa_find, us_sa_in) and the list it
+	 * walks share the first cache line. */
 	uint32_t reqid, spi;
 	uint8_t dir;                  /* enum dp_dir */
 	uint8_t fired, pending;       /* US_PEND_* */
@@ -110,15 +109,14 @@ struct us_sa {
 	uint8_t mbits;                /* under mbox_lock: US_PEND_* waiting in the mailbox */
 	uint8_t mwhy[2];              /* enum dp_expire_reason, under mbox_lock */
 	uint8_t n_local, n_remote;    /* ts[]: local then remote selectors (inbound SAs only) */
-	bool life_hard;               /* life->t is the hard one */
+	bool has_life;                /* a struct us_life follows ts[] (us_sa_life) */
+	bool life_hard;               /* us_sa_life(sa)->t is the hard one */
 	uint16_t worker;              /* the worker that decrypts or encrypts it */
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
-	struct us_sa *rnext, **rprev; /* r->sas */
+	struct us_sa *rnext, **rprev; /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
-	struct us_reqid *r;
 	struct us *us;
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
-	struct us_life *life;         /* in this allocation; NULL: no lifetimes */
 	struct dp_esp_sa esp;
 	struct us_ctr ctr;
 	union {
@@ -130,6 +128,14 @@ struct us_sa {
 	};
 	struct dp_ts ts[]; /* n_local + n_remote */
 };
+
+/* The lifetimes of sa, NULL when it has none. */
+static inline struct us_life *us_sa_life(struct us_sa *sa)
+{
+	size_t off = sizeof(*sa) + (size_t)(sa->n_local + sa->n_remote) * sizeof(sa->ts[0]);
+
+	return sa->has_life ? (struct us_life *)(void *)((uint8_t *)sa + off) : NULL;
+}
 
 /* A route into the TUN device's state (us_route_ref; see us_routes_cb). */
 enum { US_RT_UP, US_RT_ADDING, US_RT_DELETING, US_RT_FAILED };
@@ -246,7 +252,7 @@ struct us {
 	struct event *notify_ev;
 	int udp4, udp6;
 	/* SAD, SPD, routes (see the top of the file) */
-	struct dp_htab sa_by_id, sa_in, reqids, pol_by_sel, pol_by_pfx, routes;
+	struct dp_htab sa_in, reqids, pol_by_sel, pol_by_pfx, routes;
 	struct us_policy *pol_other;     /* policies whose remote selector is no prefix */
 	uint32_t plen_refs[2][US_PLENS]; /* [family is IPv6][len]: prefix policies */
 	uint8_t plens[2][US_PLENS];      /* the lengths in use, longest first */

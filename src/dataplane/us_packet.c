@@ -19,7 +19,8 @@
 /* Count a packet against the SA and enforce its lifetime (RFC 4301 4.4.2.1). */
 static void us_count(struct us_worker *w, struct us_sa *sa, size_t bytes)
 {
-	const struct dp_lifetime *l = sa->life ? &sa->life->lim : NULL;
+	struct us_life *life = us_sa_life(sa);
+	const struct dp_lifetime *l = life ? &life->lim : NULL;
 	struct us_ctr *c = &sa->ctr;
 
 	c->bytes += bytes;

@@ -66,6 +66,7 @@ void us_kick(struct us *us)
 }
 
 static void us_relink(struct us_reqid *r);
+static struct us_reqid *us_reqid_find(struct us *us, uint32_t reqid);
 
 static void us_pending_add(struct us *us, struct us_sa *sa)
 {
@@ -103,7 +104,7 @@ void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
 	if (hard) {
 		sa->hard_why = why;
 		US_STORE(sa->dead, true);
-		us_relink(sa->r);
+		us_relink(us_reqid_find(sa->us, sa->reqid));
 	} else {
 		sa->soft_why = why;
 	}
@@ -185,23 +186,6 @@ void us_report_unknown(struct us *us, uint32_t spi, const struct sockaddr_storag
 
 /* ---- SAD ---- */
 
-static uint64_t us_sa_key(uint32_t reqid, enum dp_dir dir, uint32_t spi)
-{
-	return (uint64_t)reqid << 33 ^ (uint64_t)(dir == DP_DIR_OUT) << 32 ^ spi;
-}
-
-static struct us_sa *us_sa_find(struct us *us, uint32_t reqid, enum dp_dir dir, uint32_t spi)
-{
-	uint64_t key = us_sa_key(reqid, dir, spi);
-
-	for (struct dp_hnode *n = dp_htab_first(&us->sa_by_id, key); n; n = dp_htab_next(n, key)) {
-		struct us_sa *sa = dp_hentry(n, struct us_sa, h_id);
-		if (sa->reqid == reqid && sa->dir == dir && sa->spi == spi)
-			return sa;
-	}
-	return NULL;
-}
-
 /* RFC 4301 4.1: our inbound SPIs are unique, the SPI alone names the SA. */
 struct us_sa *us_sa_in(struct us *us, uint32_t spi)
 {
@@ -222,6 +206,23 @@ static struct us_reqid *us_reqid_find(struct us *us, uint32_t reqid)
 			return r;
 	}
 	return NULL;
+}
+
+/* The SAD by (reqid, dir, spi): through the reqid's record, whose few SAs
+ * (a Child SA's two and those that rekey it) are walked. */
+static struct us_sa *us_sa_of(const struct us_reqid *r, enum dp_dir dir, uint32_t spi)
+{
+	for (struct us_sa *sa = r ? r->sas : NULL; sa; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == dir && sa->spi == spi)
+			return sa;
+	}
+	return NULL;
+}
+
+static struct us_sa *us_sa_find(struct us *us, uint32_t reqid, enum dp_dir dir, uint32_t spi)
+{
+	return us_sa_of(us_reqid_find(us, reqid), dir, spi);
 }
 
 static struct us_reqid *us_reqid_get(struct us *us, uint32_t reqid)
@@ -302,18 +303,20 @@ static int us_life_arm(struct us *us, struct us_sa *sa, uint64_t start)
 	uint32_t soft, hard;
 	bool s, h;
 
-	if (!sa->life)
+	struct us_life *life = us_sa_life(sa);
+
+	if (!life)
 		return 0;
-	soft = sa->life->lim.soft_secs;
-	hard = sa->life->lim.hard_secs;
+	soft = life->lim.soft_secs;
+	hard = life->lim.hard_secs;
 	s = soft && !(sa->fired & US_PEND_SOFT);
 	h = hard && !(sa->fired & US_PEND_HARD);
 	if (!s && !h) {
-		dp_theap_del(&us->life, &sa->life->t);
+		dp_theap_del(&us->life, &life->t);
 		return 0;
 	}
 	sa->life_hard = !s || (h && hard < soft);
-	return dp_theap_set(&us->life, &sa->life->t,
+	return dp_theap_set(&us->life, &life->t,
 	                    start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
 }
 
@@ -448,14 +451,16 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 		us_addr_set(&sa->dst, &p->dst);
 	}
 	if (esp_off > life_off) {
-		sa->life = (struct us_life *)(void *)((uint8_t *)sa + life_off);
-		sa->life->lim = p->life;
-		sa->life->sa = sa;
+		sa->has_life = true;
 	}
 	memcpy(sa->ts, p->ts_local, nl * sizeof(sa->ts[0]));
 	memcpy(sa->ts + nl, p->ts_remote, nr * sizeof(sa->ts[0]));
 	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
 	sa->n_remote = (uint8_t)nr;
+	if (sa->has_life) {
+		us_sa_life(sa)->lim = p->life;
+		us_sa_life(sa)->sa = sa;
+	}
 	return sa;
 }
 
@@ -501,13 +506,11 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	}
 	sa->worker = us_pick_worker(us, r);
 	us_wrlock(us);
-	sa->r = r;
 	sa->rnext = r->sas;
 	if (r->sas)
 		r->sas->rprev = &sa->rnext;
 	sa->rprev = &r->sas;
 	r->sas = sa;
-	dp_htab_add(&us->sa_by_id, &sa->h_id, us_sa_key(sa->reqid, sa->dir, sa->spi));
 	if (sa->dir == DP_DIR_IN) {
 		dp_htab_add(&us->sa_in, &sa->h_in, sa->spi);
 		us->w[sa->worker].sas++;
@@ -523,16 +526,14 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
 	struct us *us = be;
-	struct us_sa *sa = us_sa_find(us, reqid, dir, spi);
-	struct us_reqid *r;
+	struct us_reqid *r = us_reqid_find(us, reqid);
+	struct us_sa *sa = us_sa_of(r, dir, spi);
 
 	if (!sa) {
 		errno = ENOENT;
 		return -1;
 	}
-	r = sa->r;
 	us_wrlock(us);
-	dp_htab_del(&us->sa_by_id, &sa->h_id);
 	if (sa->dir == DP_DIR_IN) {
 		dp_htab_del(&us->sa_in, &sa->h_in);
 		us->w[sa->worker].sas--;
@@ -541,8 +542,8 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 	if (sa->rnext)
 		sa->rnext->rprev = sa->rprev;
 	us_pending_del(us, sa);
-	if (sa->life) /* life_ev may fire for nothing: it re-arms */
-		dp_theap_del(&us->life, &sa->life->t);
+	if (sa->has_life) /* life_ev may fire for nothing: it re-arms */
+		dp_theap_del(&us->life, &us_sa_life(sa)->t);
 	if (us->threaded) {
 		pthread_mutex_lock(&us->mbox_lock);
 		us_mbox_del(sa);
@@ -1292,7 +1293,6 @@ static void us_destroy(void *be)
 	free(us->rtq_of);
 	if (us->route_ev)
 		event_free(us->route_ev);
-	dp_htab_fini(&us->sa_by_id);
 	dp_htab_fini(&us->sa_in);
 	dp_htab_fini(&us->reqids);
 	dp_htab_fini(&us->pol_by_sel);
@@ -1410,7 +1410,7 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 		us->w[i].us = us;
 		us->w[i].tun_fd = us->w[i].efd = -1;
 	}
-	if (dp_htab_init(&us->sa_by_id) || dp_htab_init(&us->sa_in) || dp_htab_init(&us->reqids) ||
+	if (dp_htab_init(&us->sa_in) || dp_htab_init(&us->reqids) ||
 	    dp_htab_init(&us->pol_by_sel) || dp_htab_init(&us->pol_by_pfx) ||
 	    dp_htab_init(&us->routes))
 		goto fail;
