@@ -29,7 +29,7 @@ enum dp_esp_result {
 	DP_ESP_ERROR,        /* no room in the buffer or a crypto failure */
 };
 
-/* 80 octets; an SA's cipher and replay ring in memory beside it (see
+/* 72 octets; an SA's cipher and replay ring in memory beside it (see
  * dp_esp_init_at) or in one block of its own (dp_esp_init). */
 struct dp_esp_sa {
 	uint32_t spi;

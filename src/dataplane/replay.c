@@ -44,7 +44,7 @@ int dp_replay_init_at(struct dp_replay *r, uint32_t window, bool esn, uint64_t *
 	memset(ring, 0, words * sizeof(ring[0]));
 	r->bits = ring;
 	r->window = window;
-	r->words = words;
+	r->words = (uint16_t)words;
 	r->esn = esn;
 	return 0;
 }

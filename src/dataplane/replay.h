@@ -16,7 +16,7 @@
 struct dp_replay {
 	uint64_t top;    /* highest sequence number accepted; 0 = none yet */
 	uint32_t window; /* W, in packets */
-	uint32_t words;  /* ring size in words (power of two) */
+	uint16_t words;  /* ring size in words (power of two, at most 128) */
 	bool esn;
 	bool owned; /* bits came from dp_replay_init (else the caller's memory) */
 	/* The ring, sized to the window (4 words, 32 octets, for the default

@@ -113,9 +113,9 @@ struct us_sa {
 	bool life_hard;               /* us_sa_life(sa)->t is the hard one */
 	uint16_t worker;              /* the worker that decrypts or encrypts it */
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
+	bool locked;                  /* us->threaded: us_sa_lock takes mu */
 	struct us_sa *rnext, **rprev; /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
-	struct us *us;
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
 	struct dp_esp_sa esp;
 	struct us_ctr ctr;
@@ -340,19 +340,19 @@ static inline void us_unlock(struct us *us)
  * replay window, 3.4.3; cipher context) and counters. */
 static inline void us_sa_lock(struct us_sa *sa)
 {
-	if (sa->us->threaded)
+	if (sa->locked)
 		pthread_spin_lock(&sa->mu);
 }
 
 static inline void us_sa_unlock(struct us_sa *sa)
 {
-	if (sa->us->threaded)
+	if (sa->locked)
 		pthread_spin_unlock(&sa->mu);
 }
 
 /* userspace.c: the loop's tables and events */
 void us_kick(struct us *us);
-void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why);
+void us_expire(struct us *us, struct us_sa *sa, bool hard, enum dp_expire_reason why);
 void us_report_unknown(struct us *us, uint32_t spi, const struct sockaddr_storage *from);
 struct us_sa *us_sa_in(struct us *us, uint32_t spi);
 struct us_policy *us_spd_lookup(struct us *us, const struct dp_flow *f);

@@ -49,7 +49,7 @@ void us_expire_post(struct us_worker *w, struct us_sa *sa, bool hard, enum dp_ex
 	bool wake;
 
 	if (!us->threaded) {
-		us_expire(sa, hard, why);
+		us_expire(us, sa, hard, why);
 		return;
 	}
 	if (__atomic_fetch_or(&sa->wfired, bit, __ATOMIC_RELAXED) & bit)
@@ -171,7 +171,7 @@ void us_mbox_cb(evutil_socket_t fd, short what, void *arg)
 		sa->mbits = 0;
 		for (int hard = 0; hard < 2; hard++)
 			if (bits & (hard ? US_PEND_HARD : US_PEND_SOFT))
-				us_expire(sa, hard, sa->mwhy[hard]);
+				us_expire(us, sa, hard, sa->mwhy[hard]);
 	}
 	nacq = us->nmacq;
 	memcpy(acq, us->macq, nacq * sizeof(acq[0]));

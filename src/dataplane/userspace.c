@@ -93,7 +93,7 @@ static void us_pending_del(struct us *us, struct us_sa *sa)
 
 /* A hard expiry takes the SA out of service at once: the reqid's
  * policies fall back to its next newest live outbound SA, if any. */
-void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
+void us_expire(struct us *us, struct us_sa *sa, bool hard, enum dp_expire_reason why)
 {
 	uint8_t bit = hard ? US_PEND_HARD : US_PEND_SOFT;
 
@@ -104,12 +104,12 @@ void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
 	if (hard) {
 		sa->hard_why = why;
 		US_STORE(sa->dead, true);
-		us_relink(us_reqid_find(sa->us, sa->reqid));
+		us_relink(us_reqid_find(us, sa->reqid));
 	} else {
 		sa->soft_why = why;
 	}
-	us_pending_add(sa->us, sa);
-	us_kick(sa->us);
+	us_pending_add(us, sa);
+	us_kick(us);
 }
 
 /* Take up to max pending expiries off the queue; returns how many. */
@@ -336,7 +336,7 @@ static void us_life_cb(evutil_socket_t fd, short what, void *arg)
 		bool hard = sa->life_hard;
 		uint64_t start =
 		    t->at - (uint64_t)(hard ? l->lim.hard_secs : l->lim.soft_secs) * 1000;
-		us_expire(sa, hard, DP_EXPIRE_TIME);
+		us_expire(us, sa, hard, DP_EXPIRE_TIME);
 		if (us_life_arm(us, sa, start))
 			dp_theap_del(&us->life, t); /* cannot happen: sa was in the heap */
 	}
@@ -434,7 +434,7 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 		errno = ENOMEM;
 		return NULL;
 	}
-	sa->us = us;
+	sa->locked = us->threaded;
 	rc = dp_esp_init_at(&sa->esp, &q, (uint8_t *)sa + esp_off);
 	crypto_wipe(&q, sizeof(q)); /* the keys */
 	if (rc) {
@@ -711,14 +711,14 @@ static void us_rtq_cancel(struct us *us, struct us_route *r)
 }
 
 /* A route of p's failed: every outbound SA of p's reqid expires (hard). */
-static void us_policy_failed(struct us_policy *p)
+static void us_policy_failed(struct us *us, struct us_policy *p)
 {
 	if (!p->r)
 		return;
 	for (struct us_sa *sa = p->r->sas; sa; sa = sa->rnext) {
 		dp_hash_steps++;
 		if (sa->dir == DP_DIR_OUT)
-			us_expire(sa, true, DP_EXPIRE_ROUTE);
+			us_expire(us, sa, true, DP_EXPIRE_ROUTE);
 	}
 }
 
@@ -745,12 +745,12 @@ static void us_route_failed(struct us *us, const struct us_route *r, int err)
 		struct us_policy *p = dp_hentry(n, struct us_policy, h_pfx);
 		if (p->plen == r->pfx.len &&
 		    dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
-			us_policy_failed(p);
+			us_policy_failed(us, p);
 	}
 	for (struct us_policy *p = us->pol_other; p; p = p->gnext) {
 		dp_hash_steps++;
 		if (dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
-			us_policy_failed(p);
+			us_policy_failed(us, p);
 	}
 	us_unlock(us);
 }

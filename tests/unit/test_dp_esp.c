@@ -294,7 +294,7 @@ static void test_per_sa_memory(void **state)
 		assert_null(p.in.ivpool);
 		pair_clear(&p);
 	}
-	assert_in_range(sizeof(struct dp_esp_sa), 0, 80);
+	assert_in_range(sizeof(struct dp_esp_sa), 0, 72);
 }
 
 int main(void)
