@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -93,9 +94,11 @@ struct us_ctr {
 
 /*
  * One SA, in one allocation sized to it (us_sa_new): the struct, then an
- * inbound SA's selectors (ts[]), the lifetimes if it has any (life), and
- * the ESP cipher and inbound replay ring (esp, dp_esp_init_at). What only
- * one direction uses shares the union at the end.
+ * inbound SA's selectors (us_sa_ts), the lifetimes if it has any
+ * (us_sa_life), and the ESP cipher and inbound replay ring (esp,
+ * dp_esp_init_at). What only one direction uses is in the union at the
+ * end, and an inbound SA is allocated without the outbound part of it
+ * (us_sa_head): nothing reads an inbound SA's src, dst or send_*.
  */
 struct us_sa {
 	/* The keys a lookup checks (us_sa_find, us_sa_in) and the list it
@@ -108,8 +111,8 @@ struct us_sa {
 	uint8_t wfired;               /* atomic: US_PEND_* a worker has posted (us_expire_post) */
 	uint8_t mbits;                /* under mbox_lock: US_PEND_* waiting in the mailbox */
 	uint8_t mwhy[2];              /* enum dp_expire_reason, under mbox_lock */
-	uint8_t n_local, n_remote;    /* ts[]: local then remote selectors (inbound SAs only) */
-	bool has_life;                /* a struct us_life follows ts[] (us_sa_life) */
+	uint8_t n_local, n_remote;    /* us_sa_ts: local then remote selectors (inbound only) */
+	bool has_life;                /* a struct us_life follows them (us_sa_life) */
 	bool life_hard;               /* us_sa_life(sa)->t is the hard one */
 	uint16_t worker;              /* the worker that decrypts or encrypts it */
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
@@ -126,13 +129,27 @@ struct us_sa {
 		};                                            /* outbound */
 		struct dp_hnode h_in;                         /* inbound: us->sa_in, key spi */
 	};
-	struct dp_ts ts[]; /* n_local + n_remote */
 };
+
+/* Octets of struct us_sa that an SA of direction dir has (what follows
+ * is its tail); a multiple of 8. */
+static inline size_t us_sa_head(unsigned dir)
+{
+	return dir == DP_DIR_IN ? offsetof(struct us_sa, h_in) + sizeof(struct dp_hnode)
+	                        : sizeof(struct us_sa);
+}
+
+/* An inbound SA's n_local + n_remote selectors (RFC 4301 5.2 step 4). */
+static inline const struct dp_ts *us_sa_ts(const struct us_sa *sa)
+{
+	return (const struct dp_ts *)(const void *)((const uint8_t *)sa + us_sa_head(sa->dir));
+}
 
 /* The lifetimes of sa, NULL when it has none. */
 static inline struct us_life *us_sa_life(struct us_sa *sa)
 {
-	size_t off = sizeof(*sa) + (size_t)(sa->n_local + sa->n_remote) * sizeof(sa->ts[0]);
+	size_t off =
+	    us_sa_head(sa->dir) + (size_t)(sa->n_local + sa->n_remote) * sizeof(struct dp_ts);
 
 	return sa->has_life ? (struct us_life *)(void *)((uint8_t *)sa + off) : NULL;
 }

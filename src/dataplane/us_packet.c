@@ -423,9 +423,9 @@ static bool us_sa_selects(const struct us_sa *sa, const struct dp_flow *f)
 	bool src = sa->n_remote == 0, dst = sa->n_local == 0; /* none = any */
 
 	for (size_t i = 0; i < sa->n_remote && !src; i++)
-		src = dp_ts_match_flow(&sa->ts[sa->n_local + i], f, true);
+		src = dp_ts_match_flow(&us_sa_ts(sa)[sa->n_local + i], f, true);
 	for (size_t i = 0; i < sa->n_local && !dst; i++)
-		dst = dp_ts_match_flow(&sa->ts[i], f, false);
+		dst = dp_ts_match_flow(&us_sa_ts(sa)[i], f, false);
 	return src && dst;
 }
 

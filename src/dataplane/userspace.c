@@ -416,7 +416,7 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
 	bool in = p->dir == DP_DIR_IN;
 	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0;
-	size_t life_off = sizeof(struct us_sa) + (nl + nr) * sizeof(struct dp_ts);
+	size_t life_off = us_sa_head(p->dir) + (nl + nr) * sizeof(struct dp_ts);
 	size_t esp_off = life_off + (us_life_any(&p->life) ? sizeof(struct us_life) : 0);
 	/* RFC 4303 3.4.3: the window is the receiver's choice. With workers
 	 * a margin for reordering on the way (the two-tunnel bench lost 1-7
@@ -450,11 +450,10 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 		us_addr_set(&sa->src, &p->src);
 		us_addr_set(&sa->dst, &p->dst);
 	}
-	if (esp_off > life_off) {
-		sa->has_life = true;
-	}
-	memcpy(sa->ts, p->ts_local, nl * sizeof(sa->ts[0]));
-	memcpy(sa->ts + nl, p->ts_remote, nr * sizeof(sa->ts[0]));
+	sa->has_life = esp_off > life_off;
+	memcpy((uint8_t *)sa + us_sa_head(p->dir), p->ts_local, nl * sizeof(struct dp_ts));
+	memcpy((uint8_t *)sa + us_sa_head(p->dir) + nl * sizeof(struct dp_ts), p->ts_remote,
+	       nr * sizeof(struct dp_ts));
 	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
 	sa->n_remote = (uint8_t)nr;
 	if (sa->has_life) {
