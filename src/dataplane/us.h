@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -117,6 +118,7 @@ struct us_sa {
 	uint16_t worker;              /* the worker that decrypts or encrypts it */
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
 	bool locked;                  /* us->threaded: us_sa_lock takes mu */
+	bool ts4;                     /* the selectors are IPv4 ones, as struct us_ts4 */
 	struct us_sa *rnext, **rprev; /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
@@ -139,17 +141,60 @@ static inline size_t us_sa_head(unsigned dir)
 	                        : sizeof(struct us_sa);
 }
 
-/* An inbound SA's n_local + n_remote selectors (RFC 4301 5.2 step 4). */
-static inline const struct dp_ts *us_sa_ts(const struct us_sa *sa)
+/* An IPv4 selector in 16 octets rather than a struct dp_ts's 40: an
+ * inbound SA whose selectors are all IPv4 (a remote-access client's)
+ * keeps them so (us_sa_ts expands one for the check). */
+struct us_ts4 {
+	uint8_t proto;
+	uint8_t pad;
+	uint16_t port_lo, port_hi;
+	uint8_t addr_lo[4], addr_hi[4];
+	uint8_t pad2[2];
+};
+
+/* Octets of one of sa's selectors. */
+static inline size_t us_sa_ts_size(const struct us_sa *sa)
 {
-	return (const struct dp_ts *)(const void *)((const uint8_t *)sa + us_sa_head(sa->dir));
+	return sa->ts4 ? sizeof(struct us_ts4) : sizeof(struct dp_ts);
+}
+
+/* Selector i of an inbound SA's n_local + n_remote (RFC 4301 5.2 step
+ * 4): in the SA, or in *tmp when it keeps them compact. */
+static inline const struct dp_ts *us_sa_ts(const struct us_sa *sa, size_t i, struct dp_ts *tmp)
+{
+	const uint8_t *base = (const uint8_t *)sa + us_sa_head(sa->dir);
+	const struct us_ts4 *c = (const struct us_ts4 *)(const void *)base + i;
+
+	if (!sa->ts4)
+		return (const struct dp_ts *)(const void *)base + i;
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->family = AF_INET;
+	tmp->proto = c->proto;
+	tmp->port_lo = c->port_lo;
+	tmp->port_hi = c->port_hi;
+	memcpy(tmp->addr_lo, c->addr_lo, sizeof(c->addr_lo));
+	memcpy(tmp->addr_hi, c->addr_hi, sizeof(c->addr_hi));
+	return tmp;
+}
+
+/* A selector into an SA's tail at to: as it is, or as a struct us_ts4. */
+static inline void us_sa_ts_put(uint8_t *to, const struct dp_ts *ts, bool ts4)
+{
+	struct us_ts4 c = {.proto = ts->proto, .port_lo = ts->port_lo, .port_hi = ts->port_hi};
+
+	if (!ts4) {
+		memcpy(to, ts, sizeof(*ts));
+		return;
+	}
+	memcpy(c.addr_lo, ts->addr_lo, sizeof(c.addr_lo));
+	memcpy(c.addr_hi, ts->addr_hi, sizeof(c.addr_hi));
+	memcpy(to, &c, sizeof(c));
 }
 
 /* The lifetimes of sa, NULL when it has none. */
 static inline struct us_life *us_sa_life(struct us_sa *sa)
 {
-	size_t off =
-	    us_sa_head(sa->dir) + (size_t)(sa->n_local + sa->n_remote) * sizeof(struct dp_ts);
+	size_t off = us_sa_head(sa->dir) + (size_t)(sa->n_local + sa->n_remote) * us_sa_ts_size(sa);
 
 	return sa->has_life ? (struct us_life *)(void *)((uint8_t *)sa + off) : NULL;
 }

@@ -421,11 +421,12 @@ static void us_tun_write(struct us_worker *w, const uint8_t *p, size_t len)
 static bool us_sa_selects(const struct us_sa *sa, const struct dp_flow *f)
 {
 	bool src = sa->n_remote == 0, dst = sa->n_local == 0; /* none = any */
+	struct dp_ts tmp;
 
 	for (size_t i = 0; i < sa->n_remote && !src; i++)
-		src = dp_ts_match_flow(&us_sa_ts(sa)[sa->n_local + i], f, true);
+		src = dp_ts_match_flow(us_sa_ts(sa, sa->n_local + i, &tmp), f, true);
 	for (size_t i = 0; i < sa->n_local && !dst; i++)
-		dst = dp_ts_match_flow(&us_sa_ts(sa)[i], f, false);
+		dst = dp_ts_match_flow(us_sa_ts(sa, i, &tmp), f, false);
 	return src && dst;
 }
 

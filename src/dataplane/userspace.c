@@ -398,6 +398,15 @@ static void us_addr_get(struct sockaddr_storage *to, const union us_addr *from)
 	memcpy(to, from, sizeof(*from));
 }
 
+/* Whether an SA's nl local and nr remote selectors are all IPv4 ones. */
+static bool us_ts_all4(const struct dp_sa *p, size_t nl, size_t nr)
+{
+	for (size_t i = 0; i < nl + nr; i++)
+		if ((i < nl ? &p->ts_local[i] : &p->ts_remote[i - nl])->family != AF_INET)
+			return false;
+	return true;
+}
+
 static bool us_life_any(const struct dp_lifetime *l)
 {
 	return l->soft_bytes || l->hard_bytes || l->soft_packets || l->hard_packets ||
@@ -416,7 +425,9 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
 	bool in = p->dir == DP_DIR_IN;
 	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0;
-	size_t life_off = us_sa_head(p->dir) + (nl + nr) * sizeof(struct dp_ts);
+	bool ts4 = us_ts_all4(p, nl, nr);
+	size_t tsz = ts4 ? sizeof(struct us_ts4) : sizeof(struct dp_ts);
+	size_t life_off = us_sa_head(p->dir) + (nl + nr) * tsz;
 	size_t esp_off = life_off + (us_life_any(&p->life) ? sizeof(struct us_life) : 0);
 	/* RFC 4303 3.4.3: the window is the receiver's choice. With workers
 	 * a margin for reordering on the way (the two-tunnel bench lost 1-7
@@ -451,9 +462,10 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 		us_addr_set(&sa->dst, &p->dst);
 	}
 	sa->has_life = esp_off > life_off;
-	memcpy((uint8_t *)sa + us_sa_head(p->dir), p->ts_local, nl * sizeof(struct dp_ts));
-	memcpy((uint8_t *)sa + us_sa_head(p->dir) + nl * sizeof(struct dp_ts), p->ts_remote,
-	       nr * sizeof(struct dp_ts));
+	sa->ts4 = ts4;
+	for (size_t i = 0; i < nl + nr; i++)
+		us_sa_ts_put((uint8_t *)sa + us_sa_head(p->dir) + i * tsz,
+		             i < nl ? &p->ts_local[i] : &p->ts_remote[i - nl], ts4);
 	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
 	sa->n_remote = (uint8_t)nr;
 	if (sa->has_life) {
