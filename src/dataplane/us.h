@@ -214,8 +214,7 @@ struct us_route {
 /* What the SPD keeps of a dp_policy (the route source is only needed
  * while the routes are added; the XFRM template not at all). */
 struct us_sel {
-	uint32_t reqid;
-	uint32_t priority;
+	uint32_t priority; /* the reqid is the policy's r->reqid */
 	struct dp_ts ts_local, ts_remote;
 };
 
@@ -233,12 +232,12 @@ struct us_policy {
 	};
 	uint64_t order; /* insertion: equal priorities match in this order */
 	struct us_sel p;
-	struct us_sa *sa;                 /* borrowed: the newest live outbound SA of p.reqid */
-	struct dp_hnode h_sel;            /* us->pol_by_sel, key us_sel_key() */
+	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
+	struct us_sa *sa;      /* borrowed: the newest live outbound SA of r->reqid */
+	struct dp_hnode h_sel; /* us->pol_by_sel, key us_sel_key() */
 	struct us_policy *rnext, **rprev; /* r->pols */
 	struct us_reqid *r;
 	uint64_t last_acquire; /* atomic: workers rate-limit acquires with it */
-	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
 };
 
 #define US_PLENS 129 /* prefix lengths 0..128 */

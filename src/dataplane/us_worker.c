@@ -120,7 +120,7 @@ void us_acquire(struct us_worker *w, struct us_policy *p, const struct dp_flow *
 {
 	struct us *us = w->us;
 	uint64_t last = US_LOAD(p->last_acquire);
-	struct dp_acquire a = {.reqid = p->p.reqid};
+	struct dp_acquire a = {.reqid = p->r->reqid};
 
 	if (last == w->now || !__atomic_compare_exchange_n(&p->last_acquire, &last, w->now, false,
 	                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))

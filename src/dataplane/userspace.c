@@ -1005,7 +1005,6 @@ static void us_policy_detach(struct us *us, struct us_policy *op)
 
 static void us_sel_of(struct us_sel *s, const struct dp_policy *p)
 {
-	s->reqid = p->reqid;
 	s->priority = p->priority;
 	s->ts_local = p->ts_local;
 	s->ts_remote = p->ts_remote;
@@ -1090,7 +1089,7 @@ static int us_policy_del(void *be, const struct dp_policy *p)
 	struct us *us = be;
 	struct us_policy *op = us_policy_find_sel(us, p);
 
-	if (!op || op->p.reqid != p->reqid) {
+	if (!op || op->r->reqid != p->reqid) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -1229,7 +1228,7 @@ int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t 
 		errno = ENOENT;
 		return -1;
 	}
-	*reqid = p->p.reqid;
+	*reqid = p->r->reqid;
 	*spi = p->sa ? p->sa->spi : 0;
 	return 0;
 }
