@@ -2,7 +2,8 @@
  * The userspace backend (like strongSwan's kernel-libipsec): a TUN device
  * carries the cleartext side, ESP in UDP (RFC 3948) the protected side.
  * It keeps the SAD (RFC 4301 4.4.2: inbound SAs hashed by SPI, RFC 4301
- * 4.1, all SAs by (reqid, dir, spi)) and the SPD (RFC 4301 4.4.1: policies
+ * 4.1, all SAs by (reqid, dir, spi) on their reqid's record, hashed by
+ * reqid) and the SPD (RFC 4301 4.4.1: policies
  * by selectors, and for the outbound lookup by remote prefix, see
  * us_spd_lookup), routes the remote selectors into the TUN device, and
  * owns the backend's life cycle. The outbound (RFC 4301 5.1) and inbound
