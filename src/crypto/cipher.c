@@ -54,19 +54,36 @@ static const struct encr_alg encr_algs[] = {
 enum { CIPHER_DEC = 1, CIPHER_ENC = 2 };
 
 /*
- * 64 octets: two per IKE SA, two per Child SA, the data plane's kept in
+ * 56 octets: two per IKE SA, two per Child SA, the data plane's kept in
  * the SA's own allocation (crypto_cipher_init). What the transform is
- * comes from its row of encr_algs, not a copy per cipher.
+ * comes from its row of encr_algs and its EVP_CIPHER from cipher_evps,
+ * not a copy or a reference per cipher.
  */
 struct crypto_cipher {
 	const struct encr_alg *alg;
-	EVP_CIPHER *evp;             /* a reference from the fetch keeper (fetch.c) */
 	uint64_t id;                 /* unique; the cache tags are id * 2 + encrypt */
 	uint8_t key[CIPHER_KEY_MAX]; /* wiped */
 	uint8_t salt[4];
 	uint8_t key_len;
 	uint8_t dirs; /* CIPHER_DEC | CIPHER_ENC */
 };
+
+/* The EVP_CIPHER of each row of encr_algs and AES key size (128, 192,
+ * 256 bits), fetched by the first cipher that needs it and kept for the
+ * process's life (as fetch.c keeps its own reference). */
+static _Atomic(EVP_CIPHER *) cipher_evps[ARRAY_LEN(encr_algs)][3];
+
+static _Atomic(EVP_CIPHER *) *cipher_evp_slot(const struct encr_alg *a, size_t key_len)
+{
+	size_t j = key_len / 8 - 2; /* 16, 24, 32 octets: DES-EDE3 is 24 */
+
+	return key_len % 8 || key_len < 16 || j > 2 ? NULL : &cipher_evps[a - encr_algs][j];
+}
+
+static EVP_CIPHER *cipher_evp(const struct crypto_cipher *c)
+{
+	return atomic_load_explicit(cipher_evp_slot(c->alg, c->key_len), memory_order_acquire);
+}
 
 /* Never reused, never 0: a slot of a freed cipher is never hit again. */
 static _Atomic uint64_t cipher_next_id = 1;
@@ -139,7 +156,9 @@ static int cipher_key(EVP_CIPHER_CTX *ctx, const void *arg)
 {
 	const struct cipher_use *u = arg;
 	const struct crypto_cipher *c = u->c;
-	EVP_CIPHER *evp = EVP_CIPHER_CTX_get0_cipher(ctx) == c->evp ? NULL : c->evp;
+	EVP_CIPHER *evp = cipher_evp(c);
+
+	evp = EVP_CIPHER_CTX_get0_cipher(ctx) == evp ? NULL : evp;
 	size_t nonce_len = 15 - 4;
 	OSSL_PARAM ccm[] = {
 	    OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &nonce_len),
@@ -177,6 +196,8 @@ static int cipher_init(struct crypto_cipher *c, uint16_t encr, uint16_t keybits,
 {
 	const struct encr_alg *a = encr_lookup(encr);
 	struct crypto_encr_info info;
+	_Atomic(EVP_CIPHER *) *slot;
+	EVP_CIPHER *evp;
 	char name[32];
 
 	memset(c, 0, sizeof(*c));
@@ -190,8 +211,19 @@ static int cipher_init(struct crypto_cipher *c, uint16_t encr, uint16_t keybits,
 	memcpy(c->key, key, c->key_len);
 	memcpy(c->salt, key + c->key_len, info.salt_len);
 	snprintf(name, sizeof(name), a->fmt, c->key_len * 8u);
-	if ((c->evp = crypto_fetch_cipher(name)) == NULL ||
-	    EVP_CIPHER_get_key_length(c->evp) != c->key_len)
+	if ((slot = cipher_evp_slot(a, c->key_len)) == NULL)
+		goto fail;
+	if ((evp = atomic_load_explicit(slot, memory_order_acquire)) == NULL) {
+		EVP_CIPHER *none = NULL;
+
+		if ((evp = crypto_fetch_cipher(name)) == NULL)
+			goto fail;
+		if (!atomic_compare_exchange_strong(slot, &none, evp)) {
+			EVP_CIPHER_free(evp); /* another thread's is there */
+			evp = none;
+		}
+	}
+	if (EVP_CIPHER_get_key_length(evp) != c->key_len)
 		goto fail;
 	return 0;
 fail:
@@ -245,7 +277,6 @@ void crypto_cipher_fini(struct crypto_cipher *c)
 		crypto_ctx_drop(cipher_tag(c, 1));
 	if (c->dirs & CIPHER_DEC)
 		crypto_ctx_drop(cipher_tag(c, 0));
-	EVP_CIPHER_free(c->evp);
 	OPENSSL_cleanse(c, sizeof(*c));
 }
 
