@@ -119,7 +119,7 @@ struct us_sa {
 	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
 	bool locked;                  /* us->threaded: us_sa_lock takes mu */
 	bool ts4;                     /* the selectors are IPv4 ones, as struct us_ts4 */
-	struct us_sa *rnext, **rprev; /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
+	struct us_sa *rnext;          /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
 	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
 	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
 	struct dp_esp_sa esp;

@@ -519,9 +519,6 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	sa->worker = us_pick_worker(us, r);
 	us_wrlock(us);
 	sa->rnext = r->sas;
-	if (r->sas)
-		r->sas->rprev = &sa->rnext;
-	sa->rprev = &r->sas;
 	r->sas = sa;
 	if (sa->dir == DP_DIR_IN) {
 		dp_htab_add(&us->sa_in, &sa->h_in, sa->spi);
@@ -550,9 +547,14 @@ static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 		dp_htab_del(&us->sa_in, &sa->h_in);
 		us->w[sa->worker].sas--;
 	}
-	*sa->rprev = sa->rnext;
-	if (sa->rnext)
-		sa->rnext->rprev = sa->rprev;
+	/* The reqid's few SAs (us_sa_of): a singly linked list. */
+	for (struct us_sa **pp = &r->sas; *pp; pp = &(*pp)->rnext) {
+		dp_hash_steps++;
+		if (*pp == sa) {
+			*pp = sa->rnext;
+			break;
+		}
+	}
 	us_pending_del(us, sa);
 	if (sa->has_life) /* life_ev may fire for nothing: it re-arms */
 		dp_theap_del(&us->life, &us_sa_life(sa)->t);
