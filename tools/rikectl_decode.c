@@ -537,7 +537,7 @@ static void put_sk(struct dec_ctx *c, const uint8_t *buf, size_t len, struct wir
 	int rc;
 
 	rc = wire_sk_open(p, buf, len, m, &r, &e);
-	if (rc < 0 && e.notify == 0 && !p->info->aead) {
+	if (rc < 0 && e.notify == 0 && !p->aead) {
 		m->npayloads = before;
 		rc = wire_sk_open_flags(p, buf, len, m, WIRE_SK_SKIP_ICV, &r, &e);
 	}

@@ -143,7 +143,18 @@ struct crypto_cipher *crypto_cipher_new(uint16_t encr, uint16_t keybits, const u
 struct crypto_cipher *crypto_cipher_new_duplex(uint16_t encr, uint16_t keybits, const uint8_t *key,
                                                size_t keylen);
 void crypto_cipher_free(struct crypto_cipher *c);
-const struct crypto_encr_info *crypto_cipher_info(const struct crypto_cipher *c);
+/*
+ * A cipher in memory of the caller's (the data plane keeps its SAs' in the
+ * SA's own allocation): crypto_cipher_size() octets aligned as a pointer.
+ * crypto_cipher_init() is crypto_cipher_new() there, -1 when the transform
+ * or key does not fit (nothing to undo then); crypto_cipher_fini() is
+ * crypto_cipher_free() without the free (NULL-safe, the key wiped).
+ */
+size_t crypto_cipher_size(void);
+int crypto_cipher_init(struct crypto_cipher *c, uint16_t encr, uint16_t keybits, const uint8_t *key,
+                       size_t keylen, bool encrypt) WUR;
+void crypto_cipher_fini(struct crypto_cipher *c);
+void crypto_cipher_get_info(const struct crypto_cipher *c, struct crypto_encr_info *info);
 /*
  * Encrypt len octets of in to out (in == out allowed). For AEAD, aad is
  * authenticated and the tag written to icv; for CBC, len must be a

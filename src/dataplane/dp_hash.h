@@ -1,6 +1,7 @@
 /*
  * Intrusive chained hash tables for the data plane's indexes: the SAD by
- * SPI and by (reqid, dir, spi), the SPD by selectors and by remote prefix,
+ * SPI (and, in the XFRM backend, by (reqid, dir, spi)), the SPD by
+ * selectors and by remote prefix,
  * the routes by prefix, the records per reqid (dpglue uses them too). An
  * entry embeds a struct dp_hnode; the table never allocates entries. Insert,
  * lookup and delete cost O(1) expected whatever the number of entries: the

@@ -19,47 +19,63 @@
 /* Counter-based ciphers: the explicit IV is the sequence number (see above). */
 static bool esp_counter_iv(const struct dp_esp_sa *e)
 {
-	return e->info.block_len == 1 && e->info.iv_len == 8;
+	return e->block_len == 1 && e->iv_len == 8;
 }
 
 static int esp_init_integ(struct dp_esp_sa *e, const struct dp_sa *p)
 {
-	if (e->info.aead) {
+	if (e->aead) {
 		if (p->integ != IKEV2_AUTH_NONE)
 			return -1; /* RFC 4106 8.3 / RFC 7634 2: no integrity with AEAD */
-		e->icv_len = e->info.icv_len;
-		return 0;
+		return 0;          /* the tag's length, from the cipher */
 	}
 	if (crypto_integ_key_len(p->integ) == 0 ||
 	    p->integ_key_len != crypto_integ_key_len(p->integ))
 		return -1;
-	e->icv_len = crypto_integ_icv_len(p->integ);
-	if (e->icv_len == 0 || e->icv_len > CRYPTO_MAX_ICV_LEN)
+	if (crypto_integ_icv_len(p->integ) == 0 ||
+	    crypto_integ_icv_len(p->integ) > CRYPTO_MAX_ICV_LEN)
 		return -1;
+	e->icv_len = (uint8_t)crypto_integ_icv_len(p->integ);
 	e->integ = crypto_integ_new(p->integ, p->integ_key, p->integ_key_len);
 	return e->integ ? 0 : -1;
 }
 
-int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p)
+static size_t esp_cipher_room(void)
 {
-	const struct crypto_encr_info *ci;
+	return (crypto_cipher_size() + 7) & ~(size_t)7;
+}
+
+size_t dp_esp_extra_size(const struct dp_sa *p)
+{
+	return esp_cipher_room() +
+	       (p->dir == DP_DIR_IN ? dp_replay_ring_size(p->replay_window) : 0);
+}
+
+int dp_esp_init_at(struct dp_esp_sa *e, const struct dp_sa *p, void *extra)
+{
+	struct crypto_cipher *c = extra;
+	struct crypto_encr_info ci;
 
 	memset(e, 0, sizeof(*e));
 	e->spi = p->spi;
 	e->esn = p->esn;
 	/* Only what the direction uses: the replay window is inbound's
 	 * (RFC 4303 3.4.3), random IVs are outbound CBC's (RFC 3602 2.3). */
-	if (p->dir == DP_DIR_IN && dp_replay_init(&e->replay, p->replay_window, p->esn))
+	if (p->dir == DP_DIR_IN &&
+	    dp_replay_init_at(&e->replay, p->replay_window, p->esn,
+	                      (uint64_t *)(void *)((uint8_t *)extra + esp_cipher_room())))
 		goto fail;
-	e->cipher = crypto_cipher_new(p->encr, p->encr_keybits, p->encr_key, p->encr_key_len,
-	                              p->dir == DP_DIR_OUT);
-	if (!e->cipher)
+	if (crypto_cipher_init(c, p->encr, p->encr_keybits, p->encr_key, p->encr_key_len,
+	                       p->dir == DP_DIR_OUT))
 		goto fail;
-	ci = crypto_cipher_info(e->cipher);
-	e->info = *ci;
-	if (e->info.iv_len > CRYPTO_MAX_IV_LEN || e->info.block_len == 0 ||
-	    e->info.block_len > CRYPTO_MAX_IV_LEN)
+	e->cipher = c;
+	crypto_cipher_get_info(c, &ci);
+	if (ci.iv_len > CRYPTO_MAX_IV_LEN || ci.block_len == 0 || ci.block_len > CRYPTO_MAX_IV_LEN)
 		goto fail;
+	e->iv_len = (uint8_t)ci.iv_len;
+	e->block_len = (uint8_t)ci.block_len;
+	e->aead = ci.aead;
+	e->icv_len = (uint8_t)ci.icv_len;
 	if (p->dir == DP_DIR_OUT && !esp_counter_iv(e)) {
 		e->ivpool = malloc(DP_ESP_IVPOOL);
 		if (!e->ivpool)
@@ -75,22 +91,38 @@ fail:
 	return -1;
 }
 
+int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p)
+{
+	void *extra = malloc(dp_esp_extra_size(p));
+
+	if (!extra || dp_esp_init_at(e, p, extra)) {
+		free(extra);
+		memset(e, 0, sizeof(*e));
+		errno = EINVAL;
+		return -1;
+	}
+	e->own = true;
+	return 0;
+}
+
 void dp_esp_clear(struct dp_esp_sa *e)
 {
-	crypto_cipher_free(e->cipher);
+	crypto_cipher_fini(e->cipher);
 	crypto_integ_free(e->integ);
 	dp_replay_free(&e->replay);
 	if (e->ivpool)
 		crypto_wipe(e->ivpool, DP_ESP_IVPOOL);
 	free(e->ivpool);
+	if (e->own)
+		free(e->cipher); /* the start of the block, ring included */
 	crypto_wipe(e, sizeof(*e));
 }
 
 size_t dp_esp_overhead(const struct dp_esp_sa *e)
 {
-	size_t align = e->info.block_len > 4 ? e->info.block_len : 4;
+	size_t align = e->block_len > 4 ? e->block_len : 4;
 
-	return DP_ESP_HDR_LEN + e->info.iv_len + align - 1 + 2 + e->icv_len;
+	return DP_ESP_HDR_LEN + e->iv_len + align - 1 + 2 + e->icv_len;
 }
 
 int dp_esp_peek_spi(const uint8_t *p, size_t len, uint32_t *spi)
@@ -104,7 +136,7 @@ int dp_esp_peek_spi(const uint8_t *p, size_t len, uint32_t *spi)
 /* The explicit IV of the next packet (see the file comment). */
 static int esp_make_iv(struct dp_esp_sa *e, uint8_t *iv)
 {
-	size_t n = e->info.iv_len;
+	size_t n = e->iv_len;
 
 	if (esp_counter_iv(e)) {
 		dp_put64(iv, e->seq);
@@ -137,7 +169,7 @@ static size_t esp_aad(const struct dp_esp_sa *e, uint64_t seq, uint8_t aad[12])
 /* RFC 4303 2.4: pad so that the trailer ends on the cipher block size and at least 4 octets. */
 static int esp_add_trailer(struct dp_esp_sa *e, struct dp_buf *b, uint8_t nh)
 {
-	size_t align = e->info.block_len > 4 ? e->info.block_len : 4;
+	size_t align = e->block_len > 4 ? e->block_len : 4;
 	size_t pad = (align - (b->len + 2) % align) % align;
 	uint8_t *t = dp_buf_put(b, pad + 2);
 
@@ -152,13 +184,13 @@ static int esp_add_trailer(struct dp_esp_sa *e, struct dp_buf *b, uint8_t nh)
 
 static int esp_seal(struct dp_esp_sa *e, struct dp_buf *b, const uint8_t *iv, uint8_t *icv)
 {
-	size_t front = DP_ESP_HDR_LEN + e->info.iv_len;
+	size_t front = DP_ESP_HDR_LEN + e->iv_len;
 	size_t ctlen = b->len - front - e->icv_len;
 	uint8_t *ct = dp_buf_at(b, front, ctlen), aad[12], scratch[CRYPTO_MAX_ICV_LEN];
 
 	if (!ct)
 		return -1;
-	if (e->info.aead)
+	if (e->aead)
 		return crypto_cipher_seal(e->cipher, iv, aad, esp_aad(e, e->seq, aad), ct, ctlen,
 		                          ct, icv);
 	if (crypto_cipher_seal(e->cipher, iv, aad, 0, ct, ctlen, ct, scratch))
@@ -180,7 +212,7 @@ enum dp_esp_result dp_esp_encap(struct dp_esp_sa *e, struct dp_buf *b, uint8_t n
 		return DP_ESP_SEQ_OVERFLOW;
 	if (esp_add_trailer(e, b, next_header))
 		return DP_ESP_ERROR;
-	hdr = dp_buf_push(b, DP_ESP_HDR_LEN + e->info.iv_len);
+	hdr = dp_buf_push(b, DP_ESP_HDR_LEN + e->iv_len);
 	icv = dp_buf_put(b, e->icv_len);
 	if (!hdr || !icv)
 		return DP_ESP_ERROR;
@@ -197,15 +229,15 @@ enum dp_esp_result dp_esp_encap(struct dp_esp_sa *e, struct dp_buf *b, uint8_t n
 /* Verify and decrypt the ciphertext in place; -1 when authentication fails. */
 static int esp_open(struct dp_esp_sa *e, struct dp_buf *b, uint64_t seq, size_t ctlen)
 {
-	size_t front = DP_ESP_HDR_LEN + e->info.iv_len;
-	const uint8_t *iv = dp_buf_at(b, DP_ESP_HDR_LEN, e->info.iv_len);
+	size_t front = DP_ESP_HDR_LEN + e->iv_len;
+	const uint8_t *iv = dp_buf_at(b, DP_ESP_HDR_LEN, e->iv_len);
 	uint8_t *ct = dp_buf_at(b, front, ctlen);
 	const uint8_t *icv = dp_buf_at(b, front + ctlen, e->icv_len);
 	uint8_t aad[12], scratch[CRYPTO_MAX_ICV_LEN] = {0};
 
 	if (!iv || !ct || !icv)
 		return -1;
-	if (e->info.aead)
+	if (e->aead)
 		return crypto_cipher_open(e->cipher, iv, aad, esp_aad(e, seq, aad), ct, ctlen, ct,
 		                          icv);
 	uint8_t hi[4];
@@ -220,7 +252,7 @@ static int esp_open(struct dp_esp_sa *e, struct dp_buf *b, uint64_t seq, size_t 
 static enum dp_esp_result esp_strip(struct dp_esp_sa *e, struct dp_buf *b, size_t ctlen,
                                     uint8_t *nh)
 {
-	const uint8_t *t = dp_buf_at(b, DP_ESP_HDR_LEN + e->info.iv_len + ctlen - 2, 2);
+	const uint8_t *t = dp_buf_at(b, DP_ESP_HDR_LEN + e->iv_len + ctlen - 2, 2);
 	size_t pad;
 
 	if (!t)
@@ -229,11 +261,11 @@ static enum dp_esp_result esp_strip(struct dp_esp_sa *e, struct dp_buf *b, size_
 	*nh = t[1];
 	if (pad + 2 > ctlen)
 		return DP_ESP_MALFORMED;
-	const uint8_t *p = dp_buf_at(b, DP_ESP_HDR_LEN + e->info.iv_len + ctlen - 2 - pad, pad);
+	const uint8_t *p = dp_buf_at(b, DP_ESP_HDR_LEN + e->iv_len + ctlen - 2 - pad, pad);
 	for (size_t i = 0; p && i < pad; i++)
 		if (p[i] != (uint8_t)(i + 1))
 			return DP_ESP_MALFORMED;
-	if (dp_buf_pull(b, DP_ESP_HDR_LEN + e->info.iv_len) || dp_buf_trim(b, pad + 2 + e->icv_len))
+	if (dp_buf_pull(b, DP_ESP_HDR_LEN + e->iv_len) || dp_buf_trim(b, pad + 2 + e->icv_len))
 		return DP_ESP_MALFORMED;
 	return *nh == DP_ESP_NH_NONE ? DP_ESP_DUMMY : DP_ESP_OK;
 }
@@ -241,7 +273,7 @@ static enum dp_esp_result esp_strip(struct dp_esp_sa *e, struct dp_buf *b, size_
 enum dp_esp_result dp_esp_decap(struct dp_esp_sa *e, struct dp_buf *b, uint8_t *next_header,
                                 uint64_t *seq)
 {
-	size_t front = DP_ESP_HDR_LEN + e->info.iv_len, ctlen;
+	size_t front = DP_ESP_HDR_LEN + e->iv_len, ctlen;
 	const uint8_t *hdr = dp_buf_at(b, 0, DP_ESP_HDR_LEN);
 
 	if (!e->replay.bits)
@@ -249,7 +281,7 @@ enum dp_esp_result dp_esp_decap(struct dp_esp_sa *e, struct dp_buf *b, uint8_t *
 	if (!hdr || b->len < front + e->icv_len + 2)
 		return DP_ESP_MALFORMED;
 	ctlen = b->len - front - e->icv_len;
-	if (ctlen % e->info.block_len)
+	if (ctlen % e->block_len)
 		return DP_ESP_MALFORMED;
 	if (dp_replay_check(&e->replay, dp_get32(hdr + 4), seq))
 		return DP_ESP_REPLAY;

@@ -29,22 +29,35 @@ enum dp_esp_result {
 	DP_ESP_ERROR,        /* no room in the buffer or a crypto failure */
 };
 
+/* 72 octets; an SA's cipher and replay ring in memory beside it (see
+ * dp_esp_init_at) or in one block of its own (dp_esp_init). */
 struct dp_esp_sa {
 	uint32_t spi;
 	bool esn;
-	struct crypto_cipher *cipher; /* owned */
+	bool aead;
+	bool own;                     /* cipher points at a block dp_esp_init allocated */
+	uint8_t iv_len;               /* explicit IV on the wire */
+	uint8_t block_len;            /* padding unit */
+	uint8_t icv_len;              /* AEAD tag or truncated integrity output */
+	uint16_t ivpool_off;          /* next unused octet of ivpool */
+	struct crypto_cipher *cipher; /* at the start of the extra memory */
 	struct crypto_integ *integ;   /* owned; NULL for AEAD */
-	struct crypto_encr_info info;
-	size_t icv_len;
-	uint64_t seq;            /* outbound: last number sent */
-	struct dp_replay replay; /* inbound (outbound SAs have none: bits NULL) */
-	uint8_t *ivpool;         /* owned, outbound CBC only: random IVs fetched in bulk */
-	size_t ivpool_off;
+	uint64_t seq;                 /* outbound: last number sent */
+	struct dp_replay replay;      /* inbound (outbound SAs have none: bits NULL) */
+	uint8_t *ivpool;              /* owned, outbound CBC only: random IVs fetched in bulk */
 };
 
 #define DP_ESP_IVPOOL 256 /* octets of random IVs fetched at once */
 
-/* Set up the transform of p (keys copied into the crypto contexts). */
+/* Octets of extra memory p's transform needs beside its dp_esp_sa: the
+ * cipher, and for an inbound SA the replay ring (RFC 4303 3.4.3) sized to
+ * p->replay_window. A multiple of 8. */
+size_t dp_esp_extra_size(const struct dp_sa *p);
+/* Set up the transform of p (keys copied into the cipher) with its cipher
+ * and ring in extra (dp_esp_extra_size(p) octets, aligned as a pointer,
+ * the caller's: dp_esp_clear does not free it). */
+int dp_esp_init_at(struct dp_esp_sa *e, const struct dp_sa *p, void *extra) WUR;
+/* The same with the extra memory allocated (and freed by dp_esp_clear). */
 int dp_esp_init(struct dp_esp_sa *e, const struct dp_sa *p) WUR;
 void dp_esp_clear(struct dp_esp_sa *e);
 /* Octets of header, worst-case padding and trailer this SA adds. */

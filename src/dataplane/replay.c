@@ -12,34 +12,66 @@
 
 #include "dataplane/dp.h"
 
-int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn)
+/* Ring words for a window: a power of two with one spare word, so the
+ * word that the top is in never aliases the bottom. 0: too large. */
+static uint32_t replay_words(uint32_t *window)
 {
 	uint32_t words = 1;
 
-	if (window == 0)
-		window = DP_REPLAY_DEFAULT;
-	if (window > DP_REPLAY_MAX) {
+	if (*window == 0)
+		*window = DP_REPLAY_DEFAULT;
+	if (*window > DP_REPLAY_MAX)
+		return 0;
+	while (words < *window / 64 + 2)
+		words <<= 1;
+	return words;
+}
+
+size_t dp_replay_ring_size(uint32_t window)
+{
+	return replay_words(&window) * sizeof(uint64_t);
+}
+
+int dp_replay_init_at(struct dp_replay *r, uint32_t window, bool esn, uint64_t *ring)
+{
+	uint32_t words = replay_words(&window);
+
+	memset(r, 0, sizeof(*r));
+	if (!words || !ring) {
 		errno = EINVAL;
 		return -1;
 	}
-	/* One spare word, so the word that the top is in never aliases the bottom. */
-	while (words < window / 64 + 2)
-		words <<= 1;
-	memset(r, 0, sizeof(*r));
-	r->bits = calloc(words, sizeof(r->bits[0]));
-	if (!r->bits)
-		return -1;
+	memset(ring, 0, words * sizeof(ring[0]));
+	r->bits = ring;
 	r->window = window;
-	r->words = words;
+	r->words = (uint16_t)words;
 	r->esn = esn;
+	return 0;
+}
+
+int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn)
+{
+	size_t len = dp_replay_ring_size(window);
+	uint64_t *ring = len ? malloc(len) : NULL;
+
+	if (!len)
+		errno = EINVAL;
+	if (!ring || dp_replay_init_at(r, window, esn, ring)) {
+		free(ring);
+		memset(r, 0, sizeof(*r));
+		return -1;
+	}
+	r->owned = true;
 	return 0;
 }
 
 void dp_replay_free(struct dp_replay *r)
 {
-	free(r->bits);
+	if (r->owned)
+		free(r->bits);
 	r->bits = NULL;
 	r->words = 0;
+	r->owned = false;
 }
 
 /* RFC 4303 A2.2: pick the subspace (Th - 1, Th or Th + 1) that seq_lo is in. */

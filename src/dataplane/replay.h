@@ -8,6 +8,7 @@
 #define RIKE_DP_REPLAY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/compiler.h"
@@ -15,17 +16,25 @@
 struct dp_replay {
 	uint64_t top;    /* highest sequence number accepted; 0 = none yet */
 	uint32_t window; /* W, in packets */
-	uint32_t words;  /* ring size in words (power of two) */
+	uint16_t words;  /* ring size in words (power of two, at most 128) */
 	bool esn;
-	/* owned: the ring, sized to the window (4 words, 32 octets, for the
-	 * default 64 packets rather than DP_REPLAY_MAX's 1 KiB in every SA) */
+	bool owned; /* bits came from dp_replay_init (else the caller's memory) */
+	/* The ring, sized to the window (4 words, 32 octets, for the default
+	 * 64 packets rather than DP_REPLAY_MAX's 1 KiB in every SA). */
 	uint64_t *bits;
 };
 
 /* window 0 means DP_REPLAY_DEFAULT; larger than DP_REPLAY_MAX fails, as
  * does running out of memory. Undone by dp_replay_free. */
 int dp_replay_init(struct dp_replay *r, uint32_t window, bool esn) WUR;
-/* Free the ring (NULL-safe on a zeroed or freed window). */
+/* Octets of the ring for window (0 means the default); 0 when the window
+ * is too large. */
+size_t dp_replay_ring_size(uint32_t window);
+/* dp_replay_init with the ring in ring (dp_replay_ring_size octets, which
+ * it clears; the caller's, aligned for uint64_t): fails only on the window. */
+int dp_replay_init_at(struct dp_replay *r, uint32_t window, bool esn, uint64_t *ring) WUR;
+/* Free the ring if dp_replay_init allocated it (NULL-safe on a zeroed or
+ * freed window). */
 void dp_replay_free(struct dp_replay *r);
 /*
  * Before the ICV check: infer the 64-bit number from the low 32 bits on the

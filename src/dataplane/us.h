@@ -20,6 +20,8 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <string.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -74,36 +76,132 @@ union us_addr {
 	struct sockaddr_in6 sin6;
 };
 
-struct us_sa {
-	/* The index nodes and the keys they are checked against share the
-	 * first cache line: a lookup touches one line per SA it passes. */
-	struct dp_hnode h_id; /* us->sa_by_id, key us_sa_key() */
-	struct dp_hnode h_in; /* us->sa_in, key spi (inbound SAs) */
-	uint32_t reqid, spi;
-	enum dp_dir dir;
-	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
-	struct us_sa *rnext, **rprev; /* r->sas */
-	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
-	struct us_reqid *r;
-	struct us *us;
-	union us_addr src, dst;
-	struct dp_lifetime life;
-	struct dp_esp_sa esp;
-	struct dp_sa_counters ctr;
-	uint8_t fired, pending;     /* US_PEND_* */
-	uint8_t soft_why, hard_why; /* enum dp_expire_reason */
-	bool dead;                  /* US_LOAD/US_STORE: workers set it on a hard expiry */
-	uint8_t wfired;             /* atomic: US_PEND_* a worker has posted (us_expire_post) */
-	uint8_t mbits;              /* under mbox_lock: US_PEND_* waiting in the mailbox */
-	uint8_t mwhy[2];            /* enum dp_expire_reason, under mbox_lock */
-	uint8_t n_local, n_remote;  /* ts[]: local then remote selectors (inbound SAs only) */
-	bool life_hard;             /* life_t is the hard one */
-	uint16_t worker;            /* the worker that decrypts or encrypts it */
-	uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
-	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
-	struct theap_node life_t;     /* us->life: the next lifetime in seconds (us_life_arm) */
-	struct dp_ts ts[];            /* n_local + n_remote, allocated to size */
+/* What an SA with lifetimes (RFC 4301 4.4.2.1) keeps of them, in the SA's
+ * allocation: riked's SAs have none (the IKE engine rekeys by time). */
+struct us_life {
+	struct dp_lifetime lim;
+	struct theap_node t; /* us->life: the next lifetime in seconds (us_life_arm) */
+	struct us_sa *sa;
 };
+
+/* An SA's counters (dp_sa_counters without seq, which is the ESP state's;
+ * the drops each direction can have). */
+struct us_ctr {
+	uint64_t bytes, packets;
+	uint64_t last_used; /* CLOCK_MONOTONIC seconds of the last packet, 0 if none */
+	union {
+		struct {
+			uint64_t replay_drops, auth_drops, selector_drops;
+		};                   /* inbound */
+		uint64_t send_drops; /* outbound */
+	};
+};
+
+/*
+ * One SA, in one allocation sized to it (us_sa_new): the struct, then an
+ * inbound SA's selectors (us_sa_ts), the lifetimes if it has any
+ * (us_sa_life), and the ESP cipher and inbound replay ring (esp,
+ * dp_esp_init_at). What only one direction uses is in the union at the
+ * end, and an inbound SA is allocated without the outbound part of it
+ * (us_sa_head): nothing reads an inbound SA's src, dst or send_*.
+ */
+struct us_sa {
+	/* The keys a lookup checks (us_sa_find, us_sa_in) and the list it
+	 * walks share the first cache line. */
+	uint32_t reqid, spi;
+	uint8_t dir;                  /* enum dp_dir */
+	uint8_t fired, pending;       /* US_PEND_* */
+	uint8_t soft_why, hard_why;   /* enum dp_expire_reason */
+	bool dead;                    /* US_LOAD/US_STORE: workers set it on a hard expiry */
+	uint8_t wfired;               /* atomic: US_PEND_* a worker has posted (us_expire_post) */
+	uint8_t mbits;                /* under mbox_lock: US_PEND_* waiting in the mailbox */
+	uint8_t mwhy[2];              /* enum dp_expire_reason, under mbox_lock */
+	uint8_t n_local, n_remote;    /* us_sa_ts: local then remote selectors (inbound only) */
+	bool has_life;                /* a struct us_life follows them (us_sa_life) */
+	bool life_hard;               /* us_sa_life(sa)->t is the hard one */
+	uint16_t worker;              /* the worker that decrypts or encrypts it */
+	pthread_spinlock_t mu;        /* esp, ctr, send_log_sec, send_unlogged (us_sa_lock) */
+	bool locked;                  /* us->threaded: us_sa_lock takes mu */
+	bool ts4;                     /* the selectors are IPv4 ones, as struct us_ts4 */
+	struct us_sa *rnext;          /* its us_reqid's sas: the SAD by (reqid, dir, spi) */
+	struct us_sa *pnext, **pprev; /* us->pending; pprev NULL when not queued */
+	struct us_sa *mnext, **mprev; /* under mbox_lock: us->mbox; mprev NULL when not in it */
+	struct dp_esp_sa esp;
+	struct us_ctr ctr;
+	union {
+		struct {
+			union us_addr src, dst;
+			uint32_t send_log_sec, send_unlogged; /* us_send_fail's rate limit */
+		};                                            /* outbound */
+		struct dp_hnode h_in;                         /* inbound: us->sa_in, key spi */
+	};
+};
+
+/* Octets of struct us_sa that an SA of direction dir has (what follows
+ * is its tail); a multiple of 8. */
+static inline size_t us_sa_head(unsigned dir)
+{
+	return dir == DP_DIR_IN ? offsetof(struct us_sa, h_in) + sizeof(struct dp_hnode)
+	                        : sizeof(struct us_sa);
+}
+
+/* An IPv4 selector in 16 octets rather than a struct dp_ts's 40: an
+ * inbound SA whose selectors are all IPv4 (a remote-access client's)
+ * keeps them so (us_sa_ts expands one for the check). */
+struct us_ts4 {
+	uint8_t proto;
+	uint8_t pad;
+	uint16_t port_lo, port_hi;
+	uint8_t addr_lo[4], addr_hi[4];
+	uint8_t pad2[2];
+};
+
+/* Octets of one of sa's selectors. */
+static inline size_t us_sa_ts_size(const struct us_sa *sa)
+{
+	return sa->ts4 ? sizeof(struct us_ts4) : sizeof(struct dp_ts);
+}
+
+/* Selector i of an inbound SA's n_local + n_remote (RFC 4301 5.2 step
+ * 4): in the SA, or in *tmp when it keeps them compact. */
+static inline const struct dp_ts *us_sa_ts(const struct us_sa *sa, size_t i, struct dp_ts *tmp)
+{
+	const uint8_t *base = (const uint8_t *)sa + us_sa_head(sa->dir);
+	const struct us_ts4 *c = (const struct us_ts4 *)(const void *)base + i;
+
+	if (!sa->ts4)
+		return (const struct dp_ts *)(const void *)base + i;
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->family = AF_INET;
+	tmp->proto = c->proto;
+	tmp->port_lo = c->port_lo;
+	tmp->port_hi = c->port_hi;
+	memcpy(tmp->addr_lo, c->addr_lo, sizeof(c->addr_lo));
+	memcpy(tmp->addr_hi, c->addr_hi, sizeof(c->addr_hi));
+	return tmp;
+}
+
+/* A selector into an SA's tail at to: as it is, or as a struct us_ts4. */
+static inline void us_sa_ts_put(uint8_t *to, const struct dp_ts *ts, bool ts4)
+{
+	struct us_ts4 c = {.proto = ts->proto, .port_lo = ts->port_lo, .port_hi = ts->port_hi};
+
+	if (!ts4) {
+		memcpy(to, ts, sizeof(*ts));
+		return;
+	}
+	memcpy(c.addr_lo, ts->addr_lo, sizeof(c.addr_lo));
+	memcpy(c.addr_hi, ts->addr_hi, sizeof(c.addr_hi));
+	memcpy(to, &c, sizeof(c));
+}
+
+/* The lifetimes of sa, NULL when it has none. */
+static inline struct us_life *us_sa_life(struct us_sa *sa)
+{
+	size_t off = us_sa_head(sa->dir) + (size_t)(sa->n_local + sa->n_remote) * us_sa_ts_size(sa);
+
+	return sa->has_life ? (struct us_life *)(void *)((uint8_t *)sa + off) : NULL;
+}
 
 /* A route into the TUN device's state (us_route_ref; see us_routes_cb). */
 enum { US_RT_UP, US_RT_ADDING, US_RT_DELETING, US_RT_FAILED };
@@ -120,8 +218,7 @@ struct us_route {
 /* What the SPD keeps of a dp_policy (the route source is only needed
  * while the routes are added; the XFRM template not at all). */
 struct us_sel {
-	uint32_t reqid;
-	uint32_t priority;
+	uint32_t priority; /* the reqid is the policy's r->reqid */
 	struct dp_ts ts_local, ts_remote;
 };
 
@@ -139,12 +236,12 @@ struct us_policy {
 	};
 	uint64_t order; /* insertion: equal priorities match in this order */
 	struct us_sel p;
-	struct us_sa *sa;                 /* borrowed: the newest live outbound SA of p.reqid */
-	struct dp_hnode h_sel;            /* us->pol_by_sel, key us_sel_key() */
+	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
+	struct us_sa *sa;      /* borrowed: the newest live outbound SA of r->reqid */
+	struct dp_hnode h_sel; /* us->pol_by_sel, key us_sel_key() */
 	struct us_policy *rnext, **rprev; /* r->pols */
 	struct us_reqid *r;
 	uint64_t last_acquire; /* atomic: workers rate-limit acquires with it */
-	uint8_t plen;          /* the remote selector's prefix length, or US_NOT_PREFIX */
 };
 
 #define US_PLENS 129 /* prefix lengths 0..128 */
@@ -234,7 +331,7 @@ struct us {
 	struct event *notify_ev;
 	int udp4, udp6;
 	/* SAD, SPD, routes (see the top of the file) */
-	struct dp_htab sa_by_id, sa_in, reqids, pol_by_sel, pol_by_pfx, routes;
+	struct dp_htab sa_in, reqids, pol_by_sel, pol_by_pfx, routes;
 	struct us_policy *pol_other;     /* policies whose remote selector is no prefix */
 	uint32_t plen_refs[2][US_PLENS]; /* [family is IPv6][len]: prefix policies */
 	uint8_t plens[2][US_PLENS];      /* the lengths in use, longest first */
@@ -329,19 +426,19 @@ static inline void us_unlock(struct us *us)
  * replay window, 3.4.3; cipher context) and counters. */
 static inline void us_sa_lock(struct us_sa *sa)
 {
-	if (sa->us->threaded)
+	if (sa->locked)
 		pthread_spin_lock(&sa->mu);
 }
 
 static inline void us_sa_unlock(struct us_sa *sa)
 {
-	if (sa->us->threaded)
+	if (sa->locked)
 		pthread_spin_unlock(&sa->mu);
 }
 
 /* userspace.c: the loop's tables and events */
 void us_kick(struct us *us);
-void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why);
+void us_expire(struct us *us, struct us_sa *sa, bool hard, enum dp_expire_reason why);
 void us_report_unknown(struct us *us, uint32_t spi, const struct sockaddr_storage *from);
 struct us_sa *us_sa_in(struct us *us, uint32_t spi);
 struct us_policy *us_spd_lookup(struct us *us, const struct dp_flow *f);

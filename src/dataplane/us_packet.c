@@ -19,12 +19,15 @@
 /* Count a packet against the SA and enforce its lifetime (RFC 4301 4.4.2.1). */
 static void us_count(struct us_worker *w, struct us_sa *sa, size_t bytes)
 {
-	const struct dp_lifetime *l = &sa->life;
-	struct dp_sa_counters *c = &sa->ctr;
+	struct us_life *life = us_sa_life(sa);
+	const struct dp_lifetime *l = life ? &life->lim : NULL;
+	struct us_ctr *c = &sa->ctr;
 
 	c->bytes += bytes;
 	c->packets++;
 	c->last_used = w->now;
+	if (!l)
+		return;
 	if ((l->hard_bytes && c->bytes >= l->hard_bytes) ||
 	    (l->hard_packets && c->packets >= l->hard_packets)) {
 		us_expire_post(w, sa, true,
@@ -418,11 +421,12 @@ static void us_tun_write(struct us_worker *w, const uint8_t *p, size_t len)
 static bool us_sa_selects(const struct us_sa *sa, const struct dp_flow *f)
 {
 	bool src = sa->n_remote == 0, dst = sa->n_local == 0; /* none = any */
+	struct dp_ts tmp;
 
 	for (size_t i = 0; i < sa->n_remote && !src; i++)
-		src = dp_ts_match_flow(&sa->ts[sa->n_local + i], f, true);
+		src = dp_ts_match_flow(us_sa_ts(sa, sa->n_local + i, &tmp), f, true);
 	for (size_t i = 0; i < sa->n_local && !dst; i++)
-		dst = dp_ts_match_flow(&sa->ts[i], f, false);
+		dst = dp_ts_match_flow(us_sa_ts(sa, i, &tmp), f, false);
 	return src && dst;
 }
 

@@ -50,7 +50,7 @@ void us_expire_post(struct us_worker *w, struct us_sa *sa, bool hard, enum dp_ex
 	bool wake;
 
 	if (!us->threaded) {
-		us_expire(sa, hard, why);
+		us_expire(us, sa, hard, why);
 		return;
 	}
 	if (__atomic_fetch_or(&sa->wfired, bit, __ATOMIC_RELAXED) & bit)
@@ -121,7 +121,7 @@ void us_acquire(struct us_worker *w, struct us_policy *p, const struct dp_flow *
 {
 	struct us *us = w->us;
 	uint64_t last = US_LOAD(p->last_acquire);
-	struct dp_acquire a = {.reqid = p->p.reqid};
+	struct dp_acquire a = {.reqid = p->r->reqid};
 
 	if (last == w->now || !__atomic_compare_exchange_n(&p->last_acquire, &last, w->now, false,
 	                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -192,7 +192,7 @@ void us_mbox_cb(evutil_socket_t fd, short what, void *arg)
 		sa->mbits = 0;
 		for (int hard = 0; hard < 2; hard++)
 			if (bits & (hard ? US_PEND_HARD : US_PEND_SOFT))
-				us_expire(sa, hard, sa->mwhy[hard]);
+				us_expire(us, sa, hard, sa->mwhy[hard]);
 	}
 	nacq = us->nmacq;
 	memcpy(acq, us->macq, nacq * sizeof(acq[0]));

@@ -2,7 +2,8 @@
  * The userspace backend (like strongSwan's kernel-libipsec): a TUN device
  * carries the cleartext side, ESP in UDP (RFC 3948) the protected side.
  * It keeps the SAD (RFC 4301 4.4.2: inbound SAs hashed by SPI, RFC 4301
- * 4.1, all SAs by (reqid, dir, spi)) and the SPD (RFC 4301 4.4.1: policies
+ * 4.1, all SAs by (reqid, dir, spi) on their reqid's record, hashed by
+ * reqid) and the SPD (RFC 4301 4.4.1: policies
  * by selectors, and for the outbound lookup by remote prefix, see
  * us_spd_lookup), routes the remote selectors into the TUN device, and
  * owns the backend's life cycle. The outbound (RFC 4301 5.1) and inbound
@@ -68,6 +69,7 @@ void us_kick(struct us *us)
 }
 
 static void us_relink(struct us_reqid *r);
+static struct us_reqid *us_reqid_find(struct us *us, uint32_t reqid);
 
 static void us_pending_add(struct us *us, struct us_sa *sa)
 {
@@ -94,7 +96,7 @@ static void us_pending_del(struct us *us, struct us_sa *sa)
 
 /* A hard expiry takes the SA out of service at once: the reqid's
  * policies fall back to its next newest live outbound SA, if any. */
-void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
+void us_expire(struct us *us, struct us_sa *sa, bool hard, enum dp_expire_reason why)
 {
 	uint8_t bit = hard ? US_PEND_HARD : US_PEND_SOFT;
 
@@ -105,12 +107,12 @@ void us_expire(struct us_sa *sa, bool hard, enum dp_expire_reason why)
 	if (hard) {
 		sa->hard_why = why;
 		US_STORE(sa->dead, true);
-		us_relink(sa->r);
+		us_relink(us_reqid_find(us, sa->reqid));
 	} else {
 		sa->soft_why = why;
 	}
-	us_pending_add(sa->us, sa);
-	us_kick(sa->us);
+	us_pending_add(us, sa);
+	us_kick(us);
 }
 
 /* Take up to max pending expiries off the queue; returns how many. */
@@ -187,23 +189,6 @@ void us_report_unknown(struct us *us, uint32_t spi, const struct sockaddr_storag
 
 /* ---- SAD ---- */
 
-static uint64_t us_sa_key(uint32_t reqid, enum dp_dir dir, uint32_t spi)
-{
-	return (uint64_t)reqid << 33 ^ (uint64_t)(dir == DP_DIR_OUT) << 32 ^ spi;
-}
-
-static struct us_sa *us_sa_find(struct us *us, uint32_t reqid, enum dp_dir dir, uint32_t spi)
-{
-	uint64_t key = us_sa_key(reqid, dir, spi);
-
-	for (struct dp_hnode *n = dp_htab_first(&us->sa_by_id, key); n; n = dp_htab_next(n, key)) {
-		struct us_sa *sa = dp_hentry(n, struct us_sa, h_id);
-		if (sa->reqid == reqid && sa->dir == dir && sa->spi == spi)
-			return sa;
-	}
-	return NULL;
-}
-
 /* RFC 4301 4.1: our inbound SPIs are unique, the SPI alone names the SA. */
 struct us_sa *us_sa_in(struct us *us, uint32_t spi)
 {
@@ -224,6 +209,23 @@ static struct us_reqid *us_reqid_find(struct us *us, uint32_t reqid)
 			return r;
 	}
 	return NULL;
+}
+
+/* The SAD by (reqid, dir, spi): through the reqid's record, whose few SAs
+ * (a Child SA's two and those that rekey it) are walked. */
+static struct us_sa *us_sa_of(const struct us_reqid *r, enum dp_dir dir, uint32_t spi)
+{
+	for (struct us_sa *sa = r ? r->sas : NULL; sa; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == dir && sa->spi == spi)
+			return sa;
+	}
+	return NULL;
+}
+
+static struct us_sa *us_sa_find(struct us *us, uint32_t reqid, enum dp_dir dir, uint32_t spi)
+{
+	return us_sa_of(us_reqid_find(us, reqid), dir, spi);
 }
 
 static struct us_reqid *us_reqid_get(struct us *us, uint32_t reqid)
@@ -301,15 +303,23 @@ static void us_life_timer(struct us *us, uint64_t now)
  */
 static int us_life_arm(struct us *us, struct us_sa *sa, uint64_t start)
 {
-	uint32_t soft = sa->life.soft_secs, hard = sa->life.hard_secs;
-	bool s = soft && !(sa->fired & US_PEND_SOFT), h = hard && !(sa->fired & US_PEND_HARD);
+	uint32_t soft, hard;
+	bool s, h;
 
+	struct us_life *life = us_sa_life(sa);
+
+	if (!life)
+		return 0;
+	soft = life->lim.soft_secs;
+	hard = life->lim.hard_secs;
+	s = soft && !(sa->fired & US_PEND_SOFT);
+	h = hard && !(sa->fired & US_PEND_HARD);
 	if (!s && !h) {
-		theap_del(&us->life, &sa->life_t);
+		theap_del(&us->life, &life->t);
 		return 0;
 	}
 	sa->life_hard = !s || (h && hard < soft);
-	return theap_set(&us->life, &sa->life_t,
+	return theap_set(&us->life, &life->t,
 	                 start + (uint64_t)(sa->life_hard ? hard : soft) * 1000);
 }
 
@@ -324,11 +334,12 @@ static void us_life_cb(evutil_socket_t fd, short what, void *arg)
 	us->life_armed = 0;
 	us_wrlock(us);
 	while ((t = theap_min(&us->life)) && t->at <= now) {
-		struct us_sa *sa = dp_hentry(t, struct us_sa, life_t);
+		struct us_life *l = dp_hentry(t, struct us_life, t);
+		struct us_sa *sa = l->sa;
 		bool hard = sa->life_hard;
 		uint64_t start =
-		    t->at - (uint64_t)(hard ? sa->life.hard_secs : sa->life.soft_secs) * 1000;
-		us_expire(sa, hard, DP_EXPIRE_TIME);
+		    t->at - (uint64_t)(hard ? l->lim.hard_secs : l->lim.soft_secs) * 1000;
+		us_expire(us, sa, hard, DP_EXPIRE_TIME);
 		if (us_life_arm(us, sa, start))
 			theap_del(&us->life, t); /* cannot happen: sa was in the heap */
 	}
@@ -390,35 +401,57 @@ static void us_addr_get(struct sockaddr_storage *to, const union us_addr *from)
 	memcpy(to, from, sizeof(*from));
 }
 
-/* An SA with its selectors, allocated to size (most have one a side).
- * Only an inbound SA checks them (RFC 4301 5.2 step 4, us_sa_selects):
- * outbound traffic was chosen by the SPD, so an outbound SA keeps none. */
+/* Whether an SA's nl local and nr remote selectors are all IPv4 ones. */
+static bool us_ts_all4(const struct dp_sa *p, size_t nl, size_t nr)
+{
+	for (size_t i = 0; i < nl + nr; i++)
+		if ((i < nl ? &p->ts_local[i] : &p->ts_remote[i - nl])->family != AF_INET)
+			return false;
+	return true;
+}
+
+static bool us_life_any(const struct dp_lifetime *l)
+{
+	return l->soft_bytes || l->hard_bytes || l->soft_packets || l->hard_packets ||
+	       l->soft_secs || l->hard_secs;
+}
+
+/*
+ * An SA in one allocation sized to it (struct us_sa). Only an inbound SA
+ * checks selectors (RFC 4301 5.2 step 4, us_sa_selects): outbound traffic
+ * was chosen by the SPD, so an outbound SA keeps none. Only an outbound
+ * SA sends, so an inbound one keeps no outer addresses: ESP is accepted
+ * by SPI whatever its source (RFC 4301 5.2; RFC 4555 3.5: a peer that
+ * moves is still heard). Lifetimes take room only when set.
+ */
 static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 {
 	bool in = p->dir == DP_DIR_IN;
-	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0, nts = nl + nr;
-	struct us_sa *sa = calloc(1, sizeof(*sa) + nts * sizeof(sa->ts[0]));
-
-	if (!sa)
-		return NULL;
-	sa->us = us;
-	if (pthread_spin_init(&sa->mu, PTHREAD_PROCESS_PRIVATE)) {
-		free(sa);
-		errno = ENOMEM;
-		return NULL;
-	}
+	size_t nl = in ? p->n_ts_local : 0, nr = in ? p->n_ts_remote : 0;
+	bool ts4 = us_ts_all4(p, nl, nr);
+	size_t tsz = ts4 ? sizeof(struct us_ts4) : sizeof(struct dp_ts);
+	size_t life_off = us_sa_head(p->dir) + (nl + nr) * tsz;
+	size_t esp_off = life_off + (us_life_any(&p->life) ? sizeof(struct us_life) : 0);
 	/* RFC 4303 3.4.3: the window is the receiver's choice. With workers
 	 * a margin for reordering on the way (the two-tunnel bench lost 1-7
 	 * datagrams per 10 s at 64 before us_handover existed). */
 	struct dp_sa q = *p;
+	struct us_sa *sa;
 	int rc;
 
 	if (us->threaded && q.dir == DP_DIR_IN && q.replay_window == 0)
 		q.replay_window = US_REPLAY_THREADED;
-	rc = dp_esp_init(&sa->esp, &q);
+	sa = calloc(1, esp_off + dp_esp_extra_size(&q));
+	if (!sa || pthread_spin_init(&sa->mu, PTHREAD_PROCESS_PRIVATE)) {
+		crypto_wipe(&q, sizeof(q));
+		free(sa);
+		errno = ENOMEM;
+		return NULL;
+	}
+	sa->locked = us->threaded;
+	rc = dp_esp_init_at(&sa->esp, &q, (uint8_t *)sa + esp_off);
 	crypto_wipe(&q, sizeof(q)); /* the keys */
 	if (rc) {
-		dp_esp_clear(&sa->esp);
 		pthread_spin_destroy(&sa->mu);
 		free(sa);
 		errno = EINVAL;
@@ -426,14 +459,22 @@ static struct us_sa *us_sa_new(struct us *us, const struct dp_sa *p)
 	}
 	sa->reqid = p->reqid;
 	sa->spi = p->spi;
-	sa->dir = p->dir;
-	us_addr_set(&sa->src, &p->src);
-	us_addr_set(&sa->dst, &p->dst);
-	sa->life = p->life;
-	memcpy(sa->ts, p->ts_local, nl * sizeof(sa->ts[0]));
-	memcpy(sa->ts + nl, p->ts_remote, nr * sizeof(sa->ts[0]));
+	sa->dir = (uint8_t)p->dir;
+	if (!in) {
+		us_addr_set(&sa->src, &p->src);
+		us_addr_set(&sa->dst, &p->dst);
+	}
+	sa->has_life = esp_off > life_off;
+	sa->ts4 = ts4;
+	for (size_t i = 0; i < nl + nr; i++)
+		us_sa_ts_put((uint8_t *)sa + us_sa_head(p->dir) + i * tsz,
+		             i < nl ? &p->ts_local[i] : &p->ts_remote[i - nl], ts4);
 	sa->n_local = (uint8_t)nl; /* at most DP_MAX_TS: us_sa_check */
 	sa->n_remote = (uint8_t)nr;
+	if (sa->has_life) {
+		us_sa_life(sa)->lim = p->life;
+		us_sa_life(sa)->sa = sa;
+	}
 	return sa;
 }
 
@@ -485,13 +526,8 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 	}
 	sa->worker = (uint16_t)us_pick_worker(us, r, p);
 	us_wrlock(us);
-	sa->r = r;
 	sa->rnext = r->sas;
-	if (r->sas)
-		r->sas->rprev = &sa->rnext;
-	sa->rprev = &r->sas;
 	r->sas = sa;
-	dp_htab_add(&us->sa_by_id, &sa->h_id, us_sa_key(sa->reqid, sa->dir, sa->spi));
 	if (sa->dir == DP_DIR_IN) {
 		dp_htab_add(&us->sa_in, &sa->h_in, sa->spi);
 		us->w[sa->worker].sas++;
@@ -507,25 +543,29 @@ static int us_sa_add(void *be, const struct dp_sa *p)
 static int us_sa_del(void *be, uint32_t reqid, enum dp_dir dir, uint32_t spi)
 {
 	struct us *us = be;
-	struct us_sa *sa = us_sa_find(us, reqid, dir, spi);
-	struct us_reqid *r;
+	struct us_reqid *r = us_reqid_find(us, reqid);
+	struct us_sa *sa = us_sa_of(r, dir, spi);
 
 	if (!sa) {
 		errno = ENOENT;
 		return -1;
 	}
-	r = sa->r;
 	us_wrlock(us);
-	dp_htab_del(&us->sa_by_id, &sa->h_id);
 	if (sa->dir == DP_DIR_IN) {
 		dp_htab_del(&us->sa_in, &sa->h_in);
 		us->w[sa->worker].sas--;
 	}
-	*sa->rprev = sa->rnext;
-	if (sa->rnext)
-		sa->rnext->rprev = sa->rprev;
+	/* The reqid's few SAs (us_sa_of): a singly linked list. */
+	for (struct us_sa **pp = &r->sas; *pp; pp = &(*pp)->rnext) {
+		dp_hash_steps++;
+		if (*pp == sa) {
+			*pp = sa->rnext;
+			break;
+		}
+	}
 	us_pending_del(us, sa);
-	theap_del(&us->life, &sa->life_t); /* life_ev may fire for nothing: it re-arms */
+	if (sa->has_life) /* life_ev may fire for nothing: it re-arms */
+		theap_del(&us->life, &us_sa_life(sa)->t);
 	if (us->threaded) {
 		pthread_mutex_lock(&us->mbox_lock);
 		us_mbox_del(sa);
@@ -548,33 +588,41 @@ static int us_sa_migrate(void *be, uint32_t reqid, const struct sockaddr_storage
 	struct us *us = be;
 	struct sockaddr_storage l = *local, r = *remote, src, dst;
 	struct us_reqid *rq = us_reqid_find(us, reqid);
-	struct us_sa *first = rq ? rq->sas : NULL;
+	struct us_sa *out = NULL;
 	union us_addr cl, cr;
 
 	if (!us_addr_ok(local, remote)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!first) {
+	if (!rq || !rq->sas) {
 		errno = ENOENT;
 		return -1;
 	}
-	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1). */
-	us_addr_get(&src, &first->src);
-	us_addr_get(&dst, &first->dst);
-	if (first->dir == DP_DIR_OUT)
-		dp_encap_ports(us->dp, reqid, &l, &r, &src, &dst);
-	else
-		dp_encap_ports(us->dp, reqid, &l, &r, &dst, &src);
+	/* Every SA here is UDP-encapsulated: never port 500 (RFC 3948 2.1).
+	 * A NAT's mapping is kept from the outer addresses of an outbound SA
+	 * (inbound ones keep none). */
+	for (struct us_sa *sa = rq->sas; sa && !out; sa = sa->rnext) {
+		dp_hash_steps++;
+		if (sa->dir == DP_DIR_OUT)
+			out = sa;
+	}
+	if (out) {
+		us_addr_get(&src, &out->src);
+		us_addr_get(&dst, &out->dst);
+	}
+	dp_encap_ports(us->dp, reqid, &l, &r, out ? &src : NULL, out ? &dst : NULL);
 	us_addr_set(&cl, &l);
 	us_addr_set(&cr, &r);
 	/* RFC 4555 3.5: all SAs of the Child SA move together. Only the outer
 	 * addresses change: sequence numbers and the replay window stay with
 	 * the SA (RFC 4303 3.3.3, 3.4.3), so nothing in flight is refused. */
 	us_wrlock(us);
-	for (struct us_sa *sa = first; sa; sa = sa->rnext) {
-		sa->src = sa->dir == DP_DIR_OUT ? cl : cr;
-		sa->dst = sa->dir == DP_DIR_OUT ? cr : cl;
+	for (struct us_sa *sa = rq->sas; sa; sa = sa->rnext) {
+		if (sa->dir != DP_DIR_OUT)
+			continue;
+		sa->src = cl;
+		sa->dst = cr;
 	}
 	us_unlock(us);
 	return 0;
@@ -590,8 +638,16 @@ static int us_sa_counters(void *be, uint32_t reqid, enum dp_dir dir, uint32_t sp
 		return -1;
 	}
 	us_sa_lock(sa);
-	*out = sa->ctr;
-	out->seq = dir == DP_DIR_OUT ? sa->esp.seq : sa->esp.replay.top;
+	*out = (struct dp_sa_counters){
+	    .bytes = sa->ctr.bytes,
+	    .packets = sa->ctr.packets,
+	    .last_used = sa->ctr.last_used,
+	    .replay_drops = dir == DP_DIR_IN ? sa->ctr.replay_drops : 0,
+	    .auth_drops = dir == DP_DIR_IN ? sa->ctr.auth_drops : 0,
+	    .selector_drops = dir == DP_DIR_IN ? sa->ctr.selector_drops : 0,
+	    .send_drops = dir == DP_DIR_OUT ? sa->ctr.send_drops : 0,
+	    .seq = dir == DP_DIR_OUT ? sa->esp.seq : sa->esp.replay.top,
+	};
 	us_sa_unlock(sa);
 	return 0;
 }
@@ -677,14 +733,14 @@ static void us_rtq_cancel(struct us *us, struct us_route *r)
 }
 
 /* A route of p's failed: every outbound SA of p's reqid expires (hard). */
-static void us_policy_failed(struct us_policy *p)
+static void us_policy_failed(struct us *us, struct us_policy *p)
 {
 	if (!p->r)
 		return;
 	for (struct us_sa *sa = p->r->sas; sa; sa = sa->rnext) {
 		dp_hash_steps++;
 		if (sa->dir == DP_DIR_OUT)
-			us_expire(sa, true, DP_EXPIRE_ROUTE);
+			us_expire(us, sa, true, DP_EXPIRE_ROUTE);
 	}
 }
 
@@ -711,12 +767,12 @@ static void us_route_failed(struct us *us, const struct us_route *r, int err)
 		struct us_policy *p = dp_hentry(n, struct us_policy, h_pfx);
 		if (p->plen == r->pfx.len &&
 		    dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
-			us_policy_failed(p);
+			us_policy_failed(us, p);
 	}
 	for (struct us_policy *p = us->pol_other; p; p = p->gnext) {
 		dp_hash_steps++;
 		if (dp_ts_has_addr(&p->p.ts_remote, r->pfx.family, r->pfx.addr))
-			us_policy_failed(p);
+			us_policy_failed(us, p);
 	}
 	us_unlock(us);
 }
@@ -960,7 +1016,6 @@ static void us_policy_detach(struct us *us, struct us_policy *op)
 
 static void us_sel_of(struct us_sel *s, const struct dp_policy *p)
 {
-	s->reqid = p->reqid;
 	s->priority = p->priority;
 	s->ts_local = p->ts_local;
 	s->ts_remote = p->ts_remote;
@@ -1045,7 +1100,7 @@ static int us_policy_del(void *be, const struct dp_policy *p)
 	struct us *us = be;
 	struct us_policy *op = us_policy_find_sel(us, p);
 
-	if (!op || op->p.reqid != p->reqid) {
+	if (!op || op->r->reqid != p->reqid) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -1202,7 +1257,7 @@ int dp_debug_spd_lookup(struct dp *dp, const uint8_t *pkt, size_t len, uint32_t 
 		errno = ENOENT;
 		return -1;
 	}
-	*reqid = p->p.reqid;
+	*reqid = p->r->reqid;
 	*spi = p->sa ? p->sa->spi : 0;
 	return 0;
 }
@@ -1278,7 +1333,6 @@ static void us_destroy(void *be)
 	free(us->rtq_of);
 	if (us->route_ev)
 		event_free(us->route_ev);
-	dp_htab_fini(&us->sa_by_id);
 	dp_htab_fini(&us->sa_in);
 	dp_htab_fini(&us->reqids);
 	dp_htab_fini(&us->pol_by_sel);
@@ -1396,7 +1450,7 @@ static void *us_create(struct dp *dp, struct event_base *base, const struct dp_o
 		us->w[i].us = us;
 		us->w[i].tun_fd = us->w[i].efd = -1;
 	}
-	if (dp_htab_init(&us->sa_by_id) || dp_htab_init(&us->sa_in) || dp_htab_init(&us->reqids) ||
+	if (dp_htab_init(&us->sa_in) || dp_htab_init(&us->reqids) ||
 	    dp_htab_init(&us->pol_by_sel) || dp_htab_init(&us->pol_by_pfx) ||
 	    dp_htab_init(&us->routes))
 		goto fail;

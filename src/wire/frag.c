@@ -49,13 +49,13 @@ size_t wire_skf_msg_len_for_mtu(size_t mtu, bool ipv6, bool natt)
 /* How much of the inner chain one fragment carries (without padding). */
 static size_t frag_capacity(const struct wire_prot *p, size_t max_len)
 {
-	size_t b = p->info->block_len ? p->info->block_len : 1, room;
+	size_t b = p->block_len ? p->block_len : 1, room;
 
 	if (max_len > WIRE_SK_MAX_MSG)
 		max_len = WIRE_SK_MAX_MSG;
-	if (max_len <= SKF_OVERHEAD + p->info->iv_len + p->icv_len)
+	if (max_len <= SKF_OVERHEAD + (size_t)p->iv_len + p->icv_len)
 		return 0;
-	room = max_len - SKF_OVERHEAD - p->info->iv_len - p->icv_len;
+	room = max_len - SKF_OVERHEAD - p->iv_len - p->icv_len;
 	room -= room % b;
 	return room > 1 ? room - 1 : 0; /* the pad length octet */
 }
@@ -65,7 +65,7 @@ static int frag_seal_one(struct wire_prot *p, const struct wire_hdr *hdr,
                          const struct wire_sk_params *sp, const uint8_t *piece, size_t len,
                          struct wire_wr *out)
 {
-	size_t b = p->info->block_len ? p->info->block_len : 1;
+	size_t b = p->block_len ? p->block_len : 1;
 	size_t pad = (b - (len + 1) % b) % b;
 	struct wire_wr plain;
 	int rc = -1;

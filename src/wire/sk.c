@@ -43,7 +43,11 @@ static int prot_cipher(struct wire_prot *p, const struct crypto_ike_suite *s, co
 	p->cipher = crypto_cipher_new_duplex(s->encr, s->encr_keybits, sk_e, sk_e_len);
 	if (!p->cipher)
 		return -1;
-	p->info = crypto_cipher_info(p->cipher);
+	p->iv_len = (uint8_t)info.iv_len;
+	p->block_len = (uint8_t)info.block_len;
+	p->aead = info.aead;
+	if (p->aead)
+		p->icv_len = (uint8_t)info.icv_len;
 	return 0;
 }
 
@@ -53,11 +57,10 @@ int wire_prot_init(struct wire_prot *p, const struct crypto_ike_suite *s, const 
 	memset(p, 0, sizeof(*p));
 	if (prot_cipher(p, s, sk_e, sk_e_len) < 0)
 		goto fail;
-	if (p->info->aead) {
+	if (p->aead) {
 		/* RFC 5282 8: no integrity transform with a combined-mode cipher. */
 		if (s->integ != IKEV2_AUTH_NONE)
 			goto fail;
-		p->icv_len = (uint8_t)p->info->icv_len;
 		return 0;
 	}
 	/* RFC 7296 3.3: IKE SAs always have integrity protection. */
@@ -78,7 +81,7 @@ int wire_prot_init_unchecked(struct wire_prot *p, const struct crypto_ike_suite 
                              const uint8_t *sk_e, size_t sk_e_len, size_t icv_len)
 {
 	memset(p, 0, sizeof(*p));
-	if (prot_cipher(p, s, sk_e, sk_e_len) < 0 || p->info->aead || icv_len > CRYPTO_MAX_ICV_LEN)
+	if (prot_cipher(p, s, sk_e, sk_e_len) < 0 || p->aead || icv_len > CRYPTO_MAX_ICV_LEN)
 		goto fail;
 	p->icv_len = (uint8_t)icv_len;
 	p->icv_unchecked = true;
@@ -117,12 +120,12 @@ static int sk_locate(const struct wire_prot *p, const uint8_t *buf, size_t len,
 	}
 	*aad_len = d - b;
 	/* Unauthenticated so far, hence dropped silently (notify 0). */
-	if (sk->u.sk.len < p->info->iv_len + p->icv_len + 1) {
+	if (sk->u.sk.len < (size_t)p->iv_len + p->icv_len + 1) {
 		sk_err(err, 0, *aad_len, "SK payload too short for IV, pad length and ICV");
 		return -1;
 	}
-	*ct_len = sk->u.sk.len - p->info->iv_len - p->icv_len;
-	if (p->info->block_len > 1 && *ct_len % p->info->block_len) {
+	*ct_len = sk->u.sk.len - p->iv_len - p->icv_len;
+	if (p->block_len > 1 && *ct_len % p->block_len) {
 		sk_err(err, 0, *aad_len, "SK ciphertext not a multiple of the block size");
 		return -1;
 	}
@@ -168,13 +171,13 @@ int wire_sk_decrypt(struct wire_prot *p, const uint8_t *buf, size_t len,
 	if (!p->cipher || sk_locate(p, buf, len, sk, &aad_len, &ct_len, err) < 0)
 		return -1;
 	iv = sk->u.sk.data;
-	ct = iv + p->info->iv_len;
+	ct = iv + p->iv_len;
 	icv = ct + ct_len;
 	res->iv = iv;
-	res->iv_len = p->info->iv_len;
+	res->iv_len = p->iv_len;
 	res->icv = icv;
 	res->icv_len = p->icv_len;
-	if (!p->info->aead && sk_verify_integ(p, buf, len - p->icv_len, res) < 0 &&
+	if (!p->aead && sk_verify_integ(p, buf, len - p->icv_len, res) < 0 &&
 	    !(flags & WIRE_SK_SKIP_ICV)) {
 		sk_err(err, 0, len - p->icv_len, "SK integrity check failed");
 		return -1;
@@ -187,14 +190,14 @@ int wire_sk_decrypt(struct wire_prot *p, const uint8_t *buf, size_t len,
 	out = plain->p + off;
 	if (crypto_cipher_open(p->cipher, iv, buf, aad_len, ct, ct_len, out, icv) < 0) {
 		sk_err(err, 0, len - p->icv_len,
-		       p->info->aead ? "SK integrity check failed" : "SK decryption failed");
+		       p->aead ? "SK integrity check failed" : "SK decryption failed");
 		return -1;
 	}
-	if (p->info->aead)
+	if (p->aead)
 		res->icv_verified = true;
 	res->plain = out;
 	res->plain_len = ct_len;
-	return sk_unpad(res, aad_len + p->info->iv_len, err);
+	return sk_unpad(res, aad_len + p->iv_len, err);
 }
 
 /* The SK payload of a message from wire_decode is its last, unencrypted payload. */
@@ -280,14 +283,14 @@ static int sk_write_sk_hdr(struct wire_wr *w, const struct wire_sk_params *sp, s
 static int sk_protect(struct wire_prot *p, struct wire_wr *out, size_t base, size_t ct_off,
                       size_t icv_off, const uint8_t *plain, size_t plain_len)
 {
-	const uint8_t *iv = out->p + ct_off - p->info->iv_len;
+	const uint8_t *iv = out->p + ct_off - p->iv_len;
 	struct crypto_chunk c = {out->p + base, icv_off - base};
-	size_t aad_len = ct_off - p->info->iv_len - base;
+	size_t aad_len = ct_off - p->iv_len - base;
 
 	if (crypto_cipher_seal(p->cipher, iv, out->p + base, aad_len, plain, plain_len,
-	                       out->p + ct_off, p->info->aead ? out->p + icv_off : NULL) < 0)
+	                       out->p + ct_off, p->aead ? out->p + icv_off : NULL) < 0)
 		return -1;
-	if (p->info->aead || !p->integ)
+	if (p->aead || !p->integ)
 		return 0; /* AEAD tag written; an unchecked prot leaves a zero ICV */
 	return crypto_integ_compute(p->integ, &c, 1, out->p + icv_off);
 }
@@ -301,25 +304,25 @@ int wire_sk_seal_raw(struct wire_prot *p, const struct wire_hdr *hdr,
 	int rc = -1;
 
 	if (!p->cipher || (sp->type != IKEV2_PL_SK && sp->type != IKEV2_PL_SKF) || plain_len == 0 ||
-	    (p->info->block_len > 1 && plain_len % p->info->block_len) ||
+	    (p->block_len > 1 && plain_len % p->block_len) ||
 	    (sp->clear_len && (!sp->clear || !sp->clear_np)))
 		return -1;
 	hlen = sp->type == IKEV2_PL_SKF ? SKF_HDR_LEN : SK_HDR_LEN;
-	body = p->info->iv_len + plain_len + p->icv_len;
+	body = p->iv_len + plain_len + p->icv_len;
 	if (body > WIRE_SK_MAX_MSG - IKEV2_HDR_LEN - hlen ||
 	    sp->clear_len > WIRE_SK_MAX_MSG - IKEV2_HDR_LEN - hlen - body)
 		return -1;
 	total = IKEV2_HDR_LEN + sp->clear_len + hlen + body;
 	/* RFC 5282 3 and 7296 3.14: IVs must not repeat / be unpredictable; random serves both. */
 	if (!iv) {
-		if (crypto_random(ivbuf, p->info->iv_len) < 0)
+		if (crypto_random(ivbuf, p->iv_len) < 0)
 			goto out;
 		iv = ivbuf;
 	}
 	/* The clear payloads lie inside what the ICV (or the AEAD's AAD) covers. */
 	if (sk_write_hdr(out, hdr, sp->clear_len ? sp->clear_np : sp->type, total) < 0 ||
 	    (sp->clear_len && wire_wr_bytes(out, sp->clear, sp->clear_len) < 0) ||
-	    sk_write_sk_hdr(out, sp, body) < 0 || wire_wr_bytes(out, iv, p->info->iv_len) < 0 ||
+	    sk_write_sk_hdr(out, sp, body) < 0 || wire_wr_bytes(out, iv, p->iv_len) < 0 ||
 	    wire_wr_reserve(out, plain_len, &ct_off) < 0 ||
 	    wire_wr_reserve(out, p->icv_len, &icv_off) < 0)
 		goto out;
@@ -332,7 +335,7 @@ out:
 /* The padding (3.14) that makes inner || padding || pad length a whole number of blocks. */
 static int sk_pad_len(const struct wire_prot *p, size_t inner_len, size_t want, size_t *pad)
 {
-	size_t b = p->info->block_len ? p->info->block_len : 1;
+	size_t b = p->block_len ? p->block_len : 1;
 
 	if (want == WIRE_SK_PAD_MIN) {
 		*pad = (b - (inner_len + 1) % b) % b;

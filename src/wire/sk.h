@@ -34,16 +34,18 @@ struct wire_prot {
 	 * context: each thread keys one from its bounded cache when needed
 	 * (src/crypto/ctx_cache.c), so a quiet IKE SA holds a 48-B cipher here */
 	struct crypto_cipher *cipher;
-	struct crypto_integ *integ;          /* owned; NULL for AEAD ciphers */
-	const struct crypto_encr_info *info; /* the cipher's (crypto_cipher_info) */
-	uint8_t icv_len;                     /* AEAD tag or truncated integrity output */
+	struct crypto_integ *integ; /* owned; NULL for AEAD ciphers */
+	/* What the transform is, of what its crypto_encr_info says. */
+	uint8_t iv_len, block_len;
+	bool aead;
+	uint8_t icv_len; /* AEAD tag or truncated integrity output */
 	/*
 	 * Diagnostics only (rikectl decode with Wireshark's "ANY n-bits of
 	 * Authentication [No Checking]"): an ICV of this length is skipped
 	 * and never verified. Never set by the daemon.
 	 */
 	bool icv_unchecked;
-}; /* 32 octets: two per IKE SA */
+}; /* 24 octets: two per IKE SA */
 
 /* One direction's protection from one set of keys (SK_e with its salt, SK_a). */
 int wire_prot_init(struct wire_prot *p, const struct crypto_ike_suite *s, const uint8_t *sk_e,

@@ -302,7 +302,7 @@ static void fuzz_hdr(struct wire_hdr *h, uint8_t exchange, uint8_t flags, uint32
 /* A CBC plaintext must be whole blocks: cut to the block size (0 = nothing to seal). */
 static size_t fuzz_plain_len(const struct wire_prot *prot, size_t len)
 {
-	size_t b = prot->info->block_len > 1 ? prot->info->block_len : 1;
+	size_t b = prot->block_len > 1 ? prot->block_len : 1;
 
 	return len - len % b;
 }
@@ -377,7 +377,7 @@ static int fuzz_skf_whole(struct wire_prot *prot, const struct wire_skf_reasm *r
                           struct wire_wr *buf, struct wire_msg *m, struct wire_error *err)
 {
 	struct wire_sk_params sp = {.type = IKEV2_PL_SK, .inner_np = r->inner_np};
-	size_t b = prot->info->block_len > 1 ? prot->info->block_len : 1, pad;
+	size_t b = prot->block_len > 1 ? prot->block_len : 1, pad;
 	struct wire_wr plain;
 	int rc = -2;
 

@@ -73,9 +73,9 @@ static void round_trip(const struct dpt_suite *s, int family, bool esn)
 		/* Framing: SPI, sequence number, alignment to 4 and to the block. */
 		assert_int_equal(dp_get32(dp_buf_data(&w)), 0x11223344);
 		assert_int_equal(dp_get32(dp_buf_data(&w) + 4), p.out.seq);
-		size_t ct = w.len - 8 - p.out.info.iv_len - p.out.icv_len;
+		size_t ct = w.len - 8 - p.out.iv_len - p.out.icv_len;
 		assert_int_equal(ct % 4, 0);
-		assert_int_equal(ct % p.out.info.block_len, 0);
+		assert_int_equal(ct % p.out.block_len, 0);
 		assert_true(w.len <= len + dp_esp_overhead(&p.out));
 		assert_int_equal(decap(&p.in, &w, rbuf, &r, &nh), DP_ESP_OK);
 		assert_int_equal(nh, want_nh);
@@ -110,7 +110,7 @@ static void test_tamper(void **state)
 		pair_init(&p, &dpt_suites[i], true);
 		encap(&p.out, wbuf, &w, pkt, len, DP_ESP_NH_IPV4);
 		/* Flip a bit in the IV, in the ciphertext, in the ICV. */
-		size_t spots[] = {8, 8 + p.out.info.iv_len + 3, w.len - 1};
+		size_t spots[] = {8, 8 + p.out.iv_len + 3, w.len - 1};
 		for (size_t k = 0; k < ARRAY_LEN(spots); k++) {
 			dp_buf_data(&w)[spots[k]] ^= 0x40;
 			assert_int_equal(decap(&p.in, &w, rbuf, &r, &nh), DP_ESP_AUTH);
@@ -120,7 +120,7 @@ static void test_tamper(void **state)
 		assert_int_equal(decap(&p.in, &w, rbuf, &r, &nh), DP_ESP_OK);
 		/* A truncated packet is malformed (too short for the ICV). */
 		struct dp_buf shortw = w;
-		shortw.len = 8 + p.out.info.iv_len + p.out.icv_len;
+		shortw.len = 8 + p.out.iv_len + p.out.icv_len;
 		assert_int_equal(decap(&p.in, &shortw, rbuf, &r, &nh), DP_ESP_MALFORMED);
 		pair_clear(&p);
 	}
@@ -294,7 +294,7 @@ static void test_per_sa_memory(void **state)
 		assert_null(p.in.ivpool);
 		pair_clear(&p);
 	}
-	assert_in_range(sizeof(struct dp_esp_sa), 0, 160);
+	assert_in_range(sizeof(struct dp_esp_sa), 0, 72);
 }
 
 int main(void)

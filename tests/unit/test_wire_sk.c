@@ -143,9 +143,9 @@ static void test_roundtrip(void **state)
 	check_inner(&m);
 	assert_true(r.icv_verified);
 	assert_int_equal(r.icv_len, p.icv_len);
-	assert_int_equal(r.iv_len, p.info->iv_len);
-	assert_int_equal(r.plain_len % (p.info->block_len ? p.info->block_len : 1), 0);
-	assert_true(r.pad_len < (p.info->block_len ? p.info->block_len : 1));
+	assert_int_equal(r.iv_len, p.iv_len);
+	assert_int_equal(r.plain_len % (p.block_len ? p.block_len : 1), 0);
+	assert_true(r.pad_len < (p.block_len ? p.block_len : 1));
 	/* RFC 7296 3.1: the header's Length counts everything, ICV included. */
 	assert_int_equal(m.hdr.length, out.len);
 	wire_msg_free(&m);
@@ -174,7 +174,7 @@ static void test_fixed_iv(void **state)
 	assert_memory_equal(a.p, b.p, a.len);
 	assert_memory_not_equal(a.p, c.p, a.len);
 	assert_int_equal(open_msg(&p, a.p, a.len, &m, &r, &e), 0);
-	assert_memory_equal(r.iv, iv1, p.info->iv_len);
+	assert_memory_equal(r.iv, iv1, p.iv_len);
 	if (pad != WIRE_SK_PAD_MIN)
 		assert_int_equal(r.pad_len, pad);
 	wire_msg_free(&m);
@@ -245,14 +245,14 @@ static void test_truncated(void **state)
 
 	make_prot(&su->s, &p);
 	seal(&p, NULL, WIRE_SK_PAD_MIN, &out);
-	ct = out.len - IKEV2_HDR_LEN - 4 - p.info->iv_len - p.icv_len;
+	ct = out.len - IKEV2_HDR_LEN - 4 - p.iv_len - p.icv_len;
 	len = shorten(&p, &out, ct);
 	assert_int_equal(open_msg(&p, out.p, len, &m, &r, &e), -1);
 	assert_int_equal(e.notify, 0);
 	assert_non_null(strstr(e.reason, "too short"));
 	wire_msg_free(&m);
 	wire_wr_free(&out);
-	if (p.info->block_len > 1) {
+	if (p.block_len > 1) {
 		seal(&p, NULL, WIRE_SK_PAD_MIN, &out);
 		len = shorten(&p, &out, 1);
 		assert_int_equal(open_msg(&p, out.p, len, &m, &r, &e), -1);
@@ -278,7 +278,7 @@ static void test_bad_padding(void **state)
 	size_t n;
 
 	make_prot(&su->s, &p);
-	n = p.info->block_len > 8 ? 16 : 8;
+	n = p.block_len > 8 ? 16 : 8;
 	memset(plain, 0, sizeof(plain));
 	plain[n - 1] = (uint8_t)n; /* pad length n: n + 1 octets > n */
 	make_hdr(&h);
@@ -289,18 +289,18 @@ static void test_bad_padding(void **state)
 	wire_msg_free(&m);
 	wire_wr_free(&out);
 	/* CBC: a plaintext that is not a whole number of blocks cannot be sealed. */
-	if (p.info->block_len > 1) {
+	if (p.block_len > 1) {
 		wire_wr_init(&out, WIRE_SK_MAX_MSG);
 		assert_int_equal(wire_sk_seal_raw(&p, &h, &sp, NULL, plain, n - 1, &out), -1);
 		wire_wr_free(&out);
 	}
 	/* An explicit pad length that breaks the block alignment is refused. */
-	if (p.info->block_len > 1) {
+	if (p.block_len > 1) {
 		struct wire_payload pl[3];
 
 		wire_wr_init(&out, WIRE_SK_MAX_MSG);
-		assert_int_equal(
-		    wire_sk_seal(&p, &h, pl, make_inner(pl), NULL, p.info->block_len, &out), -1);
+		assert_int_equal(wire_sk_seal(&p, &h, pl, make_inner(pl), NULL, p.block_len, &out),
+		                 -1);
 		wire_wr_free(&out);
 	}
 	wire_prot_clear(&p);
