@@ -44,7 +44,7 @@
 #define US_GSO_MAX_BYTES   60000     /* UDP payload of one GSO send (an IP datagram < 64 KiB) */
 #define US_SEND_LOGS       10        /* send-failure lines per second, all SAs together */
 #define US_RING            2048      /* inbound datagrams queued for one worker (~4 MiB) */
-#define US_REPLAY_THREADED 1024      /* inbound window with workers, see us_sa_new */
+#define US_REPLAY_THREADED 128       /* inbound window with workers, see us_sa_new */
 #define US_RING_WAIT_US    5000      /* the loop waits for a full ring at most */
 #define US_RING_SLOT_MIN   2048      /* octets of one: at least, see us->ring_slot */
 #define US_MBOX_LOGS       16        /* worker log lines waiting for the loop */
