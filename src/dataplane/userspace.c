@@ -1203,38 +1203,33 @@ struct us_policy *us_spd_lookup(struct us *us, const struct dp_flow *f)
 
 /* ---- dp_debug.h ---- */
 
-int dp_debug_sa_in(struct dp *dp, uint32_t spi, uint32_t *reqid)
+/* The inbound SA of spi, or NULL with errno (another backend, none). */
+static struct us_sa *debug_sa_in(struct dp *dp, uint32_t spi)
 {
 	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
-	struct us_sa *sa;
+	struct us_sa *sa = us ? us_sa_in(us, spi) : NULL;
 
-	if (!us) {
-		errno = EOPNOTSUPP;
+	if (!sa)
+		errno = us ? ENOENT : EOPNOTSUPP;
+	return sa;
+}
+
+int dp_debug_sa_in(struct dp *dp, uint32_t spi, uint32_t *reqid)
+{
+	struct us_sa *sa = debug_sa_in(dp, spi);
+
+	if (!sa)
 		return -1;
-	}
-	sa = us_sa_in(us, spi);
-	if (!sa) {
-		errno = ENOENT;
-		return -1;
-	}
 	*reqid = sa->reqid;
 	return 0;
 }
 
 int dp_debug_sa_worker(struct dp *dp, uint32_t spi, unsigned *worker)
 {
-	struct us *us = dp_backend_state(dp, &dp_userspace_ops);
-	struct us_sa *sa;
+	struct us_sa *sa = debug_sa_in(dp, spi);
 
-	if (!us) {
-		errno = EOPNOTSUPP;
+	if (!sa)
 		return -1;
-	}
-	sa = us_sa_in(us, spi);
-	if (!sa) {
-		errno = ENOENT;
-		return -1;
-	}
 	*worker = sa->worker;
 	return 0;
 }
