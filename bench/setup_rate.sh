@@ -306,6 +306,12 @@ report() {
 		            a, b = res.get((rk, n)), res.get((sw, n))
 		            if not a or not b:
 		                continue
+		            # A run where more than 1% of the clients failed measured
+		            # something else than setting SAs up: no ratio from it.
+		            bad = [r[0] for r in (a, b) if int(r[2]) < 0.99 * n]
+		            if bad:
+		                print("  %6d  %-9s / %-11s  no ratio: %s failed (see its row)" % (n, rk, sw, " and ".join(bad)))
+		                continue
 		            f = lambda i: "%.2fx" % (float(a[i]) / float(b[i])) if float(b[i]) else "-"
 		            print("  %6d  %-9s / %-11s  rate %s  cpu %s  mem %s" % (n, rk, sw, f(4), f(5), f(6)))
 		ike = sorted((n, int(r[7])) for (c, n), r in res.items() if c == "riked-ike")
