@@ -3,7 +3,10 @@
 #define RIKE_DP_TEST_UTIL_H
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
 #include <net/if.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "dataplane/dp.h"
+#include "dataplane/dp_debug.h"
 #include "wire/ikev2.h"
 
 static inline size_t dpt_hex(const char *hex, uint8_t *out, size_t max)
@@ -151,6 +155,60 @@ static inline void dpt_lo_up(void)
 	ifr.ifr_flags |= IFF_UP;
 	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
 	close(fd);
+}
+
+/* A userspace data plane on TUN ifname in a network namespace of its own,
+ * its routes not installed: the fixture of the scale and memory tests (a
+ * cmocka setup puts it in *state). Exits 77 (skipped) without the rights
+ * to make the namespace; -1 when the data plane cannot be made. */
+struct dpt_env {
+	struct event_base *base;
+	struct dp *dp;
+};
+
+static inline int dpt_env_setup(void **state, struct dpt_env *e, const char *ifname)
+{
+	struct dp_options opt = {.ifname = ifname, .mtu = 1400};
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "cannot unshare the network namespace (%s): skipped\n",
+		        strerror(errno));
+		exit(77);
+	}
+	e->base = event_base_new();
+	if (!e->base)
+		return -1;
+	e->dp = dp_new_opts(DP_BACKEND_USERSPACE, e->base, NULL, NULL, &opt);
+	if (!e->dp || dp_debug_skip_routes(e->dp, true) != 0)
+		return -1;
+	*state = e;
+	return 0;
+}
+
+static inline int dpt_env_teardown(void **state)
+{
+	struct dpt_env *e = *state;
+
+	dp_free(e->dp);
+	event_base_free(e->base);
+	return 0;
+}
+
+/* Client i's address, 10.0.0.0 + i + 1, and an IPv4 address with the NAT-T
+ * port (addr as the scale and memory tests pass it). */
+static inline uint32_t dpt_client_addr(uint32_t i)
+{
+	return htonl(0x0a000000u + i + 1);
+}
+
+static inline void dpt_sin4(struct sockaddr_storage *ss, uint32_t addr)
+{
+	struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	s->sin_family = AF_INET;
+	s->sin_addr.s_addr = htonl(addr);
+	s->sin_port = htons(4500);
 }
 
 #endif

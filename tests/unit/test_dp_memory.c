@@ -42,65 +42,24 @@
  * ~13 B more per Child SA at 10,000 than at 100,000). */
 #define HEAP_PER_CHILD_MAX 1025
 
-struct env {
-	struct event_base *base;
-	struct dp *dp;
-};
-
 static int setup(void **state)
 {
-	static struct env e;
-	struct dp_options opt = {.ifname = "rm0", .mtu = 1400};
+	static struct dpt_env e;
 
-	if (unshare(CLONE_NEWNET)) {
-		print_message("cannot unshare the network namespace (%s): skipped\n",
-		              strerror(errno));
-		exit(77);
-	}
-	e.base = event_base_new();
-	assert_non_null(e.base);
-	e.dp = dp_new_opts(DP_BACKEND_USERSPACE, e.base, NULL, NULL, &opt);
-	assert_non_null(e.dp);
-	assert_int_equal(dp_debug_skip_routes(e.dp, true), 0);
-	*state = &e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	dp_free(e->dp);
-	event_base_free(e->base);
-	return 0;
-}
-
-static void sin_set4(struct sockaddr_storage *ss, uint32_t addr)
-{
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	s->sin_family = AF_INET;
-	s->sin_addr.s_addr = htonl(addr);
-	s->sin_port = htons(4500);
-}
-
-static uint32_t client_addr(uint32_t i)
-{
-	return htonl(0x0a000000u + i + 1);
+	return dpt_env_setup(state, &e, "rm0");
 }
 
 /* Client i's SA of one direction, as dpglue installs a remote-access
  * client's (AES-256-GCM, one selector a side), lifetimes if asked. */
 static void client_sa(struct dp_sa *sa, uint32_t i, enum dp_dir dir, uint32_t spi, bool life)
 {
-	uint32_t a = client_addr(i);
+	uint32_t a = dpt_client_addr(i);
 	bool out = dir == DP_DIR_OUT;
 
 	dpt_sa(sa, &dpt_suites[1], dir, spi, false, (uint8_t)i);
 	sa->reqid = i + 1;
-	sin_set4(&sa->src, out ? 0xc0000201u : 0xc6120000u + (i & 0xffff));
-	sin_set4(&sa->dst, out ? 0xc6120000u + (i & 0xffff) : 0xc0000201u);
+	dpt_sin4(&sa->src, out ? 0xc0000201u : 0xc6120000u + (i & 0xffff));
+	dpt_sin4(&sa->dst, out ? 0xc6120000u + (i & 0xffff) : 0xc0000201u);
 	assert_int_equal(dp_ts_parse(&sa->ts_local[0], "0.0.0.0/0"), 0);
 	assert_int_equal(dp_ts_from_prefix(&sa->ts_remote[0], AF_INET, &a, 32), 0);
 	sa->n_ts_local = sa->n_ts_remote = 1;
@@ -110,11 +69,11 @@ static void client_sa(struct dp_sa *sa, uint32_t i, enum dp_dir dir, uint32_t sp
 	}
 }
 
-static void add_child(struct env *e, uint32_t i)
+static void add_child(struct dpt_env *e, uint32_t i)
 {
 	struct dp_sa sa;
 	struct dp_policy p;
-	uint32_t a = client_addr(i);
+	uint32_t a = dpt_client_addr(i);
 
 	client_sa(&sa, i, DP_DIR_IN, 0x10000000u + i * 4, false);
 	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
@@ -182,7 +141,7 @@ static void test_sizes(void **state)
  * its computed size. */
 static void test_one_chunk_per_sa(void **state)
 {
-	struct env *e = *state;
+	struct dpt_env *e = *state;
 	struct dp_sa in, out, lin;
 	size_t h0, h1, h2, h3, win, wout, wlife;
 
@@ -223,7 +182,7 @@ static void test_one_chunk_per_sa(void **state)
 
 static void test_heap_per_child(void **state)
 {
-	struct env *e = *state;
+	struct dpt_env *e = *state;
 	size_t h0, per;
 
 	if (!heap_seen())
@@ -317,8 +276,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_compact_selectors),
-	    cmocka_unit_test_setup_teardown(test_one_chunk_per_sa, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_heap_per_child, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_chunk_per_sa, setup, dpt_env_teardown),
+	    cmocka_unit_test_setup_teardown(test_heap_per_child, setup, dpt_env_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

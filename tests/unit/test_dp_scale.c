@@ -32,11 +32,6 @@
 #include "dataplane/ts.h"
 #include "dp_test_util.h"
 
-struct env {
-	struct event_base *base;
-	struct dp *dp;
-};
-
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static uint32_t rnd(void)
@@ -49,48 +44,12 @@ static uint32_t rnd(void)
 
 static int setup(void **state)
 {
-	static struct env e;
-	struct dp_options opt = {.ifname = "rs0", .mtu = 1400};
+	static struct dpt_env e;
 
-	if (unshare(CLONE_NEWNET)) {
-		print_message("cannot unshare the network namespace (%s): skipped\n",
-		              strerror(errno));
-		exit(77);
-	}
-	e.base = event_base_new();
-	assert_non_null(e.base);
-	e.dp = dp_new_opts(DP_BACKEND_USERSPACE, e.base, NULL, NULL, &opt);
-	assert_non_null(e.dp);
-	assert_int_equal(dp_debug_skip_routes(e.dp, true), 0);
-	*state = &e;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	dp_free(e->dp);
-	event_base_free(e->base);
-	return 0;
+	return dpt_env_setup(state, &e, "rs0");
 }
 
 /* ---- steps per operation ---- */
-
-static void sin_set4(struct sockaddr_storage *ss, uint32_t addr)
-{
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	s->sin_family = AF_INET;
-	s->sin_addr.s_addr = htonl(addr);
-	s->sin_port = htons(4500);
-}
-
-static uint32_t client_addr(uint32_t i)
-{
-	return htonl(0x0a000000u + i + 1); /* 10.0.0.0 + i + 1 */
-}
 
 static uint32_t spi_in(uint32_t i, uint32_t gen)
 {
@@ -104,7 +63,7 @@ static uint32_t spi_out(uint32_t i, uint32_t gen)
 
 static void client_policy(struct dp_policy *p, uint32_t i)
 {
-	uint32_t a = client_addr(i);
+	uint32_t a = dpt_client_addr(i);
 
 	memset(p, 0, sizeof(*p));
 	p->reqid = i + 1;
@@ -113,17 +72,17 @@ static void client_policy(struct dp_policy *p, uint32_t i)
 	assert_int_equal(dp_ts_from_prefix(&p->ts_remote, AF_INET, &a, 32), 0);
 }
 
-static void add_pair(struct env *e, uint32_t i, uint32_t gen)
+static void add_pair(struct dpt_env *e, uint32_t i, uint32_t gen)
 {
 	struct dp_sa sa;
-	uint32_t a = client_addr(i);
+	uint32_t a = dpt_client_addr(i);
 
 	for (int out = 0; out < 2; out++) {
 		dpt_sa(&sa, &dpt_suites[0], out ? DP_DIR_OUT : DP_DIR_IN,
 		       out ? spi_out(i, gen) : spi_in(i, gen), false, (uint8_t)i);
 		sa.reqid = i + 1;
-		sin_set4(&sa.src, out ? 0xc0000201u : 0xc6120000u + (i & 0xffff));
-		sin_set4(&sa.dst, out ? 0xc6120000u + (i & 0xffff) : 0xc0000201u);
+		dpt_sin4(&sa.src, out ? 0xc0000201u : 0xc6120000u + (i & 0xffff));
+		dpt_sin4(&sa.dst, out ? 0xc6120000u + (i & 0xffff) : 0xc0000201u);
 		assert_int_equal(dp_ts_parse(&sa.ts_local[0], "0.0.0.0/0"), 0);
 		assert_int_equal(dp_ts_from_prefix(&sa.ts_remote[0], AF_INET, &a, 32), 0);
 		sa.n_ts_local = sa.n_ts_remote = 1;
@@ -131,7 +90,7 @@ static void add_pair(struct env *e, uint32_t i, uint32_t gen)
 	}
 }
 
-static void del_pair(struct env *e, uint32_t i, uint32_t gen)
+static void del_pair(struct dpt_env *e, uint32_t i, uint32_t gen)
 {
 	assert_int_equal(dp_sa_del(e->dp, i + 1, DP_DIR_IN, spi_in(i, gen)), 0);
 	assert_int_equal(dp_sa_del(e->dp, i + 1, DP_DIR_OUT, spi_out(i, gen)), 0);
@@ -140,7 +99,7 @@ static void del_pair(struct env *e, uint32_t i, uint32_t gen)
 static size_t packet_to(uint8_t *p, uint32_t i)
 {
 	char dst[INET_ADDRSTRLEN];
-	uint32_t a = client_addr(i);
+	uint32_t a = dpt_client_addr(i);
 
 	inet_ntop(AF_INET, &a, dst, sizeof(dst));
 	return dpt_packet(p, AF_INET, "192.0.2.10", dst, 0);
@@ -170,7 +129,7 @@ static const char *const st_names[ST_N] = {"SA lookup", "SPI lookup", "SPD looku
 static const uint64_t st_max[ST_N] = {32, 32, 48, 160, 96};
 static const uint64_t st_avg[ST_N] = {4, 4, 12, 48, 32};
 
-static void measure(struct env *e, uint32_t n, uint32_t gen)
+static void measure(struct dpt_env *e, uint32_t n, uint32_t gen)
 {
 	struct steps s[ST_N];
 	struct dp_sa_counters c;
@@ -223,7 +182,7 @@ static void measure(struct env *e, uint32_t n, uint32_t gen)
 
 static void test_steps_bounded(void **state)
 {
-	struct env *e = *state;
+	struct dpt_env *e = *state;
 	static const uint32_t sizes[] = {1, 1000, 100000};
 	uint32_t have = 0;
 	struct dp_policy p;
@@ -392,7 +351,7 @@ static size_t rand_packet(uint8_t *p, sa_family_t family)
 	return len;
 }
 
-static void check_lookups(struct env *e, const struct ref_pol *ref, unsigned n)
+static void check_lookups(struct dpt_env *e, const struct ref_pol *ref, unsigned n)
 {
 	uint8_t pkt[80];
 	struct dp_flow f;
@@ -416,7 +375,7 @@ static void check_lookups(struct env *e, const struct ref_pol *ref, unsigned n)
 
 static void test_spd_matches_linear_scan(void **state)
 {
-	struct env *e = *state;
+	struct dpt_env *e = *state;
 	struct ref_pol *ref = NULL, **pp;
 	uint32_t next_reqid = 1;
 	unsigned live = 0;
@@ -475,8 +434,8 @@ static void test_spd_matches_linear_scan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_spd_matches_linear_scan, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_steps_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spd_matches_linear_scan, setup, dpt_env_teardown),
+	    cmocka_unit_test_setup_teardown(test_steps_bounded, setup, dpt_env_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,6 +100,18 @@ static void pump(struct env *e, int ms)
 	}
 }
 
+/* An inbound SA of reqid from 127.0.0.2, 10.1.0.0/24 <-> remote, keys from seed. */
+static void in_sa(struct dp_sa *sa, uint32_t reqid, const char *remote, uint32_t spi, uint8_t seed)
+{
+	dpt_sa(sa, &dpt_suites[0], DP_DIR_IN, spi, true, seed);
+	sa->reqid = reqid;
+	dpt_sin(&sa->src, "127.0.0.2", 4500);
+	dpt_sin(&sa->dst, "127.0.0.1", 4500);
+	assert_int_equal(dp_ts_parse(&sa->ts_local[0], "10.1.0.0/24"), 0);
+	assert_int_equal(dp_ts_parse(&sa->ts_remote[0], remote), 0);
+	sa->n_ts_local = sa->n_ts_remote = 1;
+}
+
 /* Child SA i: 10.1.0.0/24 <-> 10.(2+2i).0.0/24, SPIs 0x1000+i out, 0x2000+i in. */
 static void add_child(struct env *e, int i, uint32_t spi_out, uint64_t hard_packets)
 {
@@ -126,13 +138,7 @@ static void add_child(struct env *e, int i, uint32_t spi_out, uint64_t hard_pack
 	assert_int_equal(dp_esp_init(&p->in, &sa), 0);
 	if (p->out.cipher)
 		return; /* a rekey of the outbound SA only */
-	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, p->spi_in, true, (uint8_t)(11 + i));
-	sa.reqid = 1 + (uint32_t)i;
-	dpt_sin(&sa.src, "127.0.0.2", 4500);
-	dpt_sin(&sa.dst, "127.0.0.1", 4500);
-	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
-	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], remote), 0);
-	sa.n_ts_local = sa.n_ts_remote = 1;
+	in_sa(&sa, 1 + (uint32_t)i, remote, p->spi_in, (uint8_t)(11 + i));
 	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
 	sa.dir = DP_DIR_OUT;
 	assert_int_equal(dp_esp_init(&p->out, &sa), 0);
@@ -263,13 +269,7 @@ static void test_two_sas_two_workers(void **state)
 	 * worker 0 owns fewer SAs: its SPI's residue says so (SPI mod 2). */
 	struct dp_sa sa;
 	struct dp_esp_sa peer;
-	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x2101, true, 21);
-	sa.reqid = 2;
-	dpt_sin(&sa.src, "127.0.0.2", 4500);
-	dpt_sin(&sa.dst, "127.0.0.1", 4500);
-	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
-	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.4.0.0/24"), 0);
-	sa.n_ts_local = sa.n_ts_remote = 1;
+	in_sa(&sa, 2, "10.4.0.0/24", 0x2101, 21);
 	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
 	sa.dir = DP_DIR_OUT;
 	assert_int_equal(dp_esp_init(&peer, &sa), 0);
@@ -621,13 +621,7 @@ static void test_steered_receive(void **state)
 	 * 2 is on worker 1; 0x2200 is even) is put on its SPI's worker, and
 	 * counted. */
 	struct dp_sa sa;
-	dpt_sa(&sa, &dpt_suites[0], DP_DIR_IN, 0x2200, true, 31);
-	sa.reqid = 2;
-	dpt_sin(&sa.src, "127.0.0.2", 4500);
-	dpt_sin(&sa.dst, "127.0.0.1", 4500);
-	assert_int_equal(dp_ts_parse(&sa.ts_local[0], "10.1.0.0/24"), 0);
-	assert_int_equal(dp_ts_parse(&sa.ts_remote[0], "10.4.0.0/24"), 0);
-	sa.n_ts_local = sa.n_ts_remote = 1;
+	in_sa(&sa, 2, "10.4.0.0/24", 0x2200, 31);
 	assert_int_equal(dp_sa_add(e->dp, &sa), 0);
 	assert_int_equal(dp_debug_sa_worker(e->dp, 0x2200, &w), 0);
 	assert_int_equal(w, 0);
